@@ -1,0 +1,2 @@
+/** Listener kit (SPEC §7). Filled in by the listener/catalogue issue. */
+export {};

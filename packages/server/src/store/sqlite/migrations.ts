@@ -1,0 +1,95 @@
+/**
+ * Versioned schema migrations for SQLite, applied in order at start-up and recorded in
+ * `schema_migrations`. Never edit a migration that has shipped; add a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'auth and registrations',
+    sql: `
+      CREATE TABLE oauth_clients (
+        client_id   TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+      CREATE TABLE users (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        accounts      TEXT NOT NULL, -- JSON array of account names
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until  INTEGER,
+        created_at    INTEGER NOT NULL
+      );
+      CREATE TABLE access_tokens (
+        token_hash TEXT PRIMARY KEY,
+        client_id  TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username   TEXT NOT NULL,
+        client_id  TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE TABLE registrations (
+        account_name               TEXT NOT NULL,
+        service_name               TEXT NOT NULL,
+        url                        TEXT NOT NULL,
+        username                   TEXT,
+        password_enc               TEXT, -- AES-256-GCM, see security/encryption.ts
+        signing_secret_enc         TEXT NOT NULL,
+        previous_secret_enc        TEXT,
+        previous_secret_expires_at INTEGER,
+        created_at                 INTEGER NOT NULL,
+        updated_at                 INTEGER NOT NULL,
+        PRIMARY KEY (account_name, service_name)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 2,
+    name: 'messages and attempts',
+    sql: `
+      CREATE TABLE messages (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT, -- insertion order, cursor for listing
+        id              TEXT NOT NULL UNIQUE,
+        account_name    TEXT NOT NULL,
+        service_name    TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        max_attempts    INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        locked_until    INTEGER,
+        reason          TEXT,
+        idempotency_key TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        delivered_at    INTEGER
+      );
+      CREATE UNIQUE INDEX messages_idempotency ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status = 'pending';
+      CREATE INDEX messages_lease ON messages (locked_until) WHERE status = 'delivering';
+      CREATE INDEX messages_registration ON messages (account_name, service_name, status);
+      CREATE INDEX messages_status ON messages (status, updated_at);
+      CREATE TABLE attempts (
+        message_id       TEXT NOT NULL,
+        attempt_number   INTEGER NOT NULL,
+        started_at       INTEGER NOT NULL,
+        url              TEXT NOT NULL,
+        status_code      INTEGER,
+        latency_ms       REAL NOT NULL,
+        error            TEXT,
+        response_excerpt TEXT,
+        PRIMARY KEY (message_id, attempt_number)
+      ) WITHOUT ROWID;
+    `,
+  },
+];
