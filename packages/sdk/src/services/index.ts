@@ -1,2 +1,9 @@
-/** Service catalogue (SPEC §6). Filled in by the listener/catalogue issue. */
-export const SERVICES: readonly { name: string; category: string; description: string }[] = [];
+export {
+  findService,
+  isServiceName,
+  SERVICE_NAMES,
+  SERVICES,
+  type ServiceCategory,
+  type ServiceDescriptor,
+  type ServiceName,
+} from './catalogue.js';
