@@ -1,0 +1,30 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Bearer tokens and session tokens: random, handed to the caller once, stored only as a SHA-256
+ * hash so a copy of the database does not let anyone in.
+ */
+export function newAccessToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Session tokens look like the platform's (a GUID), which some clients expect. */
+export function newSessionToken(): string {
+  return randomUUID();
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** Random client secret for OAuth clients. */
+export function newClientSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** Constant-time equality of two strings (length is not secret). */
+export function safeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right);
+}

@@ -1,0 +1,177 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { AccessToken, AuthStore, OAuthClient, Session, User } from '../types.js';
+
+interface ClientRow {
+  client_id: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+}
+
+interface UserRow {
+  username: string;
+  password_hash: string;
+  accounts: string;
+  failed_logins: number;
+  locked_until: number | null;
+  created_at: number;
+}
+
+interface TokenRow {
+  token_hash: string;
+  client_id: string;
+  expires_at: number;
+}
+
+interface SessionRow extends TokenRow {
+  username: string;
+}
+
+function toUser(row: UserRow): User {
+  return {
+    username: row.username,
+    passwordHash: row.password_hash,
+    accounts: JSON.parse(row.accounts) as string[],
+    failedLogins: row.failed_logins,
+    lockedUntil: row.locked_until,
+    createdAt: row.created_at,
+  };
+}
+
+/** OAuth clients, users, access tokens and sessions on SQLite. Tokens are stored only as hashes. */
+export class SqliteAuthStore implements AuthStore {
+  private readonly statements: {
+    insertClient: Statement<[ClientRow]>;
+    getClient: Statement<[string], ClientRow>;
+    upsertUser: Statement<[Omit<UserRow, 'failed_logins' | 'locked_until'>]>;
+    getUser: Statement<[string], UserRow>;
+    failLogin: Statement<[number, number, string], UserRow>;
+    resetLogins: Statement<[string]>;
+    insertToken: Statement<[TokenRow]>;
+    getToken: Statement<[string], TokenRow>;
+    insertSession: Statement<[SessionRow]>;
+    getSession: Statement<[string], SessionRow>;
+    touchSession: Statement<[number, string]>;
+    deleteSession: Statement<[string]>;
+    purgeTokens: Statement<[number]>;
+    purgeSessions: Statement<[number]>;
+  };
+
+  constructor(private readonly db: Database) {
+    this.statements = {
+      insertClient: db.prepare(
+        'INSERT INTO oauth_clients (client_id, name, secret_hash, created_at) VALUES (@client_id, @name, @secret_hash, @created_at)',
+      ),
+      getClient: db.prepare('SELECT * FROM oauth_clients WHERE client_id = ?'),
+      // Replacing a user keeps nothing of the old one: a fresh password also clears a lockout.
+      upsertUser: db.prepare(
+        `INSERT INTO users (username, password_hash, accounts, failed_logins, locked_until, created_at)
+         VALUES (@username, @password_hash, @accounts, 0, NULL, @created_at)
+         ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
+           accounts = excluded.accounts, failed_logins = 0, locked_until = NULL`,
+      ),
+      getUser: db.prepare('SELECT * FROM users WHERE username = ?'),
+      failLogin: db.prepare(
+        `UPDATE users SET failed_logins = failed_logins + 1,
+           locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END
+         WHERE username = ? RETURNING *`,
+      ),
+      resetLogins: db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?'),
+      insertToken: db.prepare(
+        'INSERT OR REPLACE INTO access_tokens (token_hash, client_id, expires_at) VALUES (@token_hash, @client_id, @expires_at)',
+      ),
+      getToken: db.prepare('SELECT * FROM access_tokens WHERE token_hash = ?'),
+      insertSession: db.prepare(
+        `INSERT OR REPLACE INTO sessions (token_hash, username, client_id, expires_at)
+         VALUES (@token_hash, @username, @client_id, @expires_at)`,
+      ),
+      getSession: db.prepare('SELECT * FROM sessions WHERE token_hash = ?'),
+      touchSession: db.prepare('UPDATE sessions SET expires_at = ? WHERE token_hash = ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE token_hash = ?'),
+      purgeTokens: db.prepare('DELETE FROM access_tokens WHERE expires_at <= ?'),
+      purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+    };
+  }
+
+  async createClient(client: OAuthClient): Promise<void> {
+    this.statements.insertClient.run({
+      client_id: client.clientId,
+      name: client.name,
+      secret_hash: client.secretHash,
+      created_at: client.createdAt,
+    });
+  }
+
+  async getClient(clientId: string): Promise<OAuthClient | null> {
+    const row = this.statements.getClient.get(clientId);
+    return row
+      ? { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at }
+      : null;
+  }
+
+  async upsertUser(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<void> {
+    this.statements.upsertUser.run({
+      username: user.username,
+      password_hash: user.passwordHash,
+      accounts: JSON.stringify(user.accounts),
+      created_at: user.createdAt,
+    });
+  }
+
+  async getUser(username: string): Promise<User | null> {
+    const row = this.statements.getUser.get(username);
+    return row ? toUser(row) : null;
+  }
+
+  async recordFailedLogin(username: string, maxFailures: number, lockUntil: number): Promise<User | null> {
+    const row = this.statements.failLogin.get(maxFailures, lockUntil, username);
+    return row ? toUser(row) : null;
+  }
+
+  async resetFailedLogins(username: string): Promise<void> {
+    this.statements.resetLogins.run(username);
+  }
+
+  async saveAccessToken(token: AccessToken): Promise<void> {
+    this.statements.insertToken.run({
+      token_hash: token.tokenHash,
+      client_id: token.clientId,
+      expires_at: token.expiresAt,
+    });
+  }
+
+  async getAccessToken(tokenHash: string): Promise<AccessToken | null> {
+    const row = this.statements.getToken.get(tokenHash);
+    return row ? { tokenHash: row.token_hash, clientId: row.client_id, expiresAt: row.expires_at } : null;
+  }
+
+  async saveSession(session: Session): Promise<void> {
+    this.statements.insertSession.run({
+      token_hash: session.tokenHash,
+      username: session.username,
+      client_id: session.clientId,
+      expires_at: session.expiresAt,
+    });
+  }
+
+  async getSession(tokenHash: string): Promise<Session | null> {
+    const row = this.statements.getSession.get(tokenHash);
+    return row
+      ? { tokenHash: row.token_hash, username: row.username, clientId: row.client_id, expiresAt: row.expires_at }
+      : null;
+  }
+
+  async touchSession(tokenHash: string, expiresAt: number): Promise<void> {
+    this.statements.touchSession.run(expiresAt, tokenHash);
+  }
+
+  async deleteSession(tokenHash: string): Promise<boolean> {
+    return this.statements.deleteSession.run(tokenHash).changes > 0;
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    return this.db.transaction(
+      () => this.statements.purgeTokens.run(now).changes + this.statements.purgeSessions.run(now).changes,
+    )();
+  }
+}

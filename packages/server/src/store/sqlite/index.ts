@@ -1,0 +1,60 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { FieldCipher } from '../../security/encryption.js';
+import type { Store } from '../types.js';
+import { SqliteAuthStore } from './auth.js';
+import { SqliteMessageStore } from './messages.js';
+import { migrations } from './migrations.js';
+import { SqliteRegistrationStore } from './registrations.js';
+
+/** The embedded store: one better-sqlite3 connection (WAL) shared by every part of the process. */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly db: Database;
+  readonly registrations: SqliteRegistrationStore;
+  readonly auth: SqliteAuthStore;
+  readonly messages: SqliteMessageStore;
+
+  /** `path` is a file path or `:memory:`; its folder is created when missing. */
+  constructor(path: string, encryptionKey: Buffer) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new BetterSqlite3(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose the last commits.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    // Statements are prepared in the constructors below, so the schema must exist first.
+    this.applyMigrations();
+    const cipher = new FieldCipher(encryptionKey);
+    this.registrations = new SqliteRegistrationStore(this.db, cipher);
+    this.auth = new SqliteAuthStore(this.db);
+    this.messages = new SqliteMessageStore(this.db, this.registrations);
+  }
+
+  async migrate(): Promise<void> {
+    this.applyMigrations();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Applies each migration not yet recorded in `schema_migrations`, each in its own transaction. */
+  private applyMigrations(): void {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+    const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+    const record = this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(migration.version)) continue;
+      this.db
+        .transaction(() => {
+          this.db.exec(migration.sql);
+          record.run(migration.version, migration.name, Date.now());
+        })
+        .immediate();
+    }
+  }
+}

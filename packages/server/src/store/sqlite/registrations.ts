@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import type { Database, Statement } from 'better-sqlite3';
+import type { FieldCipher } from '../../security/encryption.js';
+import type { Registration, RegistrationInput, RegistrationStore } from '../types.js';
+
+interface RegistrationRow {
+  account_name: string;
+  service_name: string;
+  url: string;
+  username: string | null;
+  password_enc: string | null;
+  signing_secret_enc: string;
+  previous_secret_enc: string | null;
+  previous_secret_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes. */
+export function newSigningSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * Registrations on SQLite. Passwords and signing secrets are encrypted at rest; decrypted
+ * registrations are cached per account, dropped on every write through this store and whenever
+ * another connection (another process on the same file) has committed.
+ */
+export class SqliteRegistrationStore implements RegistrationStore {
+  private readonly cache = new Map<string, Registration[]>();
+  private cachedDataVersion = -1;
+  private readonly statements: {
+    list: Statement<[string], RegistrationRow>;
+    get: Statement<[string, string], RegistrationRow>;
+    insert: Statement<[RegistrationRow]>;
+    update: Statement<
+      [Pick<RegistrationRow, 'account_name' | 'service_name' | 'url' | 'username' | 'password_enc' | 'updated_at'>]
+    >;
+    remove: Statement<[string, string]>;
+    cancelMessages: Statement<[number, string, string]>;
+    rotate: Statement<[string, number, number, string, string]>;
+    dataVersion: Statement<[], number>;
+  };
+
+  constructor(
+    private readonly db: Database,
+    private readonly cipher: FieldCipher,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.statements = {
+      list: db.prepare('SELECT * FROM registrations WHERE account_name = ? ORDER BY service_name'),
+      get: db.prepare('SELECT * FROM registrations WHERE account_name = ? AND service_name = ?'),
+      insert: db.prepare(
+        `INSERT INTO registrations (account_name, service_name, url, username, password_enc, signing_secret_enc,
+           previous_secret_enc, previous_secret_expires_at, created_at, updated_at)
+         VALUES (@account_name, @service_name, @url, @username, @password_enc, @signing_secret_enc,
+           @previous_secret_enc, @previous_secret_expires_at, @created_at, @updated_at)`,
+      ),
+      update: db.prepare(
+        `UPDATE registrations SET url = @url, username = @username, password_enc = @password_enc,
+           updated_at = @updated_at WHERE account_name = @account_name AND service_name = @service_name`,
+      ),
+      remove: db.prepare('DELETE FROM registrations WHERE account_name = ? AND service_name = ?'),
+      // Deregistration stops delivery (SPEC §4): what has not been delivered yet is cancelled.
+      cancelMessages: db.prepare(
+        `UPDATE messages SET status = 'cancelled', reason = 'registration_removed', updated_at = ?,
+           next_attempt_at = NULL, locked_until = NULL
+         WHERE account_name = ? AND service_name = ? AND status IN ('pending', 'delivering')`,
+      ),
+      rotate: db.prepare(
+        `UPDATE registrations SET previous_secret_enc = signing_secret_enc, signing_secret_enc = ?,
+           previous_secret_expires_at = ?, updated_at = ?
+         WHERE account_name = ? AND service_name = ?`,
+      ),
+      dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
+    };
+  }
+
+  async list(accountName: string): Promise<Registration[]> {
+    return [...this.cachedList(accountName)];
+  }
+
+  async get(accountName: string, serviceName: string): Promise<Registration | null> {
+    return this.cachedList(accountName).find((r) => r.serviceName === serviceName) ?? null;
+  }
+
+  async upsert(input: RegistrationInput): Promise<Registration> {
+    const now = this.clock();
+    const fields = {
+      account_name: input.accountName,
+      service_name: input.serviceName,
+      url: input.url,
+      username: input.username ?? null,
+      password_enc: input.password != null ? this.cipher.encrypt(input.password) : null,
+      updated_at: now,
+    };
+    this.db.transaction(() => {
+      // A replacement keeps its signing secrets, so listeners need not be reconfigured.
+      if (this.statements.update.run(fields).changes === 0) {
+        this.statements.insert.run({
+          ...fields,
+          signing_secret_enc: this.cipher.encrypt(newSigningSecret()),
+          previous_secret_enc: null,
+          previous_secret_expires_at: null,
+          created_at: now,
+        });
+      }
+    })();
+    this.cache.delete(input.accountName);
+    const stored = this.statements.get.get(input.accountName, input.serviceName);
+    return this.decode(stored!);
+  }
+
+  async remove(accountName: string, serviceName: string): Promise<boolean> {
+    const removed = this.db.transaction(() => {
+      if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
+      this.statements.cancelMessages.run(this.clock(), accountName, serviceName);
+      return true;
+    })();
+    this.cache.delete(accountName);
+    return removed;
+  }
+
+  async rotateSecret(accountName: string, serviceName: string, graceMs: number): Promise<Registration | null> {
+    const now = this.clock();
+    const secret = this.cipher.encrypt(newSigningSecret());
+    const changed = this.statements.rotate.run(secret, now + graceMs, now, accountName, serviceName).changes;
+    this.cache.delete(accountName);
+    if (changed === 0) return null;
+    return this.get(accountName, serviceName);
+  }
+
+  private cachedList(accountName: string): Registration[] {
+    const version = this.statements.dataVersion.get() as number;
+    if (version !== this.cachedDataVersion) {
+      this.cache.clear();
+      this.cachedDataVersion = version;
+    }
+    let list = this.cache.get(accountName);
+    if (!list) {
+      list = this.statements.list.all(accountName).map((row) => this.decode(row));
+      this.cache.set(accountName, list);
+    }
+    return list;
+  }
+
+  private decode(row: RegistrationRow): Registration {
+    return {
+      accountName: row.account_name,
+      serviceName: row.service_name,
+      url: row.url,
+      username: row.username,
+      password: row.password_enc != null ? this.cipher.decrypt(row.password_enc) : null,
+      signingSecret: this.cipher.decrypt(row.signing_secret_enc),
+      previousSecret: row.previous_secret_enc != null ? this.cipher.decrypt(row.previous_secret_enc) : null,
+      previousSecretExpiresAt: row.previous_secret_expires_at,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}
