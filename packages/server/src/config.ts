@@ -118,7 +118,10 @@ export function loadConfig(
   devEncryptionKey?: Buffer,
 ): Config {
   const dev = flags.dev ?? env.CCB_DEV === '1';
-  const port = positiveInt(flags.port ?? env.PORT ?? env.CCB_PORT ?? 8080, 'port');
+  // Port 0 asks the OS for a free port (tests, several local servers).
+  const portText = flags.port ?? env.PORT ?? env.CCB_PORT ?? 8080;
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0) throw new ConfigError(`port: "${portText}" must be a whole number`);
   if (port > 65535) throw new ConfigError(`port: ${port} is above 65535`);
 
   const role = (flags.role ?? env.CCB_ROLE ?? 'all') as Role;
