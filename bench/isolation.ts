@@ -1,0 +1,77 @@
+import { awaitDeliveries, type Listener, startListener } from './delivery.js';
+import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
+import type { BenchContext } from './lib/context.js';
+import { carrierPayload } from './lib/payload.js';
+import { round } from './lib/stats.js';
+import { startCcb } from './targets/ccb.js';
+
+export interface IsolationResult {
+  healthy_ratio: number;
+}
+
+/** Ten services of the demo account, each registered to its own listener origin (port). */
+const SERVICES = [
+  'CarrierService',
+  'DeviceService',
+  'DevicePRLInformation',
+  'DeviceSuspensionStatus',
+  'DeviceUsage',
+  'DeviceProfileService',
+  'StateService',
+  'NiddService',
+  'DiagnosticsService',
+  'EnhancedConnectivityService',
+];
+const HANGING = 0;
+const ATTEMPT_TIMEOUT = '2s';
+
+/**
+ * The rate at which the nine healthy origins receive their share of `count` messages, spread
+ * round-robin over ten origins, when origin 0 answers normally (`hang` false) or never answers.
+ */
+async function healthyRate(ctx: BenchContext, listener: Listener, count: number, hang: boolean): Promise<number> {
+  const server = await startCcb(hang ? 'isolation-hang' : 'isolation-base', {
+    attemptTimeout: ATTEMPT_TIMEOUT,
+    retrySchedule: '5m',
+  });
+  try {
+    const client = new CcbClient(server.address);
+    const session = await client.login();
+    for (const [i, name] of SERVICES.entries()) {
+      await client.register(session, { name, url: `http://127.0.0.1:${listener.info.ports[i]}/${name}` });
+    }
+    await listener.call('reset', { hang: hang ? [HANGING] : [] });
+    const make = (i: number) => ({
+      accountName: ACCOUNT,
+      serviceName: SERVICES[i % SERVICES.length],
+      payload: carrierPayload(i),
+    });
+    await publishMany(client, count, make);
+    const healthyShare = count - Math.ceil(count / SERVICES.length);
+    const result = await awaitDeliveries(listener, healthyShare, 300_000, (_, i) => i !== HANGING);
+    if (result.count < healthyShare) {
+      ctx.note(`isolation: healthy listeners got ${result.count} of ${healthyShare} before the time limit`);
+    }
+    await client.close();
+    ctx.log(
+      `  ${hang ? 'one of ten origins hanging' : 'all ten origins healthy'}: ` +
+        `healthy origins received ${result.count} at ${Math.round(result.rate)}/s`,
+    );
+    return result.rate;
+  } finally {
+    await listener.call('reset');
+    await server.dispose();
+  }
+}
+
+export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> {
+  const count = ctx.quick ? 10_000 : 20_000;
+  const listener = await startListener(SERVICES.length);
+  try {
+    const baseline = await healthyRate(ctx, listener, count, false);
+    const withHang = await healthyRate(ctx, listener, count, true);
+    return { healthy_ratio: round(withHang / baseline) };
+  } finally {
+    await listener.stop();
+  }
+}

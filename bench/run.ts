@@ -1,0 +1,166 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type ApiResult, runApi } from './api.js';
+import { type DeliveryResult, runDelivery } from './delivery.js';
+import { type DrainResult, runDrain } from './drain.js';
+import { type IsolationResult, runIsolation } from './isolation.js';
+import { type LatencyResult, runLatency } from './latency.js';
+import type { BenchContext } from './lib/context.js';
+import { fmt, formatTable } from './lib/table.js';
+
+/** `npm run bench [-- --quick] [-- --only api,delivery]`: runs SPEC §10's benchmarks one after another. */
+
+const SECTIONS = ['api', 'delivery', 'latency', 'drain', 'isolation'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Results {
+  api: ApiResult | null;
+  delivery: DeliveryResult | null;
+  latency: LatencyResult | null;
+  drain: DrainResult | null;
+  isolation: IsolationResult | null;
+  machine: { cpus: number; model: string; memory_gb: number; node: string; platform: string; date: string };
+  targets: Record<string, boolean | null>;
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    // shorter runs and a 100,000-message drain (under 10 minutes)
+    quick: { type: 'boolean', default: false },
+    // comma-separated subset of the sections
+    only: { type: 'string' },
+  },
+});
+const selected = (flags.only?.split(',').map((s) => s.trim()) ?? [...SECTIONS]) as Section[];
+for (const s of selected) {
+  if (!SECTIONS.includes(s)) {
+    console.error(`bench: unknown section "${s}"; choose from ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
+}
+
+const notes: string[] = [];
+const ctx: BenchContext = {
+  quick: flags.quick ?? false,
+  log: (message) => console.log(message),
+  note: (message) => {
+    notes.push(message);
+    console.log(`  note: ${message}`);
+  },
+};
+
+const runners: { [K in Section]: (ctx: BenchContext) => Promise<Results[K]> } = {
+  api: runApi,
+  delivery: runDelivery,
+  latency: runLatency,
+  drain: runDrain,
+  isolation: runIsolation,
+};
+
+const cpu = cpus();
+const results: Results = {
+  api: null,
+  delivery: null,
+  latency: null,
+  drain: null,
+  isolation: null,
+  machine: {
+    cpus: cpu.length,
+    model: cpu[0]?.model.trim() ?? 'unknown',
+    memory_gb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${platform()} ${release()}`,
+    date: new Date().toISOString(),
+  },
+  targets: {},
+};
+
+const started = performance.now();
+console.log(
+  `bench: ${flags.quick ? 'quick' : 'full'} run of ${selected.join(', ')} on ${cpu.length} × ${results.machine.model}`,
+);
+for (const section of selected) {
+  console.log(`\n[${section}]`);
+  const t0 = performance.now();
+  try {
+    // biome-ignore lint/suspicious/noExplicitAny: the runner and its result slot share the section key
+    (results as any)[section] = await runners[section](ctx);
+  } catch (err) {
+    ctx.note(`${section} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  console.log(`  (${Math.round((performance.now() - t0) / 1000)} s)`);
+}
+
+const { api, delivery, latency, drain, isolation } = results;
+const atLeast = (value: number | undefined, min: number) =>
+  value === undefined || !Number.isFinite(value) ? null : value >= min;
+results.targets = {
+  list_ratio: atLeast(api?.list_ratio, 0.7),
+  register_ratio: atLeast(api?.register_ratio, 0.8),
+  ratio_vs_bullmq: atLeast(delivery?.ratio_vs_bullmq, 2),
+  ratio_vs_ceiling: atLeast(delivery?.ratio_vs_ceiling, 0.5),
+  latency_p50: latency ? latency.p50_ms <= 5 : null,
+  latency_p99: latency ? latency.p99_ms <= 25 : null,
+  drain_rss: drain ? drain.max_rss_mb < 300 : null,
+  drain_rate: drain ? Math.abs(drain.rate_ratio - 1) <= 0.2 || drain.rate_ratio > 1 : null,
+  isolation: atLeast(isolation?.healthy_ratio, 0.8),
+};
+
+const verdict = (met: boolean | null) => (met === null ? 'not run' : met ? 'met' : 'MISSED');
+const t = results.targets;
+const rows: (string | number)[][] = [
+  [
+    'list req/s (ours / bare Fastify)',
+    `${fmt(api?.list_rps)} / ${fmt(api?.bare_fastify_rps)}`,
+    fmt(api?.list_ratio, 2),
+    '≥ 0.7',
+    verdict(t.list_ratio),
+  ],
+  [
+    'register req/s (ours / bare INSERT)',
+    `${fmt(api?.register_rps)} / ${fmt(api?.bare_insert_rps)}`,
+    fmt(api?.register_ratio, 2),
+    '≥ 0.8',
+    verdict(t.register_ratio),
+  ],
+  [
+    'deliveries/s (ours / BullMQ)',
+    `${fmt(delivery?.deliveries_per_s)} / ${fmt(delivery?.bullmq_per_s)}`,
+    fmt(delivery?.ratio_vs_bullmq, 2),
+    '≥ 2',
+    verdict(t.ratio_vs_bullmq),
+  ],
+  [
+    'deliveries/s (ours / listener ceiling)',
+    `${fmt(delivery?.deliveries_per_s)} / ${fmt(delivery?.ceiling_per_s)}`,
+    fmt(delivery?.ratio_vs_ceiling, 2),
+    '≥ 0.5',
+    verdict(t.ratio_vs_ceiling),
+  ],
+  [`latency p50 at ${fmt(latency?.rate)} msg/s`, `${fmt(latency?.p50_ms, 2)} ms`, '', '≤ 5 ms', verdict(t.latency_p50)],
+  [
+    `latency p99 at ${fmt(latency?.rate)} msg/s`,
+    `${fmt(latency?.p99_ms, 2)} ms`,
+    '',
+    '≤ 25 ms',
+    verdict(t.latency_p99),
+  ],
+  [`drain ${fmt(drain?.messages)}: max RSS`, `${fmt(drain?.max_rss_mb)} MB`, '', '< 300 MB', verdict(t.drain_rss)],
+  [`drain ${fmt(drain?.messages)}: rate vs 10,000`, '', fmt(drain?.rate_ratio, 2), 'within 20%', verdict(t.drain_rate)],
+  ['isolation: healthy rate, 1 of 10 hanging', '', fmt(isolation?.healthy_ratio, 2), '≥ 0.8', verdict(t.isolation)],
+];
+console.log(`\n${formatTable(['what', 'measured', 'ratio', 'target', 'result'], rows)}`);
+if (notes.length) console.log(`\nnotes:\n${notes.map((n) => `- ${n}`).join('\n')}`);
+
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+mkdirSync(resultsDir, { recursive: true });
+const json = `${JSON.stringify(results, null, 2)}\n`;
+writeFileSync(join(resultsDir, 'latest.json'), json);
+writeFileSync(
+  join(resultsDir, `${flags.quick ? 'quick' : 'full'}-${results.machine.date.replace(/[:.]/g, '-')}.json`),
+  json,
+);
+console.log(`\nwrote bench/results/latest.json (${Math.round((performance.now() - started) / 1000)} s in all)`);

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../../packages/server/src/config.js';
+import { startServer } from '../../packages/server/src/server.js';
+import { serveRpc } from '../lib/ipc.js';
+
+/**
+ * Our server as a system under test: `startServer` in its own process, dev profile (seeded demo
+ * client, user and admin token), on a database given by the orchestrator.
+ */
+interface Options {
+  db: string;
+  role?: 'api' | 'worker' | 'all';
+  attemptTimeout?: string;
+  retrySchedule?: string;
+  concurrency?: number;
+  originConcurrency?: number;
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}') as Options;
+const env = {
+  ...process.env,
+  CCB_ALLOWED_PORTS: 'any',
+  CCB_LOG_LEVEL: process.env.CCB_LOG_LEVEL ?? 'warn',
+};
+const config = loadConfig(
+  {
+    dev: true,
+    port: 8080,
+    db: `sqlite:${options.db}`,
+    role: options.role ?? 'all',
+    attemptTimeout: options.attemptTimeout,
+    retrySchedule: options.retrySchedule,
+    concurrency: options.concurrency,
+    originConcurrency: options.originConcurrency,
+  },
+  env,
+  randomBytes(32),
+);
+// loadConfig insists on a real port; the benchmark wants whatever is free.
+config.port = 0;
+config.host = '127.0.0.1';
+
+const server = await startServer(config);
+const rpc = serveRpc({
+  async stop() {
+    await server.close();
+    setTimeout(() => process.exit(0), 20);
+  },
+});
+rpc.ready({ address: server.address });

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BenchChild, startChild } from '../lib/ipc.js';
+
+export interface CcbServerOptions {
+  role?: 'api' | 'worker' | 'all';
+  attemptTimeout?: string;
+  retrySchedule?: string;
+  concurrency?: number;
+  originConcurrency?: number;
+}
+
+export interface CcbServer {
+  child: BenchChild<{ address: string }>;
+  address: string;
+  db: string;
+  /** Stops the process; the database stays until `dispose`. */
+  stop(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export function tempDatabase(label: string): { dir: string; db: string } {
+  const dir = mkdtempSync(join(tmpdir(), `ccb-bench-${label}-`));
+  return { dir, db: join(dir, 'ccb.sqlite') };
+}
+
+/** Starts our server in a child process on `db` (a fresh temporary database when omitted). */
+export async function startCcb(
+  label: string,
+  options: CcbServerOptions = {},
+  database?: { dir: string; db: string },
+): Promise<CcbServer> {
+  const { dir, db } = database ?? tempDatabase(label);
+  const child = await startChild<{ address: string }>(`ccb-${label}`, 'targets/ccb-server.ts', { db, ...options });
+  return {
+    child,
+    address: child.info.address,
+    db,
+    stop: () => child.stop(),
+    async dispose() {
+      await child.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
