@@ -70,6 +70,14 @@ const FIELD_CODES: Record<string, string> = {
   grant_type: ErrorCodes.grantType,
 };
 
+/** Pattern failures read badly as regular expressions; say what the rule is instead. */
+const PATTERN_MESSAGES: Record<string, string> = {
+  aname: 'aname must be 1 to 64 letters, digits, "-" or "_"',
+  accountName: 'accountName must be 1 to 64 letters, digits, "-" or "_"',
+  username: 'username must be at most 40 printable characters',
+  password: 'password must be at most 40 printable characters',
+};
+
 const CONTEXT_CODES: Record<string, string> = {
   body: ErrorCodes.requestBody,
   params: ErrorCodes.requestParams,
@@ -96,7 +104,11 @@ function validationError(error: FastifyError): HttpError {
   }
   const code = (field && FIELD_CODES[field]) || CONTEXT_CODES[context] || ErrorCodes.requestBody;
   const where = field ? `${field}` : context;
-  const message = missing ? `${missing} is required` : `${where} ${issue.message ?? 'is invalid'}`;
+  const message = missing
+    ? `${missing} is required`
+    : issue.keyword === 'pattern'
+      ? (PATTERN_MESSAGES[where] ?? `${where} has a form or characters that are not allowed`)
+      : `${where} ${issue.message ?? 'is invalid'}`;
   return new HttpError(400, code, message);
 }
 

@@ -1,0 +1,138 @@
+import { SERVICES } from '@ccb/sdk';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type, { type Static } from 'typebox';
+import type { AppContext } from '../context.js';
+import { UrlGuard } from '../delivery/url-guard.js';
+import type { Registration } from '../store/types.js';
+import type { Authenticator } from './auth.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+
+const SERVICE_NAMES: ReadonlySet<string> = new Set(SERVICES.map((s) => s.name));
+
+/** At most 40 printable characters (no control, format or unassigned code points). */
+const CallbackCredential = Type.Unsafe<string | null>({
+  type: ['string', 'null'],
+  maxLength: 40,
+  pattern: '^\\P{C}*$',
+});
+
+const AccountParams = Type.Object({
+  aname: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Account name, e.g. 0000123456-00001.' }),
+});
+
+const ServiceParams = Type.Object({
+  aname: AccountParams.properties.aname,
+  sname: Type.String({ minLength: 1, maxLength: 128, description: 'Callback service name.' }),
+});
+
+const RegisterCallbackRequest = Type.Object({
+  name: Type.String({ description: 'Callback service name, e.g. CarrierService.' }),
+  url: Type.String({ description: 'Listener URL: absolute http(s), on an allowed port.' }),
+  username: Type.Optional(CallbackCredential),
+  password: Type.Optional(CallbackCredential),
+});
+
+const ConnectivityManagementCallback = Type.Object({
+  accountName: Type.String(),
+  serviceName: Type.String(),
+  url: Type.String(),
+  username: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String()),
+});
+
+const CallbackActionResult = Type.Object({ accountName: Type.String(), serviceName: Type.String() });
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
+const security = [{ bearerAuth: [], sessionToken: [] }];
+
+/** The listing shape of the platform: credentials only when they were registered. */
+function toCallback(registration: Registration): Static<typeof ConnectivityManagementCallback> {
+  const callback: Static<typeof ConnectivityManagementCallback> = {
+    accountName: registration.accountName,
+    serviceName: registration.serviceName,
+    url: registration.url,
+  };
+  if (registration.username !== null) callback.username = registration.username;
+  if (registration.password !== null) callback.password = registration.password;
+  return callback;
+}
+
+/** `/m2m/v1/callbacks/{aname}`: list, register and deregister listener URLs (SPEC §3). */
+export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authenticator: Authenticator }> = async (
+  app,
+  { ctx, authenticator },
+) => {
+  const guard = new UrlGuard({
+    allowedPorts: ctx.config.allowedPorts,
+    allowLoopback: ctx.config.allowLoopback,
+    allowPrivate: ctx.config.allowPrivateTargets,
+  });
+  const registrations = ctx.store.registrations;
+
+  app.addHook('onRequest', authenticator.requireBearer);
+  app.addHook('onRequest', authenticator.requireSession);
+  app.addHook('preHandler', authenticator.requireAccount);
+
+  app.get(
+    '/m2m/v1/callbacks/:aname',
+    {
+      schema: {
+        tags: ['Callbacks'],
+        summary: 'List registered callbacks',
+        security,
+        params: AccountParams,
+        response: { 200: Type.Array(ConnectivityManagementCallback), ...errors },
+      },
+    },
+    async (request) => (await registrations.list(request.params.aname)).map(toCallback),
+  );
+
+  app.post(
+    '/m2m/v1/callbacks/:aname',
+    {
+      schema: {
+        tags: ['Callbacks'],
+        summary: 'Register a callback listener (replaces the URL of a service already registered)',
+        security,
+        params: AccountParams,
+        body: RegisterCallbackRequest,
+        response: { 200: CallbackActionResult, ...errors, 413: errorBodySchema, 415: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { aname } = request.params;
+      const { name, url, username, password } = request.body;
+      if (!SERVICE_NAMES.has(name)) {
+        throw new HttpError(
+          400,
+          ErrorCodes.serviceName,
+          `name "${name}" is not a callback service; expected one of ${[...SERVICE_NAMES].join(', ')}`,
+        );
+      }
+      const problem = guard.checkUrl(url);
+      if (problem) throw new HttpError(400, ErrorCodes.url, problem);
+      await registrations.upsert({ accountName: aname, serviceName: name, url, username, password });
+      return { accountName: aname, serviceName: name };
+    },
+  );
+
+  app.delete(
+    '/m2m/v1/callbacks/:aname/name/:sname',
+    {
+      schema: {
+        tags: ['Callbacks'],
+        summary: 'Deregister a callback (cancels its undelivered messages)',
+        security,
+        params: ServiceParams,
+        response: { 200: CallbackActionResult, ...errors },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      if (!(await registrations.remove(aname, sname))) {
+        throw new HttpError(400, ErrorCodes.callbackNotFound, `no callback is registered for ${sname} on ${aname}`);
+      }
+      return { accountName: aname, serviceName: sname };
+    },
+  );
+};

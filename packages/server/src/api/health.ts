@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { AppContext } from '../context.js';
+import { ErrorCodes, errorBodySchema } from './errors.js';
+
+const Status = Type.Object({ status: Type.String() });
+
+/** `/healthz` (the process is up) and `/readyz` (the store answers). */
+export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
+    '/healthz',
+    { schema: { tags: ['Operations'], summary: 'Liveness', response: { 200: Status } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['Operations'],
+        summary: 'Readiness: the store answers',
+        response: { 200: Status, 503: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      try {
+        // A real query, not a cached one.
+        await ctx.store.auth.getClient('');
+        return { status: 'ready' };
+      } catch (error) {
+        request.log.warn({ err: error }, 'store is not answering');
+        return reply.code(503).send({ errorCode: ErrorCodes.unavailable, errorMessage: 'the store is not answering' });
+      }
+    },
+  );
+};

@@ -1,0 +1,50 @@
+import formbody from '@fastify/formbody';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Authenticator } from './auth.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+
+const TokenRequest = Type.Object({
+  grant_type: Type.Optional(Type.String({ description: 'Must be `client_credentials`.' })),
+});
+
+const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the token expires (3600).' }),
+  scope: Type.String(),
+});
+
+const SCOPE = 'm2m';
+
+/** `POST /ts/v1/oauth2/token`: OAuth 2.0 client credentials (SPEC §3). */
+export const oauthRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authenticator }> = async (
+  app,
+  { authenticator },
+) => {
+  // Form bodies are accepted here only: the M2M routes stay JSON-only (415 otherwise).
+  await app.register(formbody, { bodyLimit: 16 * 1024 });
+
+  app.post(
+    '/ts/v1/oauth2/token',
+    {
+      schema: {
+        tags: ['OAuth'],
+        summary: 'Issue an access token (client credentials)',
+        description:
+          'Form body `grant_type=client_credentials` with `Authorization: Basic base64(clientId:clientSecret)`. The token lasts one hour.',
+        security: [{ basicAuth: [] }],
+        body: TokenRequest,
+        response: { 200: TokenResponse, 400: errorBodySchema, 401: errorBodySchema },
+      },
+    },
+    async (request) => {
+      if (request.body?.grant_type !== 'client_credentials') {
+        throw new HttpError(400, ErrorCodes.grantType, 'grant_type must be client_credentials');
+      }
+      const clientId = await authenticator.authenticateClient(request.headers.authorization);
+      const { token, expiresInSeconds } = await authenticator.issueAccessToken(clientId);
+      return { access_token: token, token_type: 'bearer' as const, expires_in: expiresInSeconds, scope: SCOPE };
+    },
+  );
+};

@@ -1,0 +1,69 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Authenticator } from './auth.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+
+const LoginRequest = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 128 }),
+  password: Type.String({ minLength: 1, maxLength: 256 }),
+});
+
+const LoginResponse = Type.Object({
+  sessionToken: Type.String(),
+  expiresIn: Type.Integer({ description: 'Idle seconds before the session expires (1200).' }),
+});
+
+const LogoutResponse = Type.Object({ sessionToken: Type.String() });
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema };
+
+/** `POST /m2m/v1/session/login` and `/logout`: the Connectivity Management session (SPEC §3). */
+export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authenticator }> = async (
+  app,
+  { authenticator },
+) => {
+  app.addHook('onRequest', authenticator.requireBearer);
+
+  app.post(
+    '/m2m/v1/session/login',
+    {
+      schema: {
+        tags: ['Session'],
+        summary: 'Log in and get a session token (VZ-M2M-Token)',
+        description:
+          'Five wrong passwords in a row lock the user for 15 minutes. The session expires after 20 idle minutes.',
+        security: [{ bearerAuth: [] }],
+        body: LoginRequest,
+        response: { 200: LoginResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const { username, password } = request.body;
+      const { token, expiresIn } = await authenticator.login(username, password, request.clientId!);
+      return { sessionToken: token, expiresIn };
+    },
+  );
+
+  app.post(
+    '/m2m/v1/session/logout',
+    {
+      schema: {
+        tags: ['Session'],
+        summary: 'End a session',
+        security: [{ bearerAuth: [], sessionToken: [] }],
+        response: { 200: LogoutResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const header = request.headers['vz-m2m-token'];
+      const token = typeof header === 'string' ? header.trim() : '';
+      if (!token) {
+        throw new HttpError(401, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
+      }
+      if (!(await authenticator.logout(token))) {
+        throw new HttpError(401, ErrorCodes.sessionTokenInvalid, 'the session token is not valid');
+      }
+      return { sessionToken: token };
+    },
+  );
+};

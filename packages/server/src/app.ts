@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { adminRoutes } from './api/admin.js';
+import { Authenticator } from './api/auth.js';
+import { callbacksRoutes } from './api/callbacks.js';
+import { installErrorHandlers } from './api/errors.js';
+import { healthRoutes } from './api/health.js';
+import { messagesRoutes } from './api/messages.js';
+import { metricsRoutes } from './api/metrics.js';
+import { oauthRoutes } from './api/oauth.js';
+import { sessionRoutes } from './api/session.js';
+import type { AppContext } from './context.js';
+
+export const SERVER_VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
+
+export interface BuildAppOptions {
+  /** `worker` serves only /healthz, /readyz and /metrics (SPEC §8 role worker). Default `all`. */
+  routes?: 'all' | 'worker';
+  /** Clock for token and session expiry (tests). */
+  clock?: () => number;
+}
+
+/** One log line per request, on completion (no "incoming request" line), without headers. */
+class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+}
+
+/** The HTTP application: every route of SPEC §3 and §4, OpenAPI at /openapi.json, docs at /docs. */
+export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.logger,
+    bodyLimit: ctx.config.bodyLimitBytes,
+    logController: new RequestLog(),
+    trustProxy: false,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandlers(app);
+  // The platform's docs require Content-Type: application/json on every call, GET and DELETE
+  // included, usually without a body: an empty JSON body means "no body", not a parse error.
+  // Fastify parses text/plain by default; the API is JSON-only (415 for anything else).
+  app.removeContentTypeParser('text/plain');
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Connectivity Callbacks',
+        version: SERVER_VERSION,
+        description:
+          'ThingSpace-compatible callback registration API (under /api), the admin API (under /admin/v1) and operations endpoints.',
+      },
+      components: {
+        securitySchemes: {
+          basicAuth: { type: 'http', scheme: 'basic', description: 'OAuth client id and secret' },
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Access token from /api/ts/v1/oauth2/token' },
+          sessionToken: { type: 'apiKey', in: 'header', name: 'VZ-M2M-Token', description: 'From session/login' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'CCB_ADMIN_TOKEN' },
+        },
+      },
+    },
+  });
+  // Served from the package's own assets, so the page works offline.
+  await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'warn' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { ctx });
+  await app.register(metricsRoutes, { ctx });
+  if (options.routes === 'worker') return app;
+
+  const authenticator = new Authenticator(ctx, options.clock);
+  await app.register(
+    async (api) => {
+      await api.register(oauthRoutes, { authenticator });
+      await api.register(sessionRoutes, { authenticator });
+      await api.register(callbacksRoutes, { ctx, authenticator });
+    },
+    { prefix: '/api' },
+  );
+  await app.register(
+    async (admin) => {
+      admin.addHook('onRequest', authenticator.requireAdmin);
+      await admin.register(adminRoutes, { ctx, authenticator });
+      await admin.register(messagesRoutes, { ctx });
+    },
+    { prefix: '/admin/v1' },
+  );
+  return app;
+}

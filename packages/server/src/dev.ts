@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { type Config, ConfigError, loadConfig, type ServeFlags } from './config.js';
+import { hashPassword } from './security/passwords.js';
+import type { Store } from './store/types.js';
+
+/** What the dev profile seeds and prints (SPEC §9). Well known on purpose: never use them in production. */
+export const DEV_CREDENTIALS = {
+  clientId: 'demo-client',
+  clientSecret: 'demo-secret',
+  username: 'demo',
+  password: 'demo-password',
+  accountName: '0000123456-00001',
+  adminToken: 'dev-admin-token',
+} as const;
+
+/** The folder holding the SQLite file (and the dev encryption key); `./data` for other stores. */
+export function dataDirectory(databaseUrl: string): string {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const path = databaseUrl.slice('sqlite:'.length);
+    if (path && path !== ':memory:') return dirname(path);
+  }
+  return 'data';
+}
+
+/**
+ * The dev profile's encryption key: generated once and kept in `<data dir>/encryption.key` (mode
+ * 0600), so registrations stay readable across restarts.
+ */
+export function devEncryptionKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'encryption.key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    if (key.length !== 32)
+      throw new ConfigError(`${file} does not hold a 32-byte hex key; delete it to make a new one`);
+    return key;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+/** loadConfig, plus the dev profile's kept encryption key when CCB_ENCRYPTION_KEY is unset. */
+export function resolveConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const dev = flags.dev ?? env.CCB_DEV === '1';
+  let key: Buffer | undefined;
+  if (dev && !env.CCB_ENCRYPTION_KEY) {
+    key = devEncryptionKey(dataDirectory(flags.db ?? env.DATABASE_URL ?? 'sqlite:./data/ccb.sqlite'));
+  }
+  return loadConfig(flags, env, key);
+}
+
+/** Creates the demo client and user when missing; running it again changes nothing. */
+export async function seedDevData(store: Store): Promise<void> {
+  const now = Date.now();
+  if (!(await store.auth.getClient(DEV_CREDENTIALS.clientId))) {
+    await store.auth.createClient({
+      clientId: DEV_CREDENTIALS.clientId,
+      name: 'Demo client (dev profile)',
+      secretHash: await hashPassword(DEV_CREDENTIALS.clientSecret),
+      createdAt: now,
+    });
+  }
+  if (!(await store.auth.getUser(DEV_CREDENTIALS.username))) {
+    await store.auth.upsertUser({
+      username: DEV_CREDENTIALS.username,
+      passwordHash: await hashPassword(DEV_CREDENTIALS.password),
+      accounts: [DEV_CREDENTIALS.accountName],
+      createdAt: now,
+    });
+  }
+}

@@ -1,0 +1,82 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import type { AppContext } from './context.js';
+import { type Delivery, startDelivery } from './delivery/index.js';
+import { seedDevData } from './dev.js';
+import { createLogger } from './logger.js';
+import { openStore } from './store/index.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  ctx: AppContext;
+  /** `http://host:port` as actually bound. */
+  address: string;
+  delivery: Delivery | null;
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  /** Defaults to JSON lines on stdout at `config.logLevel`, secrets redacted (see logger.ts). */
+  logger?: FastifyBaseLogger;
+  /** Clock for token and session expiry (tests). */
+  clock?: () => number;
+}
+
+const AUTH_PURGE_INTERVAL_MS = 10 * 60 * 1000;
+
+/**
+ * Opens the store, seeds the dev profile, serves the API (role api/all; a worker serves only health
+ * and metrics) and starts delivery (role worker/all). `close()` undoes all of it, in order.
+ */
+export async function startServer(config: Config, options: StartServerOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const store = await openStore(config.databaseUrl, config.encryptionKey);
+  let delivery: Delivery | null = null;
+  let app: FastifyInstance | null = null;
+  const purgeTimer = setInterval(() => {
+    store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
+  }, AUTH_PURGE_INTERVAL_MS);
+  purgeTimer.unref();
+  try {
+    await store.migrate();
+    if (config.dev) await seedDevData(store);
+    const ctx: AppContext = { config, store, logger, notifyPublished() {} };
+    app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
+    if (config.role !== 'api') {
+      const started = startDelivery(ctx);
+      delivery = started;
+      ctx.notifyPublished = () => started.wake();
+    }
+    await app.listen({ port: config.port, host: config.host });
+    const bound = app.server.address();
+    const port = typeof bound === 'object' && bound ? bound.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const address = `http://${host}:${port}`;
+    logger.info({ address, role: config.role, dev: config.dev }, 'server listening');
+
+    let closing: Promise<void> | null = null;
+    const running: RunningServer = {
+      app,
+      ctx,
+      address,
+      delivery,
+      close() {
+        closing ??= (async () => {
+          clearInterval(purgeTimer);
+          await delivery?.stop();
+          await app?.close();
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+    return running;
+  } catch (error) {
+    clearInterval(purgeTimer);
+    await delivery?.stop().catch(() => {});
+    await app?.close().catch(() => {});
+    await store.close();
+    throw error;
+  }
+}

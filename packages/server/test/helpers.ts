@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServeFlags } from '../src/config.js';
+import type { AppContext } from '../src/context.js';
+import { DEV_CREDENTIALS, resolveConfig } from '../src/dev.js';
+import { createLogger } from '../src/logger.js';
+import { type RunningServer, startServer } from '../src/server.js';
+
+export interface TestServer {
+  /** `http://127.0.0.1:<port>` */
+  baseUrl: string;
+  /** `baseUrl + '/api'`, the SDK's base URL. */
+  apiUrl: string;
+  adminToken: string;
+  ctx: AppContext;
+  running: RunningServer;
+  dbPath: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** Environment variables on top of the test defaults (no process.env is read). */
+  env?: Record<string, string>;
+  /** `ccb serve` flags on top of the test defaults. */
+  flags?: ServeFlags;
+  /** The dev profile (seeded demo client, user and admin token; loopback listeners). Default true. */
+  dev?: boolean;
+  /** Receives the server's log (JSON lines, redacted); by default the log is silent unless CCB_TEST_LOG=1. */
+  logger?: FastifyBaseLogger;
+  clock?: () => number;
+}
+
+/** A real server on a random 127.0.0.1 port with its own temporary database. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dev = options.dev ?? true;
+  const dataDir = mkdtempSync(join(tmpdir(), 'ccb-test-'));
+  const dbPath = join(dataDir, 'ccb.sqlite');
+  const env: Record<string, string> = {
+    DATABASE_URL: `sqlite:${dbPath}`,
+    CCB_LOG_LEVEL: process.env.CCB_TEST_LOG === '1' ? 'debug' : 'silent',
+    CCB_POLL_INTERVAL: '200ms',
+    ...(dev
+      ? {}
+      : { CCB_ADMIN_TOKEN: randomBytes(16).toString('hex'), CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex') }),
+    ...options.env,
+  };
+  const flags: ServeFlags = {
+    dev,
+    host: '127.0.0.1',
+    port: 0,
+    retrySchedule: '100ms,200ms,400ms',
+    attemptTimeout: '2s',
+    ...options.flags,
+  };
+  const config = resolveConfig(flags, env);
+  const logger = options.logger ?? (createLogger(config.logLevel) as FastifyBaseLogger);
+  let running: RunningServer;
+  try {
+    running = await startServer(config, { logger, clock: options.clock });
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  const baseUrl = running.address;
+  return {
+    baseUrl,
+    apiUrl: `${baseUrl}/api`,
+    adminToken: config.adminToken,
+    ctx: running.ctx,
+    running,
+    dbPath,
+    dataDir,
+    async close() {
+      await running.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A logger writing JSON lines into `lines` (for asserting what is, and is not, logged). */
+export function captureLogger(lines: string[], level = 'debug'): FastifyBaseLogger {
+  return createLogger(level, {
+    write(line: string) {
+      lines.push(line);
+    },
+  }) as FastifyBaseLogger;
+}
+
+export function adminHeaders(server: TestServer): Record<string, string> {
+  return { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
+}
+
+export interface Login {
+  accessToken: string;
+  sessionToken: string;
+  /** Authorization, VZ-M2M-Token and Content-Type, ready for the callback endpoints. */
+  headers: Record<string, string>;
+}
+
+export async function accessToken(
+  server: TestServer,
+  clientId: string = DEV_CREDENTIALS.clientId,
+  clientSecret: string = DEV_CREDENTIALS.clientSecret,
+): Promise<string> {
+  const response = await fetch(`${server.apiUrl}/ts/v1/oauth2/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials',
+  });
+  if (response.status !== 200) throw new Error(`token request failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+/** Logs in as a user (the dev user by default) and returns ready-made headers. */
+export async function login(
+  server: TestServer,
+  username: string = DEV_CREDENTIALS.username,
+  password: string = DEV_CREDENTIALS.password,
+): Promise<Login> {
+  const token = await accessToken(server);
+  const response = await fetch(`${server.apiUrl}/m2m/v1/session/login`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);
+  const { sessionToken } = (await response.json()) as { sessionToken: string };
+  return {
+    accessToken: token,
+    sessionToken,
+    headers: { authorization: `Bearer ${token}`, 'vz-m2m-token': sessionToken, 'content-type': 'application/json' },
+  };
+}
+
+/** Creates a user through the admin API. */
+export async function createUser(server: TestServer, username: string, password: string, accounts: string[]) {
+  const response = await fetch(`${server.baseUrl}/admin/v1/users`, {
+    method: 'POST',
+    headers: adminHeaders(server),
+    body: JSON.stringify({ username, password, accounts }),
+  });
+  if (response.status !== 201 && response.status !== 200) {
+    throw new Error(`creating user failed: ${response.status} ${await response.text()}`);
+  }
+}
+
+export { DEV_CREDENTIALS };
