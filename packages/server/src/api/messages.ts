@@ -1,5 +1,444 @@
-import type { FastifyPluginAsync } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { SERVICE_NAMES } from '@ccb/sdk';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
 import type { AppContext } from '../context.js';
+import { ReplayJobs } from '../delivery/replay.js';
+import { messagesPublished } from '../metrics.js';
+import {
+  type Attempt,
+  type CallbackMessage,
+  MESSAGE_STATUSES,
+  type MessageFilter,
+  type MessageStatus,
+  type NewMessage,
+} from '../store/types.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 
-/** Admin messages API (SPEC §4): publish, list, show, replay, secrets, stats. Built by issue 4. */
-export const messagesRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async () => {};
+/** Registration secrets stay valid this long after a rotation (SPEC §4). */
+const ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
+/** A batch of 1,000 realistic messages is well over the 1 MiB limit of the other routes. */
+const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
+
+const AccountName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: '1–64 letters, digits, - or _' });
+const ServiceName = Type.Enum([...SERVICE_NAMES], { description: 'A callback service of the catalogue' });
+const Status = Type.Enum([...MESSAGE_STATUSES]);
+const Payload = Type.Object(
+  {},
+  {
+    additionalProperties: true,
+    description: 'The message as the producer made it; the engine adds username, password and the counters',
+  },
+);
+const Timestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+
+const PublishRequest = Type.Object({ accountName: AccountName, serviceName: ServiceName, payload: Payload });
+const PublishResponse = Type.Object({ messageId: Type.String(), status: Status });
+const BatchRequest = Type.Object({
+  messages: Type.Array(
+    Type.Object({
+      accountName: AccountName,
+      serviceName: ServiceName,
+      payload: Payload,
+      idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    }),
+    { minItems: 1, maxItems: 1000 },
+  ),
+});
+const BatchResponse = Type.Object({ messageIds: Type.Array(Type.String()) });
+
+const MessageBody = Type.Object({
+  id: Type.String(),
+  accountName: Type.String(),
+  serviceName: Type.String(),
+  status: Status,
+  attempts: Type.Integer(),
+  maxAttempts: Type.Integer(),
+  nextAttemptAt: Timestamp,
+  reason: NullableString,
+  idempotencyKey: NullableString,
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  deliveredAt: Timestamp,
+  payload: Payload,
+});
+const AttemptBody = Type.Object({
+  attemptNumber: Type.Integer(),
+  startedAt: Type.String({ format: 'date-time' }),
+  url: Type.String(),
+  statusCode: Type.Union([Type.Integer(), Type.Null()]),
+  latencyMs: Type.Number(),
+  error: NullableString,
+  responseExcerpt: NullableString,
+});
+const MessageWithAttempts = Type.Object({
+  ...MessageBody.properties,
+  deliveryAttempts: Type.Array(AttemptBody),
+});
+const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nextCursor: NullableString });
+const ListQuery = Type.Object({
+  accountName: Type.Optional(AccountName),
+  serviceName: Type.Optional(ServiceName),
+  status: Type.Optional(Status),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+  cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$' })),
+});
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+const EpochOrIso = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })], {
+  description: 'ISO 8601 date-time or epoch milliseconds',
+});
+const ReplayRequest = Type.Object({
+  filter: Type.Object(
+    {
+      status: Type.Optional(Status),
+      accountName: Type.Optional(AccountName),
+      serviceName: Type.Optional(ServiceName),
+      since: Type.Optional(EpochOrIso),
+      until: Type.Optional(EpochOrIso),
+    },
+    { additionalProperties: false },
+  ),
+});
+const ReplayJobBody = Type.Object({
+  jobId: Type.String(),
+  status: Type.Enum(['running', 'done', 'failed']),
+  matched: Type.Integer(),
+  replayed: Type.Integer(),
+  startedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Timestamp,
+  error: NullableString,
+});
+const RegistrationParams = Type.Object({ aname: AccountName, sname: Type.String({ minLength: 1, maxLength: 64 }) });
+const SecretBody = Type.Object({
+  secret: Type.String(),
+  previousSecret: Type.Optional(Type.String()),
+  previousSecretExpiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+const StatsBody = Type.Object({
+  counts: Type.Object(Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, Type.Integer()]))),
+  queueDepth: Type.Integer(),
+  oldestDueAgeMs: Type.Integer({ description: 'How long the oldest due message has waited since it became due' }),
+});
+
+const security = [{ adminToken: [] }];
+const tags = ['Messages'];
+const errors = { 400: errorBodySchema, 401: errorBodySchema };
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+
+function messageBody(message: CallbackMessage) {
+  return {
+    id: message.id,
+    accountName: message.accountName,
+    serviceName: message.serviceName,
+    status: message.status,
+    attempts: message.attempts,
+    maxAttempts: message.maxAttempts,
+    nextAttemptAt: message.status === 'pending' ? isoOrNull(message.nextAttemptAt) : null,
+    reason: message.reason,
+    idempotencyKey: message.idempotencyKey,
+    createdAt: iso(message.createdAt),
+    updatedAt: iso(message.updatedAt),
+    deliveredAt: isoOrNull(message.deliveredAt),
+    payload: JSON.parse(message.payload) as Record<string, unknown>,
+  };
+}
+
+function attemptBody(attempt: Attempt) {
+  return {
+    attemptNumber: attempt.attemptNumber,
+    startedAt: iso(attempt.startedAt),
+    url: attempt.url,
+    statusCode: attempt.statusCode,
+    latencyMs: attempt.latencyMs,
+    error: attempt.error,
+    responseExcerpt: attempt.responseExcerpt,
+  };
+}
+
+/**
+ * Time-ordered message ids (`msg_` + 12 hex digits of epoch ms + 20 random hex digits): they sort by
+ * creation and keep inserts into the id index sequential.
+ */
+export function newMessageId(now: number = Date.now()): string {
+  return `msg_${now.toString(16).padStart(12, '0')}${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+}
+
+function toEpochMs(value: number | string, field: string): number {
+  const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    throw new HttpError(
+      400,
+      ErrorCodes.requestBody,
+      `filter.${field} must be an ISO 8601 date-time or epoch milliseconds`,
+    );
+  }
+  return ms;
+}
+
+/** Admin messages API (SPEC §4): publish, list, show, replay, signing secrets, stats. */
+export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const store = ctx.store;
+  const maxAttempts = () => ctx.config.delivery.retrySchedule.length + 1;
+  const replays = new ReplayJobs(store.messages, maxAttempts(), () => ctx.notifyPublished(), ctx.logger);
+
+  async function publish(messages: NewMessage[]) {
+    const published = await store.messages.publish(messages, Date.now());
+    let due = false;
+    published.forEach((result, i) => {
+      if (result.duplicate) return;
+      messagesPublished.inc({ service: messages[i].serviceName });
+      if (result.status === 'pending') due = true;
+    });
+    if (due) ctx.notifyPublished();
+    return published;
+  }
+
+  app.post(
+    '/messages',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Publish a callback message',
+        description:
+          'Answers 202 once the message is committed. A repeated Idempotency-Key returns the first message. ' +
+          'Without a registration for the account and service the message is stored failed (no_registration).',
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+        body: PublishRequest,
+        response: { 202: PublishResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { accountName, serviceName, payload } = request.body;
+      const [result] = await publish([
+        {
+          id: newMessageId(),
+          accountName,
+          serviceName,
+          payload: JSON.stringify(payload),
+          idempotencyKey: request.headers['idempotency-key'] ?? null,
+          maxAttempts: maxAttempts(),
+        },
+      ]);
+      if (result.duplicate) reply.header('idempotent-replayed', 'true');
+      return reply.code(202).send({ messageId: result.id, status: result.status });
+    },
+  );
+
+  app.post(
+    '/messages/batch',
+    {
+      bodyLimit: BATCH_BODY_LIMIT,
+      schema: {
+        tags,
+        security,
+        summary: 'Publish up to 1,000 callback messages in one transaction',
+        body: BatchRequest,
+        response: { 202: BatchResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const now = Date.now();
+      const published = await publish(
+        request.body.messages.map((m) => ({
+          id: newMessageId(now),
+          accountName: m.accountName,
+          serviceName: m.serviceName,
+          payload: JSON.stringify(m.payload),
+          idempotencyKey: m.idempotencyKey ?? null,
+          maxAttempts: maxAttempts(),
+        })),
+      );
+      return reply.code(202).send({ messageIds: published.map((p) => p.id) });
+    },
+  );
+
+  app.get(
+    '/messages',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'List messages, newest first',
+        querystring: ListQuery,
+        response: { 200: MessagePageBody, ...errors },
+      },
+    },
+    async (request) => {
+      const { accountName, serviceName, status, limit, cursor } = request.query;
+      const page = await store.messages.list(
+        { accountName, serviceName, status: status as MessageStatus | undefined },
+        limit ?? 50,
+        cursor ?? null,
+      );
+      return { items: page.items.map(messageBody), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/messages/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'One message with every attempt',
+        params: IdParams,
+        response: { 200: MessageWithAttempts, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const found = await store.messages.get(request.params.id);
+      if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${request.params.id} does not exist`);
+      return { ...messageBody(found.message), deliveryAttempts: found.attempts.map(attemptBody) };
+    },
+  );
+
+  app.post(
+    '/messages/:id/replay',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Deliver a delivered, failed or cancelled message again',
+        description: 'The replay is a new attempt of the same message id; callbackCount continues.',
+        params: IdParams,
+        response: { 202: PublishResponse, ...errors, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const replayed = await store.messages.replay([id], maxAttempts(), Date.now());
+      if (replayed.length === 0) {
+        const found = await store.messages.get(id);
+        if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
+        throw new HttpError(
+          409,
+          ErrorCodes.conflict,
+          `message ${id} is ${found.message.status}; only delivered, failed or cancelled messages can be replayed`,
+        );
+      }
+      ctx.notifyPublished();
+      return reply.code(202).send({ messageId: id, status: 'pending' });
+    },
+  );
+
+  app.post(
+    '/messages/replay',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Replay every message matching a filter, as a background job',
+        body: ReplayRequest,
+        response: { 202: Type.Object({ jobId: Type.String() }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { status, accountName, serviceName, since, until } = request.body.filter;
+      const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
+      if (since !== undefined) filter.since = toEpochMs(since, 'since');
+      if (until !== undefined) filter.until = toEpochMs(until, 'until');
+      const job = replays.start(filter);
+      return reply.code(202).send({ jobId: job.jobId });
+    },
+  );
+
+  app.get(
+    '/replays/:jobId',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Progress of a bulk replay job',
+        params: Type.Object({ jobId: Type.String() }),
+        response: { 200: ReplayJobBody, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const job = replays.get(request.params.jobId);
+      if (!job) throw new HttpError(404, ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
+      return {
+        jobId: job.jobId,
+        status: job.status,
+        matched: job.matched,
+        replayed: job.replayed,
+        startedAt: iso(job.startedAt),
+        finishedAt: isoOrNull(job.finishedAt),
+        error: job.error,
+      };
+    },
+  );
+
+  const secretBody = (registration: {
+    signingSecret: string;
+    previousSecret: string | null;
+    previousSecretExpiresAt: number | null;
+  }) => {
+    const body: { secret: string; previousSecret?: string; previousSecretExpiresAt?: string } = {
+      secret: registration.signingSecret,
+    };
+    const expires = registration.previousSecretExpiresAt;
+    if (registration.previousSecret && expires !== null && expires > Date.now()) {
+      body.previousSecret = registration.previousSecret;
+      body.previousSecretExpiresAt = iso(expires);
+    }
+    return body;
+  };
+  const noRegistration = (aname: string, sname: string) =>
+    new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
+
+  app.get(
+    '/callbacks/:aname/:sname/secret',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "A registration's signing secret (and the previous one during its grace period)",
+        params: RegistrationParams,
+        response: { 200: SecretBody, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const registration = await store.registrations.get(aname, sname);
+      if (!registration) throw noRegistration(aname, sname);
+      return secretBody(registration);
+    },
+  );
+
+  app.post(
+    '/callbacks/:aname/:sname/secret/rotate',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Rotate a signing secret; the previous one keeps signing for 24 hours',
+        params: RegistrationParams,
+        response: { 200: SecretBody, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const registration = await store.registrations.rotateSecret(aname, sname, ROTATION_GRACE_MS);
+      if (!registration) throw noRegistration(aname, sname);
+      request.log.info({ account: aname, service: sname }, 'signing secret rotated');
+      return secretBody(registration);
+    },
+  );
+
+  app.get(
+    '/stats',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Message counts by status, queue depth and the age of the oldest due message',
+        response: { 200: StatsBody, ...errors },
+      },
+    },
+    async () => store.messages.stats(Date.now()),
+  );
+};

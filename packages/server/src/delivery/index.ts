@@ -1,4 +1,11 @@
+import { readFileSync } from 'node:fs';
 import type { AppContext } from '../context.js';
+import { attemptDuration, attemptOutcomeLabel, attemptsTotal } from '../metrics.js';
+import { Dispatcher } from './dispatcher.js';
+import { HttpSender, type Resolver } from './http-sender.js';
+import { startRetention } from './retention.js';
+import { RetrySchedule } from './retry-schedule.js';
+import { UrlGuard } from './url-guard.js';
 
 /** A running delivery engine (dispatcher + retention purge). */
 export interface Delivery {
@@ -8,7 +15,57 @@ export interface Delivery {
   stop(): Promise<void>;
 }
 
-/** Starts the dispatcher and the retention purge. Replaced by the delivery engine (issue 4). */
-export function startDelivery(_ctx: AppContext): Delivery {
-  return { wake() {}, async stop() {} };
+export interface DeliveryOptions {
+  /** DNS resolver for listener hosts (tests stub it to check the URL guard). */
+  resolve?: Resolver;
+}
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+export const USER_AGENT = `ccb/${VERSION}`;
+
+/** Starts the dispatcher and the retention purge. */
+export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): Delivery {
+  const { config, store, logger } = ctx;
+  const delivery = config.delivery;
+  const sender = new HttpSender({
+    guard: new UrlGuard({
+      allowedPorts: config.allowedPorts,
+      allowLoopback: config.allowLoopback,
+      allowPrivate: config.allowPrivateTargets,
+    }),
+    timeoutMs: delivery.attemptTimeoutMs,
+    connectionsPerOrigin: delivery.originConcurrency,
+    resolve: options.resolve,
+  });
+  const dispatcher = new Dispatcher({
+    store: store.messages,
+    sender,
+    schedule: new RetrySchedule(delivery.retrySchedule),
+    logger,
+    concurrency: delivery.concurrency,
+    originConcurrency: delivery.originConcurrency,
+    batchSize: delivery.batchSize,
+    leaseMs: delivery.leaseMs,
+    attemptTimeoutMs: delivery.attemptTimeoutMs,
+    pollIntervalMs: delivery.pollIntervalMs,
+    userAgent: USER_AGENT,
+    onAttempt(result) {
+      attemptsTotal.inc({ outcome: attemptOutcomeLabel(result.error, result.statusCode) });
+      attemptDuration.observe(result.latencyMs / 1000);
+    },
+  });
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  dispatcher.start();
+  let stopping: Promise<void> | null = null;
+  return {
+    wake: () => dispatcher.wake(),
+    stop() {
+      stopping ??= (async () => {
+        stopRetention();
+        await dispatcher.stop();
+        await sender.close();
+      })();
+      return stopping;
+    },
+  };
 }

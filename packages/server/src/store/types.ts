@@ -204,6 +204,12 @@ export interface MessageStore {
    * is no longer `delivering` (cancelled meanwhile) records the attempt but leaves the status.
    */
   complete(outcomes: AttemptOutcome[], now: number): Promise<void>;
+  /**
+   * Hands claimed messages back without an attempt: `delivering` → `pending`, due at `nextAttemptAt`.
+   * The dispatcher uses it for messages it cannot start before their lease would lapse (a saturated
+   * origin) and for those still queued when it stops.
+   */
+  release(ids: string[], nextAttemptAt: number): Promise<void>;
   /** The earliest time something becomes due (pending nextAttemptAt or delivering lease end). */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null>;

@@ -1,0 +1,252 @@
+import { promises as dns, type LookupAddress } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import type { UrlGuard } from './url-guard.js';
+
+/** Resolves a host name to every address it has (dns.lookup with `all`; replaced in tests). */
+export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
+
+export const systemResolver: Resolver = (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
+
+export interface HttpSenderOptions {
+  guard: UrlGuard;
+  /** Whole-attempt limit: connecting, sending, and the response headers and excerpt. */
+  timeoutMs: number;
+  /** Keep-alive connections per origin (the dispatcher never has more requests in flight per origin). */
+  connectionsPerOrigin: number;
+  resolve?: Resolver;
+  userAgent?: string;
+}
+
+export interface SendResult {
+  /** The response status, or null when none arrived. */
+  statusCode: number | null;
+  retryAfter: string | null;
+  /** null on a 2xx; else a machine-readable kind and detail: `http_500`, `timeout: …`, `url_guard: …`. */
+  error: string | null;
+  /** The first 1 KiB of the response body (null when empty or no response). */
+  responseExcerpt: string | null;
+  latencyMs: number;
+}
+
+const EXCERPT_BYTES = 1024;
+/** Past this many body bytes the connection is dropped rather than drained for keep-alive. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+/** Pools unused this long are closed, so departed listeners do not keep sockets and memory. */
+const IDLE_POOL_MS = 5 * 60 * 1000;
+const GUARD_ERROR = 'CCB_URL_GUARD';
+
+interface OriginPool {
+  pool: Pool;
+  lastUsed: number;
+}
+
+interface ParsedTarget {
+  origin: string;
+  path: string;
+  /** When the URL's host is an IP literal, the guard's verdict (no lookup happens for literals). */
+  literalRefusal: string | null;
+}
+
+class GuardError extends Error {
+  readonly code = GUARD_ERROR;
+}
+
+/**
+ * Sends one delivery attempt and reports what happened. One keep-alive undici Pool per origin;
+ * redirects are not followed; every new connection goes to an address the URL guard accepted (the
+ * connection's lookup resolves, checks and hands over only accepted addresses, so a DNS answer cannot
+ * change between the check and the connect). It knows nothing about retries.
+ */
+export class HttpSender {
+  private readonly pools = new Map<string, OriginPool>();
+  private readonly targets = new Map<string, ParsedTarget>();
+  private readonly resolve: Resolver;
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly options: HttpSenderOptions) {
+    this.resolve = options.resolve ?? systemResolver;
+    this.sweeper = setInterval(() => this.closeIdlePools(), IDLE_POOL_MS).unref();
+  }
+
+  /** The origin (`scheme://host:port`) a URL is delivered through; the dispatcher's per-origin key. */
+  originOf(url: string): string {
+    return this.target(url).origin;
+  }
+
+  async send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+    let target: ParsedTarget;
+    try {
+      target = this.target(url);
+    } catch {
+      return failure(`invalid_url: ${url}`, elapsed());
+    }
+    if (target.literalRefusal) return failure(`url_guard: ${target.literalRefusal}`, elapsed());
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    try {
+      const response = await this.pool(target.origin).request({
+        method: 'POST',
+        path: target.path,
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      const excerpt = await readExcerpt(response.body);
+      const statusCode = response.statusCode;
+      const retryAfter = response.headers['retry-after'];
+      return {
+        statusCode,
+        retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+        error: statusCode >= 200 && statusCode < 300 ? null : `http_${statusCode}`,
+        responseExcerpt: excerpt,
+        latencyMs: elapsed(),
+      };
+    } catch (error) {
+      return failure(
+        controller.signal.aborted ? this.timeoutReason() : classify(error, this.timeoutReason()),
+        elapsed(),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map(({ pool }) => pool.destroy().catch(() => {})));
+  }
+
+  private timeoutReason(): string {
+    return `timeout: no response within ${this.options.timeoutMs} ms`;
+  }
+
+  private target(url: string): ParsedTarget {
+    let target = this.targets.get(url);
+    if (!target) {
+      const parsed = new URL(url);
+      const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
+      target = {
+        origin: parsed.origin,
+        path: `${parsed.pathname}${parsed.search}`,
+        literalRefusal: isIP(host) ? this.options.guard.checkAddress(host) : null,
+      };
+      if (this.targets.size >= 10_000) this.targets.clear();
+      this.targets.set(url, target);
+    }
+    return target;
+  }
+
+  private pool(origin: string): Pool {
+    if (this.closed) throw new Error('the sender is closed');
+    let entry = this.pools.get(origin);
+    if (!entry) {
+      const timeout = this.options.timeoutMs;
+      entry = {
+        pool: new Pool(origin, {
+          connections: this.options.connectionsPerOrigin,
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+          connect: { timeout, lookup: this.guardedLookup },
+        }),
+        lastUsed: 0,
+      };
+      this.pools.set(origin, entry);
+    }
+    entry.lastUsed = Date.now();
+    return entry.pool;
+  }
+
+  /** A `net.connect` lookup: resolve, keep only the addresses the guard accepts, refuse when none is left. */
+  private readonly guardedLookup: LookupFunction = (hostname, options, callback) => {
+    this.resolve(hostname).then(
+      (addresses) => {
+        const accepted: LookupAddress[] = [];
+        let refusal: string | null = null;
+        for (const entry of addresses) {
+          const reason = this.options.guard.checkAddress(entry.address);
+          if (reason === null) accepted.push(entry);
+          else refusal ??= reason;
+        }
+        if (accepted.length === 0) {
+          const error = refusal
+            ? new GuardError(refusal)
+            : Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' });
+          callback(error, '', 0);
+        } else if (options.all) {
+          callback(null, accepted);
+        } else {
+          callback(null, accepted[0].address, accepted[0].family);
+        }
+      },
+      (error: NodeJS.ErrnoException) => callback(error, '', 0),
+    );
+  };
+
+  private closeIdlePools(): void {
+    const cutoff = Date.now() - IDLE_POOL_MS;
+    for (const [origin, entry] of this.pools) {
+      if (entry.lastUsed < cutoff) {
+        this.pools.delete(origin);
+        entry.pool.close().catch(() => {});
+      }
+    }
+  }
+}
+
+function failure(error: string, latencyMs: number): SendResult {
+  return { statusCode: null, retryAfter: null, error, responseExcerpt: null, latencyMs };
+}
+
+/** Reads the first 1 KiB of a body for the attempt record and drains (or drops) the rest. */
+async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string | null> {
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      if (keptBytes < EXCERPT_BYTES) {
+        const part = chunk.subarray(0, EXCERPT_BYTES - keptBytes);
+        kept.push(part);
+        keptBytes += part.length;
+      }
+      total += chunk.length;
+      if (total > DRAIN_LIMIT_BYTES) {
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    // The status line already arrived; a body cut short does not change the outcome.
+  }
+  return keptBytes === 0 ? null : Buffer.concat(kept, keptBytes).toString('utf8');
+}
+
+const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|EPROTO|HOSTNAME_MISMATCH|ERR_OSSL)/;
+
+/** Names a transport failure: `connection_refused: …`, `dns: …`, `tls: …`, `url_guard: …`. */
+export function classify(error: unknown, timeoutReason: string): string {
+  const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err?.code ?? '';
+  const causeCode = err?.cause?.code ?? '';
+  const message = err?.message || err?.cause?.message || String(error);
+  const is = (...codes: string[]) => codes.includes(code) || codes.includes(causeCode);
+  if (is(GUARD_ERROR)) return `url_guard: ${message}`;
+  if (is('UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'ABORT_ERR')) {
+    return timeoutReason;
+  }
+  if (is('ECONNREFUSED')) return `connection_refused: ${message}`;
+  if (is('ENOTFOUND', 'EAI_AGAIN', 'EAI_NODATA', 'EAI_FAIL', 'ESERVFAIL')) return `dns: ${message}`;
+  if (TLS_CODE.test(code) || TLS_CODE.test(causeCode)) return `tls: ${message}`;
+  if (is('ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED')) return `connection_reset: ${message}`;
+  if (is('EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN')) return `unreachable: ${message}`;
+  return `network: ${message}`;
+}

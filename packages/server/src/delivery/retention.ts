@@ -1,0 +1,36 @@
+import type { RetentionConfig } from '../config.js';
+import type { MessageStore } from '../store/types.js';
+import type { DispatcherLogger } from './dispatcher.js';
+
+/** Deletes messages (and their attempts) past retention: delivered after 7 days, failed/cancelled after 30 by default. */
+export async function purgeExpiredMessages(
+  store: MessageStore,
+  retention: RetentionConfig,
+  now: number = Date.now(),
+): Promise<number> {
+  return store.purge(now - retention.deliveredMs, now - retention.failedMs);
+}
+
+/** Runs the purge at start and then every `purgeIntervalMs`; returns a function that stops it. */
+export function startRetention(store: MessageStore, retention: RetentionConfig, logger: DispatcherLogger): () => void {
+  let running: Promise<void> | null = null;
+  const run = () => {
+    if (running) return;
+    running = purgeExpiredMessages(store, retention)
+      .then((purged) => {
+        if (purged > 0) logger.info({ purged }, 'purged messages past retention');
+      })
+      .catch((error) => logger.error({ err: error }, 'purging messages past retention failed'))
+      .finally(() => {
+        running = null;
+      });
+  };
+  const first = setTimeout(run, 1_000);
+  const timer = setInterval(run, retention.purgeIntervalMs);
+  first.unref();
+  timer.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,44 @@
+import { createHmac } from 'node:crypto';
+
+const PREFIX = 'whsec_';
+
+/** The key bytes of a `whsec_…` secret (a secret without the prefix is taken as base64 as well). */
+export function secretKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64');
+}
+
+/** The secrets a registration signs with at `now`: the current one, and the previous one during its grace. */
+export interface SigningSecrets {
+  signingSecret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: number | null;
+}
+
+/**
+ * Standard Webhooks signatures: `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`, one per valid
+ * secret, space-separated. Decoded keys are cached so each delivery costs one HMAC per secret.
+ */
+export class Signer {
+  private readonly keys = new Map<string, Buffer>();
+
+  sign(secrets: SigningSecrets, id: string, timestampSeconds: number, body: string, now: number): string {
+    const current = this.signWith(secrets.signingSecret, id, timestampSeconds, body);
+    const previous = secrets.previousSecret;
+    if (previous && secrets.previousSecretExpiresAt !== null && secrets.previousSecretExpiresAt > now) {
+      return `${current} ${this.signWith(previous, id, timestampSeconds, body)}`;
+    }
+    return current;
+  }
+
+  signWith(secret: string, id: string, timestampSeconds: number, body: string): string {
+    let key = this.keys.get(secret);
+    if (!key) {
+      // Rotations add keys over the life of a process; a bounded cache keeps that from growing forever.
+      if (this.keys.size >= 10_000) this.keys.clear();
+      key = secretKey(secret);
+      this.keys.set(secret, key);
+    }
+    const mac = createHmac('sha256', key).update(`${id}.${timestampSeconds}.`).update(body).digest('base64');
+    return `v1,${mac}`;
+  }
+}
