@@ -152,3 +152,32 @@ export async function createUser(server: TestServer, username: string, password:
 }
 
 export { DEV_CREDENTIALS };
+
+export interface JsonResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed JSON, or undefined when the body is not JSON. */
+  body: T;
+}
+
+/** fetch + read the body once; `body` is sent as JSON unless it is already a string. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read response fields without declaring each shape
+export async function send<T = any>(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
+): Promise<JsonResponse<T>> {
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: init.headers,
+    body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+  });
+  const text = await response.text();
+  let body: T;
+  try {
+    body = JSON.parse(text) as T;
+  } catch {
+    body = undefined as T;
+  }
+  return { status: response.status, headers: response.headers, text, body };
+}
