@@ -57,7 +57,9 @@ type Covers = [ServiceName] extends [keyof CallbackMessageByService]
     : false
   : false;
 const mapCoversEveryService: Covers = true;
-void [carrier, nidd, resume, mapCoversEveryService];
+// Messages are plain object types, so they fit APIs that take any JSON object (e.g. a publish payload).
+const asJsonObject: Record<string, unknown> = exampleMessage('ExternalProvisioningChanges');
+void [carrier, nidd, resume, mapCoversEveryService, asJsonObject];
 
 function luhnValid(value: string): boolean {
   let sum = 0;

@@ -42,10 +42,12 @@ export type CallbackStatus =
   | (string & {});
 
 /**
+ * (Object types rather than interfaces throughout, so messages are assignable to `Record<string, unknown>`.)
+ *
  * Keys the delivery engine sets on every attempt, whatever the producer sent: present on every
  * message a listener receives.
  */
-export interface DeliveryFields {
+export type DeliveryFields = {
   /** The username given at registration; `""` when none. */
   username: string;
   /** The password given at registration; `""` when none. */
@@ -54,10 +56,10 @@ export interface DeliveryFields {
   callbackCount: number;
   /** Most attempts the engine makes before giving up. */
   maxCallbackThreshold: number;
-}
+};
 
 /** Fields common to every callback message (reference §3.1). */
-export interface CallbackEnvelope extends DeliveryFields {
+export type CallbackEnvelope = DeliveryFields & {
   /** The id the synchronous API call returned; every per-device callback of one request shares it. */
   requestId?: string;
   /** The device the message is about; several identifiers of one device may appear. */
@@ -67,25 +69,25 @@ export interface CallbackEnvelope extends DeliveryFields {
   status?: CallbackStatus;
   /** Free text, e.g. the auto-resume date of a ResumeTrackingNotification. */
   comment?: string;
-}
+};
 
 /** A successful asynchronous result: one key under `deviceResponse` names the operation. */
-export interface SuccessResult<TResponse extends object> {
+export type SuccessResult<TResponse extends object> = {
   requestId: string;
   deviceIds: DeviceId[];
   deviceResponse: TResponse;
   faultResponse?: undefined;
   status: 'Success';
-}
+};
 
 /** A failed asynchronous result (reference §3.3, verified shape). */
-export interface FailedResult {
+export type FailedResult = {
   requestId: string;
   deviceIds: DeviceId[];
   deviceResponse?: undefined;
   faultResponse: FaultResponse;
   status: 'Failed';
-}
+};
 
 /** The success-or-fault shape shared by the asynchronous-response services. */
 export type AsyncResult<TResponse extends object> = CallbackEnvelope & (SuccessResult<TResponse> | FailedResult);
@@ -189,13 +191,13 @@ export type DeviceUsageMessage = AsyncResult<{ usageResponse: UsageResponse }>;
  * EnhancedConnectivityService: an SMS a device sent to a platform short code. Shape inferred [I] from
  * the legacy and queued-SMS models; it carries no `requestId`.
  */
-export interface EnhancedConnectivityServiceMessage extends CallbackEnvelope {
+export type EnhancedConnectivityServiceMessage = CallbackEnvelope & {
   deviceIds: DeviceId[];
   /** The SMS text. */
   message: string;
   /** When the platform received the SMS (ISO 8601). */
   timestamp: string;
-}
+};
 
 // SMSDeliveryConfirmation
 
@@ -230,10 +232,10 @@ export interface ExternalProvisioningChange {
  * ExternalProvisioningChanges: provisioning done outside the API, OTA activation, IMEI change.
  * Shape inferred [I] from the legacy fields; `deviceIds` may be absent for activations.
  */
-export interface ExternalProvisioningChangesMessage extends CallbackEnvelope {
+export type ExternalProvisioningChangesMessage = CallbackEnvelope & {
   requestId: string;
   deviceResponse: { externalProvisioningChange: ExternalProvisioningChange };
-}
+};
 
 // PromoChanges
 
@@ -245,11 +247,11 @@ export interface PromoChange {
 }
 
 /** PromoChanges: a promotional code was removed during the billing cycle. Shape inferred [I]. */
-export interface PromoChangesMessage extends CallbackEnvelope {
+export type PromoChangesMessage = CallbackEnvelope & {
   requestId: string;
   deviceIds: DeviceId[];
   deviceResponse: { promoChange: PromoChange };
-}
+};
 
 // ResumeTrackingNotification
 
@@ -257,11 +259,11 @@ export interface PromoChangesMessage extends CallbackEnvelope {
  * ResumeTrackingNotification: a suspended device resumes automatically in 7 days; `comment` holds the
  * resume date. Shape inferred [I] from the legacy fields.
  */
-export interface ResumeTrackingNotificationMessage extends CallbackEnvelope {
+export type ResumeTrackingNotificationMessage = CallbackEnvelope & {
   requestId: string;
   deviceIds: DeviceId[];
   comment: string;
-}
+};
 
 // NiddService (verified shapes)
 

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SERVICE_NAMES } from '@ccb/sdk';
+import Fastify from 'fastify';
+import { MAX_BATCH_SIZE, runSimulation, SimulationError } from '../src/cli/simulate.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface PublishedMessage {
+  accountName: string;
+  serviceName: string;
+  payload: Record<string, unknown>;
+}
+
+const closers: Array<() => Promise<void>> = [];
+after(async () => {
+  await Promise.all(closers.map((close) => close()));
+});
+
+/** A stand-in for the admin batch endpoint that records what it receives. */
+async function startAdminApi(answer?: (batch: PublishedMessage[]) => { status: number; body: unknown }) {
+  const batches: Array<{ at: number; messages: PublishedMessage[]; authorization?: string }> = [];
+  const app = Fastify({ bodyLimit: 16 * 1024 * 1024 });
+  let nextId = 0;
+  app.post<{ Body: { messages: PublishedMessage[] } }>('/admin/v1/messages/batch', async (request, reply) => {
+    batches.push({
+      at: performance.now(),
+      messages: request.body.messages,
+      authorization: request.headers.authorization,
+    });
+    const { status, body } = answer?.(request.body.messages) ?? {
+      status: 202,
+      body: { messageIds: request.body.messages.map(() => `msg_${++nextId}`) },
+    };
+    return reply.code(status).send(body);
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  closers.push(() => app.close());
+  return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, batches };
+}
+
+function runCli(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const cliMissing = existsSync(CLI) ? false : 'packages/server/src/cli/index.ts is not in the tree yet';
+
+describe('runSimulation', () => {
+  it('publishes example payloads for the account, cycling through every service in catalogue order', async () => {
+    const api = await startAdminApi();
+    const summary = await runSimulation({
+      server: api.url,
+      adminToken: 'dev-admin-token',
+      account: '0000123456-00001',
+      count: 40,
+    });
+    assert.equal(summary.published, 40);
+    assert.equal(summary.failed, 0);
+    const messages = api.batches.flatMap((batch) => batch.messages);
+    assert.deepEqual(
+      messages.map((message) => message.serviceName),
+      Array.from({ length: 40 }, (_, i) => SERVICE_NAMES[i % SERVICE_NAMES.length]),
+    );
+    assert.ok(messages.every((message) => message.accountName === '0000123456-00001'));
+    assert.equal(api.batches[0].authorization, 'Bearer dev-admin-token');
+    const requestIds = new Set(messages.map((message) => message.payload.requestId).filter(Boolean));
+    assert.ok(requestIds.size >= 30, 'fresh request ids');
+  });
+
+  it('leaves the keys the delivery engine sets out of the payload', async () => {
+    const api = await startAdminApi();
+    await runSimulation({ server: api.url, adminToken: 't', account: 'a-1', service: 'CarrierService', count: 5 });
+    for (const { payload, serviceName } of api.batches[0].messages) {
+      assert.equal(serviceName, 'CarrierService');
+      for (const key of ['username', 'password', 'callbackCount', 'maxCallbackThreshold']) {
+        assert.equal(key in payload, false, key);
+      }
+      assert.equal(payload.status, 'Success');
+      assert.equal(typeof payload.deviceResponse, 'object');
+    }
+  });
+
+  it('sends at most 1,000 messages per batch', async () => {
+    const api = await startAdminApi();
+    const summary = await runSimulation({ server: api.url, adminToken: 't', account: 'a-1', count: 2500 });
+    assert.equal(summary.published, 2500);
+    assert.deepEqual(
+      api.batches.map((batch) => batch.messages.length),
+      [MAX_BATCH_SIZE, MAX_BATCH_SIZE, 500],
+    );
+  });
+
+  it('paces batches so the average rate holds', async () => {
+    const api = await startAdminApi();
+    const summary = await runSimulation({ server: api.url, adminToken: 't', account: 'a-1', count: 100, rate: 200 });
+    // Batches of 20 (a tenth of a second's worth); the fifth is due after 80 messages, i.e. 400 ms at 200 msg/s.
+    assert.equal(api.batches.length, 5);
+    const span = api.batches[4].at - api.batches[0].at;
+    assert.ok(span >= 380, `batches spread over ${span} ms`);
+    assert.ok(summary.elapsedMs < 1500, `took ${summary.elapsedMs} ms`);
+    assert.ok(summary.ratePerSecond <= 260, `rate ${summary.ratePerSecond}`);
+  });
+
+  it('stops with the server errorMessage when a batch is refused', async () => {
+    const api = await startAdminApi(() => ({
+      status: 401,
+      body: { errorCode: 'UnAuthorized', errorMessage: 'Admin token is missing or invalid' },
+    }));
+    await assert.rejects(
+      runSimulation({ server: api.url, adminToken: 'wrong', account: 'a-1', count: 10 }),
+      (error: unknown) =>
+        error instanceof SimulationError &&
+        /Admin token is missing or invalid/.test(error.message) &&
+        error.summary.published === 0 &&
+        error.summary.failed === 10,
+    );
+  });
+
+  it('says the server cannot be reached', async () => {
+    const api = await startAdminApi();
+    await closers.pop()?.();
+    await assert.rejects(
+      runSimulation({ server: api.url, adminToken: 't', account: 'a-1', count: 1 }),
+      /Cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/,
+    );
+  });
+});
+
+describe('ccb simulate', { skip: cliMissing }, () => {
+  it('publishes and prints a JSON summary', async () => {
+    const api = await startAdminApi();
+    const result = await runCli(['simulate', '--account', '0000123456-00001', '--count', '20', '--json'], {
+      CCB_SERVER: api.url,
+      CCB_ADMIN_TOKEN: 'from-env',
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.published, 20);
+    assert.equal(summary.failed, 0);
+    assert.equal(typeof summary.elapsedMs, 'number');
+    assert.equal(api.batches[0].authorization, 'Bearer from-env');
+  });
+
+  it('prints the server errorMessage and exits non-zero without a stack trace', async () => {
+    const api = await startAdminApi(() => ({
+      status: 400,
+      body: { errorCode: 'INPUT_INVALID.Account', errorMessage: 'Account is not known' },
+    }));
+    const result = await runCli(['simulate', '--server', api.url, '--account', 'x', '--count', '3']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Account is not known/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /);
+    assert.match(result.stdout, /Published 0 messages, 3 failed/);
+  });
+
+  it('refuses an unknown service name and lists the known ones', async () => {
+    const result = await runCli(['simulate', '--account', 'x', '--count', '1', '--service', 'AlertsService']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /unknown service; expected one of: CarrierService/);
+  });
+});
