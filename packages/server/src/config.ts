@@ -152,6 +152,11 @@ export function loadConfig(
   const retrySchedule = parseRetrySchedule(flags.retrySchedule ?? env.CCB_RETRY_SCHEDULE ?? DEFAULT_RETRY_SCHEDULE);
   const attemptTimeoutMs = parseDuration(flags.attemptTimeout ?? env.CCB_ATTEMPT_TIMEOUT ?? '15s', 'attempt timeout');
   if (attemptTimeoutMs < 1) throw new ConfigError('attempt timeout must be positive');
+  // The lease must outlast a whole attempt, or a slow listener could get a second, concurrent delivery.
+  const leaseMs = env.CCB_LEASE ? parseDuration(env.CCB_LEASE, 'CCB_LEASE') : attemptTimeoutMs * 2 + 5_000;
+  if (leaseMs < attemptTimeoutMs + 1_000) {
+    throw new ConfigError(`CCB_LEASE must be at least the attempt timeout plus 1s (${attemptTimeoutMs + 1_000} ms)`);
+  }
 
   return {
     dev,
@@ -167,7 +172,7 @@ export function loadConfig(
     delivery: {
       retrySchedule,
       attemptTimeoutMs,
-      leaseMs: attemptTimeoutMs * 2 + 5_000,
+      leaseMs,
       concurrency: positiveInt(flags.concurrency ?? env.CCB_CONCURRENCY ?? 256, 'concurrency'),
       originConcurrency: positiveInt(flags.originConcurrency ?? env.CCB_ORIGIN_CONCURRENCY ?? 64, 'origin concurrency'),
       batchSize: positiveInt(env.CCB_BATCH_SIZE ?? 200, 'CCB_BATCH_SIZE'),
