@@ -15,6 +15,8 @@ export const LOCKOUT_MS = 15 * 60 * 1000;
  */
 const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 10_000;
+/** Clients cannot be changed or removed, so a verified secret can be trusted for a while. */
+const CLIENT_VERIFICATION_TTL_MS = 5 * 60 * 1000;
 /** A session's idle expiry is written back at most this often, so busy sessions do not write per request. */
 const TOUCH_INTERVAL_MS = 30_000;
 
@@ -72,6 +74,8 @@ export class Authenticator {
   private readonly auth: AuthStore;
   private readonly accessTokens = new BoundedCache<CachedAccessToken>();
   private readonly sessions = new BoundedCache<CachedSession>();
+  /** Recently verified client credentials (SHA-256 of id and secret → until when), to skip scrypt on repeats. */
+  private readonly verifiedClients = new BoundedCache<number>();
   /** Verifying against this when the user is unknown keeps the response time the same. */
   private readonly decoyHash: Promise<string>;
 
@@ -93,9 +97,13 @@ export class Authenticator {
     const colon = decoded.indexOf(':');
     const clientId = colon >= 0 ? decoded.slice(0, colon) : decoded;
     const secret = colon >= 0 ? decoded.slice(colon + 1) : '';
+    const now = this.clock();
+    const fingerprint = hashToken(`${clientId}\u0000${secret}`);
+    if ((this.verifiedClients.get(fingerprint) ?? 0) > now) return clientId;
     const client = clientId ? await this.auth.getClient(clientId) : null;
     const valid = await verifyPassword(secret, client?.secretHash ?? (await this.decoyHash));
     if (!client || !valid) throw new HttpError(401, ErrorCodes.clientCredentials, 'invalid client id or secret');
+    this.verifiedClients.set(fingerprint, now + CLIENT_VERIFICATION_TTL_MS);
     return client.clientId;
   }
 
