@@ -1,0 +1,82 @@
+import { Authenticator, type M2mCredentials } from '../auth/authenticator.js';
+import type { Configuration } from '../configuration.js';
+import { ApiError, errorFromResponse } from '../errors.js';
+import type { ApiResponse } from './apiResponse.js';
+import type { HttpMethod, HttpRequest, HttpResponse } from './httpClient.js';
+import { RetryPolicy } from './retryPolicy.js';
+
+/** One HTTP exchange with the configured timeout and retries, and no authentication. */
+export type Exchange = (
+  request: Omit<HttpRequest, 'timeoutMs'>,
+  options: { idempotent: boolean },
+) => Promise<HttpResponse>;
+
+export interface ApiCall<T> {
+  method: HttpMethod;
+  /** Path under the base URL, path parameters already encoded. */
+  path: string;
+  body?: unknown;
+  /** What `data` is when a 2xx comes with an empty body. */
+  emptyValue: T;
+}
+
+/**
+ * Sends an authenticated JSON call to the platform: adds the credentials, retries per the policy, logs
+ * in again once on a 401, maps non-2xx to errors and parses the body.
+ */
+export class RequestCore {
+  private readonly retryPolicy: RetryPolicy;
+  private readonly auth: Authenticator;
+
+  constructor(private readonly config: Configuration) {
+    this.retryPolicy = new RetryPolicy(config.retries);
+    this.auth = new Authenticator(config.baseUrl, (request, options) => this.exchange(request, options), config);
+  }
+
+  async call<T>({ method, path, body, emptyValue }: ApiCall<T>): Promise<ApiResponse<T>> {
+    const send = (credentials: M2mCredentials) =>
+      this.exchange(
+        {
+          method,
+          url: this.config.baseUrl + path,
+          headers: {
+            Authorization: `Bearer ${credentials.accessToken}`,
+            'VZ-M2M-Token': credentials.sessionToken,
+            'Content-Type': 'application/json',
+            Accept: 'application/json',
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        },
+        { idempotent: method !== 'POST' && method !== 'PATCH' },
+      );
+
+    const credentials = await this.auth.credentials();
+    let response = await send(credentials);
+    if (response.statusCode === 401) {
+      // Sessions die after idle minutes and tokens can be revoked: renew once, then give up.
+      this.auth.refused(credentials, response);
+      response = await send(await this.auth.credentials());
+    }
+    if (response.statusCode < 200 || response.statusCode >= 300) throw errorFromResponse(response);
+    const data = parseBody(response, emptyValue);
+    return { statusCode: response.statusCode, headers: response.headers, data, result: data, body: response.body };
+  }
+
+  private exchange(request: Omit<HttpRequest, 'timeoutMs'>, { idempotent }: { idempotent: boolean }) {
+    const timed = { ...request, timeoutMs: this.config.timeoutMs };
+    return this.retryPolicy.send(timed, (r) => this.config.httpClient.send(r), { idempotent });
+  }
+}
+
+function parseBody<T>(response: HttpResponse, emptyValue: T): T {
+  if (response.body.trim() === '') return emptyValue;
+  try {
+    return JSON.parse(response.body) as T;
+  } catch {
+    throw new ApiError({
+      ...response,
+      code: 'INVALID_RESPONSE_BODY',
+      message: `HTTP ${response.statusCode} with a body that is not JSON: ${response.body.slice(0, 200)}`,
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import type { RetrySettings } from '../configuration.js';
+import { ConnectionError, TimeoutError } from '../errors.js';
+import type { HttpRequest, HttpResponse } from './httpClient.js';
+
+/**
+ * Re-sends a request after a connection error, a timeout or a retryable status, with exponential
+ * backoff and full jitter, or after the server's `Retry-After`; every wait is capped at `maxDelayMs`.
+ * Requests that are not idempotent are sent once unless `retryPost` is set.
+ */
+export class RetryPolicy {
+  constructor(readonly settings: RetrySettings) {}
+
+  async send(
+    request: HttpRequest,
+    send: (request: HttpRequest) => Promise<HttpResponse>,
+    { idempotent }: { idempotent: boolean },
+  ): Promise<HttpResponse> {
+    const retryable = idempotent || this.settings.retryPost;
+    for (let attempt = 0; ; attempt++) {
+      const mayRetry = retryable && attempt < this.settings.maxRetries;
+      let response: HttpResponse;
+      try {
+        response = await send(request);
+      } catch (error) {
+        if (!mayRetry || !this.retriesError(error)) throw error;
+        await sleep(this.backoff(attempt));
+        continue;
+      }
+      if (!mayRetry || !this.settings.retryOnStatus.includes(response.statusCode)) return response;
+      const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now());
+      await sleep(Math.min(retryAfter ?? this.backoff(attempt), this.settings.maxDelayMs));
+    }
+  }
+
+  private retriesError(error: unknown): boolean {
+    if (error instanceof TimeoutError) return this.settings.retryOnTimeout;
+    if (error instanceof ConnectionError) return this.settings.retryOnConnectionError;
+    return false;
+  }
+
+  /** Full jitter: uniform in [0, min(maxDelayMs, initialDelayMs · 2^attempt)). */
+  private backoff(attempt: number): number {
+    return Math.random() * Math.min(this.settings.maxDelayMs, this.settings.initialDelayMs * 2 ** attempt);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `Retry-After` in milliseconds from now: delta-seconds or an HTTP date; `undefined` when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  // An HTTP date always names its month; this keeps lenient Date.parse from reading "-5" as a year.
+  if (!/[a-z]{3}/i.test(trimmed)) return undefined;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

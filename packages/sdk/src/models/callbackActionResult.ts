@@ -1,0 +1,5 @@
+/** What `registerCallback` and `deregisterCallback` answer. */
+export interface CallbackActionResult {
+  accountName?: string;
+  serviceName?: string;
+}
