@@ -49,7 +49,7 @@ export interface ListenerOptions<S extends ServiceName = ServiceName> {
   maxBodyBytes?: number;
   /** Where processed ids are remembered; `false` turns de-duplication off. Default: in memory. */
   dedupe?: DedupeStore | false;
-  /** Called when `onMessage` throws (the delivery gets 500). Default: `console.error` with the message id. */
+  /** Called when a delivery gets 500: `onMessage` threw, or a set-up problem. Default: `console.error` with the message id. */
   onError?: (error: unknown, messageId: string) => void;
 }
 
@@ -196,7 +196,7 @@ export function createListener<S extends ServiceName = ServiceName>(options: Lis
 }
 
 function defaultOnError(error: unknown, messageId: string): void {
-  console.error(`ccb listener: onMessage failed for message ${messageId}:`, error);
+  console.error(`ccb listener: message ${messageId} was not processed (answered 500):`, error);
 }
 
 function normaliseSecrets(secrets: string | readonly string[] | undefined): readonly string[] | undefined {
