@@ -36,12 +36,13 @@ describe('OAuth token endpoint', () => {
   });
 
   it('answers 401 without Basic credentials, with a wrong secret and with an unknown client', async () => {
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       { 'content-type': form },
       { authorization: 'Bearer something', 'content-type': form },
       { authorization: basic('demo-client', 'wrong'), 'content-type': form },
       { authorization: basic('nobody', 'demo-secret'), 'content-type': form },
-    ]) {
+    ];
+    for (const headers of attempts) {
       const response = await token(headers);
       assert.equal(response.status, 401, JSON.stringify(headers));
       assert.equal(response.body.errorCode, 'REQUEST_FAILED.ClientCredentials');
@@ -240,7 +241,12 @@ describe('session and callback authentication', () => {
   });
 
   it('refuses the admin API without the admin token, or with a wrong one', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${server.adminToken}` }]) {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: `Basic ${server.adminToken}` },
+    ];
+    for (const headers of attempts) {
       const response = await send(`${server.baseUrl}/admin/v1/clients`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
