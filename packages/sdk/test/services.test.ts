@@ -2,16 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   type CallbackMessageByService,
-  type CarrierServiceMessage,
   type DeviceId,
   exampleMessage,
   isServiceName,
-  type NiddServiceMessage,
-  type ResumeTrackingNotificationMessage,
   SERVICE_NAMES,
   SERVICES,
   type ServiceName,
 } from '../src/services/index.js';
+import type * as messages from '../src/services/messages.js';
 
 const SPEC_ORDER = [
   'CarrierService',
@@ -48,9 +46,43 @@ const NO_SHAPE_SERVICES = [
 ] as const;
 
 // Type-level checks: each example is assignable to its service's message type, and the map covers every name.
-const carrier: CarrierServiceMessage = exampleMessage('CarrierService');
-const nidd: NiddServiceMessage = exampleMessage('NiddService');
-const resume: ResumeTrackingNotificationMessage = exampleMessage('ResumeTrackingNotification');
+const typedExamples: [
+  messages.CarrierServiceMessage,
+  messages.DeviceServiceMessage,
+  messages.DevicePRLInformationMessage,
+  messages.DeviceSuspensionStatusMessage,
+  messages.DeviceUsageMessage,
+  messages.DeviceProfileServiceMessage,
+  messages.StateServiceMessage,
+  messages.NiddServiceMessage,
+  messages.DiagnosticsServiceMessage,
+  messages.EnhancedConnectivityServiceMessage,
+  messages.SMSDeliveryConfirmationMessage,
+  messages.AlertServiceMessage,
+  messages.ExternalProvisioningChangesMessage,
+  messages.PromoChangesMessage,
+  messages.ResumeTrackingNotificationMessage,
+  messages.SubscriptionNotificationServiceMessage,
+  messages.IntelligenceServiceMessage,
+] = [
+  exampleMessage('CarrierService'),
+  exampleMessage('DeviceService'),
+  exampleMessage('DevicePRLInformation'),
+  exampleMessage('DeviceSuspensionStatus'),
+  exampleMessage('DeviceUsage'),
+  exampleMessage('DeviceProfileService'),
+  exampleMessage('StateService'),
+  exampleMessage('NiddService'),
+  exampleMessage('DiagnosticsService'),
+  exampleMessage('EnhancedConnectivityService'),
+  exampleMessage('SMSDeliveryConfirmation'),
+  exampleMessage('AlertService'),
+  exampleMessage('ExternalProvisioningChanges'),
+  exampleMessage('PromoChanges'),
+  exampleMessage('ResumeTrackingNotification'),
+  exampleMessage('SubscriptionNotificationService'),
+  exampleMessage('IntelligenceService'),
+];
 type Covers = [ServiceName] extends [keyof CallbackMessageByService]
   ? [keyof CallbackMessageByService] extends [ServiceName]
     ? true
@@ -59,7 +91,7 @@ type Covers = [ServiceName] extends [keyof CallbackMessageByService]
 const mapCoversEveryService: Covers = true;
 // Messages are plain object types, so they fit APIs that take any JSON object (e.g. a publish payload).
 const asJsonObject: Record<string, unknown> = exampleMessage('ExternalProvisioningChanges');
-void [carrier, nidd, resume, mapCoversEveryService, asJsonObject];
+void [typedExamples, mapCoversEveryService, asJsonObject];
 
 function luhnValid(value: string): boolean {
   let sum = 0;
