@@ -1,3 +1,6 @@
+import { AuthenticationError, errorFromResponse, parseJson } from '../errors.js';
+import type { HttpResponse } from '../http/httpClient.js';
+
 export interface IssuedToken {
   value: string;
   /** How long the token lives from now (or, for a sliding token, from its last use). */
@@ -47,4 +50,37 @@ export class TokenCache {
   invalidate(refused: string): void {
     if (this.current?.value === refused) this.current = undefined;
   }
+}
+
+export interface TokenResponseShape {
+  /** Starts the error message, e.g. `Session login failed`. */
+  failure: string;
+  /** The `code` of the error when a 2xx lacks the token. */
+  invalidCode: string;
+  tokenField: string;
+  /** Seconds; `defaultLifetimeS` when absent or not a positive number. */
+  lifetimeField: string;
+  defaultLifetimeS: number;
+}
+
+/** Reads a token out of a token or login response, or throws `AuthenticationError` with the server's error. */
+export function readIssuedToken(response: HttpResponse, shape: TokenResponseShape): IssuedToken {
+  if (response.statusCode < 200 || response.statusCode >= 300) {
+    throw errorFromResponse(response, AuthenticationError, shape.failure);
+  }
+  const result = parseJson(response.body) as Record<string, unknown> | undefined;
+  const value = result?.[shape.tokenField];
+  if (typeof value !== 'string' || value === '') {
+    throw new AuthenticationError({
+      ...response,
+      result,
+      code: shape.invalidCode,
+      message: `${shape.failure}: the response has no ${shape.tokenField}`,
+    });
+  }
+  const lifetimeS = Number(result?.[shape.lifetimeField]);
+  return {
+    value,
+    lifetimeMs: (Number.isFinite(lifetimeS) && lifetimeS > 0 ? lifetimeS : shape.defaultLifetimeS) * 1000,
+  };
 }
