@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { FieldCipher } from '../src/security/encryption.js';
+import { hashPassword, verifyPassword } from '../src/security/passwords.js';
+import { openStore } from '../src/store/index.js';
+import { migrations } from '../src/store/sqlite/migrations.js';
+import type { Store } from '../src/store/types.js';
+
+describe('SQLite store', () => {
+  let dir: string;
+  let path: string;
+  let key: Buffer;
+  let store: Store;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ccb-store-'));
+    path = join(dir, 'nested', 'ccb.sqlite');
+    key = randomBytes(32);
+    store = await openStore(`sqlite:${path}`, key);
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const raw = () => new BetterSqlite3(path, { readonly: true });
+
+  it('creates the folder, runs every migration once and records it in schema_migrations', async () => {
+    await store.migrate();
+    await store.close();
+    store = await openStore(`sqlite:${path}`, key);
+    const db = raw();
+    const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+    assert.deepEqual(
+      versions,
+      migrations.map((m) => m.version),
+    );
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    db.close();
+  });
+
+  it('keeps callback passwords and signing secrets encrypted at rest, and returns them decrypted', async () => {
+    await store.registrations.upsert({
+      accountName: 'A-1',
+      serviceName: 'CarrierService',
+      url: 'https://hooks.example.net/c',
+      username: 'acme-prod',
+      password: 'k9Vd2mQ7tR4zX8pL1sN6',
+    });
+    const registration = await store.registrations.get('A-1', 'CarrierService');
+    assert.equal(registration?.password, 'k9Vd2mQ7tR4zX8pL1sN6');
+    assert.match(registration?.signingSecret ?? '', /^whsec_[A-Za-z0-9+/]+={0,2}$/);
+    assert.ok(Buffer.from(registration!.signingSecret.slice(6), 'base64').length >= 24);
+
+    const db = raw();
+    const row = db.prepare('SELECT * FROM registrations').get() as Record<string, unknown>;
+    db.close();
+    const everything = JSON.stringify(row);
+    assert.ok(!everything.includes('k9Vd2mQ7tR4zX8pL1sN6'), 'clear password in the row');
+    assert.ok(!everything.includes(registration!.signingSecret.slice(6)), 'clear signing secret in the row');
+    assert.match(String(row.password_enc), /^v1:/);
+    assert.equal(new FieldCipher(key).decrypt(String(row.password_enc)), 'k9Vd2mQ7tR4zX8pL1sN6');
+  });
+
+  it('cannot read registrations with another encryption key', async () => {
+    await store.registrations.upsert({
+      accountName: 'A-1',
+      serviceName: 'DeviceUsage',
+      url: 'https://a/',
+      password: 'pw',
+    });
+    await store.close();
+    store = await openStore(`sqlite:${path}`, randomBytes(32));
+    await assert.rejects(store.registrations.list('A-1'));
+  });
+
+  it('keeps one registration per account and service, replacing it but keeping its secret', async () => {
+    const first = await store.registrations.upsert({
+      accountName: 'A-1',
+      serviceName: 'DeviceUsage',
+      url: 'https://a/',
+    });
+    const second = await store.registrations.upsert({
+      accountName: 'A-1',
+      serviceName: 'DeviceUsage',
+      url: 'https://b/',
+      username: 'u',
+    });
+    assert.equal(second.signingSecret, first.signingSecret);
+    assert.equal(second.createdAt, first.createdAt);
+    const list = await store.registrations.list('A-1');
+    assert.equal(list.length, 1);
+    assert.equal(list[0].url, 'https://b/');
+    assert.equal(list[0].username, 'u');
+    assert.equal(list[0].password, null);
+  });
+
+  it('rotates the signing secret and keeps the old one until the grace period ends', async () => {
+    const before = await store.registrations.upsert({
+      accountName: 'A-1',
+      serviceName: 'StateService',
+      url: 'https://a/',
+    });
+    const rotated = await store.registrations.rotateSecret('A-1', 'StateService', 60_000);
+    assert.notEqual(rotated?.signingSecret, before.signingSecret);
+    assert.equal(rotated?.previousSecret, before.signingSecret);
+    assert.ok((rotated?.previousSecretExpiresAt ?? 0) > Date.now());
+    assert.equal(await store.registrations.rotateSecret('A-1', 'Nothing', 1), null);
+  });
+
+  it('cancels the pending and delivering messages of a removed registration in the same transaction', async () => {
+    await store.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
+    const db = new BetterSqlite3(path);
+    const insert = db.prepare(
+      `INSERT INTO messages (id, account_name, service_name, payload, status, max_attempts, created_at, updated_at)
+       VALUES (?, ?, ?, '{}', ?, 4, 0, 0)`,
+    );
+    insert.run('m-pending', 'A-1', 'CarrierService', 'pending');
+    insert.run('m-delivering', 'A-1', 'CarrierService', 'delivering');
+    insert.run('m-delivered', 'A-1', 'CarrierService', 'delivered');
+    insert.run('m-failed', 'A-1', 'CarrierService', 'failed');
+    insert.run('m-other-service', 'A-1', 'DeviceUsage', 'pending');
+    insert.run('m-other-account', 'A-2', 'CarrierService', 'pending');
+
+    assert.equal(await store.registrations.remove('A-1', 'CarrierService'), true);
+    const rows = db.prepare('SELECT id, status, reason FROM messages ORDER BY id').all();
+    db.close();
+    assert.deepEqual(rows, [
+      { id: 'm-delivered', status: 'delivered', reason: null },
+      { id: 'm-delivering', status: 'cancelled', reason: 'registration_removed' },
+      { id: 'm-failed', status: 'failed', reason: null },
+      { id: 'm-other-account', status: 'pending', reason: null },
+      { id: 'm-other-service', status: 'pending', reason: null },
+      { id: 'm-pending', status: 'cancelled', reason: 'registration_removed' },
+    ]);
+    assert.equal(await store.registrations.remove('A-1', 'CarrierService'), false);
+    assert.deepEqual(await store.registrations.list('A-1'), []);
+  });
+
+  it('sees registrations written by another connection to the same file (no stale cache)', async () => {
+    await store.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
+    assert.equal((await store.registrations.list('A-1')).length, 1);
+    const other = await openStore(`sqlite:${path}`, key);
+    await other.registrations.upsert({ accountName: 'A-1', serviceName: 'DeviceUsage', url: 'https://b/' });
+    await other.registrations.remove('A-1', 'CarrierService');
+    await other.close();
+    const list = await store.registrations.list('A-1');
+    assert.deepEqual(
+      list.map((r) => r.serviceName),
+      ['DeviceUsage'],
+    );
+  });
+
+  it('stores users with their accounts, counts failed logins and locks at the limit', async () => {
+    await store.auth.upsertUser({ username: 'u', passwordHash: 'h', accounts: ['A-1', 'A-2'], createdAt: 1 });
+    for (let i = 1; i < 5; i++) {
+      const user = await store.auth.recordFailedLogin('u', 5, 999);
+      assert.equal(user?.failedLogins, i);
+      assert.equal(user?.lockedUntil, null);
+    }
+    const locked = await store.auth.recordFailedLogin('u', 5, 999);
+    assert.equal(locked?.lockedUntil, 999);
+    assert.deepEqual(locked?.accounts, ['A-1', 'A-2']);
+    await store.auth.resetFailedLogins('u');
+    const reset = await store.auth.getUser('u');
+    assert.equal(reset?.failedLogins, 0);
+    assert.equal(reset?.lockedUntil, null);
+    assert.equal(await store.auth.recordFailedLogin('ghost', 5, 1), null);
+  });
+
+  it('stores sessions and tokens, touches, deletes and purges expired ones', async () => {
+    await store.auth.saveAccessToken({ tokenHash: 't1', clientId: 'c', expiresAt: 100 });
+    await store.auth.saveAccessToken({ tokenHash: 't2', clientId: 'c', expiresAt: 10_000 });
+    await store.auth.saveSession({ tokenHash: 's1', username: 'u', clientId: 'c', expiresAt: 100 });
+    await store.auth.saveSession({ tokenHash: 's2', username: 'u', clientId: 'c', expiresAt: 100 });
+    await store.auth.touchSession('s2', 10_000);
+    assert.equal((await store.auth.getSession('s2'))?.expiresAt, 10_000);
+    assert.equal(await store.auth.purgeExpired(1_000), 2);
+    assert.equal(await store.auth.getAccessToken('t1'), null);
+    assert.equal(await store.auth.getSession('s1'), null);
+    assert.equal(await store.auth.deleteSession('s2'), true);
+    assert.equal(await store.auth.deleteSession('s2'), false);
+  });
+
+  it('refuses PostgreSQL and unknown database URLs with a clear message', async () => {
+    await assert.rejects(openStore('postgres://localhost/ccb', key), /not supported yet/);
+    await assert.rejects(openStore('mysql://localhost/ccb', key), /must start with sqlite:/);
+  });
+});
+
+describe('security primitives', () => {
+  it('hashes passwords with a fresh salt each time and verifies them', async () => {
+    const a = await hashPassword('s3cret');
+    const b = await hashPassword('s3cret');
+    assert.notEqual(a, b);
+    assert.match(a, /^scrypt\$/);
+    assert.equal(await verifyPassword('s3cret', a), true);
+    assert.equal(await verifyPassword('s3cret!', a), false);
+    assert.equal(await verifyPassword('s3cret', 'garbage'), false);
+  });
+
+  it('encrypts with a random IV and detects tampering', () => {
+    const cipher = new FieldCipher(randomBytes(32));
+    const one = cipher.encrypt('drowssap');
+    assert.notEqual(one, cipher.encrypt('drowssap'));
+    assert.equal(cipher.decrypt(one), 'drowssap');
+    const parts = one.split(':');
+    const body = Buffer.from(parts[2], 'base64');
+    body[0] ^= 1;
+    parts[2] = body.toString('base64');
+    assert.throws(() => cipher.decrypt(parts.join(':')));
+    assert.throws(() => new FieldCipher(randomBytes(16)));
+  });
+});
