@@ -93,8 +93,8 @@ function parsePort(value: string): number {
   return port;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /**
@@ -127,7 +127,6 @@ export function registerListenCommand(program: Command): void {
       '--secret <whsec>',
       "signing secret of the registration (whsec_...); repeat during a rotation; without it signatures aren't checked",
       collect,
-      [],
     )
     .option('--json', 'print one JSON line per message even on a terminal')
     .addHelpText(
