@@ -2,7 +2,7 @@ import { awaitDeliveries, type Listener, startListener } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
 import type { BenchContext } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
-import { sampleRss } from './lib/rss.js';
+import { sampleRss } from './lib/proc.js';
 import { round } from './lib/stats.js';
 import { startCcb, tempDatabase } from './targets/ccb.js';
 

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const LOG_DIR = join(BENCH_DIR, 'results', 'logs');
+/** BENCH_PROFILE=1 writes a V8 CPU profile of each of our server processes here (open in Chrome DevTools). */
+export const PROFILE_DIR = join(BENCH_DIR, 'results', 'profiles');
 
 // Each handler declares its own argument type; the orchestrator is trusted to send matching ones.
 type Handler = (args: never) => unknown;
@@ -65,12 +67,22 @@ export async function startChild<Info>(
   name: string,
   script: string,
   options: unknown,
-  { env = {}, readyTimeoutMs = 60_000 }: { env?: Record<string, string>; readyTimeoutMs?: number } = {},
+  {
+    env = {},
+    readyTimeoutMs = 60_000,
+    profile = false,
+  }: { env?: Record<string, string>; readyTimeoutMs?: number; profile?: boolean } = {},
 ): Promise<BenchChild<Info>> {
   mkdirSync(LOG_DIR, { recursive: true });
   const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: 'a' });
   const child = fork(join(BENCH_DIR, script), [JSON.stringify(options)], {
-    execArgv: ['--conditions=ccb-source', '--import', 'tsx'],
+    execArgv: [
+      '--conditions=ccb-source',
+      '--import',
+      'tsx',
+      // One folder per child: the loader thread of tsx writes a profile of its own beside the main one.
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []),
+    ],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -31,3 +31,23 @@ export function sampleRss(pid: number, everyMs = 200): { stop(): { maxMb: number
     },
   };
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux), or NaN. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of stat, counted after the command name here.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Load average over the last minute: other work on the machine skews every figure. */
+export function loadAverage(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return Number.NaN;
+  }
+}

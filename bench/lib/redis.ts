@@ -6,6 +6,7 @@ import { freePort } from './ports.js';
 
 export interface RedisServer {
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -40,6 +41,7 @@ export async function startRedis(): Promise<RedisServer> {
   child.removeAllListeners('exit');
   return {
     port,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

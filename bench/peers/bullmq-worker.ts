@@ -21,8 +21,8 @@ export interface DeliveryJob {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
 const secret = randomBytes(24);
-const pool = new Pool(options.listener, { connections: options.concurrency, pipelining: 1 });
 const url = new URL(options.listener);
+const pool = new Pool(url.origin, { connections: options.concurrency, pipelining: 1 });
 let delivered = 0;
 
 const worker = new Worker<DeliveryJob>(

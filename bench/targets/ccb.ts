@@ -32,7 +32,12 @@ export async function startCcb(
   database?: { dir: string; db: string },
 ): Promise<CcbServer> {
   const { dir, db } = database ?? tempDatabase(label);
-  const child = await startChild<{ address: string }>(`ccb-${label}`, 'targets/ccb-server.ts', { db, ...options });
+  const child = await startChild<{ address: string }>(
+    `ccb-${label}`,
+    'targets/ccb-server.ts',
+    { db, ...options },
+    { profile: process.env.BENCH_PROFILE === '1' },
+  );
   return {
     child,
     address: child.info.address,
