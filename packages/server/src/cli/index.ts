@@ -3,7 +3,10 @@ import { Command, Option } from 'commander';
 import { ConfigError, DEFAULT_ALLOWED_PORTS, DEFAULT_RETRY_SCHEDULE, type ServeFlags } from '../config.js';
 import { DEV_CREDENTIALS, resolveConfig } from '../dev.js';
 import { startServer } from '../server.js';
+import { registerCallbacksCommand } from './callbacks.js';
 import { registerListenCommand } from './listen.js';
+import { registerMessagesCommand } from './messages.js';
+import { registerPublishCommand } from './publish.js';
 import { registerSimulateCommand } from './simulate.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -85,6 +88,9 @@ export function buildProgram(): Command {
       process.once('SIGINT', () => stop('SIGINT'));
     });
 
+  registerCallbacksCommand(program);
+  registerPublishCommand(program);
+  registerMessagesCommand(program);
   registerListenCommand(program);
   registerSimulateCommand(program);
   return program;

@@ -1,12 +1,13 @@
-import { exampleMessage, isServiceName, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
+import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
+import { AdminApi } from './admin-api.js';
+import { DEFAULT_SERVER, positiveInteger, serviceName } from './options.js';
 
 /** The admin API accepts at most this many messages per batch (SPEC §4). */
 export const MAX_BATCH_SIZE = 1000;
 /** With --rate, batches are sized for about this many requests per second, so pacing stays smooth. */
 const PACED_BATCHES_PER_SECOND = 10;
-const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface SimulationOptions {
   /** Server base URL, e.g. http://127.0.0.1:8080. */
@@ -41,18 +42,12 @@ export class SimulationError extends Error {
   }
 }
 
-interface PublishRequest {
-  accountName: string;
-  serviceName: ServiceName;
-  payload: Record<string, unknown>;
-}
-
 /**
  * Publishes `count` example messages through `POST /admin/v1/messages/batch`, paced to `rate` when
  * given. Stops at the first refused batch (the rest are counted as failed).
  */
 export async function runSimulation(options: SimulationOptions): Promise<SimulationSummary> {
-  const server = options.server.replace(/\/+$/, '');
+  const api = new AdminApi(options.server, options.adminToken);
   const batchSize = options.rate
     ? Math.min(MAX_BATCH_SIZE, Math.max(1, Math.ceil(options.rate / PACED_BATCHES_PER_SECOND)))
     : MAX_BATCH_SIZE;
@@ -81,7 +76,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       return { accountName: options.account, serviceName, payload: producerPayload(serviceName, options.account) };
     });
     try {
-      published += await publishBatch(server, options.adminToken, messages);
+      const { messageIds } = await api.publishBatch(messages);
+      published += messageIds?.length ?? messages.length;
     } catch (error) {
       throw new SimulationError((error as Error).message, summary());
     }
@@ -102,50 +98,10 @@ function producerPayload(serviceName: ServiceName, accountName: string): Record<
   return payload;
 }
 
-async function publishBatch(server: string, adminToken: string, messages: PublishRequest[]): Promise<number> {
-  let response: Response;
-  try {
-    response = await fetch(`${server}/admin/v1/messages/batch`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ messages }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`Cannot reach ${server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
-  }
-  const text = await response.text();
-  let body: { messageIds?: unknown; errorCode?: unknown; errorMessage?: unknown } = {};
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // A proxy or a non-ccb server may answer HTML; the status code is reported below.
-  }
-  if (!response.ok) {
-    const detail = typeof body.errorMessage === 'string' ? body.errorMessage : `HTTP ${response.status}`;
-    throw new Error(typeof body.errorCode === 'string' ? `${detail} (${body.errorCode})` : detail);
-  }
-  return Array.isArray(body.messageIds) ? body.messageIds.length : messages.length;
-}
-
-function positiveInteger(value: string): number {
-  const number = Number(value);
-  if (!/^\d+$/.test(value) || number < 1) throw new InvalidArgumentError('expected a whole number above 0.');
-  return number;
-}
-
 function positiveNumber(value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('expected a number above 0.');
   return number;
-}
-
-function serviceName(value: string): ServiceName {
-  if (!isServiceName(value)) {
-    throw new InvalidArgumentError(`unknown service; expected one of: ${SERVICE_NAMES.join(', ')}.`);
-  }
-  return value;
 }
 
 /** This command's value, else the root program's if it defines the same option (e.g. --server). */
@@ -203,7 +159,7 @@ Examples:
       bar?.start(count, 0);
       try {
         const summary = await runSimulation({
-          server: String(optionValue(command, 'server') ?? process.env.CCB_SERVER ?? 'http://127.0.0.1:8080'),
+          server: String(optionValue(command, 'server') ?? process.env.CCB_SERVER ?? DEFAULT_SERVER),
           adminToken: String(optionValue(command, 'adminToken') ?? process.env.CCB_ADMIN_TOKEN ?? 'dev-admin-token'),
           account: command.getOptionValue('account') as string,
           service: command.getOptionValue('service') as ServiceName | undefined,
