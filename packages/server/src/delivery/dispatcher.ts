@@ -42,12 +42,21 @@ export interface DispatcherOptions {
 interface OriginQueue {
   active: number;
   waiting: ClaimedMessage[];
+  /** When an attempt to this origin last finished: tells a busy origin from a stuck one. */
+  lastFinishedAt: number;
 }
 
 /** Smallest claim the adaptive claim size shrinks to. */
 const MIN_CLAIM = 8;
-/** How long a message handed back by a saturated origin waits before it can be claimed again. */
-const SATURATED_DEFER_MS = 1_000;
+/**
+ * How long a message handed back by a saturated origin waits before it can be claimed again: briefly
+ * while the origin is answering (it is only busy), longer when nothing came back lately (slow or hung),
+ * so its backlog does not crowd the front of the queue.
+ */
+const BUSY_DEFER_MS = 50;
+const STUCK_DEFER_MS = 1_000;
+/** An origin with no finished attempt for this long counts as stuck. */
+const STUCK_AFTER_MS = 200;
 /** Safety margin kept between the end of an attempt and the end of its claim's lease. */
 const LEASE_MARGIN_MS = 1_000;
 
@@ -152,6 +161,8 @@ export class Dispatcher {
         }
         const handedBack = this.distribute(claimed, now);
         this.adaptClaimSize(limit, claimed.length, handedBack);
+        // A saturated origin wakes the loop when it runs low; claiming on now would only hand back more.
+        if (handedBack > 0) break;
         // A full claim means more is probably due; keep going while there is room.
         if (claimed.length < limit && !this.tickAgain) break;
       }
@@ -166,7 +177,8 @@ export class Dispatcher {
 
   /** Queues claimed messages by origin and starts what the limits allow; returns how many went back. */
   private distribute(claimed: ClaimedMessage[], now: number): number {
-    const surplus: string[] = [];
+    const surplus = new Map<OriginQueue, string[]>();
+    let handedBack = 0;
     for (const item of claimed) {
       let origin: string;
       try {
@@ -176,7 +188,7 @@ export class Dispatcher {
       }
       let queue = this.origins.get(origin);
       if (!queue) {
-        queue = { active: 0, waiting: [] };
+        queue = { active: 0, waiting: [], lastFinishedAt: now };
         this.origins.set(origin, queue);
       }
       if (queue.active < this.options.originConcurrency && this.inFlight < this.options.concurrency) {
@@ -185,13 +197,17 @@ export class Dispatcher {
         queue.waiting.push(item);
         this.waiting++;
       } else {
-        surplus.push(item.message.id);
+        const ids = surplus.get(queue) ?? [];
+        ids.push(item.message.id);
+        surplus.set(queue, ids);
+        handedBack++;
       }
     }
-    if (surplus.length > 0) {
-      void this.release(surplus, now + Math.min(SATURATED_DEFER_MS, this.options.attemptTimeoutMs));
+    for (const [queue, ids] of surplus) {
+      const stuck = now - queue.lastFinishedAt > STUCK_AFTER_MS;
+      void this.release(ids, now + Math.min(stuck ? STUCK_DEFER_MS : BUSY_DEFER_MS, this.options.attemptTimeoutMs));
     }
-    return surplus.length;
+    return handedBack;
   }
 
   /** Shrinks claims to what the origins absorbed when some went back; grows them again when all fit. */
@@ -215,6 +231,7 @@ export class Dispatcher {
 
   private afterAttempt(origin: string, queue: OriginQueue): void {
     const now = this.now();
+    queue.lastFinishedAt = now;
     const tooLate: string[] = [];
     this.drain(origin, queue, now, tooLate);
     // A global slot came free: other origins may have messages waiting only for that.
