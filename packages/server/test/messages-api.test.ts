@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Webhook } from 'standardwebhooks';
+import {
+  ACCOUNT,
+  admin,
+  publish,
+  register,
+  startListener,
+  type TestListener,
+  waitForMessage,
+} from './delivery-fixtures.js';
+import { startTestServer, type TestServer } from './helpers.js';
+
+interface ErrorBody {
+  errorCode: string;
+  errorMessage: string;
+}
+
+describe('admin messages API', () => {
+  let server: TestServer;
+  const listeners: TestListener[] = [];
+  const listen = async (reply?: TestListener['reply']) => {
+    const listener = await startListener(reply);
+    listeners.push(listener);
+    return listener;
+  };
+
+  before(async () => {
+    server = await startTestServer({
+      env: { CCB_ALLOWED_PORTS: 'any' },
+      flags: { retrySchedule: '50ms', attemptTimeout: '1s' },
+    });
+  });
+  after(async () => {
+    await server.close();
+    await Promise.all(listeners.map((l) => l.close()));
+  });
+
+  it('refuses a publish without the admin token', async () => {
+    const response = await fetch(`${server.baseUrl}/admin/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ accountName: ACCOUNT, serviceName: 'CarrierService', payload: {} }),
+    });
+    assert.equal(response.status, 401);
+  });
+
+  it('refuses a payload that is not a JSON object, an unknown service and a malformed account name', async () => {
+    const cases = [
+      { accountName: ACCOUNT, serviceName: 'CarrierService', payload: [1, 2] },
+      { accountName: ACCOUNT, serviceName: 'CarrierService', payload: 'text' },
+      { accountName: ACCOUNT, serviceName: 'NoSuchService', payload: {} },
+      { accountName: 'bad name!', serviceName: 'CarrierService', payload: {} },
+      { accountName: ACCOUNT, serviceName: 'CarrierService' },
+    ];
+    for (const body of cases) {
+      const response = await admin<ErrorBody>(server, 'POST', '/messages', body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.match(response.body.errorCode, /^INPUT_INVALID\./);
+    }
+  });
+
+  it('returns the first message for a repeated Idempotency-Key', async () => {
+    const body = { accountName: ACCOUNT, serviceName: 'DeviceService', payload: { requestId: 'idem' } };
+    const first = await admin<{ messageId: string }>(server, 'POST', '/messages', body, { 'idempotency-key': 'k-1' });
+    const second = await admin<{ messageId: string }>(server, 'POST', '/messages', body, { 'idempotency-key': 'k-1' });
+    const other = await admin<{ messageId: string }>(server, 'POST', '/messages', body, { 'idempotency-key': 'k-2' });
+    assert.equal(first.status, 202);
+    assert.equal(second.status, 202);
+    assert.equal(second.body.messageId, first.body.messageId);
+    assert.equal(second.headers.get('idempotent-replayed'), 'true');
+    assert.notEqual(other.body.messageId, first.body.messageId);
+  });
+
+  it('publishes a batch in one call and refuses empty or oversized batches', async () => {
+    const listener = await listen();
+    await register(server, listener.url, 'DeviceUsage');
+    const messages = Array.from({ length: 25 }, (_, i) => ({
+      accountName: ACCOUNT,
+      serviceName: 'DeviceUsage',
+      payload: { requestId: `b-${i}` },
+    }));
+    const response = await admin<{ messageIds: string[] }>(server, 'POST', '/messages/batch', { messages });
+    assert.equal(response.status, 202);
+    assert.equal(response.body.messageIds.length, 25);
+    assert.equal(new Set(response.body.messageIds).size, 25);
+    const received = await listener.waitFor(25);
+    assert.deepEqual(new Set(received.map((r) => r.headers['webhook-id'])), new Set(response.body.messageIds));
+
+    assert.equal((await admin(server, 'POST', '/messages/batch', { messages: [] })).status, 400);
+    const tooMany = Array.from({ length: 1001 }, () => messages[0]);
+    assert.equal((await admin(server, 'POST', '/messages/batch', { messages: tooMany })).status, 400);
+  });
+
+  it('lists messages newest first with a cursor, filtered by account, service and status', async () => {
+    const account = '0000999999-00001';
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await publish(server, { requestId: `l-${i}` }, 'CarrierService', account));
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const query: string = `accountName=${account}&serviceName=CarrierService&status=failed&limit=2${
+        cursor ? `&cursor=${cursor}` : ''
+      }`;
+      const response = await admin<{ items: { id: string; payload: { requestId: string } }[]; nextCursor: string }>(
+        server,
+        'GET',
+        `/messages?${query}`,
+      );
+      assert.equal(response.status, 200);
+      seen.push(...response.body.items.map((m) => m.id));
+      cursor = response.body.nextCursor;
+      if (!cursor) break;
+    }
+    assert.deepEqual(seen, [...ids].reverse());
+    const one = await admin<{ items: { payload: { requestId: string }; status: string; reason: string }[] }>(
+      server,
+      'GET',
+      `/messages?accountName=${account}&limit=1`,
+    );
+    assert.deepEqual(one.body.items[0].payload, { requestId: 'l-4' });
+    assert.equal(one.body.items[0].status, 'failed');
+    assert.equal(one.body.items[0].reason, 'no_registration');
+    assert.equal((await admin(server, 'GET', '/messages?status=lost')).status, 400);
+  });
+
+  it('shows one message with every attempt, and 404 for an unknown id', async () => {
+    const listener = await listen((_r, index) =>
+      index === 0 ? { status: 500, body: 'first fails' } : { status: 200 },
+    );
+    await register(server, listener.url, 'NiddService');
+    const id = await publish(server, { requestId: 'show' }, 'NiddService');
+    await waitForMessage(server, id, (m) => m.status === 'delivered');
+    const response = await admin<{
+      id: string;
+      status: string;
+      attempts: number;
+      deliveredAt: string;
+      deliveryAttempts: { attemptNumber: number; statusCode: number; error: string | null; responseExcerpt: string }[];
+    }>(server, 'GET', `/messages/${id}`);
+    assert.equal(response.status, 200);
+    assert.equal(response.body.status, 'delivered');
+    assert.equal(response.body.attempts, 2);
+    assert.ok(!Number.isNaN(Date.parse(response.body.deliveredAt)));
+    assert.deepEqual(
+      response.body.deliveryAttempts.map((a) => [a.attemptNumber, a.statusCode, a.error, a.responseExcerpt]),
+      [
+        [1, 500, 'http_500', 'first fails'],
+        [2, 200, null, null],
+      ],
+    );
+    const missing = await admin<ErrorBody>(server, 'GET', '/messages/msg_nope');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
+  });
+
+  it('replays every matching message in a background job and reports its progress', async () => {
+    const account = '0000777777-00001';
+    const messages = Array.from({ length: 30 }, (_, i) => ({
+      accountName: account,
+      serviceName: 'AlertService',
+      payload: { requestId: `bulk-${i}` },
+    }));
+    const published = await admin<{ messageIds: string[] }>(server, 'POST', '/messages/batch', { messages });
+    const listener = await listen();
+    await register(server, listener.url, 'AlertService', { accountName: account });
+    const started = await admin<{ jobId: string }>(server, 'POST', '/messages/replay', {
+      filter: { status: 'failed', accountName: account, since: new Date(Date.now() - 60_000).toISOString() },
+    });
+    assert.equal(started.status, 202);
+    let job: { status: string; matched: number; replayed: number } | null = null;
+    for (let i = 0; i < 200; i++) {
+      job = (
+        await admin<{ status: string; matched: number; replayed: number }>(
+          server,
+          'GET',
+          `/replays/${started.body.jobId}`,
+        )
+      ).body;
+      if (job.status !== 'running') break;
+      await sleep(10);
+    }
+    assert.deepEqual(job && { status: job.status, matched: job.matched, replayed: job.replayed }, {
+      status: 'done',
+      matched: 30,
+      replayed: 30,
+    });
+    const received = await listener.waitFor(30);
+    assert.deepEqual(new Set(received.map((r) => r.headers['webhook-id'])), new Set(published.body.messageIds));
+    assert.equal((await admin(server, 'GET', '/replays/rpl_unknown')).status, 404);
+    const badFilter = await admin(server, 'POST', '/messages/replay', { filter: { since: 'yesterday-ish' } });
+    assert.equal(badFilter.status, 400);
+  });
+
+  it('rotates a signing secret and signs with both secrets during the grace period', async () => {
+    const listener = await listen();
+    await register(server, listener.url, 'EnhancedConnectivityService');
+    const path = `/callbacks/${ACCOUNT}/EnhancedConnectivityService/secret`;
+    const before = await admin<{ secret: string; previousSecret?: string }>(server, 'GET', path);
+    assert.equal(before.status, 200);
+    assert.match(before.body.secret, /^whsec_[A-Za-z0-9+/]+=*$/);
+    assert.equal(before.body.previousSecret, undefined);
+
+    const rotated = await admin<{ secret: string; previousSecret: string; previousSecretExpiresAt: string }>(
+      server,
+      'POST',
+      `${path}/rotate`,
+    );
+    assert.equal(rotated.status, 200);
+    assert.notEqual(rotated.body.secret, before.body.secret);
+    assert.equal(rotated.body.previousSecret, before.body.secret);
+    const grace = Date.parse(rotated.body.previousSecretExpiresAt) - Date.now();
+    assert.ok(grace > 23.9 * 3600_000 && grace <= 24 * 3600_000);
+
+    await publish(server, { requestId: 'rotated' }, 'EnhancedConnectivityService');
+    const [request] = await listener.waitFor(1);
+    const signatures = String(request.headers['webhook-signature']).split(' ');
+    assert.equal(signatures.length, 2);
+    for (const [secret, signature] of [
+      [rotated.body.secret, signatures[0]],
+      [before.body.secret, signatures[1]],
+    ]) {
+      const headers = {
+        'webhook-id': String(request.headers['webhook-id']),
+        'webhook-timestamp': String(request.headers['webhook-timestamp']),
+        'webhook-signature': signature,
+      };
+      assert.doesNotThrow(() => new Webhook(secret).verify(request.raw, headers));
+    }
+
+    const unknown = await admin<ErrorBody>(server, 'GET', `/callbacks/${ACCOUNT}/AlertService/secret`);
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+    assert.equal((await admin(server, 'POST', `/callbacks/${ACCOUNT}/AlertService/secret/rotate`)).status, 404);
+  });
+
+  it('reports counts by status, queue depth and the oldest due age', async () => {
+    const response = await admin<{
+      counts: Record<string, number>;
+      queueDepth: number;
+      oldestDueAgeMs: number;
+    }>(server, 'GET', '/stats');
+    assert.equal(response.status, 200);
+    assert.deepEqual(Object.keys(response.body.counts).sort(), [
+      'cancelled',
+      'delivered',
+      'delivering',
+      'failed',
+      'pending',
+    ]);
+    const stats = await server.ctx.store.messages.stats(Date.now());
+    assert.equal(response.body.counts.failed, stats.counts.failed);
+    assert.ok(response.body.counts.delivered > 0);
+    assert.ok(response.body.counts.failed > 0);
+    assert.equal(response.body.queueDepth, response.body.counts.pending + response.body.counts.delivering);
+  });
+
+  it('exposes delivery metrics in the Prometheus format', async () => {
+    const response = await fetch(`${server.baseUrl}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await response.text();
+    assert.match(text, /^ccb_messages_published_total\{service="DeviceUsage"\} \d+/m);
+    assert.match(text, /^ccb_attempts_total\{outcome="success"\} \d+/m);
+    assert.match(text, /^ccb_attempts_total\{outcome="http_5xx"\} \d+/m);
+    assert.match(text, /^ccb_attempt_duration_seconds_bucket\{le="0.005"\} \d+/m);
+    assert.match(text, /^ccb_queue_depth \d+/m);
+    assert.match(text, /^ccb_oldest_due_message_age_seconds \d+/m);
+    assert.match(text, /^ccb_messages\{status="failed"\} [1-9]\d*/m);
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+  });
+});
