@@ -188,8 +188,9 @@ async function replayMany(command: Command, flags: ReplayFlags): Promise<void> {
   bar?.stop();
   if (flags.json) printJson(command, job);
   const counts = `${job.replayed} of ${plural(job.matched, 'matching message')} replayed`;
-  if (job.status === 'failed')
+  if (job.status === 'failed') {
     fail(command, `replay job ${job.jobId} failed: ${job.error ?? 'unknown error'} (${counts})`);
+  }
   if (job.status === 'running') {
     fail(
       command,
