@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
 import { callbacksRoutes } from './api/callbacks.js';
@@ -13,6 +19,7 @@ import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { sessionRoutes } from './api/session.js';
 import type { AppContext } from './context.js';
+import { LazyChildLogger } from './logger.js';
 
 export const SERVER_VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -30,6 +37,9 @@ class RequestLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // pino's check; skips building the line when info is off (benchmarks, quiet deployments).
+    const log = reply.log as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
+    if (!error && log.isLevelEnabled?.('info') === false) return;
     const line = {
       method: request.method,
       url: request.url,
@@ -47,6 +57,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     loggerInstance: ctx.logger,
     bodyLimit: ctx.config.bodyLimitBytes,
     logController: new RequestLog(),
+    childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options),
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();

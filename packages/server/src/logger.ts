@@ -1,4 +1,12 @@
-import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
+import pino, {
+  type Bindings,
+  type ChildLoggerOptions,
+  type DestinationStream,
+  type LogFn,
+  type Logger,
+  type LoggerOptions,
+} from 'pino';
 
 /**
  * Everything that may hold a secret, wherever it appears in a log line: request headers, bodies,
@@ -50,4 +58,57 @@ export function loggerOptions(level: string): LoggerOptions {
 /** The server's logger: JSON lines on stdout (or the given stream), secrets redacted. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+type LevelCheck = FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
+
+/**
+ * A request's logger that makes its pino child (whose bindings are redacted and serialised, which
+ * costs more than many requests' own work) only when a line is actually written at an enabled level.
+ */
+export class LazyChildLogger implements FastifyBaseLogger {
+  private real: FastifyBaseLogger | null = null;
+
+  constructor(
+    private readonly parent: LevelCheck,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  get level(): string {
+    return this.real?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.materialise().level = level;
+  }
+
+  fatal = this.method('fatal');
+  error = this.method('error');
+  warn = this.method('warn');
+  info = this.method('info');
+  debug = this.method('debug');
+  trace = this.method('trace');
+  silent: LogFn = () => {};
+
+  isLevelEnabled(level: string): boolean {
+    return (this.real as LevelCheck | null)?.isLevelEnabled?.(level) ?? this.parent.isLevelEnabled?.(level) ?? true;
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.materialise().child(bindings, options);
+  }
+
+  private materialise(): FastifyBaseLogger {
+    this.real ??= this.parent.child(this.bindings, this.options);
+    return this.real;
+  }
+
+  private method(level: Level): LogFn {
+    return ((...args: Parameters<LogFn>) => {
+      if (this.real === null && this.parent.isLevelEnabled?.(level) === false) return;
+      (this.materialise()[level] as (...a: unknown[]) => void)(...args);
+    }) as LogFn;
+  }
 }

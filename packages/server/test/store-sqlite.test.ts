@@ -9,6 +9,7 @@ import { FieldCipher } from '../src/security/encryption.js';
 import { hashPassword, verifyPassword } from '../src/security/passwords.js';
 import { openStore } from '../src/store/index.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
+import { DATA_VERSION_CHECK_MS } from '../src/store/sqlite/registrations.js';
 import type { Store } from '../src/store/types.js';
 
 describe('SQLite store', () => {
@@ -142,13 +143,14 @@ describe('SQLite store', () => {
     assert.deepEqual(await store.registrations.list('A-1'), []);
   });
 
-  it('sees registrations written by another connection to the same file (no stale cache)', async () => {
+  it('sees registrations written by another connection to the same file within moments', async () => {
     await store.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
     assert.equal((await store.registrations.list('A-1')).length, 1);
     const other = await openStore(`sqlite:${path}`, key);
     await other.registrations.upsert({ accountName: 'A-1', serviceName: 'DeviceUsage', url: 'https://b/' });
     await other.registrations.remove('A-1', 'CarrierService');
     await other.close();
+    await new Promise((resolve) => setTimeout(resolve, DATA_VERSION_CHECK_MS + 50));
     const list = await store.registrations.list('A-1');
     assert.deepEqual(
       list.map((r) => r.serviceName),

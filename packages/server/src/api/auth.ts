@@ -20,6 +20,9 @@ const CLIENT_VERIFICATION_TTL_MS = 5 * 60 * 1000;
 /** A session's idle expiry is written back at most this often, so busy sessions do not write per request. */
 const TOUCH_INTERVAL_MS = 30_000;
 
+/** The platform's account names as this API accepts them (SPEC §3). */
+export const ACCOUNT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 export interface SessionPrincipal {
   tokenHash: string;
   username: string;
@@ -206,10 +209,16 @@ export class Authenticator {
     request.session = entry.principal;
   };
 
-  /** preHandler hook: the session's user may manage the `:aname` account (403 otherwise). */
-  requireAccount = async (request: FastifyRequest): Promise<void> => {
+  /**
+   * onRequest hook of the callback routes, in one step because it runs on every call: access token,
+   * session, and the `:aname` account (403 when the user may not manage it). A malformed account name
+   * is left to schema validation, which answers 400.
+   */
+  requireAccountAccess = async (request: FastifyRequest): Promise<void> => {
+    await this.requireBearer(request);
+    await this.requireSession(request);
     const accountName = (request.params as { aname?: string }).aname ?? '';
-    if (!request.session?.accounts.has(accountName)) {
+    if (ACCOUNT_NAME.test(accountName) && !request.session?.accounts.has(accountName)) {
       throw new HttpError(403, ErrorCodes.accountForbidden, `this user may not manage account ${accountName}`);
     }
   };

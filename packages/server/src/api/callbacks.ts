@@ -69,9 +69,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
   });
   const registrations = ctx.store.registrations;
 
-  app.addHook('onRequest', authenticator.requireBearer);
-  app.addHook('onRequest', authenticator.requireSession);
-  app.addHook('preHandler', authenticator.requireAccount);
+  app.addHook('onRequest', authenticator.requireAccountAccess);
 
   app.get(
     '/m2m/v1/callbacks/:aname',

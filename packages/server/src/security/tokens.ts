@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
  * Bearer tokens and session tokens: random, handed to the caller once, stored only as a SHA-256
@@ -13,8 +13,9 @@ export function newSessionToken(): string {
   return randomUUID();
 }
 
+/** SHA-256, base64url. Runs on every authenticated request, hence the one-shot `crypto.hash`. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 /** Random client secret for OAuth clients. */

@@ -16,19 +16,31 @@ interface RegistrationRow {
   updated_at: number;
 }
 
+type UpsertFields = Pick<
+  RegistrationRow,
+  'account_name' | 'service_name' | 'url' | 'username' | 'password_enc' | 'updated_at'
+>;
+
 /** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes. */
 export function newSigningSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
+/** How stale the cache may be after another process (on the same file) changed a registration. */
+export const DATA_VERSION_CHECK_MS = 200;
+
 /**
  * Registrations on SQLite. Passwords and signing secrets are encrypted at rest; decrypted
- * registrations are cached per account, dropped on every write through this store and whenever
- * another connection (another process on the same file) has committed.
+ * registrations are cached per account, updated on every write through this store and dropped
+ * within DATA_VERSION_CHECK_MS of another connection (another process on the same file) committing.
  */
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly cache = new Map<string, Registration[]>();
   private cachedDataVersion = -1;
+  private dataVersionCheckedAt = 0;
+  /** Returns true when a new row was inserted, false when an existing one was replaced. */
+  private readonly upsertTransaction: (fields: UpsertFields, newSecretEnc: () => string) => boolean;
+  private readonly removeTransaction: (accountName: string, serviceName: string, now: number) => boolean;
   private readonly statements: {
     list: Statement<[string], RegistrationRow>;
     get: Statement<[string, string], RegistrationRow>;
@@ -43,7 +55,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   };
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly cipher: FieldCipher,
     private readonly clock: () => number = Date.now,
   ) {
@@ -74,6 +86,24 @@ export class SqliteRegistrationStore implements RegistrationStore {
       ),
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
     };
+    // Built once: better-sqlite3 transaction wrappers are costly to create per call.
+    this.upsertTransaction = db.transaction((fields: UpsertFields, newSecretEnc: () => string): boolean => {
+      // A replacement keeps its signing secrets, so listeners need not be reconfigured.
+      if (this.statements.update.run(fields).changes > 0) return false;
+      this.statements.insert.run({
+        ...fields,
+        signing_secret_enc: newSecretEnc(),
+        previous_secret_enc: null,
+        previous_secret_expires_at: null,
+        created_at: fields.updated_at,
+      });
+      return true;
+    });
+    this.removeTransaction = db.transaction((accountName: string, serviceName: string, now: number): boolean => {
+      if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
+      this.statements.cancelMessages.run(now, accountName, serviceName);
+      return true;
+    });
   }
 
   async list(accountName: string): Promise<Registration[]> {
@@ -86,37 +116,55 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async upsert(input: RegistrationInput): Promise<Registration> {
     const now = this.clock();
+    const previous = this.cachedList(input.accountName).find((r) => r.serviceName === input.serviceName);
+    const username = input.username ?? null;
+    const password = input.password ?? null;
     const fields = {
       account_name: input.accountName,
       service_name: input.serviceName,
       url: input.url,
-      username: input.username ?? null,
-      password_enc: input.password != null ? this.cipher.encrypt(input.password) : null,
+      username,
+      password_enc: password !== null ? this.cipher.encrypt(password) : null,
       updated_at: now,
     };
-    this.db.transaction(() => {
-      // A replacement keeps its signing secrets, so listeners need not be reconfigured.
-      if (this.statements.update.run(fields).changes === 0) {
-        this.statements.insert.run({
-          ...fields,
-          signing_secret_enc: this.cipher.encrypt(newSigningSecret()),
-          previous_secret_enc: null,
-          previous_secret_expires_at: null,
-          created_at: now,
-        });
-      }
-    })();
-    this.cache.delete(input.accountName);
-    const stored = this.statements.get.get(input.accountName, input.serviceName);
-    return this.decode(stored!);
+    let signingSecret = '';
+    // Only a new registration needs a secret; a replacement keeps its own.
+    const inserted = this.upsertTransaction(fields, () => {
+      signingSecret = newSigningSecret();
+      return this.cipher.encrypt(signingSecret);
+    });
+    let registration: Registration;
+    if (inserted) {
+      registration = {
+        accountName: input.accountName,
+        serviceName: input.serviceName,
+        url: input.url,
+        username,
+        password,
+        signingSecret,
+        previousSecret: null,
+        previousSecretExpiresAt: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+    } else if (previous) {
+      registration = { ...previous, url: input.url, username, password, updatedAt: now };
+    } else {
+      registration = this.decode(this.statements.get.get(input.accountName, input.serviceName)!);
+    }
+    // Write-through rather than invalidate: a list right after a register needs no query.
+    const list = this.cache.get(input.accountName);
+    if (list) {
+      const next = list.filter((r) => r.serviceName !== input.serviceName);
+      next.push(registration);
+      next.sort((a, b) => (a.serviceName < b.serviceName ? -1 : a.serviceName > b.serviceName ? 1 : 0));
+      this.cache.set(input.accountName, next);
+    }
+    return registration;
   }
 
   async remove(accountName: string, serviceName: string): Promise<boolean> {
-    const removed = this.db.transaction(() => {
-      if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
-      this.statements.cancelMessages.run(this.clock(), accountName, serviceName);
-      return true;
-    })();
+    const removed = this.removeTransaction(accountName, serviceName, this.clock());
     this.cache.delete(accountName);
     return removed;
   }
@@ -131,10 +179,16 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   private cachedList(accountName: string): Registration[] {
-    const version = this.statements.dataVersion.get() as number;
-    if (version !== this.cachedDataVersion) {
-      this.cache.clear();
-      this.cachedDataVersion = version;
+    // Asking SQLite whether another connection committed costs more than the cached read itself,
+    // so it is asked at most every DATA_VERSION_CHECK_MS.
+    const now = Date.now();
+    if (now - this.dataVersionCheckedAt >= DATA_VERSION_CHECK_MS) {
+      this.dataVersionCheckedAt = now;
+      const version = this.statements.dataVersion.get() as number;
+      if (version !== this.cachedDataVersion) {
+        this.cache.clear();
+        this.cachedDataVersion = version;
+      }
     }
     let list = this.cache.get(accountName);
     if (!list) {
