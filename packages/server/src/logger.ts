@@ -84,13 +84,26 @@ export class LazyChildLogger implements FastifyBaseLogger {
     this.materialise().level = level;
   }
 
-  fatal = this.method('fatal');
-  error = this.method('error');
-  warn = this.method('warn');
-  info = this.method('info');
-  debug = this.method('debug');
-  trace = this.method('trace');
-  silent: LogFn = () => {};
+  // Prototype methods, not per-instance closures: one of these is made for every request.
+  fatal(...args: Parameters<LogFn>): void {
+    this.write('fatal', args);
+  }
+  error(...args: Parameters<LogFn>): void {
+    this.write('error', args);
+  }
+  warn(...args: Parameters<LogFn>): void {
+    this.write('warn', args);
+  }
+  info(...args: Parameters<LogFn>): void {
+    this.write('info', args);
+  }
+  debug(...args: Parameters<LogFn>): void {
+    this.write('debug', args);
+  }
+  trace(...args: Parameters<LogFn>): void {
+    this.write('trace', args);
+  }
+  silent(): void {}
 
   isLevelEnabled(level: string): boolean {
     return (this.real as LevelCheck | null)?.isLevelEnabled?.(level) ?? this.parent.isLevelEnabled?.(level) ?? true;
@@ -105,10 +118,8 @@ export class LazyChildLogger implements FastifyBaseLogger {
     return this.real;
   }
 
-  private method(level: Level): LogFn {
-    return ((...args: Parameters<LogFn>) => {
-      if (this.real === null && this.parent.isLevelEnabled?.(level) === false) return;
-      (this.materialise()[level] as (...a: unknown[]) => void)(...args);
-    }) as LogFn;
+  private write(level: Level, args: unknown[]): void {
+    if (this.real === null && this.parent.isLevelEnabled?.(level) === false) return;
+    (this.materialise()[level] as (...a: unknown[]) => void)(...args);
   }
 }
