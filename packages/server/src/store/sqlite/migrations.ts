@@ -74,11 +74,17 @@ export const migrations: Migration[] = [
         updated_at      INTEGER NOT NULL,
         delivered_at    INTEGER
       );
+      -- Indexes are partial by status group, so the hot path (claim: pending -> delivering; ack:
+      -- delivering -> delivered/pending) touches as few index entries as possible.
       CREATE UNIQUE INDEX messages_idempotency ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
       CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status = 'pending';
       CREATE INDEX messages_lease ON messages (locked_until) WHERE status = 'delivering';
-      CREATE INDEX messages_registration ON messages (account_name, service_name, status);
-      CREATE INDEX messages_status ON messages (status, updated_at);
+      -- Deregistration cancels these; a claim does not move a message out of it.
+      CREATE INDEX messages_open ON messages (account_name, service_name) WHERE status IN ('pending', 'delivering');
+      -- Retention purge and counts of finished messages (queries repeat the IN term so it is used).
+      CREATE INDEX messages_finished ON messages (status, updated_at) WHERE status IN ('delivered', 'failed', 'cancelled');
+      -- Listing by account, newest first.
+      CREATE INDEX messages_account ON messages (account_name, seq);
       CREATE TABLE attempts (
         message_id       TEXT NOT NULL,
         attempt_number   INTEGER NOT NULL,
