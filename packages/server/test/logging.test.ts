@@ -37,6 +37,13 @@ describe('logging', () => {
         body: { username: 'demo', password: 'wrong-password-XYZ' },
       });
       secrets.push('wrong-password-XYZ');
+      // A body that fails to parse must not be echoed into the log either.
+      await send(`${server.apiUrl}/m2m/v1/session/login`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${session.accessToken}`, 'content-type': 'application/json' },
+        body: '{"username":"demo","password":"malformed-pw-8',
+      });
+      secrets.push('malformed-pw-8');
       const created = await send(`${server.baseUrl}/admin/v1/clients`, {
         method: 'POST',
         headers: adminHeaders(server),
