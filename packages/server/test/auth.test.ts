@@ -89,6 +89,17 @@ describe('session and callback authentication', () => {
     assert.equal(response.body.errorCode, 'REQUEST_FAILED.AccessToken.Missing');
   });
 
+  it('takes the login body as JSON only (a form body gets 415)', async () => {
+    const bearer = await accessToken(server);
+    const response = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=demo&password=demo-password',
+    });
+    assert.equal(response.status, 415);
+    assert.equal(response.body.errorCode, 'INPUT_INVALID.Request.ContentType');
+  });
+
   it('answers 401 AccessToken.Missing / Invalid / Expired on the callback endpoints', async () => {
     const { sessionToken } = await login(server);
     const missing = await send(callbacks(), { headers: { 'vz-m2m-token': sessionToken } });
