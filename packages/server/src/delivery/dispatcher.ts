@@ -48,14 +48,9 @@ interface OriginQueue {
 
 /** Smallest claim the adaptive claim size shrinks to. */
 const MIN_CLAIM = 8;
-/**
- * How long a message handed back by a saturated origin waits before it can be claimed again: briefly
- * while the origin is answering (it is only busy), longer when nothing came back lately (slow or hung),
- * so its backlog does not crowd the front of the queue.
- */
-const BUSY_DEFER_MS = 50;
+/** How long a message handed back by a stuck origin waits, so its backlog does not crowd the front of the queue. */
 const STUCK_DEFER_MS = 1_000;
-/** An origin with no finished attempt for this long counts as stuck. */
+/** A saturated origin with no finished attempt for this long counts as stuck (slow or hanging). */
 const STUCK_AFTER_MS = 200;
 /** Safety margin kept between the end of an attempt and the end of its claim's lease. */
 const LEASE_MARGIN_MS = 1_000;
@@ -65,10 +60,11 @@ const LEASE_MARGIN_MS = 1_000;
  * concurrency limit, decides retries through the RetrySchedule and acknowledges outcomes in batches
  * (one store transaction for everything that finished in the same turn of the event loop).
  *
- * Isolation: claimed messages wait in their origin's local queue (at most `originConcurrency` of
- * them) while the origin is busy; a claim bringing more for a saturated origin hands the surplus back
- * to the store for a moment, so a hanging listener holds at most its own slots and never the claims
- * of healthy ones. A waiting message is started only while its lease still covers a whole attempt.
+ * Isolation: claimed messages wait in their origin's local queue while the origin is busy answering.
+ * Once a saturated origin stops answering (stuck: slow or hanging), its queued and newly claimed
+ * messages are handed back to the store for a while, so it holds only its own in-flight slots and
+ * never the room that healthy origins need. A waiting message is started only while its lease still
+ * covers a whole attempt.
  */
 export class Dispatcher {
   private readonly signer: Signer;
@@ -77,6 +73,7 @@ export class Dispatcher {
   private inFlight = 0;
   private waiting = 0;
   private claimSize: number;
+  private readonly lowWater: number;
   private outcomes: AttemptOutcome[] = [];
   private flushing: Promise<void> | null = null;
   private tickQueued = false;
@@ -90,6 +87,7 @@ export class Dispatcher {
     this.signer = options.signer ?? new Signer();
     this.now = options.now ?? Date.now;
     this.claimSize = options.batchSize;
+    this.lowWater = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 4));
   }
 
   start(): void {
@@ -144,9 +142,12 @@ export class Dispatcher {
     try {
       for (;;) {
         this.tickAgain = false;
+        this.shedStuckOrigins();
         const room = this.options.concurrency - this.inFlight - this.waiting;
         const limit = Math.min(this.claimSize, room);
-        if (limit <= 0) {
+        // While busy, wait until a worthwhile batch fits rather than claiming a few at every completion.
+        const busy = this.inFlight + this.waiting > 0;
+        if (limit <= 0 || (busy && limit < this.lowWater)) {
           full = true;
           break;
         }
@@ -193,7 +194,7 @@ export class Dispatcher {
       }
       if (queue.active < this.options.originConcurrency && this.inFlight < this.options.concurrency) {
         this.startAttempt(origin, queue, item);
-      } else if (queue.waiting.length < this.options.originConcurrency) {
+      } else if (!this.isStuck(queue, now)) {
         queue.waiting.push(item);
         this.waiting++;
       } else {
@@ -203,11 +204,29 @@ export class Dispatcher {
         handedBack++;
       }
     }
-    for (const [queue, ids] of surplus) {
-      const stuck = now - queue.lastFinishedAt > STUCK_AFTER_MS;
-      void this.release(ids, now + Math.min(stuck ? STUCK_DEFER_MS : BUSY_DEFER_MS, this.options.attemptTimeoutMs));
+    for (const ids of surplus.values()) {
+      void this.release(ids, now + Math.min(STUCK_DEFER_MS, this.options.attemptTimeoutMs));
     }
     return handedBack;
+  }
+
+  /** Hands back what waits for stuck origins, freeing the room it holds for origins that answer. */
+  private shedStuckOrigins(): void {
+    if (this.waiting === 0) return;
+    const now = this.now();
+    const shed: string[] = [];
+    for (const queue of this.origins.values()) {
+      if (queue.waiting.length === 0 || !this.isStuck(queue, now)) continue;
+      for (const item of queue.waiting.splice(0)) shed.push(item.message.id);
+    }
+    if (shed.length === 0) return;
+    this.waiting -= shed.length;
+    void this.release(shed, now + Math.min(STUCK_DEFER_MS, this.options.attemptTimeoutMs));
+  }
+
+  /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
+  private isStuck(queue: OriginQueue, now: number): boolean {
+    return queue.active >= this.options.originConcurrency && now - queue.lastFinishedAt > STUCK_AFTER_MS;
   }
 
   /** Shrinks claims to what the origins absorbed when some went back; grows them again when all fit. */
