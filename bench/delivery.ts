@@ -134,11 +134,38 @@ async function measure(ctx: BenchContext, listener: Listener, system: System, co
   const cpu = system.pids.map(cpuSeconds).reduce((sum, v, i) => sum + v - cpuBefore[i], 0);
   if (result.count < count) ctx.note(`delivery ${system.name}: only ${result.count} of ${count} arrived in time`);
   if (result.count > count) ctx.note(`delivery ${system.name}: ${result.count - count} more requests than messages`);
+  const shape = await timelineShape(listener);
   ctx.log(
     `  ${system.name}: ${result.count} deliveries at ${Math.round(result.rate)}/s, ` +
-      `${round((cpu * 1e6) / count)} µs CPU per delivery`,
+      `${round((cpu * 1e6) / count)} µs CPU per delivery; ${shape}`,
   );
   return result.rate;
+}
+
+/**
+ * How the deliveries were spread in time: the median rate of the busy 100 ms buckets and how long the
+ * last 5% took, which tells a steady engine from one that stalls or trails off.
+ */
+export async function timelineShape(listener: Listener): Promise<string> {
+  const { bucketMs, counts } = await listener.call<{ bucketMs: number; counts: number[] }>('timeline');
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return 'no deliveries';
+  const busy = counts.filter((c) => c > 0).sort((a, b) => a - b);
+  const median = busy[Math.floor(busy.length / 2)] * (1000 / bucketMs);
+  let seen = 0;
+  let p95Bucket = 0;
+  for (const [i, c] of counts.entries()) {
+    seen += c;
+    if (seen >= total * 0.95) {
+      p95Bucket = i;
+      break;
+    }
+  }
+  const idle = counts.filter((c) => c === 0).length;
+  return (
+    `median ${Math.round(median)}/s over busy 100 ms slices, ${idle} idle slices, ` +
+    `last 5% took ${round(((counts.length - p95Bucket) * bucketMs) / 1000, 1)} s of ${round((counts.length * bucketMs) / 1000, 1)} s`
+  );
 }
 
 /** The listener's own maximum: autocannon POSTing the same body with keep-alive and the same in-flight cap. */

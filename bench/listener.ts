@@ -28,6 +28,10 @@ let latencies: { sentAt: number; latencyMs: number }[] = [];
 const held = new Set<ServerResponse>();
 const sockets = new Set<Socket>();
 const counters: PortCounter[] = [];
+/** Requests received in each 100 ms since the first one after a reset, over every port. */
+const BUCKET_MS = 100;
+let timeline: number[] = [];
+let timelineStart = 0;
 const servers: Server[] = [];
 
 function handler(counter: PortCounter) {
@@ -41,6 +45,13 @@ function handler(counter: PortCounter) {
       if (counter.count === 0) counter.first = now;
       counter.count++;
       counter.last = now;
+      if (timelineStart === 0) timelineStart = now;
+      const bucket = Math.floor((now - timelineStart) / BUCKET_MS);
+      // Bounded: an hour of buckets at most.
+      if (bucket < 36_000) {
+        while (timeline.length <= bucket) timeline.push(0);
+        timeline[bucket]++;
+      }
       if (recordLatency) {
         const sentAt = (JSON.parse(Buffer.concat(chunks).toString()) as { benchSentAt?: number }).benchSentAt;
         if (typeof sentAt === 'number') latencies.push({ sentAt, latencyMs: now - sentAt });
@@ -80,12 +91,17 @@ const rpc = serveRpc({
       c.hang = args.hang?.includes(i) ?? false;
     }
     recordLatency = args.latency ?? false;
+    timeline = [];
+    timelineStart = 0;
     latencies = [];
     for (const res of held) res.destroy();
     return true;
   },
   counts() {
     return counters.map(({ port, hang, count, first, last }) => ({ port, hang, count, first, last }));
+  },
+  timeline() {
+    return { bucketMs: BUCKET_MS, counts: timeline };
   },
   latencies() {
     return latencies;

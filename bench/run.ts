@@ -9,6 +9,7 @@ import { type DrainResult, runDrain } from './drain.js';
 import { type IsolationResult, runIsolation } from './isolation.js';
 import { type LatencyResult, runLatency } from './latency.js';
 import type { BenchContext } from './lib/context.js';
+import { killAll } from './lib/ipc.js';
 import { fmt, formatTable } from './lib/table.js';
 
 /** `npm run bench [-- --quick] [-- --only api,delivery]`: runs SPEC §10's benchmarks one after another. */
@@ -77,6 +78,13 @@ const results: Results = {
   },
   targets: {},
 };
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
 
 const started = performance.now();
 console.log(

@@ -15,6 +15,18 @@ export const LOG_DIR = join(BENCH_DIR, 'results', 'logs');
 export const PROFILE_DIR = join(BENCH_DIR, 'results', 'profiles');
 
 // Each handler declares its own argument type; the orchestrator is trusted to send matching ones.
+/** Every process the benchmark started and has not seen exit, so an interrupted run leaves none behind. */
+const live = new Set<ChildProcess>();
+
+export function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+export function killAll(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 type Handler = (args: never) => unknown;
 
 interface ChildMessage {
@@ -86,6 +98,7 @@ export async function startChild<Info>(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  track(child);
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   let nextId = 1;

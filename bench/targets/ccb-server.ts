@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { loadConfig } from '../../packages/server/src/config.js';
 import { startServer } from '../../packages/server/src/server.js';
 import { serveRpc } from '../lib/ipc.js';
@@ -34,7 +34,8 @@ const config = loadConfig(
     originConcurrency: options.originConcurrency,
   },
   env,
-  randomBytes(32),
+  // A key of its own per database, and the same one when a later process opens it again (drain).
+  createHash('sha256').update(`ccb-bench:${options.db}`).digest(),
 );
 // loadConfig insists on a real port; the benchmark wants whatever is free.
 config.port = 0;
