@@ -19,10 +19,10 @@ export interface ApiResult {
 const LIST_PATH = `/api/m2m/v1/callbacks/${ACCOUNT}`;
 const REGISTER_BODY = JSON.stringify({ name: 'CarrierService', url: 'http://127.0.0.1:9001/x' });
 /**
- * Each pair is measured in alternating rounds (ours, peer, ours, peer) and the best round of each
+ * Each pair is measured in alternating rounds (ours, peer, ours, peer, …) and the best round of each
  * kept, so a burst of other work on the machine does not land on one side only.
  */
-const ROUNDS = 2;
+const ROUNDS = 3;
 
 /** Authenticated list and register on our server against bare Fastify doing the least for the same requests. */
 export async function runApi(ctx: BenchContext): Promise<ApiResult> {

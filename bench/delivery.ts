@@ -30,8 +30,8 @@ export interface PortCount {
 /** Our engine's in-flight cap towards one origin (default origin concurrency), used for every peer too. */
 export const IN_FLIGHT = 64;
 const BULLMQ_CONCURRENCY = Number(process.env.BENCH_BULLMQ_CONCURRENCY ?? IN_FLIGHT);
-/** Alternating rounds (ceiling, ours, BullMQ) × 2, best of each kept: other work on the machine hits all sides. */
-const ROUNDS = 2;
+/** Alternating rounds (ceiling, ours, BullMQ) × 3, best of each kept: other work on the machine hits all sides. */
+const ROUNDS = 3;
 
 export function startListener(ports = 1): Promise<Listener> {
   return startChild<{ ports: number[] }>('listener', 'listener.ts', { ports });
@@ -166,6 +166,18 @@ export async function timelineShape(listener: Listener): Promise<string> {
     `median ${Math.round(median)}/s over busy 100 ms slices, ${idle} idle slices, ` +
     `last 5% took ${round(((counts.length - p95Bucket) * bucketMs) / 1000, 1)} s of ${round((counts.length * bucketMs) / 1000, 1)} s`
   );
+}
+
+/** Delivery rate in each tenth of the run, to see whether a long drain slows down as it goes. */
+export async function ratesByTenth(listener: Listener): Promise<string> {
+  const { bucketMs, counts } = await listener.call<{ bucketMs: number; counts: number[] }>('timeline');
+  const size = Math.max(1, Math.ceil(counts.length / 10));
+  const rates: number[] = [];
+  for (let i = 0; i < counts.length; i += size) {
+    const part = counts.slice(i, i + size);
+    rates.push(Math.round((part.reduce((a, b) => a + b, 0) * 1000) / (part.length * bucketMs)));
+  }
+  return `per tenth of the run: ${rates.join(' ')} /s`;
 }
 
 /** The listener's own maximum: autocannon POSTing the same body with keep-alive and the same in-flight cap. */

@@ -1,4 +1,4 @@
-import { awaitDeliveries, type Listener, startListener } from './delivery.js';
+import { awaitDeliveries, type Listener, startListener, timelineShape } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
 import type { BenchContext } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
@@ -55,7 +55,7 @@ async function healthyRate(ctx: BenchContext, listener: Listener, count: number,
     await client.close();
     ctx.log(
       `  ${hang ? 'one of ten origins hanging' : 'all ten origins healthy'}: ` +
-        `healthy origins received ${result.count} at ${Math.round(result.rate)}/s`,
+        `healthy origins received ${result.count} at ${Math.round(result.rate)}/s; ${await timelineShape(listener)}`,
     );
     return result.rate;
   } finally {

@@ -31,6 +31,10 @@ const counters: PortCounter[] = [];
 /** Requests received in each 100 ms since the first one after a reset, over every port. */
 const BUCKET_MS = 100;
 let timeline: number[] = [];
+/** When the `markAt`-th request (over every port) arrived: lets a rate leave out a warm-up. */
+let received = 0;
+let markAt = 0;
+let markTime = 0;
 let timelineStart = 0;
 const servers: Server[] = [];
 
@@ -45,6 +49,8 @@ function handler(counter: PortCounter) {
       if (counter.count === 0) counter.first = now;
       counter.count++;
       counter.last = now;
+      received++;
+      if (received === markAt) markTime = now;
       if (timelineStart === 0) timelineStart = now;
       const bucket = Math.floor((now - timelineStart) / BUCKET_MS);
       // Bounded: an hour of buckets at most.
@@ -82,8 +88,11 @@ for (let i = 0; i < Math.max(1, options.ports ?? 1); i++) {
 }
 
 const rpc = serveRpc({
-  /** Zeroes the counters; `hang` lists the port indexes that stop answering; `latency` turns recording on. */
-  reset(args: { hang?: number[]; latency?: boolean } = {}) {
+  /**
+   * Zeroes the counters; `hang` lists the port indexes that stop answering; `latency` turns recording
+   * on; `markAt` notes when that many requests have arrived.
+   */
+  reset(args: { hang?: number[]; latency?: boolean; markAt?: number } = {}) {
     for (const [i, c] of counters.entries()) {
       c.count = 0;
       c.first = 0;
@@ -93,12 +102,18 @@ const rpc = serveRpc({
     recordLatency = args.latency ?? false;
     timeline = [];
     timelineStart = 0;
+    received = 0;
+    markAt = args.markAt ?? 0;
+    markTime = 0;
     latencies = [];
     for (const res of held) res.destroy();
     return true;
   },
   counts() {
     return counters.map(({ port, hang, count, first, last }) => ({ port, hang, count, first, last }));
+  },
+  mark() {
+    return { markAt, markTime };
   },
   timeline() {
     return { bucketMs: BUCKET_MS, counts: timeline };
