@@ -44,12 +44,11 @@ interface OriginQueue {
   waiting: ClaimedMessage[];
   /** When an attempt to this origin last finished: tells a busy origin from a stuck one. */
   lastFinishedAt: number;
+  /** Where handed-back messages of this (stuck) origin are scheduled: one attempt round per slot. */
+  slotAt: number;
+  slotCount: number;
 }
 
-/** Smallest claim the adaptive claim size shrinks to. */
-const MIN_CLAIM = 8;
-/** How long a message handed back by a stuck origin waits, so its backlog does not crowd the front of the queue. */
-const STUCK_DEFER_MS = 1_000;
 /** A saturated origin with no finished attempt for this long counts as stuck (slow or hanging). */
 const STUCK_AFTER_MS = 200;
 /** Safety margin kept between the end of an attempt and the end of its claim's lease. */
@@ -72,7 +71,6 @@ export class Dispatcher {
   private readonly origins = new Map<string, OriginQueue>();
   private inFlight = 0;
   private waiting = 0;
-  private claimSize: number;
   private readonly lowWater: number;
   private outcomes: AttemptOutcome[] = [];
   private flushing: Promise<void> | null = null;
@@ -86,7 +84,6 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.signer = options.signer ?? new Signer();
     this.now = options.now ?? Date.now;
-    this.claimSize = options.batchSize;
     this.lowWater = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 4));
   }
 
@@ -144,7 +141,7 @@ export class Dispatcher {
         this.tickAgain = false;
         this.shedStuckOrigins();
         const room = this.options.concurrency - this.inFlight - this.waiting;
-        const limit = Math.min(this.claimSize, room);
+        const limit = Math.min(this.options.batchSize, room);
         // While busy, wait until a worthwhile batch fits rather than claiming a few at every completion.
         const busy = this.inFlight + this.waiting > 0;
         if (limit <= 0 || (busy && limit < this.lowWater)) {
@@ -161,7 +158,6 @@ export class Dispatcher {
           return;
         }
         const handedBack = this.distribute(claimed, now);
-        this.adaptClaimSize(limit, claimed.length, handedBack);
         // A saturated origin wakes the loop when it runs low; claiming on now would only hand back more.
         if (handedBack > 0) break;
         // A full claim means more is probably due; keep going while there is room.
@@ -178,7 +174,7 @@ export class Dispatcher {
 
   /** Queues claimed messages by origin and starts what the limits allow; returns how many went back. */
   private distribute(claimed: ClaimedMessage[], now: number): number {
-    const surplus = new Map<OriginQueue, string[]>();
+    const surplus = new Map<number, string[]>();
     let handedBack = 0;
     for (const item of claimed) {
       let origin: string;
@@ -189,7 +185,7 @@ export class Dispatcher {
       }
       let queue = this.origins.get(origin);
       if (!queue) {
-        queue = { active: 0, waiting: [], lastFinishedAt: now };
+        queue = { active: 0, waiting: [], lastFinishedAt: now, slotAt: 0, slotCount: 0 };
         this.origins.set(origin, queue);
       }
       if (queue.active < this.options.originConcurrency && this.inFlight < this.options.concurrency) {
@@ -198,15 +194,14 @@ export class Dispatcher {
         queue.waiting.push(item);
         this.waiting++;
       } else {
-        const ids = surplus.get(queue) ?? [];
+        const at = this.deferralSlot(queue, now);
+        const ids = surplus.get(at) ?? [];
         ids.push(item.message.id);
-        surplus.set(queue, ids);
+        surplus.set(at, ids);
         handedBack++;
       }
     }
-    for (const ids of surplus.values()) {
-      void this.release(ids, now + Math.min(STUCK_DEFER_MS, this.options.attemptTimeoutMs));
-    }
+    for (const [at, ids] of surplus) void this.release(ids, at);
     return handedBack;
   }
 
@@ -214,28 +209,42 @@ export class Dispatcher {
   private shedStuckOrigins(): void {
     if (this.waiting === 0) return;
     const now = this.now();
-    const shed: string[] = [];
     for (const queue of this.origins.values()) {
       if (queue.waiting.length === 0 || !this.isStuck(queue, now)) continue;
-      for (const item of queue.waiting.splice(0)) shed.push(item.message.id);
+      const shed = new Map<number, string[]>();
+      for (const item of queue.waiting.splice(0)) {
+        const at = this.deferralSlot(queue, now);
+        const ids = shed.get(at) ?? [];
+        ids.push(item.message.id);
+        shed.set(at, ids);
+        this.waiting--;
+      }
+      for (const [at, ids] of shed) void this.release(ids, at);
     }
-    if (shed.length === 0) return;
-    this.waiting -= shed.length;
-    void this.release(shed, now + Math.min(STUCK_DEFER_MS, this.options.attemptTimeoutMs));
+  }
+
+  /**
+   * When a message handed back by a stuck origin becomes due again: a stuck origin frees at most
+   * `originConcurrency` slots per attempt timeout, so its backlog is spread one round per timeout
+   * instead of crowding the front of the queue (and every claim) all at once.
+   */
+  private deferralSlot(queue: OriginQueue, now: number): number {
+    const round = this.options.attemptTimeoutMs;
+    if (queue.slotAt < now + round) {
+      queue.slotAt = now + round;
+      queue.slotCount = 0;
+    }
+    if (queue.slotCount >= this.options.originConcurrency) {
+      queue.slotAt += round;
+      queue.slotCount = 0;
+    }
+    queue.slotCount++;
+    return queue.slotAt;
   }
 
   /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
   private isStuck(queue: OriginQueue, now: number): boolean {
     return queue.active >= this.options.originConcurrency && now - queue.lastFinishedAt > STUCK_AFTER_MS;
-  }
-
-  /** Shrinks claims to what the origins absorbed when some went back; grows them again when all fit. */
-  private adaptClaimSize(requested: number, got: number, handedBack: number): void {
-    if (handedBack > 0) {
-      this.claimSize = Math.max(MIN_CLAIM, got - handedBack);
-    } else if (got === requested) {
-      this.claimSize = Math.min(this.options.batchSize, this.claimSize * 2);
-    }
   }
 
   private startAttempt(origin: string, queue: OriginQueue, item: ClaimedMessage): void {
