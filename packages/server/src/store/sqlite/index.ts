@@ -4,6 +4,7 @@ import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { FieldCipher } from '../../security/encryption.js';
 import type { Store } from '../types.js';
 import { SqliteAuthStore } from './auth.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './checkpointer.js';
 import { SqliteMessageStore } from './messages.js';
 import { migrations } from './migrations.js';
 import { SqliteRegistrationStore } from './registrations.js';
@@ -15,6 +16,7 @@ export class SqliteStore implements Store {
   readonly registrations: SqliteRegistrationStore;
   readonly auth: SqliteAuthStore;
   readonly messages: SqliteMessageStore;
+  private readonly checkpointer: WalCheckpointer | null;
 
   /** `path` is a file path or `:memory:`; its folder is created when missing. */
   constructor(path: string, encryptionKey: Buffer) {
@@ -31,6 +33,9 @@ export class SqliteStore implements Store {
     this.registrations = new SqliteRegistrationStore(this.db, cipher);
     this.auth = new SqliteAuthStore(this.db);
     this.messages = new SqliteMessageStore(this.db, this.registrations);
+    // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).
+    this.checkpointer = path !== ':memory:' ? new WalCheckpointer(path) : null;
+    if (this.checkpointer) this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
   }
 
   async migrate(): Promise<void> {
@@ -38,6 +43,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 
