@@ -165,10 +165,12 @@ export class Dispatcher {
       }
     } catch (error) {
       this.options.logger.error({ err: error }, 'claiming due messages failed');
+      // Try again after the poll interval rather than at once (the store may be busy or down).
+      full = true;
     } finally {
       this.ticking = false;
     }
-    // With no room, finishing attempts wake the loop; the timer is only a fallback then.
+    // With no room, finishing attempts wake the loop; the poll timer is only a fallback then.
     await this.sleepUntilDue(full);
   }
 
