@@ -44,13 +44,23 @@ interface OriginQueue {
   waiting: ClaimedMessage[];
   /** When an attempt to this origin last finished: tells a busy origin from a stuck one. */
   lastFinishedAt: number;
-  /** Where handed-back messages of this (stuck) origin are scheduled: one attempt round per slot. */
+  /** Moving average of this origin's attempt durations (null until one finished). */
+  latencyMs: number | null;
+  /** Where handed-back messages of this (stuck or slow) origin are scheduled: one round per slot. */
   slotAt: number;
   slotCount: number;
 }
 
 /** A saturated origin with no finished attempt for this long counts as stuck (slow or hanging). */
 const STUCK_AFTER_MS = 200;
+/**
+ * Longest a claimed message may expect to wait locally for its origin. A slower origin (a few
+ * attempts' durations per round) gets no local queue: its surplus goes back to the store, spread over
+ * the rounds it needs, so it cannot fill the room that fast origins use.
+ */
+const MAX_LOCAL_WAIT_MS = 250;
+/** Shortest spacing of a handed-back backlog. */
+const MIN_ROUND_MS = 50;
 /** Safety margin kept between the end of an attempt and the end of its claim's lease. */
 const LEASE_MARGIN_MS = 1_000;
 
@@ -59,11 +69,11 @@ const LEASE_MARGIN_MS = 1_000;
  * concurrency limit, decides retries through the RetrySchedule and acknowledges outcomes in batches
  * (one store transaction for everything that finished in the same turn of the event loop).
  *
- * Isolation: claimed messages wait in their origin's local queue while the origin is busy answering.
- * Once a saturated origin stops answering (stuck: slow or hanging), its queued and newly claimed
- * messages are handed back to the store for a while, so it holds only its own in-flight slots and
- * never the room that healthy origins need. A waiting message is started only while its lease still
- * covers a whole attempt.
+ * Isolation: claimed messages wait in their origin's local queue while the origin is busy answering
+ * quickly. Once a saturated origin stops answering (stuck), or answers so slowly that a queued
+ * message would wait long, its surplus is handed back to the store and spread over the rounds the
+ * origin needs, so it holds only its own in-flight slots and never the room healthy origins need.
+ * A waiting message is started only while its lease still covers a whole attempt.
  */
 export class Dispatcher {
   private readonly signer: Signer;
@@ -187,12 +197,12 @@ export class Dispatcher {
       }
       let queue = this.origins.get(origin);
       if (!queue) {
-        queue = { active: 0, waiting: [], lastFinishedAt: now, slotAt: 0, slotCount: 0 };
+        queue = { active: 0, waiting: [], lastFinishedAt: now, latencyMs: null, slotAt: 0, slotCount: 0 };
         this.origins.set(origin, queue);
       }
       if (queue.active < this.options.originConcurrency && this.inFlight < this.options.concurrency) {
         this.startAttempt(origin, queue, item);
-      } else if (!this.isStuck(queue, now)) {
+      } else if (!this.isStuck(queue, now) && this.expectedWaitMs(queue) <= MAX_LOCAL_WAIT_MS) {
         queue.waiting.push(item);
         this.waiting++;
       } else {
@@ -225,13 +235,22 @@ export class Dispatcher {
     }
   }
 
+  /** How long one more message queued for this origin would wait before its attempt starts. */
+  private expectedWaitMs(queue: OriginQueue): number {
+    const rounds = Math.ceil((queue.waiting.length + 1) / this.options.originConcurrency);
+    return rounds * (queue.latencyMs ?? 0);
+  }
+
   /**
-   * When a message handed back by a stuck origin becomes due again: a stuck origin frees at most
-   * `originConcurrency` slots per attempt timeout, so its backlog is spread one round per timeout
-   * instead of crowding the front of the queue (and every claim) all at once.
+   * When a message handed back by a stuck or slow origin becomes due again: the origin frees at most
+   * `originConcurrency` slots per round (an attempt timeout when stuck, its usual attempt duration
+   * when slow), so its backlog is spread round by round instead of crowding the front of the queue
+   * (and every claim) all at once.
    */
   private deferralSlot(queue: OriginQueue, now: number): number {
-    const round = this.options.attemptTimeoutMs;
+    const round = this.isStuck(queue, now)
+      ? this.options.attemptTimeoutMs
+      : Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, queue.latencyMs ?? 0));
     if (queue.slotAt < now + round) {
       queue.slotAt = now + round;
       queue.slotCount = 0;
@@ -252,9 +271,12 @@ export class Dispatcher {
   private startAttempt(origin: string, queue: OriginQueue, item: ClaimedMessage): void {
     queue.active++;
     this.inFlight++;
+    const started = this.now();
     void this.attempt(item).finally(() => {
       queue.active--;
       this.inFlight--;
+      const took = this.now() - started;
+      queue.latencyMs = queue.latencyMs === null ? took : queue.latencyMs * 0.8 + took * 0.2;
       this.afterAttempt(origin, queue);
     });
   }

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { newMessageId } from '../src/api/messages.js';
+import { Dispatcher, type Sender } from '../src/delivery/dispatcher.js';
+import type { SendResult } from '../src/delivery/http-sender.js';
+import { RetrySchedule } from '../src/delivery/retry-schedule.js';
+import { SqliteStore } from '../src/store/sqlite/index.js';
+import type { MessageStore } from '../src/store/types.js';
+
+const ACCOUNT = '0000123456-00001';
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A sender that answers after `delayMs`, recording how many requests each origin had in flight at once. */
+class FakeSender implements Sender {
+  inFlight = new Map<string, number>();
+  peak = new Map<string, number>();
+  peakTotal = 0;
+  sent: { url: string; headers: Record<string, string>; body: string }[] = [];
+  constructor(private readonly answer: (url: string) => { delayMs: number; status: number | null }) {}
+  originOf(url: string) {
+    return new URL(url).origin;
+  }
+  async send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
+    const origin = this.originOf(url);
+    this.inFlight.set(origin, (this.inFlight.get(origin) ?? 0) + 1);
+    this.peak.set(origin, Math.max(this.peak.get(origin) ?? 0, this.inFlight.get(origin)!));
+    this.peakTotal = Math.max(
+      this.peakTotal,
+      [...this.inFlight.values()].reduce((a, b) => a + b, 0),
+    );
+    this.sent.push({ url, headers, body });
+    const { delayMs, status } = this.answer(url);
+    await sleep(delayMs);
+    this.inFlight.set(origin, this.inFlight.get(origin)! - 1);
+    return {
+      statusCode: status,
+      retryAfter: null,
+      error: status === 200 ? null : status === null ? 'timeout: no response' : `http_${status}`,
+      responseExcerpt: null,
+      latencyMs: delayMs,
+    };
+  }
+}
+
+/** Counts calls to the store's claim and ack methods. */
+function counting(store: MessageStore) {
+  const calls = { claimDue: 0, complete: 0 };
+  const proxy = new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (key === 'claimDue' || key === 'complete') {
+        return (...args: unknown[]) => {
+          calls[key]++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { proxy, calls };
+}
+
+describe('Dispatcher', () => {
+  let store: SqliteStore;
+  let dispatcher: Dispatcher | null = null;
+  beforeEach(() => {
+    store = new SqliteStore(':memory:', randomBytes(32));
+  });
+  afterEach(async () => {
+    await dispatcher?.stop();
+    dispatcher = null;
+    await store.close();
+  });
+
+  async function publish(serviceName: string, count: number) {
+    const now = Date.now();
+    return store.messages.publish(
+      Array.from({ length: count }, (_, i) => ({
+        id: newMessageId(now),
+        accountName: ACCOUNT,
+        serviceName,
+        payload: JSON.stringify({ i }),
+        maxAttempts: 2,
+      })),
+      now,
+    );
+  }
+
+  function start(sender: Sender, messages: MessageStore, overrides: Partial<{ concurrency: number }> = {}) {
+    dispatcher = new Dispatcher({
+      store: messages,
+      sender,
+      schedule: new RetrySchedule([50]),
+      logger: silent,
+      concurrency: overrides.concurrency ?? 16,
+      originConcurrency: 4,
+      batchSize: 32,
+      leaseMs: 10_000,
+      attemptTimeoutMs: 1_000,
+      pollIntervalMs: 100,
+      userAgent: 'ccb/test',
+    });
+    dispatcher.start();
+    return dispatcher;
+  }
+
+  async function until(predicate: () => Promise<boolean>, timeoutMs = 5_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await predicate())) {
+      assert.ok(Date.now() < deadline, 'condition not reached in time');
+      await sleep(10);
+    }
+  }
+
+  it('claims and acknowledges in batches, not message by message', async () => {
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'http://a.test/cb' });
+    await publish('CarrierService', 300);
+    const { proxy, calls } = counting(store.messages);
+    const sender = new FakeSender(() => ({ delayMs: 1, status: 200 }));
+    start(sender, proxy);
+    await until(async () => (await store.messages.stats(Date.now())).counts.delivered === 300);
+    assert.equal(sender.sent.length, 300);
+    assert.ok(calls.complete < 300 / 4, `${calls.complete} store.complete calls for 300 deliveries`);
+    assert.ok(calls.claimDue < 300 / 4, `${calls.claimDue} store.claimDue calls for 300 deliveries`);
+  });
+
+  it('never exceeds the global and per-origin limits', async () => {
+    const services = ['CarrierService', 'DeviceUsage', 'StateService', 'NiddService', 'AlertService', 'PromoChanges'];
+    for (const [i, serviceName] of services.entries()) {
+      await store.registrations.upsert({ accountName: ACCOUNT, serviceName, url: `http://origin-${i}.test/cb` });
+    }
+    for (let round = 0; round < 40; round++) for (const serviceName of services) await publish(serviceName, 1);
+    const sender = new FakeSender(() => ({ delayMs: 5, status: 200 }));
+    start(sender, store.messages, { concurrency: 16 });
+    await until(async () => (await store.messages.stats(Date.now())).counts.delivered === 240);
+    assert.ok(sender.peakTotal <= 16, `peak ${sender.peakTotal} in flight`);
+    for (const [origin, peak] of sender.peak) assert.ok(peak <= 4, `${origin} had ${peak} in flight`);
+    assert.equal(sender.peakTotal, 16, 'the global limit is used fully');
+  });
+
+  it('does not let a slow but answering origin hold the room of a fast one', async () => {
+    await store.registrations.upsert({
+      accountName: ACCOUNT,
+      serviceName: 'CarrierService',
+      url: 'http://slow.test/cb',
+    });
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'DeviceUsage', url: 'http://fast.test/cb' });
+    await publish('CarrierService', 100);
+    await publish('DeviceUsage', 100);
+    const sender = new FakeSender((url) =>
+      url.includes('slow') ? { delayMs: 100 + Math.random() * 100, status: 200 } : { delayMs: 2, status: 200 },
+    );
+    // Answers spread over 100–200 ms, so the slow origin never looks stuck, only slow.
+    start(sender, store.messages, { concurrency: 12 });
+    const fastDone = async () =>
+      (await store.messages.list({ serviceName: 'DeviceUsage', status: 'delivered' }, 200, null)).items.length === 100;
+    await until(fastDone, 3_000);
+    const slow = await store.messages.list({ serviceName: 'CarrierService', status: 'delivered' }, 200, null);
+    assert.ok(slow.items.length < 50, `the slow origin had ${slow.items.length} delivered meanwhile`);
+    assert.equal(sender.peak.get('http://slow.test'), 4);
+  });
+
+  it('keeps serving other origins while one origin never answers in time', async () => {
+    await store.registrations.upsert({
+      accountName: ACCOUNT,
+      serviceName: 'CarrierService',
+      url: 'http://stuck.test/cb',
+    });
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'DeviceUsage', url: 'http://fine.test/cb' });
+    await publish('CarrierService', 100);
+    await publish('DeviceUsage', 100);
+    const sender = new FakeSender((url) =>
+      url.includes('stuck') ? { delayMs: 1_000, status: null } : { delayMs: 2, status: 200 },
+    );
+    start(sender, store.messages, { concurrency: 8 });
+    const started = Date.now();
+    await until(async () => (await store.messages.stats(Date.now())).counts.delivered === 100, 3_000);
+    assert.ok(Date.now() - started < 900, 'the healthy origin finished before the stuck one answered once');
+    assert.equal(sender.peak.get('http://stuck.test'), 4);
+  });
+
+  it('records the outcomes of attempts in flight when stopped', async () => {
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'http://a.test/cb' });
+    const [published] = await publish('CarrierService', 1);
+    const sender = new FakeSender(() => ({ delayMs: 200, status: 200 }));
+    const running = start(sender, store.messages);
+    await until(async () => sender.sent.length === 1);
+    await running.stop();
+    assert.equal((await store.messages.get(published.id))?.message.status, 'delivered');
+  });
+});
