@@ -1,8 +1,8 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { UrlGuard } from './url-guard.js';
 
 /** Resolves a host name to every address it has (dns.lookup with `all`; replaced in tests). */
@@ -65,10 +65,12 @@ export class HttpSender {
   private readonly targets = new Map<string, ParsedTarget>();
   private readonly resolve: Resolver;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly timeoutReason: string;
   private closed = false;
 
   constructor(private readonly options: HttpSenderOptions) {
     this.resolve = options.resolve ?? systemResolver;
+    this.timeoutReason = `timeout: no response within ${options.timeoutMs} ms`;
     this.sweeper = setInterval(() => this.closeIdlePools(), IDLE_POOL_MS).unref();
   }
 
@@ -77,39 +79,27 @@ export class HttpSender {
     return this.target(url).origin;
   }
 
-  async send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
+  send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
     const started = performance.now();
-    const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
     let target: ParsedTarget;
     try {
       target = this.target(url);
     } catch {
-      return failure(`invalid_url: ${url}`, elapsed());
+      return Promise.resolve(failure(`invalid_url: ${url}`, elapsedSince(started)));
     }
-    if (target.literalRefusal) return failure(`url_guard: ${target.literalRefusal}`, elapsed());
-
-    // The pool's connect, headers and body timeouts bound the request; the excerpt read gets what is
-    // left of the attempt. (No AbortController per attempt: it costs more than the rest of the send.)
-    try {
-      const response = await this.pool(target.origin).request({
-        method: 'POST',
-        path: target.path,
-        headers,
-        body,
-      });
-      const excerpt = await readExcerpt(response.body, this.options.timeoutMs - (performance.now() - started));
-      const statusCode = response.statusCode;
-      const retryAfter = response.headers['retry-after'];
-      return {
-        statusCode,
-        retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
-        error: statusCode >= 200 && statusCode < 300 ? null : `http_${statusCode}`,
-        responseExcerpt: excerpt,
-        latencyMs: elapsed(),
-      };
-    } catch (error) {
-      return failure(classify(error, this.timeoutReason()), elapsed());
+    if (target.literalRefusal) {
+      return Promise.resolve(failure(`url_guard: ${target.literalRefusal}`, elapsedSince(started)));
     }
+    // A dispatch handler rather than `request`: no response stream, async resource or promise chain
+    // per attempt, which cost more than the rest of the send.
+    return new Promise((resolve) => {
+      const handler = new AttemptHandler(started, this.options.timeoutMs, this.timeoutReason, resolve);
+      try {
+        this.pool(target.origin).dispatch({ method: 'POST', path: target.path, headers, body }, handler);
+      } catch (error) {
+        handler.onResponseError(null, error as Error);
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -118,10 +108,6 @@ export class HttpSender {
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map(({ pool }) => pool.destroy().catch(() => {})));
-  }
-
-  private timeoutReason(): string {
-    return `timeout: no response within ${this.options.timeoutMs} ms`;
   }
 
   private target(url: string): ParsedTarget {
@@ -201,46 +187,91 @@ function failure(error: string, latencyMs: number): SendResult {
   return { statusCode: null, retryAfter: null, error, responseExcerpt: null, latencyMs };
 }
 
+function elapsedSince(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
 /**
- * Reads the first 1 KiB of a body for the attempt record and drains the rest for keep-alive, or drops
- * the connection when the body is large or still arriving when the attempt's time is up.
+ * One attempt's response: the status, `retry-after` and the first 1 KiB of the body for the attempt
+ * record. The rest of the body is drained for keep-alive, or the connection is dropped when the body
+ * is large or still arriving when the attempt's time is up; a body cut short does not change the
+ * outcome, since the status already arrived.
  */
-function readExcerpt(body: Readable, remainingMs: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const kept: Buffer[] = [];
-    let keptBytes = 0;
-    let total = 0;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      // The status line already arrived; a body cut short does not change the outcome.
-      resolve(keptBytes === 0 ? null : Buffer.concat(kept, keptBytes).toString('utf8'));
-    };
-    const timer = setTimeout(
-      () => {
-        body.destroy();
-        finish();
-      },
-      Math.max(0, remainingMs),
-    );
-    body.on('data', (chunk: Buffer) => {
-      if (keptBytes < EXCERPT_BYTES) {
-        const part = chunk.subarray(0, EXCERPT_BYTES - keptBytes);
-        kept.push(part);
-        keptBytes += part.length;
-      }
-      total += chunk.length;
-      if (total > DRAIN_LIMIT_BYTES) {
-        body.destroy();
-        finish();
-      }
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  private statusCode: number | null = null;
+  private retryAfter: string | null = null;
+  private readonly kept: Buffer[] = [];
+  private keptBytes = 0;
+  private total = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private controller: Dispatcher.DispatchController | null = null;
+  private done = false;
+
+  constructor(
+    private readonly started: number,
+    private readonly timeoutMs: number,
+    private readonly timeoutReason: string,
+    private readonly resolve: (result: SendResult) => void,
+  ) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // Informational (1xx) responses precede the real one.
+    if (statusCode < 200 || this.done) return;
+    this.statusCode = statusCode;
+    this.controller = controller;
+    const retryAfter = headers['retry-after'];
+    this.retryAfter = typeof retryAfter === 'string' ? retryAfter : null;
+    // The pool's timeouts bound connecting and the headers; the body read gets what is left.
+    this.timer = setTimeout(this.cutShort, Math.max(0, this.timeoutMs - (performance.now() - this.started)));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    if (this.keptBytes < EXCERPT_BYTES) {
+      const part = chunk.subarray(0, EXCERPT_BYTES - this.keptBytes);
+      this.kept.push(part);
+      this.keptBytes += part.length;
+    }
+    this.total += chunk.length;
+    if (this.total > DRAIN_LIMIT_BYTES) this.cutShort();
+  }
+
+  onResponseEnd(): void {
+    this.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    if (this.done) return;
+    if (this.statusCode !== null) {
+      this.finish();
+      return;
+    }
+    this.done = true;
+    this.resolve(failure(classify(error, this.timeoutReason), elapsedSince(this.started)));
+  }
+
+  /** Drops the connection (the body is too large or too slow) and reports what arrived. */
+  private readonly cutShort = (): void => {
+    if (this.done) return;
+    this.finish();
+    this.controller?.abort(new Error('response body cut short'));
+  };
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    const statusCode = this.statusCode as number;
+    this.resolve({
+      statusCode,
+      retryAfter: this.retryAfter,
+      error: statusCode >= 200 && statusCode < 300 ? null : `http_${statusCode}`,
+      responseExcerpt: this.keptBytes === 0 ? null : Buffer.concat(this.kept, this.keptBytes).toString('utf8'),
+      latencyMs: elapsedSince(this.started),
     });
-    body.on('end', finish);
-    body.on('error', finish);
-    body.on('close', finish);
-  });
+  }
 }
 
 const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|EPROTO|HOSTNAME_MISMATCH|ERR_OSSL)/;
