@@ -16,7 +16,7 @@ export interface DrainResult {
  * Both backlogs carry this many extra messages, and each rate starts at the last of them, so the JIT
  * warm-up of a fresh process does not weigh more on the short drain than on the long one.
  */
-const WARMUP = 1_000;
+const WARMUP = 5_000;
 
 const message = (i: number) => ({ accountName: ACCOUNT, serviceName: 'CarrierService', payload: carrierPayload(i) });
 
