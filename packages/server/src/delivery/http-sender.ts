@@ -214,6 +214,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     private readonly resolve: (result: SendResult) => void,
   ) {}
 
+  /** Present so undici drives this handler through the current (controller-based) handler API. */
   onRequestStart(): void {}
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
