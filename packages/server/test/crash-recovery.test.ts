@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,74 +6,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import {
+  ADMIN_HEADERS,
+  DEV_ACCOUNT,
+  killHard,
+  registerAsDevUser,
+  type ServerProcess,
+  spawnServer,
+} from './server-process.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
-const ADMIN = { authorization: 'Bearer dev-admin-token', 'content-type': 'application/json' };
-const ACCOUNT = '0000123456-00001';
+const ADMIN = ADMIN_HEADERS;
+const ACCOUNT = DEV_ACCOUNT;
 const MESSAGES = 2_000;
 
-interface ServerProcess {
-  child: ChildProcess;
-  baseUrl: string;
-}
-
-/** Starts `ccb serve --dev` on a free port of 127.0.0.1 with the given database; resolves once it listens. */
-async function serve(dbPath: string): Promise<ServerProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=ccb-source',
-      '--import',
-      'tsx',
-      CLI,
-      'serve',
-      '--dev',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--db',
-      `sqlite:${dbPath}`,
-      '--attempt-timeout',
-      '1s',
-      '--retry-schedule',
-      '200ms,200ms,200ms',
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, CCB_ALLOWED_PORTS: 'any', CCB_LEASE: '2s', CCB_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start within 30 s:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /serving on (http:\/\/[0-9.]+:\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited with ${code}:\n${output}`));
-    });
-  });
-  return { child, baseUrl };
-}
-
-async function killHard(server: ServerProcess): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGKILL');
-  await exited;
-}
+const serve = (dbPath: string) =>
+  spawnServer(dbPath, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms'], { CCB_LEASE: '2s' });
 
 describe('crash recovery', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ccb-crash-'));
@@ -103,33 +49,7 @@ describe('crash recovery', () => {
 
     const first = await serve(dbPath);
     servers.push(first);
-    // The listener is registered the way an account would: OAuth token, session, register.
-    const token = await (
-      await fetch(`${first.baseUrl}/api/ts/v1/oauth2/token`, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from('demo-client:demo-secret').toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: 'grant_type=client_credentials',
-      })
-    ).json();
-    const session = await (
-      await fetch(`${first.baseUrl}/api/m2m/v1/session/login`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'demo', password: 'demo-password' }),
-      })
-    ).json();
-    const registered = await fetch(`${first.baseUrl}/api/m2m/v1/callbacks/${ACCOUNT}`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token.access_token}`,
-        'vz-m2m-token': session.sessionToken,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ name: 'CarrierService', url: listenerUrl }),
-    });
+    const registered = await registerAsDevUser(first.baseUrl, 'CarrierService', listenerUrl);
     assert.equal(registered.status, 200, await registered.text());
 
     const accepted: string[] = [];

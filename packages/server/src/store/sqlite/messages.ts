@@ -15,6 +15,7 @@ import type {
   RegistrationStore,
 } from '../types.js';
 import { MESSAGE_STATUSES } from '../types.js';
+import { writeTransaction } from './transaction.js';
 
 interface MessageRow {
   seq: number;
@@ -251,7 +252,7 @@ export class SqliteMessageStore implements MessageStore {
     );
     this.purgeAttempts = db.prepare('DELETE FROM attempts WHERE message_id = ?') as Statement<[string]>;
 
-    this.publishTx = db.transaction((messages: NewMessage[], now: number) => {
+    this.publishTx = writeTransaction(db, (messages: NewMessage[], now: number) => {
       const registered = new Map<string, boolean>();
       const results: PublishedMessage[] = [];
       for (const m of messages) {
@@ -288,11 +289,11 @@ export class SqliteMessageStore implements MessageStore {
       return results;
     });
 
-    this.publishGroupTx = db.transaction((group: PublishRequest[]) =>
+    this.publishGroupTx = writeTransaction(db, (group: PublishRequest[]) =>
       group.map((entry) => this.publishTx(entry.messages, entry.now)),
     );
 
-    this.claimTx = db.transaction((now: number, limit: number, leaseMs: number) => {
+    this.claimTx = writeTransaction(db, (now: number, limit: number, leaseMs: number) => {
       const rows: MessageRow[] = [];
       const lockedUntil = now + leaseMs;
       // Expired leases are rare (a worker died); the MIN over the lease index tells cheaply whether to look.
@@ -311,7 +312,7 @@ export class SqliteMessageStore implements MessageStore {
       return rows;
     });
 
-    this.completeTx = db.transaction((outcomes: AttemptOutcome[], now: number) => {
+    this.completeTx = writeTransaction(db, (outcomes: AttemptOutcome[], now: number) => {
       for (const outcome of outcomes) {
         const a = outcome.attempt;
         this.insertAttempt.run(a);
@@ -326,7 +327,7 @@ export class SqliteMessageStore implements MessageStore {
       }
     });
 
-    this.replayTx = db.transaction((ids: string[], maxAttempts: number, now: number) => {
+    this.replayTx = writeTransaction(db, (ids: string[], maxAttempts: number, now: number) => {
       const replayed: string[] = [];
       for (const id of ids) {
         if (this.replayOne.get({ id, maxAttempts, now })) replayed.push(id);
@@ -334,7 +335,7 @@ export class SqliteMessageStore implements MessageStore {
       return replayed;
     });
 
-    this.releaseTx = db.transaction((ids: string[], nextAttemptAt: number) => {
+    this.releaseTx = writeTransaction(db, (ids: string[], nextAttemptAt: number) => {
       for (const id of ids) this.releaseOne.run({ id, nextAttemptAt });
     });
   }
@@ -392,7 +393,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     // Only a replay can queue a message whose registration is gone; it fails again, still replayable.
     if (unregistered.length > 0) {
-      this.db.transaction(() => {
+      writeTransaction(this.db, () => {
         for (const id of unregistered) this.failUnregistered.run({ id, now });
       })();
     }
@@ -467,7 +468,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async purge(deliveredBefore: number, failedBefore: number): Promise<number> {
-    const chunk = this.db.transaction(() => {
+    const chunk = writeTransaction(this.db, () => {
       const ids = this.purgeMessages.pluck().all({ deliveredBefore, failedBefore, limit: PURGE_CHUNK }) as string[];
       for (const id of ids) this.purgeAttempts.run(id);
       return ids.length;

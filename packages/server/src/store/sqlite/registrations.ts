@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import type { FieldCipher } from '../../security/encryption.js';
 import type { Registration, RegistrationInput, RegistrationStore } from '../types.js';
+import { writeTransaction } from './transaction.js';
 
 interface RegistrationRow {
   account_name: string;
@@ -87,7 +88,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
     };
     // Built once: better-sqlite3 transaction wrappers are costly to create per call.
-    this.upsertTransaction = db.transaction((fields: UpsertFields, newSecretEnc: () => string): boolean => {
+    this.upsertTransaction = writeTransaction(db, (fields: UpsertFields, newSecretEnc: () => string): boolean => {
       // A replacement keeps its signing secrets, so listeners need not be reconfigured.
       if (this.statements.update.run(fields).changes > 0) return false;
       this.statements.insert.run({
@@ -99,7 +100,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
       });
       return true;
     });
-    this.removeTransaction = db.transaction((accountName: string, serviceName: string, now: number): boolean => {
+    this.removeTransaction = writeTransaction(db, (accountName: string, serviceName: string, now: number): boolean => {
       if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
       this.statements.cancelMessages.run(now, accountName, serviceName);
       return true;

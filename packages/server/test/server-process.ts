@@ -1,0 +1,105 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
+
+export const ADMIN_HEADERS = { authorization: 'Bearer dev-admin-token', 'content-type': 'application/json' };
+export const DEV_ACCOUNT = '0000123456-00001';
+
+/** A `ccb serve` child process. */
+export interface ServerProcess {
+  child: ChildProcess;
+  baseUrl: string;
+}
+
+/**
+ * Starts `ccb serve --dev` as a child process on a free port of 127.0.0.1 with the given database
+ * (plus any extra flags); resolves once it listens.
+ */
+export async function spawnServer(
+  dbPath: string,
+  flags: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=ccb-source',
+      '--import',
+      'tsx',
+      CLI,
+      'serve',
+      '--dev',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--db',
+      `sqlite:${dbPath}`,
+      ...flags,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, CCB_ALLOWED_PORTS: 'any', CCB_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start within 30 s:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /serving on (http:\/\/[0-9.]+:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited with ${code}:\n${output}`));
+    });
+  });
+  return { child, baseUrl };
+}
+
+/** SIGKILL, then wait for the exit. */
+export async function killHard(server: ServerProcess): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGKILL');
+  await exited;
+}
+
+/** Registers `url` for the dev account the way an account would: OAuth token, session, register. */
+export async function registerAsDevUser(baseUrl: string, serviceName: string, url: string): Promise<Response> {
+  const token = await (
+    await fetch(`${baseUrl}/api/ts/v1/oauth2/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from('demo-client:demo-secret').toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials',
+    })
+  ).json();
+  const session = await (
+    await fetch(`${baseUrl}/api/m2m/v1/session/login`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'demo', password: 'demo-password' }),
+    })
+  ).json();
+  return fetch(`${baseUrl}/api/m2m/v1/callbacks/${DEV_ACCOUNT}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token.access_token}`,
+      'vz-m2m-token': session.sessionToken,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ name: serviceName, url }),
+  });
+}

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ADMIN_HEADERS,
+  DEV_ACCOUNT,
+  killHard,
+  registerAsDevUser,
+  type ServerProcess,
+  spawnServer,
+} from './server-process.js';
+
+const MESSAGES = 600;
+
+describe('api and worker processes on one SQLite file', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ccb-roles-'));
+  const dbPath = join(dataDir, 'ccb.sqlite');
+  const servers: ServerProcess[] = [];
+  let listener: Server | null = null;
+  after(async () => {
+    for (const server of servers) await killHard(server);
+    await new Promise((resolve) => (listener ? listener.close(resolve) : resolve(undefined)));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('delivers every message published through the api process exactly once with two workers', async () => {
+    const received = new Map<string, number>();
+    listener = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        const id = String(request.headers['webhook-id']);
+        received.set(id, (received.get(id) ?? 0) + 1);
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => listener?.listen(0, '127.0.0.1', resolve));
+    const listenerUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/callbacks`;
+
+    // The api process creates the schema and seeds the dev data before the workers open the file.
+    const api = await spawnServer(dbPath, ['--role', 'api']);
+    servers.push(api);
+    const workers = await Promise.all([
+      spawnServer(dbPath, ['--role', 'worker'], { CCB_POLL_INTERVAL: '50ms' }),
+      spawnServer(dbPath, ['--role', 'worker'], { CCB_POLL_INTERVAL: '50ms' }),
+    ]);
+    servers.push(...workers);
+
+    const registered = await registerAsDevUser(api.baseUrl, 'DeviceUsage', listenerUrl);
+    assert.equal(registered.status, 200, await registered.text());
+
+    const accepted: string[] = [];
+    for (let batch = 0; batch < MESSAGES / 200; batch++) {
+      const messages = Array.from({ length: 200 }, (_, i) => ({
+        accountName: DEV_ACCOUNT,
+        serviceName: 'DeviceUsage',
+        payload: { requestId: `roles-${batch}-${i}` },
+      }));
+      const response = await fetch(`${api.baseUrl}/admin/v1/messages/batch`, {
+        method: 'POST',
+        headers: ADMIN_HEADERS,
+        body: JSON.stringify({ messages }),
+      });
+      const text = await response.text();
+      assert.equal(response.status, 202, text);
+      accepted.push(...(JSON.parse(text) as { messageIds: string[] }).messageIds);
+    }
+
+    const deadline = Date.now() + 30_000;
+    while (accepted.some((id) => !received.has(id)) && Date.now() < deadline) await sleep(50);
+    assert.deepEqual(
+      accepted.filter((id) => !received.has(id)),
+      [],
+      'every message reaches the listener',
+    );
+    const repeated = [...received.entries()].filter(([, n]) => n > 1);
+    assert.deepEqual(repeated, [], 'no message is delivered twice while no process crashes');
+
+    // The api process sees the workers' acknowledgements through the shared file.
+    let delivered = 0;
+    while (Date.now() < deadline) {
+      const stats = await (await fetch(`${api.baseUrl}/admin/v1/stats`, { headers: ADMIN_HEADERS })).json();
+      delivered = stats.counts.delivered;
+      if (delivered === MESSAGES) break;
+      await sleep(50);
+    }
+    assert.equal(delivered, MESSAGES);
+  });
+});
