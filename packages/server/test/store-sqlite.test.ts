@@ -68,7 +68,7 @@ describe('SQLite store', () => {
     assert.equal(new FieldCipher(key).decrypt(String(row.password_enc)), 'k9Vd2mQ7tR4zX8pL1sN6');
   });
 
-  it('cannot read registrations with another encryption key', async () => {
+  it('refuses to open a database with another encryption key, and opens it again with the right one', async () => {
     await store.registrations.upsert({
       accountName: 'A-1',
       serviceName: 'DeviceUsage',
@@ -76,8 +76,9 @@ describe('SQLite store', () => {
       password: 'pw',
     });
     await store.close();
-    store = await openStore(`sqlite:${path}`, randomBytes(32));
-    await assert.rejects(store.registrations.list('A-1'));
+    await assert.rejects(openStore(`sqlite:${path}`, randomBytes(32)), /does not match the key/);
+    store = await openStore(`sqlite:${path}`, key);
+    assert.equal((await store.registrations.list('A-1'))[0].password, 'pw');
   });
 
   it('keeps one registration per account and service, replacing it but keeping its secret', async () => {

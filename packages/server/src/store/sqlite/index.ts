@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { ConfigError } from '../../config.js';
 import { FieldCipher } from '../../security/encryption.js';
 import type { Store } from '../types.js';
 import { SqliteAuthStore } from './auth.js';
@@ -30,6 +31,7 @@ export class SqliteStore implements Store {
     // Statements are prepared in the constructors below, so the schema must exist first.
     this.applyMigrations();
     const cipher = new FieldCipher(encryptionKey);
+    this.checkEncryptionKey(cipher);
     this.registrations = new SqliteRegistrationStore(this.db, cipher);
     this.auth = new SqliteAuthStore(this.db);
     this.messages = new SqliteMessageStore(this.db, this.registrations);
@@ -45,6 +47,25 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Refuses a key that cannot read what is stored: otherwise every delivery of every registration
+   * would fail on decryption, over and over, long after start-up.
+   */
+  private checkEncryptionKey(cipher: FieldCipher): void {
+    const stored = this.db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck().get() as
+      | string
+      | undefined;
+    if (stored === undefined) return;
+    try {
+      cipher.decrypt(stored);
+    } catch {
+      this.db.close();
+      throw new ConfigError(
+        'CCB_ENCRYPTION_KEY does not match the key this database was written with: start with the original key',
+      );
+    }
   }
 
   /** Applies each migration not yet recorded in `schema_migrations`, each in its own transaction. */
