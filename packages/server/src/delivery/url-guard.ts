@@ -8,6 +8,8 @@ export interface UrlGuardOptions {
 }
 
 const MAX_URL_LENGTH = 2048;
+/** Listeners re-register the same few URLs, so the verdicts on recent ones are kept (options never change). */
+const CHECK_CACHE_MAX_ENTRIES = 1_000;
 // C0 controls, space, DEL, C1 controls and Unicode spaces: the WHATWG parser would silently strip or
 // encode some of these, so the URL stored would differ from the one the user typed.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -32,6 +34,7 @@ const RANGE_DESCRIPTIONS: Record<string, string> = {
  */
 export class UrlGuard {
   private readonly portList: string;
+  private readonly checked = new Map<string, string | null>();
 
   constructor(private readonly options: UrlGuardOptions) {
     this.portList = options.allowedPorts ? describePorts(options.allowedPorts) : 'any';
@@ -39,6 +42,17 @@ export class UrlGuard {
 
   /** Registration time: null when acceptable, else a message saying why (names the allowed ports on a port error). */
   checkUrl(url: string): string | null {
+    const known = this.checked.get(url);
+    if (known !== undefined) return known;
+    const problem = this.judgeUrl(url);
+    if (url.length <= MAX_URL_LENGTH) {
+      if (this.checked.size >= CHECK_CACHE_MAX_ENTRIES) this.checked.clear();
+      this.checked.set(url, problem);
+    }
+    return problem;
+  }
+
+  private judgeUrl(url: string): string | null {
     if (url.length > MAX_URL_LENGTH) return `url must be at most ${MAX_URL_LENGTH} characters`;
     if (FORBIDDEN_CHARACTERS.test(url)) return 'url must not contain whitespace or control characters';
     let parsed: URL;

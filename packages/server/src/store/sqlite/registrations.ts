@@ -39,16 +39,12 @@ export class SqliteRegistrationStore implements RegistrationStore {
   private readonly cache = new Map<string, Registration[]>();
   private cachedDataVersion = -1;
   private dataVersionCheckedAt = 0;
-  /** Returns true when a new row was inserted, false when an existing one was replaced. */
-  private readonly upsertTransaction: (fields: UpsertFields, newSecretEnc: () => string) => boolean;
   private readonly removeTransaction: (accountName: string, serviceName: string, now: number) => boolean;
   private readonly statements: {
     list: Statement<[string], RegistrationRow>;
     get: Statement<[string, string], RegistrationRow>;
-    insert: Statement<[RegistrationRow]>;
-    update: Statement<
-      [Pick<RegistrationRow, 'account_name' | 'service_name' | 'url' | 'username' | 'password_enc' | 'updated_at'>]
-    >;
+    replace: Statement<[UpsertFields]>;
+    upsert: Statement<[UpsertFields & Pick<RegistrationRow, 'signing_secret_enc'>], RegistrationRow>;
     remove: Statement<[string, string]>;
     cancelMessages: Statement<[number, string, string]>;
     rotate: Statement<[string, number, number, string, string]>;
@@ -63,15 +59,20 @@ export class SqliteRegistrationStore implements RegistrationStore {
     this.statements = {
       list: db.prepare('SELECT * FROM registrations WHERE account_name = ? ORDER BY service_name'),
       get: db.prepare('SELECT * FROM registrations WHERE account_name = ? AND service_name = ?'),
-      insert: db.prepare(
+      // A replacement keeps its signing secrets, so listeners need not be reconfigured.
+      replace: db.prepare(
+        `UPDATE registrations SET url = @url, username = @username, password_enc = @password_enc,
+           updated_at = @updated_at WHERE account_name = @account_name AND service_name = @service_name`,
+      ),
+      // Only a new row takes the fresh secret offered; a row inserted meanwhile by another process is replaced.
+      upsert: db.prepare(
         `INSERT INTO registrations (account_name, service_name, url, username, password_enc, signing_secret_enc,
            previous_secret_enc, previous_secret_expires_at, created_at, updated_at)
          VALUES (@account_name, @service_name, @url, @username, @password_enc, @signing_secret_enc,
-           @previous_secret_enc, @previous_secret_expires_at, @created_at, @updated_at)`,
-      ),
-      update: db.prepare(
-        `UPDATE registrations SET url = @url, username = @username, password_enc = @password_enc,
-           updated_at = @updated_at WHERE account_name = @account_name AND service_name = @service_name`,
+           NULL, NULL, @updated_at, @updated_at)
+         ON CONFLICT(account_name, service_name) DO UPDATE SET url = excluded.url, username = excluded.username,
+           password_enc = excluded.password_enc, updated_at = excluded.updated_at
+         RETURNING *`,
       ),
       remove: db.prepare('DELETE FROM registrations WHERE account_name = ? AND service_name = ?'),
       // Deregistration stops delivery (SPEC §4): what has not been delivered yet is cancelled.
@@ -88,18 +89,6 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
     };
     // Built once: better-sqlite3 transaction wrappers are costly to create per call.
-    this.upsertTransaction = writeTransaction(db, (fields: UpsertFields, newSecretEnc: () => string): boolean => {
-      // A replacement keeps its signing secrets, so listeners need not be reconfigured.
-      if (this.statements.update.run(fields).changes > 0) return false;
-      this.statements.insert.run({
-        ...fields,
-        signing_secret_enc: newSecretEnc(),
-        previous_secret_enc: null,
-        previous_secret_expires_at: null,
-        created_at: fields.updated_at,
-      });
-      return true;
-    });
     this.removeTransaction = writeTransaction(db, (accountName: string, serviceName: string, now: number): boolean => {
       if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
       this.statements.cancelMessages.run(now, accountName, serviceName);
@@ -128,30 +117,32 @@ export class SqliteRegistrationStore implements RegistrationStore {
       password_enc: password !== null ? this.cipher.encrypt(password) : null,
       updated_at: now,
     };
-    let signingSecret = '';
-    // Only a new registration needs a secret; a replacement keeps its own.
-    const inserted = this.upsertTransaction(fields, () => {
-      signingSecret = newSigningSecret();
-      return this.cipher.encrypt(signingSecret);
-    });
+    // Each is one statement, so no transaction is needed. Replacing is tried first: it is the common
+    // case and needs no new secret, which costs more to make and encrypt than the write itself.
     let registration: Registration;
-    if (inserted) {
-      registration = {
-        accountName: input.accountName,
-        serviceName: input.serviceName,
-        url: input.url,
-        username,
-        password,
-        signingSecret,
-        previousSecret: null,
-        previousSecretExpiresAt: null,
-        createdAt: now,
-        updatedAt: now,
-      };
-    } else if (previous) {
-      registration = { ...previous, url: input.url, username, password, updatedAt: now };
+    if (this.statements.replace.run(fields).changes > 0) {
+      registration = previous
+        ? { ...previous, url: input.url, username, password, updatedAt: now }
+        : this.decode(this.statements.get.get(input.accountName, input.serviceName)!);
     } else {
-      registration = this.decode(this.statements.get.get(input.accountName, input.serviceName)!);
+      const signingSecret = newSigningSecret();
+      const signingSecretEnc = this.cipher.encrypt(signingSecret);
+      const row = this.statements.upsert.get({ ...fields, signing_secret_enc: signingSecretEnc })!;
+      registration =
+        row.signing_secret_enc === signingSecretEnc
+          ? {
+              accountName: input.accountName,
+              serviceName: input.serviceName,
+              url: input.url,
+              username,
+              password,
+              signingSecret,
+              previousSecret: null,
+              previousSecretExpiresAt: null,
+              createdAt: now,
+              updatedAt: now,
+            }
+          : this.decode(row);
     }
     // Write-through rather than invalidate: a list right after a register needs no query.
     const list = this.cache.get(input.accountName);
