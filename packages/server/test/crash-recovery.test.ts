@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ADMIN_HEADERS,
   DEV_ACCOUNT,
   killHard,
+  processFixture,
   registerAsDevUser,
-  type ServerProcess,
   spawnServer,
+  startCountingListener,
 } from './server-process.js';
 
 const ADMIN = ADMIN_HEADERS;
@@ -23,29 +19,15 @@ const serve = (dbPath: string) =>
   spawnServer(dbPath, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms'], { CCB_LEASE: '2s' });
 
 describe('crash recovery', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ccb-crash-'));
-  const dbPath = join(dataDir, 'ccb.sqlite');
-  const servers: ServerProcess[] = [];
-  let listener: Server | null = null;
-  after(async () => {
-    for (const server of servers) await killHard(server);
-    await new Promise((resolve) => (listener ? listener.close(resolve) : resolve(undefined)));
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const fixture = processFixture('ccb-crash-');
+  const { dbPath, servers } = fixture;
+  after(() => fixture.cleanUp());
 
   it('delivers every accepted message at least once after a kill -9 mid-run and a restart', async (t) => {
-    const received = new Map<string, number>();
-    listener = createServer((request, response) => {
-      request.resume();
-      request.on('end', () => {
-        const id = String(request.headers['webhook-id']);
-        received.set(id, (received.get(id) ?? 0) + 1);
-        // A few milliseconds per answer keeps deliveries in flight when the kill comes.
-        setTimeout(() => response.end('ok'), 2);
-      });
-    });
-    await new Promise<void>((resolve) => listener?.listen(0, '127.0.0.1', resolve));
-    const listenerUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/callbacks`;
+    // A few milliseconds per answer keeps deliveries in flight when the kill comes.
+    const listener = await startCountingListener(2);
+    fixture.listeners.push(listener);
+    const { received, url: listenerUrl } = listener;
 
     const first = await serve(dbPath);
     servers.push(first);

@@ -1,4 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -102,4 +107,47 @@ export async function registerAsDevUser(baseUrl: string, serviceName: string, ur
     },
     body: JSON.stringify({ name: serviceName, url }),
   });
+}
+
+/** A listener on 127.0.0.1 that counts deliveries by `webhook-id`. */
+export interface CountingListener {
+  url: string;
+  received: Map<string, number>;
+  close(): Promise<void>;
+}
+
+/** Starts a CountingListener that answers 200 after `delayMs`. */
+export async function startCountingListener(delayMs = 0): Promise<CountingListener> {
+  const received = new Map<string, number>();
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      const id = String(request.headers['webhook-id']);
+      received.set(id, (received.get(id) ?? 0) + 1);
+      setTimeout(() => response.end('ok'), delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callbacks`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A temporary folder holding `ccb.sqlite`, and the processes serving it; `cleanUp` kills and removes them all. */
+export function processFixture(prefix: string) {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const servers: ServerProcess[] = [];
+  const listeners: CountingListener[] = [];
+  return {
+    dbPath: join(dataDir, 'ccb.sqlite'),
+    servers,
+    listeners,
+    async cleanUp() {
+      for (const server of servers) await killHard(server);
+      await Promise.all(listeners.map((listener) => listener.close()));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,45 +1,26 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ADMIN_HEADERS,
   DEV_ACCOUNT,
-  killHard,
+  processFixture,
   registerAsDevUser,
-  type ServerProcess,
   spawnServer,
+  startCountingListener,
 } from './server-process.js';
 
 const MESSAGES = 600;
 
 describe('api and worker processes on one SQLite file', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ccb-roles-'));
-  const dbPath = join(dataDir, 'ccb.sqlite');
-  const servers: ServerProcess[] = [];
-  let listener: Server | null = null;
-  after(async () => {
-    for (const server of servers) await killHard(server);
-    await new Promise((resolve) => (listener ? listener.close(resolve) : resolve(undefined)));
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const fixture = processFixture('ccb-roles-');
+  const { dbPath, servers } = fixture;
+  after(() => fixture.cleanUp());
 
   it('delivers every message published through the api process exactly once with two workers', async () => {
-    const received = new Map<string, number>();
-    listener = createServer((request, response) => {
-      request.resume();
-      request.on('end', () => {
-        const id = String(request.headers['webhook-id']);
-        received.set(id, (received.get(id) ?? 0) + 1);
-        response.end();
-      });
-    });
-    await new Promise<void>((resolve) => listener?.listen(0, '127.0.0.1', resolve));
-    const listenerUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/callbacks`;
+    const listener = await startCountingListener(0);
+    fixture.listeners.push(listener);
+    const { received, url: listenerUrl } = listener;
 
     // The api process creates the schema and seeds the dev data before the workers open the file.
     const api = await spawnServer(dbPath, ['--role', 'api']);
