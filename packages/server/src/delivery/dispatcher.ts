@@ -51,8 +51,16 @@ interface OriginQueue {
   slotCount: number;
 }
 
-/** A saturated origin with no finished attempt for this long counts as stuck (slow or hanging). */
-const STUCK_AFTER_MS = 200;
+/**
+ * A saturated origin counts as stuck (slow or hanging) when no attempt to it has finished for a while:
+ * at least this long, so that a GC or CPU pause of a loaded machine, during which no answer can be
+ * read, does not make a healthy origin look stuck...
+ */
+const STUCK_AFTER_MIN_MS = 500;
+/** ...and at least this many of its usual attempt durations... */
+const STUCK_AFTER_LATENCIES = 10;
+/** ...but at most this share of the attempt timeout, so a hanging origin is still found well before its attempts time out. */
+const STUCK_AFTER_TIMEOUT_SHARE = 0.25;
 /**
  * Longest a claimed message may expect to wait locally for its origin. A slower origin (a few
  * attempts' durations per round) gets no local queue: its surplus goes back to the store, spread over
@@ -265,18 +273,28 @@ export class Dispatcher {
 
   /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
   private isStuck(queue: OriginQueue, now: number): boolean {
-    return queue.active >= this.options.originConcurrency && now - queue.lastFinishedAt > STUCK_AFTER_MS;
+    if (queue.active < this.options.originConcurrency) return false;
+    const stuckAfter = Math.min(
+      Math.max(STUCK_AFTER_MIN_MS, STUCK_AFTER_LATENCIES * (queue.latencyMs ?? 0)),
+      this.options.attemptTimeoutMs * STUCK_AFTER_TIMEOUT_SHARE,
+    );
+    return now - queue.lastFinishedAt > stuckAfter;
   }
 
   private startAttempt(origin: string, queue: OriginQueue, item: ClaimedMessage): void {
     queue.active++;
     this.inFlight++;
     const started = this.now();
+    const usual = queue.latencyMs;
     void this.attempt(item).finally(() => {
       queue.active--;
       this.inFlight--;
+      // A sample counts at most about twice the average its attempt started with: a pause of the whole
+      // process (GC, a loaded machine) stretches every attempt in flight at once and would otherwise make
+      // a fast origin look slow. A really slower origin still doubles per generation of attempts.
       const took = this.now() - started;
-      queue.latencyMs = queue.latencyMs === null ? took : queue.latencyMs * 0.8 + took * 0.2;
+      const sample = usual === null ? took : Math.min(took, 2 * usual + MIN_ROUND_MS);
+      queue.latencyMs = queue.latencyMs === null ? sample : queue.latencyMs * 0.8 + sample * 0.2;
       this.afterAttempt(origin, queue);
     });
   }
