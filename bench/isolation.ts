@@ -1,3 +1,4 @@
+import { SERVICES } from '@ccb/sdk';
 import { awaitDeliveries, type Listener, startListener, timelineShape } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
 import type { BenchContext } from './lib/context.js';
@@ -10,18 +11,7 @@ export interface IsolationResult {
 }
 
 /** Ten services of the demo account, each registered to its own listener origin (port). */
-const SERVICES = [
-  'CarrierService',
-  'DeviceService',
-  'DevicePRLInformation',
-  'DeviceSuspensionStatus',
-  'DeviceUsage',
-  'DeviceProfileService',
-  'StateService',
-  'NiddService',
-  'DiagnosticsService',
-  'EnhancedConnectivityService',
-];
+const SERVICE_NAMES = SERVICES.slice(0, 10).map((service) => service.name);
 const HANGING = 0;
 const ATTEMPT_TIMEOUT = '2s';
 
@@ -37,17 +27,17 @@ async function healthyRate(ctx: BenchContext, listener: Listener, count: number,
   try {
     const client = new CcbClient(server.address);
     const session = await client.login();
-    for (const [i, name] of SERVICES.entries()) {
+    for (const [i, name] of SERVICE_NAMES.entries()) {
       await client.register(session, { name, url: `http://127.0.0.1:${listener.info.ports[i]}/${name}` });
     }
     await listener.call('reset', { hang: hang ? [HANGING] : [] });
     const make = (i: number) => ({
       accountName: ACCOUNT,
-      serviceName: SERVICES[i % SERVICES.length],
+      serviceName: SERVICE_NAMES[i % SERVICE_NAMES.length],
       payload: carrierPayload(i),
     });
     await publishMany(client, count, make);
-    const healthyShare = count - Math.ceil(count / SERVICES.length);
+    const healthyShare = count - Math.ceil(count / SERVICE_NAMES.length);
     const result = await awaitDeliveries(listener, healthyShare, 300_000, (_, i) => i !== HANGING);
     if (result.count < healthyShare) {
       ctx.note(`isolation: healthy listeners got ${result.count} of ${healthyShare} before the time limit`);
@@ -69,7 +59,7 @@ const ROUNDS = 3;
 
 export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> {
   const count = ctx.quick ? 10_000 : 20_000;
-  const listener = await startListener(SERVICES.length);
+  const listener = await startListener(SERVICE_NAMES.length);
   try {
     let baseline = 0;
     let withHang = 0;
