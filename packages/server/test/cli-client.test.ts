@@ -1,26 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerCallbacksCommand } from '../src/cli/callbacks.js';
 import { registerMessagesCommand, sinceTime } from '../src/cli/messages.js';
 import { registerPublishCommand } from '../src/cli/publish.js';
 import { DEV_CREDENTIALS, startTestServer, type TestServer } from './helpers.js';
+import { type CcbRun, runCcb } from './server-process.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ACCOUNT = DEV_CREDENTIALS.accountName;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CcbRun;
 
 let server: TestServer;
 before(async () => {
@@ -54,25 +47,6 @@ async function ccb(args: string[], serverUrl = server.baseUrl): Promise<Run> {
     if (error instanceof CommanderError) return { code: error.exitCode, stdout, stderr };
     throw error;
   }
-}
-
-/** Runs the real `ccb` in a child process. */
-function ccbProcess(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 /** An HTTP server that answers 204 and counts what it receives. */
@@ -348,8 +322,8 @@ describe('ccb (child process)', () => {
   it('reads CCB_* from the environment, prints errorMessage without a stack trace and exits non-zero', async () => {
     const env = { CCB_SERVER: server.baseUrl, CCB_ADMIN_TOKEN: server.adminToken };
     const [listed, forbidden] = await Promise.all([
-      ccbProcess(['messages', 'list', '--limit', '2', '--json'], env),
-      ccbProcess(['callbacks', 'list', '0000999999-00001'], env),
+      runCcb(['messages', 'list', '--limit', '2', '--json'], env),
+      runCcb(['callbacks', 'list', '0000999999-00001'], env),
     ]);
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok(Array.isArray(JSON.parse(listed.stdout).items));

@@ -22,33 +22,46 @@ export interface ServerProcess {
  * Starts `ccb serve --dev` as a child process on a free port of 127.0.0.1 with the given database
  * (plus any extra flags); resolves once it listens.
  */
+/** Starts the real `ccb` CLI (TypeScript source) as a child process from the repository root. */
+export function spawnCcb(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** What a finished `ccb` run printed, and its exit code (-1 when killed by a signal). */
+export interface CcbRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ccb` to completion in a child process. */
+export function runCcb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CcbRun> {
+  return new Promise((resolve) => {
+    const child = spawnCcb(args, env);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 export async function spawnServer(
   dbPath: string,
   flags: string[] = [],
   env: NodeJS.ProcessEnv = {},
 ): Promise<ServerProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=ccb-source',
-      '--import',
-      'tsx',
-      CLI,
-      'serve',
-      '--dev',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--db',
-      `sqlite:${dbPath}`,
-      ...flags,
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, CCB_ALLOWED_PORTS: 'any', CCB_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const child = spawnCcb(
+    ['serve', '--dev', '--host', '127.0.0.1', '--port', '0', '--db', `sqlite:${dbPath}`, ...flags],
+    { CCB_ALLOWED_PORTS: 'any', CCB_LOG_LEVEL: 'warn', ...env },
   );
   let output = '';
   const baseUrl = await new Promise<string>((resolve, reject) => {

@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import Fastify from 'fastify';
 import { MAX_BATCH_SIZE, runSimulation, SimulationError } from '../src/cli/simulate.js';
-
-const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { runCcb } from './server-process.js';
 
 interface PublishedMessage {
   accountName: string;
@@ -43,26 +38,6 @@ async function startAdminApi(answer?: (batch: PublishedMessage[]) => { status: n
   closers.push(() => app.close());
   return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, batches };
 }
-
-function runCli(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const cliMissing = existsSync(CLI) ? false : 'packages/server/src/cli/index.ts is not in the tree yet';
 
 describe('runSimulation', () => {
   it('publishes example payloads for the account, cycling through every service in catalogue order', async () => {
@@ -145,10 +120,10 @@ describe('runSimulation', () => {
   });
 });
 
-describe('ccb simulate', { skip: cliMissing }, () => {
+describe('ccb simulate', () => {
   it('publishes and prints a JSON summary', async () => {
     const api = await startAdminApi();
-    const result = await runCli(['simulate', '--account', '0000123456-00001', '--count', '20', '--json'], {
+    const result = await runCcb(['simulate', '--account', '0000123456-00001', '--count', '20', '--json'], {
       CCB_SERVER: api.url,
       CCB_ADMIN_TOKEN: 'from-env',
     });
@@ -165,7 +140,7 @@ describe('ccb simulate', { skip: cliMissing }, () => {
       status: 400,
       body: { errorCode: 'INPUT_INVALID.Account', errorMessage: 'Account is not known' },
     }));
-    const result = await runCli(['simulate', '--server', api.url, '--account', 'x', '--count', '3']);
+    const result = await runCcb(['simulate', '--server', api.url, '--account', 'x', '--count', '3']);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /Account is not known/);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
@@ -173,7 +148,7 @@ describe('ccb simulate', { skip: cliMissing }, () => {
   });
 
   it('refuses an unknown service name and lists the known ones', async () => {
-    const result = await runCli(['simulate', '--account', 'x', '--count', '1', '--service', 'AlertsService']);
+    const result = await runCcb(['simulate', '--account', 'x', '--count', '1', '--service', 'AlertsService']);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /unknown service; expected one of: CarrierService/);
   });
