@@ -1,7 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { adminHeaders, type TestServer } from './helpers.js';
+import { adminHeaders, eventually, type TestServer } from './helpers.js';
 
 /** One request as a test listener saw it. */
 export interface Received {
@@ -35,13 +34,10 @@ export async function startListener(reply?: TestListener['reply']): Promise<Test
     received: [],
     reply: reply ?? (() => ({ status: 200, body: 'ok' })),
     async waitFor(count, timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (listener.received.length < count) {
-        if (Date.now() > deadline) {
-          throw new Error(`expected ${count} requests within ${timeoutMs} ms, got ${listener.received.length}`);
-        }
-        await sleep(5);
-      }
+      await eventually(() => listener.received.length >= count, {
+        timeout: timeoutMs,
+        what: () => `${count} requests (got ${listener.received.length})`,
+      });
       return listener.received;
     },
     async close() {
@@ -138,13 +134,13 @@ export async function waitForMessage(
   predicate: (message: { status: string; attempts: number; reason: string | null }) => boolean,
   timeoutMs = 5_000,
 ) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await server.ctx.store.messages.get(id);
-    if (found && predicate(found.message)) return found;
-    if (Date.now() > deadline) {
-      throw new Error(`message ${id} did not reach the expected state: ${JSON.stringify(found?.message)}`);
-    }
-    await sleep(10);
-  }
+  let last: unknown;
+  return eventually(
+    async () => {
+      const found = await server.ctx.store.messages.get(id);
+      last = found?.message;
+      return found && predicate(found.message) ? found : undefined;
+    },
+    { timeout: timeoutMs, what: () => `message ${id} reaching the expected state (last seen ${JSON.stringify(last)})` },
+  );
 }

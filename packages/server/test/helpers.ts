@@ -181,3 +181,5 @@ export async function send<T = any>(
   }
   return { status: response.status, headers: response.headers, text, body };
 }
+
+export { eventually } from '../../../test/eventually.js';

@@ -18,10 +18,6 @@ export interface ServerProcess {
   baseUrl: string;
 }
 
-/**
- * Starts `ccb serve --dev` as a child process on a free port of 127.0.0.1 with the given database
- * (plus any extra flags); resolves once it listens.
- */
 /** Starts the real `ccb` CLI (TypeScript source) as a child process from the repository root. */
 export function spawnCcb(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, ...args], {
@@ -38,9 +34,17 @@ export interface CcbRun {
   stderr: string;
 }
 
-/** Runs `ccb` to completion in a child process. */
-export function runCcb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CcbRun> {
-  return new Promise((resolve) => {
+/**
+ * Runs `ccb` to completion in a child process. A run still going after `timeout` ms (default 60 s) is
+ * killed and rejects with what it printed, so a hung CLI fails its test instead of hanging the suite.
+ */
+export function runCcb(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { timeout?: number } = {},
+): Promise<CcbRun> {
+  const timeout = options.timeout ?? 60_000;
+  return new Promise((resolve, reject) => {
     const child = spawnCcb(args, env);
     let stdout = '';
     let stderr = '';
@@ -50,10 +54,23 @@ export function runCcb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ccb
     child.stderr?.on('data', (chunk) => {
       stderr += chunk;
     });
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`ccb ${args.join(' ')} did not finish within ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`),
+      );
+    }, timeout);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
+/**
+ * Starts `ccb serve --dev` as a child process on a free port of 127.0.0.1 with the given database
+ * (plus any extra flags); resolves once it listens.
+ */
 export async function spawnServer(
   dbPath: string,
   flags: string[] = [],
