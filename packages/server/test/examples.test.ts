@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ACCOUNT } from './delivery-fixtures.js';
-import { adminHeaders, type Login, login, send, startTestServer, type TestServer } from './helpers.js';
+import { adminHeaders, eventually, type Login, login, send, startTestServer, type TestServer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -141,13 +141,13 @@ describe('examples/', () => {
       await example.waitFor(new RegExp(`^received ${id} ${ACCOUNT} CarrierService 1\\b`, 'm'));
 
       // Acknowledged: the engine records the message as delivered after the listener's 204.
-      const deadline = Date.now() + 10_000;
-      let message = await send(`${server.baseUrl}/admin/v1/messages/${id}`, { headers: adminHeaders(server) });
-      while (message.body.status !== 'delivered' && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        message = await send(`${server.baseUrl}/admin/v1/messages/${id}`, { headers: adminHeaders(server) });
-      }
-      assert.equal(message.body.status, 'delivered', message.text);
+      const message = await eventually(
+        async () => {
+          const found = await send(`${server.baseUrl}/admin/v1/messages/${id}`, { headers: adminHeaders(server) });
+          return found.body.status === 'delivered' && found;
+        },
+        { what: `message ${id} delivered` },
+      );
       assert.equal(message.body.deliveryAttempts.at(-1).statusCode, 204, message.text);
       await example.stop();
     });
