@@ -144,7 +144,7 @@ describe('examples/', () => {
       const message = await eventually(
         async () => {
           const found = await send(`${server.baseUrl}/admin/v1/messages/${id}`, { headers: adminHeaders(server) });
-          return found.body.status === 'delivered' && found;
+          return found.body.status === 'delivered' ? found : undefined;
         },
         { what: `message ${id} delivered` },
       );
