@@ -36,7 +36,7 @@ export function devEncryptionKey(dataDir: string): Buffer {
       throw new ConfigError(`${file} does not hold a 32-byte hex key; delete it to make a new one`);
     return key;
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StoreUnavailableError } from '../store/errors.js';
 
 /**
  * Every error the API answers with, as `{errorCode, errorMessage}` (SPEC §3). Codes follow the
@@ -46,6 +47,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly errorCode: string,
     readonly errorMessage: string,
+    /** Sent with the error, e.g. `Retry-After` on a 429 or 503. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(errorMessage);
   }
@@ -115,6 +118,11 @@ function validationError(error: FastifyError): HttpError {
 /** Maps anything thrown into an HttpError; unknown failures become a 500 that reveals nothing. */
 export function toHttpError(error: FastifyError | Error): HttpError {
   if (error instanceof HttpError) return error;
+  if (error instanceof StoreUnavailableError) {
+    return new HttpError(503, ErrorCodes.unavailable, error.message, {
+      'retry-after': String(error.retryAfterSeconds),
+    });
+  }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) return validationError(fastifyError);
   switch (fastifyError.code) {
@@ -143,13 +151,16 @@ export function toHttpError(error: FastifyError | Error): HttpError {
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const httpError = toHttpError(error);
-    if (httpError.statusCode >= 500) {
+    if (error instanceof StoreUnavailableError) {
+      request.log.warn({ reason: error.reason, cause: error.cause }, 'store unavailable');
+    } else if (httpError.statusCode >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else if (!(error instanceof HttpError)) {
       request.log.info({ errorCode: httpError.errorCode, reason: error.message }, 'request refused');
     }
     return reply
       .code(httpError.statusCode)
+      .headers(httpError.headers)
       .type('application/json; charset=utf-8')
       .send({ errorCode: httpError.errorCode, errorMessage: httpError.errorMessage });
   });

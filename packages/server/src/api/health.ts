@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
+import { StoreUnavailableError } from '../store/errors.js';
 import { ErrorCodes, errorBodySchema } from './errors.js';
 
 const Status = Type.Object({ status: Type.String() });
@@ -18,18 +19,18 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     {
       schema: {
         tags: ['Operations'],
-        summary: 'Readiness: the store answers',
+        summary: 'Readiness: the store answers and can write',
         response: { 200: Status, 503: errorBodySchema },
       },
     },
     async (request, reply) => {
       try {
-        // A real query, not a cached one.
-        await ctx.store.auth.getClient('');
+        await ctx.store.checkReady();
         return { status: 'ready' };
       } catch (error) {
-        request.log.warn({ err: error }, 'store is not answering');
-        return reply.code(503).send({ errorCode: ErrorCodes.unavailable, errorMessage: 'the store is not answering' });
+        request.log.warn({ err: error }, 'store is not ready');
+        const detail = error instanceof StoreUnavailableError ? error.message : 'the store is not answering';
+        return reply.code(503).send({ errorCode: ErrorCodes.unavailable, errorMessage: detail });
       }
     },
   );

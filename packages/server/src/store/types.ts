@@ -233,5 +233,11 @@ export interface Store {
   messages: MessageStore;
   /** Applies pending migrations; safe to call at every start. */
   migrate(): Promise<void>;
+  /**
+   * Resolves when the store can serve reads and writes; rejects with `StoreUnavailableError`
+   * (store/errors.ts) when it cannot (disk full, I/O failure, unreachable). Every store method that
+   * cannot serve for such a reason also rejects with that error, so the API answers 503.
+   */
+  checkReady(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,10 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError } from '../../config.js';
 import { FieldCipher } from '../../security/encryption.js';
 import type { Store } from '../types.js';
 import { SqliteAuthStore } from './auth.js';
+import { BUSY_TIMEOUT_MS, SqliteAvailability } from './availability.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './checkpointer.js';
 import { SqliteMessageStore } from './messages.js';
 import { migrations } from './migrations.js';
@@ -18,12 +19,14 @@ export class SqliteStore implements Store {
   readonly auth: SqliteAuthStore;
   readonly messages: SqliteMessageStore;
   private readonly checkpointer: WalCheckpointer | null;
+  private readonly availability = new SqliteAvailability();
 
   /** `path` is a file path or `:memory:`; its folder is created when missing. */
   constructor(path: string, encryptionKey: Buffer) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') createPrivately(path);
     this.db = new BetterSqlite3(path);
     this.db.pragma('journal_mode = WAL');
+    // Start-up may wait for another process's migration; once serving, waits are short (availability.ts).
     this.db.pragma('busy_timeout = 5000');
     // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose the last commits.
     this.db.pragma('synchronous = NORMAL');
@@ -32,9 +35,11 @@ export class SqliteStore implements Store {
     this.applyMigrations();
     const cipher = new FieldCipher(encryptionKey);
     this.checkEncryptionKey(cipher);
-    this.registrations = new SqliteRegistrationStore(this.db, cipher);
-    this.auth = new SqliteAuthStore(this.db);
-    this.messages = new SqliteMessageStore(this.db, this.registrations);
+    const registrations = new SqliteRegistrationStore(this.db, cipher);
+    this.registrations = this.availability.guard(registrations);
+    this.auth = this.availability.guard(new SqliteAuthStore(this.db));
+    this.messages = this.availability.guard(new SqliteMessageStore(this.db, registrations));
+    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).
     this.checkpointer = path !== ':memory:' ? new WalCheckpointer(path) : null;
     if (this.checkpointer) this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
@@ -42,6 +47,19 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.applyMigrations();
+  }
+
+  /**
+   * Answers, and after a write failed for lack of disk or I/O, writes again (the database header's
+   * user_version, to the value it has) so that readiness comes back by itself once there is room.
+   */
+  async checkReady(): Promise<void> {
+    await this.availability.run(() => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (this.availability.failing === null) return;
+      this.db.pragma(`user_version = ${version}`);
+      this.availability.failing = null;
+    });
   }
 
   async close(): Promise<void> {
@@ -83,5 +101,19 @@ export class SqliteStore implements Store {
         })
         .immediate();
     }
+  }
+}
+
+/**
+ * The database holds password hashes, token hashes and encrypted secrets: a new folder is the owner's
+ * only (0700) and the file is 0600 before SQLite opens it. SQLite gives its -wal and -shm files the
+ * database file's mode; files from an older version are narrowed to the same.
+ */
+function createPrivately(path: string): void {
+  const folder = dirname(path);
+  if (!existsSync(folder)) mkdirSync(folder, { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   }
 }

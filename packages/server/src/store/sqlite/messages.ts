@@ -15,6 +15,7 @@ import type {
   RegistrationStore,
 } from '../types.js';
 import { MESSAGE_STATUSES } from '../types.js';
+import { unavailableReason } from './availability.js';
 import { writeTransaction } from './transaction.js';
 
 interface MessageRow {
@@ -360,7 +361,12 @@ export class SqliteMessageStore implements MessageStore {
       group.forEach((entry, i) => {
         entry.resolve(results[i]);
       });
-    } catch {
+    } catch (error) {
+      // A lock held elsewhere or a full disk fails every one of them alike: no point trying each.
+      if (unavailableReason(error) !== null) {
+        for (const entry of group) entry.reject(error);
+        return;
+      }
       // One bad publish must not fail the others: commit them one by one to find out which.
       for (const entry of group) {
         try {
