@@ -96,13 +96,17 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       },
     },
   });
-  // Served from the package's own assets, so the page works offline.
-  await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'warn' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
   await app.register(healthRoutes, { ctx });
   await app.register(metricsRoutes, { ctx });
   if (options.routes === 'worker') return app;
+
+  // Served from the package's own assets, so the page works offline.
+  await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'warn' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The front door: the dashboard where there is one, else the API reference.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+    reply.redirect(app.hasRoute({ method: 'GET', url: '/ui' }) ? '/ui' : '/docs'),
+  );
 
   const authenticator = new Authenticator(ctx, options.clock);
   await app.register(

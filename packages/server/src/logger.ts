@@ -55,9 +55,75 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-/** The server's logger: JSON lines on stdout (or the given stream), secrets redacted. */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
+/**
+ * The server's logger, secrets redacted: JSON lines on stdout (or the given stream), or with
+ * `format: 'pretty'` short lines for a person at a terminal (see prettyDestination).
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
+  if (format === 'json') return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
+  return pino(loggerOptions(level), prettyDestination(destination ?? pino.destination(1)));
+}
+
+export type LogFormat = 'json' | 'pretty';
+
+/** Log messages that the terminal banner already says, left out of the pretty output. */
+const SAID_BY_THE_BANNER = /^Server listening at /;
+
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
+
+/** `HH:MM:SS` in local time. */
+function clock(time: unknown): string {
+  const date = typeof time === 'number' ? new Date(time) : new Date();
+  return date.toTimeString().slice(0, 8);
+}
+
+/** One pino JSON line as a person reads it; undefined for a line to leave out. */
+export function prettyLine(json: string): string | undefined {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json.trimEnd();
+  }
+  const msg = String(entry.msg ?? '');
+  if (SAID_BY_THE_BANNER.test(msg)) return undefined;
+  const time = clock(entry.time);
+  if (msg === 'request completed' || msg === 'request errored') {
+    const line = `${time} ${entry.method} ${entry.url} ${entry.statusCode} ${entry.ms} ms`;
+    const err = entry.err as { message?: string } | undefined;
+    return err?.message ? `${line} (${err.message})` : line;
+  }
+  if (typeof entry.outcome === 'string' && typeof entry.messageId === 'string') {
+    // A delivery attempt (dispatcher): outcome, message, target, answer and time taken.
+    const answer = entry.statusCode ?? entry.error ?? 'no answer';
+    const tail =
+      entry.outcome === 'failed' ? ` (${entry.reason})` : entry.outcome === 'retry' ? ` (retry ${entry.retryIn})` : '';
+    return `${time} ${entry.outcome} ${entry.messageId} → ${entry.url} ${answer} ${entry.ms} ms${tail}`;
+  }
+  const level = Number(entry.level);
+  const prefix = level === 30 ? '' : `${(LEVEL_NAMES[level] ?? 'log').toUpperCase()} `;
+  const err = entry.err as { message?: string } | undefined;
+  return `${time} ${prefix}${msg}${err?.message ? `: ${err.message}` : ''}`;
+}
+
+/** A pino destination that writes each line through prettyLine into `out`. */
+export function prettyDestination(out: DestinationStream): DestinationStream {
+  return {
+    write(chunk: string) {
+      for (const json of chunk.split('\n')) {
+        if (json === '') continue;
+        const line = prettyLine(json);
+        if (line !== undefined) out.write(`${line}\n`);
+      }
+    },
+  };
 }
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

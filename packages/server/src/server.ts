@@ -30,7 +30,9 @@ const AUTH_PURGE_INTERVAL_MS = 10 * 60 * 1000;
  * and metrics) and starts delivery (role worker/all). `close()` undoes all of it, in order.
  */
 export async function startServer(config: Config, options: StartServerOptions = {}): Promise<RunningServer> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  // Short lines for a person at a terminal in the dev profile; JSON lines for everything else.
+  const format = config.dev && process.stdout.isTTY ? 'pretty' : 'json';
+  const logger = options.logger ?? createLogger(config.logLevel, undefined, format);
   const store = await openStore(config.databaseUrl, config.encryptionKey);
   let delivery: Delivery | null = null;
   let app: FastifyInstance | null = null;
@@ -53,7 +55,6 @@ export async function startServer(config: Config, options: StartServerOptions = 
     const port = typeof bound === 'object' && bound ? bound.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const address = `http://${host}:${port}`;
-    logger.info({ address, role: config.role, dev: config.dev }, 'server listening');
 
     let closing: Promise<void> | null = null;
     const running: RunningServer = {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { banner } from '../banner.js';
 import { ConfigError, DEFAULT_ALLOWED_PORTS, DEFAULT_RETRY_SCHEDULE, type ServeFlags } from '../config.js';
-import { DEV_CREDENTIALS, resolveConfig } from '../dev.js';
+import { resolveConfig } from '../dev.js';
 import { startServer } from '../server.js';
 import { registerCallbacksCommand } from './callbacks.js';
 import { registerListenCommand } from './listen.js';
@@ -33,18 +34,6 @@ Environment (flags win over environment, environment over defaults):
   CCB_LOG_LEVEL, LOG_LEVEL     log level (default info)
 `;
 
-function printDevBanner(address: string): void {
-  const c = DEV_CREDENTIALS;
-  console.log(`
-Dev profile — well-known credentials, for local use only:
-  OAuth client   ${c.clientId} / ${c.clientSecret}
-  User           ${c.username} / ${c.password} (account ${c.accountName})
-  Admin token    ${c.adminToken}
-  API base URL   ${address}/api
-  API reference  ${address}/docs
-`);
-}
-
 export function buildProgram(): Command {
   const program = new Command('ccb')
     .version(VERSION)
@@ -68,8 +57,7 @@ export function buildProgram(): Command {
     .action(async (flags: ServeFlags) => {
       const config = resolveConfig(flags, process.env);
       const server = await startServer(config);
-      console.log(`ccb ${VERSION} serving on ${server.address} (role ${config.role})`);
-      if (config.dev) printDevBanner(server.address);
+      process.stdout.write(banner(server, VERSION));
 
       let stopping = false;
       const stop = (signal: string) => {

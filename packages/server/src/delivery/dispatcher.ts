@@ -15,6 +15,8 @@ export interface DispatcherLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  /** pino's level check, when the logger has one. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 export interface DispatcherOptions {
@@ -380,10 +382,29 @@ export class Dispatcher {
         : decision.kind === 'failed'
           ? { kind: 'failed', attempt, reason: decision.reason }
           : { kind: 'delivered', attempt };
-    if (outcome.kind === 'failed') {
+    // One line per outcome; built only when info is on (benchmarks and quiet deployments run at warn).
+    if (this.options.logger.isLevelEnabled?.('info') !== false) {
       this.options.logger.info(
-        { messageId: message.id, account: message.accountName, service: message.serviceName, reason: outcome.reason },
-        'message failed',
+        {
+          messageId: message.id,
+          account: message.accountName,
+          service: message.serviceName,
+          attempt: attemptNumber,
+          url: registration.url,
+          statusCode: result.statusCode,
+          error: result.error,
+          ms: Math.round(result.latencyMs),
+          outcome: outcome.kind,
+          ...(outcome.kind === 'failed' ? { reason: outcome.reason } : {}),
+          ...(outcome.kind === 'retry'
+            ? { retryIn: `${Math.round((outcome.nextAttemptAt - this.now()) / 1000)}s` }
+            : {}),
+        },
+        outcome.kind === 'delivered'
+          ? 'message delivered'
+          : outcome.kind === 'failed'
+            ? 'message failed'
+            : 'attempt failed',
       );
     }
     this.options.onAttempt?.(result, outcome.kind);

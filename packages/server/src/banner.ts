@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+import type { Config } from './config.js';
+import { DEV_CREDENTIALS, dataDirectory } from './dev.js';
+import type { RunningServer } from './server.js';
+
+const UNITS: Array<[string, number]> = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+/** `300000` → `5m`, `1500` → `1500ms`: the largest unit that divides the duration exactly. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of UNITS) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+/**
+ * What `ccb serve` prints once it listens: one "serving on" line, where its data lives, what this
+ * process serves (a worker serves only health and metrics), and in the dev profile the well-known
+ * credentials.
+ */
+export function banner(server: RunningServer, version: string, env: NodeJS.ProcessEnv = process.env): string {
+  const config: Config = server.ctx.config;
+  const address = server.address;
+  const rows: Array<[string, string]> = [['Database', config.databaseUrl]];
+  if (config.dev && !env.CCB_ENCRYPTION_KEY) {
+    rows.push([
+      'Encryption key',
+      `${join(dataDirectory(config.databaseUrl), 'encryption.key')} (back it up with the database)`,
+    ]);
+  } else {
+    rows.push(['Encryption key', 'from CCB_ENCRYPTION_KEY']);
+  }
+  if (config.role !== 'api') {
+    const attempts = config.delivery.retrySchedule.length + 1;
+    rows.push([
+      'Retry schedule',
+      `${config.delivery.retrySchedule.map(formatDuration).join(',')} (${attempts} attempts)`,
+    ]);
+  }
+  if (config.role === 'worker') {
+    rows.push(['Health', `${address}/healthz, ${address}/readyz`], ['Metrics', `${address}/metrics`]);
+  } else {
+    rows.push(['API', `${address}/api`], ['Admin API', `${address}/admin/v1`], ['API reference', `${address}/docs`]);
+    if (server.app.hasRoute({ method: 'GET', url: '/ui' })) rows.push(['Dashboard', `${address}/ui`]);
+    rows.push(['Metrics', `${address}/metrics`]);
+  }
+  const lines = [
+    `ccb ${version} serving on ${address} (role ${config.role}${config.dev ? ', dev profile' : ''})`,
+    ...rows.map(([name, value]) => `  ${name.padEnd(15)} ${value}`),
+  ];
+  if (config.dev && config.role !== 'worker') {
+    const c = DEV_CREDENTIALS;
+    lines.push(
+      '',
+      'Dev profile — well-known credentials, for local use only:',
+      `  ${'OAuth client'.padEnd(15)} ${c.clientId} / ${c.clientSecret}`,
+      `  ${'User'.padEnd(15)} ${c.username} / ${c.password} (account ${c.accountName})`,
+      `  ${'Admin token'.padEnd(15)} ${c.adminToken}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
