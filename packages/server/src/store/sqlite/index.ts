@@ -1,8 +1,10 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError } from '../../config.js';
 import { FieldCipher } from '../../security/encryption.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { Store } from '../types.js';
 import { SqliteAuthStore } from './auth.js';
 import { BUSY_TIMEOUT_MS, SqliteAvailability } from './availability.js';
@@ -10,6 +12,9 @@ import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './checkpointer.j
 import { SqliteMessageStore } from './messages.js';
 import { migrations } from './migrations.js';
 import { SqliteRegistrationStore } from './registrations.js';
+
+/** Below this much free space on its disk the store reports itself not ready. */
+const MIN_FREE_BYTES = 1024 * 1024;
 
 /** The embedded store: one better-sqlite3 connection (WAL) shared by every part of the process. */
 export class SqliteStore implements Store {
@@ -22,7 +27,10 @@ export class SqliteStore implements Store {
   private readonly availability = new SqliteAvailability();
 
   /** `path` is a file path or `:memory:`; its folder is created when missing. */
-  constructor(path: string, encryptionKey: Buffer) {
+  constructor(
+    private readonly path: string,
+    encryptionKey: Buffer,
+  ) {
     if (path !== ':memory:') createPrivately(path);
     this.db = new BetterSqlite3(path);
     this.db.pragma('journal_mode = WAL');
@@ -50,10 +58,22 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Answers, and after a write failed for lack of disk or I/O, writes again (the database header's
-   * user_version, to the value it has) so that readiness comes back by itself once there is room.
+   * Answers, has room to grow, and after a write failed for lack of disk or I/O, writes again (the
+   * database header's user_version, to the value it has), so that readiness comes back by itself once
+   * there is room. Free space is checked too because small writes can still fit in the write-ahead log
+   * of a full disk while larger ones fail.
    */
   async checkReady(): Promise<void> {
+    if (this.path !== ':memory:') {
+      const disk = await statfs(dirname(this.path));
+      if (disk.bavail * disk.bsize < MIN_FREE_BYTES) {
+        throw new StoreUnavailableError(
+          'disk_full',
+          `the database disk has less than ${MIN_FREE_BYTES >> 20} MiB free`,
+          30,
+        );
+      }
+    }
     await this.availability.run(() => {
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (this.availability.failing === null) return;
