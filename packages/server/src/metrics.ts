@@ -1,4 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { AttemptError } from './delivery/attempt-error.js';
+import type { SendResult } from './delivery/http-sender.js';
 import type { MessageStats } from './store/types.js';
 
 /**
@@ -17,7 +19,7 @@ export const messagesPublished = new Counter({
 
 export const attemptsTotal = new Counter({
   name: 'ccb_attempts_total',
-  help: 'Delivery attempts by outcome: success, or the failure kind (http_4xx, http_5xx, timeout, connection_refused, url_guard, …)',
+  help: 'Delivery attempts by outcome: success, http_4xx, http_5xx, or the failure kind (redirect, timeout, connection_refused, url_guard, …)',
   labelNames: ['outcome'] as const,
   registers: [metricsRegistry],
 });
@@ -87,10 +89,20 @@ new Gauge({
   },
 });
 
-/** The `outcome` label of an attempt: `success`, `http_4xx`/`http_5xx`/`http_3xx`, or the error kind. */
-export function attemptOutcomeLabel(error: string | null, statusCode: number | null): string {
+/** The `outcome` label of an attempt: `success`, `http_4xx`/`http_5xx`, or the error kind (`timeout`, `redirect`, …). */
+export function attemptOutcomeLabel(error: AttemptError | null, statusCode: number | null): string {
   if (error === null) return 'success';
-  if (statusCode !== null) return `http_${Math.floor(statusCode / 100)}xx`;
-  const colon = error.indexOf(':');
-  return colon < 0 ? error : error.slice(0, colon);
+  if (error.kind === 'http_status' && statusCode !== null) return `http_${Math.floor(statusCode / 100)}xx`;
+  return error.kind;
+}
+
+/** Counts a batch of attempts: one counter update per outcome label, not one per attempt. */
+export function recordAttempts(results: readonly Pick<SendResult, 'error' | 'statusCode' | 'latencyMs'>[]): void {
+  const byOutcome = new Map<string, number>();
+  for (const result of results) {
+    const outcome = attemptOutcomeLabel(result.error, result.statusCode);
+    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+    attemptDuration.observe(result.latencyMs / 1000);
+  }
+  for (const [outcome, count] of byOutcome) attemptsTotal.inc({ outcome }, count);
 }

@@ -105,11 +105,11 @@ describe('delivery engine', () => {
       assert.ok(gaps[i] >= delay * 0.9 - 5 && gaps[i] < delay * 1.1 + 150, `gap ${i + 1} was ${gaps[i]} ms`);
     });
     const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.equal(failed.message.reason, 'http_500');
+    assert.equal(failed.message.reason, 'http_status: the listener answered 500');
     assert.equal(failed.attempts.length, 4);
     assert.deepEqual(
       failed.attempts.map((a) => [a.attemptNumber, a.statusCode, a.error, a.responseExcerpt]),
-      [1, 2, 3, 4].map((n) => [n, 500, 'http_500', 'broken']),
+      [1, 2, 3, 4].map((n) => [n, 500, 'http_status: the listener answered 500', 'broken']),
     );
     await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal(listener.received.length, 4, 'no attempt after the last one');
@@ -186,7 +186,7 @@ describe('delivery engine', () => {
     await register(server, listener.url, 'IntelligenceService');
     const id = await publish(server, { requestId: 'r' }, 'IntelligenceService');
     const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.equal(failed.attempts[0].error, 'http_302');
+    assert.equal(failed.attempts[0].error, 'redirect: the listener answered 302 (redirects are not followed)');
     assert.equal(target.received.length, 0);
   });
 

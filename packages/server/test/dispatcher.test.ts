@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newMessageId } from '../src/api/messages.js';
+import { statusError } from '../src/delivery/attempt-error.js';
 import { Dispatcher, type Sender } from '../src/delivery/dispatcher.js';
 import type { SendResult } from '../src/delivery/http-sender.js';
 import { RetrySchedule } from '../src/delivery/retry-schedule.js';
@@ -37,7 +38,7 @@ class FakeSender implements Sender {
     return {
       statusCode: status,
       retryAfter: null,
-      error: status === 200 ? null : status === null ? 'timeout: no response' : `http_${status}`,
+      error: status === null ? { kind: 'timeout', detail: 'no response' } : statusError(status),
       responseExcerpt: null,
       latencyMs: delayMs,
     };

@@ -138,7 +138,12 @@ describe('admin messages API', () => {
       status: string;
       attempts: number;
       deliveredAt: string;
-      deliveryAttempts: { attemptNumber: number; statusCode: number; error: string | null; responseExcerpt: string }[];
+      deliveryAttempts: {
+        attemptNumber: number;
+        statusCode: number;
+        error: { kind: string; detail: string } | null;
+        responseExcerpt: string;
+      }[];
     }>(server, 'GET', `/messages/${id}`);
     assert.equal(response.status, 200);
     assert.equal(response.body.status, 'delivered');
@@ -147,7 +152,7 @@ describe('admin messages API', () => {
     assert.deepEqual(
       response.body.deliveryAttempts.map((a) => [a.attemptNumber, a.statusCode, a.error, a.responseExcerpt]),
       [
-        [1, 500, 'http_500', 'first fails'],
+        [1, 500, { kind: 'http_status', detail: 'the listener answered 500' }, 'first fails'],
         [2, 200, null, null],
       ],
     );

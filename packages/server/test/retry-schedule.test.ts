@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { statusError } from '../src/delivery/attempt-error.js';
 import { parseRetryAfter, RetrySchedule } from '../src/delivery/retry-schedule.js';
 
 const NOW = 1_700_000_000_000;
 const failedWith = (statusCode: number | null, retryAfter?: string) => ({
   statusCode,
   retryAfter,
-  error: statusCode === null ? 'timeout: no response' : `http_${statusCode}`,
+  error: statusCode === null ? { kind: 'timeout' as const, detail: 'no response' } : statusError(statusCode),
 });
 
 describe('RetrySchedule', () => {
@@ -39,7 +40,10 @@ describe('RetrySchedule', () => {
 
   it('fails the message with the last error when attempts run out', () => {
     const schedule = new RetrySchedule([1_000, 1_000, 1_000]);
-    assert.deepEqual(schedule.decide(4, 4, failedWith(503), NOW), { kind: 'failed', reason: 'http_503' });
+    assert.deepEqual(schedule.decide(4, 4, failedWith(503), NOW), {
+      kind: 'failed',
+      reason: 'http_status: the listener answered 503',
+    });
     assert.deepEqual(schedule.decide(4, 4, failedWith(null), NOW), {
       kind: 'failed',
       reason: 'timeout: no response',

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
-import { callbackBody } from '../src/delivery/callback-request.js';
 import { Signer } from '../src/delivery/signer.js';
 
 const secret = () => `whsec_${randomBytes(32).toString('base64')}`;
@@ -62,44 +60,5 @@ describe('Signer', () => {
     );
     assert.equal(expired.split(' ').length, 1);
     assert.throws(() => verify(previous, 'msg_1', expired, body));
-  });
-});
-
-describe('callbackBody', () => {
-  const registration = { username: 'user "quoted"', password: 'p\\w' };
-
-  it('adds credentials and counters to the payload', () => {
-    assert.deepEqual(JSON.parse(callbackBody('{"requestId":"r","deviceIds":[]}', registration, 2, 4)), {
-      requestId: 'r',
-      deviceIds: [],
-      username: 'user "quoted"',
-      password: 'p\\w',
-      callbackCount: 2,
-      maxCallbackThreshold: 4,
-    });
-    assert.deepEqual(JSON.parse(callbackBody('{}', { username: null, password: null }, 1, 1)), {
-      username: '',
-      password: '',
-      callbackCount: 1,
-      maxCallbackThreshold: 1,
-    });
-  });
-
-  it('is the payload with the engine keys set, for any payload', () => {
-    const key = fc.oneof(fc.string(), fc.constantFrom('username', 'password', 'callbackCount', 'maxCallbackThreshold'));
-    fc.assert(
-      fc.property(fc.dictionary(key, fc.jsonValue()), fc.integer({ min: 1, max: 100 }), (payload, attempt) => {
-        const body = JSON.parse(callbackBody(JSON.stringify(payload), registration, attempt, 100));
-        const expected = JSON.parse(JSON.stringify(payload));
-        Object.assign(expected, {
-          username: registration.username,
-          password: registration.password,
-          callbackCount: attempt,
-          maxCallbackThreshold: 100,
-        });
-        assert.deepEqual(body, expected);
-      }),
-      { numRuns: 300 },
-    );
   });
 });

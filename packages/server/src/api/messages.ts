@@ -3,6 +3,7 @@ import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
+import { ATTEMPT_ERROR_KINDS, parseAttemptError } from '../delivery/attempt-error.js';
 import { ReplayJobs } from '../delivery/replay.js';
 import { messagesPublished } from '../metrics.js';
 import {
@@ -69,7 +70,19 @@ const AttemptBody = Type.Object({
   url: Type.String(),
   statusCode: Type.Union([Type.Integer(), Type.Null()]),
   latencyMs: Type.Number(),
-  error: NullableString,
+  error: Type.Union(
+    [
+      Type.Object(
+        {
+          kind: Type.Enum([...ATTEMPT_ERROR_KINDS], { description: 'What went wrong, for programs to switch on' }),
+          detail: Type.String({ description: 'What went wrong, for people' }),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ],
+    { description: 'Why the attempt failed; null when it succeeded' },
+  ),
   responseExcerpt: NullableString,
 });
 const MessageWithAttempts = Type.Object({
@@ -153,7 +166,7 @@ function attemptBody(attempt: Attempt) {
     url: attempt.url,
     statusCode: attempt.statusCode,
     latencyMs: attempt.latencyMs,
-    error: attempt.error,
+    error: parseAttemptError(attempt.error),
     responseExcerpt: attempt.responseExcerpt,
   };
 }

@@ -27,7 +27,7 @@ export interface AttemptView {
   url: string;
   statusCode: number | null;
   latencyMs: number;
-  error: string | null;
+  error: { kind: string; detail: string } | null;
   responseExcerpt: string | null;
 }
 

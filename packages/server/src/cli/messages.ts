@@ -103,7 +103,10 @@ export function formatMessage(message: MessageWithAttemptsView): string {
       dash(a.statusCode),
       `${Math.round(a.latencyMs)} ms`,
       a.url,
-      [a.error, a.responseExcerpt ? `response: ${a.responseExcerpt.replace(/\s+/g, ' ')}` : null]
+      [
+        a.error && `${a.error.kind}: ${a.error.detail}`,
+        a.responseExcerpt ? `response: ${a.responseExcerpt.replace(/\s+/g, ' ')}` : null,
+      ]
         .filter(Boolean)
         .join('; ') || '-',
     ]);

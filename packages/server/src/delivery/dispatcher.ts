@@ -1,6 +1,8 @@
-import type { AttemptOutcome, ClaimedMessage, MessageStore } from '../store/types.js';
-import { callbackBody } from './callback-request.js';
+import type { Attempt, AttemptOutcome, ClaimedMessage, MessageStore } from '../store/types.js';
+import { formatAttemptError } from './attempt-error.js';
+import { callbackRequest } from './callback-request.js';
 import type { SendResult } from './http-sender.js';
+import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';
 import type { RetrySchedule } from './retry-schedule.js';
 import { Signer } from './signer.js';
 
@@ -37,40 +39,22 @@ export interface DispatcherOptions {
   userAgent: string;
   signer?: Signer;
   now?: () => number;
-  /** Called after every attempt (metrics). */
-  onAttempt?: (result: SendResult, outcome: AttemptOutcome['kind']) => void;
-}
-
-interface OriginQueue {
-  active: number;
-  waiting: ClaimedMessage[];
-  /** When an attempt to this origin last finished: tells a busy origin from a stuck one. */
-  lastFinishedAt: number;
-  /** Moving average of this origin's attempt durations (null until one finished). */
-  latencyMs: number | null;
-  /** Where handed-back messages of this (stuck or slow) origin are scheduled: one round per slot. */
-  slotAt: number;
-  slotCount: number;
+  /** Called with the attempts of each recorded batch (metrics), once per batch rather than per attempt. */
+  onAttempts?: (results: readonly SendResult[]) => void;
 }
 
 /**
- * A saturated origin counts as stuck (slow or hanging) when no attempt to it has finished for a while:
- * at least this long, so that a GC or CPU pause of a loaded machine, during which no answer can be
- * read, does not make a healthy origin look stuck...
+ * What the loop is doing (the `loop` field):
+ * - `stopped`: not started, or stop() returned. Nothing is claimed.
+ * - `idle`: running, waiting for a wake-up: a publish (`wake`), a finished attempt, or the poll timer.
+ *   Attempts may be in flight meanwhile; `state` then reads `delivering`.
+ * - `claiming`: a claim is being read from the store. A wake-up meanwhile sets `claimAgain`, so the
+ *   loop claims once more before it goes idle instead of running twice at once.
+ * - `draining`: stop() was called: nothing more is claimed, locally queued messages went back to the
+ *   store, attempts in flight end (by their timeout at the latest) and their outcomes are recorded.
  */
-const STUCK_AFTER_MIN_MS = 500;
-/** ...and at least this many of its usual attempt durations... */
-const STUCK_AFTER_LATENCIES = 10;
-/** ...but at most this share of the attempt timeout, so a hanging origin is still found well before its attempts time out. */
-const STUCK_AFTER_TIMEOUT_SHARE = 0.25;
-/**
- * Longest a claimed message may expect to wait locally for its origin. A slower origin (a few
- * attempts' durations per round) gets no local queue: its surplus goes back to the store, spread over
- * the rounds it needs, so it cannot fill the room that fast origins use.
- */
-const MAX_LOCAL_WAIT_MS = 250;
-/** Shortest spacing of a handed-back backlog. */
-const MIN_ROUND_MS = 50;
+export type LoopState = 'stopped' | 'idle' | 'claiming' | 'draining';
+
 /** Safety margin kept between the end of an attempt and the end of its claim's lease. */
 const LEASE_MARGIN_MS = 1_000;
 
@@ -79,68 +63,46 @@ const LEASE_MARGIN_MS = 1_000;
  * concurrency limit, decides retries through the RetrySchedule and acknowledges outcomes in batches
  * (one store transaction for everything that finished in the same turn of the event loop).
  *
- * Isolation: claimed messages wait in their origin's local queue while the origin is busy answering
- * quickly. Once a saturated origin stops answering (stuck), or answers so slowly that a queued
- * message would wait long, its surplus is handed back to the store and spread over the rounds the
- * origin needs, so it holds only its own in-flight slots and never the room healthy origins need.
- * A waiting message is started only while its lease still covers a whole attempt.
+ * An attempt goes through three stages, after Svix's worker: `prepare` (the signed request, built
+ * once), `send` (the HTTP call, which never throws: failures come back typed) and `decide` (the retry
+ * policy's verdict, queued for the next batched write). Which claimed message may start, wait or go
+ * back to the store is the OriginScheduler's policy; a waiting message is started only while its
+ * lease still covers a whole attempt, so no second claim can deliver it concurrently.
  */
 export class Dispatcher {
   private readonly signer: Signer;
   private readonly now: () => number;
-  private readonly origins = new Map<string, OriginQueue>();
-  private inFlight = 0;
-  private waiting = 0;
-  private readonly lowWater: number;
-  private outcomes: AttemptOutcome[] = [];
-  private flushing: Promise<void> | null = null;
-  private tickQueued = false;
-  private ticking = false;
-  private tickAgain = false;
+  private readonly scheduler: OriginScheduler<ClaimedMessage>;
+  private loop: LoopState = 'stopped';
+  /** A wake-up is queued for the next turn of the event loop (setImmediate). */
+  private wakeQueued = false;
+  /** Something woke the loop while it was claiming: claim once more before going idle. */
+  private claimAgain = false;
+  /** The poll timer while idle (the fallback when no wake-up comes). */
   private timer: NodeJS.Timeout | null = null;
-  private running = false;
+  private inFlight = 0;
+  /** Claim only once this much room is free while busy, so completions do not each cause a tiny claim. */
+  private readonly lowWater: number;
+  /** Outcomes and their send results waiting for the next batched write. */
+  private outcomes: AttemptOutcome[] = [];
+  private results: SendResult[] = [];
+  /** The batched write in progress (at most one at a time). */
+  private flushing: Promise<void> | null = null;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: DispatcherOptions) {
     this.signer = options.signer ?? new Signer();
     this.now = options.now ?? Date.now;
+    this.scheduler = new OriginScheduler({
+      originConcurrency: options.originConcurrency,
+      attemptTimeoutMs: options.attemptTimeoutMs,
+    });
     this.lowWater = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 4));
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.wake();
-  }
-
-  /** Something became due now: look at the store on the next turn instead of after the sleep. */
-  wake(): void {
-    if (!this.running || this.tickQueued) return;
-    this.tickQueued = true;
-    setImmediate(() => {
-      this.tickQueued = false;
-      void this.tick();
-    });
-  }
-
-  /** Stops claiming, hands back queued messages, waits for attempts in flight and records every outcome. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const queued: string[] = [];
-    for (const queue of this.origins.values()) {
-      for (const claimed of queue.waiting.splice(0)) queued.push(claimed.message.id);
-    }
-    this.waiting = 0;
-    if (queued.length > 0) await this.release(queued, this.now());
-    if (this.inFlight > 0) {
-      // Attempts end by their own timeout; the extra second covers reading the last response.
-      const limit = new Promise<void>((resolve) => setTimeout(resolve, this.options.attemptTimeoutMs + 1_000).unref());
-      await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), limit]);
-    }
-    await this.flush();
+  /** The loop's state, with `delivering` for an idle loop whose attempts are in flight. */
+  get state(): LoopState | 'delivering' {
+    return this.loop === 'idle' && this.inFlight > 0 ? 'delivering' : this.loop;
   }
 
   /** Attempts currently in flight (for tests and metrics). */
@@ -148,240 +110,161 @@ export class Dispatcher {
     return this.inFlight;
   }
 
-  private async tick(): Promise<void> {
-    if (!this.running) return;
-    if (this.ticking) {
-      this.tickAgain = true;
-      return;
+  start(): void {
+    if (this.loop !== 'stopped') return;
+    this.loop = 'idle';
+    this.wake();
+  }
+
+  /** Something became due now: look at the store on the next turn instead of after the sleep. */
+  wake(): void {
+    if (this.loop === 'claiming') this.claimAgain = true;
+    if ((this.loop !== 'idle' && this.loop !== 'claiming') || this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(this.onWake);
+  }
+
+  /** Stops claiming, hands back queued messages, waits for attempts in flight and records every outcome. */
+  async stop(): Promise<void> {
+    if (this.loop === 'stopped' || this.loop === 'draining') return;
+    this.loop = 'draining';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const queued = this.scheduler.takeAllWaiting().map((claimed) => claimed.message.id);
+    if (queued.length > 0) await this.release(queued, this.now());
+    if (this.inFlight > 0) {
+      // Attempts end by their own timeout; the extra second covers reading the last response.
+      const limit = new Promise<void>((resolve) => setTimeout(resolve, this.options.attemptTimeoutMs + 1_000).unref());
+      await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), limit]);
     }
-    this.ticking = true;
+    await this.flush();
+    this.loop = 'stopped';
+  }
+
+  private readonly onWake = (): void => {
+    this.wakeQueued = false;
+    void this.claim();
+  };
+
+  /** Claims batches while there is room, places them, then sleeps until something is due. */
+  private async claim(): Promise<void> {
+    if (this.loop !== 'idle') return;
+    this.loop = 'claiming';
     let full = false;
     try {
       for (;;) {
-        this.tickAgain = false;
+        this.claimAgain = false;
         this.shedStuckOrigins();
-        const room = this.options.concurrency - this.inFlight - this.waiting;
+        const room = this.options.concurrency - this.inFlight - this.scheduler.waiting;
         const limit = Math.min(this.options.batchSize, room);
         // While busy, wait until a worthwhile batch fits rather than claiming a few at every completion.
-        const busy = this.inFlight + this.waiting > 0;
+        const busy = this.inFlight + this.scheduler.waiting > 0;
         if (limit <= 0 || (busy && limit < this.lowWater)) {
           full = true;
           break;
         }
         const now = this.now();
         const claimed = await this.options.store.claimDue(now, limit, this.options.leaseMs);
-        if (!this.running) {
+        if (this.loop !== 'claiming') {
           await this.release(
             claimed.map((c) => c.message.id),
             now,
           );
           return;
         }
-        const handedBack = this.distribute(claimed, now);
+        const handedBack = this.place(claimed, now);
         // A saturated origin wakes the loop when it runs low; claiming on now would only hand back more.
         if (handedBack > 0) break;
         // A full claim means more is probably due; keep going while there is room.
-        if (claimed.length < limit && !this.tickAgain) break;
+        if (claimed.length < limit && !this.claimAgain) break;
       }
     } catch (error) {
       this.options.logger.error({ err: error }, 'claiming due messages failed');
       // Try again after the poll interval rather than at once (the store may be busy or down).
       full = true;
-    } finally {
-      this.ticking = false;
     }
+    if (this.loop !== 'claiming') return;
+    this.loop = 'idle';
     // With no room, finishing attempts wake the loop; the poll timer is only a fallback then.
     await this.sleepUntilDue(full);
   }
 
-  /** Queues claimed messages by origin and starts what the limits allow; returns how many went back. */
-  private distribute(claimed: ClaimedMessage[], now: number): number {
-    const surplus = new Map<number, string[]>();
+  /** Starts, queues or hands back each claimed message as the origin policy says; returns how many went back. */
+  private place(claimed: ClaimedMessage[], now: number): number {
+    const handBack = new Map<number, string[]>();
     let handedBack = 0;
     for (const item of claimed) {
-      let origin: string;
-      try {
-        origin = this.options.sender.originOf(item.registration.url);
-      } catch {
-        origin = item.registration.url;
-      }
-      let queue = this.origins.get(origin);
-      if (!queue) {
-        queue = { active: 0, waiting: [], lastFinishedAt: now, latencyMs: null, slotAt: 0, slotCount: 0 };
-        this.origins.set(origin, queue);
-      }
-      if (queue.active < this.options.originConcurrency && this.inFlight < this.options.concurrency) {
-        this.startAttempt(origin, queue, item);
-      } else if (!this.isStuck(queue, now) && this.expectedWaitMs(queue) <= MAX_LOCAL_WAIT_MS) {
-        queue.waiting.push(item);
-        this.waiting++;
-      } else {
-        const at = this.deferralSlot(queue, now);
-        const ids = surplus.get(at) ?? [];
-        ids.push(item.message.id);
-        surplus.set(at, ids);
+      const origin = this.originOf(item);
+      const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency);
+      if (placement.action === 'start') this.startAttempt(origin, item, now);
+      else if (placement.action === 'hand_back') {
+        const ids = handBack.get(placement.at);
+        if (ids) ids.push(item.message.id);
+        else handBack.set(placement.at, [item.message.id]);
         handedBack++;
       }
     }
-    for (const [at, ids] of surplus) void this.release(ids, at);
+    for (const [at, ids] of handBack) void this.release(ids, at);
     return handedBack;
   }
 
   /** Hands back what waits for stuck origins, freeing the room it holds for origins that answer. */
   private shedStuckOrigins(): void {
-    if (this.waiting === 0) return;
-    const now = this.now();
-    for (const queue of this.origins.values()) {
-      if (queue.waiting.length === 0 || !this.isStuck(queue, now)) continue;
-      const shed = new Map<number, string[]>();
-      for (const item of queue.waiting.splice(0)) {
-        const at = this.deferralSlot(queue, now);
-        const ids = shed.get(at) ?? [];
-        ids.push(item.message.id);
-        shed.set(at, ids);
-        this.waiting--;
-      }
-      for (const [at, ids] of shed) void this.release(ids, at);
+    const shed = this.scheduler.shedStuck(this.now());
+    if (shed.length === 0) return;
+    const byTime = new Map<number, string[]>();
+    for (const { item, at } of shed) {
+      const ids = byTime.get(at);
+      if (ids) ids.push(item.message.id);
+      else byTime.set(at, [item.message.id]);
+    }
+    for (const [at, ids] of byTime) void this.release(ids, at);
+  }
+
+  private originOf(item: ClaimedMessage): string {
+    try {
+      return this.options.sender.originOf(item.registration.url);
+    } catch {
+      // An unparsable URL gets an origin of its own; its attempt fails as invalid_url.
+      return item.registration.url;
     }
   }
 
-  /** How long one more message queued for this origin would wait before its attempt starts. */
-  private expectedWaitMs(queue: OriginQueue): number {
-    const rounds = Math.ceil((queue.waiting.length + 1) / this.options.originConcurrency);
-    return rounds * (queue.latencyMs ?? 0);
-  }
-
-  /**
-   * When a message handed back by a stuck or slow origin becomes due again: the origin frees at most
-   * `originConcurrency` slots per round (an attempt timeout when stuck, its usual attempt duration
-   * when slow), so its backlog is spread round by round instead of crowding the front of the queue
-   * (and every claim) all at once.
-   */
-  private deferralSlot(queue: OriginQueue, now: number): number {
-    const round = this.isStuck(queue, now)
-      ? this.options.attemptTimeoutMs
-      : Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, queue.latencyMs ?? 0));
-    if (queue.slotAt < now + round) {
-      queue.slotAt = now + round;
-      queue.slotCount = 0;
-    }
-    if (queue.slotCount >= this.options.originConcurrency) {
-      queue.slotAt += round;
-      queue.slotCount = 0;
-    }
-    queue.slotCount++;
-    return queue.slotAt;
-  }
-
-  /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
-  private isStuck(queue: OriginQueue, now: number): boolean {
-    if (queue.active < this.options.originConcurrency) return false;
-    const stuckAfter = Math.min(
-      Math.max(STUCK_AFTER_MIN_MS, STUCK_AFTER_LATENCIES * (queue.latencyMs ?? 0)),
-      this.options.attemptTimeoutMs * STUCK_AFTER_TIMEOUT_SHARE,
-    );
-    return now - queue.lastFinishedAt > stuckAfter;
-  }
-
-  private startAttempt(origin: string, queue: OriginQueue, item: ClaimedMessage): void {
-    queue.active++;
+  private startAttempt(origin: string, item: ClaimedMessage, now: number): void {
     this.inFlight++;
-    const started = this.now();
-    const usual = queue.latencyMs;
-    void this.attempt(item).finally(() => {
-      queue.active--;
-      this.inFlight--;
-      // A sample counts at most about twice the average its attempt started with: a pause of the whole
-      // process (GC, a loaded machine) stretches every attempt in flight at once and would otherwise make
-      // a fast origin look slow. A really slower origin still doubles per generation of attempts.
-      const took = this.now() - started;
-      const sample = usual === null ? took : Math.min(took, 2 * usual + MIN_ROUND_MS);
-      queue.latencyMs = queue.latencyMs === null ? sample : queue.latencyMs * 0.8 + sample * 0.2;
-      this.afterAttempt(origin, queue);
-    });
+    const ticket = this.scheduler.begin(origin, now);
+    const done = () => this.afterAttempt(ticket);
+    this.attempt(item, now).then(done, done);
   }
 
-  private afterAttempt(origin: string, queue: OriginQueue): void {
-    const now = this.now();
-    queue.lastFinishedAt = now;
-    const tooLate: string[] = [];
-    this.drain(origin, queue, now, tooLate);
-    // A global slot came free: other origins may have messages waiting only for that.
-    if (this.waiting > 0 && this.inFlight < this.options.concurrency) {
-      for (const [other, otherQueue] of this.origins) {
-        if (this.inFlight >= this.options.concurrency) break;
-        if (otherQueue !== queue) this.drain(other, otherQueue, now, tooLate);
-      }
-    }
-    if (tooLate.length > 0) void this.release(tooLate, now);
-    if (this.inFlight === 0 && this.idleWaiters.length > 0) {
-      for (const resolve of this.idleWaiters.splice(0)) resolve();
-    }
-    // Claim more when this origin is running low, or when nothing at all waits locally.
-    if (queue.waiting.length < this.options.originConcurrency / 2 || this.waiting === 0) this.wake();
-  }
-
-  /** Starts an origin's waiting messages while the limits allow. */
-  private drain(origin: string, queue: OriginQueue, now: number, tooLate: string[]): void {
-    while (
-      this.running &&
-      queue.waiting.length > 0 &&
-      queue.active < this.options.originConcurrency &&
-      this.inFlight < this.options.concurrency
-    ) {
-      const next = queue.waiting.shift()!;
-      this.waiting--;
-      // Starting after the lease could end would let another claim deliver it concurrently.
-      const leaseLeft = (next.message.lockedUntil ?? 0) - now;
-      if (leaseLeft < this.options.attemptTimeoutMs + LEASE_MARGIN_MS) tooLate.push(next.message.id);
-      else this.startAttempt(origin, queue, next);
-    }
-    if (queue.active === 0 && queue.waiting.length === 0) this.origins.delete(origin);
-  }
-
-  private async attempt({ message, registration }: ClaimedMessage): Promise<void> {
+  /** prepare → send → decide; the outcome joins the next batched write. */
+  private async attempt(item: ClaimedMessage, startedAt: number): Promise<void> {
+    const { message, registration } = item;
     const attemptNumber = message.attempts + 1;
-    const startedAt = this.now();
     let result: SendResult;
     try {
-      const body = callbackBody(message.payload, registration, attemptNumber, message.maxAttempts);
-      const timestamp = Math.floor(startedAt / 1000);
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        'user-agent': this.options.userAgent,
-        'webhook-id': message.id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': this.signer.sign(registration, message.id, timestamp, body, startedAt),
-        'ccb-account': message.accountName,
-        'ccb-service': message.serviceName,
-      };
-      result = await this.options.sender.send(registration.url, headers, body);
+      const request = callbackRequest(item, attemptNumber, startedAt, this.signer, this.options.userAgent);
+      result = await this.options.sender.send(registration.url, request.headers, request.body);
     } catch (error) {
       result = {
         statusCode: null,
         retryAfter: null,
-        error: `internal: ${(error as Error).message}`,
+        error: { kind: 'internal', detail: (error as Error).message },
         responseExcerpt: null,
         latencyMs: this.now() - startedAt,
       };
     }
-    const attempt = {
+    const attempt: Attempt = {
       messageId: message.id,
       attemptNumber,
       startedAt,
       url: registration.url,
       statusCode: result.statusCode,
       latencyMs: result.latencyMs,
-      error: result.error,
+      error: result.error === null ? null : formatAttemptError(result.error),
       responseExcerpt: result.responseExcerpt,
     };
     const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.now());
-    const outcome: AttemptOutcome =
-      decision.kind === 'retry'
-        ? { kind: 'retry', attempt, nextAttemptAt: decision.nextAttemptAt }
-        : decision.kind === 'failed'
-          ? { kind: 'failed', attempt, reason: decision.reason }
-          : { kind: 'delivered', attempt };
     // One line per outcome; built only when info is on (benchmarks and quiet deployments run at warn).
     if (this.options.logger.isLevelEnabled?.('info') !== false) {
       this.options.logger.info(
@@ -392,24 +275,59 @@ export class Dispatcher {
           attempt: attemptNumber,
           url: registration.url,
           statusCode: result.statusCode,
-          error: result.error,
+          error: attempt.error,
           ms: Math.round(result.latencyMs),
-          outcome: outcome.kind,
-          ...(outcome.kind === 'failed' ? { reason: outcome.reason } : {}),
-          ...(outcome.kind === 'retry'
-            ? { retryIn: `${Math.round((outcome.nextAttemptAt - this.now()) / 1000)}s` }
+          outcome: decision.kind,
+          ...(decision.kind === 'failed' ? { reason: decision.reason } : {}),
+          ...(decision.kind === 'retry'
+            ? { retryIn: `${Math.round((decision.nextAttemptAt - this.now()) / 1000)}s` }
             : {}),
         },
-        outcome.kind === 'delivered'
+        decision.kind === 'delivered'
           ? 'message delivered'
-          : outcome.kind === 'failed'
+          : decision.kind === 'failed'
             ? 'message failed'
             : 'attempt failed',
       );
     }
-    this.options.onAttempt?.(result, outcome.kind);
-    this.outcomes.push(outcome);
+    this.outcomes.push({ ...decision, attempt });
+    this.results.push(result);
     this.scheduleFlush();
+  }
+
+  private afterAttempt(ticket: AttemptTicket): void {
+    this.inFlight--;
+    const now = this.now();
+    this.scheduler.finished(ticket, now);
+    const tooLate: string[] = [];
+    this.startWaiting(ticket.origin, now, tooLate);
+    // A global slot came free: other origins may have messages waiting only for that.
+    if (this.scheduler.waiting > 0 && this.inFlight < this.options.concurrency) {
+      for (const other of this.scheduler.waitingOrigins()) {
+        if (this.inFlight >= this.options.concurrency) break;
+        if (other !== ticket.origin) this.startWaiting(other, now, tooLate);
+      }
+    }
+    if (tooLate.length > 0) void this.release(tooLate, now);
+    if (this.inFlight === 0 && this.idleWaiters.length > 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+    // Claim more when this origin is running low, or when nothing at all waits locally.
+    if (this.scheduler.waitingFor(ticket.origin) < this.options.originConcurrency / 2 || this.scheduler.waiting === 0) {
+      this.wake();
+    }
+  }
+
+  /** Starts an origin's waiting messages while the limits allow. */
+  private startWaiting(origin: string, now: number, tooLate: string[]): void {
+    while (this.loop !== 'draining' && this.loop !== 'stopped' && this.inFlight < this.options.concurrency) {
+      const next = this.scheduler.next(origin);
+      if (!next) return;
+      // Starting after the lease could end would let another claim deliver it concurrently.
+      const leaseLeft = (next.message.lockedUntil ?? 0) - now;
+      if (leaseLeft < this.options.attemptTimeoutMs + LEASE_MARGIN_MS) tooLate.push(next.message.id);
+      else this.startAttempt(origin, next, now);
+    }
   }
 
   private scheduleFlush(): void {
@@ -422,13 +340,16 @@ export class Dispatcher {
     try {
       while (this.outcomes.length > 0) {
         const batch = this.outcomes;
+        const results = this.results;
         this.outcomes = [];
+        this.results = [];
         try {
           await this.options.store.complete(batch, this.now());
         } catch (error) {
           // The messages stay claimed; their leases lapse and they are delivered again (at least once).
           this.options.logger.error({ err: error, count: batch.length }, 'recording attempt outcomes failed');
         }
+        this.options.onAttempts?.(results);
       }
     } finally {
       this.flushing = null;
@@ -451,7 +372,6 @@ export class Dispatcher {
   }
 
   private async sleepUntilDue(full: boolean): Promise<void> {
-    if (!this.running) return;
     let delay = this.options.pollIntervalMs;
     if (!full) {
       try {
@@ -461,14 +381,13 @@ export class Dispatcher {
         this.options.logger.error({ err: error }, 'reading the next due time failed');
       }
     }
-    if (!this.running) return;
+    if (this.loop !== 'idle') return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.wake();
-      },
-      Math.max(delay, 1),
-    );
+    this.timer = setTimeout(this.onTimer, Math.max(delay, 1));
   }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.wake();
+  };
 }

@@ -1,8 +1,11 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
-import type { IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
 import { type Dispatcher, Pool } from 'undici';
+import { type AttemptError, type AttemptErrorKind, statusError } from './attempt-error.js';
 import type { UrlGuard } from './url-guard.js';
 
 /** Resolves a host name to every address it has (dns.lookup with `all`; replaced in tests). */
@@ -24,8 +27,8 @@ export interface SendResult {
   /** The response status, or null when none arrived. */
   statusCode: number | null;
   retryAfter: string | null;
-  /** null on a 2xx; else a machine-readable kind and detail: `http_500`, `timeout: …`, `url_guard: …`. */
-  error: string | null;
+  /** null on a 2xx; else what went wrong, typed. */
+  error: AttemptError | null;
   /** The first 1 KiB of the response body (null when empty or no response). */
   responseExcerpt: string | null;
   latencyMs: number;
@@ -36,6 +39,8 @@ const EXCERPT_BYTES = 1024;
 const DRAIN_LIMIT_BYTES = 64 * 1024;
 /** Pools unused this long are closed, so departed listeners do not keep sockets and memory. */
 const IDLE_POOL_MS = 5 * 60 * 1000;
+/** Parsed URLs kept; a registration's URL is parsed once, not per attempt. */
+const TARGET_CACHE_SIZE = 10_000;
 const GUARD_ERROR = 'CCB_URL_GUARD';
 
 interface OriginPool {
@@ -59,18 +64,24 @@ class GuardError extends Error {
  * redirects are not followed; every new connection goes to an address the URL guard accepted (the
  * connection's lookup resolves, checks and hands over only accepted addresses, so a DNS answer cannot
  * change between the check and the connect). It knows nothing about retries.
+ *
+ * An origin that answers with an unsolicited `100 Continue` (which HTTP allows and undici refuses by
+ * closing the connection) is sent to through Node's own HTTP client from then on, which reads and
+ * skips interim responses; the attempt that found out is sent again that way, within its time.
  */
 export class HttpSender {
   private readonly pools = new Map<string, OriginPool>();
-  private readonly targets = new Map<string, ParsedTarget>();
+  private readonly targets = new LRUCache<string, ParsedTarget>({ max: TARGET_CACHE_SIZE });
+  /** Origins that sent a `100 Continue`, and the keep-alive agent used for them instead of a Pool. */
+  private readonly interimOrigins = new Map<string, HttpAgent>();
   private readonly resolve: Resolver;
   private readonly sweeper: NodeJS.Timeout;
-  private readonly timeoutReason: string;
+  private readonly timeout: AttemptError;
   private closed = false;
 
   constructor(private readonly options: HttpSenderOptions) {
     this.resolve = options.resolve ?? systemResolver;
-    this.timeoutReason = `timeout: no response within ${options.timeoutMs} ms`;
+    this.timeout = { kind: 'timeout', detail: `no response within ${options.timeoutMs} ms` };
     this.sweeper = setInterval(() => this.closeIdlePools(), IDLE_POOL_MS).unref();
   }
 
@@ -85,15 +96,20 @@ export class HttpSender {
     try {
       target = this.target(url);
     } catch {
-      return Promise.resolve(failure(`invalid_url: ${url}`, elapsedSince(started)));
+      return Promise.resolve(failure({ kind: 'invalid_url', detail: url }, elapsedSince(started)));
     }
     if (target.literalRefusal) {
-      return Promise.resolve(failure(`url_guard: ${target.literalRefusal}`, elapsedSince(started)));
+      return Promise.resolve(failure({ kind: 'url_guard', detail: target.literalRefusal }, elapsedSince(started)));
     }
+    if (this.interimOrigins.has(target.origin)) return this.sendThroughNode(target, headers, body, started);
     // A dispatch handler rather than `request`: no response stream, async resource or promise chain
     // per attempt, which cost more than the rest of the send.
-    return new Promise((resolve) => {
-      const handler = new AttemptHandler(started, this.options.timeoutMs, this.timeoutReason, resolve);
+    return new Promise<SendResult>((resolve) => {
+      const handler = new AttemptHandler(started, this.options.timeoutMs, this.timeout, (result) => {
+        if (!result.interimRefused) return resolve(result);
+        this.useNodeClient(target.origin);
+        resolve(this.sendThroughNode(target, headers, body, started));
+      });
       try {
         this.pool(target.origin).dispatch({ method: 'POST', path: target.path, headers, body }, handler);
       } catch (error) {
@@ -107,6 +123,8 @@ export class HttpSender {
     clearInterval(this.sweeper);
     const pools = [...this.pools.values()];
     this.pools.clear();
+    for (const agent of this.interimOrigins.values()) agent.destroy();
+    this.interimOrigins.clear();
     await Promise.all(pools.map(({ pool }) => pool.destroy().catch(() => {})));
   }
 
@@ -120,7 +138,6 @@ export class HttpSender {
         path: `${parsed.pathname}${parsed.search}`,
         literalRefusal: isIP(host) ? this.options.guard.checkAddress(host) : null,
       };
-      if (this.targets.size >= 10_000) this.targets.clear();
       this.targets.set(url, target);
     }
     return target;
@@ -144,6 +161,75 @@ export class HttpSender {
     }
     entry.lastUsed = Date.now();
     return entry.pool;
+  }
+
+  private useNodeClient(origin: string): void {
+    if (this.interimOrigins.has(origin) || this.closed) return;
+    const agentOptions = { keepAlive: true, maxSockets: this.options.connectionsPerOrigin };
+    this.interimOrigins.set(
+      origin,
+      origin.startsWith('https:') ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
+    );
+    const entry = this.pools.get(origin);
+    this.pools.delete(origin);
+    entry?.pool.close().catch(() => {});
+  }
+
+  /** One attempt through node:http (for origins that send interim responses), in the attempt's time left. */
+  private sendThroughNode(
+    target: ParsedTarget,
+    headers: Record<string, string>,
+    body: string,
+    started: number,
+  ): Promise<SendResult> {
+    const agent = this.interimOrigins.get(target.origin);
+    const left = this.options.timeoutMs - (performance.now() - started);
+    if (!agent || left <= 0)
+      return Promise.resolve(failure(agent ? this.timeout : closedError(), elapsedSince(started)));
+    const url = new URL(target.path, target.origin);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<SendResult>((resolve) => {
+      let settled = false;
+      const settle = (result: SendResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const request = send(url, {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        lookup: this.guardedLookup,
+      });
+      const timer = setTimeout(() => {
+        settle(failure(this.timeout, elapsedSince(started)));
+        request.destroy();
+      }, left);
+      request.on('response', (response) => {
+        const statusCode = response.statusCode ?? 0;
+        const retryAfter = response.headers['retry-after'];
+        const excerpt = new Excerpt();
+        const done = () =>
+          settle({
+            statusCode,
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+            error: statusError(statusCode),
+            responseExcerpt: excerpt.text(),
+            latencyMs: elapsedSince(started),
+          });
+        response.on('data', (chunk: Buffer) => {
+          if (excerpt.add(chunk)) return;
+          done();
+          response.destroy();
+        });
+        response.on('end', done);
+        response.on('error', done);
+        response.on('close', done);
+      });
+      request.on('error', (error) => settle(failure(classify(error, this.timeout), elapsedSince(started))));
+      request.end(body);
+    });
   }
 
   /** A `net.connect` lookup: resolve, keep only the addresses the guard accepts, refuse when none is left. */
@@ -183,12 +269,43 @@ export class HttpSender {
   }
 }
 
-function failure(error: string, latencyMs: number): SendResult {
+interface HandlerResult extends SendResult {
+  /** undici closed the connection on an interim `100 Continue`: send again through node:http. */
+  interimRefused?: boolean;
+}
+
+function failure(error: AttemptError, latencyMs: number): SendResult {
   return { statusCode: null, retryAfter: null, error, responseExcerpt: null, latencyMs };
+}
+
+function closedError(): AttemptError {
+  return { kind: 'internal', detail: 'the sender is closed' };
 }
 
 function elapsedSince(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
+}
+
+/** The first 1 KiB of a response body, and whether the rest is still worth draining for keep-alive. */
+class Excerpt {
+  private readonly kept: Buffer[] = [];
+  private keptBytes = 0;
+  private total = 0;
+
+  /** Takes a chunk; false once the body is past the drain limit (drop the connection). */
+  add(chunk: Buffer): boolean {
+    if (this.keptBytes < EXCERPT_BYTES) {
+      const part = chunk.subarray(0, EXCERPT_BYTES - this.keptBytes);
+      this.kept.push(part);
+      this.keptBytes += part.length;
+    }
+    this.total += chunk.length;
+    return this.total <= DRAIN_LIMIT_BYTES;
+  }
+
+  text(): string | null {
+    return this.keptBytes === 0 ? null : Buffer.concat(this.kept, this.keptBytes).toString('utf8');
+  }
 }
 
 /**
@@ -200,9 +317,7 @@ function elapsedSince(started: number): number {
 class AttemptHandler implements Dispatcher.DispatchHandler {
   private statusCode: number | null = null;
   private retryAfter: string | null = null;
-  private readonly kept: Buffer[] = [];
-  private keptBytes = 0;
-  private total = 0;
+  private readonly excerpt = new Excerpt();
   private timer: NodeJS.Timeout | null = null;
   private controller: Dispatcher.DispatchController | null = null;
   private done = false;
@@ -210,8 +325,8 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly started: number,
     private readonly timeoutMs: number,
-    private readonly timeoutReason: string,
-    private readonly resolve: (result: SendResult) => void,
+    private readonly timeout: AttemptError,
+    private readonly resolve: (result: HandlerResult) => void,
   ) {}
 
   /** Present so undici drives this handler through the current (controller-based) handler API. */
@@ -230,13 +345,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.done) return;
-    if (this.keptBytes < EXCERPT_BYTES) {
-      const part = chunk.subarray(0, EXCERPT_BYTES - this.keptBytes);
-      this.kept.push(part);
-      this.keptBytes += part.length;
-    }
-    this.total += chunk.length;
-    if (this.total > DRAIN_LIMIT_BYTES) this.cutShort();
+    if (!this.excerpt.add(chunk)) this.cutShort();
   }
 
   onResponseEnd(): void {
@@ -250,7 +359,13 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.done = true;
-    this.resolve(failure(classify(error, this.timeoutReason), elapsedSince(this.started)));
+    const result: HandlerResult = failure(classify(error, this.timeout), elapsedSince(this.started));
+    // undici answers an interim 100 by closing the connection with this error (and no other case
+    // reaches a request in flight with it).
+    if ((error as { code?: string }).code === 'UND_ERR_SOCKET' && error.message === 'bad response') {
+      result.interimRefused = true;
+    }
+    this.resolve(result);
   }
 
   /** Drops the connection (the body is too large or too slow) and reports what arrived. */
@@ -268,8 +383,8 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.resolve({
       statusCode,
       retryAfter: this.retryAfter,
-      error: statusCode >= 200 && statusCode < 300 ? null : `http_${statusCode}`,
-      responseExcerpt: this.keptBytes === 0 ? null : Buffer.concat(this.kept, this.keptBytes).toString('utf8'),
+      error: statusError(statusCode),
+      responseExcerpt: this.excerpt.text(),
       latencyMs: elapsedSince(this.started),
     });
   }
@@ -277,21 +392,39 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
 
 const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|EPROTO|HOSTNAME_MISMATCH|ERR_OSSL)/;
 
-/** Names a transport failure: `connection_refused: …`, `dns: …`, `tls: …`, `url_guard: …`. */
-export function classify(error: unknown, timeoutReason: string): string {
+const KIND_BY_CODE: Record<string, AttemptErrorKind> = {
+  [GUARD_ERROR]: 'url_guard',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  ETIMEDOUT: 'timeout',
+  ECONNREFUSED: 'connection_refused',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  EAI_NODATA: 'dns',
+  EAI_FAIL: 'dns',
+  ESERVFAIL: 'dns',
+  ECONNRESET: 'connection_reset',
+  EPIPE: 'connection_reset',
+  UND_ERR_SOCKET: 'connection_reset',
+  UND_ERR_CLOSED: 'connection_reset',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  EHOSTDOWN: 'unreachable',
+  ENETDOWN: 'unreachable',
+  UND_ERR_HEADERS_OVERFLOW: 'too_large',
+  HPE_HEADER_OVERFLOW: 'too_large',
+};
+
+/** Names a transport failure by its error code (or its cause's): refused, reset, DNS, TLS, URL guard, … */
+export function classify(error: unknown, timeout: AttemptError): AttemptError {
   const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = err?.code ?? '';
   const causeCode = err?.cause?.code ?? '';
-  const message = err?.message || err?.cause?.message || String(error);
-  const is = (...codes: string[]) => codes.includes(code) || codes.includes(causeCode);
-  if (is(GUARD_ERROR)) return `url_guard: ${message}`;
-  if (is('UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) {
-    return timeoutReason;
-  }
-  if (is('ECONNREFUSED')) return `connection_refused: ${message}`;
-  if (is('ENOTFOUND', 'EAI_AGAIN', 'EAI_NODATA', 'EAI_FAIL', 'ESERVFAIL')) return `dns: ${message}`;
-  if (TLS_CODE.test(code) || TLS_CODE.test(causeCode)) return `tls: ${message}`;
-  if (is('ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED')) return `connection_reset: ${message}`;
-  if (is('EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN')) return `unreachable: ${message}`;
-  return `network: ${message}`;
+  const detail = err?.message || err?.cause?.message || String(error);
+  const kind = KIND_BY_CODE[code] ?? KIND_BY_CODE[causeCode];
+  // TLS failures come in many codes; they win over the socket error undici wraps them in.
+  if (kind !== 'url_guard' && (TLS_CODE.test(code) || TLS_CODE.test(causeCode))) return { kind: 'tls', detail };
+  if (kind === 'timeout') return timeout;
+  return { kind: kind ?? 'network', detail };
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AppContext } from '../context.js';
-import { attemptDuration, attemptOutcomeLabel, attemptsTotal } from '../metrics.js';
+import { recordAttempts } from '../metrics.js';
 import { Dispatcher } from './dispatcher.js';
 import { HttpSender, type Resolver } from './http-sender.js';
 import { startRetention } from './retention.js';
@@ -49,10 +49,7 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
     attemptTimeoutMs: delivery.attemptTimeoutMs,
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
-    onAttempt(result) {
-      attemptsTotal.inc({ outcome: attemptOutcomeLabel(result.error, result.statusCode) });
-      attemptDuration.observe(result.latencyMs / 1000);
-    },
+    onAttempts: recordAttempts,
   });
   const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
   dispatcher.start();

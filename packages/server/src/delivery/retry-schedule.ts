@@ -1,3 +1,6 @@
+import type { AttemptDecision } from '../store/types.js';
+import { type AttemptError, formatAttemptError } from './attempt-error.js';
+
 /** What one attempt looked like, as far as retrying is concerned. */
 export interface AttemptResult {
   /** HTTP status, or null when no response arrived (timeout, refused connection, …). */
@@ -5,13 +8,8 @@ export interface AttemptResult {
   /** The response's `Retry-After` header, if any. */
   retryAfter?: string | null;
   /** Why the attempt failed (null when it succeeded). */
-  error: string | null;
+  error: AttemptError | null;
 }
-
-export type RetryDecision =
-  | { kind: 'delivered' }
-  | { kind: 'retry'; nextAttemptAt: number }
-  | { kind: 'failed'; reason: string };
 
 /** Jitter spreads retries of many messages failing together, so a recovering listener is not hit at once. */
 const JITTER = 0.1;
@@ -38,12 +36,12 @@ export class RetrySchedule {
    * Decides what follows attempt `attemptNumber` of a message allowed `maxAttempts` attempts. A
    * replayed message is allowed more attempts than the schedule's; its delays restart from the first.
    */
-  decide(attemptNumber: number, maxAttempts: number, result: AttemptResult, now: number): RetryDecision {
+  decide(attemptNumber: number, maxAttempts: number, result: AttemptResult, now: number): AttemptDecision {
     const status = result.statusCode;
-    if (status !== null && status >= 200 && status < 300) return { kind: 'delivered' };
+    if (result.error === null) return { kind: 'delivered' };
     if (status === 410) return { kind: 'failed', reason: 'gone: the listener answered 410 Gone' };
     const left = maxAttempts - attemptNumber;
-    if (left <= 0) return { kind: 'failed', reason: result.error ?? `http_${status}` };
+    if (left <= 0) return { kind: 'failed', reason: formatAttemptError(result.error) };
     return { kind: 'retry', nextAttemptAt: now + this.delayBefore(left, status, result.retryAfter ?? null, now) };
   }
 

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 const PREFIX = 'whsec_';
 
@@ -19,7 +20,8 @@ export interface SigningSecrets {
  * secret, space-separated. Decoded keys are cached so each delivery costs one HMAC per secret.
  */
 export class Signer {
-  private readonly keys = new Map<string, Buffer>();
+  /** Rotations add keys over the life of a process; a bounded cache keeps that from growing forever. */
+  private readonly keys = new LRUCache<string, Buffer>({ max: 10_000 });
 
   sign(secrets: SigningSecrets, id: string, timestampSeconds: number, body: string, now: number): string {
     const current = this.signWith(secrets.signingSecret, id, timestampSeconds, body);
@@ -33,8 +35,6 @@ export class Signer {
   signWith(secret: string, id: string, timestampSeconds: number, body: string): string {
     let key = this.keys.get(secret);
     if (!key) {
-      // Rotations add keys over the life of a process; a bounded cache keeps that from growing forever.
-      if (this.keys.size >= 10_000) this.keys.clear();
       key = secretKey(secret);
       this.keys.set(secret, key);
     }

@@ -157,12 +157,16 @@ export interface ClaimedMessage {
   registration: Registration;
 }
 
-export type AttemptOutcome =
-  | { kind: 'delivered'; attempt: Attempt }
+/** What an attempt decides for its message (the retry policy's verdict). */
+export type AttemptDecision =
+  | { kind: 'delivered' }
   /** Schedule another attempt at `nextAttemptAt`. */
-  | { kind: 'retry'; attempt: Attempt; nextAttemptAt: number }
+  | { kind: 'retry'; nextAttemptAt: number }
   /** No more attempts: the message becomes `failed` with `reason`. */
-  | { kind: 'failed'; attempt: Attempt; reason: string };
+  | { kind: 'failed'; reason: string };
+
+/** An attempt with its decision, as the store records it. */
+export type AttemptOutcome = AttemptDecision & { attempt: Attempt };
 
 export interface MessageFilter {
   accountName?: string;

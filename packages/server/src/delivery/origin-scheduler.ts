@@ -1,0 +1,228 @@
+/**
+ * The per-origin scheduling policy of the dispatcher (SPEC §5 isolation): how many attempts an origin
+ * (`scheme://host:port`) may have in flight, when a claimed message may wait locally for its origin,
+ * and when it goes back to the store instead, spread over the rounds the origin needs.
+ *
+ * It holds no timers and reads no clock: every call gets `now`, so tests drive it step by step.
+ */
+
+/**
+ * A saturated origin counts as stuck (slow or hanging) when no attempt to it has finished for a while:
+ * at least this long, so that a GC or CPU pause of a loaded machine, during which no answer can be
+ * read, does not make a healthy origin look stuck...
+ */
+export const STUCK_AFTER_MIN_MS = 500;
+/** ...and at least this many of its usual attempt durations... */
+const STUCK_AFTER_LATENCIES = 10;
+/** ...but at most this share of the attempt timeout, so a hanging origin is still found well before its attempts time out. */
+const STUCK_AFTER_TIMEOUT_SHARE = 0.25;
+/**
+ * Longest a claimed message may expect to wait locally for its origin. A slower origin (a few
+ * attempts' durations per round) gets no local queue: its surplus goes back to the store, spread over
+ * the rounds it needs, so it cannot fill the room that fast origins use.
+ */
+export const MAX_LOCAL_WAIT_MS = 250;
+/** Shortest spacing of a handed-back backlog. */
+export const MIN_ROUND_MS = 50;
+/** Weight of the newest sample in an origin's moving latency average. */
+const LATENCY_WEIGHT = 0.2;
+
+/** What the dispatcher does with a claimed message, as the policy decides it. */
+export type Placement =
+  /** Start the attempt now (the origin's slot is already taken for it). */
+  | { action: 'start' }
+  /** Keep it in the origin's local queue; `next` hands it out when a slot frees. */
+  | { action: 'queue' }
+  /** Give it back to the store, due again at `at`. */
+  | { action: 'hand_back'; at: number };
+
+/** One origin as the policy sees it. */
+interface OriginState<T> {
+  /** Attempts in flight. */
+  active: number;
+  /** Claimed messages waiting for a slot, oldest first. */
+  waiting: T[];
+  /** When an attempt to this origin last finished: tells a busy origin from a stuck one. */
+  lastFinishedAt: number;
+  /** Moving average of this origin's attempt durations (null until one finished). */
+  latencyMs: number | null;
+  /** Where handed-back messages of this (stuck or slow) origin are scheduled: one round per slot. */
+  slotAt: number;
+  slotCount: number;
+}
+
+export interface OriginSchedulerOptions {
+  /** Attempts in flight at once to one origin. */
+  originConcurrency: number;
+  attemptTimeoutMs: number;
+}
+
+/** A started attempt's ticket: give it back to `finished` when the attempt ends. */
+export interface AttemptTicket {
+  origin: string;
+  startedAt: number;
+  /** The origin's average when the attempt started (caps how much one sample may move it). */
+  usualMs: number | null;
+}
+
+export class OriginScheduler<T> {
+  private readonly origins = new Map<string, OriginState<T>>();
+  /** Messages waiting in all local queues. */
+  private waitingTotal = 0;
+
+  constructor(private readonly options: OriginSchedulerOptions) {}
+
+  get waiting(): number {
+    return this.waitingTotal;
+  }
+
+  /**
+   * Where a claimed message goes: started at once when its origin has a slot (and `globalRoom` says
+   * the global limit allows it), queued locally while its origin answers quickly, or handed back.
+   */
+  place(origin: string, item: T, now: number, globalRoom: boolean): Placement {
+    const state = this.state(origin, now);
+    if (state.active < this.options.originConcurrency && globalRoom) return { action: 'start' };
+    if (!this.isStuck(state, now) && this.expectedWaitMs(state) <= MAX_LOCAL_WAIT_MS) {
+      state.waiting.push(item);
+      this.waitingTotal++;
+      return { action: 'queue' };
+    }
+    return { action: 'hand_back', at: this.deferralSlot(state, now) };
+  }
+
+  /** Takes a slot of `origin` for an attempt starting now. */
+  begin(origin: string, now: number): AttemptTicket {
+    const state = this.state(origin, now);
+    state.active++;
+    return { origin, startedAt: now, usualMs: state.latencyMs };
+  }
+
+  /** An attempt ended: frees its slot and learns the origin's latency from it. */
+  finished(ticket: AttemptTicket, now: number): void {
+    const state = this.origins.get(ticket.origin);
+    if (!state) return;
+    state.active--;
+    state.lastFinishedAt = now;
+    // A sample counts at most about twice the average its attempt started with: a pause of the whole
+    // process (GC, a loaded machine) stretches every attempt in flight at once and would otherwise make
+    // a fast origin look slow. A really slower origin still doubles per generation of attempts.
+    const took = now - ticket.startedAt;
+    const sample = ticket.usualMs === null ? took : Math.min(took, 2 * ticket.usualMs + MIN_ROUND_MS);
+    state.latencyMs =
+      state.latencyMs === null ? sample : state.latencyMs * (1 - LATENCY_WEIGHT) + sample * LATENCY_WEIGHT;
+    this.forgetIfIdle(ticket.origin, state);
+  }
+
+  /** The next waiting message of `origin` when it has a free slot (the caller checks the global limit). */
+  next(origin: string): T | undefined {
+    const state = this.origins.get(origin);
+    if (!state || state.waiting.length === 0 || state.active >= this.options.originConcurrency) return undefined;
+    this.waitingTotal--;
+    const item = state.waiting.shift();
+    this.forgetIfIdle(origin, state);
+    return item;
+  }
+
+  /** Origins with messages waiting, for handing out a global slot that came free. */
+  *waitingOrigins(): IterableIterator<string> {
+    for (const [origin, state] of this.origins) if (state.waiting.length > 0) yield origin;
+  }
+
+  /** Messages waiting locally for `origin`. */
+  waitingFor(origin: string): number {
+    return this.origins.get(origin)?.waiting.length ?? 0;
+  }
+
+  /** Takes what waits for stuck origins, each with the time it is due again, freeing the room it holds. */
+  shedStuck(now: number): { item: T; at: number }[] {
+    const shed: { item: T; at: number }[] = [];
+    if (this.waitingTotal === 0) return shed;
+    for (const [origin, state] of this.origins) {
+      if (state.waiting.length === 0 || !this.isStuck(state, now)) continue;
+      for (const item of state.waiting.splice(0)) {
+        shed.push({ item, at: this.deferralSlot(state, now) });
+        this.waitingTotal--;
+      }
+      this.forgetIfIdle(origin, state);
+    }
+    return shed;
+  }
+
+  /** Takes every waiting message (the dispatcher is stopping). */
+  takeAllWaiting(): T[] {
+    const all: T[] = [];
+    for (const [origin, state] of this.origins) {
+      all.push(...state.waiting.splice(0));
+      this.forgetIfIdle(origin, state);
+    }
+    this.waitingTotal = 0;
+    return all;
+  }
+
+  /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
+  private isStuck(state: OriginState<T>, now: number): boolean {
+    if (state.active < this.options.originConcurrency) return false;
+    const stuckAfter = Math.min(
+      Math.max(STUCK_AFTER_MIN_MS, STUCK_AFTER_LATENCIES * (state.latencyMs ?? 0)),
+      this.options.attemptTimeoutMs * STUCK_AFTER_TIMEOUT_SHARE,
+    );
+    return now - state.lastFinishedAt > stuckAfter;
+  }
+
+  /** Whether `origin` currently counts as stuck (for tests and logs). */
+  originIsStuck(origin: string, now: number): boolean {
+    const state = this.origins.get(origin);
+    return state !== undefined && this.isStuck(state, now);
+  }
+
+  /** The origin's moving latency average, null before its first finished attempt. */
+  latencyOf(origin: string): number | null {
+    return this.origins.get(origin)?.latencyMs ?? null;
+  }
+
+  private state(origin: string, now: number): OriginState<T> {
+    let state = this.origins.get(origin);
+    if (!state) {
+      state = { active: 0, waiting: [], lastFinishedAt: now, latencyMs: null, slotAt: 0, slotCount: 0 };
+      this.origins.set(origin, state);
+    }
+    return state;
+  }
+
+  /**
+   * An origin with nothing in flight and nothing waiting is forgotten, so departed listeners leave
+   * nothing behind; its latency is learnt again when it comes back.
+   */
+  private forgetIfIdle(origin: string, state: OriginState<T>): void {
+    if (state.active === 0 && state.waiting.length === 0) this.origins.delete(origin);
+  }
+
+  /** How long one more message queued for this origin would wait before its attempt starts. */
+  private expectedWaitMs(state: OriginState<T>): number {
+    const rounds = Math.ceil((state.waiting.length + 1) / this.options.originConcurrency);
+    return rounds * (state.latencyMs ?? 0);
+  }
+
+  /**
+   * When a message handed back by a stuck or slow origin becomes due again: the origin frees at most
+   * `originConcurrency` slots per round (an attempt timeout when stuck, its usual attempt duration
+   * when slow), so its backlog is spread round by round instead of crowding the front of the queue
+   * (and every claim) all at once.
+   */
+  private deferralSlot(state: OriginState<T>, now: number): number {
+    const round = this.isStuck(state, now)
+      ? this.options.attemptTimeoutMs
+      : Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, state.latencyMs ?? 0));
+    if (state.slotAt < now + round) {
+      state.slotAt = now + round;
+      state.slotCount = 0;
+    }
+    if (state.slotCount >= this.options.originConcurrency) {
+      state.slotAt += round;
+      state.slotCount = 0;
+    }
+    state.slotCount++;
+    return state.slotAt;
+  }
+}

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  MAX_LOCAL_WAIT_MS,
+  MIN_ROUND_MS,
+  OriginScheduler,
+  STUCK_AFTER_MIN_MS,
+} from '../src/delivery/origin-scheduler.js';
+
+const T0 = 1_000_000;
+const A = 'http://a.test';
+const B = 'http://b.test';
+
+function scheduler(originConcurrency = 2, attemptTimeoutMs = 10_000) {
+  return new OriginScheduler<string>({ originConcurrency, attemptTimeoutMs });
+}
+
+/** Starts `count` attempts to `origin` at `now` (placing each first, as the dispatcher does). */
+function fill(s: OriginScheduler<string>, origin: string, count: number, now: number) {
+  return Array.from({ length: count }, (_, i) => {
+    assert.deepEqual(s.place(origin, `${origin}#${i}`, now, true), { action: 'start' });
+    return s.begin(origin, now);
+  });
+}
+
+describe('OriginScheduler', () => {
+  it('starts attempts while the origin has a free slot and the global limit allows', () => {
+    const s = scheduler(2);
+    fill(s, A, 2, T0);
+    assert.equal(s.place(B, 'b', T0, true).action, 'start');
+    // No global room: even an origin with free slots waits.
+    assert.equal(s.place(B, 'b2', T0, false).action, 'queue');
+  });
+
+  it('queues locally for a saturated origin that answers quickly, and hands out in order as slots free', () => {
+    const s = scheduler(2);
+    const tickets = fill(s, A, 2, T0);
+    assert.equal(s.place(A, 'w1', T0, true).action, 'queue');
+    assert.equal(s.place(A, 'w2', T0, true).action, 'queue');
+    assert.equal(s.waiting, 2);
+    assert.equal(s.next(A), undefined, 'no slot free yet');
+    s.finished(tickets[0], T0 + 5);
+    assert.equal(s.next(A), 'w1');
+    s.begin(A, T0 + 5);
+    assert.equal(s.next(A), undefined, 'the freed slot is taken again');
+    s.finished(tickets[1], T0 + 6);
+    assert.equal(s.next(A), 'w2');
+    assert.equal(s.waiting, 0);
+  });
+
+  it('learns an origin latency as a moving average, one long sample moving it at most about twice', () => {
+    const s = scheduler(4);
+    const [a, b, c] = fill(s, A, 3, T0);
+    s.finished(a, T0 + 10);
+    assert.equal(s.latencyOf(A), 10);
+    const d = s.begin(A, T0 + 10);
+    // A 5-second stall of the whole process counts as 2 × the usual 10 ms + MIN_ROUND_MS at most.
+    s.finished(d, T0 + 5_010);
+    assert.equal(s.latencyOf(A), 10 * 0.8 + (2 * 10 + MIN_ROUND_MS) * 0.2);
+    // Attempts started before anything was known count as they took.
+    s.finished(b, T0 + 5_010);
+    assert.ok((s.latencyOf(A) ?? 0) > 1_000);
+    s.finished(c, T0 + 5_010);
+    assert.equal(s.latencyOf(A), null, 'an idle origin is forgotten');
+  });
+
+  it('gives a slow origin no local queue: its surplus goes back, spread one round of its latency per slot batch', () => {
+    const s = scheduler(2);
+    const [first] = fill(s, A, 2, T0);
+    const now = T0 + 300;
+    s.finished(first, now);
+    fill(s, A, 1, now);
+    assert.ok((s.latencyOf(A) ?? 0) > MAX_LOCAL_WAIT_MS);
+    const placed = ['x1', 'x2', 'x3', 'x4', 'x5'].map((x) => s.place(A, x, now, true));
+    assert.ok(placed.every((p) => p.action === 'hand_back'));
+    // Two (the origin's slots) per round of 300 ms.
+    assert.deepEqual(
+      placed.map((p) => (p as { at: number }).at),
+      [now + 300, now + 300, now + 600, now + 600, now + 900],
+    );
+  });
+
+  it('counts a saturated origin as stuck when nothing finished for a while, not during a short pause', () => {
+    const s = scheduler(2, 10_000);
+    fill(s, A, 2, T0);
+    assert.equal(s.place(A, 'w1', T0, true).action, 'queue');
+    assert.equal(s.originIsStuck(A, T0 + STUCK_AFTER_MIN_MS - 1), false, 'a pause under 500 ms is not stuck');
+    const later = T0 + STUCK_AFTER_MIN_MS + 1;
+    assert.equal(s.originIsStuck(A, later), true);
+    // Its waiting messages go back, due one attempt timeout later (the round of a stuck origin).
+    assert.deepEqual(s.shedStuck(later), [{ item: 'w1', at: later + 10_000 }]);
+    assert.equal(s.waiting, 0);
+    // New messages for it go straight back too, spread round by round.
+    const next = ['y1', 'y2', 'y3'].map((y) => s.place(A, y, later, true));
+    assert.deepEqual(
+      next.map((p) => (p as { at: number }).at),
+      [later + 10_000, later + 20_000, later + 20_000],
+    );
+  });
+
+  it('never counts an origin with a free slot as stuck', () => {
+    const s = scheduler(2);
+    fill(s, A, 1, T0);
+    assert.equal(s.originIsStuck(A, T0 + 60_000), false);
+  });
+
+  it('finds a hanging origin well before its attempts time out', () => {
+    const s = scheduler(2, 1_000);
+    fill(s, A, 2, T0);
+    // A quarter of the attempt timeout (250 ms) is the longest it waits, even under the 500 ms floor.
+    assert.equal(s.originIsStuck(A, T0 + 251), true);
+  });
+
+  it('hands every waiting message back when asked to (the dispatcher is stopping)', () => {
+    const s = scheduler(1);
+    fill(s, A, 1, T0);
+    fill(s, B, 1, T0);
+    s.place(A, 'a1', T0, true);
+    s.place(B, 'b1', T0, true);
+    s.place(B, 'b2', T0, true);
+    assert.deepEqual(s.takeAllWaiting().sort(), ['a1', 'b1', 'b2']);
+    assert.equal(s.waiting, 0);
+    assert.deepEqual([...s.waitingOrigins()], []);
+  });
+});
