@@ -35,6 +35,8 @@ export interface RegistrationInput {
 
 export interface RegistrationStore {
   list(accountName: string): Promise<Registration[]>;
+  /** Every registration of every account, by account then service (the dashboard's accounts page). */
+  listAll(): Promise<Registration[]>;
   get(accountName: string, serviceName: string): Promise<Registration | null>;
   /**
    * Creates or replaces the registration of (account, service). A new registration gets a fresh

@@ -42,6 +42,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   private readonly removeTransaction: (accountName: string, serviceName: string, now: number) => boolean;
   private readonly statements: {
     list: Statement<[string], RegistrationRow>;
+    listAll: Statement<[], RegistrationRow>;
     get: Statement<[string, string], RegistrationRow>;
     replace: Statement<[UpsertFields]>;
     upsert: Statement<[UpsertFields & Pick<RegistrationRow, 'signing_secret_enc'>], RegistrationRow>;
@@ -58,6 +59,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   ) {
     this.statements = {
       list: db.prepare('SELECT * FROM registrations WHERE account_name = ? ORDER BY service_name'),
+      listAll: db.prepare('SELECT * FROM registrations ORDER BY account_name, service_name'),
       get: db.prepare('SELECT * FROM registrations WHERE account_name = ? AND service_name = ?'),
       // A replacement keeps its signing secrets, so listeners need not be reconfigured.
       replace: db.prepare(
@@ -98,6 +100,10 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async list(accountName: string): Promise<Registration[]> {
     return [...this.cachedList(accountName)];
+  }
+
+  async listAll(): Promise<Registration[]> {
+    return this.statements.listAll.all().map((row) => this.decode(row));
   }
 
   async get(accountName: string, serviceName: string): Promise<Registration | null> {

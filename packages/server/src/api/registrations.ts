@@ -1,0 +1,58 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { AppContext } from '../context.js';
+import { errorBodySchema } from './errors.js';
+
+const RegistrationSummary = Type.Object({
+  accountName: Type.String(),
+  serviceName: Type.String(),
+  url: Type.String(),
+  credentialsSet: Type.Boolean({ description: 'Whether a username or password was registered (never shown)' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+
+const ListQuery = Type.Object({
+  accountName: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Only this account' })),
+});
+
+/**
+ * `GET /admin/v1/registrations`: every account's registrations without their secrets, for operators
+ * (the dashboard's accounts page). The platform API lists one account at a time and only for its users.
+ */
+export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
+    '/registrations',
+    {
+      schema: {
+        tags: ['Registrations'],
+        summary: 'List registrations of every account (or one), by account then service',
+        description: 'Credentials and signing secrets are left out; the secret has its own route.',
+        security: [{ adminToken: [] }],
+        querystring: ListQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(RegistrationSummary) }),
+          400: errorBodySchema,
+          401: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const { accountName } = request.query;
+      const registrations =
+        accountName === undefined
+          ? await ctx.store.registrations.listAll()
+          : await ctx.store.registrations.list(accountName);
+      return {
+        items: registrations.map((r) => ({
+          accountName: r.accountName,
+          serviceName: r.serviceName,
+          url: r.url,
+          credentialsSet: r.username !== null || r.password !== null,
+          createdAt: new Date(r.createdAt).toISOString(),
+          updatedAt: new Date(r.updatedAt).toISOString(),
+        })),
+      };
+    },
+  );
+};

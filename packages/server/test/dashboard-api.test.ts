@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { admin, publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
+import { startTestServer, type TestServer } from './helpers.js';
+
+interface Point {
+  at: string;
+  queueDepth: number;
+  intervalMs: number;
+  attempts: Record<string, number>;
+  counts: Record<string, number>;
+}
+
+describe('admin API routes for the dashboard', () => {
+  let server: TestServer;
+  let listener: TestListener;
+  before(async () => {
+    server = await startTestServer({ env: { CCB_ALLOWED_PORTS: 'any' }, flags: { retrySchedule: '50ms' } });
+    listener = await startListener((_request, index) => (index === 0 ? { status: 500 } : { status: 200 }));
+  });
+  after(async () => {
+    await server.close();
+    await listener.close();
+  });
+
+  it('lists every account’s registrations by account then service, without credentials or secrets', async () => {
+    await register(server, 'https://b.example.net/hook', 'DeviceUsage', { accountName: 'acct-b', username: 'u' });
+    await register(server, 'https://a.example.net/hook', 'CarrierService', { accountName: 'acct-a' });
+    await register(server, 'https://a.example.net/alerts', 'AlertService', { accountName: 'acct-a', password: 'pw' });
+    const all = await admin<{ items: Record<string, unknown>[] }>(server, 'GET', '/registrations');
+    assert.equal(all.status, 200);
+    assert.deepEqual(
+      all.body.items.map((r) => [r.accountName, r.serviceName, r.url, r.credentialsSet]),
+      [
+        ['acct-a', 'AlertService', 'https://a.example.net/alerts', true],
+        ['acct-a', 'CarrierService', 'https://a.example.net/hook', false],
+        ['acct-b', 'DeviceUsage', 'https://b.example.net/hook', true],
+      ],
+    );
+    const text = JSON.stringify(all.body);
+    assert.doesNotMatch(text, /whsec_|"pw"|password|username/);
+
+    const one = await admin<{ items: { serviceName: string }[] }>(server, 'GET', '/registrations?accountName=acct-b');
+    assert.deepEqual(
+      one.body.items.map((r) => r.serviceName),
+      ['DeviceUsage'],
+    );
+    const bad = await admin<{ errorCode: string }>(server, 'GET', '/registrations?accountName=no%20spaces');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.errorCode, /^INPUT_INVALID/);
+    const anonymous = await fetch(`${server.baseUrl}/admin/v1/registrations`);
+    assert.equal(anonymous.status, 401);
+  });
+
+  it('keeps a short history of the stats, sampled when read, with the attempts made in between', async () => {
+    const first = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
+    assert.equal(first.status, 200);
+    assert.ok(first.body.points.length >= 1);
+    const again = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
+    assert.equal(again.body.points.length, first.body.points.length, 'reads within a second share one sample');
+
+    await register(server, listener.url);
+    const id = await publish(server);
+    await waitForMessage(server, id, (m) => m.status === 'delivered');
+    const deadline = Date.now() + 5_000;
+    let points: Point[] = [];
+    // A new sample is taken once the last is a second old; poll until it has the two attempts.
+    for (;;) {
+      points = (await admin<{ points: Point[] }>(server, 'GET', '/stats/history')).body.points;
+      const attempts = points.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
+      if (attempts >= 2 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const latest = points.at(-1)!;
+    const totals = points.reduce<Record<string, number>>((sum, p) => {
+      for (const [k, v] of Object.entries(p.attempts)) sum[k] = (sum[k] ?? 0) + v;
+      return sum;
+    }, {});
+    assert.deepEqual(totals, { http_5xx: 1, success: 1 });
+    assert.ok(latest.intervalMs >= 1000);
+    assert.equal(latest.counts.delivered, 1);
+    assert.ok(points.every((p, i) => i === 0 || Date.parse(p.at) > Date.parse(points[i - 1].at)));
+  });
+
+  it('documents the new routes in the OpenAPI description', async () => {
+    const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    for (const path of ['/admin/v1/registrations', '/admin/v1/stats/history', '/ui/profile.json']) {
+      assert.ok(spec.paths[path], `${path} is in /openapi.json`);
+    }
+  });
+});
+
+describe('dashboard files at /ui', () => {
+  const servers: TestServer[] = [];
+  after(() => Promise.all(servers.map((s) => s.close())));
+  const start = async (dev: boolean) => {
+    const server = await startTestServer({ dev });
+    servers.push(server);
+    return server;
+  };
+
+  it('serves the page and its assets, same-origin only, without any token in them', async () => {
+    const server = await start(false);
+    for (const path of ['/ui', '/ui/']) {
+      const page = await fetch(`${server.baseUrl}${path}`);
+      assert.equal(page.status, 200, path);
+      assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+      assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/);
+      const html = await page.text();
+      assert.match(html, /<script type="module" src="\/ui\/app.js">/);
+      assert.doesNotMatch(html, /https?:\/\//, 'no CDN');
+    }
+    for (const asset of ['/ui/app.js', '/ui/app.css']) {
+      const response = await fetch(`${server.baseUrl}${asset}`);
+      assert.equal(response.status, 200, asset);
+      const text = await response.text();
+      assert.ok(!text.includes(server.adminToken));
+      assert.ok(!text.includes('dev-admin-token'), `${asset} holds no token, not even the dev one`);
+    }
+    assert.equal((await fetch(`${server.baseUrl}/ui/nothing-here.js`)).status, 404);
+    assert.equal((await fetch(`${server.baseUrl}/ui/..%2fpackage.json`)).status, 404);
+  });
+
+  it('offers the documented dev token in the dev profile only', async () => {
+    const production = await (await fetch(`${(await start(false)).baseUrl}/ui/profile.json`)).json();
+    assert.equal(production.devAdminToken, undefined);
+    assert.ok(production.services.includes('CarrierService'));
+    assert.match(production.userAgent, /^ccb\//);
+
+    const dev = await (await fetch(`${(await start(true)).baseUrl}/ui/profile.json`)).json();
+    assert.equal(dev.devAdminToken, 'dev-admin-token');
+
+    const devOwnToken = await startTestServer({ dev: true, env: { CCB_ADMIN_TOKEN: 'a-token-of-my-own' } });
+    servers.push(devOwnToken);
+    const own = await (await fetch(`${devOwnToken.baseUrl}/ui/profile.json`)).json();
+    assert.equal(own.devAdminToken, undefined, 'a token of one’s own is never offered, even in dev');
+  });
+});
