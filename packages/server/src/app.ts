@@ -17,7 +17,10 @@ import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
+import { registrationsRoutes } from './api/registrations.js';
 import { sessionRoutes } from './api/session.js';
+import { statsHistoryRoutes } from './api/stats-history.js';
+import { uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
 
@@ -122,8 +125,11 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       admin.addHook('onRequest', authenticator.requireAdmin);
       await admin.register(adminRoutes, { ctx, authenticator });
       await admin.register(messagesRoutes, { ctx });
+      await admin.register(registrationsRoutes, { ctx });
+      await admin.register(statsHistoryRoutes, { ctx });
     },
     { prefix: '/admin/v1' },
   );
+  await app.register(uiRoutes, { ctx, version: SERVER_VERSION });
   return app;
 }

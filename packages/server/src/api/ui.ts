@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SERVICE_NAMES } from '@ccb/sdk';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { AppContext } from '../context.js';
+import { USER_AGENT } from '../delivery/index.js';
+import { DEV_CREDENTIALS } from '../dev.js';
+import { ErrorCodes, HttpError } from './errors.js';
+
+/** Where `npm run build` puts the dashboard (web/build.mjs); the same folder from src/ and dist/. */
+export const DASHBOARD_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+
+const Profile = Type.Object({
+  version: Type.String(),
+  userAgent: Type.String({ description: 'The user-agent header of deliveries' }),
+  services: Type.Array(Type.String()),
+  devAdminToken: Type.Optional(
+    Type.String({ description: 'Only in the dev profile, and only while the admin token is the documented dev one' }),
+  ),
+});
+
+// The page loads only its own script and style and talks only to this server.
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+};
+
+/**
+ * The dashboard (SPEC §9): static files under /ui, and /ui/profile.json, which tells the page what it
+ * cannot know from the admin API before signing in. The page itself holds no token.
+ */
+export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: string }> = async (
+  app,
+  { ctx, version },
+) => {
+  app.get(
+    '/ui/profile.json',
+    {
+      schema: {
+        tags: ['Dashboard'],
+        summary: 'What the dashboard needs before sign-in: version, service names and, in dev, the dev admin token',
+        description:
+          'The dev profile signs the page in by itself with the publicly documented dev token; any other token is never sent.',
+        response: { 200: Profile },
+      },
+    },
+    async (_request, reply) => {
+      reply.headers({ 'cache-control': 'no-store' });
+      const devSignIn = ctx.config.dev && ctx.config.adminToken === DEV_CREDENTIALS.adminToken;
+      return {
+        version,
+        userAgent: USER_AGENT,
+        services: [...SERVICE_NAMES],
+        ...(devSignIn ? { devAdminToken: DEV_CREDENTIALS.adminToken } : {}),
+      };
+    },
+  );
+
+  if (!existsSync(`${DASHBOARD_ROOT}index.html`)) {
+    const notBuilt = async () => {
+      throw new HttpError(503, ErrorCodes.unavailable, 'the dashboard is not built: run npm run build');
+    };
+    app.get('/ui', { schema: { hide: true } }, notBuilt);
+    app.get('/ui/*', { schema: { hide: true } }, notBuilt);
+    return;
+  }
+
+  await app.register(async (ui) => {
+    ui.addHook('onSend', async (_request, reply) => {
+      reply.headers(SECURITY_HEADERS);
+    });
+    await ui.register(fastifyStatic, { root: DASHBOARD_ROOT, prefix: '/ui/', index: false, logLevel: 'warn' });
+    ui.get('/ui', { schema: { hide: true } }, (_request, reply) => reply.sendFile('index.html'));
+  });
+};

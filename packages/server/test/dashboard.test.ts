@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { browserMissing, launchChromium } from './browser.js';
+import { ACCOUNT, admin, publish, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
+import { login, send, startTestServer, type TestServer } from './helpers.js';
+
+const skip = browserMissing() ?? false;
+const WAIT = { timeout: 15_000 };
+const textOf = async (locator: Locator) => (await locator.textContent()) ?? '';
+const SCREENSHOT = new URL('../../../docs/dashboard.png', import.meta.url);
+
+/** A browser context whose every request must go to the test server (no CDN, nothing outside 127.0.0.1). */
+async function openContext(browser: Browser, server: TestServer, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const elsewhere: string[] = [];
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(`${server.baseUrl}/`)) return route.continue();
+    elsewhere.push(url);
+    return route.abort();
+  });
+  return { context, elsewhere };
+}
+
+async function signInWith(page: Page, server: TestServer, token: string) {
+  await page.goto(`${server.baseUrl}/ui`);
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** Registers a listener URL through the platform API, as an account owner would. */
+async function registerThroughApi(server: TestServer, serviceName: string, url: string, extra = {}) {
+  const { headers } = await login(server);
+  const response = await send(`${server.apiUrl}/m2m/v1/callbacks/${ACCOUNT}`, {
+    method: 'POST',
+    headers,
+    body: { name: serviceName, url, ...extra },
+  });
+  assert.equal(response.status, 200, response.text);
+}
+
+describe('dashboard at /ui', { skip }, () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  describe('sign-in', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer({ dev: false });
+    });
+    after(() => server.close());
+
+    it('refuses a wrong token, signs in with the admin token kept in sessionStorage only, and signs out', async () => {
+      const { context, elsewhere } = await openContext(browser, server);
+      const page = await context.newPage();
+      const html = await (await fetch(`${server.baseUrl}/ui`)).text();
+      assert.ok(!html.includes(server.adminToken), 'the page source holds no token');
+      const profile = await (await fetch(`${server.baseUrl}/ui/profile.json`)).json();
+      assert.equal(profile.devAdminToken, undefined, 'outside the dev profile no token is offered');
+
+      await signInWith(page, server, 'not-the-token');
+      await page.getByText('That token was refused').waitFor(WAIT);
+
+      await signInWith(page, server, server.adminToken);
+      await page.getByRole('heading', { name: 'Overview' }).waitFor(WAIT);
+      assert.ok(!page.url().includes(server.adminToken), 'the token is never in the URL');
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('ccb.adminToken')), server.adminToken);
+      assert.equal(await page.evaluate(() => localStorage.length), 0);
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Admin token').waitFor(WAIT);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('ccb.adminToken')), null);
+      await page.reload();
+      await page.getByLabel('Admin token').waitFor(WAIT);
+      assert.deepEqual(elsewhere, []);
+      await context.close();
+    });
+  });
+
+  describe('with the dev profile', () => {
+    let server: TestServer;
+    const listeners: TestListener[] = [];
+    let context: BrowserContext;
+    let elsewhere: string[];
+    let page: Page;
+
+    before(async () => {
+      server = await startTestServer({
+        env: { CCB_ALLOWED_PORTS: 'any' },
+        flags: { retrySchedule: '100ms,100ms,100ms', attemptTimeout: '2s' },
+      });
+      ({ context, elsewhere } = await openContext(browser, server));
+      page = await context.newPage();
+    });
+    after(async () => {
+      await context.close();
+      await server.close();
+      await Promise.all(listeners.map((l) => l.close()));
+    });
+    const listen = async (reply?: TestListener['reply']) => {
+      const listener = await startListener(reply);
+      listeners.push(listener);
+      return listener;
+    };
+
+    it('signs in by itself and lists a registration made through the API, secret shown on request', async () => {
+      await page.goto(`${server.baseUrl}/ui#/accounts`);
+      await page.getByRole('heading', { name: 'Accounts and registrations' }).waitFor(WAIT);
+      await page.getByText('No registration yet.').waitFor(WAIT);
+
+      await registerThroughApi(server, 'DeviceUsage', 'http://127.0.0.1:9/usage', { username: 'u', password: 'p' });
+      await page.reload();
+      const row = page.locator('tr[data-service="DeviceUsage"]');
+      await row.waitFor(WAIT);
+      assert.match(await textOf(row), /http:\/\/127\.0\.0\.1:9\/usage/);
+      assert.match(await textOf(row.locator('td[data-label="Credentials"]')), /^set$/);
+
+      const stored = await server.ctx.store.registrations.get(ACCOUNT, 'DeviceUsage');
+      assert.ok(!(await page.content()).includes(stored!.signingSecret), 'the secret is shown only on request');
+      await row.getByRole('button', { name: /Show signing secret/ }).click();
+      await row.getByText(stored!.signingSecret).waitFor(WAIT);
+
+      page.once('dialog', (dialog) => dialog.accept());
+      await row.getByRole('button', { name: /Rotate signing secret/ }).click();
+      await row.getByText('The previous secret still signs until').waitFor(WAIT);
+      const rotated = await server.ctx.store.registrations.get(ACCOUNT, 'DeviceUsage');
+      assert.notEqual(rotated!.signingSecret, stored!.signingSecret);
+      await row.getByText(rotated!.signingSecret).waitFor(WAIT);
+    });
+
+    it('shows a published message appear and become delivered after a failed first attempt', async () => {
+      const listener = await listen((_request, index) =>
+        index === 0 ? { status: 503, body: 'warming up' } : { status: 200, body: 'thanks' },
+      );
+      await registerThroughApi(server, 'CarrierService', listener.url);
+      await page.goto(`${server.baseUrl}/ui#/messages?serviceName=CarrierService`);
+      await page.getByRole('heading', { name: 'Messages' }).waitFor(WAIT);
+
+      const id = await publish(server, { requestId: 'r-ui-1', status: 'Success' });
+      const row = page.locator(`tr[data-message-id="${id}"]`);
+      await row.waitFor(WAIT);
+      await page.locator(`tr[data-message-id="${id}"][data-status="delivered"]`).waitFor(WAIT);
+      assert.equal(await textOf(row.locator('td[data-label="Attempts"]')), '2');
+
+      await row.getByRole('link', { name: id }).click();
+      await page.getByRole('heading', { name: `Message ${id}` }).waitFor(WAIT);
+      const attempts = page.locator('tr[data-attempt]');
+      await attempts.nth(1).waitFor(WAIT);
+      assert.equal(await attempts.count(), 2);
+      assert.equal(await textOf(attempts.nth(0).locator('[data-testid="attempt-status"]')), '503');
+      assert.match(await textOf(attempts.nth(0)), /warming up/);
+      assert.equal(await textOf(attempts.nth(1).locator('[data-testid="attempt-status"]')), '200');
+      assert.match(await textOf(attempts.nth(1)), /thanks/);
+      assert.match(await textOf(page.locator('pre.json')), /"requestId": "r-ui-1"/);
+      assert.match(await textOf(page.getByRole('region', { name: 'What we send' })), new RegExp(id));
+    });
+
+    it('replays a failed message from its page until it is delivered', async () => {
+      const listener = await listen(() => ({ status: 500, body: 'broken' }));
+      await registerThroughApi(server, 'CarrierService', listener.url);
+      const id = await publish(server, { requestId: 'r-ui-2', status: 'Success' });
+      await waitForMessage(server, id, (m) => m.status === 'failed', 10_000);
+
+      await page.goto(`${server.baseUrl}/ui#/messages/${id}`);
+      await page.locator('[data-testid="message-status"]').getByText('failed').waitFor(WAIT);
+      listener.reply = () => ({ status: 200, body: 'fixed' });
+      await page.getByRole('button', { name: 'Replay this message' }).click();
+      await page.locator('[data-testid="message-status"]').getByText('delivered').waitFor(WAIT);
+      assert.equal(await page.locator('tr[data-attempt]').count(), 5);
+    });
+
+    it('replays failed messages in bulk by filter and shows the job progress', async () => {
+      const listener = await listen(() => ({ status: 500 }));
+      await registerThroughApi(server, 'CarrierService', listener.url);
+      const carrier = await Promise.all([1, 2, 3].map((n) => publish(server, { requestId: `bulk-${n}` })));
+      // No registration for this one: it fails at once and must stay out of the filtered replay.
+      const other = await publish(server, { requestId: 'other' }, 'AlertService');
+      for (const id of carrier) await waitForMessage(server, id, (m) => m.status === 'failed', 10_000);
+
+      await page.goto(`${server.baseUrl}/ui#/failed`);
+      await page.locator(`tr[data-message-id="${other}"]`).waitFor(WAIT);
+      await page.getByLabel('Service').selectOption('CarrierService');
+      await page.locator(`tr[data-message-id="${carrier[0]}"]`).waitFor(WAIT);
+      await page.locator(`tr[data-message-id="${other}"]`).waitFor({ state: 'detached', ...WAIT });
+
+      listener.reply = () => ({ status: 200 });
+      page.once('dialog', (dialog) => dialog.accept());
+      await page.getByRole('button', { name: 'Replay all failed of service CarrierService' }).click();
+      const job = page.locator('[data-testid="replay-job"][data-job-status="done"]');
+      await job.waitFor(WAIT);
+      assert.match(await textOf(job), /3 of 3 matched messages queued again/);
+      for (const id of carrier) await waitForMessage(server, id, (m) => m.status === 'delivered', 10_000);
+      await page.getByText('No failed message.').waitFor(WAIT);
+      const untouched = await admin<{ status: string }>(server, 'GET', `/messages/${other}`);
+      assert.equal(untouched.body.status, 'failed');
+    });
+
+    it('charts a non-zero delivery rate during a burst', async () => {
+      const listener = await listen();
+      await registerThroughApi(server, 'CarrierService', listener.url);
+      await page.goto(`${server.baseUrl}/ui#/overview`);
+      await page.getByRole('heading', { name: 'Delivery rate' }).waitFor(WAIT);
+      await page.locator('.chart canvas').first().waitFor(WAIT);
+      const rate = page.getByTestId('delivery-rate');
+      await rate.waitFor(WAIT);
+
+      // Bursts keep coming until the page shows a rate (bounded), so the test needs no fixed sleep.
+      const deadline = Date.now() + 20_000;
+      let shown = '0.0/s';
+      while (Date.now() < deadline) {
+        const messages = Array.from({ length: 50 }, (_, n) => ({
+          accountName: ACCOUNT,
+          serviceName: 'CarrierService',
+          payload: { requestId: `burst-${n}` },
+        }));
+        assert.equal((await admin(server, 'POST', '/messages/batch', { messages })).status, 202);
+        shown = await textOf(rate);
+        if (Number.parseFloat(shown) > 0) break;
+        await page.waitForTimeout(250);
+      }
+      assert.ok(Number.parseFloat(shown) > 0, `delivery rate shown: ${shown}`);
+      const chartLabel = await page.getByRole('img', { name: /^Delivery rate:/ }).getAttribute('aria-label');
+      assert.doesNotMatch(chartLabel ?? '', /^Delivery rate: 0\.0\/s/);
+      assert.deepEqual(elsewhere, []);
+    });
+
+    it('fits a phone screen: no sideways scrolling, labelled controls', async () => {
+      const phone = await openContext(browser, server, { width: 390, height: 844 });
+      const small = await phone.context.newPage();
+      for (const view of ['overview', 'accounts', 'messages', 'failed']) {
+        await small.goto(`${server.baseUrl}/ui#/${view}`);
+        await small.locator('main h1').waitFor(WAIT);
+        await small.waitForLoadState('networkidle');
+        const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${view} scrolls sideways by ${overflow}px`);
+        const unlabelled = await small.evaluate(() =>
+          [...document.querySelectorAll('input, select, button')]
+            .filter((el) => {
+              const labels = (el as HTMLInputElement).labels;
+              return !(labels && labels.length > 0) && !el.getAttribute('aria-label') && !el.textContent?.trim();
+            })
+            .map((el) => el.outerHTML),
+        );
+        assert.deepEqual(unlabelled, [], `${view} has unlabelled controls`);
+      }
+      await phone.context.close();
+    });
+  });
+
+  describe('screenshot', () => {
+    let server: TestServer;
+    const listeners: TestListener[] = [];
+    before(async () => {
+      server = await startTestServer({
+        env: { CCB_ALLOWED_PORTS: 'any' },
+        // Retries a few seconds apart, so the queue holds messages waiting for their next attempt.
+        flags: { retrySchedule: '3s,3s,3s', attemptTimeout: '2s' },
+      });
+    });
+    after(async () => {
+      await server.close();
+      await Promise.all(listeners.map((l) => l.close()));
+    });
+
+    it('writes docs/dashboard.png from a seeded state (CCB_WRITE_SCREENSHOT=1 writes the committed one)', async () => {
+      const ok = await startListener(() => ({ status: 200, body: '{"received":true}' }));
+      let calls = 0;
+      const flaky = await startListener(() => (++calls % 2 === 0 ? { status: 200 } : { status: 503, body: 'busy' }));
+      listeners.push(ok, flaky);
+      await registerThroughApi(server, 'CarrierService', ok.url);
+      await registerThroughApi(server, 'DeviceUsage', flaky.url, { username: 'acme', password: 'pw' });
+      await registerThroughApi(server, 'SMSDeliveryConfirmation', ok.url);
+
+      const { context } = await openContext(browser, server, { width: 1280, height: 1000 });
+      const page = await context.newPage();
+      await page.goto(`${server.baseUrl}/ui#/overview`);
+      await page.getByTestId('delivery-rate').waitFor(WAIT);
+      // A few rounds of traffic across services, a message without registration, and the chart filling up.
+      const sizes = [30, 55, 40, 90, 70, 35, 60];
+      for (const [round, size] of sizes.entries()) {
+        const messages = ['CarrierService', 'DeviceUsage', 'SMSDeliveryConfirmation'].flatMap((serviceName) =>
+          Array.from({ length: size }, (_, n) => ({
+            accountName: ACCOUNT,
+            serviceName,
+            payload: { requestId: `seed-${round}-${n}`, status: 'Success' },
+          })),
+        );
+        assert.equal((await admin(server, 'POST', '/messages/batch', { messages })).status, 202);
+        await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+      }
+      await publish(server, { requestId: 'lost' }, 'AlertService');
+      await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+      await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+
+      const target = process.env.CCB_WRITE_SCREENSHOT === '1' ? SCREENSHOT : null;
+      const dir = mkdtempSync(join(tmpdir(), 'ccb-shot-'));
+      const path = target ? target.pathname : join(dir, 'dashboard.png');
+      if (target) mkdirSync(new URL('.', target), { recursive: true });
+      await page.screenshot({ path, fullPage: true });
+      const png = readFileSync(path);
+      assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG file');
+      assert.ok(png.length > 20_000, `a real picture, not a blank page (${png.length} bytes)`);
+      rmSync(dir, { recursive: true, force: true });
+      await context.close();
+    });
+  });
+});

@@ -1,0 +1,103 @@
+import { MESSAGE_STATUSES } from '../api';
+import { href } from '../ui';
+
+export interface Filter {
+  accountName?: string;
+  serviceName?: string;
+  status?: string;
+}
+
+export function filterFrom(params: URLSearchParams): Filter {
+  return {
+    accountName: params.get('accountName') ?? undefined,
+    serviceName: params.get('serviceName') ?? undefined,
+    status: params.get('status') ?? undefined,
+  };
+}
+
+/**
+ * The account, service (and status) filter. It lives in the location (`#/messages?accountName=…`),
+ * so a filtered view can be bookmarked and shared.
+ */
+export function FilterForm({
+  page,
+  filter,
+  services,
+  withStatus,
+}: {
+  page: string;
+  filter: Filter;
+  services: string[];
+  withStatus: boolean;
+}) {
+  const go = (next: Filter) => {
+    location.hash = href(page, { ...next });
+  };
+  return (
+    <form
+      class="filters"
+      aria-label="Filter messages"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const data = new FormData(e.currentTarget);
+        go({
+          accountName: String(data.get('accountName') ?? '').trim() || undefined,
+          serviceName: String(data.get('serviceName') ?? '') || undefined,
+          status: withStatus ? String(data.get('status') ?? '') || undefined : undefined,
+        });
+      }}
+    >
+      <div class="field">
+        <label for={`${page}-account`}>Account</label>
+        <input
+          id={`${page}-account`}
+          name="accountName"
+          placeholder="any account"
+          pattern="[A-Za-z0-9_\-]{1,64}"
+          title="1–64 letters, digits, - or _"
+          value={filter.accountName ?? ''}
+        />
+      </div>
+      <div class="field">
+        <label for={`${page}-service`}>Service</label>
+        <select
+          id={`${page}-service`}
+          name="serviceName"
+          value={filter.serviceName ?? ''}
+          onChange={(e) => e.currentTarget.form?.requestSubmit()}
+        >
+          <option value="">any service</option>
+          {services.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
+      {withStatus ? (
+        <div class="field">
+          <label for={`${page}-status`}>Status</label>
+          <select
+            id={`${page}-status`}
+            name="status"
+            value={filter.status ?? ''}
+            onChange={(e) => e.currentTarget.form?.requestSubmit()}
+          >
+            <option value="">any status</option>
+            {MESSAGE_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </div>
+      ) : null}
+      <div class="field field-actions">
+        <button type="submit">Apply</button>
+        <button type="button" class="secondary" onClick={() => go({})}>
+          Clear
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,147 @@
+import { useMemo } from 'preact/hooks';
+import { api, type HistoryPoint, MESSAGE_STATUSES } from '../api';
+import { Chart } from '../chart';
+import { ErrorNotice, formatDuration, href, StatusBadge, usePoll } from '../ui';
+
+const perSecond = (count: number, intervalMs: number) => (intervalMs > 0 ? (count * 1000) / intervalMs : 0);
+
+function rates(point: HistoryPoint) {
+  let failed = 0;
+  for (const [outcome, count] of Object.entries(point.attempts)) if (outcome !== 'success') failed += count;
+  return {
+    delivered: perSecond(point.attempts.success ?? 0, point.intervalMs),
+    failed: perSecond(failed, point.intervalMs),
+  };
+}
+
+const formatRate = (rate: number) => `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`;
+
+export function OverviewPage() {
+  const { data, error } = usePoll(() => api.history(), []);
+  const points = data?.points ?? [];
+  const latest = points.at(-1);
+  // The first point has no interval before it, so it carries no rate.
+  const rated = points.filter((p) => p.intervalMs > 0);
+  const series = useMemo(() => {
+    const x = rated.map((p) => Date.parse(p.at) / 1000);
+    const r = rated.map(rates);
+    return {
+      x,
+      rate: [r.map((v) => v.delivered), r.map((v) => v.failed)],
+      queue: [rated.map((p) => p.queueDepth), rated.map((p) => p.oldestDueAgeMs / 1000)],
+    };
+  }, [data]);
+  const outcomes = useMemo(() => {
+    const totals = new Map<string, number>();
+    for (const p of points) for (const [k, v] of Object.entries(p.attempts)) totals.set(k, (totals.get(k) ?? 0) + v);
+    return [...totals].sort((a, b) => b[1] - a[1]);
+  }, [data]);
+  const now = rated.at(-1) ? rates(rated.at(-1)!) : { delivered: 0, failed: 0 };
+  const windowMinutes = points.length > 1 ? (Date.parse(points.at(-1)!.at) - Date.parse(points[0].at)) / 60_000 : 0;
+
+  return (
+    <>
+      <h1>Overview</h1>
+      {error ? <ErrorNotice error={error} /> : null}
+      {latest ? (
+        <section aria-label="Now" class="cards">
+          <div class="card stat">
+            <span class="stat-label">Delivery rate</span>
+            <span class="stat-value" data-testid="delivery-rate">
+              {formatRate(now.delivered)}
+            </span>
+          </div>
+          <div class="card stat">
+            <span class="stat-label">Failed attempts</span>
+            <span class="stat-value">{formatRate(now.failed)}</span>
+          </div>
+          <div class="card stat">
+            <span class="stat-label">Queue depth</span>
+            <span class="stat-value" data-testid="queue-depth">
+              {latest.queueDepth}
+            </span>
+          </div>
+          <div class="card stat">
+            <span class="stat-label">Oldest pending</span>
+            <span class="stat-value">{latest.oldestDueAgeMs > 0 ? formatDuration(latest.oldestDueAgeMs) : 'none'}</span>
+          </div>
+        </section>
+      ) : null}
+      {latest ? (
+        <section aria-labelledby="by-status" class="card">
+          <h2 id="by-status">Messages by status</h2>
+          <ul class="status-counts">
+            {MESSAGE_STATUSES.map((status) => (
+              <li key={status}>
+                <a href={status === 'failed' ? href('failed') : href('messages', { status })}>
+                  <StatusBadge status={status} /> <strong>{latest.counts[status]}</strong>
+                </a>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+      <section aria-labelledby="rate-title" class="card">
+        <h2 id="rate-title">Delivery rate</h2>
+        <p class="muted">
+          Attempts per second made by this server, sampled every couple of seconds while this page is open (last{' '}
+          {Math.max(1, Math.round(windowMinutes))} min, up to 10).
+        </p>
+        <Chart
+          title={`Delivery rate: ${formatRate(now.delivered)} delivered, ${formatRate(now.failed)} failed attempts`}
+          series={[
+            { label: 'delivered/s', color: '#047857' },
+            { label: 'failed attempts/s', color: '#b91c1c' },
+          ]}
+          x={series.x}
+          ys={series.rate}
+          units={['per second']}
+        />
+      </section>
+      <section aria-labelledby="queue-title" class="card">
+        <h2 id="queue-title">Queue</h2>
+        <Chart
+          title={`Queue depth ${latest?.queueDepth ?? 0}, oldest pending ${formatDuration(latest?.oldestDueAgeMs ?? 0)}`}
+          series={[
+            { label: 'queue depth', color: '#1d4ed8' },
+            { label: 'oldest pending (s)', color: '#b45309', scale: 1 },
+          ]}
+          x={series.x}
+          ys={series.queue}
+          units={['messages', 'seconds']}
+        />
+      </section>
+      <section aria-labelledby="outcomes-title" class="card">
+        <h2 id="outcomes-title">Attempt outcomes in this window</h2>
+        {outcomes.length === 0 ? (
+          <p class="muted">
+            No attempts yet. Publish a message with{' '}
+            <code>ccb publish &lt;account&gt; &lt;service&gt; --data '{'{}'}'</code> or run{' '}
+            <code>ccb simulate --account &lt;account&gt; --count 100</code>.
+          </p>
+        ) : (
+          <table class="compact">
+            <thead>
+              <tr>
+                <th scope="col">Outcome</th>
+                <th scope="col" class="num">
+                  Attempts
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {outcomes.map(([outcome, count]) => (
+                <tr key={outcome}>
+                  <td>
+                    <code>{outcome}</code>
+                  </td>
+                  <td class="num">{count}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+    </>
+  );
+}
