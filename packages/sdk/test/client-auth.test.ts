@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, AuthenticationError, Client, type ClientOptions } from '../src/index.js';
-import { CREDENTIALS, FakePlatform, reply, STATIC_SESSION_TOKEN } from './fake-platform.js';
+import {
+  ApiError,
+  AuthenticationError,
+  Client,
+  type ClientOptions,
+  ConnectivityManagementResultError,
+} from '../src/index.js';
+import { CREDENTIALS, FakePlatform, reply, STATIC_SESSION_TOKEN, UNMANAGED_ACCOUNT } from './fake-platform.js';
 
 const ACCOUNT = '0000123456-00001';
 
@@ -91,7 +97,7 @@ describe('Client: authentication', () => {
     assert.equal(platform.logins.length, 1, 'the session outlives the token');
   });
 
-  it('logs in again once and retries once when the session expired (401)', async () => {
+  it('logs in again once and retries once when the session expired (400 with a SessionToken code)', async () => {
     const client = makeClient();
     await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
     platform.expireSessions();
@@ -111,7 +117,38 @@ describe('Client: authentication', () => {
     );
   });
 
-  it('retries a POST after logging in again, since a 401 means nothing was done', async () => {
+  it('logs in again once and retries once when the server answers 401 about the session', async () => {
+    const client = makeClient();
+    await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
+    let refuse = true;
+    platform.intercept = (req, res) => {
+      if (!req.url.startsWith('/api/m2m/v1/callbacks') || !refuse) return false;
+      refuse = false;
+      reply(res, 401, { errorCode: 'REQUEST_FAILED.SessionToken.Expired', errorMessage: 'Session expired' });
+      return true;
+    };
+
+    const res = await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
+
+    assert.equal(res.statusCode, 200);
+    assert.equal(platform.logins.length, 2);
+  });
+
+  it('does not log in again on a 400 that is not about the session, and keeps its errorCode', async () => {
+    const client = makeClient();
+    await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
+
+    const error = await client.connectivityCallbacks.listRegisteredCallbacks(UNMANAGED_ACCOUNT).catch((e) => e);
+
+    assert.ok(error instanceof ConnectivityManagementResultError);
+    assert.equal(error.statusCode, 400);
+    assert.equal(error.errorCode, 'REQUEST_FAILED.AccountName');
+    assert.equal(error.errorMessage, `account ${UNMANAGED_ACCOUNT} is not managed by user alice`);
+    assert.equal(platform.logins.length, 1, 'no new login');
+    assert.equal(platform.callbackRequests.length, 2, 'the refused call was not repeated');
+  });
+
+  it('retries a POST after logging in again, since a refused session means nothing was done', async () => {
     const client = makeClient();
     await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
     platform.expireSessions();
@@ -216,7 +253,7 @@ describe('Client: authentication', () => {
 
     assert.ok(error instanceof AuthenticationError);
     assert.ok(error instanceof ApiError);
-    assert.equal(error.statusCode, 401);
+    assert.equal(error.statusCode, 400);
     assert.equal(error.errorCode, 'REQUEST_FAILED.Login.InvalidCredentials');
     assert.equal(error.errorMessage, 'Wrong username or password');
     assert.match(error.message, /^Session login failed: /);

@@ -30,6 +30,9 @@ export const CREDENTIALS = {
 
 export const STATIC_SESSION_TOKEN = 'static-session-token';
 
+/** An account the fake platform's user may not manage. */
+export const UNMANAGED_ACCOUNT = '0000999999-00001';
+
 export function reply(
   response: ServerResponse,
   statusCode: number,
@@ -125,13 +128,20 @@ export class FakePlatform {
         errorMessage: 'The access token is not valid',
       });
     }
+    // The platform answers every M2M-level error with 400, session and account errors included.
     if (!this.sessions.has(String(request.headers['vz-m2m-token']))) {
-      return reply(response, 401, {
+      return reply(response, 400, {
         errorCode: 'REQUEST_FAILED.SessionToken.Expired',
         errorMessage: 'The session token is invalid or expired',
       });
     }
     const account = decodeURIComponent(match[1]);
+    if (account === UNMANAGED_ACCOUNT) {
+      return reply(response, 400, {
+        errorCode: 'REQUEST_FAILED.AccountName',
+        errorMessage: `account ${account} is not managed by user alice`,
+      });
+    }
     const service = match[2] === undefined ? undefined : decodeURIComponent(match[2]);
     const registered = this.registrations.get(account) ?? new Map<string, Record<string, string>>();
     this.registrations.set(account, registered);
@@ -191,7 +201,7 @@ export class FakePlatform {
     }
     const { username, password } = JSON.parse(request.body || '{}') as Record<string, string>;
     if (username !== CREDENTIALS.sessionCredentials.username || password !== CREDENTIALS.sessionCredentials.password) {
-      return reply(response, 401, {
+      return reply(response, 400, {
         errorCode: 'REQUEST_FAILED.Login.InvalidCredentials',
         errorMessage: 'Wrong username or password',
       });

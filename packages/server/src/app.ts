@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import AjvCompiler from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,8 +12,9 @@ import Fastify, {
 } from 'fastify';
 import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
+import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
-import { installErrorHandlers } from './api/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
@@ -23,6 +25,25 @@ import { statsHistoryRoutes } from './api/stats-history.js';
 import { uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
+
+const ajvCompilers = AjvCompiler();
+
+/**
+ * Validation never changes a value: JSON bodies are checked as sent (no coercion of `1` to `"1"` or of
+ * `["x"]` to `"x"`, no silent removal of unknown keys). Query strings, path parameters and headers are
+ * text by nature, so there a number may be read from its digits, but an array is never taken for a value.
+ */
+const buildStrictValidator: AjvCompiler.BuildCompilerFromPool = (externalSchemas, options) => {
+  const build = (coerceTypes: boolean) =>
+    ajvCompilers(externalSchemas, {
+      ...options,
+      mode: undefined,
+      customOptions: { ...(options?.customOptions as AjvCompiler.Options), coerceTypes, removeAdditional: false },
+    });
+  const body = build(false);
+  const text = build(true);
+  return (route) => (route.httpPart === 'body' ? body : text)(route);
+};
 
 export const SERVER_VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -56,6 +77,7 @@ class RequestLog extends LogController {
 
 /** The HTTP application: every route of SPEC §3 and §4, OpenAPI at /openapi.json, docs at /docs. */
 export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const http = ctx.config.http;
   const app = Fastify({
     loggerInstance: ctx.logger,
     bodyLimit: ctx.config.bodyLimitBytes,
@@ -63,22 +85,25 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options),
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: true },
+    // Slow or stalled clients are cut (408) instead of holding a connection for ever (SPEC §3 limits).
+    requestTimeout: http.requestTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: http.headersTimeoutMs,
+      // Node checks those timeouts on this interval (30 s by default, longer than the timeouts themselves).
+      connectionsCheckingInterval: Math.min(1000, http.headersTimeoutMs),
+      // Answered by the onRequest hook below, in the envelope; Node would send a bare 400.
+      requireHostHeader: false,
+    },
+    return503OnClosing: false,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    schemaController: { compilersFactory: { buildValidator: buildStrictValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = http.maxConnections;
 
   installErrorHandlers(app);
-  // The platform's docs require Content-Type: application/json on every call, GET and DELETE
-  // included, usually without a body: an empty JSON body means "no body", not a parse error.
-  // Fastify parses text/plain by default; the API is JSON-only (415 for anything else).
-  app.removeContentTypeParser('text/plain');
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body.length === 0) {
-      done(null, undefined);
-      return;
-    }
-    parseJson(request, body as string, done);
-  });
+  installBodyParsers(app);
 
   await app.register(swagger, {
     openapi: {

@@ -26,6 +26,21 @@ export interface Config {
   retention: RetentionConfig;
   logLevel: string;
   bodyLimitBytes: number;
+  http: HttpServerConfig;
+}
+
+/** How long the HTTP server waits for clients, and how many it holds at once. */
+export interface HttpServerConfig {
+  /** Time allowed to receive a request's headers (CCB_HEADERS_TIMEOUT). */
+  headersTimeoutMs: number;
+  /** Time allowed to receive a whole request, body included (CCB_REQUEST_TIMEOUT); then 408. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long (CCB_KEEP_ALIVE_TIMEOUT). */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; further ones are closed at once (CCB_MAX_CONNECTIONS). */
+  maxConnections: number;
+  /** On SIGTERM, connections still open after this long are cut (CCB_SHUTDOWN_GRACE). */
+  shutdownGraceMs: number;
 }
 
 export interface DeliveryConfig {
@@ -158,6 +173,12 @@ export function loadConfig(
     throw new ConfigError(`CCB_LEASE must be at least the attempt timeout plus 1s (${attemptTimeoutMs + 1_000} ms)`);
   }
 
+  const headersTimeoutMs = parseDuration(env.CCB_HEADERS_TIMEOUT ?? '10s', 'CCB_HEADERS_TIMEOUT');
+  const requestTimeoutMs = parseDuration(env.CCB_REQUEST_TIMEOUT ?? '30s', 'CCB_REQUEST_TIMEOUT');
+  if (headersTimeoutMs < 1 || requestTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError('CCB_HEADERS_TIMEOUT must be positive and at most CCB_REQUEST_TIMEOUT');
+  }
+
   return {
     dev,
     host: flags.host ?? env.HOST ?? env.CCB_HOST ?? '127.0.0.1',
@@ -185,5 +206,12 @@ export function loadConfig(
     },
     logLevel: env.CCB_LOG_LEVEL ?? env.LOG_LEVEL ?? 'info',
     bodyLimitBytes: 1024 * 1024,
+    http: {
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: parseDuration(env.CCB_KEEP_ALIVE_TIMEOUT ?? '5s', 'CCB_KEEP_ALIVE_TIMEOUT'),
+      maxConnections: positiveInt(env.CCB_MAX_CONNECTIONS ?? 4096, 'CCB_MAX_CONNECTIONS'),
+      shutdownGraceMs: parseDuration(env.CCB_SHUTDOWN_GRACE ?? '10s', 'CCB_SHUTDOWN_GRACE'),
+    },
   };
 }

@@ -133,16 +133,16 @@ describe('session and callback authentication', () => {
     assert.equal(response.body.errorCode, 'REQUEST_FAILED.AccessToken.Expired');
   });
 
-  it('answers 401 SessionToken.Format / Invalid / Expired for missing, unknown and expired sessions', async () => {
+  it('answers 400 SessionToken.Format / Invalid / Expired for missing, unknown and expired sessions', async () => {
     const bearer = await accessToken(server);
     const missing = await send(callbacks(), { headers: { authorization: `Bearer ${bearer}` } });
-    assert.equal(missing.status, 401);
+    assert.equal(missing.status, 400);
     assert.equal(missing.body.errorCode, 'REQUEST_FAILED.SessionToken.Format');
 
     const unknown = await send(callbacks(), {
       headers: { authorization: `Bearer ${bearer}`, 'vz-m2m-token': '9a0c6a3c-0000-4000-8000-000000000000' },
     });
-    assert.equal(unknown.status, 401);
+    assert.equal(unknown.status, 400);
     assert.equal(unknown.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
 
     await server.ctx.store.auth.saveSession({
@@ -154,7 +154,7 @@ describe('session and callback authentication', () => {
     const expired = await send(callbacks(), {
       headers: { authorization: `Bearer ${bearer}`, 'vz-m2m-token': 'stale-session' },
     });
-    assert.equal(expired.status, 401);
+    assert.equal(expired.status, 400);
     assert.equal(expired.body.errorCode, 'REQUEST_FAILED.SessionToken.Expired');
   });
 
@@ -170,7 +170,7 @@ describe('session and callback authentication', () => {
     now += 20 * 60 * 1000 + 1;
     const bearer = await accessToken(server);
     const idle = await send(callbacks(), { headers: { ...headers, authorization: `Bearer ${bearer}` } });
-    assert.equal(idle.status, 401);
+    assert.equal(idle.status, 400);
     assert.equal(idle.body.errorCode, 'REQUEST_FAILED.SessionToken.Expired');
   });
 
@@ -181,13 +181,14 @@ describe('session and callback authentication', () => {
     assert.equal(out.status, 200);
     assert.deepEqual(out.body, { sessionToken });
     const after = await send(callbacks(), { headers });
-    assert.equal(after.status, 401);
+    assert.equal(after.status, 400);
     assert.equal(after.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
     const again = await send(`${server.apiUrl}/m2m/v1/session/logout`, { method: 'POST', headers });
-    assert.equal(again.status, 401);
+    assert.equal(again.status, 400);
+    assert.equal(again.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
   });
 
-  it('answers 403 REQUEST_FAILED.AccountName for an account the user may not manage, on every operation', async () => {
+  it('answers 400 REQUEST_FAILED.AccountName for an account the user may not manage, on every operation', async () => {
     const { headers } = await login(server);
     const other = `${server.apiUrl}/m2m/v1/callbacks/0000999999-00001`;
     const responses = [
@@ -196,13 +197,14 @@ describe('session and callback authentication', () => {
       await send(`${other}/name/CarrierService`, { method: 'DELETE', headers }),
     ];
     for (const response of responses) {
-      assert.equal(response.status, 403);
+      assert.equal(response.status, 400);
       assert.equal(response.body.errorCode, 'REQUEST_FAILED.AccountName');
+      assert.equal(response.body.errorMessage, 'account 0000999999-00001 is not managed by user demo');
     }
     assert.deepEqual(await server.ctx.store.registrations.list('0000999999-00001'), []);
   });
 
-  it('answers 401 to a wrong password and to an unknown user alike', async () => {
+  it('answers 400 to a wrong password and to an unknown user alike', async () => {
     const bearer = await accessToken(server);
     for (const body of [
       { username: 'demo', password: 'nope' },
@@ -213,7 +215,7 @@ describe('session and callback authentication', () => {
         headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
         body,
       });
-      assert.equal(response.status, 401);
+      assert.equal(response.status, 400);
       assert.equal(response.body.errorCode, 'REQUEST_FAILED.Login.InvalidCredentials');
     }
     // One failure is forgotten after a good login.
@@ -234,11 +236,11 @@ describe('session and callback authentication', () => {
       assert.equal((await attempt('wrong')).body.errorCode, 'REQUEST_FAILED.Login.InvalidCredentials', `try ${i}`);
     }
     const fifth = await attempt('wrong');
-    assert.equal(fifth.status, 401);
+    assert.equal(fifth.status, 400);
     assert.equal(fifth.body.errorCode, 'REQUEST_FAILED.Login.UserLocked');
 
     const locked = await attempt('right-password');
-    assert.equal(locked.status, 401);
+    assert.equal(locked.status, 400);
     assert.equal(locked.body.errorCode, 'REQUEST_FAILED.Login.UserLocked');
     assert.match(locked.body.errorMessage, /locked/);
 

@@ -162,8 +162,18 @@ describe('ccb callbacks', () => {
 
     const forbidden = await ccb(['callbacks', 'list', '0000999999-00001']);
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /^Error: this user may not manage account 0000999999-00001 \(REQUEST_FAILED\.\w+\)/);
+    assert.equal(
+      forbidden.stderr,
+      'Error: account 0000999999-00001 is not managed by user demo (REQUEST_FAILED.AccountName)\n',
+    );
     assert.equal(forbidden.stdout, '');
+
+    const wrongPassword = await ccb(['callbacks', 'list', ACCOUNT, '--password', 'not-the-password']);
+    assert.equal(wrongPassword.code, 1);
+    assert.equal(
+      wrongPassword.stderr,
+      'Error: Session login failed: invalid username or password (REQUEST_FAILED.Login.InvalidCredentials)\n',
+    );
   });
 });
 
@@ -329,7 +339,10 @@ describe('ccb (child process)', () => {
     assert.ok(Array.isArray(JSON.parse(listed.stdout).items));
 
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /this user may not manage account 0000999999-00001 \(REQUEST_FAILED\.\w+\)/);
+    assert.match(
+      forbidden.stderr,
+      /account 0000999999-00001 is not managed by user demo \(REQUEST_FAILED\.AccountName\)/,
+    );
     assert.doesNotMatch(forbidden.stderr, /\n\s+at /);
   });
 });

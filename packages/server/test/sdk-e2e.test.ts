@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiError, Client, ConnectivityManagementResultError } from '@ccb/sdk';
+import { Client, ConnectivityManagementResultError } from '@ccb/sdk';
 import { createUser, DEV_CREDENTIALS, startTestServer, type TestServer } from './helpers.js';
 
 describe('the SDK against the real server', () => {
@@ -67,12 +67,15 @@ describe('the SDK against the real server', () => {
     );
   });
 
-  it('surfaces a 403 for an account the user may not manage as ApiError', async () => {
+  it('surfaces an account the user may not manage as a 400 with REQUEST_FAILED.AccountName', async () => {
     await createUser(server, 'narrow', 'narrow-password', ['0000000009-00001']);
-    await assert.rejects(
-      client.connectivityCallbacks.listRegisteredCallbacks('0000000009-00001'),
-      (error: unknown) => error instanceof ApiError && error.statusCode === 403,
-    );
+    await assert.rejects(client.connectivityCallbacks.listRegisteredCallbacks('0000000009-00001'), (error: unknown) => {
+      assert.ok(error instanceof ConnectivityManagementResultError);
+      assert.equal(error.statusCode, 400);
+      assert.equal(error.errorCode, 'REQUEST_FAILED.AccountName');
+      assert.equal(error.errorMessage, 'account 0000000009-00001 is not managed by user demo');
+      return true;
+    });
   });
 
   it('logs in again when the server says its session expired', async () => {

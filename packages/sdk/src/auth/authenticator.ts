@@ -37,9 +37,9 @@ export class Authenticator {
   }
 
   /**
-   * A call carrying these credentials got `response`, a 401. Forget the session so the next call logs in
-   * again, and the access token too when the server blamed it; with a static session token the access
-   * token is all there is to renew.
+   * A call carrying these credentials got `response`, a 401 or a 400 about the session token. Forget the
+   * session so the next call logs in again, and the access token too when the server blamed it; with a
+   * static session token the access token is all there is to renew.
    */
   refused({ accessToken, sessionToken }: M2mCredentials, response: HttpResponse): void {
     if (typeof this.sessionTokens === 'string' || blamesAccessToken(response)) {

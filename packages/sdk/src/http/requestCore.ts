@@ -1,6 +1,6 @@
 import { Authenticator, type M2mCredentials } from '../auth/authenticator.js';
 import type { Configuration } from '../configuration.js';
-import { ApiError, errorFromResponse } from '../errors.js';
+import { ApiError, errorFromResponse, parseJson } from '../errors.js';
 import type { ApiResponse } from './apiResponse.js';
 import type { HttpMethod, HttpRequest, HttpResponse } from './httpClient.js';
 import { RetryPolicy } from './retryPolicy.js';
@@ -22,7 +22,7 @@ export interface ApiCall<T> {
 
 /**
  * Sends an authenticated JSON call to the platform: adds the credentials, retries per the policy, logs
- * in again once on a 401, maps non-2xx to errors and parses the body.
+ * in again once when the credentials are refused, maps non-2xx to errors and parses the body.
  */
 export class RequestCore {
   private readonly retryPolicy: RetryPolicy;
@@ -52,7 +52,7 @@ export class RequestCore {
 
     const credentials = await this.auth.credentials();
     let response = await send(credentials);
-    if (response.statusCode === 401) {
+    if (needsNewCredentials(response)) {
       // Sessions die after idle minutes and tokens can be revoked: renew once, then give up.
       this.auth.refused(credentials, response);
       response = await send(await this.auth.credentials());
@@ -66,6 +66,18 @@ export class RequestCore {
     const timed = { ...request, timeoutMs: this.config.timeoutMs };
     return this.retryPolicy.send(timed, (r) => this.config.httpClient.send(r), { idempotent });
   }
+}
+
+/**
+ * Whether the server refused the credentials rather than the call: a 401 (the access token), or the
+ * platform's 400 with a `SessionToken` error code (missing, unknown, logged-out or expired session).
+ * Any other 400, such as an account the user may not manage, is the caller's to see.
+ */
+function needsNewCredentials(response: HttpResponse): boolean {
+  if (response.statusCode === 401) return true;
+  if (response.statusCode !== 400) return false;
+  const errorCode = (parseJson(response.body) as { errorCode?: unknown } | undefined)?.errorCode;
+  return typeof errorCode === 'string' && /(^|\.)SessionToken(\.|$)/.test(errorCode);
 }
 
 function parseBody<T>(response: HttpResponse, emptyValue: T): T {

@@ -20,6 +20,9 @@ const CLIENT_VERIFICATION_TTL_MS = 5 * 60 * 1000;
 /** A session's idle expiry is written back at most this often, so busy sessions do not write per request. */
 const TOUCH_INTERVAL_MS = 30_000;
 
+/** RFC 6750 §3: a Bearer token that was sent but is not (or no longer) valid. */
+const INVALID_TOKEN = { 'www-authenticate': 'Bearer realm="ccb", error="invalid_token"' };
+
 /** The platform's account names as this API accepts them (SPEC §3). */
 export const ACCOUNT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -123,7 +126,7 @@ export class Authenticator {
     let user = await this.auth.getUser(username);
     if (!user) {
       await verifyPassword(password, await this.decoyHash);
-      throw new HttpError(401, ErrorCodes.loginFailed, 'invalid username or password');
+      throw new HttpError(400, ErrorCodes.loginFailed, 'invalid username or password');
     }
     if (user.lockedUntil !== null) {
       if (user.lockedUntil > now) throw lockedError(user);
@@ -133,7 +136,7 @@ export class Authenticator {
     if (!(await verifyPassword(password, user.passwordHash))) {
       user = await this.auth.recordFailedLogin(username, MAX_FAILED_LOGINS, this.clock() + LOCKOUT_MS);
       if (user?.lockedUntil != null && user.lockedUntil > now) throw lockedError(user);
-      throw new HttpError(401, ErrorCodes.loginFailed, 'invalid username or password');
+      throw new HttpError(400, ErrorCodes.loginFailed, 'invalid username or password');
     }
     if (user.failedLogins > 0) await this.auth.resetFailedLogins(username);
     const token = newSessionToken();
@@ -164,7 +167,9 @@ export class Authenticator {
   requireBearer = async (request: FastifyRequest): Promise<void> => {
     const token = bearerToken(request.headers.authorization);
     if (!token) {
-      throw new HttpError(401, ErrorCodes.accessTokenMissing, 'missing access token: send Authorization: Bearer');
+      throw new HttpError(401, ErrorCodes.accessTokenMissing, 'missing access token: send Authorization: Bearer', {
+        'www-authenticate': 'Bearer realm="ccb"',
+      });
     }
     const now = this.clock();
     const tokenHash = hashToken(token);
@@ -173,13 +178,18 @@ export class Authenticator {
       const stored = await this.auth.getAccessToken(tokenHash);
       if (!stored) {
         this.accessTokens.delete(tokenHash);
-        throw new HttpError(401, ErrorCodes.accessTokenInvalid, 'the access token is not valid');
+        throw new HttpError(401, ErrorCodes.accessTokenInvalid, 'the access token is not valid', INVALID_TOKEN);
       }
       entry = { clientId: stored.clientId, expiresAt: stored.expiresAt, cachedAt: now };
       this.accessTokens.set(tokenHash, entry);
     }
     if (entry.expiresAt <= now) {
-      throw new HttpError(401, ErrorCodes.accessTokenExpired, 'the access token has expired; request a new one');
+      throw new HttpError(
+        401,
+        ErrorCodes.accessTokenExpired,
+        'the access token has expired; request a new one',
+        INVALID_TOKEN,
+      );
     }
     request.clientId = entry.clientId;
   };
@@ -189,7 +199,7 @@ export class Authenticator {
     const header = request.headers['vz-m2m-token'];
     const token = typeof header === 'string' ? header.trim() : '';
     if (!token) {
-      throw new HttpError(401, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
+      throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
     }
     const now = this.clock();
     const tokenHash = hashToken(token);
@@ -199,7 +209,7 @@ export class Authenticator {
     }
     if (entry.expiresAt <= now) {
       this.sessions.delete(tokenHash);
-      throw new HttpError(401, ErrorCodes.sessionTokenExpired, 'the session has expired; log in again');
+      throw new HttpError(400, ErrorCodes.sessionTokenExpired, 'the session has expired; log in again');
     }
     entry.expiresAt = now + SESSION_IDLE_MS;
     if (entry.expiresAt - entry.persistedExpiresAt >= TOUCH_INTERVAL_MS) {
@@ -211,7 +221,7 @@ export class Authenticator {
 
   /**
    * onRequest hook of the callback routes, in one step because it runs on every call: access token,
-   * session, and the `:aname` account (403 when the user may not manage it). A malformed account name
+   * session, and the `:aname` account (400 when the user may not manage it). A malformed account name
    * is left to schema validation, which answers 400.
    */
   requireAccountAccess = async (request: FastifyRequest): Promise<void> => {
@@ -219,7 +229,11 @@ export class Authenticator {
     await this.requireSession(request);
     const accountName = (request.params as { aname?: string }).aname ?? '';
     if (ACCOUNT_NAME.test(accountName) && !request.session?.accounts.has(accountName)) {
-      throw new HttpError(403, ErrorCodes.accountForbidden, `this user may not manage account ${accountName}`);
+      throw new HttpError(
+        400,
+        ErrorCodes.accountForbidden,
+        `account ${accountName} is not managed by user ${request.session?.username}`,
+      );
     }
   };
 
@@ -235,12 +249,12 @@ export class Authenticator {
     const stored = await this.auth.getSession(tokenHash);
     if (!stored) {
       this.sessions.delete(tokenHash);
-      throw new HttpError(401, ErrorCodes.sessionTokenInvalid, 'the session token is not valid; log in again');
+      throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session token is not valid; log in again');
     }
     const user = await this.auth.getUser(stored.username);
     if (!user) {
       this.sessions.delete(tokenHash);
-      throw new HttpError(401, ErrorCodes.sessionTokenInvalid, 'the session belongs to a user that no longer exists');
+      throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session belongs to a user that no longer exists');
     }
     // An expiry moved forward in memory but not yet written back still counts.
     const expiresAt = Math.max(stored.expiresAt, previous?.expiresAt ?? 0);
@@ -258,7 +272,7 @@ export class Authenticator {
 function lockedError(user: User): HttpError {
   const until = new Date(user.lockedUntil ?? 0).toISOString();
   return new HttpError(
-    401,
+    400,
     ErrorCodes.userLocked,
     `user ${user.username} is locked after ${MAX_FAILED_LOGINS} failed logins; try again after ${until}`,
   );

@@ -42,7 +42,7 @@ const ConnectivityManagementCallback = Type.Object({
 
 const CallbackActionResult = Type.Object({ accountName: Type.String(), serviceName: Type.String() });
 
-const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
+const errors = { 400: errorBodySchema, 401: errorBodySchema };
 const security = [{ bearerAuth: [], sessionToken: [] }];
 
 /** The listing shape of the platform: credentials only when they were registered. */

@@ -1,4 +1,7 @@
+import { STATUS_CODES as STATUS_CODES_TEXT } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { StoreUnavailableError } from '../store/errors.js';
 
 /**
@@ -9,11 +12,20 @@ export const ErrorCodes = {
   requestBody: 'INPUT_INVALID.Request.Body',
   requestUndefined: 'INPUT_INVALID.RequestUndefined',
   requestJson: 'INPUT_INVALID.Request.Json',
+  requestEncoding: 'INPUT_INVALID.Request.Encoding',
+  requestNumber: 'INPUT_INVALID.Request.Number',
+  requestDepth: 'INPUT_INVALID.Request.Depth',
+  unknownField: 'INPUT_INVALID.Request.UnknownField',
   requestTooLarge: 'INPUT_INVALID.Request.TooLarge',
   contentType: 'INPUT_INVALID.Request.ContentType',
   requestParams: 'INPUT_INVALID.Request.Params',
   requestQuery: 'INPUT_INVALID.Request.Query',
   requestHeaders: 'INPUT_INVALID.Request.Headers',
+  requestUrl: 'INPUT_INVALID.Request.Url',
+  uriTooLong: 'INPUT_INVALID.Request.UriTooLong',
+  headersTooLarge: 'INPUT_INVALID.Request.HeadersTooLarge',
+  malformedRequest: 'INPUT_INVALID.Request.Malformed',
+  missingHost: 'INPUT_INVALID.Request.Host',
   accountName: 'INPUT_INVALID.AccountName',
   serviceName: 'INPUT_INVALID.ServiceName',
   url: 'INPUT_INVALID.Url',
@@ -32,13 +44,19 @@ export const ErrorCodes = {
   accountForbidden: 'REQUEST_FAILED.AccountName',
   callbackNotFound: 'REQUEST_FAILED.CallbackNotFound',
   unauthorized: 'REQUEST_FAILED.Unauthorized',
+  forbidden: 'REQUEST_FAILED.Forbidden',
   conflict: 'REQUEST_FAILED.AlreadyExists',
   notFound: 'REQUEST_FAILED.ResourceNotFound',
+  methodNotAllowed: 'REQUEST_FAILED.MethodNotAllowed',
+  requestTimeout: 'REQUEST_FAILED.RequestTimeout',
   unexpected: 'REQUEST_FAILED.UnexpectedError',
   unavailable: 'REQUEST_FAILED.Unavailable',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** RFC 6749 §5.2 error codes, which the token endpoint adds to its error bodies. */
+export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'unsupported_grant_type';
 
 /** An error with the status and body to answer with; thrown by routes and hooks. */
 export class HttpError extends Error {
@@ -47,8 +65,10 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly errorCode: string,
     readonly errorMessage: string,
-    /** Sent with the error, e.g. `Retry-After` on a 429 or 503. */
+    /** Sent with the error, e.g. `Retry-After` on a 429 or 503, `WWW-Authenticate` on a 401. */
     readonly headers: Record<string, string> = {},
+    /** The RFC 6749 `error` when this error comes from the token endpoint. */
+    readonly oauthError?: OAuthErrorCode,
   ) {
     super(errorMessage);
   }
@@ -60,6 +80,31 @@ export const errorBodySchema = {
   properties: { errorCode: { type: 'string' }, errorMessage: { type: 'string' } },
   required: ['errorCode', 'errorMessage'],
 } as const;
+
+/** The token endpoint's errors: the envelope plus the RFC 6749 §5.2 fields OAuth clients read. */
+export const oauthErrorBodySchema = {
+  type: 'object',
+  properties: {
+    ...errorBodySchema.properties,
+    error: { type: 'string', enum: ['invalid_request', 'invalid_client', 'unsupported_grant_type'] },
+    error_description: { type: 'string' },
+  },
+  required: ['errorCode', 'errorMessage', 'error', 'error_description'],
+} as const;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route is an OAuth 2.0 token endpoint: its errors carry RFC 6749 fields. */
+    oauthErrors?: boolean;
+  }
+}
+
+/** `1 MiB`, `16 MiB`, `512 KiB`, or bytes: how limits are written in error messages. */
+export function describeBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
 
 /** Which code a validation error gets, by the name of the field it is about. */
 const FIELD_CODES: Record<string, string> = {
@@ -105,6 +150,18 @@ function validationError(error: FastifyError): HttpError {
   if (context === 'body' && path === '' && !missing && issue.keyword === 'type') {
     return new HttpError(400, ErrorCodes.requestUndefined, 'the request body must be a JSON object');
   }
+  if (issue.keyword === 'additionalProperties') {
+    const where = path
+      ? path.slice(1).replaceAll('/', '.')
+      : context === 'querystring'
+        ? 'the query'
+        : `the ${context}`;
+    return new HttpError(
+      400,
+      ErrorCodes.unknownField,
+      `${where} has an unknown field "${String(issue.params?.additionalProperty)}"`,
+    );
+  }
   const code = (field && FIELD_CODES[field]) || CONTEXT_CODES[context] || ErrorCodes.requestBody;
   const where = field ? `${field}` : context;
   const message = missing
@@ -115,8 +172,20 @@ function validationError(error: FastifyError): HttpError {
   return new HttpError(400, code, message);
 }
 
+/** The code of a 4xx that the framework or a plugin raised with only a status. */
+const STATUS_CODES: Record<number, string> = {
+  403: ErrorCodes.forbidden,
+  404: ErrorCodes.notFound,
+  405: ErrorCodes.methodNotAllowed,
+  408: ErrorCodes.requestTimeout,
+  413: ErrorCodes.requestTooLarge,
+  414: ErrorCodes.uriTooLong,
+  415: ErrorCodes.contentType,
+  431: ErrorCodes.headersTooLarge,
+};
+
 /** Maps anything thrown into an HttpError; unknown failures become a 500 that reveals nothing. */
-export function toHttpError(error: FastifyError | Error): HttpError {
+export function toHttpError(error: FastifyError | Error, request?: FastifyRequest): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof StoreUnavailableError) {
     return new HttpError(503, ErrorCodes.unavailable, error.message, {
@@ -130,27 +199,91 @@ export function toHttpError(error: FastifyError | Error): HttpError {
       return new HttpError(400, ErrorCodes.requestJson, 'the request body is not valid JSON');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new HttpError(400, ErrorCodes.requestUndefined, 'the request body is empty');
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HttpError(413, ErrorCodes.requestTooLarge, 'the request body is larger than allowed (1 MiB)');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      const limit = request?.routeOptions.bodyLimit;
+      const allowed = limit ? describeBytes(limit) : 'the limit';
+      return new HttpError(413, ErrorCodes.requestTooLarge, `the request body is larger than ${allowed}`);
+    }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new HttpError(415, ErrorCodes.contentType, 'the request body must be sent as application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new HttpError(400, ErrorCodes.requestBody, 'the Content-Length header does not match the body');
   }
-  // JSON.parse errors from a content-type parser (e.g. the form parser) and client-side aborts.
-  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    const status = fastifyError.statusCode;
-    const code =
-      status === 413 ? ErrorCodes.requestTooLarge : status === 415 ? ErrorCodes.contentType : ErrorCodes.requestBody;
-    return new HttpError(status, code, fastifyError.message);
+  const status = fastifyError.statusCode;
+  if (status && status >= 400 && status < 500) {
+    return new HttpError(status, STATUS_CODES[status] ?? ErrorCodes.requestBody, fastifyError.message);
   }
   return new HttpError(500, ErrorCodes.unexpected, 'an unexpected error occurred; the server log has the details');
 }
 
+/** The body and headers an error is answered with, OAuth fields included on the token endpoint. */
+function errorResponse(
+  httpError: HttpError,
+  oauth: boolean,
+): { body: Record<string, string>; headers: Record<string, string> } {
+  const body: Record<string, string> = { errorCode: httpError.errorCode, errorMessage: httpError.errorMessage };
+  const headers: Record<string, string> = { ...httpError.headers };
+  if (oauth && httpError.statusCode < 500) {
+    body.error = httpError.oauthError ?? (httpError.statusCode === 401 ? 'invalid_client' : 'invalid_request');
+    body.error_description = httpError.errorMessage;
+    if (httpError.statusCode === 401) headers['www-authenticate'] = 'Basic realm="ccb", charset="UTF-8"';
+  }
+  return { body, headers };
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Longer URLs get 414; none of the API's is near this. Node refuses headers over 16 KiB in all (431). */
+export const MAX_URL_LENGTH = 8 * 1024;
+
+/**
+ * Routes by path, whatever the method: a request that matches no route but whose path another method
+ * serves gets 405 with `Allow`, not 404. Filled from Fastify's onRoute hook.
+ */
+class RouteMethods {
+  private readonly router = FindMyWay({ ignoreTrailingSlash: true });
+  private readonly methods = new Set<string>();
+
+  add(methods: string | string[], url: string): void {
+    for (const method of Array.isArray(methods) ? methods : [methods]) {
+      if (this.router.hasRoute(method as HTTPMethod, url)) continue;
+      this.router.on(method as HTTPMethod, url, () => {});
+      this.methods.add(method);
+    }
+  }
+
+  allowed(path: string): string[] {
+    return [...this.methods].filter((method) => this.router.find(method as HTTPMethod, path) !== null);
+  }
+}
+
 /** Installs the error and not-found handlers on an instance (the root one covers every plugin). */
 export function installErrorHandlers(app: FastifyInstance): void {
+  const routes = new RouteMethods();
+  app.addHook('onRoute', (route) => routes.add(route.method, route.url));
+
+  // Checks Node leaves to the application, and the shutdown answer, in the envelope.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request) => {
+    if (closing) {
+      throw new HttpError(503, ErrorCodes.unavailable, 'the server is shutting down; try again', {
+        connection: 'close',
+        'retry-after': '1',
+      });
+    }
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new HttpError(400, ErrorCodes.missingHost, 'an HTTP/1.1 request needs a Host header');
+    }
+    if (request.url.length > MAX_URL_LENGTH) {
+      throw new HttpError(414, ErrorCodes.uriTooLong, `the URL is longer than ${MAX_URL_LENGTH} characters`);
+    }
+  });
+
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const httpError = toHttpError(error);
+    const httpError = toHttpError(error, request);
     if (error instanceof StoreUnavailableError) {
       request.log.warn({ reason: error.reason, cause: error.cause }, 'store unavailable');
     } else if (httpError.statusCode >= 500) {
@@ -158,16 +291,64 @@ export function installErrorHandlers(app: FastifyInstance): void {
     } else if (!(error instanceof HttpError)) {
       request.log.info({ errorCode: httpError.errorCode, reason: error.message }, 'request refused');
     }
-    return reply
-      .code(httpError.statusCode)
-      .headers(httpError.headers)
-      .type('application/json; charset=utf-8')
-      .send({ errorCode: httpError.errorCode, errorMessage: httpError.errorMessage });
+    const { body, headers } = errorResponse(httpError, request.routeOptions.config?.oauthErrors === true);
+    return reply.code(httpError.statusCode).headers(headers).type(JSON_TYPE).send(body);
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    return reply.code(404).send({
-      errorCode: ErrorCodes.notFound,
-      errorMessage: `no route for ${request.method} ${request.url.split('?')[0]}`,
-    });
+    const path = request.url.split('?')[0];
+    const allowed = routes.allowed(path);
+    // A route of this very method that found nothing (e.g. a static file) is a 404, not a 405.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          errorCode: ErrorCodes.methodNotAllowed,
+          errorMessage: `${path} does not accept ${request.method}; use ${allowed.join(' or ')}`,
+        });
+    }
+    return reply
+      .code(404)
+      .send({ errorCode: ErrorCodes.notFound, errorMessage: `no route for ${request.method} ${path}` });
   });
+}
+
+/**
+ * Fastify's `frameworkErrors`: a path with bad percent-encoding, or a path parameter longer than the
+ * router allows, answered in the envelope instead of Fastify's own body.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const httpError =
+    error.code === 'FST_ERR_BAD_URL'
+      ? new HttpError(400, ErrorCodes.requestUrl, 'the URL is not valid: it has a malformed percent-encoding')
+      : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new HttpError(414, ErrorCodes.uriTooLong, 'a path segment of the URL is too long')
+        : toHttpError(error, request);
+  if (httpError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  reply
+    .code(httpError.statusCode)
+    .type(JSON_TYPE)
+    .send(JSON.stringify({ errorCode: httpError.errorCode, errorMessage: httpError.errorMessage }));
+}
+
+/**
+ * The HTTP server's `clientError`: a request Node could not parse or that did not arrive in time,
+ * answered in the envelope (Node and Fastify would write their own bodies) and the connection closed.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, errorCode, errorMessage] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, ErrorCodes.requestTimeout, 'the request was not received in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, ErrorCodes.headersTooLarge, 'the request headers are larger than allowed']
+        : [400, ErrorCodes.malformedRequest, 'the request is not valid HTTP/1.1'];
+  if (socket.writable) {
+    const body = JSON.stringify({ errorCode, errorMessage });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES_TEXT[status]}\r\nContent-Type: ${JSON_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

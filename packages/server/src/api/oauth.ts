@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Authenticator } from './auth.js';
-import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { ErrorCodes, HttpError, oauthErrorBodySchema } from './errors.js';
 
 const TokenRequest = Type.Object({
   grant_type: Type.Optional(Type.String({ description: 'Must be `client_credentials`.' })),
@@ -28,19 +28,29 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authenticat
   app.post(
     '/ts/v1/oauth2/token',
     {
+      config: { oauthErrors: true },
       schema: {
         tags: ['OAuth'],
         summary: 'Issue an access token (client credentials)',
         description:
-          'Form body `grant_type=client_credentials` with `Authorization: Basic base64(clientId:clientSecret)`. The token lasts one hour.',
+          'Form body `grant_type=client_credentials` with `Authorization: Basic base64(clientId:clientSecret)`. The token lasts one hour. ' +
+          'Errors carry the RFC 6749 fields `error` and `error_description` besides `errorCode` and `errorMessage`; a 401 carries `WWW-Authenticate: Basic`.',
         security: [{ basicAuth: [] }],
         body: TokenRequest,
-        response: { 200: TokenResponse, 400: errorBodySchema, 401: errorBodySchema },
+        response: {
+          200: TokenResponse,
+          400: oauthErrorBodySchema,
+          401: oauthErrorBodySchema,
+          413: oauthErrorBodySchema,
+          415: oauthErrorBodySchema,
+        },
       },
     },
     async (request) => {
-      if (request.body?.grant_type !== 'client_credentials') {
-        throw new HttpError(400, ErrorCodes.grantType, 'grant_type must be client_credentials');
+      const grantType = request.body?.grant_type;
+      if (grantType !== 'client_credentials') {
+        const oauthError = grantType === undefined ? 'invalid_request' : 'unsupported_grant_type';
+        throw new HttpError(400, ErrorCodes.grantType, 'grant_type must be client_credentials', {}, oauthError);
       }
       const clientId = await authenticator.authenticateClient(request.headers.authorization);
       const { token, expiresInSeconds } = await authenticator.issueAccessToken(clientId);

@@ -58,10 +58,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authentic
       const header = request.headers['vz-m2m-token'];
       const token = typeof header === 'string' ? header.trim() : '';
       if (!token) {
-        throw new HttpError(401, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
+        throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
       }
       if (!(await authenticator.logout(token))) {
-        throw new HttpError(401, ErrorCodes.sessionTokenInvalid, 'the session token is not valid');
+        throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session token is not valid');
       }
       return { sessionToken: token };
     },

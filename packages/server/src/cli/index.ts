@@ -31,6 +31,9 @@ Environment (flags win over environment, environment over defaults):
   CCB_BATCH_SIZE, CCB_POLL_INTERVAL                 delivery claiming (default 200, 1s)
   CCB_RETENTION_DELIVERED, CCB_RETENTION_FAILED     retention (default 7d, 30d)
   CCB_PURGE_INTERVAL                                retention purge interval (default 1h)
+  CCB_HEADERS_TIMEOUT, CCB_REQUEST_TIMEOUT          time to receive headers / a whole request (default 10s, 30s)
+  CCB_KEEP_ALIVE_TIMEOUT, CCB_MAX_CONNECTIONS       idle connection close, open connections (default 5s, 4096)
+  CCB_SHUTDOWN_GRACE                                on SIGTERM, cut connections still open after (default 10s)
   CCB_LOG_LEVEL, LOG_LEVEL     log level (default info)
 `;
 
