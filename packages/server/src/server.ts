@@ -65,8 +65,15 @@ export async function startServer(config: Config, options: StartServerOptions = 
       close() {
         closing ??= (async () => {
           clearInterval(purgeTimer);
-          await delivery?.stop();
-          await app?.close();
+          // Requests still running after the grace period are cut, so no client can hold the exit.
+          const cut = setTimeout(() => app?.server.closeAllConnections(), config.http.shutdownGraceMs);
+          cut.unref();
+          try {
+            await delivery?.stop();
+            await app?.close();
+          } finally {
+            clearTimeout(cut);
+          }
           await store.close();
         })();
         return closing;
