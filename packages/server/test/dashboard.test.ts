@@ -204,6 +204,28 @@ describe('dashboard at /ui', { skip }, () => {
       assert.equal(untouched.body.status, 'failed');
     });
 
+    it('pages through the stream with the API cursors, newest first', async () => {
+      // No registration for this service: the messages fail at once, without deliveries.
+      const messages = Array.from({ length: 30 }, (_, n) => ({
+        accountName: 'paging-account',
+        serviceName: 'AlertService',
+        payload: { requestId: `page-${n}` },
+      }));
+      const published = await admin<{ messageIds: string[] }>(server, 'POST', '/messages/batch', { messages });
+      const newestFirst = [...published.body.messageIds].reverse();
+      await page.goto(`${server.baseUrl}/ui#/messages?accountName=paging-account`);
+      const ids = () =>
+        page.locator('tr[data-message-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-message-id')));
+      await page.locator(`tr[data-message-id="${newestFirst[0]}"]`).waitFor(WAIT);
+      assert.deepEqual(await ids(), newestFirst.slice(0, 25));
+      await page.getByRole('button', { name: 'Older →' }).click();
+      await page.locator(`tr[data-message-id="${newestFirst[25]}"]`).waitFor(WAIT);
+      assert.deepEqual(await ids(), newestFirst.slice(25));
+      assert.equal(await page.getByRole('button', { name: 'Older →' }).isDisabled(), true);
+      await page.getByRole('button', { name: '← Newer' }).click();
+      await page.locator(`tr[data-message-id="${newestFirst[0]}"]`).waitFor(WAIT);
+    });
+
     it('charts a non-zero delivery rate during a burst', async () => {
       const listener = await listen();
       await registerThroughApi(server, 'CarrierService', listener.url);
@@ -236,7 +258,8 @@ describe('dashboard at /ui', { skip }, () => {
     it('fits a phone screen: no sideways scrolling, labelled controls', async () => {
       const phone = await openContext(browser, server, { width: 390, height: 844 });
       const small = await phone.context.newPage();
-      for (const view of ['overview', 'accounts', 'messages', 'failed']) {
+      const id = await publish(server, { requestId: 'r-phone', status: 'Success' });
+      for (const view of ['overview', 'accounts', 'messages', 'failed', `messages/${id}`]) {
         await small.goto(`${server.baseUrl}/ui#/${view}`);
         await small.locator('main h1').waitFor(WAIT);
         await small.waitForLoadState('networkidle');

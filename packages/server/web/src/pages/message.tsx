@@ -17,7 +17,7 @@ function SentRequest({ message, userAgent }: { message: MessageDetail; userAgent
     <section class="card" aria-labelledby="request-title">
       <h2 id="request-title">What we send</h2>
       <p>
-        <code>POST</code> to the registered URL, with these headers. The body is the payload below with{' '}
+        <code>POST</code> to the registered URL, with these headers. The body is the payload above with{' '}
         <code>username</code> and <code>password</code> (as registered), <code>callbackCount</code> (the attempt’s
         number) and <code>maxCallbackThreshold</code> ({message.maxAttempts}) set.
       </p>
@@ -159,8 +159,10 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
                           {a.attemptNumber}
                         </td>
                         <td data-label="Time">
-                          <Time iso={a.startedAt} />
-                          <div class="url small muted">{a.url}</div>
+                          <div>
+                            <Time iso={a.startedAt} />
+                            <div class="url small muted">{a.url}</div>
+                          </div>
                         </td>
                         <td data-label="Status code" data-testid="attempt-status">
                           {a.statusCode ?? <span class="muted">no response</span>}

@@ -75,6 +75,7 @@ export function usePagedMessages(filter: Filter, pollMs?: number) {
 }
 
 export function Pager({ paged }: { paged: ReturnType<typeof usePagedMessages> }) {
+  if (paged.first && !paged.data?.nextCursor) return null;
   return (
     <nav class="pager" aria-label="Pages">
       <button type="button" class="secondary" disabled={paged.first} onClick={paged.newest}>
