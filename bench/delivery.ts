@@ -11,11 +11,18 @@ import { type CcbServer, startCcb } from './targets/ccb.js';
 
 export interface DeliveryResult {
   deliveries_per_s: number;
-  bullmq_per_s: number;
-  ratio_vs_bullmq: number;
+  /** null when BullMQ could not run (no redis-server): not measured, never met. */
+  bullmq_per_s: number | null;
+  ratio_vs_bullmq: number | null;
+  sender_per_s: number;
+  ratio_vs_sender: number;
   ceiling_per_s: number;
   ratio_vs_ceiling: number;
 }
+
+/** What the results file and the table say when redis-server is missing. */
+export const REDIS_MISSING =
+  'BullMQ not measured: redis-server is not installed (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)';
 
 export type Listener = BenchChild<{ ports: number[] }>;
 
@@ -30,7 +37,7 @@ export interface PortCount {
 /** Our engine's in-flight cap towards one origin (default origin concurrency), used for every peer too. */
 export const IN_FLIGHT = 64;
 const BULLMQ_CONCURRENCY = Number(process.env.BENCH_BULLMQ_CONCURRENCY ?? IN_FLIGHT);
-/** Alternating rounds (ceiling, ours, BullMQ) × 3, best of each kept: other work on the machine hits all sides. */
+/** Alternating rounds (ceiling, ours, sender, BullMQ) × 3, best of each kept: other work on the machine hits all sides. */
 const ROUNDS = 3;
 
 export function startListener(ports = 1): Promise<Listener> {
@@ -65,6 +72,8 @@ interface System {
   name: string;
   /** Processes whose CPU time is charged to the deliveries. */
   pids: number[];
+  /** Unmeasured set-up before a round (the sender builds its messages in memory). */
+  prepare?(count: number): Promise<void>;
   /** Makes `count` messages available for delivery as its producers would. */
   enqueue(count: number): Promise<void>;
   close(): Promise<void>;
@@ -125,9 +134,30 @@ async function bullmq(listener: Listener): Promise<System> {
   };
 }
 
+/** The sender: our request building, signing and HTTP client with bodies from memory, no database. */
+async function sender(listener: Listener): Promise<System> {
+  const child = await startChild('sender', 'peers/sender.ts', {
+    listener: `http://127.0.0.1:${listener.info.ports[0]}/carrier`,
+    inFlight: IN_FLIGHT,
+    attemptTimeoutMs: 15_000,
+  });
+  return {
+    name: 'sender (no database)',
+    pids: [child.pid],
+    async prepare(count) {
+      await child.call('prepare', { count });
+    },
+    async enqueue() {
+      await child.call('deliver');
+    },
+    close: () => child.stop(),
+  };
+}
+
 /** Deliveries per second from the first to the last receipt of `count` messages. */
 async function measure(ctx: BenchContext, listener: Listener, system: System, count: number): Promise<number> {
   await listener.call('reset');
+  await system.prepare?.(count);
   const cpuBefore = system.pids.map(cpuSeconds);
   await system.enqueue(count);
   const result = await awaitDeliveries(listener, count, 600_000);
@@ -207,37 +237,43 @@ export async function runDelivery(ctx: BenchContext): Promise<DeliveryResult> {
   const count = ctx.quick ? 10_000 : 20_000;
   const listener = await startListener();
   const systems: System[] = [];
+  let bullmqSystem: System | null = null;
   try {
-    systems.push(await ours(listener));
+    systems.push(await ours(listener), await sender(listener));
     try {
-      systems.push(await bullmq(listener));
+      bullmqSystem = await bullmq(listener);
+      systems.push(bullmqSystem);
     } catch (err) {
-      // Our own figures are still worth having without the peer (e.g. no redis-server installed).
-      ctx.note(`delivery: BullMQ peer not measured: ${err instanceof Error ? err.message : String(err)}`);
+      // Our own figures are still worth having without the peer.
+      const missing = err instanceof Error && /is it installed/.test(err.message);
+      ctx.note(missing ? REDIS_MISSING : `BullMQ not measured: ${err instanceof Error ? err.message : String(err)}`);
     }
     for (const system of systems) {
       // Unmeasured warm-up: JIT, connection pools, SQLite and Redis caches.
       await listener.call('reset');
+      await system.prepare?.(2_000);
       await system.enqueue(2_000);
       await awaitDeliveries(listener, 2_000, 60_000);
     }
-    // NaN (null in the JSON) when the peer could not run.
-    const best = { ceiling: 0, ours: 0, bullmq: Number.NaN };
+    const best = new Map<System, number>();
+    let ceilingBest = 0;
     for (let r = 0; r < ROUNDS; r++) {
-      best.ceiling = Math.max(best.ceiling, await ceiling(ctx, listener));
-      best.ours = Math.max(best.ours, await measure(ctx, listener, systems[0], count));
-      if (systems[1])
-        best.bullmq = Math.max(
-          Number.isNaN(best.bullmq) ? 0 : best.bullmq,
-          await measure(ctx, listener, systems[1], count),
-        );
+      ceilingBest = Math.max(ceilingBest, await ceiling(ctx, listener));
+      for (const system of systems) {
+        best.set(system, Math.max(best.get(system) ?? 0, await measure(ctx, listener, system, count)));
+      }
     }
+    const oursBest = best.get(systems[0]) ?? Number.NaN;
+    const senderBest = best.get(systems[1]) ?? Number.NaN;
+    const bullmqBest = bullmqSystem ? (best.get(bullmqSystem) ?? Number.NaN) : null;
     return {
-      deliveries_per_s: Math.round(best.ours),
-      bullmq_per_s: Math.round(best.bullmq),
-      ratio_vs_bullmq: round(best.ours / best.bullmq),
-      ceiling_per_s: Math.round(best.ceiling),
-      ratio_vs_ceiling: round(best.ours / best.ceiling),
+      deliveries_per_s: Math.round(oursBest),
+      bullmq_per_s: bullmqBest === null ? null : Math.round(bullmqBest),
+      ratio_vs_bullmq: bullmqBest === null ? null : round(oursBest / bullmqBest),
+      sender_per_s: Math.round(senderBest),
+      ratio_vs_sender: round(oursBest / senderBest),
+      ceiling_per_s: Math.round(ceilingBest),
+      ratio_vs_ceiling: round(oursBest / ceilingBest),
     };
   } finally {
     for (const system of systems) await system.close();
