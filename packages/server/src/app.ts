@@ -25,6 +25,7 @@ import { statsHistoryRoutes } from './api/stats-history.js';
 import { uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
+import { API_DESCRIPTION, API_TITLE, describeOperations } from './openapi.js';
 
 const ajvCompilers = AjvCompiler();
 
@@ -55,6 +56,11 @@ export interface BuildAppOptions {
   /** Clock for token and session expiry (tests). */
   clock?: () => number;
 }
+
+/** Our marks for the API reference page (tab and top bar), instead of a framework's logo. */
+export const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#1f6feb"/></svg>';
+export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="40"><text x="0" y="28" font-family="sans-serif" font-size="22" fill="#ffffff">${API_TITLE}</text></svg>`;
 
 /** One log line per request, on completion (no "incoming request" line), without headers. */
 class RequestLog extends LogController {
@@ -108,12 +114,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: {
-        title: 'Connectivity Callbacks',
-        version: SERVER_VERSION,
-        description:
-          'ThingSpace-compatible callback registration API (under /api), the admin API (under /admin/v1) and operations endpoints.',
-      },
+      info: { title: API_TITLE, version: SERVER_VERSION, description: API_DESCRIPTION },
       components: {
         securitySchemes: {
           basicAuth: { type: 'http', scheme: 'basic', description: 'OAuth client id and secret' },
@@ -123,13 +124,27 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
         },
       },
     },
+    transformObject: (documentObject) =>
+      describeOperations((documentObject as { openapiObject: Record<string, unknown> }).openapiObject),
   });
   await app.register(healthRoutes, { ctx });
   await app.register(metricsRoutes, { ctx });
   if (options.routes === 'worker') return app;
 
   // Served from the package's own assets, so the page works offline.
-  await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'warn' });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    logLevel: 'warn',
+    // The base layout: the API's own title and description, without a framework's top bar and logo.
+    uiConfig: { layout: 'BaseLayout', docExpansion: 'list', defaultModelsExpandDepth: 0 },
+    logo: { type: 'image/svg+xml', content: Buffer.from(LOGO) },
+    theme: {
+      title: `${API_TITLE} API reference`,
+      favicon: [
+        { filename: 'favicon.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: Buffer.from(FAVICON) },
+      ],
+    },
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // The front door: the dashboard where there is one, else the API reference.
   app.get('/', { schema: { hide: true } }, async (_request, reply) =>
