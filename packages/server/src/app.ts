@@ -146,10 +146,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  // The front door: the dashboard where there is one, else the API reference.
-  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
-    reply.redirect(app.hasRoute({ method: 'GET', url: '/ui' }) ? '/ui' : '/docs'),
-  );
+  // The front door for a person: the dashboard.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui'));
 
   const authenticator = new Authenticator(ctx, options.clock);
   await app.register(

@@ -44,8 +44,7 @@ export function banner(server: RunningServer, version: string, env: NodeJS.Proce
     rows.push(['Health', `${address}/healthz, ${address}/readyz`], ['Metrics', `${address}/metrics`]);
   } else {
     rows.push(['API', `${address}/api`], ['Admin API', `${address}/admin/v1`], ['API reference', `${address}/docs`]);
-    if (server.app.hasRoute({ method: 'GET', url: '/ui' })) rows.push(['Dashboard', `${address}/ui`]);
-    rows.push(['Metrics', `${address}/metrics`]);
+    rows.push(['Dashboard', `${address}/ui`], ['Metrics', `${address}/metrics`]);
   }
   const lines = [
     `ccb ${version} serving on ${address} (role ${config.role}${config.dev ? ', dev profile' : ''})`,

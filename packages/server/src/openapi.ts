@@ -38,9 +38,11 @@ export const API_TAGS = [
   { name: 'Callbacks', description: 'Listener URLs registered per account and callback service.' },
   { name: 'Clients', description: 'OAuth clients that may call the callback routes (admin).' },
   { name: 'Users', description: 'Users and the accounts each may manage (admin).' },
+  { name: 'Registrations', description: "Every account's registrations, without their secrets (admin)." },
   { name: 'Messages', description: 'Publishing, listing, inspecting and replaying callback messages (admin).' },
   { name: 'Replays', description: 'Bulk replay jobs (admin).' },
   { name: 'Signing secrets', description: "Each registration's Standard Webhooks secret (admin)." },
+  { name: 'Dashboard', description: 'What the dashboard page (/ui) reads before signing in.' },
   { name: 'Operations', description: 'Liveness, readiness and Prometheus metrics.' },
 ];
 
@@ -232,6 +234,54 @@ const OPERATIONS: Record<string, OperationDoc> = {
         secret: 'whsec_2bX9yQm4Vt7LkPz0Nc3Hr8Jd5Ws1Fa6E',
         previousSecret: SECRET.secret,
         previousSecretExpiresAt: '2026-12-02T09:30:00.000Z',
+      },
+    },
+  },
+  'GET /admin/v1/registrations': {
+    operationId: 'listAllRegistrations',
+    tag: 'Registrations',
+    responses: {
+      200: {
+        items: [
+          {
+            accountName: ACCOUNT,
+            serviceName: 'CarrierService',
+            url: CALLBACK.url,
+            credentialsSet: true,
+            createdAt: '2026-12-01T09:29:50.000Z',
+            updatedAt: '2026-12-01T09:29:50.000Z',
+          },
+        ],
+      },
+    },
+  },
+  'GET /admin/v1/stats/history': {
+    operationId: 'getStatsHistory',
+    tag: 'Messages',
+    responses: {
+      200: {
+        points: [
+          {
+            at: '2026-12-01T09:30:06.000Z',
+            counts: { pending: 3, delivering: 1, delivered: 1200, failed: 4, cancelled: 0 },
+            queueDepth: 4,
+            oldestDueAgeMs: 12,
+            intervalMs: 1000,
+            attempts: { success: 48, http_5xx: 2 },
+          },
+        ],
+      },
+    },
+  },
+  'GET /ui/profile.json': {
+    operationId: 'getDashboardProfile',
+    tag: 'Dashboard',
+    responses: {
+      200: {
+        version: '0.1.0',
+        userAgent: 'ccb/0.1.0',
+        services: ['CarrierService', 'DeviceService', 'DeviceUsage'],
+        devAdminToken: DEV_CREDENTIALS.adminToken,
       },
     },
   },

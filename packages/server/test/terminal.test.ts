@@ -110,6 +110,7 @@ describe('the npm start terminal', () => {
       assert.ok(allBanner.includes(`Database        sqlite:${all.dbPath}`), allBanner);
       assert.ok(allBanner.includes(`Encryption key  ${all.dataDir}/encryption.key`), allBanner);
       assert.ok(allBanner.includes(`API reference   ${all.baseUrl}/docs`), allBanner);
+      assert.ok(allBanner.includes(`Dashboard       ${all.baseUrl}/ui`), allBanner);
       assert.ok(allBanner.includes('Admin token     dev-admin-token'), allBanner);
       assert.ok(
         banner(all.running, '1.2.3', { CCB_ENCRYPTION_KEY: 'x' }).includes('Encryption key  from CCB_ENCRYPTION_KEY'),
@@ -118,7 +119,7 @@ describe('the npm start terminal', () => {
       const workerBanner = banner(worker.running, '1.2.3', {});
       assert.ok(workerBanner.includes(`Metrics         ${worker.baseUrl}/metrics`), workerBanner);
       assert.ok(workerBanner.includes(`Health          ${worker.baseUrl}/healthz`), workerBanner);
-      for (const absent of ['/docs', '/api', '/admin/v1', 'dev-admin-token']) {
+      for (const absent of ['/docs', '/api', '/admin/v1', '/ui', 'dev-admin-token']) {
         assert.ok(!workerBanner.includes(absent), `a worker's banner does not offer ${absent}:\n${workerBanner}`);
       }
       assert.equal((await send(`${worker.baseUrl}/docs`)).status, 404);
@@ -130,13 +131,15 @@ describe('the npm start terminal', () => {
     }
   });
 
-  it('/ leads to the dashboard, or to the API reference while there is none', async () => {
+  it('/ leads to the dashboard', async () => {
     const server = await startTestServer();
     try {
       const response = await fetch(`${server.baseUrl}/`, { redirect: 'manual' });
       assert.equal(response.status, 302);
-      const expected = server.running.app.hasRoute({ method: 'GET', url: '/ui' }) ? '/ui' : '/docs';
-      assert.equal(response.headers.get('location'), expected);
+      assert.equal(response.headers.get('location'), '/ui');
+      const followed = await fetch(`${server.baseUrl}/`);
+      assert.equal(followed.url, `${server.baseUrl}/ui`);
+      assert.ok([200, 503].includes(followed.status), `the dashboard answers (503 while not built): ${followed.status}`);
     } finally {
       await server.close();
     }
