@@ -81,6 +81,11 @@ const REPLAY_JOB = {
 };
 const SECRET = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
 
+/** An error of the token route: our envelope plus the RFC 6749 fields. */
+function oauthError(errorCode: string, error: string, message: string) {
+  return { errorCode, errorMessage: message, error, error_description: message };
+}
+
 /** What each operation adds to its schema: id, tag, and example bodies (request, and answers by status). */
 interface OperationDoc {
   operationId: string;
@@ -110,6 +115,10 @@ const OPERATIONS: Record<string, OperationDoc> = {
     request: { grant_type: 'client_credentials' },
     responses: {
       200: { access_token: 'H5p0n7c0Rk2vQ1xJ9aLmZ8uY', token_type: 'bearer', expires_in: 3600, scope: 'm2m' },
+      400: oauthError(ErrorCodes.grantType, 'unsupported_grant_type', 'grant_type must be client_credentials'),
+      401: oauthError(ErrorCodes.clientCredentials, 'invalid_client', 'the client id or secret is wrong'),
+      413: oauthError(ErrorCodes.requestTooLarge, 'invalid_request', 'the body is larger than 1048576 bytes'),
+      415: oauthError(ErrorCodes.contentType, 'invalid_request', 'the body must be application/x-www-form-urlencoded'),
     },
   },
   'POST /api/m2m/v1/session/login': {

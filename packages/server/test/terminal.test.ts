@@ -139,7 +139,10 @@ describe('the npm start terminal', () => {
       assert.equal(response.headers.get('location'), '/ui');
       const followed = await fetch(`${server.baseUrl}/`);
       assert.equal(followed.url, `${server.baseUrl}/ui`);
-      assert.ok([200, 503].includes(followed.status), `the dashboard answers (503 while not built): ${followed.status}`);
+      assert.ok(
+        [200, 503].includes(followed.status),
+        `the dashboard answers (503 while not built): ${followed.status}`,
+      );
     } finally {
       await server.close();
     }
