@@ -8,10 +8,10 @@ export const CHROMIUM = '/usr/bin/chromium';
  * Why the browser tests cannot run here, or null when they can. With CI=true a missing browser is a
  * failure, not a skip (see `.ci/run`, which installs it).
  */
-export function browserMissing(): string | null {
-  if (existsSync(CHROMIUM)) return null;
-  const reason = `${CHROMIUM} is missing: install it with \`apt-get install chromium\` to run the dashboard tests`;
-  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
+export function browserMissing(path: string = CHROMIUM, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (existsSync(path)) return null;
+  const reason = `${path} is missing: install it with \`apt-get install chromium\` to run the dashboard tests`;
+  if (env.CI === 'true') throw new Error(`CI=true and ${reason}`);
   return reason;
 }
 

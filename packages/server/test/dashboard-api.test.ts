@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { installErrorHandlers } from '../src/api/errors.js';
+import { uiRoutes } from '../src/api/ui.js';
+import { browserMissing, CHROMIUM } from './browser.js';
 import { admin, publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
 import { startTestServer, type TestServer } from './helpers.js';
 
@@ -134,5 +141,38 @@ describe('dashboard files at /ui', () => {
     servers.push(devOwnToken);
     const own = await (await fetch(`${devOwnToken.baseUrl}/ui/profile.json`)).json();
     assert.equal(own.devAdminToken, undefined, 'a token of one’s own is never offered, even in dev');
+  });
+});
+
+describe('when the dashboard cannot be shown', () => {
+  it('answers 503 with what to run when the page was not built', async (t) => {
+    const empty = mkdtempSync(join(tmpdir(), 'ccb-no-ui-'));
+    t.after(() => rmSync(empty, { recursive: true, force: true }));
+    const server = await startTestServer({ dev: false });
+    t.after(() => server.close());
+    const app = Fastify();
+    installErrorHandlers(app);
+    await app.register(uiRoutes, { ctx: server.ctx, version: '0.0.0', root: empty });
+    t.after(() => app.close());
+    for (const url of ['/ui', '/ui/app.js']) {
+      const response = await app.inject({ url });
+      assert.equal(response.statusCode, 503, url);
+      assert.deepEqual(response.json(), {
+        errorCode: 'REQUEST_FAILED.Unavailable',
+        errorMessage: 'the dashboard is not built: run npm run build',
+      });
+    }
+    assert.equal((await app.inject({ url: '/ui/profile.json' })).statusCode, 200);
+  });
+
+  it('skips the browser tests without Chromium, saying how to install it, and fails them with CI=true', () => {
+    assert.equal(
+      browserMissing(CHROMIUM.replace('chromium', 'no-such-browser'), {}),
+      '/usr/bin/no-such-browser is missing: install it with `apt-get install chromium` to run the dashboard tests',
+    );
+    assert.throws(
+      () => browserMissing('/usr/bin/no-such-browser', { CI: 'true' }),
+      /CI=true and \/usr\/bin\/no-such-browser is missing/,
+    );
   });
 });

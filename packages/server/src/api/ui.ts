@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import fastifyStatic from '@fastify/static';
@@ -34,9 +35,9 @@ const SECURITY_HEADERS = {
  * The dashboard (SPEC §9): static files under /ui, and /ui/profile.json, which tells the page what it
  * cannot know from the admin API before signing in. The page itself holds no token.
  */
-export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: string }> = async (
+export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: string; root?: string }> = async (
   app,
-  { ctx, version },
+  { ctx, version, root = DASHBOARD_ROOT },
 ) => {
   app.get(
     '/ui/profile.json',
@@ -61,7 +62,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
     },
   );
 
-  if (!existsSync(`${DASHBOARD_ROOT}index.html`)) {
+  if (!existsSync(join(root, 'index.html'))) {
     const notBuilt = async () => {
       throw new HttpError(503, ErrorCodes.unavailable, 'the dashboard is not built: run npm run build');
     };
@@ -74,7 +75,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
     ui.addHook('onSend', async (_request, reply) => {
       reply.headers(SECURITY_HEADERS);
     });
-    await ui.register(fastifyStatic, { root: DASHBOARD_ROOT, prefix: '/ui/', index: false, logLevel: 'warn' });
+    await ui.register(fastifyStatic, { root, prefix: '/ui/', index: false, logLevel: 'warn' });
     ui.get('/ui', { schema: { hide: true } }, (_request, reply) => reply.sendFile('index.html'));
   });
 };

@@ -1,7 +1,7 @@
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, type Profile, session, setUnauthorizedHandler } from './api';
 import { AccountsPage } from './pages/accounts';
 import { FailedPage } from './pages/failed';
@@ -27,7 +27,11 @@ function Shell({ profile, onSignOut }: { profile: Profile; onSignOut: () => void
   else if (section === 'messages') page = <MessagesPage params={route.params} services={profile.services} />;
   else if (section === 'failed') page = <FailedPage params={route.params} services={profile.services} />;
 
+  const firstRender = useRef(true);
   useEffect(() => {
+    // Moves focus to the new page, so keyboard and screen reader users start at its top.
+    if (firstRender.current) firstRender.current = false;
+    else document.getElementById('main')?.focus();
     const label = NAV.find((n) => n.path === section)?.label ?? 'Overview';
     document.title = `${id ? `Message ${id}` : label} · Connectivity Callbacks`;
   }, [section, id]);

@@ -13,6 +13,7 @@ export function usePoll<T>(load: () => Promise<T>, deps: unknown[], intervalMs: 
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [loading, setLoading] = useState(true);
+  const [updatedAt, setUpdatedAt] = useState<number | null>(null);
   const loadRef = useRef(load);
   loadRef.current = load;
   const generation = useRef(0);
@@ -24,6 +25,7 @@ export function usePoll<T>(load: () => Promise<T>, deps: unknown[], intervalMs: 
       if (mine !== generation.current) return;
       setData(value);
       setError(null);
+      setUpdatedAt(Date.now());
     } catch (caught) {
       if (mine !== generation.current) return;
       setError(caught instanceof ApiError ? caught : new ApiError(0, 'unexpected', String(caught)));
@@ -36,6 +38,7 @@ export function usePoll<T>(load: () => Promise<T>, deps: unknown[], intervalMs: 
     generation.current += 1;
     setData(null);
     setError(null);
+    setUpdatedAt(null);
     setLoading(true);
     refresh();
     if (intervalMs <= 0) return;
@@ -45,7 +48,17 @@ export function usePoll<T>(load: () => Promise<T>, deps: unknown[], intervalMs: 
     return () => clearInterval(timer);
   }, deps);
 
-  return { data, error, loading, refresh };
+  return { data, error, loading, updatedAt, refresh };
+}
+
+/** Says that a view follows the server by itself, and when it last heard from it. */
+export function LiveNote({ updatedAt, what }: { updatedAt: number | null; what: string }) {
+  return (
+    <p class="muted small live">
+      <span class="live-dot" aria-hidden="true" /> {what} updates by itself every {POLL_MS / 1000} seconds
+      {updatedAt ? `; last updated ${new Date(updatedAt).toLocaleTimeString('en-GB')}` : ''}.
+    </p>
+  );
 }
 
 /** Re-renders every `ms`, so relative times move on between polls. */

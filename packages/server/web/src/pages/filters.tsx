@@ -1,5 +1,5 @@
-import { MESSAGE_STATUSES } from '../api';
-import { href } from '../ui';
+import { api, MESSAGE_STATUSES } from '../api';
+import { href, usePoll } from '../ui';
 
 export interface Filter {
   accountName?: string;
@@ -30,6 +30,9 @@ export function FilterForm({
   services: string[];
   withStatus: boolean;
 }) {
+  // Suggestions for the account field: the accounts with a registration, read once.
+  const registrations = usePoll(() => api.registrations(), [], 0);
+  const accounts = [...new Set((registrations.data?.items ?? []).map((r) => r.accountName))];
   const go = (next: Filter) => {
     location.hash = href(page, { ...next });
   };
@@ -53,10 +56,17 @@ export function FilterForm({
           id={`${page}-account`}
           name="accountName"
           placeholder="any account"
+          list={`${page}-accounts`}
+          autoComplete="off"
           pattern="[A-Za-z0-9_\-]{1,64}"
           title="1–64 letters, digits, - or _"
           value={filter.accountName ?? ''}
         />
+        <datalist id={`${page}-accounts`}>
+          {accounts.map((a) => (
+            <option key={a} value={a} />
+          ))}
+        </datalist>
       </div>
       <div class="field">
         <label for={`${page}-service`}>Service</label>

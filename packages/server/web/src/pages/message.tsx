@@ -89,9 +89,15 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
                 {data.reason ? <span class="reason"> {data.reason}</span> : null}
               </dd>
               <dt>Account</dt>
-              <dd>{data.accountName}</dd>
+              <dd>
+                <a href={href('messages', { accountName: data.accountName })}>{data.accountName}</a>
+              </dd>
               <dt>Service</dt>
-              <dd>{data.serviceName}</dd>
+              <dd>
+                <a href={href('messages', { accountName: data.accountName, serviceName: data.serviceName })}>
+                  {data.serviceName}
+                </a>
+              </dd>
               <dt>Attempts</dt>
               <dd>
                 {data.attempts} of {data.maxAttempts} allowed

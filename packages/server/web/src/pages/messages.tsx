@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Message } from '../api';
-import { EmptyState, ErrorNotice, href, StatusBadge, Time, usePoll } from '../ui';
+import { EmptyState, ErrorNotice, href, LiveNote, StatusBadge, Time, usePoll } from '../ui';
 import { type Filter, FilterForm, filterFrom } from './filters';
 
 export function MessageTable({
@@ -100,7 +100,7 @@ export function MessagesPage({ params, services }: { params: URLSearchParams; se
   return (
     <>
       <h1>Messages</h1>
-      <p class="muted">Newest first; this list updates by itself every 2 seconds.</p>
+      <LiveNote updatedAt={paged.updatedAt} what="Newest first; this list" />
       <FilterForm page="messages" filter={filter} services={services} withStatus />
       {error ? <ErrorNotice error={error} action="Check the filter values above." /> : null}
       {!loading && data && data.items.length === 0 ? (

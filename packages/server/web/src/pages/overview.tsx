@@ -1,7 +1,7 @@
 import { useMemo } from 'preact/hooks';
 import { api, type HistoryPoint, MESSAGE_STATUSES } from '../api';
 import { Chart } from '../chart';
-import { ErrorNotice, formatDuration, href, StatusBadge, usePoll } from '../ui';
+import { ErrorNotice, formatDuration, href, LiveNote, StatusBadge, usePoll } from '../ui';
 
 const perSecond = (count: number, intervalMs: number) => (intervalMs > 0 ? (count * 1000) / intervalMs : 0);
 
@@ -17,7 +17,7 @@ function rates(point: HistoryPoint) {
 const formatRate = (rate: number) => `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`;
 
 export function OverviewPage() {
-  const { data, error } = usePoll(() => api.history(), []);
+  const { data, error, updatedAt } = usePoll(() => api.history(), []);
   const points = data?.points ?? [];
   const latest = points.at(-1);
   // The first point has no interval before it, so it carries no rate.
@@ -42,6 +42,7 @@ export function OverviewPage() {
   return (
     <>
       <h1>Overview</h1>
+      <LiveNote updatedAt={updatedAt} what="This page" />
       {error ? <ErrorNotice error={error} /> : null}
       {latest ? (
         <section aria-label="Now" class="cards">

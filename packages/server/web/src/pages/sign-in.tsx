@@ -49,6 +49,15 @@ export function SignIn({
             {notice}
           </p>
         ) : null}
+        {profile.devAdminToken ? (
+          <p class="muted small">
+            This server runs the dev profile: its admin token is the documented <code>{profile.devAdminToken}</code>.
+          </p>
+        ) : (
+          <p class="muted small">
+            It is the <code>CCB_ADMIN_TOKEN</code> the server was started with.
+          </p>
+        )}
         <label for="admin-token">Admin token</label>
         <input
           id="admin-token"
