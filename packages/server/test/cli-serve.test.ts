@@ -192,7 +192,7 @@ describe('ccb serve', () => {
       const users = await send(`${running.address}/admin/v1/users`, {
         method: 'POST',
         headers: { authorization: 'Bearer prod-token', 'content-type': 'application/json' },
-        body: { username: 'x', password: 'y', accounts: [] },
+        body: { username: 'x', password: 'long-enough', accounts: [] },
       });
       assert.equal(users.status, 201);
       assert.doesNotMatch(running.output(), /demo-secret/);

@@ -1,60 +1,122 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyError } from 'fastify';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
-import { hashPassword } from '../security/passwords.js';
+import { hashPassword, SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
+import type { OAuthClient, User } from '../store/types.js';
 import type { Authenticator } from './auth.js';
-import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { ErrorCodes, errorBodySchema, type FieldRules, HttpError, validationError } from './errors.js';
 
 const AccountName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+const ClientId = Type.String({ pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'Letters, digits, . _ ~ -' });
+const Username = Type.String({ minLength: 1, maxLength: 128 });
+const Secret = (description: string) =>
+  Type.String({
+    minLength: SECRET_POLICY.minLength,
+    maxLength: SECRET_POLICY.maxLength,
+    pattern: SECRET_POLICY.pattern,
+    description: `${description}: ${SECRET_POLICY.description}.`,
+  });
+const Accounts = Type.Array(AccountName, { maxItems: 10_000, uniqueItems: true });
+const Timestamp = Type.String({ format: 'date-time' });
 
 const CreateClientRequest = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 200 }),
-  clientId: Type.Optional(
-    Type.String({ pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'Chosen id; generated when omitted.' }),
-  ),
-  clientSecret: Type.Optional(
-    Type.String({ minLength: 8, maxLength: 256, description: 'Chosen secret; generated when omitted.' }),
-  ),
+  clientId: Type.Optional(ClientId),
+  clientSecret: Type.Optional(Secret('Chosen secret; generated when omitted')),
 });
-
-const CreateClientResponse = Type.Object({ clientId: Type.String(), clientSecret: Type.String() });
+const ClientCredentials = Type.Object({ clientId: Type.String(), clientSecret: Type.String() });
+const ClientBody = Type.Object({ clientId: Type.String(), name: Type.String(), createdAt: Timestamp });
+const ClientParams = Type.Object({ clientId: ClientId });
 
 const CreateUserRequest = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: 128 }),
-  password: Type.String({ minLength: 1, maxLength: 256 }),
-  accounts: Type.Array(AccountName, { maxItems: 10_000, uniqueItems: true }),
+  username: Username,
+  password: Secret('Password'),
+  accounts: Accounts,
 });
-
+const UpdateUserRequest = Type.Object(
+  { password: Type.Optional(Secret('New password')), accounts: Type.Optional(Accounts) },
+  { minProperties: 1, description: 'What to change: password, accounts, or both.' },
+);
 const UserResponse = Type.Object({ username: Type.String(), accounts: Type.Array(Type.String()) });
+const UserBody = Type.Object({
+  username: Type.String(),
+  accounts: Type.Array(Type.String()),
+  lockedUntil: Type.Union([Timestamp, Type.Null()], { description: 'Set while failed logins lock the user' }),
+  createdAt: Timestamp,
+});
+const UserParams = Type.Object({ username: Username });
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema };
+const notFound = { 404: errorBodySchema };
 const security = [{ adminToken: [] }];
+const tags = ['Admin'];
 
-/** `/admin/v1/clients` and `/admin/v1/users`: who may call the platform API (SPEC §4). */
+/** Validation codes of these routes: `name` is a client's name here, not a service name. */
+const FIELDS: FieldRules = {
+  codes: {
+    name: ErrorCodes.clientName,
+    clientId: ErrorCodes.clientId,
+    clientSecret: ErrorCodes.clientSecret,
+    username: ErrorCodes.username,
+    password: ErrorCodes.password,
+    accounts: ErrorCodes.accountName,
+  },
+  patternMessages: {
+    clientId: 'clientId must be 1 to 128 letters, digits, ".", "_", "~" or "-"',
+    clientSecret: `clientSecret must be ${SECRET_POLICY.description}`,
+    password: `password must be ${SECRET_POLICY.description}`,
+    accounts: 'accounts must be account names of 1 to 64 letters, digits, "-" or "_"',
+  },
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const clientBody = (client: OAuthClient) => ({
+  clientId: client.clientId,
+  name: client.name,
+  createdAt: iso(client.createdAt),
+});
+const userBody = (user: User, now: number) => ({
+  username: user.username,
+  accounts: user.accounts,
+  lockedUntil: user.lockedUntil !== null && user.lockedUntil > now ? iso(user.lockedUntil) : null,
+  createdAt: iso(user.createdAt),
+});
+
+/** `/admin/v1/clients` and `/admin/v1/users`: who may call the platform API (SPEC §4), and their upkeep. */
 export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authenticator: Authenticator }> = async (
   app,
   { ctx, authenticator },
 ) => {
+  const auth = ctx.store.auth;
+  // Thrown on to the root handler, which answers in the envelope.
+  app.setErrorHandler((error: FastifyError) => {
+    throw error.validation ? validationError(error, FIELDS) : error;
+  });
+
+  const noClient = (clientId: string) => new HttpError(404, ErrorCodes.notFound, `client ${clientId} does not exist`);
+  const noUser = (username: string) => new HttpError(404, ErrorCodes.notFound, `user ${username} does not exist`);
+
   app.post(
     '/clients',
     {
       schema: {
-        tags: ['Admin'],
+        tags,
         summary: 'Create an OAuth client; the secret is shown only in this response',
         security,
         body: CreateClientRequest,
-        response: { 201: CreateClientResponse, ...errors, 409: errorBodySchema },
+        response: { 201: ClientCredentials, ...errors, 409: errorBodySchema },
       },
     },
     async (request, reply) => {
       const clientId = request.body.clientId ?? `client-${randomBytes(9).toString('base64url')}`;
       const clientSecret = request.body.clientSecret ?? newClientSecret();
-      if (await ctx.store.auth.getClient(clientId)) {
+      if (await auth.getClient(clientId)) {
         throw new HttpError(409, ErrorCodes.conflict, `client ${clientId} already exists`);
       }
-      await ctx.store.auth.createClient({
+      await auth.createClient({
         clientId,
         name: request.body.name,
         secretHash: await hashPassword(clientSecret),
@@ -64,13 +126,72 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     },
   );
 
+  app.get(
+    '/clients',
+    {
+      schema: {
+        tags,
+        summary: 'List OAuth clients (never their secrets)',
+        security,
+        response: { 200: Type.Object({ items: Type.Array(ClientBody) }), ...errors },
+      },
+    },
+    async () => ({ items: (await auth.listClients()).map(clientBody) }),
+  );
+
+  app.post(
+    '/clients/:clientId/secret/rotate',
+    {
+      schema: {
+        tags,
+        summary: "Give a client a new secret; the old one and the client's access tokens stop working at once",
+        description:
+          'The new secret is shown only in this response. Sessions opened through the client stay; its ' +
+          'callers get a new access token with the new secret.',
+        security,
+        params: ClientParams,
+        response: { 200: ClientCredentials, ...errors, ...notFound },
+      },
+    },
+    async (request) => {
+      const { clientId } = request.params;
+      const clientSecret = newClientSecret();
+      if (!(await auth.replaceClientSecret(clientId, await hashPassword(clientSecret)))) throw noClient(clientId);
+      authenticator.forgetClient(clientId);
+      request.log.info({ clientId }, 'client secret rotated');
+      return { clientId, clientSecret };
+    },
+  );
+
+  app.delete(
+    '/clients/:clientId',
+    {
+      schema: {
+        tags,
+        summary: 'Delete an OAuth client, its access tokens and the sessions opened through it',
+        security,
+        params: ClientParams,
+        response: { 200: Type.Object({ clientId: Type.String() }), ...errors, ...notFound },
+      },
+    },
+    async (request) => {
+      const { clientId } = request.params;
+      if (!(await auth.deleteClient(clientId))) throw noClient(clientId);
+      authenticator.forgetClient(clientId);
+      request.log.info({ clientId }, 'client deleted');
+      return { clientId };
+    },
+  );
+
   app.post(
     '/users',
     {
       schema: {
-        tags: ['Admin'],
+        tags,
         summary: 'Create or replace a user and the accounts it may manage',
-        description: '201 when created, 200 when an existing user was replaced (which also clears a lockout).',
+        description:
+          '201 when created, 200 when an existing user was replaced; a replacement clears a lockout and ends ' +
+          "the user's sessions.",
         security,
         body: CreateUserRequest,
         response: { 200: UserResponse, 201: UserResponse, ...errors },
@@ -78,15 +199,78 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     },
     async (request, reply) => {
       const { username, password, accounts } = request.body;
-      const existing = await ctx.store.auth.getUser(username);
-      await ctx.store.auth.upsertUser({
+      const existing = await auth.getUser(username);
+      await auth.upsertUser({
         username,
         passwordHash: await hashPassword(password),
         accounts,
         createdAt: existing?.createdAt ?? Date.now(),
       });
+      if (existing) await auth.deleteUserSessions(username);
       authenticator.forgetUser(username);
       return reply.code(existing ? 200 : 201).send({ username, accounts });
+    },
+  );
+
+  app.get(
+    '/users',
+    {
+      schema: {
+        tags,
+        summary: 'List users with their accounts (never their passwords)',
+        security,
+        response: { 200: Type.Object({ items: Type.Array(UserBody) }), ...errors },
+      },
+    },
+    async () => {
+      const now = Date.now();
+      return { items: (await auth.listUsers()).map((user) => userBody(user, now)) };
+    },
+  );
+
+  app.patch(
+    '/users/:username',
+    {
+      schema: {
+        tags,
+        summary: "Change a user's password or accounts",
+        description:
+          "A new password clears a lockout and ends the user's sessions; new accounts apply to its open " +
+          'sessions at once.',
+        security,
+        params: UserParams,
+        body: UpdateUserRequest,
+        response: { 200: UserResponse, ...errors, ...notFound },
+      },
+    },
+    async (request) => {
+      const { username } = request.params;
+      const { password, accounts } = request.body;
+      const passwordHash = password === undefined ? undefined : await hashPassword(password);
+      const user = await auth.updateUser(username, { passwordHash, accounts });
+      if (!user) throw noUser(username);
+      if (passwordHash !== undefined) await auth.deleteUserSessions(username);
+      authenticator.forgetUser(username);
+      return { username: user.username, accounts: user.accounts };
+    },
+  );
+
+  app.delete(
+    '/users/:username',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a user and end its sessions',
+        security,
+        params: UserParams,
+        response: { 200: Type.Object({ username: Type.String() }), ...errors, ...notFound },
+      },
+    },
+    async (request) => {
+      const { username } = request.params;
+      if (!(await auth.deleteUser(username))) throw noUser(username);
+      authenticator.forgetUser(username);
+      return { username };
     },
   );
 };

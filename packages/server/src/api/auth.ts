@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
-import { hashPassword, verifyPassword } from '../security/passwords.js';
+import { HashQueueFullError, hashPassword, PasswordVerifier } from '../security/passwords.js';
+import { AttemptThrottle } from '../security/throttle.js';
 import { hashToken, newAccessToken, newSessionToken, safeEqual } from '../security/tokens.js';
 import type { AuthStore, User } from '../store/types.js';
 import { ErrorCodes, HttpError } from './errors.js';
@@ -15,7 +16,10 @@ export const LOCKOUT_MS = 15 * 60 * 1000;
  */
 const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 10_000;
-/** Clients cannot be changed or removed, so a verified secret can be trusted for a while. */
+/**
+ * A verified client secret skips scrypt on repeats for this long, as long as the stored hash is still
+ * the one it was verified against (so a rotation or a deletion takes effect at once).
+ */
 const CLIENT_VERIFICATION_TTL_MS = 5 * 60 * 1000;
 /** A session's idle expiry is written back at most this often, so busy sessions do not write per request. */
 const TOUCH_INTERVAL_MS = 30_000;
@@ -37,6 +41,12 @@ interface CachedAccessToken {
   clientId: string;
   expiresAt: number;
   cachedAt: number;
+}
+
+interface VerifiedClient {
+  clientId: string;
+  secretHash: string;
+  until: number;
 }
 
 interface CachedSession {
@@ -80,8 +90,11 @@ export class Authenticator {
   private readonly auth: AuthStore;
   private readonly accessTokens = new BoundedCache<CachedAccessToken>();
   private readonly sessions = new BoundedCache<CachedSession>();
-  /** Recently verified client credentials (SHA-256 of id and secret → until when), to skip scrypt on repeats. */
-  private readonly verifiedClients = new BoundedCache<number>();
+  /** Recently verified client credentials by SHA-256 of id and secret, to skip scrypt on repeats. */
+  private readonly verifiedClients = new BoundedCache<VerifiedClient>();
+  private readonly verifier = new PasswordVerifier();
+  /** Credential attempts per source address and per OAuth client (security/throttle.ts). */
+  private readonly throttle = new AttemptThrottle();
   /** Verifying against this when the user is unknown keeps the response time the same. */
   private readonly decoyHash: Promise<string>;
 
@@ -93,8 +106,8 @@ export class Authenticator {
     this.decoyHash = hashPassword('decoy password for unknown users');
   }
 
-  /** `Authorization: Basic base64(id:secret)` → the client id, or 401. */
-  async authenticateClient(header: string | undefined): Promise<string> {
+  /** `Authorization: Basic base64(id:secret)` → the client id, or 401; `source` is the caller's address. */
+  async authenticateClient(header: string | undefined, source: string): Promise<string> {
     const match = header ? /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header) : null;
     if (!match) {
       throw new HttpError(401, ErrorCodes.clientCredentials, 'missing client credentials: send Authorization: Basic');
@@ -105,12 +118,43 @@ export class Authenticator {
     const secret = colon >= 0 ? decoded.slice(colon + 1) : '';
     const now = this.clock();
     const fingerprint = hashToken(`${clientId}\u0000${secret}`);
-    if ((this.verifiedClients.get(fingerprint) ?? 0) > now) return clientId;
+    const verified = this.verifiedClients.get(fingerprint);
     const client = clientId ? await this.auth.getClient(clientId) : null;
-    const valid = await verifyPassword(secret, client?.secretHash ?? (await this.decoyHash));
+    if (verified && verified.until > now && client?.secretHash === verified.secretHash) return client.clientId;
+    const keys = throttleKeys(source, clientId);
+    const valid = await this.checkCredential(keys, secret, client?.secretHash ?? (await this.decoyHash));
     if (!client || !valid) throw new HttpError(401, ErrorCodes.clientCredentials, 'invalid client id or secret');
-    this.verifiedClients.set(fingerprint, now + CLIENT_VERIFICATION_TTL_MS);
+    this.throttle.release(keys);
+    this.verifiedClients.set(fingerprint, {
+      clientId: client.clientId,
+      secretHash: client.secretHash,
+      until: now + CLIENT_VERIFICATION_TTL_MS,
+    });
     return client.clientId;
+  }
+
+  /**
+   * One slow-hash check, counted for the throttle before it starts: refused with 429 when the source
+   * address or the client is over its limit, 503 when every hashing slot is taken (then not counted).
+   */
+  private async checkCredential(keys: readonly string[], secret: string, hash: string): Promise<boolean> {
+    const waitSeconds = this.throttle.reserve(keys, this.clock());
+    if (waitSeconds !== null) {
+      throw new HttpError(429, ErrorCodes.tooManyAttempts, `too many failed attempts; try again in ${waitSeconds} s`, {
+        'retry-after': String(waitSeconds),
+      });
+    }
+    try {
+      return await this.verifier.verify(secret, hash);
+    } catch (error) {
+      this.throttle.release(keys);
+      if (error instanceof HashQueueFullError) {
+        throw new HttpError(503, ErrorCodes.unavailable, 'too many credential checks at once; try again', {
+          'retry-after': '1',
+        });
+      }
+      throw error;
+    }
   }
 
   async issueAccessToken(clientId: string): Promise<{ token: string; expiresInSeconds: number }> {
@@ -120,25 +164,28 @@ export class Authenticator {
     return { token, expiresInSeconds: ACCESS_TOKEN_TTL_MS / 1000 };
   }
 
-  /** Checks `username`/`password`, counting failures and locking after five in a row. */
-  async login(username: string, password: string, clientId: string): Promise<{ token: string; expiresIn: number }> {
+  /**
+   * Checks `username`/`password` for the OAuth client `clientId`, from address `source`. Every attempt
+   * is counted before its hash is checked (a success forgives them), so five wrong passwords in a row
+   * lock the user however many arrive at once, and no more than five are ever checked per lockout.
+   */
+  async login(
+    username: string,
+    password: string,
+    clientId: string,
+    source: string,
+  ): Promise<{ token: string; expiresIn: number }> {
+    const keys = throttleKeys(source, clientId);
     const now = this.clock();
-    let user = await this.auth.getUser(username);
-    if (!user) {
-      await verifyPassword(password, await this.decoyHash);
+    const reserved = await this.auth.reserveLoginAttempt(username, now, MAX_FAILED_LOGINS, now + LOCKOUT_MS);
+    if (reserved && !reserved.admitted) throw lockedError(reserved.user);
+    const hash = reserved?.user.passwordHash ?? (await this.decoyHash);
+    if (!(await this.checkCredential(keys, password, hash)) || !reserved) {
+      if (reserved?.user.lockedUntil != null) throw lockedError(reserved.user);
       throw new HttpError(400, ErrorCodes.loginFailed, 'invalid username or password');
     }
-    if (user.lockedUntil !== null) {
-      if (user.lockedUntil > now) throw lockedError(user);
-      // The lockout is over: the user starts again with a clean count.
-      await this.auth.resetFailedLogins(username);
-    }
-    if (!(await verifyPassword(password, user.passwordHash))) {
-      user = await this.auth.recordFailedLogin(username, MAX_FAILED_LOGINS, this.clock() + LOCKOUT_MS);
-      if (user?.lockedUntil != null && user.lockedUntil > now) throw lockedError(user);
-      throw new HttpError(400, ErrorCodes.loginFailed, 'invalid username or password');
-    }
-    if (user.failedLogins > 0) await this.auth.resetFailedLogins(username);
+    this.throttle.release(keys);
+    await this.auth.resetFailedLogins(username);
     const token = newSessionToken();
     await this.auth.saveSession({
       tokenHash: hashToken(token),
@@ -149,17 +196,32 @@ export class Authenticator {
     return { token, expiresIn: SESSION_IDLE_MS / 1000 };
   }
 
-  /** Ends a session; true when it existed. */
-  async logout(token: string): Promise<boolean> {
+  /** Ends a session opened through OAuth client `clientId`; false when there is no such session. */
+  async logout(token: string, clientId: string): Promise<boolean> {
     const tokenHash = hashToken(token);
     this.sessions.delete(tokenHash);
+    const session = await this.auth.getSession(tokenHash);
+    if (!session || session.clientId !== clientId) return false;
     return this.auth.deleteSession(tokenHash);
   }
 
-  /** Forgets cached sessions of a user whose accounts or password changed. */
+  /** Forgets cached sessions of a user whose accounts or password changed, or who was removed. */
   forgetUser(username: string): void {
     for (const [key, entry] of this.sessions) {
       if (entry.principal.username === username) this.sessions.delete(key);
+    }
+  }
+
+  /** Forgets cached tokens, sessions and verified secrets of a client that was removed or given a new secret. */
+  forgetClient(clientId: string): void {
+    for (const [key, entry] of this.accessTokens) {
+      if (entry.clientId === clientId) this.accessTokens.delete(key);
+    }
+    for (const [key, entry] of this.sessions) {
+      if (entry.principal.clientId === clientId) this.sessions.delete(key);
+    }
+    for (const [key, entry] of this.verifiedClients) {
+      if (entry.clientId === clientId) this.verifiedClients.delete(key);
     }
   }
 
@@ -210,6 +272,14 @@ export class Authenticator {
     if (entry.expiresAt <= now) {
       this.sessions.delete(tokenHash);
       throw new HttpError(400, ErrorCodes.sessionTokenExpired, 'the session has expired; log in again');
+    }
+    // A session is good only with an access token of the client that logged in.
+    if (entry.principal.clientId !== request.clientId) {
+      throw new HttpError(
+        400,
+        ErrorCodes.sessionTokenInvalid,
+        'the session token belongs to another OAuth client; log in with this one',
+      );
     }
     entry.expiresAt = now + SESSION_IDLE_MS;
     if (entry.expiresAt - entry.persistedExpiresAt >= TOUCH_INTERVAL_MS) {
@@ -267,6 +337,11 @@ export class Authenticator {
     this.sessions.set(tokenHash, entry);
     return entry;
   }
+}
+
+/** The throttle's keys of one credential attempt: its source address and its OAuth client. */
+function throttleKeys(source: string, clientId: string): string[] {
+  return [`address:${source}`, `client:${clientId}`];
 }
 
 function lockedError(user: User): HttpError {

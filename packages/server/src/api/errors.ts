@@ -32,6 +32,9 @@ export const ErrorCodes = {
   username: 'INPUT_INVALID.Username',
   password: 'INPUT_INVALID.Password',
   grantType: 'INPUT_INVALID.GrantType',
+  clientName: 'INPUT_INVALID.ClientName',
+  clientId: 'INPUT_INVALID.ClientId',
+  clientSecret: 'INPUT_INVALID.ClientSecret',
   clientCredentials: 'REQUEST_FAILED.ClientCredentials',
   accessTokenMissing: 'REQUEST_FAILED.AccessToken.Missing',
   accessTokenInvalid: 'REQUEST_FAILED.AccessToken.Invalid',
@@ -51,6 +54,7 @@ export const ErrorCodes = {
   requestTimeout: 'REQUEST_FAILED.RequestTimeout',
   unexpected: 'REQUEST_FAILED.UnexpectedError',
   unavailable: 'REQUEST_FAILED.Unavailable',
+  tooManyAttempts: 'REQUEST_FAILED.TooManyAttempts',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -140,8 +144,17 @@ interface ValidationIssue {
   params?: Record<string, unknown>;
 }
 
+/** Which code and pattern message a validation error gets, by field name; routes with other fields pass their own. */
+export interface FieldRules {
+  codes: Record<string, string>;
+  patternMessages: Record<string, string>;
+}
+
 /** Turns a Fastify schema-validation failure into the platform's error body. */
-function validationError(error: FastifyError): HttpError {
+export function validationError(
+  error: FastifyError,
+  rules: FieldRules = { codes: FIELD_CODES, patternMessages: PATTERN_MESSAGES },
+): HttpError {
   const issue = (error.validation?.[0] ?? {}) as ValidationIssue;
   const context = error.validationContext ?? 'body';
   const path = issue.instancePath ?? '';
@@ -162,12 +175,12 @@ function validationError(error: FastifyError): HttpError {
       `${where} has an unknown field "${String(issue.params?.additionalProperty)}"`,
     );
   }
-  const code = (field && FIELD_CODES[field]) || CONTEXT_CODES[context] || ErrorCodes.requestBody;
+  const code = (field && rules.codes[field]) || CONTEXT_CODES[context] || ErrorCodes.requestBody;
   const where = field ? `${field}` : context;
   const message = missing
     ? `${missing} is required`
     : issue.keyword === 'pattern'
-      ? (PATTERN_MESSAGES[where] ?? `${where} has a form or characters that are not allowed`)
+      ? (rules.patternMessages[where] ?? `${where} has a form or characters that are not allowed`)
       : `${where} ${issue.message ?? 'is invalid'}`;
   return new HttpError(400, code, message);
 }

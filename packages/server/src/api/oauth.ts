@@ -52,7 +52,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authenticat
         const oauthError = grantType === undefined ? 'invalid_request' : 'unsupported_grant_type';
         throw new HttpError(400, ErrorCodes.grantType, 'grant_type must be client_credentials', {}, oauthError);
       }
-      const clientId = await authenticator.authenticateClient(request.headers.authorization);
+      const clientId = await authenticator.authenticateClient(request.headers.authorization, request.ip);
       const { token, expiresInSeconds } = await authenticator.issueAccessToken(clientId);
       return { access_token: token, token_type: 'bearer' as const, expires_in: expiresInSeconds, scope: SCOPE };
     },

@@ -39,7 +39,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authentic
     },
     async (request) => {
       const { username, password } = request.body;
-      const { token, expiresIn } = await authenticator.login(username, password, request.clientId!);
+      const { token, expiresIn } = await authenticator.login(username, password, request.clientId!, request.ip);
       return { sessionToken: token, expiresIn };
     },
   );
@@ -60,7 +60,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authentic
       if (!token) {
         throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
       }
-      if (!(await authenticator.logout(token))) {
+      if (!(await authenticator.logout(token, request.clientId!))) {
         throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session token is not valid');
       }
       return { sessionToken: token };

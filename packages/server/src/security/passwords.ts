@@ -36,3 +36,55 @@ export async function verifyPassword(secret: string, stored: string): Promise<bo
   const key = await derive(secret, salt, { N, r, p });
   return timingSafeEqual(key, expected);
 }
+
+/**
+ * scrypt runs on libuv's thread pool (four threads unless UV_THREADPOOL_SIZE says otherwise), which
+ * also serves DNS lookups and file I/O. Credential checks take at most this many of its threads.
+ */
+export const HASH_CONCURRENCY = 2;
+/** Checks waiting for a thread beyond this are refused at once rather than queued for seconds. */
+export const MAX_WAITING_HASHES = 64;
+
+/** Every hashing thread is busy and the queue is full; the caller answers 503 and counts nothing. */
+export class HashQueueFullError extends Error {
+  override name = 'HashQueueFullError';
+}
+
+/** Credential checks with bounded concurrency and a bounded queue (first come, first served). */
+export class PasswordVerifier {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly concurrency = HASH_CONCURRENCY,
+    private readonly maxWaiting = MAX_WAITING_HASHES,
+  ) {}
+
+  async verify(secret: string, stored: string): Promise<boolean> {
+    if (this.running >= this.concurrency) {
+      if (this.waiting.length >= this.maxWaiting) throw new HashQueueFullError('every credential check slot is busy');
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running++;
+    }
+    try {
+      return await verifyPassword(secret, stored);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
+/**
+ * The one policy for a user's password and an OAuth client's secret chosen through the admin API:
+ * 8 to 256 characters, no control characters. Generated client secrets (32 characters) meet it.
+ * Logins accept any stored password; the policy applies when one is set.
+ */
+export const SECRET_POLICY = {
+  minLength: 8,
+  maxLength: 256,
+  pattern: '^\\P{Cc}*$',
+  description: '8 to 256 characters, no control characters',
+} as const;

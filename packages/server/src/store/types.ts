@@ -89,9 +89,33 @@ export interface AuthStore {
   /** Creates or replaces a user (the dev seed uses this idempotently). */
   upsertUser(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<void>;
   getUser(username: string): Promise<User | null>;
-  /** Records a failed login; locks the user until `lockUntil` when `failedLogins` reaches the limit. */
-  recordFailedLogin(username: string, maxFailures: number, lockUntil: number): Promise<User | null>;
+  /**
+   * Counts a login attempt before its password is checked, in one atomic step, so that concurrent
+   * attempts cannot all pass a check made before any was counted. Refused (`admitted: false`, nothing
+   * changed) while the user is locked (`lockedUntil > now`); a lockout that has ended starts a fresh
+   * count; the attempt that brings `failedLogins` to `maxAttempts` sets `lockedUntil` to `lockUntil`.
+   * Returns the user as it is afterwards, or null when there is no such user.
+   */
+  reserveLoginAttempt(
+    username: string,
+    now: number,
+    maxAttempts: number,
+    lockUntil: number,
+  ): Promise<{ user: User; admitted: boolean } | null>;
+  /** After a successful login: no failed attempts, no lockout. */
   resetFailedLogins(username: string): Promise<void>;
+  listUsers(): Promise<User[]>;
+  /** Changes a user's password and/or accounts; a new password also clears a lockout. Null when unknown. */
+  updateUser(username: string, changes: { passwordHash?: string; accounts?: string[] }): Promise<User | null>;
+  /** Removes a user and its sessions; false when unknown. */
+  deleteUser(username: string): Promise<boolean>;
+  /** Ends every session of a user; returns how many there were. */
+  deleteUserSessions(username: string): Promise<number>;
+  listClients(): Promise<OAuthClient[]>;
+  /** Replaces a client's secret hash and revokes its access tokens; false when unknown. */
+  replaceClientSecret(clientId: string, secretHash: string): Promise<boolean>;
+  /** Removes a client with its access tokens and the sessions logged in through it; false when unknown. */
+  deleteClient(clientId: string): Promise<boolean>;
   saveAccessToken(token: AccessToken): Promise<void>;
   getAccessToken(tokenHash: string): Promise<AccessToken | null>;
   saveSession(session: Session): Promise<void>;

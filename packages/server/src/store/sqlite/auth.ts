@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { AccessToken, AuthStore, OAuthClient, Session, User } from '../types.js';
+import { writeTransaction } from './transaction.js';
 
 interface ClientRow {
   client_id: string;
@@ -38,6 +39,10 @@ function toUser(row: UserRow): User {
   };
 }
 
+function toClient(row: ClientRow): OAuthClient {
+  return { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at };
+}
+
 /** OAuth clients, users, access tokens and sessions on SQLite. Tokens are stored only as hashes. */
 export class SqliteAuthStore implements AuthStore {
   private readonly statements: {
@@ -45,8 +50,17 @@ export class SqliteAuthStore implements AuthStore {
     getClient: Statement<[string], ClientRow>;
     upsertUser: Statement<[Omit<UserRow, 'failed_logins' | 'locked_until'>]>;
     getUser: Statement<[string], UserRow>;
-    failLogin: Statement<[number, number, string], UserRow>;
+    countAttempt: Statement<[{ username: string; max: number; lockUntil: number; now: number }], UserRow>;
     resetLogins: Statement<[string]>;
+    listUsers: Statement<[], UserRow>;
+    updateUser: Statement<[{ username: string; password_hash: string | null; accounts: string | null }], UserRow>;
+    deleteUser: Statement<[string]>;
+    deleteUserSessions: Statement<[string]>;
+    listClients: Statement<[], ClientRow>;
+    replaceSecret: Statement<[string, string]>;
+    deleteClient: Statement<[string]>;
+    deleteClientTokens: Statement<[string]>;
+    deleteClientSessions: Statement<[string]>;
     insertToken: Statement<[TokenRow]>;
     getToken: Statement<[string], TokenRow>;
     insertSession: Statement<[SessionRow]>;
@@ -56,6 +70,10 @@ export class SqliteAuthStore implements AuthStore {
     purgeTokens: Statement<[number]>;
     purgeSessions: Statement<[number]>;
   };
+
+  private readonly deleteUserTx: (username: string) => boolean;
+  private readonly replaceSecretTx: (clientId: string, secretHash: string) => boolean;
+  private readonly deleteClientTx: (clientId: string) => boolean;
 
   constructor(private readonly db: Database) {
     this.statements = {
@@ -71,12 +89,30 @@ export class SqliteAuthStore implements AuthStore {
            accounts = excluded.accounts, failed_logins = 0, locked_until = NULL`,
       ),
       getUser: db.prepare('SELECT * FROM users WHERE username = ?'),
-      failLogin: db.prepare(
-        `UPDATE users SET failed_logins = failed_logins + 1,
-           locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END
-         WHERE username = ? RETURNING *`,
+      // A lockout that has ended counts from zero again; the attempt reaching the limit locks.
+      countAttempt: db.prepare(
+        `UPDATE users SET
+           failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
+           locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= @max
+             THEN @lockUntil ELSE NULL END
+         WHERE username = @username AND (locked_until IS NULL OR locked_until <= @now) RETURNING *`,
       ),
       resetLogins: db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?'),
+      listUsers: db.prepare('SELECT * FROM users ORDER BY username'),
+      updateUser: db.prepare(
+        `UPDATE users SET password_hash = coalesce(@password_hash, password_hash),
+           accounts = coalesce(@accounts, accounts),
+           failed_logins = CASE WHEN @password_hash IS NULL THEN failed_logins ELSE 0 END,
+           locked_until = CASE WHEN @password_hash IS NULL THEN locked_until ELSE NULL END
+         WHERE username = @username RETURNING *`,
+      ),
+      deleteUser: db.prepare('DELETE FROM users WHERE username = ?'),
+      deleteUserSessions: db.prepare('DELETE FROM sessions WHERE username = ?'),
+      listClients: db.prepare('SELECT * FROM oauth_clients ORDER BY client_id'),
+      replaceSecret: db.prepare('UPDATE oauth_clients SET secret_hash = ? WHERE client_id = ?'),
+      deleteClient: db.prepare('DELETE FROM oauth_clients WHERE client_id = ?'),
+      deleteClientTokens: db.prepare('DELETE FROM access_tokens WHERE client_id = ?'),
+      deleteClientSessions: db.prepare('DELETE FROM sessions WHERE client_id = ?'),
       insertToken: db.prepare(
         'INSERT OR REPLACE INTO access_tokens (token_hash, client_id, expires_at) VALUES (@token_hash, @client_id, @expires_at)',
       ),
@@ -91,6 +127,21 @@ export class SqliteAuthStore implements AuthStore {
       purgeTokens: db.prepare('DELETE FROM access_tokens WHERE expires_at <= ?'),
       purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
     };
+    const st = this.statements;
+    this.deleteUserTx = writeTransaction(db, (username: string) => {
+      st.deleteUserSessions.run(username);
+      return st.deleteUser.run(username).changes > 0;
+    });
+    this.replaceSecretTx = writeTransaction(db, (clientId: string, secretHash: string) => {
+      if (st.replaceSecret.run(secretHash, clientId).changes === 0) return false;
+      st.deleteClientTokens.run(clientId);
+      return true;
+    });
+    this.deleteClientTx = writeTransaction(db, (clientId: string) => {
+      st.deleteClientTokens.run(clientId);
+      st.deleteClientSessions.run(clientId);
+      return st.deleteClient.run(clientId).changes > 0;
+    });
   }
 
   async createClient(client: OAuthClient): Promise<void> {
@@ -104,9 +155,7 @@ export class SqliteAuthStore implements AuthStore {
 
   async getClient(clientId: string): Promise<OAuthClient | null> {
     const row = this.statements.getClient.get(clientId);
-    return row
-      ? { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at }
-      : null;
+    return row ? toClient(row) : null;
   }
 
   async upsertUser(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<void> {
@@ -123,9 +172,50 @@ export class SqliteAuthStore implements AuthStore {
     return row ? toUser(row) : null;
   }
 
-  async recordFailedLogin(username: string, maxFailures: number, lockUntil: number): Promise<User | null> {
-    const row = this.statements.failLogin.get(maxFailures, lockUntil, username);
+  async reserveLoginAttempt(
+    username: string,
+    now: number,
+    maxAttempts: number,
+    lockUntil: number,
+  ): Promise<{ user: User; admitted: boolean } | null> {
+    // One UPDATE is atomic across connections and processes: no attempt can slip in between.
+    const counted = this.statements.countAttempt.get({ username, max: maxAttempts, lockUntil, now });
+    if (counted) return { user: toUser(counted), admitted: true };
+    const row = this.statements.getUser.get(username);
+    return row ? { user: toUser(row), admitted: false } : null;
+  }
+
+  async listUsers(): Promise<User[]> {
+    return this.statements.listUsers.all().map(toUser);
+  }
+
+  async updateUser(username: string, changes: { passwordHash?: string; accounts?: string[] }): Promise<User | null> {
+    const row = this.statements.updateUser.get({
+      username,
+      password_hash: changes.passwordHash ?? null,
+      accounts: changes.accounts ? JSON.stringify(changes.accounts) : null,
+    });
     return row ? toUser(row) : null;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return this.deleteUserTx(username);
+  }
+
+  async deleteUserSessions(username: string): Promise<number> {
+    return this.statements.deleteUserSessions.run(username).changes;
+  }
+
+  async listClients(): Promise<OAuthClient[]> {
+    return this.statements.listClients.all().map(toClient);
+  }
+
+  async replaceClientSecret(clientId: string, secretHash: string): Promise<boolean> {
+    return this.replaceSecretTx(clientId, secretHash);
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    return this.deleteClientTx(clientId);
   }
 
   async resetFailedLogins(username: string): Promise<void> {

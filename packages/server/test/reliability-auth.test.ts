@@ -1,0 +1,299 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { MAX_FAILED_ATTEMPTS } from '../src/security/throttle.js';
+import {
+  accessToken,
+  adminHeaders,
+  createUser,
+  DEV_CREDENTIALS,
+  login,
+  send,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
+
+const ACCOUNT = DEV_CREDENTIALS.accountName;
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+/** Requests sent from another loopback address (127.0.0.0/8 is all local), to act as another caller. */
+function fromAddress(localAddress: string) {
+  const agent = new Agent({ localAddress, connections: 256 });
+  return {
+    async post(url: string, headers: Record<string, string>, body: string) {
+      const response = await request(url, { method: 'POST', headers, body, dispatcher: agent });
+      const text = await response.body.text();
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        body: JSON.parse(text) as Record<string, string>,
+      };
+    },
+    close: () => agent.close(),
+  };
+}
+
+function tokenRequest(server: TestServer, id: string, secret: string) {
+  return {
+    url: `${server.apiUrl}/ts/v1/oauth2/token`,
+    headers: { authorization: basic(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  };
+}
+
+async function loginAs(server: TestServer, bearer: string, username: string, password: string) {
+  return send(`${server.apiUrl}/m2m/v1/session/login`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+    body: { username, password },
+  });
+}
+
+async function createClient(server: TestServer, name: string): Promise<{ clientId: string; clientSecret: string }> {
+  const created = await send(`${server.baseUrl}/admin/v1/clients`, {
+    method: 'POST',
+    headers: adminHeaders(server),
+    body: { name },
+  });
+  assert.equal(created.status, 201, created.text);
+  return created.body;
+}
+
+/** Counts scrypt runs (every password and secret check is one) while `work` runs. */
+async function countHashes<T>(work: () => Promise<T>): Promise<{ result: T; hashes: number }> {
+  const original = crypto.scrypt;
+  let hashes = 0;
+  crypto.scrypt = ((...args: Parameters<typeof original>) => {
+    hashes++;
+    return original(...args);
+  }) as typeof original;
+  syncBuiltinESMExports();
+  try {
+    return { result: await work(), hashes };
+  } finally {
+    crypto.scrypt = original;
+    syncBuiltinESMExports();
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+describe('reliability: login lockout under concurrency', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  it('checks at most five guesses of a burst, and the right password sent with them gets no session', async () => {
+    await createUser(server, 'burst', 'the-right-password', [ACCOUNT]);
+    const bearer = await accessToken(server);
+    const { result: answers, hashes } = await countHashes(() => {
+      const wrong = Array.from({ length: 200 }, (_, i) => loginAs(server, bearer, 'burst', `wrong-${i}`));
+      const right = loginAs(server, bearer, 'burst', 'the-right-password');
+      return Promise.all([...wrong, right]);
+    });
+    assert.ok(hashes <= 5, `${hashes} passwords of the burst were checked against the hash`);
+    const codes = answers.map((answer) => answer.body.errorCode as string | undefined);
+    const checkedAndWrong = codes.filter((code) => code === 'REQUEST_FAILED.Login.InvalidCredentials').length;
+    assert.ok(checkedAndWrong <= 4, `${checkedAndWrong} wrong guesses were answered as checked`);
+    const rightAnswer = answers[answers.length - 1];
+    assert.equal(rightAnswer.body.sessionToken, undefined, 'the right password got a session during the lockout');
+    assert.equal(rightAnswer.body.errorCode, 'REQUEST_FAILED.Login.UserLocked');
+    assert.equal(codes.filter((code) => code === undefined).length, 0, 'no attempt of the burst logged in');
+    const user = await server.ctx.store.auth.getUser('burst');
+    assert.ok(user?.lockedUntil && user.lockedUntil > Date.now(), 'the user is locked');
+    assert.equal(
+      (await loginAs(server, bearer, 'burst', 'the-right-password')).body.errorCode,
+      'REQUEST_FAILED.Login.UserLocked',
+    );
+  });
+});
+
+describe('reliability: sessions', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  it('honours a session token only with an access token of the client that logged in', async () => {
+    const session = await login(server);
+    const other = await createClient(server, 'another integration');
+    const otherBearer = await accessToken(server, other.clientId, other.clientSecret);
+    const list = `${server.apiUrl}/m2m/v1/callbacks/${ACCOUNT}`;
+    const refused = await send(list, { headers: { ...session.headers, authorization: `Bearer ${otherBearer}` } });
+    assert.ok(refused.status >= 400 && refused.status < 500, `status ${refused.status}`);
+    assert.equal(refused.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
+    const logout = await send(`${server.apiUrl}/m2m/v1/session/logout`, {
+      method: 'POST',
+      headers: { ...session.headers, authorization: `Bearer ${otherBearer}` },
+    });
+    assert.ok(logout.status >= 400 && logout.status < 500, 'another client cannot end the session either');
+    assert.equal(
+      (await send(list, { headers: session.headers })).status,
+      200,
+      'the session still works for its client',
+    );
+  });
+
+  it("ends a user's sessions when the admin API changes the password or replaces the user", async () => {
+    await createUser(server, 'rotating', 'first-password', [ACCOUNT]);
+    const list = `${server.apiUrl}/m2m/v1/callbacks/${ACCOUNT}`;
+    const first = await login(server, 'rotating', 'first-password');
+    const changed = await send(`${server.baseUrl}/admin/v1/users/rotating`, {
+      method: 'PATCH',
+      headers: adminHeaders(server),
+      body: { password: 'second-password' },
+    });
+    assert.equal(changed.status, 200, changed.text);
+    const afterChange = await send(list, { headers: first.headers });
+    assert.equal(afterChange.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
+
+    const second = await login(server, 'rotating', 'second-password');
+    await createUser(server, 'rotating', 'third-password', [ACCOUNT]);
+    const afterReplace = await send(list, { headers: second.headers });
+    assert.equal(afterReplace.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
+    assert.equal(await server.ctx.store.auth.deleteUserSessions('rotating'), 0, 'no session row is left');
+
+    const third = await login(server, 'rotating', 'third-password');
+    const moved = await send(`${server.baseUrl}/admin/v1/users/rotating`, {
+      method: 'PATCH',
+      headers: adminHeaders(server),
+      body: { accounts: ['0000999999-00001'] },
+    });
+    assert.equal(moved.status, 200, moved.text);
+    // New accounts apply to the open session at once; the session itself stays.
+    const oldAccount = await send(list, { headers: third.headers });
+    assert.equal(oldAccount.body.errorCode, 'REQUEST_FAILED.AccountName');
+    const newAccount = await send(`${server.apiUrl}/m2m/v1/callbacks/0000999999-00001`, { headers: third.headers });
+    assert.equal(newAccount.status, 200, newAccount.text);
+  });
+});
+
+describe('reliability: failed credential attempts are limited', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  it('keeps a normal login fast while one address floods the token endpoint with wrong secrets', async () => {
+    const timedLogin = async () => {
+      const started = performance.now();
+      await login(server);
+      return performance.now() - started;
+    };
+    const baseline = median([await timedLogin(), await timedLogin(), await timedLogin()]);
+    const attacker = fromAddress('127.0.0.2');
+    try {
+      const { url, headers, body } = tokenRequest(server, 'guessed-client', 'not-the-secret');
+      const flood = Promise.all(Array.from({ length: 400 }, () => attacker.post(url, headers, body)));
+      const duringFlood = await timedLogin();
+      const answers = await flood;
+      const limit = Math.max(2_000, baseline * 10);
+      assert.ok(
+        duringFlood < limit,
+        `a login took ${Math.round(duringFlood)} ms during the flood (alone ${Math.round(baseline)} ms)`,
+      );
+      const checked = answers.filter((a) => a.status === 401).length;
+      const throttled = answers.filter((a) => a.status === 429);
+      assert.ok(checked <= MAX_FAILED_ATTEMPTS, `${checked} wrong secrets were checked`);
+      assert.equal(checked + throttled.length, answers.length, 'every answer is a 401 or a 429');
+      assert.equal(throttled[0].body.errorCode, 'REQUEST_FAILED.TooManyAttempts');
+      assert.ok(Number(throttled[0].headers['retry-after']) > 0);
+    } finally {
+      await attacker.close();
+    }
+  });
+
+  it('limits wrong secrets for one client id from many addresses', async () => {
+    const target = await createClient(server, 'targeted');
+    const statuses: number[] = [];
+    for (let i = 0; i < MAX_FAILED_ATTEMPTS + 3; i++) {
+      const caller = fromAddress(`127.0.1.${i + 1}`);
+      const { url, headers, body } = tokenRequest(server, target.clientId, `wrong-${i}`);
+      statuses.push((await caller.post(url, headers, body)).status);
+      await caller.close();
+    }
+    assert.deepEqual(statuses.slice(0, MAX_FAILED_ATTEMPTS), Array(MAX_FAILED_ATTEMPTS).fill(401));
+    assert.deepEqual(statuses.slice(MAX_FAILED_ATTEMPTS), [429, 429, 429]);
+  });
+
+  it('limits failed logins per source address across usernames', async () => {
+    const flooder = await createClient(server, 'login flooder');
+    const bearer = await accessToken(server, flooder.clientId, flooder.clientSecret);
+    const caller = fromAddress('127.0.2.1');
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < MAX_FAILED_ATTEMPTS + 2; i++) {
+        const answer = await caller.post(
+          `${server.apiUrl}/m2m/v1/session/login`,
+          { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+          JSON.stringify({ username: `nobody-${i}`, password: 'guess' }),
+        );
+        statuses.push(answer.status);
+      }
+      assert.deepEqual(statuses.slice(MAX_FAILED_ATTEMPTS), [429, 429]);
+      assert.ok(statuses.slice(0, MAX_FAILED_ATTEMPTS).every((status) => status !== 429));
+    } finally {
+      await caller.close();
+    }
+    // Other addresses, through other clients, are not affected.
+    assert.equal((await login(server)).sessionToken.length > 0, true);
+  });
+});
+
+describe('reliability: timing-safe credential checks', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  async function timeEach(attempts: Array<() => Promise<unknown>>): Promise<number> {
+    const times: number[] = [];
+    for (const attempt of attempts) {
+      const started = performance.now();
+      await attempt();
+      times.push(performance.now() - started);
+    }
+    return median(times);
+  }
+
+  it('takes as long for an unknown user as for a wrong password (both run the slow hash)', async () => {
+    const bearer = await accessToken(server);
+    const known = await timeEach(
+      Array.from({ length: 4 }, () => () => loginAs(server, bearer, 'demo', 'wrong-password')),
+    );
+    const unknown = await timeEach(
+      Array.from({ length: 4 }, (_, i) => () => loginAs(server, bearer, `ghost-${i}`, 'wrong-password')),
+    );
+    const ratio = unknown / known;
+    assert.ok(
+      ratio > 1 / 3 && ratio < 3,
+      `unknown user ${unknown.toFixed(1)} ms, wrong password ${known.toFixed(1)} ms`,
+    );
+  });
+
+  it('takes as long for an unknown client id as for a wrong secret', async () => {
+    const caller = fromAddress('127.0.3.1');
+    try {
+      const post = (id: string) => {
+        const { url, headers, body } = tokenRequest(server, id, 'wrong-secret');
+        return () => caller.post(url, headers, body);
+      };
+      const known = await timeEach(Array.from({ length: 4 }, () => post(DEV_CREDENTIALS.clientId)));
+      const unknown = await timeEach(Array.from({ length: 4 }, (_, i) => post(`ghost-client-${i}`)));
+      const ratio = unknown / known;
+      assert.ok(
+        ratio > 1 / 3 && ratio < 3,
+        `unknown client ${unknown.toFixed(1)} ms, wrong secret ${known.toFixed(1)} ms`,
+      );
+    } finally {
+      await caller.close();
+    }
+  });
+});
