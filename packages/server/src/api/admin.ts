@@ -66,11 +66,11 @@ const FIELDS: FieldRules = {
   },
   patternMessages: {
     clientId: 'clientId must be 1 to 128 letters, digits, ".", "_", "~" or "-"',
-    clientSecret: `clientSecret must be ${SECRET_POLICY.description}`,
-    password: `password must be ${SECRET_POLICY.description}`,
     accounts: 'accounts must be account names of 1 to 64 letters, digits, "-" or "_"',
   },
 };
+
+const POLICY_CODES: ReadonlySet<string> = new Set([ErrorCodes.password, ErrorCodes.clientSecret]);
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const clientBody = (client: OAuthClient) => ({
@@ -91,9 +91,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
   { ctx, authenticator },
 ) => {
   const auth = ctx.store.auth;
-  // Thrown on to the root handler, which answers in the envelope.
+  // Thrown on to the root handler, which answers in the envelope. A secret that breaks the policy in any
+  // way (too short, too long, a control character) is told the whole policy.
   app.setErrorHandler((error: FastifyError) => {
-    throw error.validation ? validationError(error, FIELDS) : error;
+    if (!error.validation) throw error;
+    const refused = validationError(error, FIELDS);
+    const field = refused.errorCode === ErrorCodes.password ? 'password' : 'clientSecret';
+    if (POLICY_CODES.has(refused.errorCode) && !refused.errorMessage.endsWith('is required')) {
+      throw new HttpError(400, refused.errorCode, `${field} must be ${SECRET_POLICY.description}`);
+    }
+    throw refused;
   });
 
   const noClient = (clientId: string) => new HttpError(404, ErrorCodes.notFound, `client ${clientId} does not exist`);
