@@ -170,6 +170,58 @@ const OPERATIONS: Record<string, OperationDoc> = {
     request: { name: 'integration team' },
     responses: { 201: { clientId: 'client-4f2a9c1e', clientSecret: 'Qm9yZWFsLXNlY3JldC1zaG93bi1vbmNl' } },
   },
+  'GET /admin/v1/clients': {
+    operationId: 'listClients',
+    tag: 'Clients',
+    responses: {
+      200: {
+        items: [
+          {
+            clientId: DEV_CREDENTIALS.clientId,
+            name: 'Demo client (dev profile)',
+            createdAt: '2026-12-01T09:00:00.000Z',
+          },
+        ],
+      },
+    },
+  },
+  'POST /admin/v1/clients/{clientId}/secret/rotate': {
+    operationId: 'rotateClientSecret',
+    tag: 'Clients',
+    responses: { 200: { clientId: 'client-4f2a9c1e', clientSecret: 'TmV3LXNlY3JldC1zaG93bi1vbmNlLW9ubHk' } },
+  },
+  'DELETE /admin/v1/clients/{clientId}': {
+    operationId: 'deleteClient',
+    tag: 'Clients',
+    responses: { 200: { clientId: 'client-4f2a9c1e' } },
+  },
+  'GET /admin/v1/users': {
+    operationId: 'listUsers',
+    tag: 'Users',
+    responses: {
+      200: {
+        items: [
+          {
+            username: DEV_CREDENTIALS.username,
+            accounts: [ACCOUNT],
+            lockedUntil: null,
+            createdAt: '2026-12-01T09:00:00.000Z',
+          },
+        ],
+      },
+    },
+  },
+  'PATCH /admin/v1/users/{username}': {
+    operationId: 'updateUser',
+    tag: 'Users',
+    request: { accounts: [ACCOUNT, '0000123456-00002'] },
+    responses: { 200: { username: 'ops', accounts: [ACCOUNT, '0000123456-00002'] } },
+  },
+  'DELETE /admin/v1/users/{username}': {
+    operationId: 'deleteUser',
+    tag: 'Users',
+    responses: { 200: { username: 'ops' } },
+  },
   'POST /admin/v1/users': {
     operationId: 'putUser',
     tag: 'Users',
@@ -320,6 +372,8 @@ const RESPONSE_NAMES: Record<string, string> = {
   409: 'Conflict with the current state',
   413: 'Body too large (over 1 MiB)',
   415: 'Body is not application/json',
+  422: 'Conflicts with an earlier request',
+  429: 'Too many attempts: wait as Retry-After says',
   503: 'Not ready: the store does not answer',
 };
 
@@ -332,6 +386,7 @@ const ERROR_EXAMPLES: Record<string, { errorCode: string; errorMessage: string }
   409: { errorCode: ErrorCodes.conflict, errorMessage: 'client client-4f2a9c1e already exists' },
   413: { errorCode: ErrorCodes.requestTooLarge, errorMessage: 'the body is larger than 1048576 bytes' },
   415: { errorCode: ErrorCodes.contentType, errorMessage: 'the body must be application/json' },
+  429: { errorCode: ErrorCodes.tooManyAttempts, errorMessage: 'too many failed attempts: try again in 30 seconds' },
   503: { errorCode: ErrorCodes.unavailable, errorMessage: 'the store does not answer' },
 };
 
