@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { Webhook } from 'standardwebhooks';
+import { eventually } from '../../../test/eventually.js';
 import {
   createListener,
   type ListenerHandler,
@@ -25,12 +26,19 @@ after(async () => {
   await Promise.all(closers.map((close) => close()));
 });
 
+/** Request bodies fully received by the servers of `serve` (for tests that must know a request arrived). */
+let bodiesReceived = 0;
+
 /** Starts a node:http server on 127.0.0.1 around the handler; `prepare` plays a framework's body parser. */
 async function serve(
   handler: ListenerHandler,
   prepare?: (req: IncomingMessage & { body?: unknown }) => Promise<void>,
 ): Promise<string> {
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    // An 'end' listener does not start the flow of the body; the handler still reads it itself.
+    req.once('end', () => {
+      bodiesReceived += 1;
+    });
     if (prepare) await prepare(req);
     await handler(req, res);
   });
@@ -193,17 +201,55 @@ describe('createListener', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const { url, received } = await startListener({ signingSecrets: SECRET, onMessage: () => gate });
+    const duplicates: string[] = [];
+    const { url, received } = await startListener({
+      signingSecrets: SECRET,
+      onMessage: () => gate,
+      onDuplicate: (message) => duplicates.push(message.id),
+    });
     const body = JSON.stringify(exampleMessage('StateService'));
+    const before = bodiesReceived;
     const first = deliver(url, { id: 'msg_concurrent', body });
     const second = deliver(url, { id: 'msg_concurrent', body });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Both bodies are in while the first is still held by the gate; what follows a body's end up to
+    // the in-flight check is promise callbacks only, so after one setImmediate both have passed it.
+    await eventually(() => bodiesReceived - before === 2, { what: 'both deliveries arriving' });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(received.length, 1, 'the second delivery waits for the first instead of running onMessage');
     release();
     assert.deepEqual(
       (await Promise.all([first, second])).map((response) => response.status),
       [204, 204],
     );
     assert.equal(received.length, 1);
+    assert.deepEqual(duplicates, ['msg_concurrent']);
+  });
+
+  it('reports refused deliveries with their reason, and duplicates once answered', async () => {
+    const refusals: { statusCode: number; errorCode: string; reason: string; messageId: string | undefined }[] = [];
+    const duplicates: string[] = [];
+    const { url } = await startListener({
+      signingSecrets: SECRET,
+      username: 'acme',
+      password: 'right',
+      onRefused: (refusal) => refusals.push(refusal),
+      onDuplicate: (message) => duplicates.push(message.id),
+    });
+    const good = JSON.stringify({ ...exampleMessage('StateService'), username: 'acme', password: 'right' });
+    const wrong = JSON.stringify({ ...exampleMessage('StateService'), username: 'acme', password: 'wrong' });
+    assert.equal((await deliver(url, { id: 'msg_badsig', body: good, secret: OTHER_SECRET })).status, 401);
+    assert.equal((await deliver(url, { id: 'msg_badcred', body: wrong })).status, 401);
+    assert.equal((await deliver(url, { id: 'msg_ok', body: good })).status, 204);
+    assert.equal((await deliver(url, { id: 'msg_ok', body: good })).status, 204);
+    assert.deepEqual(
+      refusals.map(({ statusCode, errorCode, messageId }) => [statusCode, errorCode, messageId]),
+      [
+        [401, 'SIGNATURE_INVALID', 'msg_badsig'],
+        [401, 'CREDENTIALS_INVALID', 'msg_badcred'],
+      ],
+    );
+    assert.match(refusals[1].reason, /username or password/);
+    assert.deepEqual(duplicates, ['msg_ok']);
   });
 
   it('answers 500 when onMessage throws, then processes the retry with the same id', async () => {

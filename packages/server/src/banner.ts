@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Config } from './config.js';
+import { type Config, SERVE_SETTINGS, settingGiven } from './config.js';
 import { DEV_CREDENTIALS, dataDirectory } from './dev.js';
 import type { RunningServer } from './server.js';
 
@@ -21,11 +21,11 @@ export function formatDuration(ms: number): string {
  * process serves (a worker serves only health and metrics), and in the dev profile the well-known
  * credentials.
  */
-export function banner(server: RunningServer, version: string, env: NodeJS.ProcessEnv = process.env): string {
+export function banner(server: RunningServer, version: string, env?: NodeJS.ProcessEnv): string {
   const config: Config = server.ctx.config;
   const address = server.address;
   const rows: Array<[string, string]> = [['Database', config.databaseUrl]];
-  if (config.dev && !env.CCB_ENCRYPTION_KEY) {
+  if (config.dev && !settingGiven(SERVE_SETTINGS.encryptionKey, {}, env)) {
     rows.push([
       'Encryption key',
       `${join(dataDirectory(config.databaseUrl), 'encryption.key')} (back it up with the database)`,

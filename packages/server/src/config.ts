@@ -1,6 +1,9 @@
 /**
- * All configuration in one typed place: parsed from CLI flags, then environment variables, then
- * defaults (flags > env > defaults), validated once, and passed down. Nothing else reads process.env.
+ * All configuration in one typed place. Every setting is declared once below (flag, environment
+ * variables, default, description, parser); that declaration drives `loadConfig`, the validation
+ * messages and the help of `ccb serve` and of the client commands. Values come from the flag, else
+ * the first environment variable set, else the default (the dev profile's where it has its own).
+ * Nothing else in the product reads process.env.
  */
 
 export type Role = 'api' | 'worker' | 'all';
@@ -63,155 +66,599 @@ export interface RetentionConfig {
   purgeIntervalMs: number;
 }
 
-export const DEFAULT_ALLOWED_PORTS = '80,443,9001-9006,50551-50559,28200-28220';
-export const DEFAULT_RETRY_SCHEDULE = '5m,5m,5m';
+/** What the dev profile seeds and prints (SPEC §9). Well known on purpose: never use them in production. */
+export const DEV_CREDENTIALS = {
+  clientId: 'demo-client',
+  clientSecret: 'demo-secret',
+  username: 'demo',
+  password: 'demo-password',
+  accountName: '0000123456-00001',
+  adminToken: 'dev-admin-token',
+} as const;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** One setting: where its value comes from, what it means, and how its text becomes a value. */
+export interface Setting<T> {
+  /** The command-line flag as commander spells it (`--port <port>`), if the setting has one. */
+  flag?: string;
+  /** Environment variables, the first one set wins. */
+  env: readonly string[];
+  /** The default, as text parsed like a given value. */
+  default?: string;
+  /** The dev profile's default, where it differs. */
+  devDefault?: string;
+  /** How help describes a default that is not a plain value (derived, generated or required). */
+  defaultText?: string;
+  description: string;
+  choices?: readonly string[];
+  /** The flag may be given more than once (readSetting joins the values with commas). */
+  repeatable?: boolean;
+  /** Parses the text; throws an Error whose message says what is wrong (the setting's name is added). */
+  parse(text: string): T;
+}
+
+/** A setting that always has a value (it has a default). */
+export type DefaultedSetting<T> = Setting<T> & { default: string };
+
+function setting<T>(declaration: DefaultedSetting<T>): DefaultedSetting<T>;
+function setting<T>(declaration: Setting<T>): Setting<T>;
+function setting<T>(declaration: Setting<T>): Setting<T> {
+  return declaration;
+}
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses a duration like `300ms`, `5s`, `5m`, `2h`, `7d` (a bare number is milliseconds). */
-export function parseDuration(text: string, what = 'duration'): number {
+// Parsers of the table. Their messages leave out the setting's name: readSetting puts it in front.
+
+function duration(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!match) throw new ConfigError(`${what}: "${text}" is not a duration like 300ms, 5s, 5m, 2h or 7d`);
+  if (!match) throw new Error(`"${text}" is not a duration like 300ms, 5s, 5m, 2h or 7d`);
   return Math.round(Number(match[1]) * UNITS[match[2] ?? 'ms']);
 }
 
-/** Parses a retry schedule such as `300ms,5s,5m,2h` into delays in ms. */
-export function parseRetrySchedule(text: string): number[] {
-  const parts = text.split(',').map((p) => p.trim());
-  if (parts.length === 0 || parts.some((p) => p === '')) {
-    throw new ConfigError(`retry schedule: "${text}" must be comma-separated delays such as 5s,5m,30m,2h`);
-  }
-  return parts.map((p) => parseDuration(p, 'retry schedule'));
+function positiveDuration(text: string): number {
+  const ms = duration(text);
+  if (ms < 1) throw new Error(`"${text}" must be longer than 0`);
+  return ms;
 }
 
-/** Parses `80,443,9001-9006` (or `any`) into a set of ports. */
-export function parseAllowedPorts(text: string): Set<number> | null {
-  if (text.trim().toLowerCase() === 'any') return null;
+function positiveInteger(text: string): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || n < 1) throw new Error(`"${text}" must be a positive whole number`);
+  return n;
+}
+
+function port(text: string): number {
+  const n = Number(text);
+  // Port 0 asks the OS for a free port (tests, several local servers).
+  if (!/^\s*\d+\s*$/.test(text)) throw new Error(`"${text}" must be a whole number`);
+  if (n > 65535) throw new Error(`${n} is above 65535`);
+  return n;
+}
+
+function flag(text: string): boolean {
+  const value = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(value)) return false;
+  throw new Error(`"${text}" must be 1 or 0`);
+}
+
+function text(value: string): string {
+  return value;
+}
+
+function oneOf<T extends string>(choices: readonly T[]) {
+  return (value: string): T => {
+    if (!choices.includes(value as T)) throw new Error(`"${value}" must be one of ${choices.join(', ')}`);
+    return value as T;
+  };
+}
+
+/**
+ * A database URL; a bare file path (`/var/lib/ccb.sqlite`, `./data/x.db`) is taken as SQLite, since
+ * that is what a person giving a path means.
+ */
+function databaseUrl(value: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return value;
+  if (/\.(sqlite3?|db)$/i.test(value) || value.startsWith('/') || value.startsWith('.')) return `sqlite:${value}`;
+  throw new Error(`"${value}" is not a database URL: use sqlite:<path> (e.g. sqlite:./data/ccb.sqlite)`);
+}
+
+function encryptionKey(value: string): Buffer {
+  const key = Buffer.from(value, /^[0-9a-f]{64}$/i.test(value) ? 'hex' : 'base64');
+  if (key.length !== 32) throw new Error('must be 32 bytes, as 64 hex characters or base64');
+  return key;
+}
+
+function retrySchedule(value: string): number[] {
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new Error(`"${value}" must be comma-separated delays such as 5s,5m,30m,2h`);
+  return parts.map(duration);
+}
+
+function allowedPorts(value: string): Set<number> | null {
+  if (value.trim().toLowerCase() === 'any') return null;
   const ports = new Set<number>();
-  for (const part of text.split(',').map((p) => p.trim())) {
+  for (const part of value.split(',').map((p) => p.trim())) {
     const match = /^(\d+)(?:-(\d+))?$/.exec(part);
     const low = match ? Number(match[1]) : Number.NaN;
     const high = match?.[2] ? Number(match[2]) : low;
     if (!match || low < 1 || high > 65535 || low > high) {
-      throw new ConfigError(`allowed ports: "${part}" is not a port or range like 9001-9006 (or use "any")`);
+      throw new Error(`"${part}" is not a port or range like 9001-9006 (or use "any")`);
     }
     for (let p = low; p <= high; p++) ports.add(p);
   }
   return ports;
 }
 
-/** Flags as given by commander (`ccb serve`); undefined = not given. */
-export interface ServeFlags {
-  dev?: boolean;
-  host?: string;
-  port?: string | number;
-  db?: string;
-  role?: string;
-  retrySchedule?: string;
-  attemptTimeout?: string;
-  concurrency?: string | number;
-  originConcurrency?: string | number;
+/** Parses text with one of the table's parsers; a bad value is a ConfigError naming `what`. */
+function parseWith<T>(parse: (text: string) => T, text: string, what: string): T {
+  try {
+    return parse(text);
+  } catch (error) {
+    throw new ConfigError(`${what}: ${(error as Error).message}`);
+  }
 }
 
-function positiveInt(value: string | number, what: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${what}: "${value}" must be a positive whole number`);
-  return n;
+/** Parses a duration like `300ms`, `5s`, `5m`, `2h`, `7d` (a bare number is milliseconds). */
+export function parseDuration(value: string, what = 'duration'): number {
+  return parseWith(duration, value, what);
 }
+
+/** Parses `80,443,9001-9006` (or `any`) into a set of ports; null = any. */
+export function parseAllowedPorts(value: string): Set<number> | null {
+  return parseWith(allowedPorts, value, 'allowed ports');
+}
+
+export const ROLES = ['api', 'worker', 'all'] as const;
+export const PRODUCTION_RETRY_SCHEDULE = '5m,5m,5m';
+
+/** The settings of `ccb serve`, in the order its help lists them. */
+export const SERVE_SETTINGS = {
+  dev: setting({
+    flag: '--dev',
+    env: ['CCB_DEV'],
+    default: '0',
+    description: 'dev profile: seeds a demo client, user and admin token, allows loopback listeners',
+    parse: flag,
+  }),
+  port: setting({
+    flag: '--port <port>',
+    env: ['PORT', 'CCB_PORT'],
+    default: '8080',
+    description: 'port to listen on (0 = any free port)',
+    parse: port,
+  }),
+  host: setting({
+    flag: '--host <host>',
+    env: ['HOST', 'CCB_HOST'],
+    default: '127.0.0.1',
+    description: 'address to listen on',
+    parse: text,
+  }),
+  databaseUrl: setting({
+    flag: '--db <url>',
+    env: ['DATABASE_URL'],
+    default: 'sqlite:./data/ccb.sqlite',
+    description: 'database: sqlite:<path> (a bare path ending in .sqlite or .db is taken as SQLite)',
+    parse: databaseUrl,
+  }),
+  role: setting({
+    flag: '--role <role>',
+    env: ['CCB_ROLE'],
+    default: 'all',
+    choices: ROLES,
+    description: 'api serves HTTP, worker delivers, all does both',
+    parse: oneOf(ROLES),
+  }),
+  retrySchedule: setting({
+    flag: '--retry-schedule <delays>',
+    env: ['CCB_RETRY_SCHEDULE'],
+    default: PRODUCTION_RETRY_SCHEDULE,
+    // Seconds, so a developer sees a retry happen; production keeps the platform's schedule.
+    devDefault: '5s,30s,2m',
+    description: 'delays between attempts, e.g. 5s,5m,30m,2h',
+    parse: retrySchedule,
+  }),
+  attemptTimeout: setting({
+    flag: '--attempt-timeout <duration>',
+    env: ['CCB_ATTEMPT_TIMEOUT'],
+    default: '15s',
+    description: 'time allowed for one delivery attempt',
+    parse: positiveDuration,
+  }),
+  concurrency: setting({
+    flag: '--concurrency <n>',
+    env: ['CCB_CONCURRENCY'],
+    default: '256',
+    description: 'deliveries in flight at once',
+    parse: positiveInteger,
+  }),
+  originConcurrency: setting({
+    flag: '--origin-concurrency <n>',
+    env: ['CCB_ORIGIN_CONCURRENCY'],
+    default: '64',
+    description: 'deliveries in flight per listener origin',
+    parse: positiveInteger,
+  }),
+  adminToken: setting({
+    env: ['CCB_ADMIN_TOKEN'],
+    devDefault: DEV_CREDENTIALS.adminToken,
+    defaultText: `required; ${DEV_CREDENTIALS.adminToken} with --dev`,
+    description: 'bearer token of /admin/v1',
+    parse: text,
+  }),
+  encryptionKey: setting({
+    env: ['CCB_ENCRYPTION_KEY'],
+    defaultText: 'required; with --dev generated once and kept in <data dir>/encryption.key',
+    description: '32 bytes as hex or base64 (openssl rand -hex 32): encrypts callback passwords and signing secrets',
+    parse: encryptionKey,
+  }),
+  allowedPorts: setting({
+    env: ['CCB_ALLOWED_PORTS'],
+    default: '80,443,9001-9006,50551-50559,28200-28220',
+    description: 'listener ports allowed in registered URLs ("any" lifts the rule)',
+    parse: allowedPorts,
+  }),
+  allowPrivateTargets: setting({
+    env: ['CCB_ALLOW_PRIVATE_TARGETS'],
+    default: '0',
+    description: '1 allows private listener addresses (RFC 1918, fc00::/7)',
+    parse: flag,
+  }),
+  allowLoopbackTargets: setting({
+    env: ['CCB_ALLOW_LOOPBACK_TARGETS'],
+    default: '0',
+    devDefault: '1',
+    description: '1 allows loopback listener addresses (always on with --dev)',
+    parse: flag,
+  }),
+  lease: setting({
+    env: ['CCB_LEASE'],
+    defaultText: 'default: 2 × attempt timeout + 5s',
+    description: 'how long a worker holds a claimed message; at least the attempt timeout + 1s',
+    parse: positiveDuration,
+  }),
+  batchSize: setting({
+    env: ['CCB_BATCH_SIZE'],
+    default: '200',
+    description: 'messages a worker claims at once',
+    parse: positiveInteger,
+  }),
+  pollInterval: setting({
+    env: ['CCB_POLL_INTERVAL'],
+    default: '1s',
+    description: 'longest pause of an idle worker between polls (a publish wakes it at once)',
+    parse: positiveDuration,
+  }),
+  retentionDelivered: setting({
+    env: ['CCB_RETENTION_DELIVERED'],
+    default: '7d',
+    description: 'how long delivered messages are kept',
+    parse: duration,
+  }),
+  retentionFailed: setting({
+    env: ['CCB_RETENTION_FAILED'],
+    default: '30d',
+    description: 'how long failed messages are kept',
+    parse: duration,
+  }),
+  purgeInterval: setting({
+    env: ['CCB_PURGE_INTERVAL'],
+    default: '1h',
+    description: 'how often the retention purge runs',
+    parse: positiveDuration,
+  }),
+  headersTimeout: setting({
+    env: ['CCB_HEADERS_TIMEOUT'],
+    default: '10s',
+    description: "time allowed to receive a request's headers (then 408); at most the request timeout",
+    parse: positiveDuration,
+  }),
+  requestTimeout: setting({
+    env: ['CCB_REQUEST_TIMEOUT'],
+    default: '30s',
+    description: 'time allowed to receive a whole request, body included (then 408)',
+    parse: positiveDuration,
+  }),
+  keepAliveTimeout: setting({
+    env: ['CCB_KEEP_ALIVE_TIMEOUT'],
+    default: '5s',
+    description: 'an idle keep-alive connection is closed after this long',
+    parse: duration,
+  }),
+  maxConnections: setting({
+    env: ['CCB_MAX_CONNECTIONS'],
+    default: '4096',
+    description: 'open connections at most; further ones are closed at once',
+    parse: positiveInteger,
+  }),
+  shutdownGrace: setting({
+    env: ['CCB_SHUTDOWN_GRACE'],
+    default: '10s',
+    description: 'on SIGTERM, connections still open after this long are cut',
+    parse: duration,
+  }),
+  logLevel: setting({
+    env: ['CCB_LOG_LEVEL', 'LOG_LEVEL'],
+    default: 'info',
+    description: 'log level: silent, error, warn, info, debug',
+    parse: text,
+  }),
+};
+
+/** The common options of the client commands (SPEC §9); defaults are the dev profile's values. */
+export const CONNECTION_SETTINGS = {
+  server: setting({
+    flag: '--server <url>',
+    env: ['CCB_SERVER'],
+    default: 'http://127.0.0.1:8080',
+    description: 'server base URL (the SDK uses <url>/api)',
+    parse: serverUrl,
+  }),
+  clientId: setting({
+    flag: '--client-id <id>',
+    env: ['CCB_CLIENT_ID'],
+    default: DEV_CREDENTIALS.clientId,
+    description: 'OAuth client id',
+    parse: text,
+  }),
+  clientSecret: setting({
+    flag: '--client-secret <secret>',
+    env: ['CCB_CLIENT_SECRET'],
+    default: DEV_CREDENTIALS.clientSecret,
+    description: 'OAuth client secret',
+    parse: text,
+  }),
+  username: setting({
+    flag: '--username <user>',
+    env: ['CCB_USERNAME'],
+    default: DEV_CREDENTIALS.username,
+    description: 'user to log in as (session user)',
+    parse: text,
+  }),
+  password: setting({
+    flag: '--password <password>',
+    env: ['CCB_PASSWORD'],
+    default: DEV_CREDENTIALS.password,
+    description: "that user's password",
+    parse: text,
+  }),
+  adminToken: setting({
+    flag: '--admin-token <token>',
+    env: ['CCB_ADMIN_TOKEN'],
+    default: DEV_CREDENTIALS.adminToken,
+    description: 'admin API bearer token',
+    parse: text,
+  }),
+};
+
+/** What `ccb listen` checks; from the environment too, so secrets need not appear in `ps`. */
+export const LISTEN_SETTINGS = {
+  secrets: setting({
+    flag: '--secret <whsec>',
+    env: ['CCB_SIGNING_SECRET'],
+    repeatable: true,
+    defaultText: 'none: signatures are not checked',
+    description: 'signing secret of the registration (whsec_…); repeat, or separate by commas, during a rotation',
+    parse: (value: string) =>
+      value
+        .split(',')
+        .map((secret) => secret.trim())
+        .filter(Boolean),
+  }),
+  username: setting({
+    flag: '--username <username>',
+    env: ['CCB_CALLBACK_USERNAME'],
+    defaultText: 'not checked',
+    description: 'expected username in each message body (as registered)',
+    parse: text,
+  }),
+  password: setting({
+    flag: '--password <password>',
+    env: ['CCB_CALLBACK_PASSWORD'],
+    defaultText: 'not checked',
+    description: 'expected password in each message body (as registered)',
+    parse: text,
+  }),
+};
+
+/** Settings of the ccb program itself. */
+export const CLI_SETTINGS = {
+  debug: setting({
+    env: ['CCB_DEBUG'],
+    default: '0',
+    description: '1 prints the stack trace of an unexpected error',
+    parse: flag,
+  }),
+};
+
+function serverUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute URL such as http://127.0.0.1:8080`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" is not an http(s) URL`);
+  return value.replace(/\/+$/, '');
+}
+
+/** A table of settings, and the values it yields (undefined where a setting has no value and no default). */
+// biome-ignore lint/suspicious/noExplicitAny: a table holds settings of every value type
+export type Settings = Record<string, Setting<any>>;
+export type SettingValues<S extends Settings> = {
+  [K in keyof S]: S[K] extends DefaultedSetting<infer T> ? T : S[K] extends Setting<infer T> ? T | undefined : never;
+};
+
+/** Values given on the command line, by commander's attribute name (`--retry-schedule` → retrySchedule). */
+export type Flags = Record<string, unknown>;
+
+/** Commander's attribute name of a flag: `--retry-schedule <delays>` → `retrySchedule`. */
+export function flagAttribute(flagText: string): string {
+  return flagText
+    .split(/[ ,]/)[0]
+    .replace(/^--/, '')
+    .replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** The flag's name without its argument: `--port <port>` → `--port`. */
+export function flagName(flagText: string): string {
+  return flagText.split(' ')[0];
+}
+
+/** One setting's value: flag, else the first environment variable set, else the (dev) default. */
+export function readSetting<T>(
+  declaration: DefaultedSetting<T>,
+  flags: Flags,
+  env?: NodeJS.ProcessEnv,
+  dev?: boolean,
+): T;
+export function readSetting<T>(
+  declaration: Setting<T>,
+  flags: Flags,
+  env?: NodeJS.ProcessEnv,
+  dev?: boolean,
+): T | undefined;
+export function readSetting<T>(
+  declaration: Setting<T>,
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+  dev = false,
+): T | undefined {
+  let given: string | undefined;
+  let source: string | undefined;
+  const flagValue = declaration.flag ? flags[flagAttribute(declaration.flag)] : undefined;
+  if (flagValue !== undefined && flagValue !== false) {
+    given = flagValue === true ? '1' : Array.isArray(flagValue) ? flagValue.join(',') : String(flagValue);
+    source = flagName(declaration.flag as string);
+  } else {
+    for (const name of declaration.env) {
+      if (env[name] !== undefined && env[name] !== '') {
+        given = env[name];
+        source = name;
+        break;
+      }
+    }
+  }
+  given ??= (dev ? declaration.devDefault : undefined) ?? declaration.default;
+  if (given === undefined) return undefined;
+  return parseWith(
+    declaration.parse,
+    given,
+    source ?? (declaration.flag ? flagName(declaration.flag) : declaration.env[0]),
+  );
+}
+
+/** Whether a setting was given (by its flag or an environment variable) rather than left to its default. */
+export function settingGiven(
+  declaration: Setting<unknown>,
+  flags: Flags = {},
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (declaration.flag && ![undefined, false].includes(flags[flagAttribute(declaration.flag)] as undefined))
+    return true;
+  return declaration.env.some((name) => env[name] !== undefined && env[name] !== '');
+}
+
+/** Every value of a table (see readSetting). */
+export function readSettings<S extends Settings>(
+  table: S,
+  flags: Flags = {},
+  env: NodeJS.ProcessEnv = process.env,
+  dev = false,
+): SettingValues<S> {
+  const values: Record<string, unknown> = {};
+  for (const [key, declaration] of Object.entries(table)) values[key] = readSetting(declaration, flags, env, dev);
+  return values as SettingValues<S>;
+}
+
+/** How help shows a setting's default and environment variables (one format for every command). */
+export function settingNotes(declaration: Setting<unknown>): string[] {
+  // A switch is off unless set: its note is how to set it.
+  if (declaration.parse === flag && declaration.default === '0' && declaration.devDefault === undefined) {
+    return declaration.env.length > 0 ? [`env: ${declaration.env.join(' or ')}=1`] : [];
+  }
+  let defaultNote = declaration.defaultText;
+  if (defaultNote === undefined && declaration.default !== undefined) {
+    defaultNote = `default: ${declaration.default}`;
+    if (declaration.devDefault !== undefined) defaultNote += `, ${declaration.devDefault} with --dev`;
+  }
+  return [defaultNote, declaration.env.length > 0 ? `env: ${declaration.env.join(' or ')}` : undefined].filter(
+    (note): note is string => note !== undefined,
+  );
+}
+
+/** `ccb serve`'s flags as commander gives them (see SERVE_SETTINGS); undefined = not given. */
+export type ServeFlags = Flags;
 
 /**
  * Builds the configuration. `devEncryptionKey` is supplied by the dev profile (generated once and
  * kept beside the database) when CCB_ENCRYPTION_KEY is not set.
  */
-export function loadConfig(
-  flags: ServeFlags = {},
-  env: NodeJS.ProcessEnv = process.env,
-  devEncryptionKey?: Buffer,
-): Config {
-  const dev = flags.dev ?? env.CCB_DEV === '1';
-  // Port 0 asks the OS for a free port (tests, several local servers).
-  const portText = flags.port ?? env.PORT ?? env.CCB_PORT ?? 8080;
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0) throw new ConfigError(`port: "${portText}" must be a whole number`);
-  if (port > 65535) throw new ConfigError(`port: ${port} is above 65535`);
+export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env, devEncryptionKey?: Buffer): Config {
+  const dev = readSetting(SERVE_SETTINGS.dev, flags, env);
+  const values = readSettings(SERVE_SETTINGS, flags, env, dev);
 
-  const role = (flags.role ?? env.CCB_ROLE ?? 'all') as Role;
-  if (!['api', 'worker', 'all'].includes(role)) throw new ConfigError(`role: "${role}" must be api, worker or all`);
-
-  const adminToken = env.CCB_ADMIN_TOKEN ?? (dev ? 'dev-admin-token' : '');
+  const adminToken = values.adminToken;
   if (!adminToken) {
     throw new ConfigError('CCB_ADMIN_TOKEN is not set: the admin API needs a token (or start with --dev)');
   }
-
-  let encryptionKey: Buffer;
-  if (env.CCB_ENCRYPTION_KEY) {
-    encryptionKey = Buffer.from(
-      env.CCB_ENCRYPTION_KEY,
-      /^[0-9a-f]{64}$/i.test(env.CCB_ENCRYPTION_KEY) ? 'hex' : 'base64',
-    );
-    if (encryptionKey.length !== 32) {
-      throw new ConfigError('CCB_ENCRYPTION_KEY must be 32 bytes, as 64 hex characters or base64');
-    }
-  } else if (devEncryptionKey) {
-    encryptionKey = devEncryptionKey;
-  } else {
+  const encryptionKey = values.encryptionKey ?? devEncryptionKey;
+  if (!encryptionKey) {
     throw new ConfigError(
       'CCB_ENCRYPTION_KEY is not set: give 32 random bytes as hex (openssl rand -hex 32), or start with --dev',
     );
   }
-
-  const retrySchedule = parseRetrySchedule(flags.retrySchedule ?? env.CCB_RETRY_SCHEDULE ?? DEFAULT_RETRY_SCHEDULE);
-  const attemptTimeoutMs = parseDuration(flags.attemptTimeout ?? env.CCB_ATTEMPT_TIMEOUT ?? '15s', 'attempt timeout');
-  if (attemptTimeoutMs < 1) throw new ConfigError('attempt timeout must be positive');
+  const attemptTimeoutMs = values.attemptTimeout;
   // The lease must outlast a whole attempt, or a slow listener could get a second, concurrent delivery.
-  const leaseMs = env.CCB_LEASE ? parseDuration(env.CCB_LEASE, 'CCB_LEASE') : attemptTimeoutMs * 2 + 5_000;
+  const leaseMs = values.lease ?? attemptTimeoutMs * 2 + 5_000;
   if (leaseMs < attemptTimeoutMs + 1_000) {
     throw new ConfigError(`CCB_LEASE must be at least the attempt timeout plus 1s (${attemptTimeoutMs + 1_000} ms)`);
   }
 
-  const headersTimeoutMs = parseDuration(env.CCB_HEADERS_TIMEOUT ?? '10s', 'CCB_HEADERS_TIMEOUT');
-  const requestTimeoutMs = parseDuration(env.CCB_REQUEST_TIMEOUT ?? '30s', 'CCB_REQUEST_TIMEOUT');
-  if (headersTimeoutMs < 1 || requestTimeoutMs < headersTimeoutMs) {
+  const headersTimeoutMs = values.headersTimeout;
+  const requestTimeoutMs = values.requestTimeout;
+  if (requestTimeoutMs < headersTimeoutMs) {
     throw new ConfigError('CCB_HEADERS_TIMEOUT must be positive and at most CCB_REQUEST_TIMEOUT');
   }
 
   return {
     dev,
-    host: flags.host ?? env.HOST ?? env.CCB_HOST ?? '127.0.0.1',
-    port,
-    databaseUrl: flags.db ?? env.DATABASE_URL ?? 'sqlite:./data/ccb.sqlite',
-    role,
+    host: values.host,
+    port: values.port,
+    databaseUrl: values.databaseUrl,
+    role: values.role,
     adminToken,
     encryptionKey,
-    allowedPorts: parseAllowedPorts(env.CCB_ALLOWED_PORTS ?? DEFAULT_ALLOWED_PORTS),
-    allowLoopback: dev || env.CCB_ALLOW_LOOPBACK_TARGETS === '1',
-    allowPrivateTargets: env.CCB_ALLOW_PRIVATE_TARGETS === '1',
+    allowedPorts: values.allowedPorts,
+    allowLoopback: dev || values.allowLoopbackTargets,
+    allowPrivateTargets: values.allowPrivateTargets,
     delivery: {
-      retrySchedule,
+      retrySchedule: values.retrySchedule,
       attemptTimeoutMs,
       leaseMs,
-      concurrency: positiveInt(flags.concurrency ?? env.CCB_CONCURRENCY ?? 256, 'concurrency'),
-      originConcurrency: positiveInt(flags.originConcurrency ?? env.CCB_ORIGIN_CONCURRENCY ?? 64, 'origin concurrency'),
-      batchSize: positiveInt(env.CCB_BATCH_SIZE ?? 200, 'CCB_BATCH_SIZE'),
-      pollIntervalMs: parseDuration(env.CCB_POLL_INTERVAL ?? '1s', 'poll interval'),
+      concurrency: values.concurrency,
+      originConcurrency: values.originConcurrency,
+      batchSize: values.batchSize,
+      pollIntervalMs: values.pollInterval,
     },
     retention: {
-      deliveredMs: parseDuration(env.CCB_RETENTION_DELIVERED ?? '7d', 'delivered retention'),
-      failedMs: parseDuration(env.CCB_RETENTION_FAILED ?? '30d', 'failed retention'),
-      purgeIntervalMs: parseDuration(env.CCB_PURGE_INTERVAL ?? '1h', 'purge interval'),
+      deliveredMs: values.retentionDelivered,
+      failedMs: values.retentionFailed,
+      purgeIntervalMs: values.purgeInterval,
     },
-    logLevel: env.CCB_LOG_LEVEL ?? env.LOG_LEVEL ?? 'info',
+    logLevel: values.logLevel,
     bodyLimitBytes: 1024 * 1024,
     http: {
       headersTimeoutMs,
       requestTimeoutMs,
-      keepAliveTimeoutMs: parseDuration(env.CCB_KEEP_ALIVE_TIMEOUT ?? '5s', 'CCB_KEEP_ALIVE_TIMEOUT'),
-      maxConnections: positiveInt(env.CCB_MAX_CONNECTIONS ?? 4096, 'CCB_MAX_CONNECTIONS'),
-      shutdownGraceMs: parseDuration(env.CCB_SHUTDOWN_GRACE ?? '10s', 'CCB_SHUTDOWN_GRACE'),
+      keepAliveTimeoutMs: values.keepAliveTimeout,
+      maxConnections: values.maxConnections,
+      shutdownGraceMs: values.shutdownGrace,
     },
   };
 }

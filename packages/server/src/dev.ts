@@ -1,19 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Config, ConfigError, loadConfig, type ServeFlags } from './config.js';
+import {
+  type Config,
+  ConfigError,
+  DEV_CREDENTIALS,
+  type Flags,
+  loadConfig,
+  readSetting,
+  SERVE_SETTINGS,
+} from './config.js';
 import { hashPassword } from './security/passwords.js';
 import type { Store } from './store/types.js';
 
-/** What the dev profile seeds and prints (SPEC §9). Well known on purpose: never use them in production. */
-export const DEV_CREDENTIALS = {
-  clientId: 'demo-client',
-  clientSecret: 'demo-secret',
-  username: 'demo',
-  password: 'demo-password',
-  accountName: '0000123456-00001',
-  adminToken: 'dev-admin-token',
-} as const;
+export { DEV_CREDENTIALS };
 
 /** The folder holding the SQLite file (and the dev encryption key); `./data` for other stores. */
 export function dataDirectory(databaseUrl: string): string {
@@ -44,11 +44,11 @@ export function devEncryptionKey(dataDir: string): Buffer {
 }
 
 /** loadConfig, plus the dev profile's kept encryption key when CCB_ENCRYPTION_KEY is unset. */
-export function resolveConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const dev = flags.dev ?? env.CCB_DEV === '1';
+export function resolveConfig(flags: Flags, env?: NodeJS.ProcessEnv): Config {
+  const dev = readSetting(SERVE_SETTINGS.dev, flags, env);
   let key: Buffer | undefined;
-  if (dev && !env.CCB_ENCRYPTION_KEY) {
-    key = devEncryptionKey(dataDirectory(flags.db ?? env.DATABASE_URL ?? 'sqlite:./data/ccb.sqlite'));
+  if (dev && readSetting(SERVE_SETTINGS.encryptionKey, flags, env) === undefined) {
+    key = devEncryptionKey(dataDirectory(readSetting(SERVE_SETTINGS.databaseUrl, flags, env)));
   }
   return loadConfig(flags, env, key);
 }

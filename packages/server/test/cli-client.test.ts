@@ -7,8 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { Command, CommanderError } from 'commander';
 import { registerCallbacksCommand } from '../src/cli/callbacks.js';
 import { registerMessagesCommand, sinceTime } from '../src/cli/messages.js';
+import { applyCliConventions } from '../src/cli/options.js';
 import { registerPublishCommand } from '../src/cli/publish.js';
-import { DEV_CREDENTIALS, startTestServer, type TestServer } from './helpers.js';
+import { DEV_CREDENTIALS, eventually, startTestServer, type TestServer } from './helpers.js';
 import { type CcbRun, runCcb } from './server-process.js';
 
 const ACCOUNT = DEV_CREDENTIALS.accountName;
@@ -29,14 +30,16 @@ after(async () => {
 async function ccb(args: string[], serverUrl = server.baseUrl): Promise<Run> {
   let stdout = '';
   let stderr = '';
-  const program = new Command('ccb').exitOverride().configureOutput({
-    writeOut: (text) => {
-      stdout += text;
-    },
-    writeErr: (text) => {
-      stderr += text;
-    },
-  });
+  const program = applyCliConventions(
+    new Command('ccb').exitOverride().configureOutput({
+      writeOut: (text) => {
+        stdout += text;
+      },
+      writeErr: (text) => {
+        stderr += text;
+      },
+    }),
+  );
   registerCallbacksCommand(program);
   registerPublishCommand(program);
   registerMessagesCommand(program);
@@ -71,14 +74,6 @@ async function startCountingServer(): Promise<{ url: string; requests: Array<{ u
       }),
   );
   return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, requests };
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('ccb callbacks', () => {
@@ -276,7 +271,7 @@ describe('ccb publish and ccb messages', () => {
     assert.equal(job.status, 'done');
     assert.equal(job.matched, 3);
     assert.equal(job.replayed, 3);
-    await eventually(() => listener.requests.length === 3, 'three deliveries');
+    await eventually(() => listener.requests.length === 3, { what: 'three deliveries' });
     assert.deepEqual(listener.requests.map((r) => JSON.parse(r.body).n).sort(), [0, 1, 2]);
 
     const none = await ccb(['messages', 'replay', '--status', 'failed', '--service', 'DiagnosticsService']);

@@ -1,87 +1,49 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { send } from './helpers.js';
+import { SERVE_SETTINGS } from '../src/config.js';
+import { eventually, send } from './helpers.js';
+import { runCcb, spawnCcb } from './server-process.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const cli = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
-
+/** The test's environment without the variables that would change what `ccb serve` does. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, CCB_LOG_LEVEL: 'warn', ...extra };
+  const env: NodeJS.ProcessEnv = { CCB_LOG_LEVEL: 'warn' };
   for (const name of ['CCB_ADMIN_TOKEN', 'CCB_ENCRYPTION_KEY', 'DATABASE_URL', 'CCB_DEV', 'PORT', 'CCB_PORT']) {
-    if (!(name in extra)) delete env[name];
+    env[name] = undefined;
   }
-  return env;
+  return { ...env, ...extra };
 }
 
-function ccb(args: string[], env: NodeJS.ProcessEnv = cleanEnv()): ChildProcess {
-  return spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', cli, ...args], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function finished(child: ChildProcess, timeoutMs = 20_000): Promise<Finished> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ccb did not exit in time; stdout: ${stdout} stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Starts `ccb serve` and resolves with its address once it prints it. */
-function serve(
+/** Starts `ccb serve` and resolves with its address once it prints it (and the dev banner with --dev). */
+async function serve(
   args: string[],
-  env?: NodeJS.ProcessEnv,
+  env: NodeJS.ProcessEnv = cleanEnv(),
 ): Promise<{ child: ChildProcess; address: string; output: () => string }> {
-  const child = ccb(['serve', ...args], env);
+  const child = spawnCcb(['serve', ...args], env);
   let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ccb serve did not start in time: ${output}`));
-    }, 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = /serving on (http:\/\/\S+)/.exec(output);
-      // The dev banner follows the address line; wait for it when --dev is on.
-      if (match && (!args.includes('--dev') || output.includes('Admin token'))) {
-        clearTimeout(timer);
-        resolve({ child, address: match[1], output: () => output });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`ccb serve exited with ${code}: ${output}`));
-    });
-  });
+  const onData = (chunk: Buffer) => {
+    output += chunk;
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  try {
+    const match = await eventually(
+      () => {
+        if (child.exitCode !== null) throw new Error(`ccb serve exited with ${child.exitCode}`);
+        const found = /serving on (http:\/\/\S+)/.exec(output);
+        return found && (!args.includes('--dev') || output.includes('Admin token')) ? found : undefined;
+      },
+      { timeout: 30_000, what: () => `ccb serve starting (output: ${output})` },
+    );
+    return { child, address: match[1], output: () => output };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
 }
 
 async function stop(child: ChildProcess): Promise<number | null> {
@@ -165,14 +127,14 @@ describe('ccb serve', () => {
   it('refuses to start without CCB_ADMIN_TOKEN outside the dev profile, with a message and no stack trace', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ccb-cli-'));
     dirs.push(dir);
-    const result = await finished(ccb(['serve', '--port', '0', '--db', `sqlite:${join(dir, 'x.sqlite')}`]));
+    const result = await runCcb(['serve', '--port', '0', '--db', `sqlite:${join(dir, 'x.sqlite')}`], cleanEnv());
     assert.equal(result.code, 1);
     assert.match(result.stderr, /CCB_ADMIN_TOKEN is not set/);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
   });
 
   it('refuses to start without CCB_ENCRYPTION_KEY outside the dev profile', async () => {
-    const result = await finished(ccb(['serve', '--port', '0'], cleanEnv({ CCB_ADMIN_TOKEN: 'a-token' })));
+    const result = await runCcb(['serve', '--port', '0'], cleanEnv({ CCB_ADMIN_TOKEN: 'a-token' }));
     assert.equal(result.code, 1);
     assert.match(result.stderr, /CCB_ENCRYPTION_KEY is not set/);
   });
@@ -201,30 +163,39 @@ describe('ccb serve', () => {
     }
   });
 
-  it('explains its options and environment variables in --help', async () => {
-    const result = await finished(ccb(['serve', '--help']));
+  it('lists every setting in --help: each flag and each environment variable, with its default', async () => {
+    const result = await runCcb(['serve', '--help']);
     assert.equal(result.code, 0);
-    for (const text of [
-      '--dev',
-      '--port',
-      '--db',
-      '--role',
-      '--retry-schedule',
-      '--attempt-timeout',
-      '--concurrency',
-      '--origin-concurrency',
-      'CCB_ADMIN_TOKEN',
-      'CCB_ENCRYPTION_KEY',
-      'DATABASE_URL',
-      'CCB_ALLOWED_PORTS',
-    ]) {
-      assert.ok(result.stdout.includes(text), `help mentions ${text}`);
+    const help = result.stdout.replace(/\s+/g, ' ');
+    for (const setting of Object.values(SERVE_SETTINGS)) {
+      if (setting.flag) assert.ok(help.includes(setting.flag), `help shows ${setting.flag}`);
+      for (const name of setting.env) assert.ok(help.includes(name), `help mentions ${name}`);
+      if (setting.default && setting.default !== '0')
+        assert.ok(help.includes(setting.default), `default ${setting.default}`);
+    }
+    assert.match(
+      help,
+      /--retry-schedule <delays> .*\(default: 5m,5m,5m, 5s,30s,2m with --dev; env: CCB_RETRY_SCHEDULE\)/,
+    );
+    assert.match(help, /CCB_LEASE .*\(default: 2 × attempt timeout \+ 5s\)/);
+    assert.match(result.stdout, /Examples:\n {2}ccb serve --dev/);
+  });
+
+  it('takes a bare SQLite path for --db', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ccb-cli-'));
+    dirs.push(dir);
+    const running = await serve(['--dev', '--port', '0', '--db', join(dir, 'bare.sqlite')]);
+    try {
+      assert.equal((await send(`${running.address}/healthz`)).status, 200);
+      assert.ok(statSync(join(dir, 'bare.sqlite')).isFile());
+    } finally {
+      await stop(running.child);
     }
   });
 
   it('rejects an unknown role', async () => {
-    const result = await finished(ccb(['serve', '--dev', '--role', 'boss']));
+    const result = await runCcb(['serve', '--dev', '--role', 'boss'], cleanEnv());
     assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /boss/);
+    assert.match(result.stderr, /^Error: option '--role <role>' argument 'boss' is invalid/);
   });
 });

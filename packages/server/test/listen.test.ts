@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { exampleMessage } from '@ccb/sdk';
 import { Webhook } from 'standardwebhooks';
 import { type ListenOptions, startListenServer } from '../src/cli/listen.js';
+import { eventually } from './helpers.js';
+import { runCcb, spawnCcb } from './server-process.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
 const closers: Array<() => Promise<void>> = [];
@@ -98,56 +95,79 @@ describe('ccb listen server', () => {
   });
 });
 
-describe('ccb listen', {
-  skip: existsSync(CLI) ? false : 'packages/server/src/cli/index.ts is not in the tree yet',
-}, () => {
-  it('listens, prints what arrives as JSON lines, and stops on SIGTERM', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=ccb-source', '--import', 'tsx', CLI, 'listen', '--port', '0', '--secret', SECRET],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+describe('ccb listen', () => {
+  it('listens, prints what arrives as JSON lines, reports refusals and duplicates, and stops on SIGTERM', async () => {
+    // The secret comes from the environment, so it never appears in the process list.
+    const child = spawnCcb(['listen', '--port', '0'], { CCB_SIGNING_SECRET: SECRET });
     closers.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => {
+    child.stdout?.on('data', (chunk) => {
       stdout += chunk;
     });
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 15_000);
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-        const match = /Listening on (http:\/\/\S+) \(checks: signatures/.exec(stderr);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
+    child.stderr?.on('data', (chunk) => {
+      stderr += chunk;
     });
+    const url = (
+      await eventually(() => /Listening on (http:\/\/\S+) \(checks: signatures \(1 secret\)/.exec(stderr), {
+        what: () => `the listening line (stderr: ${stderr})`,
+        timeout: 30_000,
+      })
+    )[1];
     assert.doesNotMatch(stderr, new RegExp(SECRET.slice(6)), 'the secret is never printed');
     const message = received(exampleMessage('PromoChanges'));
     assert.equal(await deliver(url, message, SECRET, 'msg_cli'), 204);
+    assert.equal(await deliver(url, message, SECRET, 'msg_cli'), 204);
+    assert.equal(await deliver(url, message, `whsec_${randomBytes(24).toString('base64')}`, 'msg_forged'), 401);
+    await eventually(() => /refused msg_forged: 401 SIGNATURE_INVALID: .+\n/.test(stderr), {
+      what: () => `the refusal line (stderr: ${stderr})`,
+    });
+    assert.match(stderr, /duplicate of msg_cli, answered 204\n/);
     child.kill('SIGTERM');
     const [code] = await once(child, 'close');
     assert.equal(code, 0);
-    const line = JSON.parse(stdout.trim());
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 1, 'the duplicate and the refused delivery are not printed as messages');
+    const line = JSON.parse(lines[0]);
     assert.equal(line.id, 'msg_cli');
     assert.equal(line.body.requestId, message.requestId);
   });
 
-  it('explains its options in --help', async () => {
-    const child = spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, 'listen', '--help'], {
-      cwd: REPO_ROOT,
+  it('explains its options in --help, each with its default or environment variable', async () => {
+    const result = await runCcb(['listen', '--help']);
+    assert.equal(result.code, 0);
+    const help = result.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /--port <port> port to listen on \(0 picks a free one\) \(required\)/);
+    assert.match(help, /--host <host> address to bind \(default: 127\.0\.0\.1\)/);
+    assert.match(help, /--secret <whsec> .*?\(none: signatures are not checked; env: CCB_SIGNING_SECRET\)/);
+    assert.match(help, /--password <password> [^(]*\(as registered\) \(not checked; env: CCB_CALLBACK_PASSWORD\)/);
+    assert.match(help, /--no-dedupe/);
+    assert.match(result.stdout, /Example:\n/);
+  });
+});
+
+describe('ccb listen server options', () => {
+  it('prints every delivery with dedupe off', async () => {
+    const listener = await startPrinting({ secrets: [SECRET], dedupe: false });
+    const message = received(exampleMessage('CarrierService'));
+    assert.equal(await deliver(listener.url, message, SECRET, 'msg_again'), 204);
+    assert.equal(await deliver(listener.url, message, SECRET, 'msg_again'), 204);
+    assert.equal(listener.printed().trim().split('\n').length, 2);
+  });
+
+  it('reports bad credentials with the reason', async () => {
+    const log = new PassThrough();
+    let logged = '';
+    log.on('data', (chunk) => {
+      logged += chunk;
     });
-    let stdout = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    const [code] = await once(child, 'close');
-    assert.equal(code, 0);
-    for (const option of ['--port', '--host', '--username', '--password', '--secret'])
-      assert.match(stdout, new RegExp(option));
+    const listener = await startPrinting({ username: 'acme', password: 'other', log });
+    assert.equal(await deliver(listener.url, received(exampleMessage('DeviceUsage')), SECRET, 'msg_cred'), 401);
+    assert.match(
+      logged,
+      /^refused msg_cred: 401 CREDENTIALS_INVALID: The username or password in the body does not match\n$/,
+    );
   });
 });

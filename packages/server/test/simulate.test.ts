@@ -144,7 +144,38 @@ describe('ccb simulate', () => {
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /Account is not known/);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
-    assert.match(result.stdout, /Published 0 messages, 3 failed/);
+    assert.match(result.stdout, /^Published 0 messages in [\d.]+ s .*\n3 not published\n$/);
+  });
+
+  it('says how many messages found no listener', async () => {
+    const api = await startAdminApi((batch) => ({
+      status: 202,
+      body: {
+        messageIds: batch.map((_, i) => `msg_${i}`),
+        statuses: batch.map((message) => (message.serviceName === 'CarrierService' ? 'pending' : 'failed')),
+      },
+    }));
+    const count = SERVICE_NAMES.length * 2;
+    const result = await runCcb(['simulate', '--server', api.url, '--account', 'x', '--count', String(count)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^Published ${count} messages in `));
+    assert.match(result.stdout, new RegExp(`\\n${count - 2} stored as failed: no_registration`));
+    const json = await runCcb(['simulate', '--server', api.url, '--account', 'x', '--count', '3', '--json']);
+    assert.equal(JSON.parse(json.stdout).noListener, 2);
+  });
+
+  it('lists only the options it uses, with defaults and environment variables in one format', async () => {
+    const result = await runCcb(['simulate', '--help']);
+    assert.equal(result.code, 0);
+    const help = result.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /--account <aname> account the messages are for[^(]*\(required\)/);
+    assert.match(help, /--server <url> [^(]*\(the SDK[^)]*\) \(default: http:\/\/127\.0\.0\.1:8080; env: CCB_SERVER\)/);
+    assert.match(
+      help,
+      /--admin-token <token> admin API bearer token \(default: dev-admin-token; env: CCB_ADMIN_TOKEN\)/,
+    );
+    assert.doesNotMatch(help, /--client-id|--username/);
+    assert.match(result.stdout, /Examples:\n {2}ccb simulate /);
   });
 
   it('refuses an unknown service name and lists the known ones', async () => {

@@ -51,6 +51,21 @@ export interface ListenerOptions<S extends ServiceName = ServiceName> {
   dedupe?: DedupeStore | false;
   /** Called when a delivery gets 500: `onMessage` threw, or a set-up problem. Default: `console.error` with the message id. */
   onError?: (error: unknown, messageId: string) => void;
+  /** Called after a delivery was refused with a 4xx (bad signature or credentials, bad body), with the reason. */
+  onRefused?: (refusal: ListenerRefusal) => void;
+  /** Called after a duplicate delivery was acknowledged (2xx) without running `onMessage` again. */
+  onDuplicate?: (message: ListenerMessage<S>) => void;
+}
+
+/** A delivery the listener refused, as `onRefused` receives it. */
+export interface ListenerRefusal {
+  statusCode: number;
+  /** e.g. `SIGNATURE_INVALID`, `CREDENTIALS_INVALID`, `BODY_INVALID`. */
+  errorCode: string;
+  /** Why, in words (the error message of the answer). */
+  reason: string;
+  /** `webhook-id`, when the delivery had one. */
+  messageId: string | undefined;
 }
 
 /** A Node request handler, usable with `http.createServer`, Express and Fastify (see the README). */
@@ -84,9 +99,10 @@ export function createListener<S extends ServiceName = ServiceName>(options: Lis
   const dedupe = options.dedupe === false ? undefined : (options.dedupe ?? new MemoryDedupeStore());
   const onError = options.onError ?? defaultOnError;
   /** Deliveries being processed, so a concurrent duplicate waits for the first outcome instead of running twice. */
-  const inFlight = new Map<string, Promise<void>>();
+  const inFlight = new Map<string, Promise<boolean>>();
 
-  async function receive(req: FrameworkRequest): Promise<{ statusCode: number }> {
+  /** Answers 204; `duplicate` is the message when it was a duplicate and `onMessage` did not run. */
+  async function receive(req: FrameworkRequest): Promise<{ statusCode: number; duplicate?: ListenerMessage<S> }> {
     if (req.method !== 'POST') throw new Refusal(405, 'METHOD_NOT_ALLOWED', 'Callbacks are delivered with POST');
     const received = await readBody(req, maxBodyBytes);
 
@@ -134,20 +150,22 @@ export function createListener<S extends ServiceName = ServiceName>(options: Lis
     const pending = inFlight.get(id);
     if (pending) {
       await pending;
-      return { statusCode: 204 };
+      return { statusCode: 204, duplicate: message };
     }
     const processing = handleOnce(id, message);
     inFlight.set(id, processing);
+    let handled: boolean;
     try {
-      await processing;
+      handled = await processing;
     } finally {
       inFlight.delete(id);
     }
-    return { statusCode: 204 };
+    return handled ? { statusCode: 204 } : { statusCode: 204, duplicate: message };
   }
 
-  async function handleOnce(id: string, message: ListenerMessage<S>): Promise<void> {
-    if (dedupe && (await dedupe.has(id))) return;
+  /** Runs onMessage unless the id was processed before; false for such a duplicate. */
+  async function handleOnce(id: string, message: ListenerMessage<S>): Promise<boolean> {
+    if (dedupe && (await dedupe.has(id))) return false;
     try {
       await options.onMessage(message);
     } catch (error) {
@@ -156,15 +174,18 @@ export function createListener<S extends ServiceName = ServiceName>(options: Lis
     }
     // Only a handled message is remembered, so the retry of a failed one runs the handler again.
     if (dedupe) await dedupe.add(id);
+    return true;
   }
 
   return async function callbackListener(req, res) {
     let statusCode: number;
     let errorBody: string | undefined;
+    let duplicate: ListenerMessage<S> | undefined;
+    let refusal: Refusal | undefined;
     try {
-      ({ statusCode } = await receive(req));
+      ({ statusCode, duplicate } = await receive(req));
     } catch (error) {
-      const refusal =
+      refusal =
         error instanceof Refusal
           ? error
           : new Refusal(500, 'LISTENER_ERROR', 'The listener failed to process the request');
@@ -183,6 +204,15 @@ export function createListener<S extends ServiceName = ServiceName>(options: Lis
       res
         .writeHead(statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(errorBody) })
         .end(errorBody);
+    }
+    if (duplicate) options.onDuplicate?.(duplicate);
+    if (refusal && refusal.statusCode < 500) {
+      options.onRefused?.({
+        statusCode: refusal.statusCode,
+        errorCode: refusal.errorCode,
+        reason: refusal.message,
+        messageId: header(req, 'webhook-id'),
+      });
     }
   };
 

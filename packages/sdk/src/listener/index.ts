@@ -4,6 +4,7 @@ export {
   type ListenerHandler,
   type ListenerMessage,
   type ListenerOptions,
+  type ListenerRefusal,
   type ReceivedCallback,
 } from './create-listener.js';
 export { type DedupeStore, MemoryDedupeStore, type MemoryDedupeStoreOptions } from './dedupe.js';

@@ -47,7 +47,10 @@ const BatchRequest = Type.Object({
     { minItems: 1, maxItems: 1000 },
   ),
 });
-const BatchResponse = Type.Object({ messageIds: Type.Array(Type.String()) });
+const BatchResponse = Type.Object({
+  messageIds: Type.Array(Type.String()),
+  statuses: Type.Array(Status, { description: 'Status of each message, in order: failed when it found no listener' }),
+});
 
 const MessageBody = Type.Object({
   id: Type.String(),
@@ -265,7 +268,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           maxAttempts: maxAttempts(),
         })),
       );
-      return reply.code(202).send({ messageIds: published.map((p) => p.id) });
+      return reply.code(202).send({ messageIds: published.map((p) => p.id), statuses: published.map((p) => p.status) });
     },
   );
 

@@ -125,11 +125,14 @@ export class AdminApi {
     };
   }
 
-  /** `messageIds` is undefined when the server answered 2xx without the expected body. */
-  async publishBatch(messages: NewMessageRequest[]): Promise<{ messageIds?: string[] }> {
+  /** Fields are undefined when the server answered 2xx without the expected body. */
+  async publishBatch(messages: NewMessageRequest[]): Promise<{ messageIds?: string[]; statuses?: MessageStatus[] }> {
     const { body } = await this.request('POST', '/messages/batch', { messages });
-    const messageIds = (body as { messageIds?: unknown } | undefined)?.messageIds;
-    return { messageIds: Array.isArray(messageIds) ? messageIds : undefined };
+    const { messageIds, statuses } = (body ?? {}) as { messageIds?: unknown; statuses?: unknown };
+    return {
+      messageIds: Array.isArray(messageIds) ? messageIds : undefined,
+      statuses: Array.isArray(statuses) ? statuses : undefined,
+    };
   }
 
   async listMessages(query: MessageQuery = {}): Promise<MessagePage> {

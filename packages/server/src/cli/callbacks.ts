@@ -62,6 +62,7 @@ export function registerCallbacksCommand(program: Command): void {
       .description('List the callback listeners registered for an account')
       .argument('<aname>', ACCOUNT_ARGUMENT)
       .option('--json', 'print the raw JSON array the server answers'),
+    { uses: 'registration' },
   )
     .addHelpText(
       'after',
@@ -93,7 +94,7 @@ Example:
       .option('--username <user>', 'same as --callback-username')
       .option('--password <password>', 'same as --callback-password')
       .option('--json', 'print the raw JSON the server answers'),
-    { loginFlags: false },
+    { uses: 'registration', loginFlags: false },
   )
     .addHelpText(
       'after',
@@ -128,6 +129,7 @@ Examples:
       .argument('<aname>', ACCOUNT_ARGUMENT)
       .argument('<service>', 'callback service, e.g. CarrierService', serviceName)
       .option('--json', 'print the raw JSON the server answers'),
+    { uses: 'registration' },
   )
     .addHelpText('after', '\nExample:\n  ccb callbacks deregister 0000123456-00001 CarrierService')
     .action(async (aname: string, service: string, flags: JsonFlag, command: Command) => {

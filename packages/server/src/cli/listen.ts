@@ -1,8 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SERVICE_NAMES } from '@ccb/sdk';
-import { createListener, type ListenerMessage } from '@ccb/sdk/listener';
+import { createListener, type ListenerMessage, type ListenerRefusal } from '@ccb/sdk/listener';
 import { type Command, InvalidArgumentError } from 'commander';
+import { LISTEN_SETTINGS } from '../config.js';
+import { addSettingOptions, settingsOf } from './options.js';
 
 /** What `ccb listen` needs to run. */
 export interface ListenOptions {
@@ -13,8 +15,12 @@ export interface ListenOptions {
   secrets: string[];
   /** One JSON line per message (the default when stdout is not a terminal). */
   json: boolean;
+  /** Remember processed ids and acknowledge repeats without printing the message again. Default true. */
+  dedupe?: boolean;
   /** Where messages are printed. */
   out: NodeJS.WritableStream;
+  /** Where refused deliveries and duplicates are reported (one line each). Default: nowhere. */
+  log?: NodeJS.WritableStream;
 }
 
 /** A running `ccb listen` server. */
@@ -30,9 +36,12 @@ export async function startListenServer(options: ListenOptions): Promise<Running
     username: options.username,
     password: options.password,
     signingSecrets: options.secrets.length > 0 ? options.secrets : undefined,
+    dedupe: options.dedupe === false ? false : undefined,
     onMessage: (message) => {
       options.out.write(options.json ? formatJsonLine(message) : formatPretty(message));
     },
+    onRefused: (refusal) => options.log?.write(formatRefusal(refusal)),
+    onDuplicate: (message) => options.log?.write(`duplicate of ${message.id}, answered 204\n`),
   });
   const server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
@@ -87,33 +96,20 @@ function formatPretty(message: ListenerMessage): string {
   return `\n${heading}\n${JSON.stringify(body, null, 2)}\n`;
 }
 
+function formatRefusal(refusal: ListenerRefusal): string {
+  const id = refusal.messageId ? ` ${refusal.messageId}` : '';
+  return `refused${id}: ${refusal.statusCode} ${refusal.errorCode}: ${refusal.reason}\n`;
+}
+
 function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535) throw new InvalidArgumentError('expected a port number 0-65535.');
   return port;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-/**
- * An option the user gave on this command, or on the root program if it defines the same option
- * (commander hands options to the program wherever they appear). Defaults and environment values of
- * the root do not count: the listener checks credentials only when asked to.
- */
-function givenOption(command: Command, name: string): unknown {
-  const local = command.getOptionValue(name);
-  if (local !== undefined && command.getOptionValueSource(name) === 'cli') return local;
-  for (let parent = command.parent; parent; parent = parent.parent) {
-    if (parent.getOptionValueSource(name) === 'cli') return parent.getOptionValue(name);
-  }
-  return undefined;
-}
-
 /** `ccb listen`: a ready listener that prints each message. */
 export function registerListenCommand(program: Command): void {
-  program
+  const listen = program
     .command('listen')
     .description(
       'Run a callback listener that prints every message it receives and acknowledges it (204). ' +
@@ -121,46 +117,41 @@ export function registerListenCommand(program: Command): void {
     )
     .requiredOption('--port <port>', 'port to listen on (0 picks a free one)', parsePort)
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--username <username>', 'expected username in each message body (as registered)')
-    .option('--password <password>', 'expected password in each message body (as registered)')
-    .option(
-      '--secret <whsec>',
-      "signing secret of the registration (whsec_...); repeat during a rotation; without it signatures aren't checked",
-      collect,
-    )
     .option('--json', 'print one JSON line per message even on a terminal')
+    .option('--no-dedupe', 'print every delivery, repeats included (by default a repeated id is acknowledged only)');
+  addSettingOptions(listen, Object.values(LISTEN_SETTINGS))
     .addHelpText(
       'after',
       `\nOutput: a readable block per message on a terminal, otherwise one JSON line per message
 ({id, account, service, attempt, timestamp, body}); passwords in bodies are redacted.
-Refusals: 401 (bad signature, stale timestamp, wrong credentials), 400 (not JSON), 413 (over 1 MiB).
+Refusals, 401 (bad signature, stale timestamp, wrong credentials), 400 (not JSON) and 413 (over 1 MiB),
+and duplicates are reported on stderr, one line each. Give secrets through the environment to keep
+them out of the process list.
 Known services: ${SERVICE_NAMES.join(', ')}.
 
 Example:
-  ccb listen --port 9001 --secret "$(curl -s -H 'authorization: Bearer dev-admin-token' \\
-    http://127.0.0.1:8080/admin/v1/callbacks/0000123456-00001/CarrierService/secret | jq -r .secret)"`,
+  CCB_SIGNING_SECRET="$(curl -s -H 'authorization: Bearer dev-admin-token' \\
+    http://127.0.0.1:8080/admin/v1/callbacks/0000123456-00001/CarrierService/secret | jq -r .secret)" \\
+    npx ccb listen --port 9001`,
     )
-    .action(async (_options: unknown, command: Command) => {
-      const secrets = [...((givenOption(command, 'secret') as string[] | undefined) ?? [])];
+    .action(async (flags: { port: number; host: string; json?: boolean; dedupe: boolean }, command: Command) => {
+      const { secrets = [], username, password } = settingsOf(command, LISTEN_SETTINGS);
       const running = await startListenServer({
-        port: command.getOptionValue('port') as number,
-        host: command.getOptionValue('host') as string,
-        username: givenOption(command, 'username') as string | undefined,
-        password: givenOption(command, 'password') as string | undefined,
+        port: flags.port,
+        host: flags.host,
+        username,
+        password,
         secrets,
-        json: givenOption(command, 'json') === true || !process.stdout.isTTY,
+        json: flags.json === true || !process.stdout.isTTY,
+        dedupe: flags.dedupe,
         out: process.stdout,
+        log: process.stderr,
       }).catch((error: NodeJS.ErrnoException) => {
-        process.stderr.write(
-          `Error: cannot listen on ${command.getOptionValue('host')}:${command.getOptionValue('port')}: ${error.code ?? error.message}\n`,
-        );
-        process.exit(1);
+        command.error(`Error: cannot listen on ${flags.host}:${flags.port}: ${error.code ?? error.message}`);
       });
       const checks = [
         secrets.length > 0 ? `signatures (${secrets.length} secret${secrets.length > 1 ? 's' : ''})` : undefined,
-        givenOption(command, 'username') !== undefined || givenOption(command, 'password') !== undefined
-          ? 'body credentials'
-          : undefined,
+        username !== undefined || password !== undefined ? 'body credentials' : undefined,
       ].filter(Boolean);
       process.stderr.write(
         `Listening on ${running.url} (checks: ${checks.length > 0 ? checks.join(', ') : 'none'}). Ctrl-C to stop.\n`,

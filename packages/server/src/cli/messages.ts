@@ -222,6 +222,7 @@ export function registerMessagesCommand(program: Command): void {
       .option('--limit <n>', 'messages per page, 1-1000 (default 50)', positiveInteger)
       .option('--cursor <cursor>', 'the next page, as printed under the previous one')
       .option('--json', 'print the raw JSON the server answers ({items, nextCursor})'),
+    { uses: 'admin' },
   )
     .addHelpText(
       'after',
@@ -252,6 +253,7 @@ export function registerMessagesCommand(program: Command): void {
       .description('Show one message with every delivery attempt (GET /admin/v1/messages/{id})')
       .argument('<id>', 'message id, e.g. msg_019abc…')
       .option('--json', 'print the raw JSON the server answers'),
+    { uses: 'admin' },
   ).action(async (id: string, flags: { json?: boolean }, command: Command) => {
     const connection = connectionFrom(command);
     try {
@@ -281,6 +283,7 @@ export function registerMessagesCommand(program: Command): void {
       .option('--service <name>', 'bulk: only messages of this callback service', serviceName)
       .option('--timeout <duration>', 'bulk: how long to wait for the job to finish', duration, DEFAULT_REPLAY_TIMEOUT)
       .option('--json', 'print the raw JSON the server answers (bulk: the finished job)'),
+    { uses: 'admin' },
   )
     .addHelpText(
       'after',

@@ -9,11 +9,16 @@ import {
   TimeoutError,
 } from '@ccb/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DEV_CREDENTIALS } from '../dev.js';
+import {
+  CONNECTION_SETTINGS,
+  flagAttribute,
+  readSettings,
+  type Setting,
+  type Settings,
+  type SettingValues,
+  settingNotes,
+} from '../config.js';
 import { AdminApi, AdminApiError } from './admin-api.js';
-
-/** Where `npm start` serves. */
-export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
 export function positiveInteger(value: string): number {
   const number = Number(value);
@@ -28,79 +33,115 @@ export function serviceName(value: string): ServiceName {
   return value;
 }
 
-/** Everything a client command needs to reach a server: the SDK's credentials and the admin token. */
-export interface Connection {
-  /** Base URL without a trailing slash, e.g. http://127.0.0.1:8080; the SDK's base URL is `<server>/api`. */
-  server: string;
-  clientId: string;
-  clientSecret: string;
-  /** The user the SDK logs in as (a session user), not a callback's credentials. */
-  username: string;
-  password: string;
-  adminToken: string;
-}
-
-const CONNECTION_OPTIONS_HEADING = 'Connection options (flag, else environment variable, else the dev profile value):';
-
-function serverUrl(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('expected an absolute URL such as http://127.0.0.1:8080.');
+/** An option declared by a setting of config.ts; its value is read with `settingsOf`. */
+export class SettingOption extends Option {
+  constructor(readonly setting: Setting<unknown>) {
+    super(setting.flag as string, setting.description);
+    if (setting.choices) this.choices(setting.choices);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected an http(s) URL.');
-  return value.replace(/\/+$/, '');
 }
-
-/** Commands whose --username/--password are not the login user's. */
-const withoutLoginFlags = new WeakSet<Command>();
 
 /**
- * The common options of the client commands (SPEC §9), each with its environment variable and the dev
- * profile's value as default. `loginFlags: false` leaves out `--username`/`--password` for a command
- * that uses those names for something else (`callbacks register`); the login user then comes from
- * CCB_USERNAME/CCB_PASSWORD or the dev profile.
+ * How every option's help reads, one format for all commands: the description, then in parentheses
+ * `required`, the choices, the default and the environment variables that set it.
  */
-export function addConnectionOptions(command: Command, { loginFlags = true }: { loginFlags?: boolean } = {}): Command {
-  if (!loginFlags) withoutLoginFlags.add(command);
-  const option = (flags: string, description: string, env: string, defaultValue: string) =>
-    new Option(flags, description).env(env).default(defaultValue).helpGroup(CONNECTION_OPTIONS_HEADING);
-  command.addOption(
-    option('--server <url>', 'server base URL (the SDK uses <url>/api)', 'CCB_SERVER', DEFAULT_SERVER).argParser(
-      serverUrl,
-    ),
-  );
-  command.addOption(option('--client-id <id>', 'OAuth client id', 'CCB_CLIENT_ID', DEV_CREDENTIALS.clientId));
-  command.addOption(
-    option('--client-secret <secret>', 'OAuth client secret', 'CCB_CLIENT_SECRET', DEV_CREDENTIALS.clientSecret),
-  );
-  if (loginFlags) {
-    command.addOption(
-      option('--username <user>', 'user to log in as (session user)', 'CCB_USERNAME', DEV_CREDENTIALS.username),
-    );
-    command.addOption(
-      option('--password <password>', "that user's password", 'CCB_PASSWORD', DEV_CREDENTIALS.password),
-    );
+export function describeOption(option: Option): string {
+  const notes: string[] = [];
+  if (option.mandatory) notes.push('required');
+  if (option.argChoices) notes.push(`one of: ${option.argChoices.join(', ')}`);
+  if (option instanceof SettingOption) {
+    notes.push(...settingNotes(option.setting));
+  } else if (option.defaultValue !== undefined) {
+    notes.push(`default: ${option.defaultValueDescription ?? String(option.defaultValue)}`);
   }
-  command.addOption(
-    option('--admin-token <token>', 'admin API bearer token', 'CCB_ADMIN_TOKEN', DEV_CREDENTIALS.adminToken),
-  );
+  return notes.length > 0 ? `${option.description} (${notes.join('; ')})` : (option.description ?? '');
+}
+
+/**
+ * The conventions every command shares: one help format (describeOption) and one error prefix
+ * (`Error: …`, commander's own messages included). Call it on the program before adding commands,
+ * since a command copies these settings when it is created.
+ */
+export function applyCliConventions(program: Command): Command {
+  return program
+    .configureHelp({ optionDescription: describeOption })
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'Error: ')) });
+}
+
+/** Adds the flags of these settings to a command (under `heading` in its help, when given). */
+export function addSettingOptions(command: Command, settings: Setting<unknown>[], heading?: string): Command {
+  for (const setting of settings) {
+    const option = new SettingOption(setting);
+    if (setting.repeatable) option.argParser(collect);
+    if (heading) option.helpGroup(heading);
+    command.addOption(option);
+  }
   return command;
 }
 
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * A table's values for a command: the flags the command declares for it (as SettingOption), else the
+ * environment, else the defaults. A setting whose flag the command does not declare (because the name
+ * means something else there) comes from the environment or its default.
+ */
+export function settingsOf<S extends Settings>(command: Command, table: S): SettingValues<S> {
+  const declared = new Set<Setting<unknown>>(
+    command.options.filter((option) => option instanceof SettingOption).map((option) => option.setting),
+  );
+  const given = command.opts();
+  const flags: Record<string, unknown> = {};
+  for (const setting of Object.values(table)) {
+    if (setting.flag && declared.has(setting)) {
+      const name = flagAttribute(setting.flag);
+      flags[name] = given[name];
+    }
+  }
+  return readSettings(table, flags);
+}
+
+/** Everything a client command needs to reach a server: the SDK's credentials and the admin token. */
+export type Connection = SettingValues<typeof CONNECTION_SETTINGS>;
+
+const CONNECTION_OPTIONS_HEADING = 'Connection options:';
+
+/** Which API a client command calls, and so which connection options it lists. */
+export type ConnectionUse = 'admin' | 'registration';
+
+const CONNECTION_OPTIONS: Record<ConnectionUse, Setting<unknown>[]> = {
+  admin: [CONNECTION_SETTINGS.server, CONNECTION_SETTINGS.adminToken],
+  registration: [
+    CONNECTION_SETTINGS.server,
+    CONNECTION_SETTINGS.clientId,
+    CONNECTION_SETTINGS.clientSecret,
+    CONNECTION_SETTINGS.username,
+    CONNECTION_SETTINGS.password,
+  ],
+};
+
+/**
+ * The common options of the client commands (SPEC §9) that a command uses: `admin` commands need the
+ * server and admin token, `registration` commands the SDK's OAuth client and session user.
+ * `loginFlags: false` leaves out `--username`/`--password` for a command that uses those names for
+ * something else (`callbacks register`); the login user then comes from CCB_USERNAME/CCB_PASSWORD or
+ * the dev profile.
+ */
+export function addConnectionOptions(
+  command: Command,
+  { uses, loginFlags = true }: { uses: ConnectionUse; loginFlags?: boolean },
+): Command {
+  const settings = CONNECTION_OPTIONS[uses].filter(
+    (setting) => loginFlags || (setting !== CONNECTION_SETTINGS.username && setting !== CONNECTION_SETTINGS.password),
+  );
+  return addSettingOptions(command, settings, CONNECTION_OPTIONS_HEADING);
+}
+
 /** The connection of a command given `addConnectionOptions`. */
-export function connectionFrom(command: Command, env: NodeJS.ProcessEnv = process.env): Connection {
-  const options = command.opts<Record<string, string>>();
-  const loginFlags = !withoutLoginFlags.has(command);
-  return {
-    server: options.server,
-    clientId: options.clientId,
-    clientSecret: options.clientSecret,
-    username: loginFlags ? options.username : (env.CCB_USERNAME ?? DEV_CREDENTIALS.username),
-    password: loginFlags ? options.password : (env.CCB_PASSWORD ?? DEV_CREDENTIALS.password),
-    adminToken: options.adminToken,
-  };
+export function connectionFrom(command: Command): Connection {
+  return settingsOf(command, CONNECTION_SETTINGS);
 }
 
 /** The SDK client for the registration API (`<server>/api`). */

@@ -75,6 +75,7 @@ export function registerPublishCommand(program: Command): void {
       .option('--file <path>', 'read the payload (a JSON object) from a file; - reads standard input')
       .option('--idempotency-key <key>', 'publishing again with the same key returns the first message')
       .option('--json', 'print the raw JSON the server answers ({messageId, status})'),
+    { uses: 'admin' },
   )
     .addHelpText(
       'after',

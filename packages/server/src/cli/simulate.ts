@@ -2,7 +2,7 @@ import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import { AdminApi } from './admin-api.js';
-import { DEFAULT_SERVER, positiveInteger, serviceName } from './options.js';
+import { addConnectionOptions, connectionFrom, positiveInteger, serviceName } from './options.js';
 
 /** The admin API accepts at most this many messages per batch (SPEC §4). */
 export const MAX_BATCH_SIZE = 1000;
@@ -25,7 +25,10 @@ export interface SimulationOptions {
 
 export interface SimulationSummary {
   published: number;
+  /** Messages the server did not take (the run stopped at a refused batch). */
   failed: number;
+  /** Published messages that found no registered listener: stored as failed (no_registration). */
+  noListener: number;
   elapsedMs: number;
   /** Published messages per second over the whole run. */
   ratePerSecond: number;
@@ -53,11 +56,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     : MAX_BATCH_SIZE;
   const started = performance.now();
   let published = 0;
+  let noListener = 0;
   const summary = (): SimulationSummary => {
     const elapsedMs = performance.now() - started;
     return {
       published,
       failed: options.count - published,
+      noListener,
       elapsedMs: Math.round(elapsedMs),
       ratePerSecond: elapsedMs > 0 ? Math.round((published / elapsedMs) * 1000 * 10) / 10 : 0,
     };
@@ -76,8 +81,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       return { accountName: options.account, serviceName, payload: producerPayload(serviceName, options.account) };
     });
     try {
-      const { messageIds } = await api.publishBatch(messages);
+      const { messageIds, statuses } = await api.publishBatch(messages);
       published += messageIds?.length ?? messages.length;
+      noListener += statuses?.filter((status) => status === 'failed').length ?? 0;
     } catch (error) {
       throw new SimulationError((error as Error).message, summary());
     }
@@ -104,25 +110,32 @@ function positiveNumber(value: string): number {
   return number;
 }
 
-/** This command's value, else the root program's if it defines the same option (e.g. --server). */
-function optionValue(command: Command, name: string): unknown {
-  for (let current: Command | null = command; current; current = current.parent) {
-    const value = current.getOptionValue(name);
-    if (value !== undefined) return value;
+function formatSummary(summary: SimulationSummary): string {
+  const lines = [
+    `Published ${summary.published.toLocaleString('en-US')} message${summary.published === 1 ? '' : 's'} ` +
+      `in ${(summary.elapsedMs / 1000).toFixed(2)} s (${summary.ratePerSecond} msg/s)`,
+  ];
+  if (summary.noListener > 0) {
+    lines.push(
+      `${summary.noListener.toLocaleString('en-US')} stored as failed: no_registration ` +
+        '(no listener registered for the account and service; register one, then ccb messages replay --status failed)',
+    );
   }
-  return undefined;
+  if (summary.failed > 0) lines.push(`${summary.failed.toLocaleString('en-US')} not published`);
+  return `${lines.join('\n')}\n`;
 }
 
-function formatSummary(summary: SimulationSummary): string {
-  return (
-    `Published ${summary.published} message${summary.published === 1 ? '' : 's'}, ${summary.failed} failed, ` +
-    `in ${(summary.elapsedMs / 1000).toFixed(2)} s (${summary.ratePerSecond} msg/s)\n`
-  );
+interface SimulateFlags {
+  account: string;
+  service?: ServiceName;
+  count: number;
+  rate?: number;
+  json?: boolean;
 }
 
 /** `ccb simulate`: publishes example messages through the admin API. */
 export function registerSimulateCommand(program: Command): void {
-  program
+  const simulate = program
     .command('simulate')
     .description('Publish realistic example callback messages for an account through the admin API')
     .requiredOption('--account <aname>', 'account the messages are for, e.g. 0000123456-00001')
@@ -133,8 +146,6 @@ export function registerSimulateCommand(program: Command): void {
       'average messages per second (default: as fast as the server accepts)',
       positiveNumber,
     )
-    .option('--server <url>', 'server base URL (env CCB_SERVER, default http://127.0.0.1:8080)')
-    .option('--admin-token <token>', 'admin API token (env CCB_ADMIN_TOKEN, default dev-admin-token)')
     .option('--json', 'print the summary as JSON')
     .addHelpText(
       'after',
@@ -144,38 +155,38 @@ batches are paced so the average rate holds. A progress bar shows on a terminal.
 Examples:
   ccb simulate --account 0000123456-00001 --count 100
   ccb simulate --account 0000123456-00001 --service CarrierService --count 5000 --rate 500`,
-    )
-    .action(async (_options: unknown, command: Command) => {
-      const json = optionValue(command, 'json') === true;
-      const count = command.getOptionValue('count') as number;
-      const bar =
-        process.stderr.isTTY && !json
-          ? new SingleBar({
-              format: 'simulate [{bar}] {percentage}% | {value}/{total} | {duration_formatted}',
-              stream: process.stderr,
-              hideCursor: true,
-            })
-          : undefined;
-      bar?.start(count, 0);
-      try {
-        const summary = await runSimulation({
-          server: String(optionValue(command, 'server') ?? process.env.CCB_SERVER ?? DEFAULT_SERVER),
-          adminToken: String(optionValue(command, 'adminToken') ?? process.env.CCB_ADMIN_TOKEN ?? 'dev-admin-token'),
-          account: command.getOptionValue('account') as string,
-          service: command.getOptionValue('service') as ServiceName | undefined,
-          count,
-          rate: command.getOptionValue('rate') as number | undefined,
-          onProgress: (published) => bar?.update(published),
-        });
-        bar?.stop();
-        process.stdout.write(json ? `${JSON.stringify(summary)}\n` : formatSummary(summary));
-      } catch (error) {
-        bar?.stop();
-        if (!(error instanceof SimulationError)) throw error;
-        if (json) process.stdout.write(`${JSON.stringify({ ...error.summary, error: error.message })}\n`);
-        else process.stdout.write(formatSummary(error.summary));
-        process.stderr.write(`Error: ${error.message}\n`);
-        process.exitCode = 1;
-      }
-    });
+    );
+  addConnectionOptions(simulate, { uses: 'admin' }).action(async (flags: SimulateFlags, command: Command) => {
+    const { json = false, count } = flags;
+    const bar =
+      process.stderr.isTTY && !json
+        ? new SingleBar({
+            format: 'simulate [{bar}] {percentage}% | {value}/{total} | {duration_formatted}',
+            stream: process.stderr,
+            hideCursor: true,
+          })
+        : undefined;
+    bar?.start(count, 0);
+    try {
+      const { server, adminToken } = connectionFrom(command);
+      const summary = await runSimulation({
+        server,
+        adminToken,
+        account: flags.account,
+        service: flags.service,
+        count,
+        rate: flags.rate,
+        onProgress: (published) => bar?.update(published),
+      });
+      bar?.stop();
+      process.stdout.write(json ? `${JSON.stringify(summary)}\n` : formatSummary(summary));
+    } catch (error) {
+      bar?.stop();
+      if (!(error instanceof SimulationError)) throw error;
+      if (json) process.stdout.write(`${JSON.stringify({ ...error.summary, error: error.message })}\n`);
+      else process.stdout.write(formatSummary(error.summary));
+      process.stderr.write(`Error: ${error.message}\n`);
+      process.exitCode = 1;
+    }
+  });
 }
