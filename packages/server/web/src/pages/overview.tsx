@@ -5,11 +5,16 @@ import { ErrorNotice, formatDuration, href, LiveNote, StatusBadge, usePoll } fro
 
 const perSecond = (count: number, intervalMs: number) => (intervalMs > 0 ? (count * 1000) / intervalMs : 0);
 
-function rates(point: HistoryPoint) {
+/**
+ * Deliveries per second come from the store's delivered count (every process on the store counts,
+ * so it is right behind a split api/worker deployment too; a replay or a purge lowering the count
+ * reads as 0). Failed attempts come from the attempts this server made.
+ */
+function rates(point: HistoryPoint, previous: HistoryPoint) {
   let failed = 0;
   for (const [outcome, count] of Object.entries(point.attempts)) if (outcome !== 'success') failed += count;
   return {
-    delivered: perSecond(point.attempts.success ?? 0, point.intervalMs),
+    delivered: perSecond(Math.max(0, point.counts.delivered - previous.counts.delivered), point.intervalMs),
     failed: perSecond(failed, point.intervalMs),
   };
 }
@@ -20,11 +25,11 @@ export function OverviewPage() {
   const { data, error, updatedAt } = usePoll(() => api.history(), []);
   const points = data?.points ?? [];
   const latest = points.at(-1);
-  // The first point has no interval before it, so it carries no rate.
-  const rated = points.filter((p) => p.intervalMs > 0);
+  // The first point has nothing before it, so it carries no rate.
+  const rated = points.slice(1);
+  const r = rated.map((p, i) => rates(p, points[i]));
   const series = useMemo(() => {
     const x = rated.map((p) => Date.parse(p.at) / 1000);
-    const r = rated.map(rates);
     return {
       x,
       rate: [r.map((v) => v.delivered), r.map((v) => v.failed)],
@@ -36,7 +41,7 @@ export function OverviewPage() {
     for (const p of points) for (const [k, v] of Object.entries(p.attempts)) totals.set(k, (totals.get(k) ?? 0) + v);
     return [...totals].sort((a, b) => b[1] - a[1]);
   }, [data]);
-  const now = rated.at(-1) ? rates(rated.at(-1)!) : { delivered: 0, failed: 0 };
+  const now = r.at(-1) ?? { delivered: 0, failed: 0 };
   const windowMinutes = points.length > 1 ? (Date.parse(points.at(-1)!.at) - Date.parse(points[0].at)) / 60_000 : 0;
 
   return (
@@ -85,7 +90,8 @@ export function OverviewPage() {
       <section aria-labelledby="rate-title" class="card">
         <h2 id="rate-title">Delivery rate</h2>
         <p class="muted">
-          Attempts per second made by this server, sampled every couple of seconds while this page is open (last{' '}
+          Messages delivered per second (by every process on this database) and failed attempts per second (made by this
+          server), sampled every couple of seconds while this page is open (last{' '}
           {Math.max(1, Math.round(windowMinutes))} min, up to 10).
         </p>
         <Chart
