@@ -81,6 +81,26 @@ export interface ReplayJobView {
   error: string | null;
 }
 
+/** An OAuth client as the admin API lists it (`GET /admin/v1/clients`). */
+export interface ClientView {
+  clientId: string;
+  name: string;
+  createdAt: string;
+}
+
+/** A user as the admin API lists it (`GET /admin/v1/users`). */
+export interface UserView {
+  username: string;
+  accounts: string[];
+  lockedUntil: string | null;
+  createdAt: string;
+}
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
 /**
  * The admin API refused a request (`status`, with the server's `errorCode`/`errorMessage` when it sent
  * them) or could not be reached (`status` undefined). The message is what a person should read.
@@ -161,6 +181,46 @@ export class AdminApi {
 
   async getReplay(jobId: string): Promise<ReplayJobView> {
     return (await this.request('GET', `/replays/${encodeURIComponent(jobId)}`)).body as ReplayJobView;
+  }
+
+  async listClients(): Promise<ClientView[]> {
+    return ((await this.request('GET', '/clients')).body as { items: ClientView[] }).items;
+  }
+
+  async createClient(client: { name: string; clientId?: string; clientSecret?: string }): Promise<ClientCredentials> {
+    return (await this.request('POST', '/clients', client)).body as ClientCredentials;
+  }
+
+  async rotateClientSecret(clientId: string): Promise<ClientCredentials> {
+    return (await this.request('POST', `/clients/${encodeURIComponent(clientId)}/secret/rotate`))
+      .body as ClientCredentials;
+  }
+
+  async deleteClient(clientId: string): Promise<void> {
+    await this.request('DELETE', `/clients/${encodeURIComponent(clientId)}`);
+  }
+
+  async listUsers(): Promise<UserView[]> {
+    return ((await this.request('GET', '/users')).body as { items: UserView[] }).items;
+  }
+
+  /** Creates or replaces a user; `replaced` when it existed (its sessions ended). */
+  async putUser(user: { username: string; password: string; accounts: string[] }): Promise<{ replaced: boolean }> {
+    return { replaced: (await this.request('POST', '/users', user)).status === 200 };
+  }
+
+  async updateUser(
+    username: string,
+    changes: { password?: string; accounts?: string[] },
+  ): Promise<{ username: string; accounts: string[] }> {
+    return (await this.request('PATCH', `/users/${encodeURIComponent(username)}`, changes)).body as {
+      username: string;
+      accounts: string[];
+    };
+  }
+
+  async deleteUser(username: string): Promise<void> {
+    await this.request('DELETE', `/users/${encodeURIComponent(username)}`);
   }
 
   private async request(method: string, path: string, body?: unknown, idempotencyKey?: string) {

@@ -4,6 +4,7 @@ import { CLI_SETTINGS, ConfigError, readSettings, SERVE_SETTINGS, type Setting, 
 import { resolveConfig } from '../dev.js';
 import { startServer } from '../server.js';
 import { VERSION } from '../version.js';
+import { registerAccessCommands } from './access.js';
 import { registerCallbacksCommand } from './callbacks.js';
 import { registerListenCommand } from './listen.js';
 import { registerMessagesCommand } from './messages.js';
@@ -72,6 +73,7 @@ export function buildProgram(): Command {
   registerMessagesCommand(program);
   registerListenCommand(program);
   registerSimulateCommand(program);
+  registerAccessCommands(program);
   return program;
 }
 

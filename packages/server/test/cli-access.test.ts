@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { accessToken, login, startTestServer, type TestServer } from './helpers.js';
+import { runCcb } from './server-process.js';
+
+describe('ccb clients and ccb users', () => {
+  let server: TestServer;
+  let env: NodeJS.ProcessEnv;
+  const ccb = async (...args: string[]) => {
+    const run = await runCcb(args, env);
+    return { ...run, json: () => JSON.parse(run.stdout) };
+  };
+
+  before(async () => {
+    server = await startTestServer();
+    env = { CCB_SERVER: server.baseUrl, CCB_ADMIN_TOKEN: server.adminToken };
+  });
+  after(() => server.close());
+
+  it('creates, lists, rotates and deletes an OAuth client', async () => {
+    const created = await ccb('clients', 'create', 'billing integration', '--id', 'billing-app', '--json');
+    assert.equal(created.code, 0, created.stderr);
+    const { clientId, clientSecret } = created.json();
+    assert.equal(clientId, 'billing-app');
+    await accessToken(server, clientId, clientSecret);
+
+    const listed = await ccb('clients', 'list');
+    assert.match(listed.stdout, /billing-app\s+billing integration/);
+    assert.doesNotMatch(listed.stdout, new RegExp(clientSecret));
+
+    const rotated = await ccb('clients', 'rotate-secret', 'billing-app', '--json');
+    assert.equal(rotated.code, 0, rotated.stderr);
+    await accessToken(server, clientId, rotated.json().clientSecret);
+    await assert.rejects(accessToken(server, clientId, clientSecret));
+
+    const deleted = await ccb('clients', 'delete', 'billing-app');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, /Deleted client billing-app/);
+    const again = await ccb('clients', 'delete', 'billing-app');
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /client billing-app does not exist \(REQUEST_FAILED\.ResourceNotFound\)/);
+  });
+
+  it('creates a user with a generated password, changes it, lists and deletes the user', async () => {
+    const created = await ccb('users', 'create', 'ops', '--accounts', '0000123456-00001,0000123456-00002');
+    assert.equal(created.code, 0, created.stderr);
+    const generated = /Password: (\S+)/.exec(created.stdout)?.[1];
+    assert.ok(generated, created.stdout);
+    await login(server, 'ops', generated);
+
+    const updated = await runCcb(['users', 'update', 'ops', '--accounts', '0000123456-00001'], {
+      ...env,
+      CCB_USER_PASSWORD: 'a-new-ops-password',
+    });
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.match(updated.stdout, /sessions ended/);
+    await login(server, 'ops', 'a-new-ops-password');
+
+    const listed = await ccb('users', 'list', '--json');
+    const ops = listed.json().find((user: { username: string }) => user.username === 'ops');
+    assert.deepEqual(ops.accounts, ['0000123456-00001']);
+
+    const tooShort = await ccb('users', 'update', 'ops', '--password', 'short');
+    assert.equal(tooShort.code, 1);
+    assert.match(tooShort.stderr, /password must be 8 to 256 characters/);
+
+    assert.equal((await ccb('users', 'delete', 'ops')).code, 0);
+    await assert.rejects(login(server, 'ops', 'a-new-ops-password'));
+  });
+});
