@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from './helpers.js';
 import {
   ADMIN_HEADERS,
   DEV_ACCOUNT,
@@ -51,27 +51,34 @@ describe('crash recovery', () => {
     }
 
     // Kill while deliveries are under way (bounded wait for the run to get going).
-    const started = Date.now();
-    while (received.size < 100 && Date.now() - started < 20_000) await sleep(5);
+    await eventually(() => received.size >= 100, {
+      timeout: 20_000,
+      interval: 5,
+      what: '100 deliveries before the kill',
+    });
     await killHard(first);
     const deliveredBeforeCrash = received.size;
     assert.ok(deliveredBeforeCrash < MESSAGES, 'the kill came before every message was delivered');
 
     const second = await serve(dbPath);
     servers.push(second);
-    const deadline = Date.now() + 60_000;
     const missing = () => accepted.filter((id) => !received.has(id));
-    while (missing().length > 0 && Date.now() < deadline) await sleep(50);
-    assert.deepEqual(missing(), [], `${missing().length} accepted messages were never delivered`);
+    await eventually(() => missing().length === 0, {
+      timeout: 60_000,
+      interval: 50,
+      what: () => `every accepted message delivered (${missing().length} missing)`,
+    });
 
     // The store agrees once the last acknowledgements are written.
-    let stats: { counts: Record<string, number> } = { counts: {} };
-    while (Date.now() < deadline) {
-      stats = await (await fetch(`${second.baseUrl}/admin/v1/stats`, { headers: ADMIN })).json();
-      if (stats.counts.delivered === MESSAGES) break;
-      await sleep(50);
-    }
-    assert.equal(stats.counts.delivered, MESSAGES);
+    let delivered = 0;
+    await eventually(
+      async () => {
+        const stats = await (await fetch(`${second.baseUrl}/admin/v1/stats`, { headers: ADMIN })).json();
+        delivered = stats.counts.delivered;
+        return delivered === MESSAGES;
+      },
+      { timeout: 30_000, interval: 50, what: () => `the store counting ${MESSAGES} delivered (${delivered})` },
+    );
     const duplicates = [...received.values()].filter((n) => n > 1).length;
     t.diagnostic(`delivered before the kill: ${deliveredBeforeCrash}; delivered twice: ${duplicates}`);
     // Only claims open at the crash (in flight, queued, or answered but not yet recorded) may repeat.

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { eventually, startTestServer, type TestServer } from './helpers.js';
 
 describe('retention', () => {
   let server: TestServer;
@@ -26,11 +25,11 @@ describe('retention', () => {
     const delivered = await publish(server);
     const failed = await publish(server, {}, 'DeviceUsage');
     await waitForMessage(server, delivered, (m) => m.status === 'delivered');
-    const deadline = Date.now() + 5_000;
-    while ((await server.ctx.store.messages.get(delivered)) !== null) {
-      assert.ok(Date.now() < deadline, 'the delivered message was not purged within 5 s');
-      await sleep(50);
-    }
+    await eventually(async () => (await server.ctx.store.messages.get(delivered)) === null, {
+      timeout: 5_000,
+      interval: 50,
+      what: 'the delivered message being purged',
+    });
     assert.equal((await server.ctx.store.messages.get(failed))?.message.status, 'failed');
   });
 });

@@ -9,6 +9,7 @@ import type { SendResult } from '../src/delivery/http-sender.js';
 import { RetrySchedule } from '../src/delivery/retry-schedule.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { MessageStore } from '../src/store/types.js';
+import { eventually } from './helpers.js';
 
 const ACCOUNT = '0000123456-00001';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -107,21 +108,13 @@ describe('Dispatcher', () => {
     return dispatcher;
   }
 
-  async function until(predicate: () => Promise<boolean>, timeoutMs = 5_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await predicate())) {
-      assert.ok(Date.now() < deadline, 'condition not reached in time');
-      await sleep(10);
-    }
-  }
-
   it('claims and acknowledges in batches, not message by message', async () => {
     await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'http://a.test/cb' });
     await publish('CarrierService', 300);
     const { proxy, calls } = counting(store.messages);
     const sender = new FakeSender(() => ({ delayMs: 1, status: 200 }));
     start(sender, proxy);
-    await until(async () => (await store.messages.stats(Date.now())).counts.delivered === 300);
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 300);
     assert.equal(sender.sent.length, 300);
     // Message by message would be 300 of each; a loaded machine spreads completions over more turns.
     assert.ok(calls.complete <= 300 / 2, `${calls.complete} store.complete calls for 300 deliveries`);
@@ -136,7 +129,7 @@ describe('Dispatcher', () => {
     for (let round = 0; round < 40; round++) for (const serviceName of services) await publish(serviceName, 1);
     const sender = new FakeSender(() => ({ delayMs: 5, status: 200 }));
     start(sender, store.messages, { concurrency: 16 });
-    await until(async () => (await store.messages.stats(Date.now())).counts.delivered === 240);
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 240);
     assert.ok(sender.peakTotal <= 16, `peak ${sender.peakTotal} in flight`);
     for (const [origin, peak] of sender.peak) assert.ok(peak <= 4, `${origin} had ${peak} in flight`);
     assert.equal(sender.peakTotal, 16, 'the global limit is used fully');
@@ -158,7 +151,7 @@ describe('Dispatcher', () => {
     start(sender, store.messages, { concurrency: 12 });
     const fastDone = async () =>
       (await store.messages.list({ serviceName: 'DeviceUsage', status: 'delivered' }, 200, null)).items.length === 100;
-    await until(fastDone, 3_000);
+    await eventually(fastDone, { timeout: 3_000 });
     const slow = await store.messages.list({ serviceName: 'CarrierService', status: 'delivered' }, 200, null);
     assert.ok(slow.items.length < 50, `the slow origin had ${slow.items.length} delivered meanwhile`);
     assert.equal(sender.peak.get('http://slow.test'), 4);
@@ -178,7 +171,7 @@ describe('Dispatcher', () => {
     );
     start(sender, store.messages, { concurrency: 8 });
     const started = Date.now();
-    await until(async () => (await store.messages.stats(Date.now())).counts.delivered === 100, 3_000);
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 100, { timeout: 3_000 });
     assert.ok(Date.now() - started < 900, 'the healthy origin finished before the stuck one answered once');
     assert.equal(sender.peak.get('http://stuck.test'), 4);
   });
@@ -188,7 +181,7 @@ describe('Dispatcher', () => {
     const [published] = await publish('CarrierService', 1);
     const sender = new FakeSender(() => ({ delayMs: 200, status: 200 }));
     const running = start(sender, store.messages);
-    await until(async () => sender.sent.length === 1);
+    await eventually(async () => sender.sent.length === 1);
     await running.stop();
     assert.equal((await store.messages.get(published.id))?.message.status, 'delivered');
   });

@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import { createListener, type ListenerMessage, type ListenerOptions } from '@ccb/sdk/listener';
 import { runSimulation } from '../src/cli/simulate.js';
 import { ACCOUNT, admin, waitForMessage } from './delivery-fixtures.js';
-import { type Login, login, send, startTestServer, type TestServer } from './helpers.js';
-
-const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { eventually, type Login, login, send, startTestServer, type TestServer } from './helpers.js';
+import { runCcb, spawnCcb } from './server-process.js';
 
 /** A createListener-based listener on 127.0.0.1 that records what onMessage received. */
 async function startKitListener(
@@ -40,14 +35,6 @@ async function startKitListener(
         server.close(() => resolve());
       }),
   };
-}
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('listener kit against the real delivery engine', () => {
@@ -112,7 +99,7 @@ describe('listener kit against the real delivery engine', () => {
 
     const payload = exampleMessage('DeviceUsage');
     const id = await publish('DeviceUsage', payload);
-    await waitUntil(() => verified.received.length === 1, 'the message');
+    await eventually(() => verified.received.length === 1, { what: 'the message' });
     const [message] = verified.received;
     assert.equal(message.id, id);
     assert.equal(message.account, ACCOUNT);
@@ -202,7 +189,7 @@ describe('listener kit against the real delivery engine', () => {
       count: SERVICE_NAMES.length * 2,
     });
     assert.equal(summary.published, 34);
-    await waitUntil(() => listener.received.length === 34, 'the simulated messages');
+    await eventually(() => listener.received.length === 34, { what: 'the simulated messages' });
     const perService = new Map<string, number>();
     for (const message of listener.received)
       perService.set(String(message.service), (perService.get(String(message.service)) ?? 0) + 1);
@@ -213,56 +200,31 @@ describe('listener kit against the real delivery engine', () => {
   });
 
   it('carries messages from ccb simulate to ccb listen', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=ccb-source', '--import', 'tsx', CLI, 'listen', '--port', '0'],
-      {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawnCcb(['listen', '--port', '0']);
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => {
+    child.stdout?.on('data', (chunk) => {
       stdout += chunk;
     });
-    child.stderr.on('data', (chunk) => {
+    child.stderr?.on('data', (chunk) => {
       stderr += chunk;
     });
-    await waitUntil(() => /Listening on http/.test(stderr), 'ccb listen to start', 15_000);
+    await eventually(() => /Listening on http/.test(stderr), { what: 'ccb listen to start', timeout: 15_000 });
     const url = /Listening on (\S+)/.exec(stderr)![1];
     await registerCallback('StateService', url);
 
-    const simulate = spawn(
-      process.execPath,
-      [
-        '--conditions=ccb-source',
-        '--import',
-        'tsx',
-        CLI,
-        'simulate',
-        '--account',
-        ACCOUNT,
-        '--service',
-        'StateService',
-        '--count',
-        '5',
-        '--json',
-      ],
-      { cwd: REPO_ROOT, env: { ...process.env, CCB_SERVER: server.baseUrl, CCB_ADMIN_TOKEN: server.adminToken } },
+    const simulate = await runCcb(
+      ['simulate', '--account', ACCOUNT, '--service', 'StateService', '--count', '5', '--json'],
+      { CCB_SERVER: server.baseUrl, CCB_ADMIN_TOKEN: server.adminToken },
     );
-    let summary = '';
-    simulate.stdout.on('data', (chunk) => {
-      summary += chunk;
-    });
-    const [code] = await once(simulate, 'close');
-    assert.equal(code, 0);
+    assert.equal(simulate.code, 0, simulate.stderr);
+    const summary = simulate.stdout;
     assert.equal(JSON.parse(summary).published, 5);
 
-    await waitUntil(() => stdout.trim().split('\n').filter(Boolean).length === 5, 'five printed messages');
+    await eventually(() => stdout.trim().split('\n').filter(Boolean).length === 5, { what: 'five printed messages' });
     const lines = stdout
       .trim()
       .split('\n')

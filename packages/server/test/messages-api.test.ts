@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import {
   ACCOUNT,
@@ -11,7 +10,7 @@ import {
   type TestListener,
   waitForMessage,
 } from './delivery-fixtures.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { eventually, startTestServer, type TestServer } from './helpers.js';
 
 interface ErrorBody {
   errorCode: string;
@@ -175,18 +174,14 @@ describe('admin messages API', () => {
       filter: { status: 'failed', accountName: account, since: new Date(Date.now() - 60_000).toISOString() },
     });
     assert.equal(started.status, 202);
-    let job: { status: string; matched: number; replayed: number } | null = null;
-    for (let i = 0; i < 200; i++) {
-      job = (
-        await admin<{ status: string; matched: number; replayed: number }>(
-          server,
-          'GET',
-          `/replays/${started.body.jobId}`,
-        )
-      ).body;
-      if (job.status !== 'running') break;
-      await sleep(10);
-    }
+    const job = await eventually(async () => {
+      const { body } = await admin<{ status: string; matched: number; replayed: number }>(
+        server,
+        'GET',
+        `/replays/${started.body.jobId}`,
+      );
+      return body.status !== 'running' ? body : undefined;
+    });
     assert.deepEqual(job && { status: job.status, matched: job.matched, replayed: job.replayed }, {
       status: 'done',
       matched: 30,

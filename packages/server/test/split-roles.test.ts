@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from './helpers.js';
 import {
   ADMIN_HEADERS,
   DEV_ACCOUNT,
@@ -51,24 +51,23 @@ describe('api and worker processes on one SQLite file', () => {
       accepted.push(...(JSON.parse(text) as { messageIds: string[] }).messageIds);
     }
 
-    const deadline = Date.now() + 30_000;
-    while (accepted.some((id) => !received.has(id)) && Date.now() < deadline) await sleep(50);
-    assert.deepEqual(
-      accepted.filter((id) => !received.has(id)),
-      [],
-      'every message reaches the listener',
-    );
+    await eventually(() => accepted.every((id) => received.has(id)), {
+      timeout: 30_000,
+      interval: 50,
+      what: () => `every message reaching the listener (${accepted.filter((id) => !received.has(id)).length} missing)`,
+    });
     const repeated = [...received.entries()].filter(([, n]) => n > 1);
     assert.deepEqual(repeated, [], 'no message is delivered twice while no process crashes');
 
     // The api process sees the workers' acknowledgements through the shared file.
     let delivered = 0;
-    while (Date.now() < deadline) {
-      const stats = await (await fetch(`${api.baseUrl}/admin/v1/stats`, { headers: ADMIN_HEADERS })).json();
-      delivered = stats.counts.delivered;
-      if (delivered === MESSAGES) break;
-      await sleep(50);
-    }
-    assert.equal(delivered, MESSAGES);
+    await eventually(
+      async () => {
+        const stats = await (await fetch(`${api.baseUrl}/admin/v1/stats`, { headers: ADMIN_HEADERS })).json();
+        delivered = stats.counts.delivered;
+        return delivered === MESSAGES;
+      },
+      { timeout: 30_000, interval: 50, what: () => `the api process counting ${MESSAGES} delivered (${delivered})` },
+    );
   });
 });

@@ -142,10 +142,14 @@ export async function runBulkReplay(
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-function progressBar(json: boolean): SingleBar | undefined {
+/**
+ * The server finds the matching messages while it replays them, so no total is known up front: the
+ * progress line counts what was replayed and matched so far instead of filling a bar to a guess.
+ */
+function progressLine(json: boolean): SingleBar | undefined {
   if (json || !process.stderr.isTTY) return undefined;
   return new SingleBar({
-    format: 'replay [{bar}] {value}/{total} | {duration_formatted}',
+    format: 'replay: {value} replayed, {matched} matched so far | {duration_formatted}',
     stream: process.stderr,
     hideCursor: true,
   });
@@ -168,7 +172,7 @@ async function replayMany(command: Command, flags: ReplayFlags): Promise<void> {
   if (flags.account !== undefined) filter.accountName = flags.account;
   if (flags.service !== undefined) filter.serviceName = flags.service;
   if (flags.since !== undefined) filter.since = flags.since;
-  const bar = progressBar(flags.json === true);
+  const bar = progressLine(flags.json === true);
   let barStarted = false;
   let job: ReplayJobView;
   try {
@@ -176,12 +180,9 @@ async function replayMany(command: Command, flags: ReplayFlags): Promise<void> {
       timeoutMs: parseDuration(flags.timeout),
       onProgress: (progress) => {
         if (!bar) return;
-        // The total grows while the server walks the matching messages.
-        const total = Math.max(progress.matched, 1);
-        if (!barStarted) bar.start(total, progress.replayed);
+        if (!barStarted) bar.start(0, progress.replayed, { matched: progress.matched });
         barStarted = true;
-        bar.setTotal(total);
-        bar.update(progress.replayed);
+        bar.update(progress.replayed, { matched: progress.matched });
       },
     });
   } catch (error) {
