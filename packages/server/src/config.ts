@@ -14,6 +14,8 @@ export interface Config {
   port: number;
   /** `sqlite:<path>` or `postgres://…` (DATABASE_URL / --db) */
   databaseUrl: string;
+  /** PostgreSQL connections per instance (CCB_DB_POOL_SIZE). */
+  databasePoolSize: number;
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;
@@ -321,6 +323,12 @@ export const SERVE_SETTINGS = {
     defaultText: 'default: 2 × attempt timeout + 5s',
     description: 'how long a worker holds a claimed message; at least the attempt timeout + 1s',
     parse: positiveDuration,
+  }),
+  databasePoolSize: setting({
+    env: ['CCB_DB_POOL_SIZE'],
+    default: '10',
+    description: 'PostgreSQL connections per instance',
+    parse: positiveInteger,
   }),
   batchSize: setting({
     env: ['CCB_BATCH_SIZE'],
@@ -631,6 +639,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     host: values.host,
     port: values.port,
     databaseUrl: values.databaseUrl,
+    databasePoolSize: values.databasePoolSize,
     role: values.role,
     adminToken,
     encryptionKey,

@@ -1,14 +1,21 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.js';
+import type { ReplayJobs } from './delivery/replay.js';
+import type { MessageService } from './services/messages.js';
+import type { RegistrationService } from './services/registrations.js';
 import type { Store } from './store/types.js';
 
 /**
- * What every part of the server is given: configuration, the store and the logger. Routes receive it
- * as the `ctx` plugin option; the dispatcher receives it when it starts.
+ * What every part of the server is given: configuration, the services (the product's rules over
+ * the store), the store itself (auth rows, health) and the logger. Routes receive it as the `ctx`
+ * plugin option; the dispatcher receives it when it starts.
  */
 export interface AppContext {
   config: Config;
   store: Store;
+  registrations: RegistrationService;
+  messages: MessageService;
+  replays: ReplayJobs;
   logger: FastifyBaseLogger;
   /** Tells the delivery side that new messages are due now (wakes an idle dispatcher). */
   notifyPublished(): void;

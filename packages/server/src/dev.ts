@@ -53,7 +53,10 @@ export function resolveConfig(flags: Flags, env?: NodeJS.ProcessEnv): Config {
   return loadConfig(flags, env, key);
 }
 
-/** Creates the demo client and user when missing; running it again changes nothing. */
+/**
+ * Creates the demo client and user when missing; running it again changes nothing, also when
+ * several instances run it at once (each insert only happens when the row is absent).
+ */
 export async function seedDevData(store: Store): Promise<void> {
   const now = Date.now();
   if (!(await store.auth.getClient(DEV_CREDENTIALS.clientId))) {
@@ -65,7 +68,7 @@ export async function seedDevData(store: Store): Promise<void> {
     });
   }
   if (!(await store.auth.getUser(DEV_CREDENTIALS.username))) {
-    await store.auth.upsertUser({
+    await store.auth.insertUserIfMissing({
       username: DEV_CREDENTIALS.username,
       passwordHash: await hashPassword(DEV_CREDENTIALS.password),
       accounts: [DEV_CREDENTIALS.accountName],

@@ -3,8 +3,10 @@ import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { type Delivery, startDelivery } from './delivery/index.js';
+import { ReplayJobs } from './delivery/replay.js';
 import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
+import { createServices } from './services/index.js';
 import { openStore } from './store/index.js';
 
 export interface RunningServer {
@@ -33,9 +35,11 @@ export async function startServer(config: Config, options: StartServerOptions = 
   // Short lines for a person at a terminal in the dev profile; JSON lines for everything else.
   const format = config.dev && process.stdout.isTTY ? 'pretty' : 'json';
   const logger = options.logger ?? createLogger(config.logLevel, undefined, format);
-  const store = await openStore(config.databaseUrl, config.encryptionKey);
+  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   let delivery: Delivery | null = null;
   let app: FastifyInstance | null = null;
+  let replays: ReplayJobs | null = null;
+  let stopListening: (() => void) | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
   }, AUTH_PURGE_INTERVAL_MS);
@@ -43,14 +47,20 @@ export async function startServer(config: Config, options: StartServerOptions = 
   try {
     await store.migrate();
     if (config.dev) await seedDevData(store);
-    const ctx: AppContext = { config, store, logger, notifyPublished() {} };
+    const { registrations, messages } = await createServices(store, config.encryptionKey);
+    const maxAttempts = config.delivery.retrySchedule.length + 1;
+    replays = new ReplayJobs(store.replayJobs, messages, maxAttempts, () => ctx.notifyPublished(), logger);
+    const ctx: AppContext = { config, store, registrations, messages, replays, logger, notifyPublished() {} };
     app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
     if (config.role !== 'api') {
       const started = startDelivery(ctx);
       delivery = started;
       ctx.notifyPublished = () => started.wake();
+      // Publishes through other instances (PostgreSQL) wake this worker too.
+      stopListening = store.onPublished?.(() => started.wake()) ?? null;
     }
     await app.listen({ port: config.port, host: config.host });
+    if (config.role !== 'worker') replays.startResuming();
     const bound = app.server.address();
     const port = typeof bound === 'object' && bound ? bound.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -69,6 +79,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
           const cut = setTimeout(() => app?.server.closeAllConnections(), config.http.shutdownGraceMs);
           cut.unref();
           try {
+            stopListening?.();
+            await replays?.stop();
             await delivery?.stop();
             await app?.close();
           } finally {
@@ -82,6 +94,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     return running;
   } catch (error) {
     clearInterval(purgeTimer);
+    await replays?.stop().catch(() => {});
     await delivery?.stop().catch(() => {});
     await app?.close().catch(() => {});
     await store.close();

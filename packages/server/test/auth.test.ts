@@ -201,7 +201,7 @@ describe('session and callback authentication', () => {
       assert.equal(response.body.errorCode, 'REQUEST_FAILED.AccountName');
       assert.equal(response.body.errorMessage, 'account 0000999999-00001 is not managed by user demo');
     }
-    assert.deepEqual(await server.ctx.store.registrations.list('0000999999-00001'), []);
+    assert.deepEqual(await server.ctx.registrations.list('0000999999-00001'), []);
   });
 
   it('answers 400 to a wrong password and to an unknown user alike', async () => {

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
 import { callbackBody, callbackRequest } from '../src/delivery/callback-request.js';
 import { Signer } from '../src/delivery/signer.js';
-import type { ClaimedMessage } from '../src/store/types.js';
+import type { ClaimedMessage } from '../src/services/messages.js';
 
 const ENGINE_KEYS = ['username', 'password', 'callbackCount', 'maxCallbackThreshold'];
 const registration = { username: 'user "quoted"', password: 'p\\w' };

@@ -124,7 +124,7 @@ describe('dashboard at /ui', { skip }, () => {
       assert.match(await textOf(row), /http:\/\/127\.0\.0\.1:9\/usage/);
       assert.match(await textOf(row.locator('td[data-label="Credentials"]')), /^set$/);
 
-      const stored = await server.ctx.store.registrations.get(ACCOUNT, 'DeviceUsage');
+      const stored = await server.ctx.registrations.get(ACCOUNT, 'DeviceUsage');
       assert.ok(!(await page.content()).includes(stored!.signingSecret), 'the secret is shown only on request');
       await row.getByRole('button', { name: /Show signing secret/ }).click();
       await row.getByText(stored!.signingSecret).waitFor(WAIT);
@@ -132,7 +132,7 @@ describe('dashboard at /ui', { skip }, () => {
       page.once('dialog', (dialog) => dialog.accept());
       await row.getByRole('button', { name: /Rotate signing secret/ }).click();
       await row.getByText('The previous secret still signs until').waitFor(WAIT);
-      const rotated = await server.ctx.store.registrations.get(ACCOUNT, 'DeviceUsage');
+      const rotated = await server.ctx.registrations.get(ACCOUNT, 'DeviceUsage');
       assert.notEqual(rotated!.signingSecret, stored!.signingSecret);
       await row.getByText(rotated!.signingSecret).waitFor(WAIT);
     });

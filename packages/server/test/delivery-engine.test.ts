@@ -196,7 +196,7 @@ describe('delivery engine', () => {
     const id = await publish(server, { requestId: 'r' }, 'SMSDeliveryConfirmation');
     await listener.waitFor(1);
     await waitForMessage(server, id, (m) => m.status === 'pending' && m.attempts === 1);
-    assert.equal(await server.ctx.store.registrations.remove(ACCOUNT, 'SMSDeliveryConfirmation'), true);
+    assert.equal(await server.ctx.registrations.remove(ACCOUNT, 'SMSDeliveryConfirmation'), true);
     const cancelled = await waitForMessage(server, id, (m) => m.status === 'cancelled');
     assert.equal(cancelled.message.reason, 'registration_removed');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -208,7 +208,7 @@ describe('delivery engine', () => {
     await register(server, listener.url, 'ExternalProvisioningChanges');
     const id = await publish(server, { requestId: 'r' }, 'ExternalProvisioningChanges');
     await listener.waitFor(1);
-    await server.ctx.store.registrations.remove(ACCOUNT, 'ExternalProvisioningChanges');
+    await server.ctx.registrations.remove(ACCOUNT, 'ExternalProvisioningChanges');
     // The hanging attempt times out (500 ms) and is recorded, but the status stays cancelled.
     const found = await waitForMessage(server, id, (m) => m.attempts === 1, 3_000);
     assert.equal(found.message.status, 'cancelled');
@@ -224,7 +224,7 @@ describe('delivery engine', () => {
     assert.equal(published.status, 202);
     assert.equal(published.body.status, 'failed');
     const id = published.body.messageId;
-    const stored = await server.ctx.store.messages.get(id);
+    const stored = await server.ctx.messages.get(id);
     assert.equal(stored?.message.reason, 'no_registration');
     const listener = await listen();
     await register(server, listener.url, 'ResumeTrackingNotification');

@@ -84,7 +84,7 @@ export async function register(
   serviceName = 'CarrierService',
   extra: { username?: string; password?: string; accountName?: string } = {},
 ) {
-  return server.ctx.store.registrations.upsert({
+  return server.ctx.registrations.upsert({
     accountName: extra.accountName ?? ACCOUNT,
     serviceName,
     url,
@@ -137,7 +137,7 @@ export async function waitForMessage(
   let last: unknown;
   return eventually(
     async () => {
-      const found = await server.ctx.store.messages.get(id);
+      const found = await server.ctx.messages.get(id);
       last = found?.message;
       return found && predicate(found.message) ? found : undefined;
     },

@@ -35,7 +35,7 @@ describe('per-origin isolation', () => {
     for (const id of fine) await waitForMessage(server, id, (m) => m.status === 'delivered', 1_000);
     // The hanging origin never had more than its own limit in flight, and nothing of it has finished yet.
     assert.equal(hanging.received.length, 2);
-    const first = await server.ctx.store.messages.get(stuck[0]);
+    const first = await server.ctx.messages.get(stuck[0]);
     assert.equal(first?.attempts.length, 0);
   });
 });

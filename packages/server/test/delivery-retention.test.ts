@@ -25,11 +25,11 @@ describe('retention', () => {
     const delivered = await publish(server);
     const failed = await publish(server, {}, 'DeviceUsage');
     await waitForMessage(server, delivered, (m) => m.status === 'delivered');
-    await eventually(async () => (await server.ctx.store.messages.get(delivered)) === null, {
+    await eventually(async () => (await server.ctx.messages.get(delivered)) === null, {
       timeout: 5_000,
       interval: 50,
       what: 'the delivered message being purged',
     });
-    assert.equal((await server.ctx.store.messages.get(failed))?.message.status, 'failed');
+    assert.equal((await server.ctx.messages.get(failed))?.message.status, 'failed');
   });
 });

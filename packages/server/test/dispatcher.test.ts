@@ -7,8 +7,9 @@ import { statusError } from '../src/delivery/attempt-error.js';
 import { Dispatcher, type Sender } from '../src/delivery/dispatcher.js';
 import type { SendResult } from '../src/delivery/http-sender.js';
 import { RetrySchedule } from '../src/delivery/retry-schedule.js';
+import { createServices, type Services } from '../src/services/index.js';
+import type { MessageService } from '../src/services/messages.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
-import type { MessageStore } from '../src/store/types.js';
 import { eventually } from './helpers.js';
 
 const ACCOUNT = '0000123456-00001';
@@ -47,7 +48,7 @@ class FakeSender implements Sender {
 }
 
 /** Counts calls to the store's claim and ack methods. */
-function counting(store: MessageStore) {
+function counting(store: MessageService) {
   const calls = { claimDue: 0, complete: 0 };
   const proxy = new Proxy(store, {
     get(target, key, receiver) {
@@ -65,15 +66,17 @@ function counting(store: MessageStore) {
 }
 
 describe('Dispatcher', () => {
-  let store: SqliteStore;
+  let sqlite: SqliteStore;
+  let store: Services;
   let dispatcher: Dispatcher | null = null;
-  beforeEach(() => {
-    store = new SqliteStore(':memory:', randomBytes(32));
+  beforeEach(async () => {
+    sqlite = new SqliteStore(':memory:');
+    store = await createServices(sqlite, randomBytes(32));
   });
   afterEach(async () => {
     await dispatcher?.stop();
     dispatcher = null;
-    await store.close();
+    await sqlite.close();
   });
 
   async function publish(serviceName: string, count: number) {
@@ -90,7 +93,7 @@ describe('Dispatcher', () => {
     );
   }
 
-  function start(sender: Sender, messages: MessageStore, overrides: Partial<{ concurrency: number }> = {}) {
+  function start(sender: Sender, messages: MessageService, overrides: Partial<{ concurrency: number }> = {}) {
     dispatcher = new Dispatcher({
       store: messages,
       sender,

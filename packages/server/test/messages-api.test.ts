@@ -73,6 +73,41 @@ describe('admin messages API', () => {
     assert.notEqual(other.body.messageId, first.body.messageId);
   });
 
+  it('answers 422 for an Idempotency-Key reused with another payload, also inside a batch, and stores nothing', async () => {
+    const body = { accountName: ACCOUNT, serviceName: 'DeviceService', payload: { requestId: 'idem-a' } };
+    const before = await admin<{ queueDepth: number; counts: Record<string, number> }>(server, 'GET', '/stats');
+    await admin(server, 'POST', '/messages', body, { 'idempotency-key': 'k-422' });
+    const reused = await admin<ErrorBody>(
+      server,
+      'POST',
+      '/messages',
+      { ...body, payload: { requestId: 'idem-b' } },
+      { 'idempotency-key': 'k-422' },
+    );
+    assert.equal(reused.status, 422);
+    assert.equal(reused.body.errorCode, 'INPUT_INVALID.IdempotencyKey');
+    assert.match(reused.body.errorMessage, /k-422.*different payload/);
+    const batch = await admin<ErrorBody>(server, 'POST', '/messages/batch', {
+      messages: [
+        { ...body, payload: { n: 1 }, idempotencyKey: 'k-batch' },
+        { ...body, payload: { n: 2 }, idempotencyKey: 'k-batch' },
+      ],
+    });
+    assert.equal(batch.status, 422);
+    assert.match(batch.body.errorMessage, /messages\[1\]/);
+    const after = await admin<{ counts: Record<string, number> }>(server, 'GET', '/stats');
+    const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    assert.equal(sum(after.body.counts), sum(before.body.counts) + 1);
+  });
+
+  it('refuses a cursor it did not make with a 400 envelope', async () => {
+    for (const cursor of ['123', '99999999999999999999', 'not-a-cursor']) {
+      const response = await admin<ErrorBody>(server, 'GET', `/messages?cursor=${cursor}`);
+      assert.equal(response.status, 400, cursor);
+      assert.equal(response.body.errorCode, 'INPUT_INVALID.Request.Query');
+    }
+  });
+
   it('publishes a batch in one call and refuses empty or oversized batches', async () => {
     const listener = await listen();
     await register(server, listener.url, 'DeviceUsage');
@@ -250,7 +285,7 @@ describe('admin messages API', () => {
       'failed',
       'pending',
     ]);
-    const stats = await server.ctx.store.messages.stats(Date.now());
+    const stats = await server.ctx.messages.stats(Date.now());
     assert.equal(response.body.counts.failed, stats.counts.failed);
     assert.ok(response.body.counts.delivered > 0);
     assert.ok(response.body.counts.failed > 0);

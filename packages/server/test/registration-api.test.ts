@@ -112,9 +112,9 @@ describe('registration API: behaviour', () => {
 
   it('keeps the signing secret when a registration is replaced', async () => {
     await send(callbacks, { method: 'POST', headers, body: { name: 'PromoChanges', url: 'https://a.example.net/p' } });
-    const first = await server.ctx.store.registrations.get(account, 'PromoChanges');
+    const first = await server.ctx.registrations.get(account, 'PromoChanges');
     await send(callbacks, { method: 'POST', headers, body: { name: 'PromoChanges', url: 'https://b.example.net/p' } });
-    const second = await server.ctx.store.registrations.get(account, 'PromoChanges');
+    const second = await server.ctx.registrations.get(account, 'PromoChanges');
     assert.match(first?.signingSecret ?? '', /^whsec_[A-Za-z0-9+/]{40,}={0,2}$/);
     assert.equal(second?.signingSecret, first?.signingSecret);
     assert.equal(second?.url, 'https://b.example.net/p');

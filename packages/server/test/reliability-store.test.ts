@@ -59,7 +59,7 @@ describe('reliability: a database locked by another process', () => {
       other.close();
     }
     assert.equal(await countMessages(server), before, 'a refused publish stored nothing');
-    assert.equal(await server.ctx.store.registrations.get(ACCOUNT, 'DeviceUsage'), null);
+    assert.equal(await server.ctx.registrations.get(ACCOUNT, 'DeviceUsage'), null);
     const retried = await admin(server, 'POST', '/messages', {
       accountName: ACCOUNT,
       serviceName: 'CarrierService',

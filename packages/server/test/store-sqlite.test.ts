@@ -7,22 +7,35 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { FieldCipher } from '../src/security/encryption.js';
 import { hashPassword, verifyPassword } from '../src/security/passwords.js';
+import { createServices, type Services } from '../src/services/index.js';
+import { REGISTRATION_CACHE_STALENESS_MS } from '../src/services/registrations.js';
 import { openStore } from '../src/store/index.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
-import { DATA_VERSION_CHECK_MS } from '../src/store/sqlite/registrations.js';
 import type { Store } from '../src/store/types.js';
+
+/** A store with the services over it, closed again when the key does not fit. */
+async function openAt(path: string, key: Buffer): Promise<{ store: Store; services: Services }> {
+  const store = await openStore(`sqlite:${path}`);
+  try {
+    return { store, services: await createServices(store, key) };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
 
 describe('SQLite store', () => {
   let dir: string;
   let path: string;
   let key: Buffer;
   let store: Store;
+  let services: Services;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ccb-store-'));
     path = join(dir, 'nested', 'ccb.sqlite');
     key = randomBytes(32);
-    store = await openStore(`sqlite:${path}`, key);
+    ({ store, services } = await openAt(path, key));
   });
   afterEach(async () => {
     await store.close();
@@ -34,7 +47,7 @@ describe('SQLite store', () => {
   it('creates the folder, runs every migration once and records it in schema_migrations', async () => {
     await store.migrate();
     await store.close();
-    store = await openStore(`sqlite:${path}`, key);
+    ({ store, services } = await openAt(path, key));
     const db = raw();
     const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
     assert.deepEqual(
@@ -46,14 +59,14 @@ describe('SQLite store', () => {
   });
 
   it('keeps callback passwords and signing secrets encrypted at rest, and returns them decrypted', async () => {
-    await store.registrations.upsert({
+    await services.registrations.upsert({
       accountName: 'A-1',
       serviceName: 'CarrierService',
       url: 'https://hooks.example.net/c',
       username: 'acme-prod',
       password: 'k9Vd2mQ7tR4zX8pL1sN6',
     });
-    const registration = await store.registrations.get('A-1', 'CarrierService');
+    const registration = await services.registrations.get('A-1', 'CarrierService');
     assert.equal(registration?.password, 'k9Vd2mQ7tR4zX8pL1sN6');
     assert.match(registration?.signingSecret ?? '', /^whsec_[A-Za-z0-9+/]+={0,2}$/);
     assert.ok(Buffer.from(registration!.signingSecret.slice(6), 'base64').length >= 24);
@@ -69,25 +82,25 @@ describe('SQLite store', () => {
   });
 
   it('refuses to open a database with another encryption key, and opens it again with the right one', async () => {
-    await store.registrations.upsert({
+    await services.registrations.upsert({
       accountName: 'A-1',
       serviceName: 'DeviceUsage',
       url: 'https://a/',
       password: 'pw',
     });
     await store.close();
-    await assert.rejects(openStore(`sqlite:${path}`, randomBytes(32)), /does not match the key/);
-    store = await openStore(`sqlite:${path}`, key);
-    assert.equal((await store.registrations.list('A-1'))[0].password, 'pw');
+    await assert.rejects(openAt(path, randomBytes(32)), /does not match the key/);
+    ({ store, services } = await openAt(path, key));
+    assert.equal((await services.registrations.list('A-1'))[0].password, 'pw');
   });
 
   it('keeps one registration per account and service, replacing it but keeping its secret', async () => {
-    const first = await store.registrations.upsert({
+    const first = await services.registrations.upsert({
       accountName: 'A-1',
       serviceName: 'DeviceUsage',
       url: 'https://a/',
     });
-    const second = await store.registrations.upsert({
+    const second = await services.registrations.upsert({
       accountName: 'A-1',
       serviceName: 'DeviceUsage',
       url: 'https://b/',
@@ -95,7 +108,7 @@ describe('SQLite store', () => {
     });
     assert.equal(second.signingSecret, first.signingSecret);
     assert.equal(second.createdAt, first.createdAt);
-    const list = await store.registrations.list('A-1');
+    const list = await services.registrations.list('A-1');
     assert.equal(list.length, 1);
     assert.equal(list[0].url, 'https://b/');
     assert.equal(list[0].username, 'u');
@@ -103,20 +116,20 @@ describe('SQLite store', () => {
   });
 
   it('rotates the signing secret and keeps the old one until the grace period ends', async () => {
-    const before = await store.registrations.upsert({
+    const before = await services.registrations.upsert({
       accountName: 'A-1',
       serviceName: 'StateService',
       url: 'https://a/',
     });
-    const rotated = await store.registrations.rotateSecret('A-1', 'StateService', 60_000);
+    const rotated = await services.registrations.rotateSecret('A-1', 'StateService');
     assert.notEqual(rotated?.signingSecret, before.signingSecret);
     assert.equal(rotated?.previousSecret, before.signingSecret);
     assert.ok((rotated?.previousSecretExpiresAt ?? 0) > Date.now());
-    assert.equal(await store.registrations.rotateSecret('A-1', 'Nothing', 1), null);
+    assert.equal(await services.registrations.rotateSecret('A-1', 'Nothing'), null);
   });
 
-  it('cancels the pending and delivering messages of a removed registration in the same transaction', async () => {
-    await store.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
+  it('cancels the pending and delivering messages of a removed registration', async () => {
+    await services.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
     const db = new BetterSqlite3(path);
     const insert = db.prepare(
       `INSERT INTO messages (id, account_name, service_name, payload, status, max_attempts, created_at, updated_at)
@@ -129,7 +142,7 @@ describe('SQLite store', () => {
     insert.run('m-other-service', 'A-1', 'DeviceUsage', 'pending');
     insert.run('m-other-account', 'A-2', 'CarrierService', 'pending');
 
-    assert.equal(await store.registrations.remove('A-1', 'CarrierService'), true);
+    assert.equal(await services.registrations.remove('A-1', 'CarrierService'), true);
     const rows = db.prepare('SELECT id, status, reason FROM messages ORDER BY id').all();
     db.close();
     assert.deepEqual(rows, [
@@ -140,19 +153,19 @@ describe('SQLite store', () => {
       { id: 'm-other-service', status: 'pending', reason: null },
       { id: 'm-pending', status: 'cancelled', reason: 'registration_removed' },
     ]);
-    assert.equal(await store.registrations.remove('A-1', 'CarrierService'), false);
-    assert.deepEqual(await store.registrations.list('A-1'), []);
+    assert.equal(await services.registrations.remove('A-1', 'CarrierService'), false);
+    assert.deepEqual(await services.registrations.list('A-1'), []);
   });
 
   it('sees registrations written by another connection to the same file within moments', async () => {
-    await store.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
-    assert.equal((await store.registrations.list('A-1')).length, 1);
-    const other = await openStore(`sqlite:${path}`, key);
-    await other.registrations.upsert({ accountName: 'A-1', serviceName: 'DeviceUsage', url: 'https://b/' });
-    await other.registrations.remove('A-1', 'CarrierService');
-    await other.close();
-    await new Promise((resolve) => setTimeout(resolve, DATA_VERSION_CHECK_MS + 50));
-    const list = await store.registrations.list('A-1');
+    await services.registrations.upsert({ accountName: 'A-1', serviceName: 'CarrierService', url: 'https://a/' });
+    assert.equal((await services.registrations.list('A-1')).length, 1);
+    const other = await openAt(path, key);
+    await other.services.registrations.upsert({ accountName: 'A-1', serviceName: 'DeviceUsage', url: 'https://b/' });
+    await other.services.registrations.remove('A-1', 'CarrierService');
+    await other.store.close();
+    await new Promise((resolve) => setTimeout(resolve, REGISTRATION_CACHE_STALENESS_MS + 50));
+    const list = await services.registrations.list('A-1');
     assert.deepEqual(
       list.map((r) => r.serviceName),
       ['DeviceUsage'],
@@ -199,8 +212,8 @@ describe('SQLite store', () => {
   });
 
   it('refuses PostgreSQL and unknown database URLs with a clear message', async () => {
-    await assert.rejects(openStore('postgres://localhost/ccb', key), /not supported yet/);
-    await assert.rejects(openStore('mysql://localhost/ccb', key), /must start with sqlite:/);
+    await assert.rejects(openStore('postgres://localhost/ccb'), /not supported yet/);
+    await assert.rejects(openStore('mysql://localhost/ccb'), /must start with sqlite:/);
   });
 });
 

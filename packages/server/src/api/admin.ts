@@ -120,15 +120,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     async (request, reply) => {
       const clientId = request.body.clientId ?? `client-${randomBytes(9).toString('base64url')}`;
       const clientSecret = request.body.clientSecret ?? newClientSecret();
-      if (await auth.getClient(clientId)) {
-        throw new HttpError(409, ErrorCodes.conflict, `client ${clientId} already exists`);
-      }
-      await auth.createClient({
+      const conflict = () => new HttpError(409, ErrorCodes.conflict, `client ${clientId} already exists`);
+      if (await auth.getClient(clientId)) throw conflict();
+      const created = await auth.createClient({
         clientId,
         name: request.body.name,
         secretHash: await hashPassword(clientSecret),
         createdAt: Date.now(),
       });
+      // Two requests for the same id: the one that lost the race is told so.
+      if (!created) throw conflict();
       return reply.code(201).send({ clientId, clientSecret });
     },
   );

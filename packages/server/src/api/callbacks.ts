@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { UrlGuard } from '../delivery/url-guard.js';
-import type { Registration } from '../store/types.js';
+import type { Registration } from '../services/registrations.js';
 import type { Authenticator } from './auth.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 
@@ -67,7 +67,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     allowLoopback: ctx.config.allowLoopback,
     allowPrivate: ctx.config.allowPrivateTargets,
   });
-  const registrations = ctx.store.registrations;
+  const registrations = ctx.registrations;
 
   app.addHook('onRequest', authenticator.requireAccountAccess);
 

@@ -35,6 +35,7 @@ export const ErrorCodes = {
   clientName: 'INPUT_INVALID.ClientName',
   clientId: 'INPUT_INVALID.ClientId',
   clientSecret: 'INPUT_INVALID.ClientSecret',
+  idempotencyKey: 'INPUT_INVALID.IdempotencyKey',
   clientCredentials: 'REQUEST_FAILED.ClientCredentials',
   accessTokenMissing: 'REQUEST_FAILED.AccessToken.Missing',
   accessTokenInvalid: 'REQUEST_FAILED.AccessToken.Invalid',

@@ -4,20 +4,18 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
 import { ATTEMPT_ERROR_KINDS, parseAttemptError } from '../delivery/attempt-error.js';
-import { ReplayJobs } from '../delivery/replay.js';
 import { messagesPublished } from '../metrics.js';
+import { IdempotencyConflictError, type NewMessage } from '../services/messages.js';
 import {
   type Attempt,
   type CallbackMessage,
+  InvalidCursorError,
   MESSAGE_STATUSES,
   type MessageFilter,
   type MessageStatus,
-  type NewMessage,
 } from '../store/types.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 
-/** Registration secrets stay valid this long after a rotation (SPEC §4). */
-const ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
 /** A batch of 1,000 realistic messages is well over the 1 MiB limit of the other routes. */
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -98,7 +96,9 @@ const ListQuery = Type.Object({
   serviceName: Type.Optional(ServiceName),
   status: Type.Optional(Status),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-  cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$' })),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: 'The nextCursor of the previous page (opaque)' }),
+  ),
 });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const EpochOrIso = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })], {
@@ -196,12 +196,20 @@ function toEpochMs(value: number | string, field: string): number {
 
 /** Admin messages API (SPEC §4): publish, list, show, replay, signing secrets, stats. */
 export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const store = ctx.store;
+  const { messages: messageService, registrations, replays } = ctx;
   const maxAttempts = () => ctx.config.delivery.retrySchedule.length + 1;
-  const replays = new ReplayJobs(store.messages, maxAttempts(), () => ctx.notifyPublished(), ctx.logger);
 
   async function publish(messages: NewMessage[]) {
-    const published = await store.messages.publish(messages, Date.now());
+    let published: Awaited<ReturnType<typeof messageService.publish>>;
+    try {
+      published = await messageService.publish(messages, Date.now());
+    } catch (error) {
+      if (error instanceof IdempotencyConflictError) {
+        const where = messages.length > 1 ? ` (messages[${error.index}])` : '';
+        throw new HttpError(422, ErrorCodes.idempotencyKey, `${error.message}${where}`);
+      }
+      throw error;
+    }
     let due = false;
     published.forEach((result, i) => {
       if (result.duplicate) return;
@@ -220,11 +228,12 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         security,
         summary: 'Publish a callback message',
         description:
-          'Answers 202 once the message is committed. A repeated Idempotency-Key returns the first message. ' +
+          'Answers 202 once the message is committed. An Idempotency-Key is remembered for 24 hours per account and ' +
+          'service: repeated with the same payload it returns the first message, with another payload it answers 422. ' +
           'Without a registration for the account and service the message is stored failed (no_registration).',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
         body: PublishRequest,
-        response: { 202: PublishResponse, ...errors },
+        response: { 202: PublishResponse, ...errors, 422: errorBodySchema },
       },
     },
     async (request, reply) => {
@@ -252,8 +261,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         tags,
         security,
         summary: 'Publish up to 1,000 callback messages in one transaction',
+        description:
+          'Idempotency keys work as on single publishes, also between messages of one batch; a conflicting key ' +
+          'refuses the whole batch with 422.',
         body: BatchRequest,
-        response: { 202: BatchResponse, ...errors },
+        response: { 202: BatchResponse, ...errors, 422: errorBodySchema },
       },
     },
     async (request, reply) => {
@@ -285,11 +297,17 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const { accountName, serviceName, status, limit, cursor } = request.query;
-      const page = await store.messages.list(
-        { accountName, serviceName, status: status as MessageStatus | undefined },
-        limit ?? 50,
-        cursor ?? null,
-      );
+      let page: Awaited<ReturnType<typeof messageService.list>>;
+      try {
+        page = await messageService.list(
+          { accountName, serviceName, status: status as MessageStatus | undefined },
+          limit ?? 50,
+          cursor ?? null,
+        );
+      } catch (error) {
+        if (error instanceof InvalidCursorError) throw new HttpError(400, ErrorCodes.requestQuery, error.message);
+        throw error;
+      }
       return { items: page.items.map(messageBody), nextCursor: page.nextCursor };
     },
   );
@@ -306,7 +324,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       },
     },
     async (request) => {
-      const found = await store.messages.get(request.params.id);
+      const found = await messageService.get(request.params.id);
       if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${request.params.id} does not exist`);
       return { ...messageBody(found.message), deliveryAttempts: found.attempts.map(attemptBody) };
     },
@@ -326,9 +344,9 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { id } = request.params;
-      const replayed = await store.messages.replay([id], maxAttempts(), Date.now());
+      const replayed = await messageService.replay([id], maxAttempts(), Date.now());
       if (replayed.length === 0) {
-        const found = await store.messages.get(id);
+        const found = await messageService.get(id);
         if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
         throw new HttpError(
           409,
@@ -357,7 +375,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
       if (since !== undefined) filter.since = toEpochMs(since, 'since');
       if (until !== undefined) filter.until = toEpochMs(until, 'until');
-      const job = replays.start(filter);
+      const job = await replays.start(filter);
       return reply.code(202).send({ jobId: job.jobId });
     },
   );
@@ -374,7 +392,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       },
     },
     async (request) => {
-      const job = replays.get(request.params.jobId);
+      const job = await replays.get(request.params.jobId);
       if (!job) throw new HttpError(404, ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
       return {
         jobId: job.jobId,
@@ -419,7 +437,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const { aname, sname } = request.params;
-      const registration = await store.registrations.get(aname, sname);
+      const registration = await registrations.get(aname, sname);
       if (!registration) throw noRegistration(aname, sname);
       return secretBody(registration);
     },
@@ -438,7 +456,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const { aname, sname } = request.params;
-      const registration = await store.registrations.rotateSecret(aname, sname, ROTATION_GRACE_MS);
+      const registration = await registrations.rotateSecret(aname, sname);
       if (!registration) throw noRegistration(aname, sname);
       request.log.info({ account: aname, service: sname }, 'signing secret rotated');
       return secretBody(registration);
@@ -455,6 +473,6 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         response: { 200: StatsBody, ...errors },
       },
     },
-    async () => store.messages.stats(Date.now()),
+    async () => messageService.stats(Date.now()),
   );
 };

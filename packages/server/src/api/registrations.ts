@@ -40,9 +40,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     async (request) => {
       const { accountName } = request.query;
       const registrations =
-        accountName === undefined
-          ? await ctx.store.registrations.listAll()
-          : await ctx.store.registrations.list(accountName);
+        accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName);
       return {
         items: registrations.map((r) => ({
           accountName: r.accountName,

@@ -1,4 +1,5 @@
-import type { ClaimedMessage, Registration } from '../store/types.js';
+import type { ClaimedMessage } from '../services/messages.js';
+import type { Registration } from '../services/registrations.js';
 import type { Signer } from './signer.js';
 
 /** Body keys the engine sets on every attempt (SPEC §5), overriding any the producer sent. */

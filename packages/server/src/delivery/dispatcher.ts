@@ -1,4 +1,5 @@
-import type { Attempt, AttemptOutcome, ClaimedMessage, MessageStore } from '../store/types.js';
+import type { AttemptOutcome, ClaimedMessage, DeliveryQueue } from '../services/messages.js';
+import type { Attempt } from '../store/types.js';
 import { formatAttemptError } from './attempt-error.js';
 import { callbackRequest } from './callback-request.js';
 import type { SendResult } from './http-sender.js';
@@ -22,7 +23,7 @@ export interface DispatcherLogger {
 }
 
 export interface DispatcherOptions {
-  store: MessageStore;
+  store: DeliveryQueue;
   sender: Sender;
   schedule: RetrySchedule;
   logger: DispatcherLogger;

@@ -38,7 +38,7 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
     resolve: options.resolve,
   });
   const dispatcher = new Dispatcher({
-    store: store.messages,
+    store: ctx.messages,
     sender,
     schedule: new RetrySchedule(delivery.retrySchedule),
     logger,

@@ -2,13 +2,21 @@ import type { RetentionConfig } from '../config.js';
 import type { MessageStore } from '../store/types.js';
 import type { DispatcherLogger } from './dispatcher.js';
 
-/** Deletes messages (and their attempts) past retention: delivered after 7 days, failed/cancelled after 30 by default. */
+/**
+ * Deletes messages (and their attempts) past retention: delivered after 7 days, failed/cancelled
+ * after 30 by default; and expired idempotency keys (services/messages.ts). Each backend deletes in
+ * chunks that concurrent instances do not share, so every instance may run it.
+ */
 export async function purgeExpiredMessages(
   store: MessageStore,
   retention: RetentionConfig,
   now: number = Date.now(),
 ): Promise<number> {
-  return store.purge(now - retention.deliveredMs, now - retention.failedMs);
+  return store.purge({
+    deliveredBefore: now - retention.deliveredMs,
+    failedBefore: now - retention.failedMs,
+    keysExpiredBy: now,
+  });
 }
 
 /** Runs the purge at start and then every `purgeIntervalMs`; returns a function that stops it. */

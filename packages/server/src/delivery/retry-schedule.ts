@@ -1,4 +1,4 @@
-import type { AttemptDecision } from '../store/types.js';
+import type { AttemptDecision } from '../services/messages.js';
 import { type AttemptError, formatAttemptError } from './attempt-error.js';
 
 /** What one attempt looked like, as far as retrying is concerned. */

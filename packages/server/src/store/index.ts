@@ -2,18 +2,25 @@ import { ConfigError } from '../config.js';
 import { SqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
 
+export interface StoreOptions {
+  /** PostgreSQL: connections in the pool (CCB_DB_POOL_SIZE). */
+  poolSize?: number;
+}
+
 /**
- * Opens the store named by DATABASE_URL: `sqlite:<path>` (or `sqlite::memory:`). Migrations are
- * applied on opening; `migrate()` is safe to call again.
+ * Opens the store named by DATABASE_URL: `sqlite:<path>` (or `sqlite::memory:`) or
+ * `postgres://…` / `postgresql://…`. Call `migrate()` before use (SQLite also migrates on opening).
  */
-export async function openStore(databaseUrl: string, encryptionKey: Buffer): Promise<Store> {
+export async function openStore(databaseUrl: string, _options: StoreOptions = {}): Promise<Store> {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (!path) throw new ConfigError('DATABASE_URL: "sqlite:" needs a file path, e.g. sqlite:./data/ccb.sqlite');
-    return new SqliteStore(path, encryptionKey);
+    return new SqliteStore(path);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL: PostgreSQL is not supported yet; use sqlite:<path>');
   }
-  throw new ConfigError(`DATABASE_URL: "${databaseUrl}" must start with sqlite: (e.g. sqlite:./data/ccb.sqlite)`);
+  throw new ConfigError(
+    `DATABASE_URL: "${databaseUrl}" must start with sqlite: (e.g. sqlite:./data/ccb.sqlite) or postgres://`,
+  );
 }

@@ -1,55 +1,86 @@
 /**
- * The storage contract. Every backend (SQLite now, PostgreSQL later) implements `Store`; callers
- * (API routes, the dispatcher, the CLI) only ever see these types. All methods are async so that a
- * network database can implement them without changing callers. Times are epoch milliseconds.
+ * The storage contract. Every backend (SQLite, PostgreSQL) implements `Store`; it only reads and
+ * writes rows. The rules of the product (which status a message gets, what an outcome does to it,
+ * secrets and their encryption, cancellation, replay) live above it, in `services/`, which is what the
+ * API and the dispatcher talk to. All methods are async so that a network database can implement
+ * them. Times are epoch milliseconds.
  */
 
 export type MessageStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'cancelled';
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'delivering', 'delivered', 'failed', 'cancelled'];
 
-/** A listener URL registered by an account for one callback service. Secrets are decrypted. */
-export interface Registration {
+/** A cursor the store did not make (or made by another backend). */
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError';
+}
+
+/** A message's idempotency key is held by another, unexpired message (a concurrent publish won). */
+export class IdempotencyKeyTakenError extends Error {
+  override name = 'IdempotencyKeyTakenError';
+}
+
+/** A registration row as stored: password and secrets encrypted (see services/registrations.ts). */
+export interface RegistrationRecord {
   accountName: string;
   serviceName: string;
   url: string;
-  /** `null` when none was given at registration. */
   username: string | null;
-  password: string | null;
-  /** Current Standard Webhooks signing secret, `whsec_<base64>`. */
-  signingSecret: string;
-  /** The secret replaced by the last rotation, still signed with until `previousSecretExpiresAt`. */
-  previousSecret: string | null;
+  passwordEnc: string | null;
+  signingSecretEnc: string;
+  previousSecretEnc: string | null;
   previousSecretExpiresAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export interface RegistrationInput {
+/** The fields a registration write sets; secrets are kept (update) or given (insert). */
+export interface RegistrationFields {
   accountName: string;
   serviceName: string;
   url: string;
-  username?: string | null;
-  password?: string | null;
+  username: string | null;
+  passwordEnc: string | null;
+  updatedAt: number;
+}
+
+export interface RegistrationKey {
+  accountName: string;
+  serviceName: string;
 }
 
 export interface RegistrationStore {
-  list(accountName: string): Promise<Registration[]>;
+  /** An account's registrations, by service name. */
+  list(accountName: string): Promise<RegistrationRecord[]>;
   /** Every registration of every account, by account then service (the dashboard's accounts page). */
-  listAll(): Promise<Registration[]>;
-  get(accountName: string, serviceName: string): Promise<Registration | null>;
+  listAll(): Promise<RegistrationRecord[]>;
+  get(accountName: string, serviceName: string): Promise<RegistrationRecord | null>;
+  /** For each key, in order, whether a registration exists (a real read, never a cache). */
+  exists(keys: RegistrationKey[]): Promise<boolean[]>;
+  /** Sets URL and credentials of an existing row, keeping its secrets; false when there is none. */
+  update(fields: RegistrationFields): Promise<boolean>;
   /**
-   * Creates or replaces the registration of (account, service). A new registration gets a fresh
-   * signing secret; a replacement keeps the existing secrets.
+   * Inserts a row with this signing secret; when a row was inserted meanwhile (another process), it
+   * is updated as by `update` and keeps its own secret. Returns the row as stored.
    */
-  upsert(input: RegistrationInput): Promise<Registration>;
-  /**
-   * Removes the registration and, in the same transaction, marks its `pending` and `delivering`
-   * messages `cancelled`. Returns false when there was nothing to remove.
-   */
+  insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord>;
+  /** Deletes the row; false when there was none. Touches no other table. */
   remove(accountName: string, serviceName: string): Promise<boolean>;
-  /** Replaces the signing secret; the old one stays valid for `graceMs`. */
-  rotateSecret(accountName: string, serviceName: string, graceMs: number): Promise<Registration | null>;
+  /** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
+  rotateSecret(
+    accountName: string,
+    serviceName: string,
+    signingSecretEnc: string,
+    previousExpiresAt: number,
+    now: number,
+  ): Promise<RegistrationRecord | null>;
+  /**
+   * A value that differs from the last one returned whenever another connection (another process)
+   * may have changed registrations since. Caches compare it to decide when to drop what they hold.
+   */
+  changeMark(): Promise<string>;
+  /** Some stored encrypted secret (to check the encryption key at start-up), null when there is none. */
+  sampleSecret(): Promise<string | null>;
 }
 
 export interface OAuthClient {
@@ -84,10 +115,13 @@ export interface Session {
 }
 
 export interface AuthStore {
-  createClient(client: OAuthClient): Promise<void>;
+  /** Inserts a client; false (and nothing changed) when the id exists. */
+  createClient(client: OAuthClient): Promise<boolean>;
   getClient(clientId: string): Promise<OAuthClient | null>;
   /** Creates or replaces a user (the dev seed uses this idempotently). */
   upsertUser(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<void>;
+  /** Creates the user only when missing; false when it existed (race-free dev seeding). */
+  insertUserIfMissing(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<boolean>;
   getUser(username: string): Promise<User | null>;
   /**
    * Counts a login attempt before its password is checked, in one atomic step, so that concurrent
@@ -161,38 +195,44 @@ export interface Attempt {
   responseExcerpt: string | null;
 }
 
-export interface NewMessage {
+/** A message row to insert, its status already decided (services/messages.ts). */
+export interface MessageInsert {
   id: string;
   accountName: string;
   serviceName: string;
   payload: string;
-  idempotencyKey?: string | null;
-  maxAttempts: number;
-}
-
-export interface PublishedMessage {
-  id: string;
   status: MessageStatus;
-  /** true when an earlier message with the same idempotency key was returned instead. */
-  duplicate: boolean;
+  maxAttempts: number;
+  nextAttemptAt: number | null;
+  reason: string | null;
+  /** With a key, the key row is written too, in the same transaction. */
+  idempotency: { key: string; fingerprint: string; expiresAt: number } | null;
 }
 
-/** A claimed message joined with the registration it must be delivered to. */
-export interface ClaimedMessage {
-  message: CallbackMessage;
-  registration: Registration;
+/** The message an unexpired idempotency key points at. */
+export interface IdempotencyRecord {
+  accountName: string;
+  serviceName: string;
+  key: string;
+  messageId: string;
+  /** null for keys stored before fingerprints were (they match any body). */
+  fingerprint: string | null;
+  status: MessageStatus;
 }
 
-/** What an attempt decides for its message (the retry policy's verdict). */
-export type AttemptDecision =
-  | { kind: 'delivered' }
-  /** Schedule another attempt at `nextAttemptAt`. */
-  | { kind: 'retry'; nextAttemptAt: number }
-  /** No more attempts: the message becomes `failed` with `reason`. */
-  | { kind: 'failed'; reason: string };
-
-/** An attempt with its decision, as the store records it. */
-export type AttemptOutcome = AttemptDecision & { attempt: Attempt };
+/**
+ * A change to a claimed message after an attempt (or without one). The attempt, when given, is
+ * always recorded and counted; the other fields are written only while the message is still
+ * `delivering` (it may have been cancelled or re-queued meanwhile).
+ */
+export interface MessageChange {
+  id: string;
+  attempt: Attempt | null;
+  status: MessageStatus;
+  nextAttemptAt: number | null;
+  reason: string | null;
+  deliveredAt: number | null;
+}
 
 export interface MessageFilter {
   accountName?: string;
@@ -206,6 +246,7 @@ export interface MessageFilter {
 
 export interface MessagePage {
   items: CallbackMessage[];
+  /** Opaque; hand it back to `list` for the next (older) page. */
   nextCursor: string | null;
 }
 
@@ -217,43 +258,84 @@ export interface MessageStats {
   oldestDueAgeMs: number;
 }
 
+export interface PurgeCutoffs {
+  /** Delivered messages last updated before this go. */
+  deliveredBefore: number;
+  /** Failed and cancelled messages last updated before this go. */
+  failedBefore: number;
+  /** Idempotency keys expired by this go. */
+  keysExpiredBy: number;
+}
+
 export interface MessageStore {
   /**
-   * Inserts messages in one transaction. A message whose idempotency key was seen before returns the
-   * earlier message (duplicate: true). A message without a registration is stored `failed` with
-   * reason `no_registration`; otherwise `pending`, due now.
+   * Inserts messages (and their idempotency keys) in one transaction. A key already held by an
+   * unexpired message fails the whole call with IdempotencyKeyTakenError; an expired one is taken over.
    */
-  publish(messages: NewMessage[], now: number): Promise<PublishedMessage[]>;
+  insert(messages: MessageInsert[], now: number): Promise<void>;
+  /** For each key, in order, the unexpired key's message, or null. */
+  findIdempotencyKeys(
+    keys: { accountName: string; serviceName: string; key: string }[],
+    now: number,
+  ): Promise<(IdempotencyRecord | null)[]>;
   /**
    * Claims up to `limit` messages that are due (pending with nextAttemptAt <= now, or delivering
-   * with an expired lease), marking them `delivering` with lockedUntil = now + leaseMs.
+   * with an expired lease), marking them `delivering` with lockedUntil = now + leaseMs, in due order.
+   * Two concurrent claims never return the same message.
    */
-  claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]>;
-  /**
-   * Records attempts and moves their messages on, in one transaction. An outcome for a message that
-   * is no longer `delivering` (cancelled meanwhile) records the attempt but leaves the status.
-   */
-  complete(outcomes: AttemptOutcome[], now: number): Promise<void>;
-  /**
-   * Hands claimed messages back without an attempt: `delivering` → `pending`, due at `nextAttemptAt`.
-   * The dispatcher uses it for messages it cannot start before their lease would lapse (a saturated
-   * origin) and for those still queued when it stops.
-   */
+  claim(now: number, limit: number, leaseMs: number): Promise<CallbackMessage[]>;
+  /** Applies changes (see MessageChange) in one transaction. */
+  update(changes: MessageChange[], now: number): Promise<void>;
+  /** `delivering` → `pending`, due at `nextAttemptAt`, without an attempt. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
   /** The earliest time something becomes due (pending nextAttemptAt or delivering lease end). */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null>;
+  /** Newest first. Throws InvalidCursorError for a cursor it did not make. */
   list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage>;
   stats(now: number): Promise<MessageStats>;
   /**
-   * Queues messages again (status pending, due now, a fresh set of `maxAttempts` attempts on top of
-   * those made). Only `failed`, `delivered` and `cancelled` messages are replayed. Returns their ids.
+   * Messages among `ids` whose status is one of `from` become pending, due now, reason cleared, with
+   * `extraAttempts` more attempts allowed on top of those made. Returns their ids.
    */
-  replay(ids: string[], maxAttempts: number, now: number): Promise<string[]>;
-  /** Ids matching a filter, oldest first, for bulk replay in pages. */
+  requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]>;
+  /** Sets every pending or delivering message of (account, service) to `cancelled` with `reason`. */
+  cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
+  /** Ids matching a filter, oldest first, after `afterId`, for bulk work in pages. */
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]>;
-  /** Deletes delivered messages updated before `deliveredBefore` and failed/cancelled before `failedBefore`. */
-  purge(deliveredBefore: number, failedBefore: number): Promise<number>;
+  /** Deletes finished messages (with their attempts and keys) and expired keys, in chunks. */
+  purge(cutoffs: PurgeCutoffs): Promise<number>;
+}
+
+export type ReplayJobStatus = 'running' | 'done' | 'failed';
+
+/** A bulk replay job as stored, readable from every instance. */
+export interface ReplayJobRecord {
+  jobId: string;
+  status: ReplayJobStatus;
+  filter: MessageFilter;
+  /** Messages found by the filter so far. */
+  matched: number;
+  /** Of those, how many were queued again. */
+  replayed: number;
+  /** Last id walked (the job resumes after it). */
+  afterId: string | null;
+  /** While running: the instance working on it holds it until then. */
+  leasedUntil: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface ReplayJobStore {
+  create(job: ReplayJobRecord): Promise<void>;
+  get(jobId: string): Promise<ReplayJobRecord | null>;
+  /** Takes a running job whose lease is over (its instance stopped), leasing it until `leasedUntil`. */
+  claimAbandoned(now: number, leasedUntil: number): Promise<ReplayJobRecord | null>;
+  /** Writes progress (and the new lease) of a job this instance holds. */
+  save(job: ReplayJobRecord): Promise<void>;
+  /** Deletes finished jobs older than `finishedBefore`. */
+  purge(finishedBefore: number): Promise<number>;
 }
 
 export interface Store {
@@ -261,7 +343,8 @@ export interface Store {
   registrations: RegistrationStore;
   auth: AuthStore;
   messages: MessageStore;
-  /** Applies pending migrations; safe to call at every start. */
+  replayJobs: ReplayJobStore;
+  /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;
   /**
    * Resolves when the store can serve reads and writes; rejects with `StoreUnavailableError`
@@ -269,5 +352,10 @@ export interface Store {
    * cannot serve for such a reason also rejects with that error, so the API answers 503.
    */
   checkReady(): Promise<void>;
+  /**
+   * Wakes `listener` when another process (or this one) published due messages; absent when the
+   * backend cannot tell (callers poll). Returns a function that stops listening.
+   */
+  onPublished?(listener: () => void): () => void;
   close(): Promise<void>;
 }

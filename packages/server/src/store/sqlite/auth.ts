@@ -49,6 +49,7 @@ export class SqliteAuthStore implements AuthStore {
     insertClient: Statement<[ClientRow]>;
     getClient: Statement<[string], ClientRow>;
     upsertUser: Statement<[Omit<UserRow, 'failed_logins' | 'locked_until'>]>;
+    insertUser: Statement<[Omit<UserRow, 'failed_logins' | 'locked_until'>]>;
     getUser: Statement<[string], UserRow>;
     countAttempt: Statement<[{ username: string; max: number; lockUntil: number; now: number }], UserRow>;
     resetLogins: Statement<[string]>;
@@ -78,7 +79,8 @@ export class SqliteAuthStore implements AuthStore {
   constructor(private readonly db: Database) {
     this.statements = {
       insertClient: db.prepare(
-        'INSERT INTO oauth_clients (client_id, name, secret_hash, created_at) VALUES (@client_id, @name, @secret_hash, @created_at)',
+        `INSERT INTO oauth_clients (client_id, name, secret_hash, created_at) VALUES (@client_id, @name, @secret_hash, @created_at)
+         ON CONFLICT (client_id) DO NOTHING`,
       ),
       getClient: db.prepare('SELECT * FROM oauth_clients WHERE client_id = ?'),
       // Replacing a user keeps nothing of the old one: a fresh password also clears a lockout.
@@ -87,6 +89,11 @@ export class SqliteAuthStore implements AuthStore {
          VALUES (@username, @password_hash, @accounts, 0, NULL, @created_at)
          ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
            accounts = excluded.accounts, failed_logins = 0, locked_until = NULL`,
+      ),
+      insertUser: db.prepare(
+        `INSERT INTO users (username, password_hash, accounts, failed_logins, locked_until, created_at)
+         VALUES (@username, @password_hash, @accounts, 0, NULL, @created_at)
+         ON CONFLICT (username) DO NOTHING`,
       ),
       getUser: db.prepare('SELECT * FROM users WHERE username = ?'),
       // A lockout that has ended counts from zero again; the attempt reaching the limit locks.
@@ -144,13 +151,14 @@ export class SqliteAuthStore implements AuthStore {
     });
   }
 
-  async createClient(client: OAuthClient): Promise<void> {
-    this.statements.insertClient.run({
+  async createClient(client: OAuthClient): Promise<boolean> {
+    const inserted = this.statements.insertClient.run({
       client_id: client.clientId,
       name: client.name,
       secret_hash: client.secretHash,
       created_at: client.createdAt,
     });
+    return inserted.changes > 0;
   }
 
   async getClient(clientId: string): Promise<OAuthClient | null> {
@@ -165,6 +173,16 @@ export class SqliteAuthStore implements AuthStore {
       accounts: JSON.stringify(user.accounts),
       created_at: user.createdAt,
     });
+  }
+
+  async insertUserIfMissing(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<boolean> {
+    const inserted = this.statements.insertUser.run({
+      username: user.username,
+      password_hash: user.passwordHash,
+      accounts: JSON.stringify(user.accounts),
+      created_at: user.createdAt,
+    });
+    return inserted.changes > 0;
   }
 
   async getUser(username: string): Promise<User | null> {

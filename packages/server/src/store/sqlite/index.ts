@@ -2,8 +2,6 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { ConfigError } from '../../config.js';
-import { FieldCipher } from '../../security/encryption.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Store } from '../types.js';
 import { SqliteAuthStore } from './auth.js';
@@ -12,6 +10,7 @@ import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './checkpointer.j
 import { SqliteMessageStore } from './messages.js';
 import { migrations } from './migrations.js';
 import { SqliteRegistrationStore } from './registrations.js';
+import { SqliteReplayJobStore } from './replay-jobs.js';
 
 /** Below this much free space on its disk the store reports itself not ready. */
 const MIN_FREE_BYTES = 1024 * 1024;
@@ -23,14 +22,12 @@ export class SqliteStore implements Store {
   readonly registrations: SqliteRegistrationStore;
   readonly auth: SqliteAuthStore;
   readonly messages: SqliteMessageStore;
+  readonly replayJobs: SqliteReplayJobStore;
   private readonly checkpointer: WalCheckpointer | null;
   private readonly availability = new SqliteAvailability();
 
   /** `path` is a file path or `:memory:`; its folder is created when missing. */
-  constructor(
-    private readonly path: string,
-    encryptionKey: Buffer,
-  ) {
+  constructor(private readonly path: string) {
     if (path !== ':memory:') createPrivately(path);
     this.db = new BetterSqlite3(path);
     this.db.pragma('journal_mode = WAL');
@@ -41,12 +38,10 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     // Statements are prepared in the constructors below, so the schema must exist first.
     this.applyMigrations();
-    const cipher = new FieldCipher(encryptionKey);
-    this.checkEncryptionKey(cipher);
-    const registrations = new SqliteRegistrationStore(this.db, cipher);
-    this.registrations = this.availability.guard(registrations);
+    this.registrations = this.availability.guard(new SqliteRegistrationStore(this.db));
     this.auth = this.availability.guard(new SqliteAuthStore(this.db));
-    this.messages = this.availability.guard(new SqliteMessageStore(this.db, registrations));
+    this.messages = this.availability.guard(new SqliteMessageStore(this.db));
+    this.replayJobs = this.availability.guard(new SqliteReplayJobStore(this.db));
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).
     this.checkpointer = path !== ':memory:' ? new WalCheckpointer(path) : null;
@@ -85,25 +80,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
-  }
-
-  /**
-   * Refuses a key that cannot read what is stored: otherwise every delivery of every registration
-   * would fail on decryption, over and over, long after start-up.
-   */
-  private checkEncryptionKey(cipher: FieldCipher): void {
-    const stored = this.db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck().get() as
-      | string
-      | undefined;
-    if (stored === undefined) return;
-    try {
-      cipher.decrypt(stored);
-    } catch {
-      this.db.close();
-      throw new ConfigError(
-        'CCB_ENCRYPTION_KEY does not match the key this database was written with: start with the original key',
-      );
-    }
   }
 
   /** Applies each migration not yet recorded in `schema_migrations`, each in its own transaction. */

@@ -1,20 +1,19 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import type {
   Attempt,
-  AttemptOutcome,
   CallbackMessage,
-  ClaimedMessage,
+  IdempotencyRecord,
+  MessageChange,
   MessageFilter,
+  MessageInsert,
   MessagePage,
   MessageStats,
   MessageStatus,
   MessageStore,
-  NewMessage,
-  PublishedMessage,
-  Registration,
-  RegistrationStore,
+  PurgeCutoffs,
 } from '../types.js';
-import { MESSAGE_STATUSES } from '../types.js';
+import { IdempotencyKeyTakenError, MESSAGE_STATUSES } from '../types.js';
 import { unavailableReason } from './availability.js';
 import { writeTransaction } from './transaction.js';
 
@@ -47,10 +46,10 @@ interface AttemptRow {
   response_excerpt: string | null;
 }
 
-interface PublishRequest {
-  messages: NewMessage[];
+interface InsertRequest {
+  messages: MessageInsert[];
   now: number;
-  resolve(results: PublishedMessage[]): void;
+  resolve(): void;
   reject(error: unknown): void;
 }
 
@@ -120,21 +119,21 @@ function filterClause(filter: MessageFilter): { where: string[]; params: Record<
 }
 
 /**
- * Messages and attempts on SQLite. Every multi-row change (publish, claim, complete, replay) runs in
+ * Messages and attempts on SQLite. Every multi-row change (insert, claim, update, requeue) runs in
  * one transaction; the claim and ack paths use prepared statements and walk the partial indexes
  * `messages_due` / `messages_lease`, so their cost does not grow with the number of stored messages.
  */
 export class SqliteMessageStore implements MessageStore {
-  private readonly registrationExists: Statement<[string, string]>;
-  private readonly findByIdempotencyKey: Statement<[string]>;
   private readonly insertMessage: Statement;
+  private readonly claimKey: Statement;
+  private readonly findKey: Statement;
   private readonly selectExpired: Statement;
   private readonly claimDueRows: Statement;
   private readonly claimOne: Statement;
-  private readonly failUnregistered: Statement;
   private readonly insertAttempt: Statement;
-  private readonly applyOutcome: Statement;
-  private readonly replayOne: Statement;
+  private readonly applyChange: Statement;
+  private readonly requeueOne: Statement;
+  private readonly cancelOpenRows: Statement;
   private readonly selectMessage: Statement<[string]>;
   private readonly selectAttempts: Statement<[string]>;
   private readonly nextPending: Statement<[]>;
@@ -142,31 +141,36 @@ export class SqliteMessageStore implements MessageStore {
   private readonly countByStatus: Statement<[]>;
   private readonly purgeMessages: Statement;
   private readonly purgeAttempts: Statement<[string]>;
+  private readonly purgeMessageKeys: Statement<[string]>;
+  private readonly purgeExpiredKeys: Statement;
   private readonly releaseOne: Statement;
 
-  private readonly publishTx: (messages: NewMessage[], now: number) => PublishedMessage[];
-  private readonly publishGroupTx: (group: PublishRequest[]) => PublishedMessage[][];
-  private publishQueue: PublishRequest[] = [];
+  private readonly insertTx: (messages: MessageInsert[], now: number) => void;
+  private readonly insertGroupTx: (group: InsertRequest[]) => void;
+  private insertQueue: InsertRequest[] = [];
   private readonly claimTx: (now: number, limit: number, leaseMs: number) => MessageRow[];
-  private readonly completeTx: (outcomes: AttemptOutcome[], now: number) => void;
-  private readonly replayTx: (ids: string[], maxAttempts: number, now: number) => string[];
+  private readonly updateTx: (changes: MessageChange[], now: number) => void;
+  private readonly requeueTx: (ids: string[], from: string, extraAttempts: number, now: number) => string[];
   private readonly releaseTx: (ids: string[], nextAttemptAt: number) => void;
 
-  constructor(
-    readonly db: Database,
-    readonly registrations: RegistrationStore,
-  ) {
-    this.registrationExists = db.prepare(
-      'SELECT 1 FROM registrations WHERE account_name = ? AND service_name = ?',
-    ) as Statement<[string, string]>;
-    this.findByIdempotencyKey = db.prepare('SELECT id, status FROM messages WHERE idempotency_key = ?') as Statement<
-      [string]
-    >;
+  constructor(readonly db: Database) {
     this.insertMessage = db.prepare(
       `INSERT INTO messages (id, account_name, service_name, payload, status, attempts, max_attempts,
          next_attempt_at, reason, idempotency_key, created_at, updated_at)
        VALUES (@id, @accountName, @serviceName, @payload, @status, 0, @maxAttempts, @nextAttemptAt, @reason,
          @idempotencyKey, @now, @now)`,
+    );
+    // A key row is taken when absent or expired; a live one stays (no change: the caller is told).
+    this.claimKey = db.prepare(
+      `INSERT INTO idempotency_keys (account_name, service_name, idempotency_key, message_id, fingerprint, expires_at)
+       VALUES (@accountName, @serviceName, @key, @messageId, @fingerprint, @expiresAt)
+       ON CONFLICT (account_name, service_name, idempotency_key) DO UPDATE SET message_id = excluded.message_id,
+         fingerprint = excluded.fingerprint, expires_at = excluded.expires_at
+       WHERE idempotency_keys.expires_at <= @now`,
+    );
+    this.findKey = db.prepare(
+      `SELECT k.message_id, k.fingerprint, m.status FROM idempotency_keys k JOIN messages m ON m.id = k.message_id
+       WHERE k.account_name = ? AND k.service_name = ? AND k.idempotency_key = ? AND k.expires_at > ?`,
     );
     // Expired leases are rare: they are selected from their partial index, then updated one by one by rowid.
     this.selectExpired = db
@@ -188,34 +192,34 @@ export class SqliteMessageStore implements MessageStore {
        WHERE seq = @seq
        RETURNING ${MESSAGE_COLUMNS}`,
     );
-    this.failUnregistered = db.prepare(
-      `UPDATE messages SET status = 'failed', reason = 'no_registration', locked_until = NULL,
-         next_attempt_at = NULL, updated_at = @now
-       WHERE id = @id AND status = 'delivering'`,
-    );
     this.insertAttempt = db.prepare(
       `INSERT OR REPLACE INTO attempts (message_id, attempt_number, started_at, url, status_code, latency_ms, error,
          response_excerpt)
        VALUES (@messageId, @attemptNumber, @startedAt, @url, @statusCode, @latencyMs, @error, @responseExcerpt)`,
     );
-    // The attempt always counts; the status only moves while the message is still ours (`delivering`):
-    // a message cancelled by deregistration or already re-queued keeps its status.
-    this.applyOutcome = db.prepare(
+    // The attempt always counts; the other fields move only while the message is still claimed
+    // (`delivering`): a message cancelled or re-queued meanwhile keeps them.
+    this.applyChange = db.prepare(
       `UPDATE messages SET
          attempts = MAX(attempts, @attemptNumber),
          next_attempt_at = CASE WHEN status = 'delivering' THEN @nextAttemptAt ELSE next_attempt_at END,
          reason = CASE WHEN status = 'delivering' THEN @reason ELSE reason END,
-         delivered_at = CASE WHEN status = 'delivering' AND @status = 'delivered' THEN @now ELSE delivered_at END,
+         delivered_at = CASE WHEN status = 'delivering' THEN COALESCE(@deliveredAt, delivered_at) ELSE delivered_at END,
          locked_until = CASE WHEN status = 'delivering' THEN NULL ELSE locked_until END,
          status = CASE WHEN status = 'delivering' THEN @status ELSE status END,
          updated_at = @now
        WHERE id = @id`,
     );
-    this.replayOne = db.prepare(
+    this.requeueOne = db.prepare(
       `UPDATE messages SET status = 'pending', next_attempt_at = @now, locked_until = NULL, reason = NULL,
-         max_attempts = attempts + @maxAttempts, updated_at = @now
-       WHERE id = @id AND status IN ('failed', 'delivered', 'cancelled')
+         max_attempts = attempts + @extraAttempts, updated_at = @now
+       WHERE id = @id AND status IN (SELECT value FROM json_each(@from))
        RETURNING id`,
+    );
+    this.cancelOpenRows = db.prepare(
+      `UPDATE messages SET status = 'cancelled', reason = @reason, updated_at = @now,
+         next_attempt_at = NULL, locked_until = NULL
+       WHERE account_name = @accountName AND service_name = @serviceName AND status IN ('pending', 'delivering')`,
     );
     this.releaseOne = db.prepare(
       `UPDATE messages SET status = 'pending', next_attempt_at = @nextAttemptAt, locked_until = NULL
@@ -252,47 +256,46 @@ export class SqliteMessageStore implements MessageStore {
        RETURNING id`,
     );
     this.purgeAttempts = db.prepare('DELETE FROM attempts WHERE message_id = ?') as Statement<[string]>;
+    this.purgeMessageKeys = db.prepare('DELETE FROM idempotency_keys WHERE message_id = ?') as Statement<[string]>;
+    this.purgeExpiredKeys = db.prepare(
+      `DELETE FROM idempotency_keys WHERE rowid IN (
+         SELECT rowid FROM idempotency_keys WHERE expires_at <= @now LIMIT @limit)`,
+    );
 
-    this.publishTx = writeTransaction(db, (messages: NewMessage[], now: number) => {
-      const registered = new Map<string, boolean>();
-      const results: PublishedMessage[] = [];
+    this.insertTx = writeTransaction(db, (messages: MessageInsert[], now: number) => {
       for (const m of messages) {
-        if (m.idempotencyKey) {
-          const earlier = this.findByIdempotencyKey.get(m.idempotencyKey) as
-            | { id: string; status: MessageStatus }
-            | undefined;
-          if (earlier) {
-            results.push({ id: earlier.id, status: earlier.status, duplicate: true });
-            continue;
-          }
-        }
-        const key = `${m.accountName}\u0000${m.serviceName}`;
-        let exists = registered.get(key);
-        if (exists === undefined) {
-          exists = this.registrationExists.get(m.accountName, m.serviceName) !== undefined;
-          registered.set(key, exists);
-        }
-        const status: MessageStatus = exists ? 'pending' : 'failed';
         this.insertMessage.run({
           id: m.id,
           accountName: m.accountName,
           serviceName: m.serviceName,
           payload: m.payload,
-          status,
+          status: m.status,
           maxAttempts: m.maxAttempts,
-          nextAttemptAt: exists ? now : null,
-          reason: exists ? null : 'no_registration',
-          idempotencyKey: m.idempotencyKey ?? null,
+          nextAttemptAt: m.nextAttemptAt,
+          reason: m.reason,
+          idempotencyKey: m.idempotency?.key ?? null,
           now,
         });
-        results.push({ id: m.id, status, duplicate: false });
+        if (m.idempotency) {
+          const taken = this.claimKey.run({
+            accountName: m.accountName,
+            serviceName: m.serviceName,
+            key: m.idempotency.key,
+            messageId: m.id,
+            fingerprint: m.idempotency.fingerprint,
+            expiresAt: m.idempotency.expiresAt,
+            now,
+          });
+          if (taken.changes === 0) {
+            throw new IdempotencyKeyTakenError(`idempotency key "${m.idempotency.key}" is held by another message`);
+          }
+        }
       }
-      return results;
     });
 
-    this.publishGroupTx = writeTransaction(db, (group: PublishRequest[]) =>
-      group.map((entry) => this.publishTx(entry.messages, entry.now)),
-    );
+    this.insertGroupTx = writeTransaction(db, (group: InsertRequest[]) => {
+      for (const entry of group) this.insertTx(entry.messages, entry.now);
+    });
 
     this.claimTx = writeTransaction(db, (now: number, limit: number, leaseMs: number) => {
       const rows: MessageRow[] = [];
@@ -313,27 +316,28 @@ export class SqliteMessageStore implements MessageStore {
       return rows;
     });
 
-    this.completeTx = writeTransaction(db, (outcomes: AttemptOutcome[], now: number) => {
-      for (const outcome of outcomes) {
-        const a = outcome.attempt;
-        this.insertAttempt.run(a);
-        this.applyOutcome.run({
-          id: a.messageId,
-          attemptNumber: a.attemptNumber,
-          status: outcome.kind === 'retry' ? 'pending' : outcome.kind,
-          nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
-          reason: outcome.kind === 'failed' ? outcome.reason : outcome.kind === 'retry' ? a.error : null,
+    this.updateTx = writeTransaction(db, (changes: MessageChange[], now: number) => {
+      for (const change of changes) {
+        const a = change.attempt;
+        if (a) this.insertAttempt.run(a);
+        this.applyChange.run({
+          id: change.id,
+          attemptNumber: a?.attemptNumber ?? 0,
+          status: change.status,
+          nextAttemptAt: change.nextAttemptAt,
+          reason: change.reason,
+          deliveredAt: change.deliveredAt,
           now,
         });
       }
     });
 
-    this.replayTx = writeTransaction(db, (ids: string[], maxAttempts: number, now: number) => {
-      const replayed: string[] = [];
+    this.requeueTx = writeTransaction(db, (ids: string[], from: string, extraAttempts: number, now: number) => {
+      const requeued: string[] = [];
       for (const id of ids) {
-        if (this.replayOne.get({ id, maxAttempts, now })) replayed.push(id);
+        if (this.requeueOne.get({ id, from, extraAttempts, now })) requeued.push(id);
       }
-      return replayed;
+      return requeued;
     });
 
     this.releaseTx = writeTransaction(db, (ids: string[], nextAttemptAt: number) => {
@@ -342,35 +346,34 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   /**
-   * Publishes wait for the end of the current event-loop turn and commit together (group commit): at a
+   * Inserts wait for the end of the current event-loop turn and commit together (group commit): at a
    * thousand single publishes a second, one transaction per turn instead of one per request. Each
    * caller still hears back only after the commit that holds its messages.
    */
-  publish(messages: NewMessage[], now: number): Promise<PublishedMessage[]> {
+  insert(messages: MessageInsert[], now: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.publishQueue.push({ messages, now, resolve, reject });
-      if (this.publishQueue.length === 1) setImmediate(() => this.commitPublishes());
+      this.insertQueue.push({ messages, now, resolve, reject });
+      if (this.insertQueue.length === 1) setImmediate(() => this.commitInserts());
     });
   }
 
-  private commitPublishes(): void {
-    const group = this.publishQueue;
-    this.publishQueue = [];
+  private commitInserts(): void {
+    const group = this.insertQueue;
+    this.insertQueue = [];
     try {
-      const results = this.publishGroupTx(group);
-      group.forEach((entry, i) => {
-        entry.resolve(results[i]);
-      });
+      this.insertGroupTx(group);
+      for (const entry of group) entry.resolve();
     } catch (error) {
       // A lock held elsewhere or a full disk fails every one of them alike: no point trying each.
       if (unavailableReason(error) !== null) {
         for (const entry of group) entry.reject(error);
         return;
       }
-      // One bad publish must not fail the others: commit them one by one to find out which.
+      // One bad insert must not fail the others: commit them one by one to find out which.
       for (const entry of group) {
         try {
-          entry.resolve(this.publishTx(entry.messages, entry.now));
+          this.insertTx(entry.messages, entry.now);
+          entry.resolve();
         } catch (error) {
           entry.reject(error);
         }
@@ -378,39 +381,27 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
-  async claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  async findIdempotencyKeys(
+    keys: { accountName: string; serviceName: string; key: string }[],
+    now: number,
+  ): Promise<(IdempotencyRecord | null)[]> {
+    return keys.map((k) => {
+      const row = this.findKey.get(k.accountName, k.serviceName, k.key, now) as
+        | { message_id: string; fingerprint: string | null; status: MessageStatus }
+        | undefined;
+      return row ? { ...k, messageId: row.message_id, fingerprint: row.fingerprint, status: row.status } : null;
+    });
+  }
+
+  async claim(now: number, limit: number, leaseMs: number): Promise<CallbackMessage[]> {
     if (limit <= 0) return [];
-    const rows = this.claimTx(now, limit, leaseMs);
-    if (rows.length === 0) return [];
-    // One registration lookup per (account, service) in the batch, not per message.
-    const registrations = new Map<string, Promise<Registration | null>>();
-    const claimed: ClaimedMessage[] = [];
-    const unregistered: string[] = [];
-    for (const row of rows) {
-      const key = `${row.account_name}\u0000${row.service_name}`;
-      let lookup = registrations.get(key);
-      if (!lookup) {
-        lookup = this.registrations.get(row.account_name, row.service_name);
-        registrations.set(key, lookup);
-      }
-      const registration = await lookup;
-      if (registration) claimed.push({ message: toMessage(row), registration });
-      else unregistered.push(row.id);
-    }
-    // Only a replay can queue a message whose registration is gone; it fails again, still replayable.
-    if (unregistered.length > 0) {
-      writeTransaction(this.db, () => {
-        for (const id of unregistered) this.failUnregistered.run({ id, now });
-      })();
-    }
-    return claimed;
+    return this.claimTx(now, limit, leaseMs).map(toMessage);
   }
 
-  async complete(outcomes: AttemptOutcome[], now: number): Promise<void> {
-    if (outcomes.length > 0) this.completeTx(outcomes, now);
+  async update(changes: MessageChange[], now: number): Promise<void> {
+    if (changes.length > 0) this.updateTx(changes, now);
   }
 
-  /** Hands claimed messages back unattempted (pending again at `nextAttemptAt`); see MessageStore.release. */
   async release(ids: string[], nextAttemptAt: number): Promise<void> {
     if (ids.length > 0) this.releaseTx(ids, nextAttemptAt);
   }
@@ -432,10 +423,8 @@ export class SqliteMessageStore implements MessageStore {
   async list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage> {
     const { where, params } = filterClause(filter);
     if (cursor !== null) {
-      const seq = Number(cursor);
-      if (!Number.isSafeInteger(seq)) throw new RangeError(`invalid cursor "${cursor}"`);
       where.push('seq < @cursor');
-      params.cursor = seq;
+      params.cursor = Number(decodeSeqCursor(cursor));
     }
     params.limit = limit + 1;
     const sql = `SELECT ${MESSAGE_COLUMNS} FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -443,7 +432,7 @@ export class SqliteMessageStore implements MessageStore {
     const rows = this.db.prepare(sql).all(params) as MessageRow[];
     const more = rows.length > limit;
     if (more) rows.pop();
-    return { items: rows.map(toMessage), nextCursor: more ? String(rows[rows.length - 1].seq) : null };
+    return { items: rows.map(toMessage), nextCursor: more ? encodeSeqCursor(rows[rows.length - 1].seq) : null };
   }
 
   async stats(now: number): Promise<MessageStats> {
@@ -457,8 +446,12 @@ export class SqliteMessageStore implements MessageStore {
     };
   }
 
-  async replay(ids: string[], maxAttempts: number, now: number): Promise<string[]> {
-    return ids.length > 0 ? this.replayTx(ids, maxAttempts, now) : [];
+  async requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]> {
+    return ids.length > 0 ? this.requeueTx(ids, JSON.stringify(from), extraAttempts, now) : [];
+  }
+
+  async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
+    return this.cancelOpenRows.run({ accountName, serviceName, reason, now }).changes;
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
@@ -473,19 +466,29 @@ export class SqliteMessageStore implements MessageStore {
     return (this.db.prepare(sql).pluck().all(params) as string[]).slice();
   }
 
-  async purge(deliveredBefore: number, failedBefore: number): Promise<number> {
+  async purge(cutoffs: PurgeCutoffs): Promise<number> {
+    const { deliveredBefore, failedBefore, keysExpiredBy } = cutoffs;
     const chunk = writeTransaction(this.db, () => {
       const ids = this.purgeMessages.pluck().all({ deliveredBefore, failedBefore, limit: PURGE_CHUNK }) as string[];
-      for (const id of ids) this.purgeAttempts.run(id);
+      for (const id of ids) {
+        this.purgeAttempts.run(id);
+        this.purgeMessageKeys.run(id);
+      }
       return ids.length;
     });
+    const keyChunk = writeTransaction(
+      this.db,
+      () => this.purgeExpiredKeys.run({ now: keysExpiredBy, limit: PURGE_CHUNK }).changes,
+    );
     let total = 0;
     for (;;) {
       const n = chunk();
       total += n;
-      if (n < PURGE_CHUNK) return total;
+      if (n < PURGE_CHUNK) break;
       // Let other work (claims, publishes) in between chunks.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    while (keyChunk() === PURGE_CHUNK) await new Promise((resolve) => setImmediate(resolve));
+    return total;
   }
 }

@@ -98,4 +98,40 @@ export const migrations: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'idempotency keys per account and service, replay jobs',
+    sql: `
+      -- Keys are scoped to (account, service) and expire; the fingerprint tells a retry of the same
+      -- publish from a different one under a reused key. Keys stored before have none.
+      CREATE TABLE idempotency_keys (
+        account_name    TEXT NOT NULL,
+        service_name    TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        message_id      TEXT NOT NULL,
+        fingerprint     TEXT,
+        expires_at      INTEGER NOT NULL,
+        PRIMARY KEY (account_name, service_name, idempotency_key)
+      );
+      CREATE INDEX idempotency_keys_message ON idempotency_keys (message_id);
+      CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+      INSERT OR IGNORE INTO idempotency_keys (account_name, service_name, idempotency_key, message_id, fingerprint, expires_at)
+        SELECT account_name, service_name, idempotency_key, id, NULL, created_at + 86400000
+        FROM messages WHERE idempotency_key IS NOT NULL;
+      DROP INDEX messages_idempotency;
+      CREATE TABLE replay_jobs (
+        job_id       TEXT PRIMARY KEY,
+        status       TEXT NOT NULL,
+        filter       TEXT NOT NULL, -- JSON
+        matched      INTEGER NOT NULL,
+        replayed     INTEGER NOT NULL,
+        after_id     TEXT,
+        leased_until INTEGER,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER,
+        error        TEXT
+      );
+      CREATE INDEX replay_jobs_running ON replay_jobs (leased_until) WHERE status = 'running';
+    `,
+  },
 ];

@@ -3,20 +3,33 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { newMessageId } from '../src/api/messages.js';
 import { purgeExpiredMessages } from '../src/delivery/retention.js';
+import { FieldCipher } from '../src/security/encryption.js';
+import { createServices, type Services } from '../src/services/index.js';
+import {
+  IDEMPOTENCY_KEY_TTL_MS,
+  IdempotencyConflictError,
+  MessageService,
+  type NewMessage,
+} from '../src/services/messages.js';
+import { RegistrationService } from '../src/services/registrations.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
-import type { Attempt, NewMessage } from '../src/store/types.js';
+import type { Attempt } from '../src/store/types.js';
 
 const ACCOUNT = '0000123456-00001';
 const T0 = 1_700_000_000_000;
 const LEASE = 10_000;
 
-describe('SQLite message store', () => {
-  let store: SqliteStore;
+describe('Message service (SQLite)', () => {
+  let sqlite: SqliteStore;
+  let store: Services;
+  let key: Buffer;
   beforeEach(async () => {
-    store = new SqliteStore(':memory:', randomBytes(32));
+    sqlite = new SqliteStore(':memory:');
+    key = randomBytes(32);
+    store = await createServices(sqlite, key);
     await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'https://a.test/cb' });
   });
-  afterEach(() => store.close());
+  afterEach(() => sqlite.close());
 
   const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
     id: newMessageId(),
@@ -174,14 +187,14 @@ describe('SQLite message store', () => {
       T0,
     );
     const retention = { deliveredMs: 1_000, failedMs: 10_000, purgeIntervalMs: 60_000 };
-    assert.equal(await purgeExpiredMessages(store.messages, retention, T0 + 999), 0);
-    assert.equal(await purgeExpiredMessages(store.messages, retention, T0 + 1_001), 1);
+    assert.equal(await purgeExpiredMessages(sqlite.messages, retention, T0 + 999), 0);
+    assert.equal(await purgeExpiredMessages(sqlite.messages, retention, T0 + 1_001), 1);
     assert.equal(await store.messages.get(delivered.id), null);
     assert.ok(await store.messages.get(failed.id));
-    assert.equal(await purgeExpiredMessages(store.messages, retention, T0 + 10_001), 1);
+    assert.equal(await purgeExpiredMessages(sqlite.messages, retention, T0 + 10_001), 1);
     assert.equal(await store.messages.get(failed.id), null);
     assert.ok(await store.messages.get(pending.id), 'pending messages are never purged');
-    const orphanAttempts = store.db.prepare('SELECT COUNT(*) FROM attempts').pluck().get();
+    const orphanAttempts = sqlite.db.prepare('SELECT COUNT(*) FROM attempts').pluck().get();
     assert.equal(orphanAttempts, 0);
   });
 
@@ -192,5 +205,82 @@ describe('SQLite message store', () => {
     assert.deepEqual(stats.counts, { pending: 1, delivering: 1, delivered: 0, failed: 1, cancelled: 0 });
     assert.equal(stats.queueDepth, 2);
     assert.equal(stats.oldestDueAgeMs, 2_000);
+  });
+
+  describe('idempotency keys', () => {
+    const keyed = (key: string, overrides: Partial<NewMessage> = {}) => message({ idempotencyKey: key, ...overrides });
+    const total = async () => Object.values((await store.messages.stats(T0)).counts).reduce((a, b) => a + b, 0);
+
+    it('returns the first message for a repeated key with the same payload', async () => {
+      const [first] = await store.messages.publish([keyed('k1')], T0);
+      const [again] = await store.messages.publish([keyed('k1')], T0 + 1);
+      assert.deepEqual(again, { id: first.id, status: 'pending', duplicate: true });
+      assert.equal(await total(), 1);
+    });
+
+    it('scopes keys to the account and the service', async () => {
+      await store.registrations.upsert({
+        accountName: 'OTHER-1',
+        serviceName: 'CarrierService',
+        url: 'https://b.test/cb',
+      });
+      const [a] = await store.messages.publish([keyed('k1')], T0);
+      const [otherAccount] = await store.messages.publish([keyed('k1', { accountName: 'OTHER-1' })], T0);
+      const [otherService] = await store.messages.publish([keyed('k1', { serviceName: 'DeviceUsage' })], T0);
+      assert.equal(new Set([a.id, otherAccount.id, otherService.id]).size, 3);
+      assert.ok(!otherAccount.duplicate && !otherService.duplicate);
+      assert.equal(otherAccount.status, 'pending');
+    });
+
+    it('refuses a reused key with another payload and stores nothing', async () => {
+      await store.messages.publish([keyed('k1', { payload: '{"a":1}' })], T0);
+      await assert.rejects(
+        store.messages.publish([message(), keyed('k1', { payload: '{"a":2}' })], T0 + 1),
+        (error: unknown) => error instanceof IdempotencyConflictError && error.key === 'k1' && error.index === 1,
+      );
+      assert.equal(await total(), 1);
+    });
+
+    it('applies keys between the messages of one batch too', async () => {
+      const [one, two] = await store.messages.publish([keyed('b1'), keyed('b1')], T0);
+      assert.equal(two.id, one.id);
+      assert.deepEqual([one.duplicate, two.duplicate], [false, true]);
+      assert.equal(await total(), 1);
+      await assert.rejects(
+        store.messages.publish([keyed('b2', { payload: '{"x":1}' }), keyed('b2', { payload: '{"x":2}' })], T0),
+        IdempotencyConflictError,
+      );
+      assert.equal(await total(), 1);
+    });
+
+    it('forgets a key once it has expired', async () => {
+      const [first] = await store.messages.publish([keyed('k1', { payload: '{"v":1}' })], T0);
+      const later = T0 + IDEMPOTENCY_KEY_TTL_MS;
+      const [second] = await store.messages.publish([keyed('k1', { payload: '{"v":2}' })], later);
+      assert.notEqual(second.id, first.id);
+      assert.equal(second.duplicate, false);
+      const [third] = await store.messages.publish([keyed('k1', { payload: '{"v":2}' })], later + 1);
+      assert.equal(third.id, second.id);
+    });
+  });
+
+  it('never fails a claimed message as no_registration because its cache missed the registration', async () => {
+    // A second process on the same store: its cache knew the account before the registration existed.
+    const registrations = new RegistrationService(sqlite, new FieldCipher(key));
+    const worker = new MessageService(sqlite, registrations);
+    assert.equal(await registrations.get(ACCOUNT, 'DeviceUsage'), null);
+    assert.deepEqual(
+      (await registrations.list(ACCOUNT)).map((r) => r.serviceName),
+      ['CarrierService'],
+    );
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'DeviceUsage', url: 'https://d.test/cb' });
+    const [published] = await store.messages.publish([message({ serviceName: 'DeviceUsage' })], T0);
+    assert.equal(published.status, 'pending');
+    const claimed = await worker.claimDue(T0, 10, LEASE);
+    assert.deepEqual(
+      claimed.map((c) => [c.message.id, c.registration.url]),
+      [[published.id, 'https://d.test/cb']],
+    );
+    assert.equal((await store.messages.get(published.id))?.message.status, 'delivering');
   });
 });

@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import {
+  type Attempt,
+  type CallbackMessage,
+  IdempotencyKeyTakenError,
+  type MessageChange,
+  type MessageFilter,
+  type MessageInsert,
+  type MessagePage,
+  type MessageStats,
+  type MessageStatus,
+  type Store,
+} from '../store/types.js';
+import { MessageReasons } from './reasons.js';
+import type { Registration, RegistrationService } from './registrations.js';
+
+/** How long an Idempotency-Key is remembered for its account and service (as payment APIs do: a day). */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+/** Statuses a replay re-queues; pending and delivering messages are on their way already. */
+export const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'delivered', 'cancelled'];
+/** A publish that lost a race for an idempotency key is tried again this many times (it then finds the key). */
+const KEY_RACE_RETRIES = 2;
+
+export interface NewMessage {
+  id: string;
+  accountName: string;
+  serviceName: string;
+  payload: string;
+  idempotencyKey?: string | null;
+  maxAttempts: number;
+}
+
+export interface PublishedMessage {
+  id: string;
+  status: MessageStatus;
+  /** true when an earlier message with the same idempotency key was returned instead. */
+  duplicate: boolean;
+}
+
+/** A claimed message joined with the registration it must be delivered to. */
+export interface ClaimedMessage {
+  message: CallbackMessage;
+  registration: Registration;
+}
+
+/** What an attempt decides for its message (the retry policy's verdict). */
+export type AttemptDecision =
+  | { kind: 'delivered' }
+  /** Schedule another attempt at `nextAttemptAt`. */
+  | { kind: 'retry'; nextAttemptAt: number }
+  /** No more attempts: the message becomes `failed` with `reason`. */
+  | { kind: 'failed'; reason: string };
+
+/** An attempt with its decision, as the service records it. */
+export type AttemptOutcome = AttemptDecision & { attempt: Attempt };
+
+/** What the dispatcher needs: due messages in, outcomes out. */
+export interface DeliveryQueue {
+  /** Claims up to `limit` due messages with a lease of `leaseMs`, each with its registration. */
+  claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]>;
+  /** Records attempts and moves their messages on, in one store transaction. */
+  complete(outcomes: AttemptOutcome[], now: number): Promise<void>;
+  /** Hands claimed messages back unattempted: pending again at `nextAttemptAt`. */
+  release(ids: string[], nextAttemptAt: number): Promise<void>;
+  nextDueAt(): Promise<number | null>;
+}
+
+/** An Idempotency-Key used again (for the same account and service) with a different message. */
+export class IdempotencyConflictError extends Error {
+  override name = 'IdempotencyConflictError';
+  constructor(
+    readonly key: string,
+    /** Position in the batch, when the publish was one. */
+    readonly index: number,
+  ) {
+    super(`Idempotency-Key "${key}" was already used with a different payload for this account and service`);
+  }
+}
+
+const fingerprintOf = (payload: string) => createHash('sha256').update(payload).digest('base64url');
+const scopeOf = (m: { accountName: string; serviceName: string }, key: string) =>
+  `${m.accountName}\u0000${m.serviceName}\u0000${key}`;
+
+/**
+ * The rules of messages, on any store: the status a message gets at publish (pending, or failed with
+ * `no_registration` when nobody is registered: never silently lost), idempotency keys scoped to
+ * account and service, what an attempt's outcome does to a message, and replay.
+ */
+export class MessageService implements DeliveryQueue {
+  constructor(
+    private readonly store: Store,
+    private readonly registrations: RegistrationService,
+  ) {}
+
+  /**
+   * Stores messages in one transaction. A repeated idempotency key (same account, service and
+   * payload, within IDEMPOTENCY_KEY_TTL_MS, in this batch or before) returns the earlier message; the
+   * same key with another payload throws IdempotencyConflictError and stores nothing.
+   */
+  async publish(messages: NewMessage[], now: number): Promise<PublishedMessage[]> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.tryPublish(messages, now);
+      } catch (error) {
+        if (!(error instanceof IdempotencyKeyTakenError) || retry >= KEY_RACE_RETRIES) throw error;
+      }
+    }
+  }
+
+  private async tryPublish(messages: NewMessage[], now: number): Promise<PublishedMessage[]> {
+    const results: (PublishedMessage | null)[] = messages.map(() => null);
+    const fingerprints: (string | null)[] = messages.map((m) => (m.idempotencyKey ? fingerprintOf(m.payload) : null));
+    /** Index of the first message holding each scoped key, and the later ones repeating it. */
+    const firstWithKey = new Map<string, number>();
+    const repeats: [number, number][] = [];
+    messages.forEach((m, i) => {
+      if (!m.idempotencyKey) return;
+      const scope = scopeOf(m, m.idempotencyKey);
+      const first = firstWithKey.get(scope);
+      if (first === undefined) firstWithKey.set(scope, i);
+      else if (fingerprints[first] !== fingerprints[i]) throw new IdempotencyConflictError(m.idempotencyKey, i);
+      else repeats.push([i, first]);
+    });
+    if (firstWithKey.size > 0) {
+      const holders = [...firstWithKey.values()];
+      const found = await this.store.messages.findIdempotencyKeys(
+        holders.map((i) => ({
+          accountName: messages[i].accountName,
+          serviceName: messages[i].serviceName,
+          key: messages[i].idempotencyKey as string,
+        })),
+        now,
+      );
+      found.forEach((record, n) => {
+        const i = holders[n];
+        if (!record) return;
+        if (record.fingerprint !== null && record.fingerprint !== fingerprints[i]) {
+          throw new IdempotencyConflictError(record.key, i);
+        }
+        results[i] = { id: record.messageId, status: record.status, duplicate: true };
+      });
+    }
+    const repeated = new Set(repeats.map(([i]) => i));
+    const fresh = messages.map((_, i) => i).filter((i) => results[i] === null && !repeated.has(i));
+
+    // Whether a registration exists is read from the store, not a cache: a message must not be
+    // queued for a registration another process just removed, nor failed for one it just made.
+    const pairs = new Map<string, number>();
+    for (const i of fresh) {
+      const key = `${messages[i].accountName}\u0000${messages[i].serviceName}`;
+      if (!pairs.has(key)) pairs.set(key, i);
+    }
+    const pairIndexes = [...pairs.values()];
+    const exists = await this.store.registrations.exists(
+      pairIndexes.map((i) => ({ accountName: messages[i].accountName, serviceName: messages[i].serviceName })),
+    );
+    const registered = new Map<string, boolean>([...pairs.keys()].map((key, n) => [key, exists[n]]));
+
+    const inserts: MessageInsert[] = fresh.map((i) => {
+      const m = messages[i];
+      const isRegistered = registered.get(`${m.accountName}\u0000${m.serviceName}`) === true;
+      const status: MessageStatus = isRegistered ? 'pending' : 'failed';
+      results[i] = { id: m.id, status, duplicate: false };
+      return {
+        id: m.id,
+        accountName: m.accountName,
+        serviceName: m.serviceName,
+        payload: m.payload,
+        status,
+        maxAttempts: m.maxAttempts,
+        nextAttemptAt: isRegistered ? now : null,
+        reason: isRegistered ? null : MessageReasons.noRegistration,
+        idempotency: m.idempotencyKey
+          ? { key: m.idempotencyKey, fingerprint: fingerprints[i] as string, expiresAt: now + IDEMPOTENCY_KEY_TTL_MS }
+          : null,
+      };
+    });
+    if (inserts.length > 0) await this.store.messages.insert(inserts, now);
+    for (const [i, first] of repeats) {
+      const earlier = results[first] as PublishedMessage;
+      results[i] = { id: earlier.id, status: earlier.status, duplicate: true };
+    }
+    return results as PublishedMessage[];
+  }
+
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
+    if (limit <= 0) return [];
+    const messages = await this.store.messages.claim(now, limit, leaseMs);
+    if (messages.length === 0) return [];
+    // One registration lookup per (account, service) in the batch, not per message.
+    const lookups = new Map<string, Promise<Registration | null>>();
+    const claimed: ClaimedMessage[] = [];
+    const unregistered: MessageChange[] = [];
+    for (const message of messages) {
+      const key = `${message.accountName}\u0000${message.serviceName}`;
+      let lookup = lookups.get(key);
+      if (!lookup) {
+        lookup = this.registrations.get(message.accountName, message.serviceName);
+        lookups.set(key, lookup);
+      }
+      const registration = await lookup;
+      if (registration) claimed.push({ message, registration });
+      else {
+        // Its registration is gone (a replay, or a removal racing the publish): failed, still replayable.
+        unregistered.push({
+          id: message.id,
+          attempt: null,
+          status: 'failed',
+          nextAttemptAt: null,
+          reason: MessageReasons.noRegistration,
+          deliveredAt: null,
+        });
+      }
+    }
+    if (unregistered.length > 0) await this.store.messages.update(unregistered, now);
+    return claimed;
+  }
+
+  async complete(outcomes: AttemptOutcome[], now: number): Promise<void> {
+    if (outcomes.length === 0) return;
+    await this.store.messages.update(
+      outcomes.map((outcome): MessageChange => {
+        const attempt = outcome.attempt;
+        const change: MessageChange = {
+          id: attempt.messageId,
+          attempt,
+          status: 'delivered',
+          nextAttemptAt: null,
+          reason: null,
+          deliveredAt: null,
+        };
+        if (outcome.kind === 'delivered') change.deliveredAt = now;
+        else if (outcome.kind === 'retry') {
+          change.status = 'pending';
+          change.nextAttemptAt = outcome.nextAttemptAt;
+          change.reason = attempt.error;
+        } else {
+          change.status = 'failed';
+          change.reason = outcome.reason;
+        }
+        return change;
+      }),
+      now,
+    );
+  }
+
+  release(ids: string[], nextAttemptAt: number): Promise<void> {
+    return this.store.messages.release(ids, nextAttemptAt);
+  }
+
+  nextDueAt(): Promise<number | null> {
+    return this.store.messages.nextDueAt();
+  }
+
+  /**
+   * Queues delivered, failed and cancelled messages again (pending, due now, `maxAttempts` more
+   * attempts on top of those made); the others are left alone. Returns the ids queued.
+   */
+  replay(ids: string[], maxAttempts: number, now: number): Promise<string[]> {
+    return this.store.messages.requeue(ids, REPLAYABLE_STATUSES, maxAttempts, now);
+  }
+
+  get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null> {
+    return this.store.messages.get(id);
+  }
+
+  /** Newest first; `cursor` is a `nextCursor` from an earlier page (InvalidCursorError otherwise). */
+  list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage> {
+    return this.store.messages.list(filter, limit, cursor);
+  }
+
+  findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
+    return this.store.messages.findIds(filter, limit, afterId);
+  }
+
+  stats(now: number): Promise<MessageStats> {
+    return this.store.messages.stats(now);
+  }
+}

@@ -1,0 +1,233 @@
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { ConfigError } from '../config.js';
+import type { FieldCipher } from '../security/encryption.js';
+import type { RegistrationFields, RegistrationRecord, Store } from '../store/types.js';
+import { MessageReasons } from './reasons.js';
+
+/** A listener URL registered by an account for one callback service, secrets decrypted. */
+export interface Registration {
+  accountName: string;
+  serviceName: string;
+  url: string;
+  /** `null` when none was given at registration. */
+  username: string | null;
+  password: string | null;
+  /** Current Standard Webhooks signing secret, `whsec_<base64>`. */
+  signingSecret: string;
+  /** The secret replaced by the last rotation, still signed with until `previousSecretExpiresAt`. */
+  previousSecret: string | null;
+  previousSecretExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RegistrationInput {
+  accountName: string;
+  serviceName: string;
+  url: string;
+  username?: string | null;
+  password?: string | null;
+}
+
+/**
+ * How long this process may serve a registration (URL, credentials, secrets) that another process
+ * changed: the store's change mark is read at most this often. Writes made through this process are
+ * seen at once, an absent registration is always looked up in the store (never a cached "no"), and
+ * deregistration cancels messages in the store itself, so delivery stops at once in every process.
+ */
+export const REGISTRATION_CACHE_STALENESS_MS = 200;
+/** Accounts whose registrations are kept decrypted in memory. */
+const CACHED_ACCOUNTS = 10_000;
+/** Registration secrets stay valid this long after a rotation (SPEC §4). */
+export const ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
+
+/** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes. */
+export function newSigningSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+const byService = (a: Registration, b: Registration) =>
+  a.serviceName < b.serviceName ? -1 : a.serviceName > b.serviceName ? 1 : 0;
+
+/**
+ * The rules of registrations, on any store: a new registration gets a fresh signing secret, a
+ * replacement keeps its secrets, passwords and secrets are encrypted at rest, rotation keeps the old
+ * secret for ROTATION_GRACE_MS, deregistration cancels undelivered messages. Decrypted registrations
+ * are cached per account (see REGISTRATION_CACHE_STALENESS_MS).
+ */
+export class RegistrationService {
+  private readonly cache = new LRUCache<string, Registration[]>({ max: CACHED_ACCOUNTS });
+  private changeMark: string | null = null;
+  private markCheckedAt = Number.NEGATIVE_INFINITY;
+  private markCheck: Promise<void> | null = null;
+  /** Bumped by every write through this service: a read that started before one must not be cached. */
+  private writes = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly cipher: FieldCipher,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /**
+   * Refuses a key that cannot read what is stored: otherwise every delivery of every registration
+   * would fail on decryption, over and over, long after start-up.
+   */
+  async checkEncryptionKey(): Promise<void> {
+    const stored = await this.store.registrations.sampleSecret();
+    if (stored === null) return;
+    try {
+      this.cipher.decrypt(stored);
+    } catch {
+      throw new ConfigError(
+        'CCB_ENCRYPTION_KEY does not match the key this database was written with: start with the original key',
+      );
+    }
+  }
+
+  async list(accountName: string): Promise<Registration[]> {
+    return [...(await this.cachedList(accountName))];
+  }
+
+  /** Every registration of every account (the dashboard's accounts page); not cached. */
+  async listAll(): Promise<Registration[]> {
+    return (await this.store.registrations.listAll()).map((row) => this.decode(row));
+  }
+
+  /** A cached registration, or the store's answer: a cache miss never counts as "not registered". */
+  async get(accountName: string, serviceName: string): Promise<Registration | null> {
+    const cached = (await this.cachedList(accountName)).find((r) => r.serviceName === serviceName);
+    if (cached) return cached;
+    return (await this.load(accountName)).find((r) => r.serviceName === serviceName) ?? null;
+  }
+
+  /** Creates or replaces the registration of (account, service). */
+  async upsert(input: RegistrationInput): Promise<Registration> {
+    const now = this.clock();
+    const previous = (await this.cachedList(input.accountName)).find((r) => r.serviceName === input.serviceName);
+    const username = input.username ?? null;
+    const password = input.password ?? null;
+    const fields: RegistrationFields = {
+      accountName: input.accountName,
+      serviceName: input.serviceName,
+      url: input.url,
+      username,
+      passwordEnc: password !== null ? this.cipher.encrypt(password) : null,
+      updatedAt: now,
+    };
+    this.writes++;
+    // Replacing is tried first: it is the common case and needs no new secret, which costs more to
+    // make and encrypt than the write itself.
+    let registration: Registration | null = null;
+    if (await this.store.registrations.update(fields)) {
+      if (previous) registration = { ...previous, url: input.url, username, password, updatedAt: now };
+      else {
+        const row = await this.store.registrations.get(input.accountName, input.serviceName);
+        if (row) registration = this.decode(row);
+      }
+    }
+    if (!registration) {
+      const signingSecret = newSigningSecret();
+      const signingSecretEnc = this.cipher.encrypt(signingSecret);
+      const row = await this.store.registrations.insert({ ...fields, signingSecretEnc });
+      registration =
+        row.signingSecretEnc === signingSecretEnc
+          ? {
+              accountName: input.accountName,
+              serviceName: input.serviceName,
+              url: input.url,
+              username,
+              password,
+              signingSecret,
+              previousSecret: null,
+              previousSecretExpiresAt: null,
+              createdAt: row.createdAt,
+              updatedAt: now,
+            }
+          : this.decode(row);
+    }
+    // Write-through rather than invalidate: a list right after a register needs no query.
+    const list = this.cache.get(input.accountName);
+    if (list) {
+      const next = list.filter((r) => r.serviceName !== input.serviceName);
+      next.push(registration);
+      next.sort(byService);
+      this.cache.set(input.accountName, next);
+    }
+    return registration;
+  }
+
+  /** Removes the registration and cancels its pending and delivering messages (SPEC §5). */
+  async remove(accountName: string, serviceName: string): Promise<boolean> {
+    this.writes++;
+    const removed = await this.store.registrations.remove(accountName, serviceName);
+    this.cache.delete(accountName);
+    if (removed) {
+      await this.store.messages.cancelOpen(accountName, serviceName, MessageReasons.registrationRemoved, this.clock());
+    }
+    return removed;
+  }
+
+  /** Replaces the signing secret; the old one stays valid for ROTATION_GRACE_MS. */
+  async rotateSecret(accountName: string, serviceName: string): Promise<Registration | null> {
+    const now = this.clock();
+    this.writes++;
+    const row = await this.store.registrations.rotateSecret(
+      accountName,
+      serviceName,
+      this.cipher.encrypt(newSigningSecret()),
+      now + ROTATION_GRACE_MS,
+      now,
+    );
+    this.cache.delete(accountName);
+    return row ? this.decode(row) : null;
+  }
+
+  private async cachedList(accountName: string): Promise<Registration[]> {
+    await this.dropIfChangedElsewhere();
+    return this.cache.get(accountName) ?? this.load(accountName);
+  }
+
+  /** Reads an account's registrations from the store and caches them (unless a write overtook the read). */
+  private async load(accountName: string): Promise<Registration[]> {
+    const writes = this.writes;
+    const list = (await this.store.registrations.list(accountName)).map((row) => this.decode(row));
+    if (writes === this.writes) this.cache.set(accountName, list);
+    return list;
+  }
+
+  /** Asking the store costs more than a cached read, so it is asked at most every REGISTRATION_CACHE_STALENESS_MS. */
+  private async dropIfChangedElsewhere(): Promise<void> {
+    const now = Date.now();
+    if (now - this.markCheckedAt < REGISTRATION_CACHE_STALENESS_MS) return;
+    this.markCheck ??= (async () => {
+      try {
+        const mark = await this.store.registrations.changeMark();
+        if (mark !== this.changeMark) {
+          this.cache.clear();
+          this.changeMark = mark;
+        }
+        this.markCheckedAt = Date.now();
+      } finally {
+        this.markCheck = null;
+      }
+    })();
+    await this.markCheck;
+  }
+
+  private decode(row: RegistrationRecord): Registration {
+    return {
+      accountName: row.accountName,
+      serviceName: row.serviceName,
+      url: row.url,
+      username: row.username,
+      password: row.passwordEnc != null ? this.cipher.decrypt(row.passwordEnc) : null,
+      signingSecret: this.cipher.decrypt(row.signingSecretEnc),
+      previousSecret: row.previousSecretEnc != null ? this.cipher.decrypt(row.previousSecretEnc) : null,
+      previousSecretExpiresAt: row.previousSecretExpiresAt,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+}
