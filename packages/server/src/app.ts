@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import AjvCompiler from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -26,6 +25,7 @@ import { uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
 import { API_DESCRIPTION, API_TITLE, describeOperations } from './openapi.js';
+import { VERSION } from './version.js';
 
 const ajvCompilers = AjvCompiler();
 
@@ -46,9 +46,7 @@ const buildStrictValidator: AjvCompiler.BuildCompilerFromPool = (externalSchemas
   return (route) => (route.httpPart === 'body' ? body : text)(route);
 };
 
-export const SERVER_VERSION: string = JSON.parse(
-  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
-).version;
+export { VERSION as SERVER_VERSION } from './version.js';
 
 export interface BuildAppOptions {
   /** `worker` serves only /healthz, /readyz and /metrics (SPEC §8 role worker). Default `all`. */
@@ -114,7 +112,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: API_TITLE, version: SERVER_VERSION, description: API_DESCRIPTION },
+      info: { title: API_TITLE, version: VERSION, description: API_DESCRIPTION },
       components: {
         securitySchemes: {
           basicAuth: { type: 'http', scheme: 'basic', description: 'OAuth client id and secret' },
@@ -168,6 +166,6 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     },
     { prefix: '/admin/v1' },
   );
-  await app.register(uiRoutes, { ctx, version: SERVER_VERSION });
+  await app.register(uiRoutes, { ctx, version: VERSION });
   return app;
 }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { AppContext } from '../context.js';
 import { recordAttempts } from '../metrics.js';
+import { VERSION } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import { HttpSender, type Resolver } from './http-sender.js';
 import { startRetention } from './retention.js';
@@ -20,7 +20,6 @@ export interface DeliveryOptions {
   resolve?: Resolver;
 }
 
-const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
