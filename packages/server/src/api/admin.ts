@@ -22,23 +22,25 @@ const Secret = (description: string) =>
 const Accounts = Type.Array(AccountName, { maxItems: 10_000, uniqueItems: true });
 const Timestamp = Type.String({ format: 'date-time' });
 
-const CreateClientRequest = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 200 }),
-  clientId: Type.Optional(ClientId),
-  clientSecret: Type.Optional(Secret('Chosen secret; generated when omitted')),
-});
+/** Admin requests are refused, not trimmed, when they carry a field the route does not know. */
+const closed = { additionalProperties: false } as const;
+
+const CreateClientRequest = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    clientId: Type.Optional(ClientId),
+    clientSecret: Type.Optional(Secret('Chosen secret; generated when omitted')),
+  },
+  closed,
+);
 const ClientCredentials = Type.Object({ clientId: Type.String(), clientSecret: Type.String() });
 const ClientBody = Type.Object({ clientId: Type.String(), name: Type.String(), createdAt: Timestamp });
 const ClientParams = Type.Object({ clientId: ClientId });
 
-const CreateUserRequest = Type.Object({
-  username: Username,
-  password: Secret('Password'),
-  accounts: Accounts,
-});
+const CreateUserRequest = Type.Object({ username: Username, password: Secret('Password'), accounts: Accounts }, closed);
 const UpdateUserRequest = Type.Object(
   { password: Type.Optional(Secret('New password')), accounts: Type.Optional(Accounts) },
-  { minProperties: 1, description: 'What to change: password, accounts, or both.' },
+  { ...closed, minProperties: 1, description: 'What to change: password, accounts, or both.' },
 );
 const UserResponse = Type.Object({ username: Type.String(), accounts: Type.Array(Type.String()) });
 const UserBody = Type.Object({

@@ -14,7 +14,7 @@ import {
   type MessageFilter,
   type MessageStatus,
 } from '../store/types.js';
-import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { describeBytes, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 
 /** A batch of 1,000 realistic messages is well over the 1 MiB limit of the other routes. */
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
@@ -29,22 +29,30 @@ const Payload = Type.Object(
     description: 'The message as the producer made it; the engine adds username, password and the counters',
   },
 );
+/** Admin requests are refused, not trimmed, when they carry a field the route does not know. */
+const closed = { additionalProperties: false } as const;
 const Timestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
-const PublishRequest = Type.Object({ accountName: AccountName, serviceName: ServiceName, payload: Payload });
+const PublishRequest = Type.Object({ accountName: AccountName, serviceName: ServiceName, payload: Payload }, closed);
 const PublishResponse = Type.Object({ messageId: Type.String(), status: Status });
-const BatchRequest = Type.Object({
-  messages: Type.Array(
-    Type.Object({
-      accountName: AccountName,
-      serviceName: ServiceName,
-      payload: Payload,
-      idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    }),
-    { minItems: 1, maxItems: 1000 },
-  ),
-});
+const BatchRequest = Type.Object(
+  {
+    messages: Type.Array(
+      Type.Object(
+        {
+          accountName: AccountName,
+          serviceName: ServiceName,
+          payload: Payload,
+          idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        },
+        closed,
+      ),
+      { minItems: 1, maxItems: 1000 },
+    ),
+  },
+  closed,
+);
 const BatchResponse = Type.Object({
   messageIds: Type.Array(Type.String()),
   statuses: Type.Array(Status, { description: 'Status of each message, in order: failed when it found no listener' }),
@@ -91,31 +99,42 @@ const MessageWithAttempts = Type.Object({
   deliveryAttempts: Type.Array(AttemptBody),
 });
 const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nextCursor: NullableString });
-const ListQuery = Type.Object({
-  accountName: Type.Optional(AccountName),
-  serviceName: Type.Optional(ServiceName),
-  status: Type.Optional(Status),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-  cursor: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 64, description: 'The nextCursor of the previous page (opaque)' }),
-  ),
-});
+const ListQuery = Type.Object(
+  {
+    accountName: Type.Optional(AccountName),
+    serviceName: Type.Optional(ServiceName),
+    status: Type.Optional(Status),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'The nextCursor of the previous page (opaque)' }),
+    ),
+  },
+  closed,
+);
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const EpochOrIso = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })], {
   description: 'ISO 8601 date-time or epoch milliseconds',
 });
-const ReplayRequest = Type.Object({
-  filter: Type.Object(
-    {
-      status: Type.Optional(Status),
-      accountName: Type.Optional(AccountName),
-      serviceName: Type.Optional(ServiceName),
-      since: Type.Optional(EpochOrIso),
-      until: Type.Optional(EpochOrIso),
-    },
-    { additionalProperties: false },
-  ),
-});
+const ReplayRequest = Type.Object(
+  {
+    filter: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Optional(Status),
+          accountName: Type.Optional(AccountName),
+          serviceName: Type.Optional(ServiceName),
+          since: Type.Optional(EpochOrIso),
+          until: Type.Optional(EpochOrIso),
+        },
+        closed,
+      ),
+    ),
+    all: Type.Optional(
+      Type.Boolean({ description: 'Replay every message: required when the filter is empty or left out' }),
+    ),
+  },
+  closed,
+);
 const ReplayJobBody = Type.Object({
   jobId: Type.String(),
   status: Type.Enum(['running', 'done', 'failed']),
@@ -263,23 +282,35 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         summary: 'Publish up to 1,000 callback messages in one transaction',
         description:
           'Idempotency keys work as on single publishes, also between messages of one batch; a conflicting key ' +
-          'refuses the whole batch with 422.',
+          'refuses the whole batch with 422. The body may be up to 16 MiB; each message payload at most 1 MiB, ' +
+          'as for a single publish.',
         body: BatchRequest,
-        response: { 202: BatchResponse, ...errors, 422: errorBodySchema },
+        response: { 202: BatchResponse, ...errors, 413: errorBodySchema, 422: errorBodySchema },
       },
     },
     async (request, reply) => {
       const now = Date.now();
-      const published = await publish(
-        request.body.messages.map((m) => ({
+      // Each message keeps the limit of a single publish, whatever the batch's own limit.
+      const messageLimit = ctx.config.bodyLimitBytes;
+      const messages = request.body.messages.map((m, i) => {
+        const payload = JSON.stringify(m.payload);
+        if (Buffer.byteLength(payload) > messageLimit) {
+          throw new HttpError(
+            413,
+            ErrorCodes.requestTooLarge,
+            `messages[${i}].payload is larger than ${describeBytes(messageLimit)}, the limit of one message`,
+          );
+        }
+        return {
           id: newMessageId(now),
           accountName: m.accountName,
           serviceName: m.serviceName,
-          payload: JSON.stringify(m.payload),
+          payload,
           idempotencyKey: m.idempotencyKey ?? null,
           maxAttempts: maxAttempts(),
-        })),
-      );
+        };
+      });
+      const published = await publish(messages);
       return reply.code(202).send({ messageIds: published.map((p) => p.id), statuses: published.map((p) => p.status) });
     },
   );
@@ -371,7 +402,18 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       },
     },
     async (request, reply) => {
-      const { status, accountName, serviceName, since, until } = request.body.filter;
+      const given = request.body.filter ?? {};
+      const empty = Object.keys(given).length === 0;
+      if (empty !== (request.body.all === true)) {
+        throw new HttpError(
+          400,
+          ErrorCodes.requestBody,
+          empty
+            ? 'a bulk replay needs a filter, or "all": true to replay every message'
+            : 'give either a filter or "all": true, not both',
+        );
+      }
+      const { status, accountName, serviceName, since, until } = given;
       const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
       if (since !== undefined) filter.since = toEpochMs(since, 'since');
       if (until !== undefined) filter.until = toEpochMs(until, 'until');
