@@ -312,3 +312,180 @@ describe('reliability: timing-safe credential checks', () => {
     );
   });
 });
+
+describe('reliability: auth matrix', () => {
+  const OTHER_ACCOUNT = '0000999999-00001';
+  let now = Date.now();
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ clock: () => now });
+  });
+  after(() => server.close());
+
+  interface Expected {
+    status: number;
+    errorCode: string;
+  }
+  const accessMissing: Expected = { status: 401, errorCode: 'REQUEST_FAILED.AccessToken.Missing' };
+  const accessInvalid: Expected = { status: 401, errorCode: 'REQUEST_FAILED.AccessToken.Invalid' };
+  const accessExpired: Expected = { status: 401, errorCode: 'REQUEST_FAILED.AccessToken.Expired' };
+  const sessionMissing: Expected = { status: 400, errorCode: 'REQUEST_FAILED.SessionToken.Format' };
+  const sessionInvalid: Expected = { status: 400, errorCode: 'INPUT_INVALID.SessionToken.Invalid' };
+  const sessionExpired: Expected = { status: 400, errorCode: 'REQUEST_FAILED.SessionToken.Expired' };
+  const accountRefused: Expected = { status: 400, errorCode: 'REQUEST_FAILED.AccountName' };
+
+  /** The session routes, each aimed at an account of its own path builder. */
+  const routes = [
+    { name: 'list', method: 'GET', path: (a: string) => `/m2m/v1/callbacks/${a}` },
+    {
+      name: 'register',
+      method: 'POST',
+      path: (a: string) => `/m2m/v1/callbacks/${a}`,
+      body: { name: 'DeviceUsage', url: 'https://listener.example.com/usage' },
+    },
+    { name: 'deregister', method: 'DELETE', path: (a: string) => `/m2m/v1/callbacks/${a}/name/CarrierService` },
+    { name: 'logout', method: 'POST', path: () => '/m2m/v1/session/logout' },
+  ];
+
+  async function unchanged(): Promise<void> {
+    for (const account of [ACCOUNT, OTHER_ACCOUNT]) {
+      const services = (await server.ctx.store.registrations.list(account)).map((r) => r.serviceName);
+      assert.deepEqual(services, ['CarrierService'], `the registrations of ${account} are unchanged`);
+    }
+  }
+
+  it('refuses every session route for each kind of bad credential, with its own status and code, changing nothing', async () => {
+    for (const account of [ACCOUNT, OTHER_ACCOUNT]) {
+      await server.ctx.store.registrations.upsert({
+        accountName: account,
+        serviceName: 'CarrierService',
+        url: 'https://listener.example.com/carrier',
+      });
+    }
+    await createUser(server, 'matrix', 'matrix-password', [ACCOUNT]);
+    const other = await createClient(server, 'matrix other client');
+    const fresh = () => login(server, 'matrix', 'matrix-password');
+    const otherBearer = await accessToken(server, other.clientId, other.clientSecret);
+    const loggedOut = await fresh();
+    assert.equal(
+      (await send(`${server.apiUrl}/m2m/v1/session/logout`, { method: 'POST', headers: loggedOut.headers })).status,
+      200,
+    );
+
+    type Case = { name: string; headers: () => Promise<Record<string, string>>; expect: Expected; account?: string };
+    const json = { 'content-type': 'application/json' };
+    const cases: Case[] = [
+      { name: 'no token', headers: async () => json, expect: accessMissing },
+      {
+        name: 'malformed Authorization',
+        headers: async () => ({ ...json, authorization: 'Token abc' }),
+        expect: accessMissing,
+      },
+      {
+        name: 'unknown access token',
+        headers: async () => ({ ...json, authorization: 'Bearer not-a-token' }),
+        expect: accessInvalid,
+      },
+      {
+        name: 'no session token',
+        headers: async () => ({ ...json, authorization: (await fresh()).headers.authorization }),
+        expect: sessionMissing,
+      },
+      {
+        name: 'malformed session token',
+        headers: async () => ({ ...(await fresh()).headers, 'vz-m2m-token': 'not-a-session' }),
+        expect: sessionInvalid,
+      },
+      {
+        name: "another client's access token",
+        headers: async () => ({ ...(await fresh()).headers, authorization: `Bearer ${otherBearer}` }),
+        expect: sessionInvalid,
+      },
+      { name: 'logged-out session', headers: async () => loggedOut.headers, expect: sessionInvalid },
+      {
+        name: "another account's name",
+        headers: async () => (await fresh()).headers,
+        expect: accountRefused,
+        account: OTHER_ACCOUNT,
+      },
+    ];
+    let tried = 0;
+    for (const route of routes) {
+      for (const kase of cases) {
+        if (kase.account && route.name === 'logout') continue;
+        const answer = await send(`${server.apiUrl}${route.path(kase.account ?? ACCOUNT)}`, {
+          method: route.method,
+          headers: await kase.headers(),
+          body: route.body,
+        });
+        tried++;
+        const where = `${route.name} with ${kase.name}: ${answer.text}`;
+        assert.equal(answer.status, kase.expect.status, where);
+        assert.equal(answer.body.errorCode, kase.expect.errorCode, where);
+        assert.equal(typeof answer.body.errorMessage, 'string', where);
+        await unchanged();
+      }
+    }
+
+    // Expiry: the session after 20 idle minutes, the access token after an hour.
+    const idle = await fresh();
+    const lasting = await fresh();
+    now += 21 * 60 * 1000;
+    for (const route of routes) {
+      const headers = { ...idle.headers, authorization: `Bearer ${await accessToken(server)}` };
+      const answer = await send(`${server.apiUrl}${route.path(ACCOUNT)}`, {
+        method: route.method,
+        headers,
+        body: route.body,
+      });
+      tried++;
+      assert.equal(answer.status, sessionExpired.status, `${route.name}, expired session: ${answer.text}`);
+      assert.equal(answer.body.errorCode, sessionExpired.errorCode, `${route.name}, expired session`);
+    }
+    now += 40 * 60 * 1000;
+    for (const route of [...routes, { name: 'login', method: 'POST', path: () => '/m2m/v1/session/login', body: {} }]) {
+      const answer = await send(`${server.apiUrl}${route.path(ACCOUNT)}`, {
+        method: route.method,
+        headers: lasting.headers,
+        body: route.body,
+      });
+      tried++;
+      assert.equal(answer.status, accessExpired.status, `${route.name}, expired access token: ${answer.text}`);
+      assert.equal(answer.body.errorCode, accessExpired.errorCode, `${route.name}, expired access token`);
+    }
+    await unchanged();
+    assert.ok(tried >= 40, `${tried} combinations tried`);
+  });
+
+  it('refuses every admin route without the admin token, whatever else is sent', async () => {
+    const spec = await send(`${server.baseUrl}/openapi.json`);
+    const bearer = await accessToken(server);
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer' },
+      { authorization: 'Bearer wrong-admin-token' },
+      { authorization: `Bearer ${bearer}` },
+      { authorization: `Basic ${Buffer.from(`admin:${server.adminToken}`).toString('base64')}` },
+      { authorization: `Bearer ${server.adminToken}x` },
+    ];
+    let tried = 0;
+    for (const [path, operations] of Object.entries(spec.body.paths as Record<string, Record<string, unknown>>)) {
+      if (!path.startsWith('/admin/v1')) continue;
+      const concrete = path.replace(/\{[^}]+\}/g, 'x-1');
+      for (const method of Object.keys(operations)) {
+        for (const headers of attempts) {
+          const answer = await send(`${server.baseUrl}${concrete}`, {
+            method: method.toUpperCase(),
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: method === 'get' || method === 'delete' ? undefined : {},
+          });
+          tried++;
+          const where = `${method.toUpperCase()} ${path} with ${JSON.stringify(headers)}`;
+          assert.equal(answer.status, 401, where);
+          assert.equal(answer.body.errorCode, 'REQUEST_FAILED.Unauthorized', where);
+        }
+      }
+    }
+    assert.ok(tried >= 100, `${tried} combinations tried`);
+  });
+});

@@ -196,13 +196,10 @@ export class Authenticator {
     return { token, expiresIn: SESSION_IDLE_MS / 1000 };
   }
 
-  /** Ends a session opened through OAuth client `clientId`; false when there is no such session. */
-  async logout(token: string, clientId: string): Promise<boolean> {
-    const tokenHash = hashToken(token);
+  /** Ends a session (checked by `requireSession` first). */
+  async logout(tokenHash: string): Promise<void> {
     this.sessions.delete(tokenHash);
-    const session = await this.auth.getSession(tokenHash);
-    if (!session || session.clientId !== clientId) return false;
-    return this.auth.deleteSession(tokenHash);
+    await this.auth.deleteSession(tokenHash);
   }
 
   /** Forgets cached sessions of a user whose accounts or password changed, or who was removed. */

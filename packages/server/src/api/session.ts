@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Authenticator } from './auth.js';
-import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { errorBodySchema } from './errors.js';
 
 const LoginRequest = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 128 }),
@@ -47,6 +47,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authentic
   app.post(
     '/m2m/v1/session/logout',
     {
+      // The same checks as every session route (missing, unknown, expired, another client's), then the end.
+      onRequest: authenticator.requireSession,
       schema: {
         tags: ['Session'],
         summary: 'End a session',
@@ -55,15 +57,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authentic
       },
     },
     async (request) => {
-      const header = request.headers['vz-m2m-token'];
-      const token = typeof header === 'string' ? header.trim() : '';
-      if (!token) {
-        throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
-      }
-      if (!(await authenticator.logout(token, request.clientId!))) {
-        throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session token is not valid');
-      }
-      return { sessionToken: token };
+      await authenticator.logout(request.session!.tokenHash);
+      return { sessionToken: String(request.headers['vz-m2m-token']).trim() };
     },
   );
 };
