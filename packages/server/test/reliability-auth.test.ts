@@ -349,14 +349,14 @@ describe('reliability: auth matrix', () => {
 
   async function unchanged(): Promise<void> {
     for (const account of [ACCOUNT, OTHER_ACCOUNT]) {
-      const services = (await server.ctx.store.registrations.list(account)).map((r) => r.serviceName);
+      const services = (await server.ctx.registrations.list(account)).map((r) => r.serviceName);
       assert.deepEqual(services, ['CarrierService'], `the registrations of ${account} are unchanged`);
     }
   }
 
   it('refuses every session route for each kind of bad credential, with its own status and code, changing nothing', async () => {
     for (const account of [ACCOUNT, OTHER_ACCOUNT]) {
-      await server.ctx.store.registrations.upsert({
+      await server.ctx.registrations.upsert({
         accountName: account,
         serviceName: 'CarrierService',
         url: 'https://listener.example.com/carrier',
