@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
 import { eventually } from './helpers.js';
+import { testDatabaseBackends } from './postgres.js';
 import {
   ADMIN_HEADERS,
   DEV_ACCOUNT,
@@ -15,73 +17,90 @@ const ADMIN = ADMIN_HEADERS;
 const ACCOUNT = DEV_ACCOUNT;
 const MESSAGES = 2_000;
 
+const KEY = randomBytes(32).toString('hex');
 const serve = (dbPath: string) =>
-  spawnServer(dbPath, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms'], { CCB_LEASE: '2s' });
-
-describe('crash recovery', () => {
-  const fixture = processFixture('ccb-crash-');
-  const { dbPath, servers } = fixture;
-  after(() => fixture.cleanUp());
-
-  it('delivers every accepted message at least once after a kill -9 mid-run and a restart', async (t) => {
-    // A few milliseconds per answer keeps deliveries in flight when the kill comes.
-    const listener = await startCountingListener(2);
-    fixture.listeners.push(listener);
-    const { received, url: listenerUrl } = listener;
-
-    const first = await serve(dbPath);
-    servers.push(first);
-    const registered = await registerAsDevUser(first.baseUrl, 'CarrierService', listenerUrl);
-    assert.equal(registered.status, 200, await registered.text());
-
-    const accepted: string[] = [];
-    for (let batch = 0; batch < MESSAGES / 1000; batch++) {
-      const messages = Array.from({ length: 1000 }, (_, i) => ({
-        accountName: ACCOUNT,
-        serviceName: 'CarrierService',
-        payload: { requestId: `crash-${batch}-${i}`, status: 'Success' },
-      }));
-      const response = await fetch(`${first.baseUrl}/admin/v1/messages/batch`, {
-        method: 'POST',
-        headers: ADMIN,
-        body: JSON.stringify({ messages }),
-      });
-      assert.equal(response.status, 202);
-      accepted.push(...((await response.json()) as { messageIds: string[] }).messageIds);
-    }
-
-    // Kill while deliveries are under way (bounded wait for the run to get going).
-    await eventually(() => received.size >= 100, {
-      timeout: 20_000,
-      interval: 5,
-      what: '100 deliveries before the kill',
-    });
-    await killHard(first);
-    const deliveredBeforeCrash = received.size;
-    assert.ok(deliveredBeforeCrash < MESSAGES, 'the kill came before every message was delivered');
-
-    const second = await serve(dbPath);
-    servers.push(second);
-    const missing = () => accepted.filter((id) => !received.has(id));
-    await eventually(() => missing().length === 0, {
-      timeout: 60_000,
-      interval: 50,
-      what: () => `every accepted message delivered (${missing().length} missing)`,
-    });
-
-    // The store agrees once the last acknowledgements are written.
-    let delivered = 0;
-    await eventually(
-      async () => {
-        const stats = await (await fetch(`${second.baseUrl}/admin/v1/stats`, { headers: ADMIN })).json();
-        delivered = stats.counts.delivered;
-        return delivered === MESSAGES;
-      },
-      { timeout: 30_000, interval: 50, what: () => `the store counting ${MESSAGES} delivered (${delivered})` },
-    );
-    const duplicates = [...received.values()].filter((n) => n > 1).length;
-    t.diagnostic(`delivered before the kill: ${deliveredBeforeCrash}; delivered twice: ${duplicates}`);
-    // Only claims open at the crash (in flight, queued, or answered but not yet recorded) may repeat.
-    assert.ok(duplicates <= 512, `${duplicates} messages arrived twice`);
+  spawnServer(dbPath, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms'], {
+    CCB_LEASE: '2s',
+    CCB_ENCRYPTION_KEY: KEY,
   });
-});
+
+for (const backend of await testDatabaseBackends()) {
+  describe(`crash recovery: ${backend.name}`, { skip: backend.skip }, () => {
+    const fixture = processFixture('ccb-crash-');
+    const { servers } = fixture;
+    let dbPath = '';
+    let drop = async () => {};
+    before(async () => {
+      if (backend.skip !== false) return;
+      const database = await backend.create();
+      dbPath = database.url;
+      drop = database.drop;
+    });
+    after(async () => {
+      await fixture.cleanUp();
+      await drop();
+    });
+
+    it('delivers every accepted message at least once after a kill -9 mid-run and a restart', async (t) => {
+      // A few milliseconds per answer keeps deliveries in flight when the kill comes.
+      const listener = await startCountingListener(2);
+      fixture.listeners.push(listener);
+      const { received, url: listenerUrl } = listener;
+
+      const first = await serve(dbPath);
+      servers.push(first);
+      const registered = await registerAsDevUser(first.baseUrl, 'CarrierService', listenerUrl);
+      assert.equal(registered.status, 200, await registered.text());
+
+      const accepted: string[] = [];
+      for (let batch = 0; batch < MESSAGES / 1000; batch++) {
+        const messages = Array.from({ length: 1000 }, (_, i) => ({
+          accountName: ACCOUNT,
+          serviceName: 'CarrierService',
+          payload: { requestId: `crash-${batch}-${i}`, status: 'Success' },
+        }));
+        const response = await fetch(`${first.baseUrl}/admin/v1/messages/batch`, {
+          method: 'POST',
+          headers: ADMIN,
+          body: JSON.stringify({ messages }),
+        });
+        assert.equal(response.status, 202);
+        accepted.push(...((await response.json()) as { messageIds: string[] }).messageIds);
+      }
+
+      // Kill while deliveries are under way (bounded wait for the run to get going).
+      await eventually(() => received.size >= 100, {
+        timeout: 20_000,
+        interval: 5,
+        what: '100 deliveries before the kill',
+      });
+      await killHard(first);
+      const deliveredBeforeCrash = received.size;
+      assert.ok(deliveredBeforeCrash < MESSAGES, 'the kill came before every message was delivered');
+
+      const second = await serve(dbPath);
+      servers.push(second);
+      const missing = () => accepted.filter((id) => !received.has(id));
+      await eventually(() => missing().length === 0, {
+        timeout: 60_000,
+        interval: 50,
+        what: () => `every accepted message delivered (${missing().length} missing)`,
+      });
+
+      // The store agrees once the last acknowledgements are written.
+      let delivered = 0;
+      await eventually(
+        async () => {
+          const stats = await (await fetch(`${second.baseUrl}/admin/v1/stats`, { headers: ADMIN })).json();
+          delivered = stats.counts.delivered;
+          return delivered === MESSAGES;
+        },
+        { timeout: 30_000, interval: 50, what: () => `the store counting ${MESSAGES} delivered (${delivered})` },
+      );
+      const duplicates = [...received.values()].filter((n) => n > 1).length;
+      t.diagnostic(`delivered before the kill: ${deliveredBeforeCrash}; delivered twice: ${duplicates}`);
+      // Only claims open at the crash (in flight, queued, or answered but not yet recorded) may repeat.
+      assert.ok(duplicates <= 512, `${duplicates} messages arrived twice`);
+    });
+  });
+}

@@ -69,7 +69,7 @@ export function runCcb(
 
 /**
  * Starts `ccb serve --dev` as a child process on a free port of 127.0.0.1 with the given database
- * (plus any extra flags); resolves once it listens.
+ * (a SQLite file path, or a database URL) plus any extra flags; resolves once it listens.
  */
 export async function spawnServer(
   dbPath: string,
@@ -77,7 +77,7 @@ export async function spawnServer(
   env: NodeJS.ProcessEnv = {},
 ): Promise<ServerProcess> {
   const child = spawnCcb(
-    ['serve', '--dev', '--host', '127.0.0.1', '--port', '0', '--db', `sqlite:${dbPath}`, ...flags],
+    ['serve', '--dev', '--host', '127.0.0.1', '--port', '0', '--db', asDatabaseUrl(dbPath), ...flags],
     { CCB_ALLOWED_PORTS: 'any', CCB_LOG_LEVEL: 'warn', ...env },
   );
   let output = '';
@@ -100,6 +100,8 @@ export async function spawnServer(
   });
   return { child, baseUrl };
 }
+
+const asDatabaseUrl = (db: string) => (/^(sqlite:|postgres(ql)?:\/\/)/.test(db) ? db : `sqlite:${db}`);
 
 /** SIGKILL, then wait for the exit. */
 export async function killHard(server: ServerProcess): Promise<void> {

@@ -9,6 +9,7 @@ import { FieldCipher } from '../src/security/encryption.js';
 import { hashPassword, verifyPassword } from '../src/security/passwords.js';
 import { createServices, type Services } from '../src/services/index.js';
 import { REGISTRATION_CACHE_STALENESS_MS } from '../src/services/registrations.js';
+import { StoreUnavailableError } from '../src/store/errors.js';
 import { openStore } from '../src/store/index.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
 import type { Store } from '../src/store/types.js';
@@ -211,9 +212,18 @@ describe('SQLite store', () => {
     assert.equal(await store.auth.deleteSession('s2'), false);
   });
 
-  it('refuses PostgreSQL and unknown database URLs with a clear message', async () => {
-    await assert.rejects(openStore('postgres://localhost/ccb'), /not supported yet/);
-    await assert.rejects(openStore('mysql://localhost/ccb'), /must start with sqlite:/);
+  it('refuses unknown database URLs with a clear message, and reports an unreachable PostgreSQL as unavailable', async () => {
+    await assert.rejects(openStore('mysql://localhost/ccb'), /must start with sqlite: .* or postgres:\/\//);
+    const unreachable = await openStore('postgres://ccb@127.0.0.1:1/ccb');
+    try {
+      await assert.rejects(unreachable.migrate(), (error: unknown) => {
+        assert.ok(error instanceof StoreUnavailableError);
+        assert.equal(error.reason, 'unreachable');
+        return true;
+      });
+    } finally {
+      await unreachable.close();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config.js';
+import { PostgresStore } from './postgres/index.js';
 import { SqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
 
@@ -11,14 +12,14 @@ export interface StoreOptions {
  * Opens the store named by DATABASE_URL: `sqlite:<path>` (or `sqlite::memory:`) or
  * `postgres://…` / `postgresql://…`. Call `migrate()` before use (SQLite also migrates on opening).
  */
-export async function openStore(databaseUrl: string, _options: StoreOptions = {}): Promise<Store> {
+export async function openStore(databaseUrl: string, options: StoreOptions = {}): Promise<Store> {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (!path) throw new ConfigError('DATABASE_URL: "sqlite:" needs a file path, e.g. sqlite:./data/ccb.sqlite');
     return new SqliteStore(path);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL: PostgreSQL is not supported yet; use sqlite:<path>');
+    return new PostgresStore(databaseUrl, { poolSize: options.poolSize ?? 10 });
   }
   throw new ConfigError(
     `DATABASE_URL: "${databaseUrl}" must start with sqlite: (e.g. sqlite:./data/ccb.sqlite) or postgres://`,

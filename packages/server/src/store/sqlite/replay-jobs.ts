@@ -49,7 +49,7 @@ export class SqliteReplayJobStore implements ReplayJobStore {
   private readonly statements: {
     insert: Statement<[ReplayJobRow]>;
     get: Statement<[string], ReplayJobRow>;
-    claim: Statement<[number, number], ReplayJobRow>;
+    claim: Statement<[{ now: number; leasedUntil: number }], ReplayJobRow>;
     save: Statement<[ReplayJobRow]>;
     purge: Statement<[number]>;
   };
@@ -64,8 +64,8 @@ export class SqliteReplayJobStore implements ReplayJobStore {
       ),
       get: db.prepare('SELECT * FROM replay_jobs WHERE job_id = ?'),
       claim: db.prepare(
-        `UPDATE replay_jobs SET leased_until = ?2
-         WHERE job_id = (SELECT job_id FROM replay_jobs WHERE status = 'running' AND leased_until <= ?1
+        `UPDATE replay_jobs SET leased_until = @leasedUntil
+         WHERE job_id = (SELECT job_id FROM replay_jobs WHERE status = 'running' AND leased_until <= @now
            ORDER BY leased_until LIMIT 1)
          RETURNING *`,
       ),
@@ -88,7 +88,7 @@ export class SqliteReplayJobStore implements ReplayJobStore {
   }
 
   async claimAbandoned(now: number, leasedUntil: number): Promise<ReplayJobRecord | null> {
-    const row = this.statements.claim.get(now, leasedUntil);
+    const row = this.statements.claim.get({ now, leasedUntil });
     return row ? toRecord(row) : null;
   }
 

@@ -1,0 +1,119 @@
+import pg from 'pg';
+import { StoreUnavailableError } from '../errors.js';
+
+/** BIGINT columns hold epoch milliseconds and sequence numbers, all well below 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/** SQLSTATEs after which the whole transaction may simply run again. */
+const RETRYABLE = new Set(['40001', '40P01']);
+/** SQLSTATE classes and Node error codes that mean the database is out of reach. */
+const UNAVAILABLE_CLASSES = ['08', '53', '57'];
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+const TRANSACTION_TRIES = 4;
+
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_CLASSES.includes(code.slice(0, 2)))) {
+    return true;
+  }
+  const message = String((error as Error).message ?? '');
+  // pg's own wording for a pool that could not hand out a connection, or a connection that died.
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** Errors that mean "try later" become StoreUnavailableError; the others pass unchanged. */
+export function classify(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError) return error;
+  if (isUnavailable(error)) {
+    return new StoreUnavailableError('unreachable', `the database cannot be reached: ${(error as Error).message}`, 5, {
+      cause: error,
+    });
+  }
+  return error;
+}
+
+export interface DatabaseOptions {
+  /** Connections in the pool. */
+  poolSize: number;
+  /** How long a query may wait for a free connection before the store reports itself unavailable. */
+  connectionTimeoutMs?: number;
+}
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * One pool for the whole process. Every statement of the stores runs through `query` (one round
+ * trip, autocommit) or `transaction`; errors come out classified (see `classify`).
+ */
+export class Database {
+  readonly pool: pg.Pool;
+
+  constructor(
+    readonly connectionString: string,
+    options: DatabaseOptions,
+  ) {
+    this.pool = new pg.Pool({
+      connectionString,
+      max: options.poolSize,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+      types,
+    });
+    // An idle client that loses its connection must not crash the process; the pool replaces it.
+    this.pool.on('error', () => {});
+  }
+
+  async query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return typeof text === 'string' ? await this.pool.query<R>(text, values) : await this.pool.query<R>(text);
+      } catch (error) {
+        // A single statement that failed on a serialization conflict changed nothing: run it again.
+        if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
+        throw classify(error);
+      }
+    }
+  }
+
+  /** Runs `body` in one transaction, again from the start after a serialization failure or deadlock. */
+  async transaction<T>(body: (client: Queryable) => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (error) {
+        throw classify(error);
+      }
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await body(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
+        throw classify(error);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}

@@ -1,0 +1,70 @@
+import type { Store } from '../types.js';
+import { PostgresAuthStore } from './auth.js';
+import { Database, type DatabaseOptions } from './database.js';
+import { PostgresMessageStore, PUBLISHED_CHANNEL } from './messages.js';
+import { migrations } from './migrations.js';
+import { Notifier } from './notifier.js';
+import { PostgresRegistrationStore } from './registrations.js';
+import { PostgresReplayJobStore } from './replay-jobs.js';
+
+/** The advisory lock that serialises migrations of instances starting together (any fixed number). */
+const MIGRATION_LOCK = 0x63636201;
+
+/**
+ * The shared store: a pool of connections to one PostgreSQL database, used by any number of
+ * instances at once, and one listening connection for wake-ups.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly db: Database;
+  readonly registrations: PostgresRegistrationStore;
+  readonly auth: PostgresAuthStore;
+  readonly messages: PostgresMessageStore;
+  readonly replayJobs: PostgresReplayJobStore;
+  private readonly notifier: Notifier;
+
+  constructor(connectionString: string, options: DatabaseOptions) {
+    this.db = new Database(connectionString, options);
+    this.registrations = new PostgresRegistrationStore(this.db);
+    this.auth = new PostgresAuthStore(this.db);
+    this.messages = new PostgresMessageStore(this.db);
+    this.replayJobs = new PostgresReplayJobStore(this.db);
+    this.notifier = new Notifier(connectionString, PUBLISHED_CHANNEL);
+  }
+
+  /** Applies the migrations not yet recorded, in one transaction that holds the advisory lock. */
+  async migrate(): Promise<void> {
+    await this.db.transaction(async (client) => {
+      // Transaction-scoped: released at commit, also when this process dies meanwhile.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+      const applied = new Set(
+        (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+      );
+      for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+        if (applied.has(migration.version)) continue;
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          Date.now(),
+        ]);
+      }
+    });
+  }
+
+  /** The database answers a query (through the pool, as every request does). */
+  async checkReady(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  onPublished(listener: () => void): () => void {
+    return this.notifier.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.notifier.stop();
+    await this.db.close();
+  }
+}

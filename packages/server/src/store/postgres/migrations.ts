@@ -1,0 +1,128 @@
+/**
+ * Versioned schema migrations for PostgreSQL, applied in order at start-up under an advisory lock
+ * (see index.ts) and recorded in `schema_migrations`. Never edit a migration that has shipped; add a
+ * new one. Times are epoch milliseconds (BIGINT), as in the SQLite schema, so both backends map the
+ * same rows.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE oauth_clients (
+        client_id   TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at  BIGINT NOT NULL
+      );
+      CREATE TABLE users (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        accounts      JSONB NOT NULL,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until  BIGINT,
+        created_at    BIGINT NOT NULL
+      );
+      CREATE TABLE access_tokens (
+        token_hash TEXT PRIMARY KEY,
+        client_id  TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
+      CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username   TEXT NOT NULL,
+        client_id  TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX sessions_expiry ON sessions (expires_at);
+      CREATE TABLE registrations (
+        account_name               TEXT NOT NULL,
+        service_name               TEXT NOT NULL,
+        url                        TEXT NOT NULL,
+        username                   TEXT,
+        password_enc               TEXT,
+        signing_secret_enc         TEXT NOT NULL,
+        previous_secret_enc        TEXT,
+        previous_secret_expires_at BIGINT,
+        created_at                 BIGINT NOT NULL,
+        updated_at                 BIGINT NOT NULL,
+        PRIMARY KEY (account_name, service_name)
+      );
+      -- One counter, moved by every change to registrations and seen at commit: the change mark
+      -- that registration caches of every instance compare.
+      CREATE TABLE registration_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+      INSERT INTO registration_changes VALUES (1, 0);
+      CREATE FUNCTION registration_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE registration_changes SET n = n + 1 WHERE id = 1; RETURN NULL; END $$;
+      CREATE TRIGGER registrations_changed AFTER INSERT OR UPDATE OR DELETE ON registrations
+        FOR EACH STATEMENT EXECUTE FUNCTION registration_changed();
+      CREATE TABLE messages (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, -- insertion order, list cursor
+        id              TEXT NOT NULL UNIQUE,
+        account_name    TEXT NOT NULL,
+        service_name    TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        max_attempts    INTEGER NOT NULL,
+        next_attempt_at BIGINT,
+        locked_until    BIGINT,
+        reason          TEXT,
+        idempotency_key TEXT,
+        created_at      BIGINT NOT NULL,
+        updated_at      BIGINT NOT NULL,
+        delivered_at    BIGINT
+      );
+      -- Partial indexes by status group, as on SQLite: claims and acks touch few index entries.
+      CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status = 'pending';
+      CREATE INDEX messages_lease ON messages (locked_until) WHERE status = 'delivering';
+      CREATE INDEX messages_open ON messages (account_name, service_name) WHERE status IN ('pending', 'delivering');
+      CREATE INDEX messages_finished ON messages (status, updated_at) WHERE status IN ('delivered', 'failed', 'cancelled');
+      CREATE INDEX messages_account ON messages (account_name, seq);
+      CREATE TABLE attempts (
+        message_id       TEXT NOT NULL,
+        attempt_number   INTEGER NOT NULL,
+        started_at       BIGINT NOT NULL,
+        url              TEXT NOT NULL,
+        status_code      INTEGER,
+        latency_ms       DOUBLE PRECISION NOT NULL,
+        error            TEXT,
+        response_excerpt TEXT,
+        PRIMARY KEY (message_id, attempt_number)
+      );
+      CREATE TABLE idempotency_keys (
+        account_name    TEXT NOT NULL,
+        service_name    TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        message_id      TEXT NOT NULL,
+        fingerprint     TEXT,
+        expires_at      BIGINT NOT NULL,
+        PRIMARY KEY (account_name, service_name, idempotency_key)
+      );
+      CREATE INDEX idempotency_keys_message ON idempotency_keys (message_id);
+      CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+      CREATE TABLE replay_jobs (
+        job_id       TEXT PRIMARY KEY,
+        status       TEXT NOT NULL,
+        filter       JSONB NOT NULL,
+        matched      INTEGER NOT NULL,
+        replayed     INTEGER NOT NULL,
+        after_id     TEXT,
+        leased_until BIGINT,
+        started_at   BIGINT NOT NULL,
+        finished_at  BIGINT,
+        error        TEXT
+      );
+      CREATE INDEX replay_jobs_running ON replay_jobs (leased_until) WHERE status = 'running';
+      -- The queue table churns (every message is updated a few times, then deleted): vacuum it early.
+      ALTER TABLE messages SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
+    `,
+  },
+];

@@ -1,0 +1,77 @@
+import pg from 'pg';
+
+/** Waits after a lost listening connection, doubling up to the last value. */
+const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
+
+/**
+ * One listening connection per process (LISTEN needs a connection of its own, outside the pool).
+ * When it drops, it reconnects with backoff; meanwhile and always, workers keep polling, so a lost
+ * notification only costs latency, never a message.
+ */
+export class Notifier {
+  private client: pg.Client | null = null;
+  private readonly listeners = new Set<() => void>();
+  private reconnects = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly channel: string,
+  ) {}
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    if (!this.client && !this.timer) void this.connect();
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.connectionString });
+    this.client = client;
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      if (this.client === client) this.client = null;
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', () => {
+      for (const listener of this.listeners) listener();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      this.reconnects = 0;
+      // Whatever was published while not listening is due now.
+      for (const listener of this.listeners) listener();
+    } catch {
+      onLost();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.timer) return;
+    const delay = RECONNECT_DELAYS_MS[Math.min(this.reconnects, RECONNECT_DELAYS_MS.length - 1)];
+    this.reconnects++;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { postgresForTests } from './postgres.js';
+import {
+  ADMIN_HEADERS,
+  type CountingListener,
+  DEV_ACCOUNT,
+  killHard,
+  registerAsDevUser,
+  type ServerProcess,
+  spawnServer,
+  startCountingListener,
+} from './server-process.js';
+
+const pg = await postgresForTests();
+
+/** Several `ccb serve` processes on one PostgreSQL database, as on several machines. */
+describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.skip }, () => {
+  let dropDatabase: () => Promise<void> = async () => {};
+  let databaseUrl = '';
+  const servers: ServerProcess[] = [];
+  const listeners: CountingListener[] = [];
+  // One key for all instances, as a deployment would configure it.
+  const env = { CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex'), CCB_POLL_INTERVAL: '500ms', CCB_LEASE: '2s' };
+  const serve = (flags: string[] = []) =>
+    spawnServer(databaseUrl, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms', ...flags], env);
+
+  before(async () => {
+    if (pg.skip !== false) return;
+    const database = await pg.postgres.createTestDatabase();
+    databaseUrl = database.url;
+    dropDatabase = database.drop;
+    // Started together: migrations and dev seeding must happen once, whoever comes first.
+    servers.push(...(await Promise.all([serve(), serve(), serve()])));
+  });
+  after(async () => {
+    for (const server of servers) await killHard(server);
+    await Promise.all(listeners.map((l) => l.close()));
+    await dropDatabase();
+  });
+
+  const listen = async (delayMs = 0) => {
+    const listener = await startCountingListener(delayMs);
+    listeners.push(listener);
+    return listener;
+  };
+  const publishBatch = async (server: ServerProcess, serviceName: string, count: number, tag: string) => {
+    const messages = Array.from({ length: count }, (_, i) => ({
+      accountName: DEV_ACCOUNT,
+      serviceName,
+      payload: { requestId: `${tag}-${i}` },
+    }));
+    const response = await fetch(`${server.baseUrl}/admin/v1/messages/batch`, {
+      method: 'POST',
+      headers: ADMIN_HEADERS,
+      body: JSON.stringify({ messages }),
+    });
+    const text = await response.text();
+    assert.equal(response.status, 202, text);
+    return (JSON.parse(text) as { messageIds: string[] }).messageIds;
+  };
+  const listAt = async (server: ServerProcess) => {
+    const token = await (
+      await fetch(`${server.baseUrl}/api/ts/v1/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from('demo-client:demo-secret').toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'grant_type=client_credentials',
+      })
+    ).json();
+    const session = await (
+      await fetch(`${server.baseUrl}/api/m2m/v1/session/login`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'demo', password: 'demo-password' }),
+      })
+    ).json();
+    const auth = { authorization: `Bearer ${token.access_token}`, 'vz-m2m-token': session.sessionToken };
+    const list = async () =>
+      (await (await fetch(`${server.baseUrl}/api/m2m/v1/callbacks/${DEV_ACCOUNT}`, { headers: auth })).json()) as {
+        serviceName: string;
+        url: string;
+      }[];
+    const deregister = (service: string) =>
+      fetch(`${server.baseUrl}/api/m2m/v1/callbacks/${DEV_ACCOUNT}/name/${service}`, {
+        method: 'DELETE',
+        headers: auth,
+      });
+    return { list, deregister };
+  };
+  const waitUntil = async (what: string, done: () => boolean, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+      await sleep(20);
+    }
+  };
+
+  it('lists a registration made through one instance on the others, and a deregistration stops deliveries from all', async () => {
+    const listener = await listen();
+    const [a, b, c] = servers;
+    const registered = await registerAsDevUser(a.baseUrl, 'PromoChanges', listener.url);
+    assert.equal(registered.status, 200, await registered.text());
+    for (const server of [b, c]) {
+      const listed = await (await listAt(server)).list();
+      assert.deepEqual(
+        listed.filter((r) => r.serviceName === 'PromoChanges').map((r) => r.url),
+        [listener.url],
+      );
+    }
+    const removed = await (await listAt(b)).deregister('PromoChanges');
+    assert.equal(removed.status, 200, await removed.text());
+    // Published through every instance right after the deregistration: none may be delivered.
+    const ids = [
+      ...(await publishBatch(a, 'PromoChanges', 20, 'dereg-a')),
+      ...(await publishBatch(c, 'PromoChanges', 20, 'dereg-c')),
+    ];
+    for (const id of ids) {
+      const found = await (await fetch(`${a.baseUrl}/admin/v1/messages/${id}`, { headers: ADMIN_HEADERS })).json();
+      assert.equal(found.status, 'failed');
+      assert.equal(found.reason, 'no_registration');
+    }
+    assert.equal((await (await listAt(c)).list()).filter((r) => r.serviceName === 'PromoChanges').length, 0);
+    assert.equal(listener.received.size, 0);
+  });
+
+  it('delivers 2,000 messages published across the instances exactly once each', async () => {
+    const listener = await listen();
+    const registered = await registerAsDevUser(servers[0].baseUrl, 'DeviceUsage', listener.url);
+    assert.equal(registered.status, 200, await registered.text());
+    const sizes = [667, 667, 666];
+    const accepted = (
+      await Promise.all(servers.map((server, s) => publishBatch(server, 'DeviceUsage', sizes[s], `once-${s}`)))
+    ).flat();
+    assert.equal(accepted.length, 2_000);
+    await waitUntil('every message arrived', () => accepted.every((id) => listener.received.has(id)));
+    // Give stragglers a chance to show up as repeats before counting.
+    await sleep(300);
+    const repeated = [...listener.received.entries()].filter(([, n]) => n > 1);
+    assert.deepEqual(repeated, [], 'no message is delivered twice while every instance is up');
+    assert.equal(listener.received.size, 2_000);
+  });
+
+  it('delivers every accepted message at least once when one instance is killed mid-run', async () => {
+    const listener = await listen(2);
+    const registered = await registerAsDevUser(servers[1].baseUrl, 'CarrierService', listener.url);
+    assert.equal(registered.status, 200, await registered.text());
+    const accepted = (
+      await Promise.all(servers.map((server, s) => publishBatch(server, 'CarrierService', 700, `kill-${s}`)))
+    ).flat();
+    await waitUntil('deliveries are under way', () => listener.received.size >= 100, 20_000);
+    const victim = servers.shift() as ServerProcess;
+    await killHard(victim);
+    assert.ok(listener.received.size < accepted.length, 'the kill came before every message was delivered');
+    await waitUntil('every accepted message arrived', () => accepted.every((id) => listener.received.has(id)));
+  });
+
+  it('delivers a single message published through an api process by a worker process in well under 100 ms', async (t) => {
+    const listener = await listen();
+    const api = await serve(['--role', 'api']);
+    const worker = await serve(['--role', 'worker']);
+    servers.push(api, worker);
+    // Only the worker process delivers: the others stop, so no instance of role all takes the message.
+    for (const server of servers.splice(0, servers.length - 2)) await killHard(server);
+    const registered = await registerAsDevUser(api.baseUrl, 'AlertService', listener.url);
+    assert.equal(registered.status, 200, await registered.text());
+    // Let the worker settle into its idle wait (its poll interval is 500 ms, so polling cannot explain a fast delivery).
+    await sleep(1_000);
+    const latencies: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      const [id] = await publishBatch(api, 'AlertService', 1, `idle-${i}`);
+      await waitUntil('the message arrived', () => listener.received.has(id), 10_000);
+      latencies.push(performance.now() - started);
+      await sleep(600);
+    }
+    latencies.sort((x, y) => x - y);
+    t.diagnostic(
+      `publish → listener through api and worker processes: ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`,
+    );
+    assert.ok(latencies[2] < 100, `median ${latencies[2].toFixed(1)} ms`);
+  });
+});

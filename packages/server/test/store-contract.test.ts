@@ -1,0 +1,706 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { openStore } from '../src/store/index.js';
+import {
+  type Attempt,
+  IdempotencyKeyTakenError,
+  InvalidCursorError,
+  type MessageInsert,
+  type ReplayJobRecord,
+  type Store,
+} from '../src/store/types.js';
+import { postgresForTests } from './postgres.js';
+
+/**
+ * The store contract: every method of `Store`, the same tests on every backend. A backend gives a
+ * fresh, migrated store and a second store on the same database (another process, as it were).
+ */
+interface Backend {
+  name: string;
+  skip: string | false;
+  open(): Promise<{ store: Store; second(): Promise<Store>; close(): Promise<void> }>;
+}
+
+const pg = await postgresForTests();
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    skip: false,
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'ccb-contract-'));
+      const url = `sqlite:${join(dir, 'ccb.sqlite')}`;
+      const opened: Store[] = [];
+      const open = async () => {
+        const store = await openStore(url);
+        await store.migrate();
+        opened.push(store);
+        return store;
+      };
+      return {
+        store: await open(),
+        second: open,
+        async close() {
+          for (const store of opened) await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    skip: pg.skip,
+    async open() {
+      if (pg.skip !== false) throw new Error(pg.skip);
+      const database = await pg.postgres.createTestDatabase();
+      const opened: Store[] = [];
+      const open = async () => {
+        const store = await openStore(database.url, { poolSize: 4 });
+        opened.push(store);
+        await store.migrate();
+        return store;
+      };
+      return {
+        store: await open(),
+        second: open,
+        async close() {
+          for (const store of opened) await store.close();
+          await database.drop();
+        },
+      };
+    },
+  },
+];
+
+const T0 = 1_700_000_000_000;
+const LEASE = 10_000;
+const A = 'A-1';
+
+let counter = 0;
+const row = (overrides: Partial<MessageInsert> = {}): MessageInsert => ({
+  id: `msg_${String(++counter).padStart(8, '0')}`,
+  accountName: A,
+  serviceName: 'CarrierService',
+  payload: '{"n":1}',
+  status: 'pending',
+  maxAttempts: 4,
+  nextAttemptAt: T0,
+  reason: null,
+  idempotency: null,
+  ...overrides,
+});
+const attempt = (messageId: string, attemptNumber: number, overrides: Partial<Attempt> = {}): Attempt => ({
+  messageId,
+  attemptNumber,
+  startedAt: T0,
+  url: 'https://a.test/cb',
+  statusCode: 500,
+  latencyMs: 2.5,
+  error: 'http_500',
+  responseExcerpt: 'oops',
+  ...overrides,
+});
+const fields = (serviceName: string, url: string) => ({
+  accountName: A,
+  serviceName,
+  url,
+  username: 'u',
+  passwordEnc: 'enc-pw',
+  updatedAt: T0,
+});
+
+for (const backend of backends) {
+  describe(`store contract: ${backend.name}`, { skip: backend.skip }, () => {
+    let store: Store;
+    let opened: Awaited<ReturnType<Backend['open']>>;
+    beforeEach(async () => {
+      opened = await backend.open();
+      store = opened.store;
+    });
+    afterEach(() => opened.close());
+
+    describe('store', () => {
+      it('migrates again without change and answers readiness', async () => {
+        await store.migrate();
+        await store.migrate();
+        await store.checkReady();
+      });
+
+      it('migrates once when two instances start together', async () => {
+        const [a, b] = await Promise.all([opened.second(), opened.second()]);
+        await Promise.all([a.migrate(), b.migrate()]);
+        await a.registrations.insert({ ...fields('DeviceUsage', 'https://x/'), signingSecretEnc: 's' });
+        assert.equal((await b.registrations.list(A)).length, 1);
+      });
+    });
+
+    describe('registrations', () => {
+      it('inserts, reads, lists by service and tells which exist', async () => {
+        assert.equal(await store.registrations.sampleSecret(), null);
+        const inserted = await store.registrations.insert({
+          ...fields('StateService', 'https://s/'),
+          signingSecretEnc: 'sec-1',
+        });
+        assert.deepEqual(inserted, {
+          accountName: A,
+          serviceName: 'StateService',
+          url: 'https://s/',
+          username: 'u',
+          passwordEnc: 'enc-pw',
+          signingSecretEnc: 'sec-1',
+          previousSecretEnc: null,
+          previousSecretExpiresAt: null,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        await store.registrations.insert({ ...fields('CarrierService', 'https://c/'), signingSecretEnc: 'sec-2' });
+        assert.deepEqual(await store.registrations.get(A, 'StateService'), inserted);
+        assert.equal(await store.registrations.get(A, 'DeviceUsage'), null);
+        assert.deepEqual(
+          (await store.registrations.list(A)).map((r) => r.serviceName),
+          ['CarrierService', 'StateService'],
+        );
+        assert.deepEqual(await store.registrations.list('A-2'), []);
+        assert.deepEqual(
+          await store.registrations.exists([
+            { accountName: A, serviceName: 'StateService' },
+            { accountName: A, serviceName: 'DeviceUsage' },
+            { accountName: 'A-2', serviceName: 'StateService' },
+            { accountName: A, serviceName: 'CarrierService' },
+          ]),
+          [true, false, false, true],
+        );
+        assert.ok(['sec-1', 'sec-2'].includes((await store.registrations.sampleSecret()) ?? ''));
+      });
+
+      it('updates URL and credentials but keeps the secrets, also when an insert finds the row', async () => {
+        assert.equal(await store.registrations.update(fields('StateService', 'https://none/')), false);
+        await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 'first' });
+        const later = { ...fields('StateService', 'https://b/'), username: null, passwordEnc: null, updatedAt: T0 + 5 };
+        assert.equal(await store.registrations.update(later), true);
+        const raced = await store.registrations.insert({
+          ...fields('StateService', 'https://c/'),
+          updatedAt: T0 + 9,
+          signingSecretEnc: 'second',
+        });
+        assert.equal(raced.signingSecretEnc, 'first');
+        assert.equal(raced.url, 'https://c/');
+        assert.equal(raced.createdAt, T0);
+        assert.equal(raced.updatedAt, T0 + 9);
+        assert.equal((await store.registrations.list(A)).length, 1);
+      });
+
+      it('removes a row and rotates a secret, keeping the previous one with its expiry', async () => {
+        await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 'old' });
+        const rotated = await store.registrations.rotateSecret(A, 'StateService', 'new', T0 + 1_000, T0 + 1);
+        assert.equal(rotated?.signingSecretEnc, 'new');
+        assert.equal(rotated?.previousSecretEnc, 'old');
+        assert.equal(rotated?.previousSecretExpiresAt, T0 + 1_000);
+        assert.equal(rotated?.updatedAt, T0 + 1);
+        assert.equal(await store.registrations.rotateSecret(A, 'Nothing', 'x', 1, 1), null);
+        assert.equal(await store.registrations.remove(A, 'StateService'), true);
+        assert.equal(await store.registrations.remove(A, 'StateService'), false);
+        assert.equal(await store.registrations.get(A, 'StateService'), null);
+      });
+
+      it('moves its change mark when another connection changes registrations', async () => {
+        const other = await opened.second();
+        const before = await store.registrations.changeMark();
+        assert.equal(await store.registrations.changeMark(), before);
+        await other.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 's' });
+        const afterInsert = await store.registrations.changeMark();
+        assert.notEqual(afterInsert, before);
+        await other.registrations.remove(A, 'StateService');
+        assert.notEqual(await store.registrations.changeMark(), afterInsert);
+      });
+    });
+
+    describe('auth', () => {
+      it('creates a client once and tells a second creation of the same id', async () => {
+        const client = { clientId: 'c-1', name: 'one', secretHash: 'h', createdAt: T0 };
+        assert.equal(await store.auth.createClient(client), true);
+        assert.equal(await store.auth.createClient({ ...client, name: 'two' }), false);
+        assert.deepEqual(await store.auth.getClient('c-1'), client);
+        assert.equal(await store.auth.getClient('nobody'), null);
+      });
+
+      it('stores users with their accounts, counts login attempts before the check and locks at the limit', async () => {
+        const user = { username: 'u', passwordHash: 'h', accounts: ['A-1', 'A-2'], createdAt: 1 };
+        assert.equal(await store.auth.insertUserIfMissing(user), true);
+        assert.equal(await store.auth.insertUserIfMissing({ ...user, passwordHash: 'other' }), false);
+        for (let i = 1; i < 5; i++) {
+          const reserved = await store.auth.reserveLoginAttempt('u', 10, 5, 999);
+          assert.deepEqual(
+            [reserved?.admitted, reserved?.user.failedLogins, reserved?.user.lockedUntil],
+            [true, i, null],
+          );
+        }
+        const last = await store.auth.reserveLoginAttempt('u', 10, 5, 999);
+        assert.deepEqual([last?.admitted, last?.user.lockedUntil], [true, 999]);
+        assert.deepEqual(last?.user.accounts, ['A-1', 'A-2']);
+        const refused = await store.auth.reserveLoginAttempt('u', 10, 5, 5_000);
+        assert.deepEqual([refused?.admitted, refused?.user.lockedUntil], [false, 999]);
+        const afterLockout = await store.auth.reserveLoginAttempt('u', 1_000, 5, 5_000);
+        assert.deepEqual([afterLockout?.admitted, afterLockout?.user.failedLogins], [true, 1]);
+        await store.auth.resetFailedLogins('u');
+        assert.deepEqual(await store.auth.getUser('u'), { ...user, failedLogins: 0, lockedUntil: null });
+        assert.equal(await store.auth.reserveLoginAttempt('ghost', 10, 5, 1), null);
+      });
+
+      it('counts concurrent login attempts one by one', async () => {
+        await store.auth.upsertUser({ username: 'c', passwordHash: 'h', accounts: [], createdAt: 1 });
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.auth.reserveLoginAttempt('c', 10, 5, 999)),
+        );
+        assert.equal(results.filter((r) => r?.admitted).length, 5);
+      });
+
+      it('replaces, updates, lists and deletes users (with their sessions)', async () => {
+        await store.auth.upsertUser({ username: 'b', passwordHash: 'h', accounts: ['A-1'], createdAt: 1 });
+        await store.auth.upsertUser({ username: 'a', passwordHash: 'h', accounts: [], createdAt: 2 });
+        await store.auth.reserveLoginAttempt('b', 10, 1, 999);
+        await store.auth.upsertUser({ username: 'b', passwordHash: 'h2', accounts: ['A-3'], createdAt: 1 });
+        assert.deepEqual(await store.auth.getUser('b'), {
+          username: 'b',
+          passwordHash: 'h2',
+          accounts: ['A-3'],
+          failedLogins: 0,
+          lockedUntil: null,
+          createdAt: 1,
+        });
+        assert.deepEqual(
+          (await store.auth.listUsers()).map((u) => u.username),
+          ['a', 'b'],
+        );
+        await store.auth.reserveLoginAttempt('b', 10, 1, 999);
+        const accountsOnly = await store.auth.updateUser('b', { accounts: ['A-4'] });
+        assert.deepEqual(
+          [accountsOnly?.accounts, accountsOnly?.lockedUntil, accountsOnly?.passwordHash],
+          [['A-4'], 999, 'h2'],
+        );
+        const newPassword = await store.auth.updateUser('b', { passwordHash: 'h3' });
+        assert.deepEqual(
+          [newPassword?.passwordHash, newPassword?.lockedUntil, newPassword?.failedLogins],
+          ['h3', null, 0],
+        );
+        assert.equal(await store.auth.updateUser('ghost', { accounts: [] }), null);
+        await store.auth.saveSession({ tokenHash: 's-b1', username: 'b', clientId: 'c', expiresAt: 10 });
+        await store.auth.saveSession({ tokenHash: 's-b2', username: 'b', clientId: 'c', expiresAt: 10 });
+        await store.auth.saveSession({ tokenHash: 's-a', username: 'a', clientId: 'c', expiresAt: 10 });
+        assert.equal(await store.auth.deleteUserSessions('a'), 1);
+        assert.equal(await store.auth.deleteUser('b'), true);
+        assert.equal(await store.auth.getSession('s-b1'), null);
+        assert.equal(await store.auth.getUser('b'), null);
+        assert.equal(await store.auth.deleteUser('b'), false);
+      });
+
+      it('lists clients, replaces a secret (revoking tokens) and deletes a client with its tokens and sessions', async () => {
+        await store.auth.createClient({ clientId: 'z', name: 'z', secretHash: 'h', createdAt: 1 });
+        await store.auth.createClient({ clientId: 'm', name: 'm', secretHash: 'h', createdAt: 1 });
+        assert.deepEqual(
+          (await store.auth.listClients()).map((c) => c.clientId),
+          ['m', 'z'],
+        );
+        await store.auth.saveAccessToken({ tokenHash: 't-z', clientId: 'z', expiresAt: 10 });
+        await store.auth.saveAccessToken({ tokenHash: 't-m', clientId: 'm', expiresAt: 10 });
+        await store.auth.saveSession({ tokenHash: 's-m', username: 'u', clientId: 'm', expiresAt: 10 });
+        assert.equal(await store.auth.replaceClientSecret('z', 'h2'), true);
+        assert.equal((await store.auth.getClient('z'))?.secretHash, 'h2');
+        assert.equal(await store.auth.getAccessToken('t-z'), null);
+        assert.equal(await store.auth.replaceClientSecret('ghost', 'h'), false);
+        assert.equal(await store.auth.deleteClient('m'), true);
+        assert.equal(await store.auth.getAccessToken('t-m'), null);
+        assert.equal(await store.auth.getSession('s-m'), null);
+        assert.equal(await store.auth.getClient('m'), null);
+        assert.equal(await store.auth.deleteClient('m'), false);
+      });
+
+      it('stores sessions and tokens, touches, deletes and purges expired ones', async () => {
+        await store.auth.saveAccessToken({ tokenHash: 't1', clientId: 'c', expiresAt: 100 });
+        await store.auth.saveAccessToken({ tokenHash: 't2', clientId: 'c', expiresAt: 10_000 });
+        await store.auth.saveSession({ tokenHash: 's1', username: 'u', clientId: 'c', expiresAt: 100 });
+        await store.auth.saveSession({ tokenHash: 's2', username: 'u', clientId: 'c', expiresAt: 100 });
+        await store.auth.touchSession('s2', 10_000);
+        assert.deepEqual(await store.auth.getSession('s2'), {
+          tokenHash: 's2',
+          username: 'u',
+          clientId: 'c',
+          expiresAt: 10_000,
+        });
+        assert.equal(await store.auth.purgeExpired(1_000), 2);
+        assert.equal(await store.auth.getAccessToken('t1'), null);
+        assert.deepEqual(await store.auth.getAccessToken('t2'), { tokenHash: 't2', clientId: 'c', expiresAt: 10_000 });
+        assert.equal(await store.auth.getSession('s1'), null);
+        assert.equal(await store.auth.deleteSession('s2'), true);
+        assert.equal(await store.auth.deleteSession('s2'), false);
+      });
+    });
+
+    describe('messages', () => {
+      it('inserts messages as given and reads one back with no attempts', async () => {
+        const pending = row();
+        const failed = row({ status: 'failed', nextAttemptAt: null, reason: 'no_registration' });
+        await store.messages.insert([pending, failed], T0);
+        const found = await store.messages.get(pending.id);
+        assert.deepEqual(found, {
+          message: {
+            id: pending.id,
+            accountName: A,
+            serviceName: 'CarrierService',
+            payload: '{"n":1}',
+            status: 'pending',
+            attempts: 0,
+            maxAttempts: 4,
+            nextAttemptAt: T0,
+            lockedUntil: null,
+            reason: null,
+            idempotencyKey: null,
+            createdAt: T0,
+            updatedAt: T0,
+            deliveredAt: null,
+          },
+          attempts: [],
+        });
+        assert.equal((await store.messages.get(failed.id))?.message.reason, 'no_registration');
+        assert.equal(await store.messages.get('msg_missing'), null);
+      });
+
+      it('keeps idempotency keys per account and service, refuses a live one and takes over an expired one', async () => {
+        const key = (k: string, expiresAt = T0 + 1_000) => ({ key: k, fingerprint: `fp-${k}`, expiresAt });
+        const first = row({ idempotency: key('k1') });
+        await store.messages.insert([first], T0);
+        const otherService = row({ serviceName: 'DeviceUsage', idempotency: key('k1') });
+        await store.messages.insert([otherService], T0);
+        const scope = { accountName: A, serviceName: 'CarrierService', key: 'k1' };
+        assert.deepEqual(await store.messages.findIdempotencyKeys([scope, { ...scope, key: 'k2' }], T0), [
+          { ...scope, messageId: first.id, fingerprint: 'fp-k1', status: 'pending' },
+          null,
+        ]);
+        assert.equal((await store.messages.get(first.id))?.message.idempotencyKey, 'k1');
+        // A live key fails the whole insert: the other message of the call is not stored either.
+        const bystander = row();
+        await assert.rejects(
+          store.messages.insert([bystander, row({ idempotency: key('k1') })], T0 + 1),
+          IdempotencyKeyTakenError,
+        );
+        assert.equal(await store.messages.get(bystander.id), null);
+        // Expired: not found any more, and a new message takes the key.
+        assert.deepEqual(await store.messages.findIdempotencyKeys([scope], T0 + 1_000), [null]);
+        const later = row({ idempotency: key('k1', T0 + 5_000) });
+        await store.messages.insert([later], T0 + 1_000);
+        assert.equal((await store.messages.findIdempotencyKeys([scope], T0 + 1_001))[0]?.messageId, later.id);
+      });
+
+      it('claims due messages in batches with a lease, disjoint under concurrency, and takes over expired leases', async () => {
+        const rows = Array.from({ length: 30 }, () => row());
+        await store.messages.insert(rows, T0);
+        await store.messages.insert([row({ nextAttemptAt: T0 + 60_000 })], T0);
+        const claims = await Promise.all([1, 2, 3, 4].map(() => store.messages.claim(T0, 10, LEASE)));
+        const ids = claims.flat().map((m) => m.id);
+        assert.equal(ids.length, 30);
+        assert.equal(new Set(ids).size, 30);
+        assert.ok(claims.flat().every((m) => m.status === 'delivering' && m.lockedUntil === T0 + LEASE));
+        assert.deepEqual(await store.messages.claim(T0 + LEASE - 1, 10, LEASE), []);
+        assert.equal(await store.messages.nextDueAt(), T0 + LEASE);
+        const retaken = await store.messages.claim(T0 + LEASE, 50, LEASE);
+        assert.deepEqual(new Set(retaken.map((m) => m.id)), new Set(rows.map((r) => r.id)));
+        assert.ok(retaken.every((m) => m.lockedUntil === T0 + 2 * LEASE));
+        assert.deepEqual(await store.messages.claim(T0, 0, LEASE), []);
+      });
+
+      it('claims in due order', async () => {
+        const late = row({ nextAttemptAt: T0 + 2 });
+        const early = row({ nextAttemptAt: T0 + 1 });
+        const first = row({ nextAttemptAt: T0 });
+        await store.messages.insert([late, early, first], T0);
+        assert.deepEqual(
+          (await store.messages.claim(T0 + 5, 10, LEASE)).map((m) => m.id),
+          [first.id, early.id, late.id],
+        );
+      });
+
+      it('applies a batch of changes: attempts always recorded, status only while delivering', async () => {
+        const [a, b, c] = [row(), row(), row()];
+        await store.messages.insert([a, b, c], T0);
+        await store.messages.claim(T0, 2, LEASE);
+        await store.messages.update(
+          [
+            {
+              id: a.id,
+              attempt: attempt(a.id, 1, { statusCode: 200, error: null }),
+              status: 'delivered',
+              nextAttemptAt: null,
+              reason: null,
+              deliveredAt: T0 + 3,
+            },
+            {
+              id: b.id,
+              attempt: attempt(b.id, 1),
+              status: 'pending',
+              nextAttemptAt: T0 + 500,
+              reason: 'http_500',
+              deliveredAt: null,
+            },
+            // c was never claimed: its attempt counts, its status stays.
+            {
+              id: c.id,
+              attempt: attempt(c.id, 1),
+              status: 'failed',
+              nextAttemptAt: null,
+              reason: 'gone',
+              deliveredAt: null,
+            },
+          ],
+          T0 + 3,
+        );
+        const [ma, mb, mc] = await Promise.all([a, b, c].map((m) => store.messages.get(m.id)));
+        assert.deepEqual(
+          [ma?.message.status, ma?.message.deliveredAt, ma?.message.lockedUntil, ma?.message.attempts],
+          ['delivered', T0 + 3, null, 1],
+        );
+        assert.deepEqual(
+          [mb?.message.status, mb?.message.nextAttemptAt, mb?.message.reason],
+          ['pending', T0 + 500, 'http_500'],
+        );
+        assert.deepEqual([mc?.message.status, mc?.message.reason, mc?.message.attempts], ['pending', null, 1]);
+        assert.deepEqual(mb?.attempts, [attempt(b.id, 1)]);
+        // A change without an attempt (no registration at claim time).
+        await store.messages.claim(T0 + 500, 10, LEASE);
+        await store.messages.update(
+          [
+            {
+              id: b.id,
+              attempt: null,
+              status: 'failed',
+              nextAttemptAt: null,
+              reason: 'no_registration',
+              deliveredAt: null,
+            },
+          ],
+          T0 + 600,
+        );
+        const failed = await store.messages.get(b.id);
+        assert.deepEqual(
+          [failed?.message.status, failed?.message.reason, failed?.message.attempts],
+          ['failed', 'no_registration', 1],
+        );
+        assert.equal(failed?.message.updatedAt, T0 + 600);
+      });
+
+      it('releases claimed messages without an attempt', async () => {
+        const m = row();
+        await store.messages.insert([m], T0);
+        await store.messages.claim(T0, 1, LEASE);
+        await store.messages.release([m.id], T0 + 500);
+        const found = await store.messages.get(m.id);
+        assert.deepEqual(
+          [found?.message.status, found?.message.attempts, found?.message.lockedUntil],
+          ['pending', 0, null],
+        );
+        assert.equal(await store.messages.nextDueAt(), T0 + 500);
+        assert.equal((await store.messages.claim(T0 + 499, 1, LEASE)).length, 0);
+        assert.equal((await store.messages.claim(T0 + 500, 1, LEASE)).length, 1);
+      });
+
+      it('requeues only messages in the given statuses, granting more attempts', async () => {
+        const [done, open] = [row(), row()];
+        await store.messages.insert([done, open], T0);
+        await store.messages.claim(T0, 1, LEASE);
+        await store.messages.update(
+          [
+            {
+              id: done.id,
+              attempt: attempt(done.id, 1),
+              status: 'failed',
+              nextAttemptAt: null,
+              reason: 'gone',
+              deliveredAt: null,
+            },
+          ],
+          T0,
+        );
+        assert.deepEqual(
+          await store.messages.requeue(
+            [open.id, done.id, 'msg_missing'],
+            ['failed', 'delivered', 'cancelled'],
+            4,
+            T0 + 7,
+          ),
+          [done.id],
+        );
+        const found = await store.messages.get(done.id);
+        assert.deepEqual(
+          [found?.message.status, found?.message.maxAttempts, found?.message.reason, found?.message.nextAttemptAt],
+          ['pending', 5, null, T0 + 7],
+        );
+      });
+
+      it('cancels the open messages of one account and service only', async () => {
+        const pending = row();
+        const delivering = row();
+        const otherService = row({ serviceName: 'DeviceUsage' });
+        const otherAccount = row({ accountName: 'A-2' });
+        const finished = row({ status: 'failed', nextAttemptAt: null, reason: 'gone' });
+        await store.messages.insert([delivering, pending, otherService, otherAccount, finished], T0);
+        await store.messages.claim(T0, 1, LEASE);
+        assert.equal(await store.messages.cancelOpen(A, 'CarrierService', 'registration_removed', T0 + 1), 2);
+        const status = async (id: string) => {
+          const m = (await store.messages.get(id))?.message;
+          return [m?.status, m?.reason];
+        };
+        assert.deepEqual(await status(pending.id), ['cancelled', 'registration_removed']);
+        assert.deepEqual(await status(delivering.id), ['cancelled', 'registration_removed']);
+        assert.deepEqual(await status(otherService.id), ['pending', null]);
+        assert.deepEqual(await status(otherAccount.id), ['pending', null]);
+        assert.deepEqual(await status(finished.id), ['failed', 'gone']);
+        assert.equal((await store.messages.claim(T0 + 2 * LEASE, 10, LEASE)).length, 2);
+      });
+
+      it('lists newest first in pages with opaque cursors, filtered, and refuses a foreign cursor', async () => {
+        const rows = Array.from({ length: 5 }, (_, i) =>
+          row({ accountName: 'L-1', status: 'failed', nextAttemptAt: null, reason: `r${i}` }),
+        );
+        for (const r of rows) await store.messages.insert([r], T0);
+        await store.messages.insert([row({ accountName: 'L-1' })], T0);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        for (let page = 0; page < 5; page++) {
+          const result = await store.messages.list({ accountName: 'L-1', status: 'failed' }, 2, cursor);
+          assert.ok(result.items.length <= 2);
+          seen.push(...result.items.map((m) => m.id));
+          cursor = result.nextCursor;
+          if (cursor === null) break;
+          assert.doesNotMatch(cursor, /^\d+$/, 'cursors are opaque, not row numbers');
+        }
+        assert.deepEqual(seen, rows.map((r) => r.id).reverse());
+        assert.equal((await store.messages.list({ serviceName: 'DeviceUsage' }, 10, null)).items.length, 0);
+        assert.equal((await store.messages.list({ since: T0 + 1 }, 10, null)).items.length, 0);
+        assert.equal((await store.messages.list({ until: T0 + 1 }, 10, null)).items.length, 6);
+        for (const foreign of ['1', 'abc', '', 'czk5OTk5OTk5OTk5OTk5OTk5OTk5OQ']) {
+          await assert.rejects(store.messages.list({}, 10, foreign), InvalidCursorError, foreign);
+        }
+      });
+
+      it('pages through ids oldest first with a filter', async () => {
+        const rows = Array.from({ length: 7 }, () => row({ serviceName: 'DeviceUsage' }));
+        await store.messages.insert(rows, T0);
+        await store.messages.insert([row()], T0);
+        const ids: string[] = [];
+        let after: string | null = null;
+        for (;;) {
+          const page = await store.messages.findIds({ serviceName: 'DeviceUsage', status: 'pending' }, 3, after);
+          ids.push(...page);
+          if (page.length < 3) break;
+          after = page[page.length - 1];
+        }
+        assert.deepEqual(
+          ids,
+          rows.map((r) => r.id),
+        );
+        assert.deepEqual(await store.messages.findIds({ until: T0 }, 10, null), []);
+      });
+
+      it('counts by status and measures the oldest due age', async () => {
+        await store.messages.insert(
+          [row(), row({ nextAttemptAt: T0 + 500 }), row(), row({ status: 'failed', nextAttemptAt: null, reason: 'x' })],
+          T0,
+        );
+        await store.messages.claim(T0, 1, LEASE);
+        const stats = await store.messages.stats(T0 + 2_000);
+        assert.deepEqual(stats.counts, { pending: 2, delivering: 1, delivered: 0, failed: 1, cancelled: 0 });
+        assert.equal(stats.queueDepth, 3);
+        assert.equal(stats.oldestDueAgeMs, 2_000);
+        assert.equal((await store.messages.stats(T0 - 1)).oldestDueAgeMs, 0);
+      });
+
+      it('purges finished messages past their cutoffs with their attempts and keys, and expired keys', async () => {
+        const delivered = row({ idempotency: { key: 'kd', fingerprint: 'f', expiresAt: T0 + 100_000 } });
+        const failed = row();
+        const pending = row();
+        const keyOnly = row({ idempotency: { key: 'kp', fingerprint: 'f', expiresAt: T0 + 50 } });
+        await store.messages.insert([delivered, failed, pending, keyOnly], T0);
+        await store.messages.claim(T0, 2, LEASE);
+        await store.messages.update(
+          [
+            {
+              id: delivered.id,
+              attempt: attempt(delivered.id, 1),
+              status: 'delivered',
+              nextAttemptAt: null,
+              reason: null,
+              deliveredAt: T0,
+            },
+            {
+              id: failed.id,
+              attempt: attempt(failed.id, 1),
+              status: 'failed',
+              nextAttemptAt: null,
+              reason: 'gone',
+              deliveredAt: null,
+            },
+          ],
+          T0,
+        );
+        assert.equal(await store.messages.purge({ deliveredBefore: T0, failedBefore: T0, keysExpiredBy: T0 }), 0);
+        assert.equal(
+          await store.messages.purge({ deliveredBefore: T0 + 1, failedBefore: T0, keysExpiredBy: T0 + 50 }),
+          1,
+        );
+        assert.equal(await store.messages.get(delivered.id), null);
+        const scope = (key: string) => ({ accountName: A, serviceName: 'CarrierService', key });
+        assert.deepEqual(await store.messages.findIdempotencyKeys([scope('kd'), scope('kp')], T0), [null, null]);
+        // The purged message's key is gone too, so the key can be used again at once.
+        await store.messages.insert([row({ idempotency: { key: 'kd', fingerprint: 'g', expiresAt: T0 + 10 } })], T0);
+        assert.equal(
+          await store.messages.purge({ deliveredBefore: T0 + 1, failedBefore: T0 + 1, keysExpiredBy: T0 }),
+          1,
+        );
+        assert.equal(await store.messages.get(failed.id), null);
+        assert.ok(await store.messages.get(pending.id), 'open messages are never purged');
+        assert.ok(await store.messages.get(keyOnly.id));
+      });
+    });
+
+    describe('replay jobs', () => {
+      const job = (overrides: Partial<ReplayJobRecord> = {}): ReplayJobRecord => ({
+        jobId: `rpl_${++counter}`,
+        status: 'running',
+        filter: { status: 'failed', accountName: A, since: T0 },
+        matched: 0,
+        replayed: 0,
+        afterId: null,
+        leasedUntil: T0 + 100,
+        startedAt: T0,
+        finishedAt: null,
+        error: null,
+        ...overrides,
+      });
+
+      it('stores jobs and their progress, readable from another connection', async () => {
+        const j = job();
+        await store.replayJobs.create(j);
+        const progressed = { ...j, matched: 500, replayed: 480, afterId: 'msg_x', leasedUntil: T0 + 200 };
+        await store.replayJobs.save(progressed);
+        const other = await opened.second();
+        assert.deepEqual(await other.replayJobs.get(j.jobId), progressed);
+        assert.equal(await other.replayJobs.get('rpl_missing'), null);
+      });
+
+      it('hands an abandoned running job to one claimer, and purges old finished jobs', async () => {
+        const abandoned = job();
+        await store.replayJobs.create(abandoned);
+        await store.replayJobs.create(job({ leasedUntil: T0 + 10_000 }));
+        await store.replayJobs.create(job({ status: 'done', leasedUntil: null, finishedAt: T0 }));
+        assert.equal(await store.replayJobs.claimAbandoned(T0 + 99, T0 + 500), null);
+        const claims = await Promise.all([1, 2, 3].map(() => store.replayJobs.claimAbandoned(T0 + 100, T0 + 500)));
+        const taken = claims.filter((c) => c !== null);
+        assert.equal(taken.length, 1);
+        assert.deepEqual(taken[0], { ...abandoned, leasedUntil: T0 + 500 });
+        assert.equal(await store.replayJobs.purge(T0), 0);
+        assert.equal(await store.replayJobs.purge(T0 + 1), 1);
+      });
+    });
+  });
+}
