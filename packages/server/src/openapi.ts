@@ -247,7 +247,7 @@ const OPERATIONS: Record<string, OperationDoc> = {
         { accountName: ACCOUNT, serviceName: 'DeviceUsage', payload: { requestId: 'r-1' }, idempotencyKey: 'usage-1' },
       ],
     },
-    responses: { 202: { messageIds: ['msg_01a2147900000000000000000000002b'] } },
+    responses: { 202: { messageIds: ['msg_01a2147900000000000000000000002b'], statuses: ['failed'] } },
   },
   'GET /admin/v1/messages/{id}': {
     operationId: 'getMessage',
@@ -273,7 +273,13 @@ const OPERATIONS: Record<string, OperationDoc> = {
   'POST /admin/v1/messages/{id}/replay': {
     operationId: 'replayMessage',
     tag: 'Messages',
-    responses: { 202: { messageId: MESSAGE_ID, status: 'pending' } },
+    responses: {
+      202: { messageId: MESSAGE_ID, status: 'pending' },
+      409: {
+        errorCode: ErrorCodes.messageDelivering,
+        errorMessage: `message ${MESSAGE_ID} is being delivered right now; replay it once this attempt has ended`,
+      },
+    },
   },
   'POST /admin/v1/messages/replay': {
     operationId: 'replayMessages',
@@ -386,6 +392,10 @@ const ERROR_EXAMPLES: Record<string, { errorCode: string; errorMessage: string }
   409: { errorCode: ErrorCodes.conflict, errorMessage: 'client client-4f2a9c1e already exists' },
   413: { errorCode: ErrorCodes.requestTooLarge, errorMessage: 'the body is larger than 1048576 bytes' },
   415: { errorCode: ErrorCodes.contentType, errorMessage: 'the body must be application/json' },
+  422: {
+    errorCode: ErrorCodes.idempotencyKey,
+    errorMessage: 'Idempotency-Key "order-4711" was already used with a different payload for this account and service',
+  },
   429: { errorCode: ErrorCodes.tooManyAttempts, errorMessage: 'too many failed attempts: try again in 30 seconds' },
   503: { errorCode: ErrorCodes.unavailable, errorMessage: 'the store does not answer' },
 };

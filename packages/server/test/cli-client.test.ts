@@ -287,9 +287,9 @@ describe('ccb publish and ccb messages', () => {
     const both = await ccb(['messages', 'replay', 'msg_x', '--status', 'failed']);
     assert.equal(both.code, 1);
     assert.match(both.stderr, /not both/);
-    const pending = await ccb(['messages', 'replay', '--status', 'pending']);
-    assert.equal(pending.code, 1);
-    assert.match(pending.stderr, /Allowed choices are failed, cancelled, delivered/);
+    const delivering = await ccb(['messages', 'replay', '--status', 'delivering']);
+    assert.equal(delivering.code, 1);
+    assert.match(delivering.stderr, /Allowed choices are failed, cancelled, delivered, pending/);
   });
 
   it('documents arguments, defaults and environment variables in --help', async () => {

@@ -134,15 +134,24 @@ describe('Message service (SQLite)', () => {
     assert.equal(found?.message.reason, 'no_registration');
   });
 
-  it('replays only finished messages, granting a fresh set of attempts', async () => {
-    const [done, open] = await store.messages.publish([message(), message()], T0);
+  it('replays finished and pending messages (deliver now), granting a fresh set of attempts, never one in flight', async () => {
+    const [done, inFlight, waiting] = await store.messages.publish([message(), message(), message()], T0);
     await store.messages.claimDue(T0, 1, LEASE);
     await store.messages.complete([{ kind: 'failed', attempt: attempt(done.id, 1, T0), reason: 'gone' }], T0);
-    assert.deepEqual(await store.messages.replay([done.id, open.id, 'msg_missing'], 4, T0 + 1), [done.id]);
+    assert.deepEqual(
+      (await store.messages.claimDue(T0, 1, LEASE)).map((claimed) => claimed.message.id),
+      [inFlight.id],
+    );
+    const ids = [done.id, inFlight.id, waiting.id, 'msg_missing'];
+    assert.deepEqual(await store.messages.replay(ids, 4, T0 + 1), [done.id, waiting.id]);
     const replayed = await store.messages.get(done.id);
     assert.equal(replayed?.message.status, 'pending');
     assert.equal(replayed?.message.maxAttempts, 5);
     assert.equal(replayed?.message.reason, null);
+    const now = await store.messages.get(waiting.id);
+    assert.equal(now?.message.status, 'pending');
+    assert.equal(now?.message.nextAttemptAt, T0 + 1);
+    assert.equal((await store.messages.get(inFlight.id))?.message.status, 'delivering');
   });
 
   it('hands claimed messages back without counting an attempt', async () => {

@@ -50,6 +50,7 @@ export const ErrorCodes = {
   unauthorized: 'REQUEST_FAILED.Unauthorized',
   forbidden: 'REQUEST_FAILED.Forbidden',
   conflict: 'REQUEST_FAILED.AlreadyExists',
+  messageDelivering: 'REQUEST_FAILED.MessageDelivering',
   notFound: 'REQUEST_FAILED.ResourceNotFound',
   methodNotAllowed: 'REQUEST_FAILED.MethodNotAllowed',
   requestTimeout: 'REQUEST_FAILED.RequestTimeout',

@@ -367,23 +367,30 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       schema: {
         tags,
         security,
-        summary: 'Deliver a delivered, failed or cancelled message again',
-        description: 'The replay is a new attempt of the same message id; callbackCount continues.',
+        summary: 'Deliver a message now: again once delivered, failed or cancelled, or without waiting when pending',
+        description:
+          'The replay is a new attempt of the same message id, due at once, with a fresh set of attempts on top of ' +
+          'those made; callbackCount continues. A message being delivered right now answers 409.',
         params: IdParams,
         response: { 202: PublishResponse, ...errors, 404: errorBodySchema, 409: errorBodySchema },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
-      const replayed = await messageService.replay([id], maxAttempts(), Date.now());
+      let replayed = await messageService.replay([id], maxAttempts(), Date.now());
       if (replayed.length === 0) {
         const found = await messageService.get(id);
         if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
-        throw new HttpError(
-          409,
-          ErrorCodes.conflict,
-          `message ${id} is ${found.message.status}; only delivered, failed or cancelled messages can be replayed`,
-        );
+        // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
+        if (found.message.status !== 'delivering')
+          replayed = await messageService.replay([id], maxAttempts(), Date.now());
+        if (replayed.length === 0) {
+          throw new HttpError(
+            409,
+            ErrorCodes.messageDelivering,
+            `message ${id} is being delivered right now; replay it once this attempt has ended`,
+          );
+        }
       }
       ctx.notifyPublished();
       return reply.code(202).send({ messageId: id, status: 'pending' });

@@ -19,8 +19,8 @@ import {
 /** How often a bulk replay's progress is read. */
 const REPLAY_POLL_INTERVAL_MS = 200;
 const DEFAULT_REPLAY_TIMEOUT = '10m';
-/** The server replays only these; pending and delivering messages are already on their way. */
-const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'cancelled', 'delivered'];
+/** Statuses a bulk replay may select (a replayed pending message is delivered at once). */
+const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'cancelled', 'delivered', 'pending'];
 
 interface ListFlags {
   status?: MessageStatus;
@@ -288,8 +288,9 @@ export function registerMessagesCommand(program: Command): void {
   )
     .addHelpText(
       'after',
-      `\nA single replay queues the message again under the same id (callbackCount continues); a pending or
-delivering message cannot be replayed. A bulk replay runs on the server as a job: the command follows
+      `\nA single replay queues the message again under the same id (callbackCount continues), due at once: a
+pending message waiting for its next attempt is delivered now. A message being delivered right now
+cannot be replayed until that attempt ends. A bulk replay runs on the server as a job: the command follows
 its progress (a progress bar on a terminal) and prints how many messages were replayed. If --timeout
 passes first it exits 1 while the job carries on.
 

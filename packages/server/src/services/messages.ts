@@ -16,8 +16,11 @@ import type { Registration, RegistrationService } from './registrations.js';
 
 /** How long an Idempotency-Key is remembered for its account and service (as payment APIs do: a day). */
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
-/** Statuses a replay re-queues; pending and delivering messages are on their way already. */
-export const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'delivered', 'cancelled'];
+/**
+ * Statuses a replay re-queues. A pending message is made due at once ("deliver now", instead of
+ * waiting for its next scheduled attempt); a delivering one has an attempt in flight and is left alone.
+ */
+export const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['pending', 'failed', 'delivered', 'cancelled'];
 /** A publish that lost a race for an idempotency key is tried again this many times (it then finds the key). */
 const KEY_RACE_RETRIES = 2;
 
@@ -253,8 +256,8 @@ export class MessageService implements DeliveryQueue {
   }
 
   /**
-   * Queues delivered, failed and cancelled messages again (pending, due now, `maxAttempts` more
-   * attempts on top of those made); the others are left alone. Returns the ids queued.
+   * Queues pending, delivered, failed and cancelled messages again (pending, due now, `maxAttempts`
+   * more attempts on top of those made); delivering ones are left alone. Returns the ids queued.
    */
   replay(ids: string[], maxAttempts: number, now: number): Promise<string[]> {
     return this.store.messages.requeue(ids, REPLAYABLE_STATUSES, maxAttempts, now);
