@@ -13,17 +13,27 @@ const WAIT = { timeout: 15_000 };
 const textOf = async (locator: Locator) => (await locator.textContent()) ?? '';
 const SCREENSHOT = new URL('../../../docs/dashboard.png', import.meta.url);
 
-/** A browser context whose every request must go to the test server (no CDN, nothing outside 127.0.0.1). */
+/**
+ * A browser context whose every request must go to the test server (no CDN, nothing outside
+ * 127.0.0.1); `problems` collects script errors and console errors (a CSP violation is one).
+ */
 async function openContext(browser: Browser, server: TestServer, viewport = { width: 1280, height: 900 }) {
   const context = await browser.newContext({ viewport });
   const elsewhere: string[] = [];
+  const problems: string[] = [];
+  context.on('page', (page) => {
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+  });
   await context.route('**/*', (route) => {
     const url = route.request().url();
     if (url.startsWith(`${server.baseUrl}/`)) return route.continue();
     elsewhere.push(url);
     return route.abort();
   });
-  return { context, elsewhere };
+  return { context, elsewhere, problems };
 }
 
 async function signInWith(page: Page, server: TestServer, token: string) {
@@ -91,6 +101,7 @@ describe('dashboard at /ui', { skip }, () => {
     const listeners: TestListener[] = [];
     let context: BrowserContext;
     let elsewhere: string[];
+    let problems: string[];
     let page: Page;
 
     before(async () => {
@@ -98,7 +109,7 @@ describe('dashboard at /ui', { skip }, () => {
         env: { CCB_ALLOWED_PORTS: 'any' },
         flags: { retrySchedule: '100ms,100ms,100ms', attemptTimeout: '2s' },
       });
-      ({ context, elsewhere } = await openContext(browser, server));
+      ({ context, elsewhere, problems } = await openContext(browser, server));
       page = await context.newPage();
     });
     after(async () => {
@@ -250,6 +261,7 @@ describe('dashboard at /ui', { skip }, () => {
         await page.waitForTimeout(250);
       }
       assert.ok(Number.parseFloat(shown) > 0, `delivery rate shown: ${shown}`);
+      assert.deepEqual(problems, [], 'no script error, no console error (CSP included) on any page so far');
       const chartLabel = await page.getByRole('img', { name: /^Delivery rate:/ }).getAttribute('aria-label');
       assert.doesNotMatch(chartLabel ?? '', /^Delivery rate: 0\.0\/s/);
       assert.deepEqual(elsewhere, []);
@@ -275,6 +287,7 @@ describe('dashboard at /ui', { skip }, () => {
         );
         assert.deepEqual(unlabelled, [], `${view} has unlabelled controls`);
       }
+      assert.deepEqual(phone.problems, []);
       await phone.context.close();
     });
   });
