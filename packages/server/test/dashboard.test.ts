@@ -91,6 +91,13 @@ describe('dashboard at /ui', { skip }, () => {
       assert.equal(await page.evaluate(() => sessionStorage.getItem('ccb.adminToken')), null);
       await page.reload();
       await page.getByLabel('Admin token').waitFor(WAIT);
+
+      // A token the server no longer accepts (it restarted with another): signed out, and told why.
+      await page.evaluate(() => sessionStorage.setItem('ccb.adminToken', 'an-old-token'));
+      await page.goto(`${server.baseUrl}/ui#/messages`);
+      await page.reload();
+      await page.getByText('The server refused the admin token').waitFor(WAIT);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('ccb.adminToken')), null);
       assert.deepEqual(elsewhere, []);
       await context.close();
     });
