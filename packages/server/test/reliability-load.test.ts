@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SERVICE_NAMES } from '@ccb/sdk';
+import {
+  accessToken,
+  adminHeaders,
+  DEV_CREDENTIALS,
+  type Login,
+  login,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
+
+/** Calls in flight at once (issue 12: 2,000 concurrent mixed API calls). */
+const CALLS = 2_000;
+const SESSIONS = 8;
+
+interface Call {
+  kind: string;
+  url: string;
+  init: RequestInit;
+  service?: string;
+  listener?: string;
+}
+
+describe('reliability: 2,000 concurrent mixed API calls', () => {
+  let server: TestServer;
+  let sessions: Login[];
+
+  before(async () => {
+    // No delivery engine: the registered URLs are never called, so no traffic leaves 127.0.0.1.
+    server = await startTestServer({ flags: { role: 'api' }, env: { CCB_ALLOWED_PORTS: 'any' } });
+    // One after the other: concurrent logins count against the lockout (issue 12, defect 1).
+    sessions = [];
+    for (let i = 0; i < SESSIONS; i++) sessions.push(await login(server));
+  });
+  after(() => server.close());
+
+  function call(i: number): Call {
+    const account = DEV_CREDENTIALS.accountName;
+    const m2m = sessions[i % SESSIONS].headers;
+    const admin = adminHeaders(server);
+    const service = SERVICE_NAMES[i % SERVICE_NAMES.length];
+    switch (i % 10) {
+      case 0:
+      case 1:
+      case 2:
+      case 3: {
+        const listener = `https://hooks.example.net/${service}/${i}`;
+        return {
+          kind: 'register',
+          service,
+          listener,
+          url: `${server.apiUrl}/m2m/v1/callbacks/${account}`,
+          init: { method: 'POST', headers: m2m, body: JSON.stringify({ name: service, url: listener }) },
+        };
+      }
+      case 4:
+      case 5:
+        return { kind: 'list', url: `${server.apiUrl}/m2m/v1/callbacks/${account}`, init: { headers: m2m } };
+      case 6:
+      case 7:
+        return {
+          kind: 'publish',
+          url: `${server.baseUrl}/admin/v1/messages`,
+          init: {
+            method: 'POST',
+            headers: admin,
+            body: JSON.stringify({ accountName: account, serviceName: service, payload: { requestId: `load-${i}` } }),
+          },
+        };
+      case 8:
+        return { kind: 'messages', url: `${server.baseUrl}/admin/v1/messages?limit=20`, init: { headers: admin } };
+      default:
+        return i % 20 === 9
+          ? {
+              kind: 'token',
+              url: `${server.apiUrl}/ts/v1/oauth2/token`,
+              init: {
+                method: 'POST',
+                headers: {
+                  authorization: `Basic ${Buffer.from(`${DEV_CREDENTIALS.clientId}:${DEV_CREDENTIALS.clientSecret}`).toString('base64')}`,
+                  'content-type': 'application/x-www-form-urlencoded',
+                },
+                body: 'grant_type=client_credentials',
+              },
+            }
+          : { kind: 'stats', url: `${server.baseUrl}/admin/v1/stats`, init: { headers: admin } };
+    }
+  }
+
+  it('answers every call without a 5xx and keeps one registration per service', async () => {
+    assert.ok(await accessToken(server));
+    const calls = Array.from({ length: CALLS }, (_, i) => call(i));
+    const results = await Promise.all(
+      calls.map(async (c) => {
+        const response = await fetch(c.url, { ...c.init, signal: AbortSignal.timeout(120_000) });
+        return { call: c, status: response.status, text: await response.text() };
+      }),
+    );
+
+    const failures = results.filter((r) => r.status >= 300);
+    assert.deepEqual(
+      failures.slice(0, 5).map((r) => `${r.call.kind} ${r.status} ${r.text.slice(0, 200)}`),
+      [],
+      `${failures.length} of ${CALLS} calls failed`,
+    );
+    const published = results.filter((r) => r.call.kind === 'publish').map((r) => JSON.parse(r.text).messageId);
+    assert.equal(new Set(published).size, published.length, 'every publish got its own message');
+
+    const registrations = await server.ctx.store.registrations.list(DEV_CREDENTIALS.accountName);
+    const byService = new Map<string, string[]>();
+    for (const registration of registrations) {
+      byService.set(registration.serviceName, [...(byService.get(registration.serviceName) ?? []), registration.url]);
+    }
+    assert.equal(registrations.length, SERVICE_NAMES.length, 'one registration per service');
+    for (const service of SERVICE_NAMES) {
+      const urls = byService.get(service) ?? [];
+      assert.equal(urls.length, 1, service);
+      const sent = calls.filter((c) => c.service === service && c.kind === 'register').map((c) => c.listener);
+      assert.ok(sent.includes(urls[0]), `${service} is registered with a URL that was sent`);
+    }
+  });
+});
