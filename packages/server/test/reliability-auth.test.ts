@@ -354,7 +354,7 @@ describe('reliability: auth matrix', () => {
     }
   }
 
-  it('refuses every session route for each kind of bad credential, with its own status and code, changing nothing', async () => {
+  it('refuses every session route for each kind of bad credential, with its own status and code, changing nothing', async (t) => {
     for (const account of [ACCOUNT, OTHER_ACCOUNT]) {
       await server.ctx.registrations.upsert({
         accountName: account,
@@ -455,9 +455,10 @@ describe('reliability: auth matrix', () => {
     }
     await unchanged();
     assert.ok(tried >= 40, `${tried} combinations tried`);
+    t.diagnostic(`session routes: ${tried} route and credential combinations refused`);
   });
 
-  it('refuses every admin route without the admin token, whatever else is sent', async () => {
+  it('refuses every admin route without the admin token, whatever else is sent', async (t) => {
     const spec = await send(`${server.baseUrl}/openapi.json`);
     const bearer = await accessToken(server);
     const attempts: Record<string, string>[] = [
@@ -487,5 +488,6 @@ describe('reliability: auth matrix', () => {
       }
     }
     assert.ok(tried >= 100, `${tried} combinations tried`);
+    t.diagnostic(`admin routes: ${tried} route and credential combinations refused`);
   });
 });
