@@ -26,5 +26,6 @@ export {
   type HttpRequest,
   type HttpResponse,
 } from './http/httpClient.js';
+export { parseRetryAfter } from './http/retryPolicy.js';
 export type { CallbackActionResult, ConnectivityManagementCallback, RegisterCallbackRequest } from './models/index.js';
 export * from './services/index.js';

@@ -235,5 +235,7 @@ describe('parseRetryAfter', () => {
     assert.equal(parseRetryAfter(undefined, now), undefined);
     assert.equal(parseRetryAfter('soon', now), undefined);
     assert.equal(parseRetryAfter('-5', now), undefined);
+    assert.equal(parseRetryAfter('1.5', now), undefined, 'delay-seconds are whole seconds');
+    assert.equal(parseRetryAfter(null, now), undefined);
   });
 });

@@ -34,10 +34,9 @@ export function banner(server: RunningServer, version: string, env?: NodeJS.Proc
     rows.push(['Encryption key', 'from CCB_ENCRYPTION_KEY']);
   }
   if (config.role !== 'api') {
-    const attempts = config.delivery.retrySchedule.length + 1;
     rows.push([
       'Retry schedule',
-      `${config.delivery.retrySchedule.map(formatDuration).join(',')} (${attempts} attempts)`,
+      `${config.delivery.retrySchedule.map(formatDuration).join(',')} (${config.delivery.maxAttempts} attempts)`,
     ]);
   }
   if (config.role === 'worker') {

@@ -49,8 +49,10 @@ export interface HttpServerConfig {
 }
 
 export interface DeliveryConfig {
-  /** Delays between attempts in ms; attempts allowed = delays + 1. */
+  /** Delays between attempts in ms. */
   retrySchedule: number[];
+  /** Attempts a new message is allowed: the first one and one per delay of the schedule. */
+  maxAttempts: number;
   attemptTimeoutMs: number;
   /** Claim lease; always longer than the attempt timeout. */
   leaseMs: number;
@@ -648,6 +650,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     allowPrivateTargets: values.allowPrivateTargets,
     delivery: {
       retrySchedule: values.retrySchedule,
+      maxAttempts: values.retrySchedule.length + 1,
       attemptTimeoutMs,
       leaseMs,
       concurrency: values.concurrency,

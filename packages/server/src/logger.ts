@@ -12,6 +12,16 @@ import pino, {
  * Everything that may hold a secret, wherever it appears in a log line: request headers, bodies,
  * registrations and errors. Values are replaced, never logged.
  */
+/** What the server's parts log through: pino's object-first calls (a FastifyBaseLogger fits). */
+export interface StructuredLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  /** pino's level check, when the logger has one. */
+  isLevelEnabled?(level: string): boolean;
+}
+
 export const REDACT_PATHS = [
   'authorization',
   'vz-m2m-token',

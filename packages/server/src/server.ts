@@ -48,8 +48,13 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await store.migrate();
     if (config.dev) await seedDevData(store);
     const { registrations, messages } = await createServices(store, config.encryptionKey);
-    const maxAttempts = config.delivery.retrySchedule.length + 1;
-    replays = new ReplayJobs(store.replayJobs, messages, maxAttempts, () => ctx.notifyPublished(), logger);
+    replays = new ReplayJobs(
+      store.replayJobs,
+      messages,
+      config.delivery.maxAttempts,
+      () => ctx.notifyPublished(),
+      logger,
+    );
     const ctx: AppContext = { config, store, registrations, messages, replays, logger, notifyPublished() {} };
     app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
     if (config.role !== 'api') {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { statusError } from '../src/delivery/attempt-error.js';
-import { parseRetryAfter, RetrySchedule } from '../src/delivery/retry-schedule.js';
+import { RetrySchedule } from '../src/delivery/retry-schedule.js';
 
 const NOW = 1_700_000_000_000;
 const failedWith = (statusCode: number | null, retryAfter?: string) => ({
@@ -80,13 +80,5 @@ describe('RetrySchedule', () => {
       kind: 'retry',
       nextAttemptAt: NOW + 3_600_000,
     });
-  });
-
-  it('reads Retry-After values', () => {
-    assert.equal(parseRetryAfter('120', NOW), 120_000);
-    assert.equal(parseRetryAfter(' 0 ', NOW), 0);
-    assert.equal(parseRetryAfter(new Date(NOW - 5_000).toUTCString(), NOW), 0);
-    assert.equal(parseRetryAfter('-3', NOW), null);
-    assert.equal(parseRetryAfter('later', NOW), null);
   });
 });

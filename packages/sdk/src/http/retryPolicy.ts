@@ -48,11 +48,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** `Retry-After` in milliseconds from now: delta-seconds or an HTTP date; `undefined` when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
+/**
+ * `Retry-After` in milliseconds from now: delay-seconds (whole seconds, RFC 9110) or an HTTP date (never
+ * negative); `undefined` when absent or unreadable. The one reading of the header, shared by the SDK's
+ * retries and the server's delivery engine.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === undefined || value === null) return undefined;
   const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
   // An HTTP date always names its month; this keeps lenient Date.parse from reading "-5" as a year.
   if (!/[a-z]{3}/i.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);

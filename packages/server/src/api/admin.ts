@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError } from 'fastify';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { hashPassword, SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
 import type { OAuthClient, User } from '../store/types.js';
 import type { Authenticator } from './auth.js';
 import { ErrorCodes, errorBodySchema, type FieldRules, HttpError, validationError } from './errors.js';
+import { accountName } from './schemas.js';
 
-const AccountName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+const AccountName = accountName();
 const ClientId = Type.String({ pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'Letters, digits, . _ ~ -' });
 const Username = Type.String({ minLength: 1, maxLength: 128 });
 const Secret = (description: string) =>
@@ -284,3 +285,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     },
   );
 };
+
+/** The shapes the admin routes answer, for clients of the admin API (the CLI). */
+export type ClientView = Static<typeof ClientBody>;
+export type ClientCredentialsView = Static<typeof ClientCredentials>;
+export type UserView = Static<typeof UserBody>;

@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { AppContext } from '../context.js';
 import { HashQueueFullError, hashPassword, PasswordVerifier } from '../security/passwords.js';
 import { AttemptThrottle } from '../security/throttle.js';
 import { hashToken, newAccessToken, newSessionToken, safeEqual } from '../security/tokens.js';
 import type { AuthStore, User } from '../store/types.js';
 import { ErrorCodes, HttpError } from './errors.js';
+import { ACCOUNT_NAME } from './schemas.js';
 
 export const ACCESS_TOKEN_TTL_MS = 60 * 60 * 1000;
 export const SESSION_IDLE_MS = 20 * 60 * 1000;
@@ -27,8 +29,15 @@ const TOUCH_INTERVAL_MS = 30_000;
 /** RFC 6750 §3: a Bearer token that was sent but is not (or no longer) valid. */
 const INVALID_TOKEN = { 'www-authenticate': 'Bearer realm="ccb", error="invalid_token"' };
 
-/** The platform's account names as this API accepts them (SPEC §3). */
-export const ACCOUNT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The request's `VZ-M2M-Token` session token; a missing one is the platform's 400 SessionToken error. */
+export function sessionTokenOf(request: FastifyRequest): string {
+  const header = request.headers['vz-m2m-token'];
+  const token = typeof header === 'string' ? header.trim() : '';
+  if (!token) {
+    throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
+  }
+  return token;
+}
 
 export interface SessionPrincipal {
   tokenHash: string;
@@ -65,15 +74,15 @@ declare module 'fastify' {
   }
 }
 
-/** A bounded map that forgets its oldest entries first. */
-class BoundedCache<V> extends Map<string, V> {
-  override set(key: string, value: V): this {
-    if (this.size >= CACHE_MAX_ENTRIES && !this.has(key)) {
-      const oldest = this.keys().next();
-      if (!oldest.done) this.delete(oldest.value);
-    }
-    return super.set(key, value);
-  }
+/** A cache by token hash, bounded: the least recently used entries go first. */
+function boundedCache<V extends object>(): LRUCache<string, V> {
+  return new LRUCache<string, V>({ max: CACHE_MAX_ENTRIES });
+}
+
+/** Deletes the entries that match; the keys are collected first, so nothing is deleted under an iterator. */
+function forgetWhere<V extends object>(cache: LRUCache<string, V>, matches: (entry: V) => boolean): void {
+  const keys = [...cache.entries()].filter(([, entry]) => matches(entry)).map(([key]) => key);
+  for (const key of keys) cache.delete(key);
 }
 
 function bearerToken(header: string | undefined): string | null {
@@ -88,10 +97,10 @@ function bearerToken(header: string | undefined): string | null {
  */
 export class Authenticator {
   private readonly auth: AuthStore;
-  private readonly accessTokens = new BoundedCache<CachedAccessToken>();
-  private readonly sessions = new BoundedCache<CachedSession>();
+  private readonly accessTokens = boundedCache<CachedAccessToken>();
+  private readonly sessions = boundedCache<CachedSession>();
   /** Recently verified client credentials by SHA-256 of id and secret, to skip scrypt on repeats. */
-  private readonly verifiedClients = new BoundedCache<VerifiedClient>();
+  private readonly verifiedClients = boundedCache<VerifiedClient>();
   private readonly verifier = new PasswordVerifier();
   /** Credential attempts per source address and per OAuth client (security/throttle.ts). */
   private readonly throttle = new AttemptThrottle();
@@ -204,22 +213,14 @@ export class Authenticator {
 
   /** Forgets cached sessions of a user whose accounts or password changed, or who was removed. */
   forgetUser(username: string): void {
-    for (const [key, entry] of this.sessions) {
-      if (entry.principal.username === username) this.sessions.delete(key);
-    }
+    forgetWhere(this.sessions, (entry) => entry.principal.username === username);
   }
 
   /** Forgets cached tokens, sessions and verified secrets of a client that was removed or given a new secret. */
   forgetClient(clientId: string): void {
-    for (const [key, entry] of this.accessTokens) {
-      if (entry.clientId === clientId) this.accessTokens.delete(key);
-    }
-    for (const [key, entry] of this.sessions) {
-      if (entry.principal.clientId === clientId) this.sessions.delete(key);
-    }
-    for (const [key, entry] of this.verifiedClients) {
-      if (entry.clientId === clientId) this.verifiedClients.delete(key);
-    }
+    forgetWhere(this.accessTokens, (entry) => entry.clientId === clientId);
+    forgetWhere(this.sessions, (entry) => entry.principal.clientId === clientId);
+    forgetWhere(this.verifiedClients, (entry) => entry.clientId === clientId);
   }
 
   /** onRequest hook: a valid, unexpired OAuth access token. */
@@ -255,11 +256,7 @@ export class Authenticator {
 
   /** onRequest hook: a live `VZ-M2M-Token` session; using it moves its idle expiry forward. */
   requireSession = async (request: FastifyRequest): Promise<void> => {
-    const header = request.headers['vz-m2m-token'];
-    const token = typeof header === 'string' ? header.trim() : '';
-    if (!token) {
-      throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
-    }
+    const token = sessionTokenOf(request);
     const now = this.clock();
     const tokenHash = hashToken(token);
     let entry = this.sessions.get(tokenHash);

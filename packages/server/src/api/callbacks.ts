@@ -6,6 +6,7 @@ import { UrlGuard } from '../delivery/url-guard.js';
 import type { Registration } from '../services/registrations.js';
 import type { Authenticator } from './auth.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { accountName } from './schemas.js';
 
 const SERVICE_NAMES: ReadonlySet<string> = new Set(SERVICES.map((s) => s.name));
 
@@ -17,7 +18,7 @@ const CallbackCredential = Type.Unsafe<string | null>({
 });
 
 const AccountParams = Type.Object({
-  aname: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Account name, e.g. 0000123456-00001.' }),
+  aname: accountName('Account name, e.g. 0000123456-00001.'),
 });
 
 const ServiceParams = Type.Object({
@@ -62,11 +63,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
   app,
   { ctx, authenticator },
 ) => {
-  const guard = new UrlGuard({
-    allowedPorts: ctx.config.allowedPorts,
-    allowLoopback: ctx.config.allowLoopback,
-    allowPrivate: ctx.config.allowPrivateTargets,
-  });
+  const guard = UrlGuard.fromConfig(ctx.config);
   const registrations = ctx.registrations;
 
   app.addHook('onRequest', authenticator.requireAccountAccess);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { ATTEMPT_ERROR_KINDS, parseAttemptError } from '../delivery/attempt-error.js';
 import { messagesPublished } from '../metrics.js';
@@ -15,11 +15,12 @@ import {
   type MessageStatus,
 } from '../store/types.js';
 import { describeBytes, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { accountName } from './schemas.js';
 
 /** A batch of 1,000 realistic messages is well over the 1 MiB limit of the other routes. */
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
-const AccountName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: '1–64 letters, digits, - or _' });
+const AccountName = accountName();
 const ServiceName = Type.Enum([...SERVICE_NAMES], { description: 'A callback service of the catalogue' });
 const Status = Type.Enum([...MESSAGE_STATUSES]);
 const Payload = Type.Object(
@@ -216,7 +217,6 @@ function toEpochMs(value: number | string, field: string): number {
 /** Admin messages API (SPEC §4): publish, list, show, replay, signing secrets, stats. */
 export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const { messages: messageService, registrations, replays } = ctx;
-  const maxAttempts = () => ctx.config.delivery.retrySchedule.length + 1;
 
   async function publish(messages: NewMessage[]) {
     let published: Awaited<ReturnType<typeof messageService.publish>>;
@@ -264,7 +264,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           serviceName,
           payload: JSON.stringify(payload),
           idempotencyKey: request.headers['idempotency-key'] ?? null,
-          maxAttempts: maxAttempts(),
+          maxAttempts: ctx.config.delivery.maxAttempts,
         },
       ]);
       if (result.duplicate) reply.header('idempotent-replayed', 'true');
@@ -307,7 +307,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           serviceName: m.serviceName,
           payload,
           idempotencyKey: m.idempotencyKey ?? null,
-          maxAttempts: maxAttempts(),
+          maxAttempts: ctx.config.delivery.maxAttempts,
         };
       });
       const published = await publish(messages);
@@ -377,13 +377,13 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { id } = request.params;
-      let replayed = await messageService.replay([id], maxAttempts(), Date.now());
+      let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
       if (replayed.length === 0) {
         const found = await messageService.get(id);
         if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
         // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
         if (found.message.status !== 'delivering')
-          replayed = await messageService.replay([id], maxAttempts(), Date.now());
+          replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
         if (replayed.length === 0) {
           throw new HttpError(
             409,
@@ -525,3 +525,15 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     async () => messageService.stats(Date.now()),
   );
 };
+
+/** The shapes the message routes take and answer, for clients of the admin API (the CLI). */
+export type MessageView = Static<typeof MessageBody>;
+export type AttemptView = Static<typeof AttemptBody>;
+export type MessageWithAttemptsView = Static<typeof MessageWithAttempts>;
+export type MessagePageView = Static<typeof MessagePageBody>;
+export type MessageQuery = Static<typeof ListQuery>;
+export type NewMessageRequest = Static<typeof PublishRequest>;
+export type PublishResponseView = Static<typeof PublishResponse>;
+export type BatchResponseView = Static<typeof BatchResponse>;
+export type ReplayFilter = Static<typeof ReplayRequest>['filter'];
+export type ReplayJobView = Static<typeof ReplayJobBody>;

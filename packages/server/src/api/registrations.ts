@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
 import { errorBodySchema } from './errors.js';
+import { accountName } from './schemas.js';
 
 const RegistrationSummary = Type.Object({
   accountName: Type.String(),
@@ -13,7 +14,7 @@ const RegistrationSummary = Type.Object({
 });
 
 const ListQuery = Type.Object({
-  accountName: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Only this account' })),
+  accountName: Type.Optional(accountName('Only this account')),
 });
 
 /**

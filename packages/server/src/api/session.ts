@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Authenticator } from './auth.js';
+import { type Authenticator, sessionTokenOf } from './auth.js';
 import { errorBodySchema } from './errors.js';
 
 const LoginRequest = Type.Object({
@@ -58,7 +58,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authentic
     },
     async (request) => {
       await authenticator.logout(request.session!.tokenHash);
-      return { sessionToken: String(request.headers['vz-m2m-token']).trim() };
+      return { sessionToken: sessionTokenOf(request) };
     },
   );
 };

@@ -1,104 +1,38 @@
-import type { MessageStatus } from '../store/types.js';
-
 /** How long one admin API request may take before the CLI gives up on it. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** A message as the admin API returns it (`GET /admin/v1/messages`). */
-export interface MessageView {
-  id: string;
-  accountName: string;
-  serviceName: string;
-  status: MessageStatus;
-  attempts: number;
-  maxAttempts: number;
-  nextAttemptAt: string | null;
-  reason: string | null;
-  idempotencyKey: string | null;
-  createdAt: string;
-  updatedAt: string;
-  deliveredAt: string | null;
-  payload: Record<string, unknown>;
-}
+import type { ClientCredentialsView as ClientCredentials, ClientView, UserView } from '../api/admin.js';
+import type {
+  BatchResponseView,
+  MessagePageView,
+  MessageQuery,
+  MessageWithAttemptsView,
+  NewMessageRequest,
+  PublishResponseView,
+  ReplayFilter,
+  ReplayJobView,
+} from '../api/messages.js';
 
-/** One delivery attempt of a message (`GET /admin/v1/messages/{id}`). */
-export interface AttemptView {
-  attemptNumber: number;
-  startedAt: string;
-  url: string;
-  statusCode: number | null;
-  latencyMs: number;
-  error: { kind: string; detail: string } | null;
-  responseExcerpt: string | null;
-}
+// The views are the API's own schemas (api/messages.ts, api/admin.ts), so the CLI cannot drift from them.
+export type {
+  ClientCredentialsView as ClientCredentials,
+  ClientView,
+  UserView,
+} from '../api/admin.js';
+export type {
+  AttemptView,
+  MessagePageView,
+  MessageQuery,
+  MessageView,
+  MessageWithAttemptsView,
+  NewMessageRequest,
+  ReplayFilter,
+  ReplayJobView,
+} from '../api/messages.js';
 
-export interface MessageWithAttemptsView extends MessageView {
-  deliveryAttempts: AttemptView[];
-}
-
-export interface MessagePage {
-  items: MessageView[];
-  nextCursor: string | null;
-}
-
-export interface MessageQuery {
-  accountName?: string;
-  serviceName?: string;
-  status?: MessageStatus;
-  limit?: number;
-  cursor?: string;
-}
-
-export interface NewMessageRequest {
-  accountName: string;
-  serviceName: string;
-  payload: Record<string, unknown>;
-}
-
-export interface PublishResult {
-  messageId: string;
-  status: MessageStatus;
+export interface PublishResult extends PublishResponseView {
   /** The Idempotency-Key was seen before: this is the first publish's message. */
   idempotentReplay: boolean;
-}
-
-export interface ReplayFilter {
-  status?: MessageStatus;
-  accountName?: string;
-  serviceName?: string;
-  /** ISO 8601 date-time. */
-  since?: string;
-  until?: string;
-}
-
-/** Progress of a bulk replay (`GET /admin/v1/replays/{jobId}`). */
-export interface ReplayJobView {
-  jobId: string;
-  status: 'running' | 'done' | 'failed';
-  matched: number;
-  replayed: number;
-  startedAt: string;
-  finishedAt: string | null;
-  error: string | null;
-}
-
-/** An OAuth client as the admin API lists it (`GET /admin/v1/clients`). */
-export interface ClientView {
-  clientId: string;
-  name: string;
-  createdAt: string;
-}
-
-/** A user as the admin API lists it (`GET /admin/v1/users`). */
-export interface UserView {
-  username: string;
-  accounts: string[];
-  lockedUntil: string | null;
-  createdAt: string;
-}
-
-export interface ClientCredentials {
-  clientId: string;
-  clientSecret: string;
 }
 
 /**
@@ -137,7 +71,7 @@ export class AdminApi {
 
   async publish(message: NewMessageRequest, idempotencyKey?: string): Promise<PublishResult> {
     const response = await this.request('POST', '/messages', message, idempotencyKey);
-    const body = response.body as { messageId: string; status: MessageStatus };
+    const body = response.body as PublishResponseView;
     return {
       messageId: body.messageId,
       status: body.status,
@@ -146,33 +80,30 @@ export class AdminApi {
   }
 
   /** Fields are undefined when the server answered 2xx without the expected body. */
-  async publishBatch(messages: NewMessageRequest[]): Promise<{ messageIds?: string[]; statuses?: MessageStatus[] }> {
+  async publishBatch(messages: NewMessageRequest[]): Promise<Partial<BatchResponseView>> {
     const { body } = await this.request('POST', '/messages/batch', { messages });
-    const { messageIds, statuses } = (body ?? {}) as { messageIds?: unknown; statuses?: unknown };
+    const { messageIds, statuses } = (body ?? {}) as Partial<BatchResponseView>;
     return {
       messageIds: Array.isArray(messageIds) ? messageIds : undefined,
       statuses: Array.isArray(statuses) ? statuses : undefined,
     };
   }
 
-  async listMessages(query: MessageQuery = {}): Promise<MessagePage> {
+  async listMessages(query: MessageQuery = {}): Promise<MessagePageView> {
     const search = new URLSearchParams();
     for (const [name, value] of Object.entries(query)) {
       if (value !== undefined) search.set(name, String(value));
     }
     const queryString = search.toString();
-    return (await this.request('GET', `/messages${queryString ? `?${queryString}` : ''}`)).body as MessagePage;
+    return (await this.request('GET', `/messages${queryString ? `?${queryString}` : ''}`)).body as MessagePageView;
   }
 
   async getMessage(id: string): Promise<MessageWithAttemptsView> {
     return (await this.request('GET', `/messages/${encodeURIComponent(id)}`)).body as MessageWithAttemptsView;
   }
 
-  async replayMessage(id: string): Promise<{ messageId: string; status: MessageStatus }> {
-    return (await this.request('POST', `/messages/${encodeURIComponent(id)}/replay`)).body as {
-      messageId: string;
-      status: MessageStatus;
-    };
+  async replayMessage(id: string): Promise<PublishResponseView> {
+    return (await this.request('POST', `/messages/${encodeURIComponent(id)}/replay`)).body as PublishResponseView;
   }
 
   async startReplay(filter: ReplayFilter): Promise<{ jobId: string }> {

@@ -1,8 +1,9 @@
+import type { ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, parseDuration } from '../config.js';
 import { MESSAGE_STATUSES, type MessageStatus } from '../store/types.js';
-import type { AdminApi, MessagePage, MessageWithAttemptsView, ReplayFilter, ReplayJobView } from './admin-api.js';
+import type { AdminApi, MessagePageView, MessageWithAttemptsView, ReplayFilter, ReplayJobView } from './admin-api.js';
 import {
   addConnectionOptions,
   adminApi,
@@ -25,7 +26,7 @@ const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'cancelled', 'd
 interface ListFlags {
   status?: MessageStatus;
   account?: string;
-  service?: string;
+  service?: ServiceName;
   limit?: number;
   cursor?: string;
   json?: boolean;
@@ -35,7 +36,7 @@ interface ReplayFlags {
   status?: MessageStatus;
   since?: string;
   account?: string;
-  service?: string;
+  service?: ServiceName;
   timeout: string;
   json?: boolean;
 }
@@ -63,7 +64,7 @@ function duration(value: string): string {
 const dash = (value: string | number | null | undefined) =>
   value === null || value === undefined || value === '' ? '-' : String(value);
 
-export function formatMessagePage(page: MessagePage): string {
+export function formatMessagePage(page: MessagePageView): string {
   if (page.items.length === 0) return 'No messages.';
   const rows = page.items.map((m) => [
     m.id,

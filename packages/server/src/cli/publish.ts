@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ServiceName } from '@ccb/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { PublishResult } from './admin-api.js';
 import {
@@ -87,7 +88,7 @@ Examples:
   ccb publish 0000123456-00001 CarrierService --data '{"requestId":"r-1","status":"Success"}'
   ccb publish 0000123456-00001 DeviceUsage --file usage.json --idempotency-key usage-2026-11-25`,
     )
-    .action(async (aname: string, service: string, flags: PublishFlags, command: Command) => {
+    .action(async (aname: string, service: ServiceName, flags: PublishFlags, command: Command) => {
       const payload = payloadFrom(command, flags);
       const connection = connectionFrom(command);
       try {

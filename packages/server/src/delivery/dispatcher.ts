@@ -1,3 +1,4 @@
+import type { StructuredLogger } from '../logger.js';
 import type { AttemptOutcome, ClaimedMessage, DeliveryQueue } from '../services/messages.js';
 import type { Attempt } from '../store/types.js';
 import { formatAttemptError } from './attempt-error.js';
@@ -13,20 +14,11 @@ export interface Sender {
   send(url: string, headers: Record<string, string>, body: string): Promise<SendResult>;
 }
 
-export interface DispatcherLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  /** pino's level check, when the logger has one. */
-  isLevelEnabled?(level: string): boolean;
-}
-
 export interface DispatcherOptions {
   store: DeliveryQueue;
   sender: Sender;
   schedule: RetrySchedule;
-  logger: DispatcherLogger;
+  logger: StructuredLogger;
   /** Attempts in flight at once, over all origins. */
   concurrency: number;
   /** Attempts in flight at once to one origin. */

@@ -4,7 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
-import { type Dispatcher, Pool } from 'undici';
+import { Pool, type Dispatcher as UndiciDispatcher } from 'undici';
 import { type AttemptError, type AttemptErrorKind, statusError } from './attempt-error.js';
 import type { UrlGuard } from './url-guard.js';
 
@@ -314,12 +314,12 @@ class Excerpt {
  * is large or still arriving when the attempt's time is up; a body cut short does not change the
  * outcome, since the status already arrived.
  */
-class AttemptHandler implements Dispatcher.DispatchHandler {
+class AttemptHandler implements UndiciDispatcher.DispatchHandler {
   private statusCode: number | null = null;
   private retryAfter: string | null = null;
   private readonly excerpt = new Excerpt();
   private timer: NodeJS.Timeout | null = null;
-  private controller: Dispatcher.DispatchController | null = null;
+  private controller: UndiciDispatcher.DispatchController | null = null;
   private done = false;
 
   constructor(
@@ -332,7 +332,11 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   /** Present so undici drives this handler through the current (controller-based) handler API. */
   onRequestStart(): void {}
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(
+    controller: UndiciDispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
     // Informational (1xx) responses precede the real one.
     if (statusCode < 200 || this.done) return;
     this.statusCode = statusCode;
@@ -343,7 +347,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.timer = setTimeout(this.cutShort, Math.max(0, this.timeoutMs - (performance.now() - this.started)));
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: UndiciDispatcher.DispatchController, chunk: Buffer): void {
     if (this.done) return;
     if (!this.excerpt.add(chunk)) this.cutShort();
   }
@@ -352,7 +356,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.finish();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+  onResponseError(_controller: UndiciDispatcher.DispatchController | null, error: Error): void {
     if (this.done) return;
     if (this.statusCode !== null) {
       this.finish();

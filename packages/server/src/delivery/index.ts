@@ -27,11 +27,7 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
   const { config, store, logger } = ctx;
   const delivery = config.delivery;
   const sender = new HttpSender({
-    guard: new UrlGuard({
-      allowedPorts: config.allowedPorts,
-      allowLoopback: config.allowLoopback,
-      allowPrivate: config.allowPrivateTargets,
-    }),
+    guard: UrlGuard.fromConfig(config),
     timeoutMs: delivery.attemptTimeoutMs,
     connectionsPerOrigin: delivery.originConcurrency,
     resolve: options.resolve,

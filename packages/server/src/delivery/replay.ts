@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { StructuredLogger } from '../logger.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageFilter, ReplayJobRecord, ReplayJobStore } from '../store/types.js';
-import type { DispatcherLogger } from './dispatcher.js';
 
 export type { ReplayJobStatus } from '../store/types.js';
 export type ReplayJob = ReplayJobRecord;
@@ -34,7 +34,7 @@ export class ReplayJobs {
     /** Attempts granted to each replayed message (the retry schedule's). */
     private readonly maxAttempts: number,
     private readonly onQueued: () => void,
-    private readonly logger: DispatcherLogger,
+    private readonly logger: StructuredLogger,
   ) {}
 
   async start(filter: MessageFilter): Promise<ReplayJob> {

@@ -1,6 +1,6 @@
 import type { RetentionConfig } from '../config.js';
+import type { StructuredLogger } from '../logger.js';
 import type { MessageStore } from '../store/types.js';
-import type { DispatcherLogger } from './dispatcher.js';
 
 /**
  * Deletes messages (and their attempts) past retention: delivered after 7 days, failed/cancelled
@@ -20,7 +20,7 @@ export async function purgeExpiredMessages(
 }
 
 /** Runs the purge at start and then every `purgeIntervalMs`; returns a function that stops it. */
-export function startRetention(store: MessageStore, retention: RetentionConfig, logger: DispatcherLogger): () => void {
+export function startRetention(store: MessageStore, retention: RetentionConfig, logger: StructuredLogger): () => void {
   let running: Promise<void> | null = null;
   const run = () => {
     if (running) return;

@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '@ccb/sdk';
 import type { AttemptDecision } from '../services/messages.js';
 import { type AttemptError, formatAttemptError } from './attempt-error.js';
 
@@ -49,22 +50,11 @@ export class RetrySchedule {
   delayBefore(attemptsLeft: number, statusCode: number | null, retryAfter: string | null, now: number): number {
     if ((statusCode === 429 || statusCode === 503) && retryAfter) {
       const asked = parseRetryAfter(retryAfter, now);
-      if (asked !== null) return Math.min(asked, this.retryAfterCapMs);
+      if (asked !== undefined) return Math.min(asked, this.retryAfterCapMs);
     }
     if (this.delays.length === 0) return 0;
     const index = Math.min(Math.max(this.delays.length - attemptsLeft, 0), this.delays.length - 1);
     const base = this.delays[index];
     return Math.max(0, Math.round(base * (1 + JITTER * (2 * this.random() - 1))));
   }
-}
-
-/** `Retry-After` as milliseconds from now: delay-seconds or an HTTP date; null when unreadable. */
-export function parseRetryAfter(value: string, now: number): number | null {
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // An HTTP date names its weekday and month; Date.parse would also take things like "-3".
-  if (!/[a-z]{3}/i.test(text)) return null;
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, date - now);
 }

@@ -1,4 +1,6 @@
 import ipaddr from 'ipaddr.js';
+import { LRUCache } from 'lru-cache';
+import type { Config } from '../config.js';
 
 export interface UrlGuardOptions {
   /** Ports a listener URL may use; null = any. */
@@ -34,21 +36,27 @@ const RANGE_DESCRIPTIONS: Record<string, string> = {
  */
 export class UrlGuard {
   private readonly portList: string;
-  private readonly checked = new Map<string, string | null>();
+  private readonly checked = new LRUCache<string, { problem: string | null }>({ max: CHECK_CACHE_MAX_ENTRIES });
 
   constructor(private readonly options: UrlGuardOptions) {
     this.portList = options.allowedPorts ? describePorts(options.allowedPorts) : 'any';
   }
 
+  /** The guard that the configuration asks for (the registration API and the delivery engine use the same rules). */
+  static fromConfig(config: Pick<Config, 'allowedPorts' | 'allowLoopback' | 'allowPrivateTargets'>): UrlGuard {
+    return new UrlGuard({
+      allowedPorts: config.allowedPorts,
+      allowLoopback: config.allowLoopback,
+      allowPrivate: config.allowPrivateTargets,
+    });
+  }
+
   /** Registration time: null when acceptable, else a message saying why (names the allowed ports on a port error). */
   checkUrl(url: string): string | null {
     const known = this.checked.get(url);
-    if (known !== undefined) return known;
+    if (known !== undefined) return known.problem;
     const problem = this.judgeUrl(url);
-    if (url.length <= MAX_URL_LENGTH) {
-      if (this.checked.size >= CHECK_CACHE_MAX_ENTRIES) this.checked.clear();
-      this.checked.set(url, problem);
-    }
+    if (url.length <= MAX_URL_LENGTH) this.checked.set(url, { problem });
     return problem;
   }
 
