@@ -1,6 +1,6 @@
 import { type ClientOptions, resolveConfiguration } from './configuration.js';
-import { ConnectivityCallbacksController } from './controllers/connectivityCallbacksController.js';
-import { RequestCore } from './http/requestCore.js';
+import { ConnectivityCallbacksController } from './controllers/connectivity-callbacks-controller.js';
+import { RequestCore } from './http/request-core.js';
 
 /**
  * The Connectivity Management client. Throws `ArgumentError` when an option is missing or invalid.

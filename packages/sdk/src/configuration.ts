@@ -1,6 +1,6 @@
 import { optionalNonNegativeNumber, requireNonEmptyString, requirePlainObject } from './arguments.js';
 import { ArgumentError } from './errors.js';
-import { FetchHttpClient, type HttpClient } from './http/httpClient.js';
+import { FetchHttpClient, type HttpClient } from './http/http-client.js';
 
 /** The platform's public environments. */
 export const Environment = {

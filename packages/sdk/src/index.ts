@@ -8,7 +8,7 @@ export {
   type ThingspaceOauthCredentials,
   type VZM2mTokenCredentials,
 } from './configuration.js';
-export { ConnectivityCallbacksController } from './controllers/connectivityCallbacksController.js';
+export { ConnectivityCallbacksController } from './controllers/connectivity-callbacks-controller.js';
 export {
   ApiError,
   ArgumentError,
@@ -18,14 +18,14 @@ export {
   ConnectivityManagementResultException,
   TimeoutError,
 } from './errors.js';
-export type { ApiResponse } from './http/apiResponse.js';
+export type { ApiResponse } from './http/api-response.js';
 export {
   FetchHttpClient,
   type HttpClient,
   type HttpMethod,
   type HttpRequest,
   type HttpResponse,
-} from './http/httpClient.js';
-export { parseRetryAfter } from './http/retryPolicy.js';
+} from './http/http-client.js';
+export { parseRetryAfter } from './http/retry-policy.js';
 export type { CallbackActionResult, ConnectivityManagementCallback, RegisterCallbackRequest } from './models/index.js';
 export * from './services/index.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { parseRetryAfter } from '../src/http/retryPolicy.js';
+import { parseRetryAfter } from '../src/http/retry-policy.js';
 import {
   ApiError,
   Client,

@@ -1,3 +1,3 @@
-export type { CallbackActionResult } from './callbackActionResult.js';
-export type { ConnectivityManagementCallback } from './connectivityManagementCallback.js';
-export type { RegisterCallbackRequest } from './registerCallbackRequest.js';
+export type { CallbackActionResult } from './callback-action-result.js';
+export type { ConnectivityManagementCallback } from './connectivity-management-callback.js';
+export type { RegisterCallbackRequest } from './register-callback-request.js';

@@ -1,5 +1,5 @@
 import { AuthenticationError, errorFromResponse, parseJson } from '../errors.js';
-import type { HttpResponse } from '../http/httpClient.js';
+import type { HttpResponse } from '../http/http-client.js';
 
 export interface IssuedToken {
   value: string;

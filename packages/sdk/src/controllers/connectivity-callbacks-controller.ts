@@ -1,9 +1,9 @@
 import { optionalString, requireNonEmptyString, requirePlainObject } from '../arguments.js';
-import type { ApiResponse } from '../http/apiResponse.js';
-import type { RequestCore } from '../http/requestCore.js';
-import type { CallbackActionResult } from '../models/callbackActionResult.js';
-import type { ConnectivityManagementCallback } from '../models/connectivityManagementCallback.js';
-import type { RegisterCallbackRequest } from '../models/registerCallbackRequest.js';
+import type { ApiResponse } from '../http/api-response.js';
+import type { RequestCore } from '../http/request-core.js';
+import type { CallbackActionResult } from '../models/callback-action-result.js';
+import type { ConnectivityManagementCallback } from '../models/connectivity-management-callback.js';
+import type { RegisterCallbackRequest } from '../models/register-callback-request.js';
 
 /**
  * Callback listener registrations of an account: `{base}/m2m/v1/callbacks/{aname}`. Each operation

@@ -1,10 +1,9 @@
 import type { Configuration, SessionCredentials } from '../configuration.js';
 import { parseJson } from '../errors.js';
-import type { HttpResponse } from '../http/httpClient.js';
-import type { Exchange } from '../http/requestCore.js';
-import { requestAccessToken } from './oauthToken.js';
-import { readSessionToken, sendLogin } from './sessionLogin.js';
-import { type IssuedToken, TokenCache } from './tokenCache.js';
+import type { Exchange, HttpResponse } from '../http/http-client.js';
+import { requestAccessToken } from './oauth-token.js';
+import { readSessionToken, sendLogin } from './session-login.js';
+import { type IssuedToken, TokenCache } from './token-cache.js';
 
 export interface M2mCredentials {
   accessToken: string;
@@ -15,7 +14,7 @@ export interface M2mCredentials {
  * Holds the two credentials every callback call carries: the OAuth bearer token and the session token
  * (`VZ-M2M-Token`), each fetched once, shared, and fetched again when it expires or is refused.
  */
-export class Authenticator {
+export class M2mTokens {
   private readonly accessTokens: TokenCache;
   /** A cache that logs in, or the static token the caller gave. */
   private readonly sessionTokens: TokenCache | string;

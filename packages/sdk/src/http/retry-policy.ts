@@ -1,6 +1,6 @@
 import type { RetrySettings } from '../configuration.js';
 import { ConnectionError, TimeoutError } from '../errors.js';
-import type { HttpRequest, HttpResponse } from './httpClient.js';
+import type { HttpRequest, HttpResponse } from './http-client.js';
 
 /**
  * Re-sends a request after a connection error, a timeout or a retryable status, with exponential

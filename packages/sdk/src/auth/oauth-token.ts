@@ -1,6 +1,6 @@
 import type { ThingspaceOauthCredentials } from '../configuration.js';
-import type { Exchange } from '../http/requestCore.js';
-import { type IssuedToken, readIssuedToken } from './tokenCache.js';
+import type { Exchange } from '../http/http-client.js';
+import { type IssuedToken, readIssuedToken } from './token-cache.js';
 
 /** OAuth 2.0 client credentials grant at `{base}/ts/v1/oauth2/token`. */
 export async function requestAccessToken(

@@ -1,15 +1,9 @@
-import { Authenticator, type M2mCredentials } from '../auth/authenticator.js';
+import { type M2mCredentials, M2mTokens } from '../auth/m2m-tokens.js';
 import type { Configuration } from '../configuration.js';
 import { ApiError, errorFromResponse, parseJson } from '../errors.js';
-import type { ApiResponse } from './apiResponse.js';
-import type { HttpMethod, HttpRequest, HttpResponse } from './httpClient.js';
-import { RetryPolicy } from './retryPolicy.js';
-
-/** One HTTP exchange with the configured timeout and retries, and no authentication. */
-export type Exchange = (
-  request: Omit<HttpRequest, 'timeoutMs'>,
-  options: { idempotent: boolean },
-) => Promise<HttpResponse>;
+import type { ApiResponse } from './api-response.js';
+import type { HttpMethod, HttpRequest, HttpResponse } from './http-client.js';
+import { RetryPolicy } from './retry-policy.js';
 
 export interface ApiCall<T> {
   method: HttpMethod;
@@ -26,11 +20,11 @@ export interface ApiCall<T> {
  */
 export class RequestCore {
   private readonly retryPolicy: RetryPolicy;
-  private readonly auth: Authenticator;
+  private readonly auth: M2mTokens;
 
   constructor(private readonly config: Configuration) {
     this.retryPolicy = new RetryPolicy(config.retries);
-    this.auth = new Authenticator(config.baseUrl, (request, options) => this.exchange(request, options), config);
+    this.auth = new M2mTokens(config.baseUrl, (request, options) => this.exchange(request, options), config);
   }
 
   async call<T>({ method, path, body, emptyValue }: ApiCall<T>): Promise<ApiResponse<T>> {

@@ -65,3 +65,12 @@ function toConnectionError(error: unknown, request: HttpRequest): ConnectionErro
 function describe(request: HttpRequest): string {
   return `${request.method} ${request.url}`;
 }
+
+/**
+ * One HTTP exchange with the configured timeout and retries, and no authentication: what the auth
+ * layer sends its token and login requests through (it sits on this layer, not the other way round).
+ */
+export type Exchange = (
+  request: Omit<HttpRequest, 'timeoutMs'>,
+  options: { idempotent: boolean },
+) => Promise<HttpResponse>;

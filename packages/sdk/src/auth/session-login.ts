@@ -1,7 +1,6 @@
 import type { SessionCredentials } from '../configuration.js';
-import type { HttpResponse } from '../http/httpClient.js';
-import type { Exchange } from '../http/requestCore.js';
-import { type IssuedToken, readIssuedToken } from './tokenCache.js';
+import type { Exchange, HttpResponse } from '../http/http-client.js';
+import { type IssuedToken, readIssuedToken } from './token-cache.js';
 
 /** Connectivity Management login at `{base}/m2m/v1/session/login`; returns the raw response. */
 export function sendLogin(
