@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import {
   ApiError,
   AuthenticationError,
@@ -77,7 +76,10 @@ describe('Client: authentication', () => {
     assert.equal(platform.callbackRequests.length, 10);
   });
 
-  it('refreshes the access token shortly before expires_in', async () => {
+  it('refreshes the access token shortly before expires_in', async (t) => {
+    // Only Date is faked: the token cache reads the clock, while the HTTP exchanges keep real timers.
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    t.after(() => mock.timers.reset());
     await platform.close();
     platform = await FakePlatform.start({ tokenExpiresIn: 1 });
     const client = makeClient();
@@ -86,13 +88,16 @@ describe('Client: authentication', () => {
     assert.equal(platform.tokenRequests.length, 1, 'reused while fresh');
 
     // A 1 s token is renewed a tenth of its life early: at 900 ms, before the server would refuse it.
-    await sleep(950);
+    mock.timers.tick(899);
+    await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
+    assert.equal(platform.tokenRequests.length, 1, 'still fresh at 899 ms');
+    mock.timers.tick(51);
     await client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
 
     assert.equal(platform.tokenRequests.length, 2);
     assert.deepEqual(
       platform.callbackRequests.map((r) => r.headers.authorization),
-      ['Bearer token-1', 'Bearer token-1', 'Bearer token-3'],
+      ['Bearer token-1', 'Bearer token-1', 'Bearer token-1', 'Bearer token-3'],
     );
     assert.equal(platform.logins.length, 1, 'the session outlives the token');
   });

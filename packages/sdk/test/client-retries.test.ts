@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { parseRetryAfter } from '../src/http/retry-policy.js';
+import { parseRetryAfter, RetryPolicy } from '../src/http/retry-policy.js';
 import {
   ApiError,
   Client,
@@ -58,24 +58,6 @@ describe('Client: retries', () => {
 
     assert.equal(res.statusCode, 200);
     assert.equal(platform.seen('DELETE', '/m2m/v1/callbacks').length, 4);
-  });
-
-  it('waits the Retry-After seconds of a 429', async () => {
-    failCallbacks(1, 429, { 'retry-after': '1' });
-    const res = await makeClient().connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
-
-    const [refused, retried] = platform.callbackRequests;
-    assert.equal(res.statusCode, 200);
-    assert.ok(retried.at - refused.at >= 950, `retried after ${retried.at - refused.at} ms`);
-  });
-
-  it('waits until a Retry-After HTTP date', async () => {
-    // HTTP dates have whole seconds: two seconds ahead is at least one second away.
-    failCallbacks(1, 503, { 'retry-after': new Date(Date.now() + 2000).toUTCString() });
-    await makeClient().connectivityCallbacks.listRegisteredCallbacks(ACCOUNT);
-
-    const [refused, retried] = platform.callbackRequests;
-    assert.ok(retried.at - refused.at >= 900, `retried after ${retried.at - refused.at} ms`);
   });
 
   it('caps Retry-After at maxDelayMs', async () => {
@@ -215,6 +197,59 @@ describe('Client: retries', () => {
 
     assert.equal(res.statusCode, 200);
     assert.equal(platform.tokenRequests.length, 2);
+  });
+});
+
+describe('RetryPolicy', () => {
+  const NOW = Date.parse('2026-01-01T00:00:00Z');
+  const SETTINGS = {
+    maxRetries: 3,
+    initialDelayMs: 100,
+    maxDelayMs: 10_000,
+    retryOnStatus: [429, 503],
+    retryOnTimeout: true,
+    retryOnConnectionError: true,
+    retryPost: false,
+  };
+  const REQUEST = { method: 'GET' as const, url: 'http://127.0.0.1:1/x', headers: {}, timeoutMs: 1000 };
+
+  /** A policy on a fake clock that records each wait; `answers` are the statuses (and headers) in turn. */
+  function run(answers: Array<[number, Record<string, string>?]>, settings: Partial<typeof SETTINGS> = {}) {
+    const waits: number[] = [];
+    const policy = new RetryPolicy(
+      { ...SETTINGS, ...settings },
+      { now: () => NOW, random: () => 0.5, sleep: async (ms) => void waits.push(ms) },
+    );
+    let sent = 0;
+    const done = policy.send(
+      REQUEST,
+      async () => {
+        const [statusCode, headers = {}] = answers[Math.min(sent++, answers.length - 1)];
+        return { statusCode, headers, body: '' };
+      },
+      { idempotent: true },
+    );
+    return { done, waits, sent: () => sent };
+  }
+
+  it('waits the Retry-After seconds of a 429', async () => {
+    const { done, waits } = run([[429, { 'retry-after': '1' }], [200]]);
+    assert.equal((await done).statusCode, 200);
+    assert.deepEqual(waits, [1000]);
+  });
+
+  it('waits until a Retry-After HTTP date, measured from now', async () => {
+    const { done, waits } = run([[503, { 'retry-after': 'Thu, 01 Jan 2026 00:00:02 GMT' }], [200]]);
+    await done;
+    assert.deepEqual(waits, [2000]);
+  });
+
+  it('backs off exponentially with full jitter, capped at maxDelayMs', async () => {
+    const { done, waits, sent } = run([[503]], { maxDelayMs: 300 });
+    assert.equal((await done).statusCode, 503);
+    assert.equal(sent(), 4, 'one attempt and three retries');
+    // random() = 0.5 of min(300, 100 · 2^attempt)
+    assert.deepEqual(waits, [50, 100, 150]);
   });
 });
 

@@ -24,17 +24,19 @@ export class TokenCache {
   constructor(
     private readonly issue: () => Promise<IssuedToken>,
     private readonly sliding = false,
+    /** The clock in ms, injectable for tests. */
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   get(): Promise<string> {
-    const now = Date.now();
+    const now = this.now();
     if (this.current && now < this.current.refreshAt) {
       if (this.sliding) this.current.refreshAt = now + usableFor(this.current.lifetimeMs);
       return Promise.resolve(this.current.value);
     }
     this.inflight ??= this.issue()
       .then(({ value, lifetimeMs }) => {
-        this.current = { value, lifetimeMs, refreshAt: Date.now() + usableFor(lifetimeMs) };
+        this.current = { value, lifetimeMs, refreshAt: this.now() + usableFor(lifetimeMs) };
         return value;
       })
       .finally(() => {

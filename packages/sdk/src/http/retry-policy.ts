@@ -8,7 +8,11 @@ import type { HttpRequest, HttpResponse } from './http-client.js';
  * Requests that are not idempotent are sent once unless `retryPost` is set.
  */
 export class RetryPolicy {
-  constructor(readonly settings: RetrySettings) {}
+  constructor(
+    readonly settings: RetrySettings,
+    /** Time and chance, injectable so tests can check every wait without waiting. */
+    private readonly clock: RetryClock = SYSTEM_CLOCK,
+  ) {}
 
   async send(
     request: HttpRequest,
@@ -23,12 +27,12 @@ export class RetryPolicy {
         response = await send(request);
       } catch (error) {
         if (!mayRetry || !this.retriesError(error)) throw error;
-        await sleep(this.backoff(attempt));
+        await this.clock.sleep(this.backoff(attempt));
         continue;
       }
       if (!mayRetry || !this.settings.retryOnStatus.includes(response.statusCode)) return response;
-      const retryAfter = parseRetryAfter(response.headers['retry-after'], Date.now());
-      await sleep(Math.min(retryAfter ?? this.backoff(attempt), this.settings.maxDelayMs));
+      const retryAfter = parseRetryAfter(response.headers['retry-after'], this.clock.now());
+      await this.clock.sleep(Math.min(retryAfter ?? this.backoff(attempt), this.settings.maxDelayMs));
     }
   }
 
@@ -40,13 +44,23 @@ export class RetryPolicy {
 
   /** Full jitter: uniform in [0, min(maxDelayMs, initialDelayMs · 2^attempt)). */
   private backoff(attempt: number): number {
-    return Math.random() * Math.min(this.settings.maxDelayMs, this.settings.initialDelayMs * 2 ** attempt);
+    return this.clock.random() * Math.min(this.settings.maxDelayMs, this.settings.initialDelayMs * 2 ** attempt);
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** What RetryPolicy needs of time and chance. */
+export interface RetryClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Uniform in [0, 1), for the jitter. */
+  random(): number;
 }
+
+const SYSTEM_CLOCK: RetryClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: () => Math.random(),
+};
 
 /**
  * `Retry-After` in milliseconds from now: delay-seconds (whole seconds, RFC 9110) or an HTTP date (never
