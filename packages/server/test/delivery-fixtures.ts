@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { adminHeaders, eventually, type TestServer } from './helpers.js';
+import { adminHeaders, eventually, inject, type TestServer } from './helpers.js';
 
 /** One request as a test listener saw it. */
 export interface Received {
@@ -93,6 +93,7 @@ export async function register(
   });
 }
 
+/** An admin API request to the test server (through `inject`: no socket needed). */
 export async function admin<T = Record<string, unknown>>(
   server: TestServer,
   method: string,
@@ -102,13 +103,8 @@ export async function admin<T = Record<string, unknown>>(
 ): Promise<{ status: number; body: T; headers: Headers }> {
   const base = adminHeaders(server);
   if (body === undefined) delete base['content-type'];
-  const response = await fetch(`${server.baseUrl}/admin/v1${path}`, {
-    method,
-    headers: { ...base, ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as T, headers: response.headers };
+  const response = await inject<T>(server, `/admin/v1${path}`, { method, headers: { ...base, ...headers }, body });
+  return { status: response.status, body: (response.text ? response.body : null) as T, headers: response.headers };
 }
 
 /** Publishes one message through the admin API; returns its id. */

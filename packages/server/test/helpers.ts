@@ -106,7 +106,7 @@ export async function accessToken(
   clientId: string = DEV_CREDENTIALS.clientId,
   clientSecret: string = DEV_CREDENTIALS.clientSecret,
 ): Promise<string> {
-  const response = await fetch(`${server.apiUrl}/ts/v1/oauth2/token`, {
+  const response = await inject<{ access_token: string }>(server, '/api/ts/v1/oauth2/token', {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
@@ -114,8 +114,8 @@ export async function accessToken(
     },
     body: 'grant_type=client_credentials',
   });
-  if (response.status !== 200) throw new Error(`token request failed: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { access_token: string }).access_token;
+  if (response.status !== 200) throw new Error(`token request failed: ${response.status} ${response.text}`);
+  return response.body.access_token;
 }
 
 /** Logs in as a user (the dev user by default) and returns ready-made headers. */
@@ -125,13 +125,13 @@ export async function login(
   password: string = DEV_CREDENTIALS.password,
 ): Promise<Login> {
   const token = await accessToken(server);
-  const response = await fetch(`${server.apiUrl}/m2m/v1/session/login`, {
+  const response = await inject<{ sessionToken: string }>(server, '/api/m2m/v1/session/login', {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
+    body: { username, password },
   });
-  if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);
-  const { sessionToken } = (await response.json()) as { sessionToken: string };
+  if (response.status !== 200) throw new Error(`login failed: ${response.status} ${response.text}`);
+  const { sessionToken } = response.body;
   return {
     accessToken: token,
     sessionToken,
@@ -141,17 +141,47 @@ export async function login(
 
 /** Creates a user through the admin API. */
 export async function createUser(server: TestServer, username: string, password: string, accounts: string[]) {
-  const response = await fetch(`${server.baseUrl}/admin/v1/users`, {
+  const response = await inject(server, '/admin/v1/users', {
     method: 'POST',
     headers: adminHeaders(server),
-    body: JSON.stringify({ username, password, accounts }),
+    body: { username, password, accounts },
   });
   if (response.status !== 201 && response.status !== 200) {
-    throw new Error(`creating user failed: ${response.status} ${await response.text()}`);
+    throw new Error(`creating user failed: ${response.status} ${response.text}`);
   }
 }
 
 export { DEV_CREDENTIALS };
+
+/**
+ * A request to the test server through Fastify's `inject`: the same routes, hooks, validation and
+ * errors, without a socket. Use `send` where the socket is the subject (limits, timeouts, keep-alive).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: tests read response fields without declaring each shape
+export async function inject<T = any>(
+  server: TestServer,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
+): Promise<JsonResponse<T>> {
+  const response = await server.running.app.inject({
+    method: (init.method ?? 'GET') as 'GET',
+    url: path,
+    headers: init.headers,
+    payload:
+      init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : String(value));
+  }
+  let body: T;
+  try {
+    body = JSON.parse(response.body) as T;
+  } catch {
+    body = undefined as T;
+  }
+  return { status: response.statusCode, headers, text: response.body, body };
+}
 
 export interface JsonResponse<T = unknown> {
   status: number;
