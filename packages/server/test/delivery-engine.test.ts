@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { USER_AGENT } from '../src/delivery/index.js';
@@ -12,226 +13,239 @@ import {
   waitForMessage,
 } from './delivery-fixtures.js';
 import { startTestServer, type TestServer } from './helpers.js';
+import { testDatabaseBackends } from './postgres.js';
 
-describe('delivery engine', () => {
-  let server: TestServer;
-  const listeners: TestListener[] = [];
-  const listen = async (reply?: TestListener['reply']) => {
-    const listener = await startListener(reply);
-    listeners.push(listener);
-    return listener;
-  };
+for (const backend of await testDatabaseBackends()) {
+  describe(`delivery engine: ${backend.name}`, { skip: backend.skip }, () => {
+    let server: TestServer;
+    let drop = async () => {};
+    const listeners: TestListener[] = [];
+    const listen = async (reply?: TestListener['reply']) => {
+      const listener = await startListener(reply);
+      listeners.push(listener);
+      return listener;
+    };
 
-  before(async () => {
-    server = await startTestServer({
-      env: { CCB_ALLOWED_PORTS: 'any' },
-      flags: { retrySchedule: '100ms,200ms,300ms', attemptTimeout: '500ms' },
+    before(async () => {
+      if (backend.skip !== false) return;
+      const database = await backend.create();
+      drop = database.drop;
+      server = await startTestServer({
+        // A key of its own: the dev profile would otherwise keep one in ./data for a non-SQLite database.
+        env: {
+          CCB_ALLOWED_PORTS: 'any',
+          DATABASE_URL: database.url,
+          CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+        },
+        flags: { retrySchedule: '100ms,200ms,300ms', attemptTimeout: '500ms' },
+      });
+    });
+    after(async () => {
+      await server?.close();
+      await Promise.all(listeners.map((l) => l.close()));
+      await drop();
+    });
+
+    it('posts the payload with credentials and counters, signed, with the documented headers', async () => {
+      const listener = await listen();
+      const registration = await register(server, listener.url, 'CarrierService', {
+        username: 'listener-user',
+        password: 'listener-pass',
+      });
+      const id = await publish(server, {
+        requestId: 'req-1',
+        status: 'Success',
+        deviceIds: [{ id: '1', kind: 'iccid' }],
+      });
+      const [request] = await listener.waitFor(1);
+      assert.deepEqual(request.body, {
+        requestId: 'req-1',
+        status: 'Success',
+        deviceIds: [{ id: '1', kind: 'iccid' }],
+        username: 'listener-user',
+        password: 'listener-pass',
+        callbackCount: 1,
+        maxCallbackThreshold: 4,
+      });
+      assert.equal(request.headers['content-type'], 'application/json');
+      assert.equal(request.headers['webhook-id'], id);
+      assert.equal(request.headers['ccb-account'], ACCOUNT);
+      assert.equal(request.headers['ccb-service'], 'CarrierService');
+      assert.equal(request.headers['user-agent'], USER_AGENT);
+      assert.match(USER_AGENT, /^ccb\/\d+\.\d+\.\d+/);
+      const timestamp = Number(request.headers['webhook-timestamp']);
+      assert.ok(Math.abs(timestamp - Date.now() / 1000) < 5, 'timestamp is the current unix time in seconds');
+      const verified = new Webhook(registration.signingSecret).verify(request.raw, {
+        'webhook-id': String(request.headers['webhook-id']),
+        'webhook-timestamp': String(request.headers['webhook-timestamp']),
+        'webhook-signature': String(request.headers['webhook-signature']),
+      });
+      assert.equal((verified as { requestId: string }).requestId, 'req-1');
+      const done = await waitForMessage(server, id, (m) => m.status === 'delivered');
+      assert.equal(done.attempts.length, 1);
+      assert.equal(done.attempts[0].statusCode, 200);
+      assert.equal(done.attempts[0].responseExcerpt, 'ok');
+      assert.equal(done.attempts[0].error, null);
+    });
+
+    it('sends empty strings for credentials not registered and overrides payload keys with the same names', async () => {
+      const listener = await listen();
+      await register(server, listener.url, 'DeviceUsage');
+      await publish(server, { username: 'spoofed', callbackCount: 99, nested: { password: 'kept' } }, 'DeviceUsage');
+      const [request] = await listener.waitFor(1);
+      assert.deepEqual(request.body, {
+        nested: { password: 'kept' },
+        username: '',
+        password: '',
+        callbackCount: 1,
+        maxCallbackThreshold: 4,
+      });
+    });
+
+    it('retries failed attempts on the schedule and fails the message when attempts run out', async () => {
+      const listener = await listen(() => ({ status: 500, body: 'broken' }));
+      await register(server, listener.url, 'DeviceService');
+      const id = await publish(server, { requestId: 'r' }, 'DeviceService');
+      const requests = await listener.waitFor(4, 5_000);
+      assert.deepEqual(
+        requests.map((r) => r.body.callbackCount),
+        [1, 2, 3, 4],
+      );
+      assert.ok(requests.every((r) => r.headers['webhook-id'] === id && r.body.maxCallbackThreshold === 4));
+      // Delays 100/200/300 ms with ±10% jitter (and up to a few ms of scheduling on top).
+      const gaps = requests.slice(1).map((r, i) => r.at - requests[i].at);
+      [100, 200, 300].forEach((delay, i) => {
+        assert.ok(gaps[i] >= delay * 0.9 - 5 && gaps[i] < delay * 1.1 + 150, `gap ${i + 1} was ${gaps[i]} ms`);
+      });
+      const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
+      assert.equal(failed.message.reason, 'http_status: the listener answered 500');
+      assert.equal(failed.attempts.length, 4);
+      assert.deepEqual(
+        failed.attempts.map((a) => [a.attemptNumber, a.statusCode, a.error, a.responseExcerpt]),
+        [1, 2, 3, 4].map((n) => [n, 500, 'http_status: the listener answered 500', 'broken']),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(listener.received.length, 4, 'no attempt after the last one');
+    });
+
+    it('replays a failed message as further attempts of the same id until it is delivered', async () => {
+      let healthy = false;
+      const listener = await listen(() => (healthy ? { status: 204 } : { status: 503 }));
+      await register(server, listener.url, 'StateService');
+      const id = await publish(server, { requestId: 'r' }, 'StateService');
+      await waitForMessage(server, id, (m) => m.status === 'failed');
+      healthy = true;
+      const replay = await admin(server, 'POST', `/messages/${id}/replay`);
+      assert.equal(replay.status, 202);
+      assert.deepEqual(replay.body, { messageId: id, status: 'pending' });
+      const delivered = await waitForMessage(server, id, (m) => m.status === 'delivered');
+      assert.equal(delivered.attempts.length, 5);
+      const last = listener.received[4];
+      assert.equal(last.headers['webhook-id'], id);
+      assert.equal(last.body.callbackCount, 5);
+      assert.equal(last.body.maxCallbackThreshold, 8);
+      const again = await admin(server, 'POST', '/messages/msg_unknown/replay');
+      assert.equal(again.status, 404);
+      assert.equal((again.body as { errorCode: string }).errorCode, 'REQUEST_FAILED.ResourceNotFound');
+    });
+
+    it('stops retrying when the listener answers 410 Gone', async () => {
+      const listener = await listen(() => ({ status: 410 }));
+      await register(server, listener.url, 'NiddService');
+      const id = await publish(server, { requestId: 'r' }, 'NiddService');
+      const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
+      assert.match(failed.message.reason ?? '', /^gone/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(listener.received.length, 1);
+    });
+
+    it('waits as long as Retry-After asks on a 429', async () => {
+      const listener = await listen((_r, index) =>
+        index === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 },
+      );
+      await register(server, listener.url, 'AlertService');
+      const id = await publish(server, { requestId: 'r' }, 'AlertService');
+      const [first, second] = await listener.waitFor(2, 4_000);
+      const gap = second.at - first.at;
+      assert.ok(gap >= 950 && gap < 1_800, `the retry came ${gap} ms after the 429`);
+      await waitForMessage(server, id, (m) => m.status === 'delivered');
+    });
+
+    it('records a timeout when the listener does not answer within the attempt timeout', async () => {
+      const listener = await listen((_r, index) => (index === 0 ? 'hang' : { status: 200 }));
+      await register(server, listener.url, 'PromoChanges');
+      const id = await publish(server, { requestId: 'r' }, 'PromoChanges');
+      const delivered = await waitForMessage(server, id, (m) => m.status === 'delivered', 5_000);
+      assert.equal(delivered.attempts.length, 2);
+      assert.match(delivered.attempts[0].error ?? '', /^timeout: /);
+      assert.equal(delivered.attempts[0].statusCode, null);
+      assert.ok(delivered.attempts[0].latencyMs >= 450 && delivered.attempts[0].latencyMs < 1_500);
+    });
+
+    it('records a refused connection as a failed attempt', async () => {
+      const listener = await listen();
+      await listener.close();
+      await register(server, listener.url, 'DiagnosticsService');
+      const id = await publish(server, { requestId: 'r' }, 'DiagnosticsService');
+      const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
+      assert.equal(failed.attempts.length, 4);
+      assert.match(failed.attempts[0].error ?? '', /^connection_refused: /);
+      assert.match(failed.message.reason ?? '', /^connection_refused/);
+    });
+
+    it('treats a redirect as a failed attempt and does not follow it', async () => {
+      const target = await listen();
+      const listener = await listen(() => ({ status: 302, headers: { location: target.url } }));
+      await register(server, listener.url, 'IntelligenceService');
+      const id = await publish(server, { requestId: 'r' }, 'IntelligenceService');
+      const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
+      assert.equal(failed.attempts[0].error, 'redirect: the listener answered 302 (redirects are not followed)');
+      assert.equal(target.received.length, 0);
+    });
+
+    it('cancels pending messages when the registration is removed', async () => {
+      const listener = await listen(() => ({ status: 500 }));
+      await register(server, listener.url, 'SMSDeliveryConfirmation');
+      const id = await publish(server, { requestId: 'r' }, 'SMSDeliveryConfirmation');
+      await listener.waitFor(1);
+      await waitForMessage(server, id, (m) => m.status === 'pending' && m.attempts === 1);
+      assert.equal(await server.ctx.registrations.remove(ACCOUNT, 'SMSDeliveryConfirmation'), true);
+      const cancelled = await waitForMessage(server, id, (m) => m.status === 'cancelled');
+      assert.equal(cancelled.message.reason, 'registration_removed');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(listener.received.length, 1, 'no attempt after deregistration');
+    });
+
+    it('keeps a message cancelled when its in-flight attempt ends after deregistration', async () => {
+      const listener = await listen(() => 'hang');
+      await register(server, listener.url, 'ExternalProvisioningChanges');
+      const id = await publish(server, { requestId: 'r' }, 'ExternalProvisioningChanges');
+      await listener.waitFor(1);
+      await server.ctx.registrations.remove(ACCOUNT, 'ExternalProvisioningChanges');
+      // The hanging attempt times out (500 ms) and is recorded, but the status stays cancelled.
+      const found = await waitForMessage(server, id, (m) => m.attempts === 1, 3_000);
+      assert.equal(found.message.status, 'cancelled');
+      assert.match(found.attempts[0].error ?? '', /^timeout/);
+    });
+
+    it('stores a message without a registration as failed, and delivers it on replay once registered', async () => {
+      const published = await admin<{ messageId: string; status: string }>(server, 'POST', '/messages', {
+        accountName: ACCOUNT,
+        serviceName: 'ResumeTrackingNotification',
+        payload: { requestId: 'r' },
+      });
+      assert.equal(published.status, 202);
+      assert.equal(published.body.status, 'failed');
+      const id = published.body.messageId;
+      const stored = await server.ctx.messages.get(id);
+      assert.equal(stored?.message.reason, 'no_registration');
+      const listener = await listen();
+      await register(server, listener.url, 'ResumeTrackingNotification');
+      assert.equal((await admin(server, 'POST', `/messages/${id}/replay`)).status, 202);
+      const [request] = await listener.waitFor(1);
+      assert.equal(request.headers['webhook-id'], id);
+      assert.equal(request.body.callbackCount, 1);
+      await waitForMessage(server, id, (m) => m.status === 'delivered');
     });
   });
-  after(async () => {
-    await server.close();
-    await Promise.all(listeners.map((l) => l.close()));
-  });
-
-  it('posts the payload with credentials and counters, signed, with the documented headers', async () => {
-    const listener = await listen();
-    const registration = await register(server, listener.url, 'CarrierService', {
-      username: 'listener-user',
-      password: 'listener-pass',
-    });
-    const id = await publish(server, {
-      requestId: 'req-1',
-      status: 'Success',
-      deviceIds: [{ id: '1', kind: 'iccid' }],
-    });
-    const [request] = await listener.waitFor(1);
-    assert.deepEqual(request.body, {
-      requestId: 'req-1',
-      status: 'Success',
-      deviceIds: [{ id: '1', kind: 'iccid' }],
-      username: 'listener-user',
-      password: 'listener-pass',
-      callbackCount: 1,
-      maxCallbackThreshold: 4,
-    });
-    assert.equal(request.headers['content-type'], 'application/json');
-    assert.equal(request.headers['webhook-id'], id);
-    assert.equal(request.headers['ccb-account'], ACCOUNT);
-    assert.equal(request.headers['ccb-service'], 'CarrierService');
-    assert.equal(request.headers['user-agent'], USER_AGENT);
-    assert.match(USER_AGENT, /^ccb\/\d+\.\d+\.\d+/);
-    const timestamp = Number(request.headers['webhook-timestamp']);
-    assert.ok(Math.abs(timestamp - Date.now() / 1000) < 5, 'timestamp is the current unix time in seconds');
-    const verified = new Webhook(registration.signingSecret).verify(request.raw, {
-      'webhook-id': String(request.headers['webhook-id']),
-      'webhook-timestamp': String(request.headers['webhook-timestamp']),
-      'webhook-signature': String(request.headers['webhook-signature']),
-    });
-    assert.equal((verified as { requestId: string }).requestId, 'req-1');
-    const done = await waitForMessage(server, id, (m) => m.status === 'delivered');
-    assert.equal(done.attempts.length, 1);
-    assert.equal(done.attempts[0].statusCode, 200);
-    assert.equal(done.attempts[0].responseExcerpt, 'ok');
-    assert.equal(done.attempts[0].error, null);
-  });
-
-  it('sends empty strings for credentials not registered and overrides payload keys with the same names', async () => {
-    const listener = await listen();
-    await register(server, listener.url, 'DeviceUsage');
-    await publish(server, { username: 'spoofed', callbackCount: 99, nested: { password: 'kept' } }, 'DeviceUsage');
-    const [request] = await listener.waitFor(1);
-    assert.deepEqual(request.body, {
-      nested: { password: 'kept' },
-      username: '',
-      password: '',
-      callbackCount: 1,
-      maxCallbackThreshold: 4,
-    });
-  });
-
-  it('retries failed attempts on the schedule and fails the message when attempts run out', async () => {
-    const listener = await listen(() => ({ status: 500, body: 'broken' }));
-    await register(server, listener.url, 'DeviceService');
-    const id = await publish(server, { requestId: 'r' }, 'DeviceService');
-    const requests = await listener.waitFor(4, 5_000);
-    assert.deepEqual(
-      requests.map((r) => r.body.callbackCount),
-      [1, 2, 3, 4],
-    );
-    assert.ok(requests.every((r) => r.headers['webhook-id'] === id && r.body.maxCallbackThreshold === 4));
-    // Delays 100/200/300 ms with ±10% jitter (and up to a few ms of scheduling on top).
-    const gaps = requests.slice(1).map((r, i) => r.at - requests[i].at);
-    [100, 200, 300].forEach((delay, i) => {
-      assert.ok(gaps[i] >= delay * 0.9 - 5 && gaps[i] < delay * 1.1 + 150, `gap ${i + 1} was ${gaps[i]} ms`);
-    });
-    const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.equal(failed.message.reason, 'http_status: the listener answered 500');
-    assert.equal(failed.attempts.length, 4);
-    assert.deepEqual(
-      failed.attempts.map((a) => [a.attemptNumber, a.statusCode, a.error, a.responseExcerpt]),
-      [1, 2, 3, 4].map((n) => [n, 500, 'http_status: the listener answered 500', 'broken']),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    assert.equal(listener.received.length, 4, 'no attempt after the last one');
-  });
-
-  it('replays a failed message as further attempts of the same id until it is delivered', async () => {
-    let healthy = false;
-    const listener = await listen(() => (healthy ? { status: 204 } : { status: 503 }));
-    await register(server, listener.url, 'StateService');
-    const id = await publish(server, { requestId: 'r' }, 'StateService');
-    await waitForMessage(server, id, (m) => m.status === 'failed');
-    healthy = true;
-    const replay = await admin(server, 'POST', `/messages/${id}/replay`);
-    assert.equal(replay.status, 202);
-    assert.deepEqual(replay.body, { messageId: id, status: 'pending' });
-    const delivered = await waitForMessage(server, id, (m) => m.status === 'delivered');
-    assert.equal(delivered.attempts.length, 5);
-    const last = listener.received[4];
-    assert.equal(last.headers['webhook-id'], id);
-    assert.equal(last.body.callbackCount, 5);
-    assert.equal(last.body.maxCallbackThreshold, 8);
-    const again = await admin(server, 'POST', '/messages/msg_unknown/replay');
-    assert.equal(again.status, 404);
-    assert.equal((again.body as { errorCode: string }).errorCode, 'REQUEST_FAILED.ResourceNotFound');
-  });
-
-  it('stops retrying when the listener answers 410 Gone', async () => {
-    const listener = await listen(() => ({ status: 410 }));
-    await register(server, listener.url, 'NiddService');
-    const id = await publish(server, { requestId: 'r' }, 'NiddService');
-    const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.match(failed.message.reason ?? '', /^gone/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(listener.received.length, 1);
-  });
-
-  it('waits as long as Retry-After asks on a 429', async () => {
-    const listener = await listen((_r, index) =>
-      index === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 },
-    );
-    await register(server, listener.url, 'AlertService');
-    const id = await publish(server, { requestId: 'r' }, 'AlertService');
-    const [first, second] = await listener.waitFor(2, 4_000);
-    const gap = second.at - first.at;
-    assert.ok(gap >= 950 && gap < 1_800, `the retry came ${gap} ms after the 429`);
-    await waitForMessage(server, id, (m) => m.status === 'delivered');
-  });
-
-  it('records a timeout when the listener does not answer within the attempt timeout', async () => {
-    const listener = await listen((_r, index) => (index === 0 ? 'hang' : { status: 200 }));
-    await register(server, listener.url, 'PromoChanges');
-    const id = await publish(server, { requestId: 'r' }, 'PromoChanges');
-    const delivered = await waitForMessage(server, id, (m) => m.status === 'delivered', 5_000);
-    assert.equal(delivered.attempts.length, 2);
-    assert.match(delivered.attempts[0].error ?? '', /^timeout: /);
-    assert.equal(delivered.attempts[0].statusCode, null);
-    assert.ok(delivered.attempts[0].latencyMs >= 450 && delivered.attempts[0].latencyMs < 1_500);
-  });
-
-  it('records a refused connection as a failed attempt', async () => {
-    const listener = await listen();
-    await listener.close();
-    await register(server, listener.url, 'DiagnosticsService');
-    const id = await publish(server, { requestId: 'r' }, 'DiagnosticsService');
-    const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.equal(failed.attempts.length, 4);
-    assert.match(failed.attempts[0].error ?? '', /^connection_refused: /);
-    assert.match(failed.message.reason ?? '', /^connection_refused/);
-  });
-
-  it('treats a redirect as a failed attempt and does not follow it', async () => {
-    const target = await listen();
-    const listener = await listen(() => ({ status: 302, headers: { location: target.url } }));
-    await register(server, listener.url, 'IntelligenceService');
-    const id = await publish(server, { requestId: 'r' }, 'IntelligenceService');
-    const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.equal(failed.attempts[0].error, 'redirect: the listener answered 302 (redirects are not followed)');
-    assert.equal(target.received.length, 0);
-  });
-
-  it('cancels pending messages when the registration is removed', async () => {
-    const listener = await listen(() => ({ status: 500 }));
-    await register(server, listener.url, 'SMSDeliveryConfirmation');
-    const id = await publish(server, { requestId: 'r' }, 'SMSDeliveryConfirmation');
-    await listener.waitFor(1);
-    await waitForMessage(server, id, (m) => m.status === 'pending' && m.attempts === 1);
-    assert.equal(await server.ctx.registrations.remove(ACCOUNT, 'SMSDeliveryConfirmation'), true);
-    const cancelled = await waitForMessage(server, id, (m) => m.status === 'cancelled');
-    assert.equal(cancelled.message.reason, 'registration_removed');
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(listener.received.length, 1, 'no attempt after deregistration');
-  });
-
-  it('keeps a message cancelled when its in-flight attempt ends after deregistration', async () => {
-    const listener = await listen(() => 'hang');
-    await register(server, listener.url, 'ExternalProvisioningChanges');
-    const id = await publish(server, { requestId: 'r' }, 'ExternalProvisioningChanges');
-    await listener.waitFor(1);
-    await server.ctx.registrations.remove(ACCOUNT, 'ExternalProvisioningChanges');
-    // The hanging attempt times out (500 ms) and is recorded, but the status stays cancelled.
-    const found = await waitForMessage(server, id, (m) => m.attempts === 1, 3_000);
-    assert.equal(found.message.status, 'cancelled');
-    assert.match(found.attempts[0].error ?? '', /^timeout/);
-  });
-
-  it('stores a message without a registration as failed, and delivers it on replay once registered', async () => {
-    const published = await admin<{ messageId: string; status: string }>(server, 'POST', '/messages', {
-      accountName: ACCOUNT,
-      serviceName: 'ResumeTrackingNotification',
-      payload: { requestId: 'r' },
-    });
-    assert.equal(published.status, 202);
-    assert.equal(published.body.status, 'failed');
-    const id = published.body.messageId;
-    const stored = await server.ctx.messages.get(id);
-    assert.equal(stored?.message.reason, 'no_registration');
-    const listener = await listen();
-    await register(server, listener.url, 'ResumeTrackingNotification');
-    assert.equal((await admin(server, 'POST', `/messages/${id}/replay`)).status, 202);
-    const [request] = await listener.waitFor(1);
-    assert.equal(request.headers['webhook-id'], id);
-    assert.equal(request.body.callbackCount, 1);
-    await waitForMessage(server, id, (m) => m.status === 'delivered');
-  });
-});
+}

@@ -12,284 +12,308 @@ import {
   type NewMessage,
 } from '../src/services/messages.js';
 import { RegistrationService } from '../src/services/registrations.js';
-import { SqliteStore } from '../src/store/sqlite/index.js';
-import type { Attempt } from '../src/store/types.js';
+import { openStore } from '../src/store/index.js';
+import type { Attempt, Store } from '../src/store/types.js';
+import { testDatabaseBackends } from './postgres.js';
 
 const ACCOUNT = '0000123456-00001';
 const T0 = 1_700_000_000_000;
 const LEASE = 10_000;
 
-describe('Message service (SQLite)', () => {
-  let sqlite: SqliteStore;
-  let store: Services;
-  let key: Buffer;
-  beforeEach(async () => {
-    sqlite = new SqliteStore(':memory:');
-    key = randomBytes(32);
-    store = await createServices(sqlite, key);
-    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'https://a.test/cb' });
-  });
-  afterEach(() => sqlite.close());
-
-  const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
-    id: newMessageId(),
-    accountName: ACCOUNT,
-    serviceName: 'CarrierService',
-    payload: '{"requestId":"r"}',
-    maxAttempts: 4,
-    ...overrides,
-  });
-  const attempt = (messageId: string, attemptNumber: number, at: number): Attempt => ({
-    messageId,
-    attemptNumber,
-    startedAt: at,
-    url: 'https://a.test/cb',
-    statusCode: 500,
-    latencyMs: 3,
-    error: 'http_500',
-    responseExcerpt: null,
-  });
-
-  it('stores messages pending, or failed with no_registration when nobody is registered', async () => {
-    const [registered, orphan] = await store.messages.publish([message(), message({ serviceName: 'DeviceUsage' })], T0);
-    assert.deepEqual([registered.status, orphan.status], ['pending', 'failed']);
-    assert.equal((await store.messages.get(orphan.id))?.message.reason, 'no_registration');
-  });
-
-  it('claims due messages in batches with a lease, and retakes them only when the lease has passed', async () => {
-    const published = await store.messages.publish(
-      Array.from({ length: 5 }, () => message()),
-      T0,
-    );
-    const first = await store.messages.claimDue(T0, 3, LEASE);
-    assert.equal(first.length, 3);
-    assert.equal(first[0].registration.url, 'https://a.test/cb');
-    assert.ok(first.every((c) => c.message.status === 'delivering' && c.message.lockedUntil === T0 + LEASE));
-    const second = await store.messages.claimDue(T0 + 1, 10, LEASE);
-    assert.equal(second.length, 2);
-    assert.equal((await store.messages.claimDue(T0 + LEASE - 1, 10, LEASE)).length, 0);
-    assert.equal(await store.messages.nextDueAt(), T0 + LEASE);
-    // A crashed worker's claims come back once the lease is over.
-    const retaken = await store.messages.claimDue(T0 + LEASE + 1, 10, LEASE);
-    assert.deepEqual(new Set(retaken.map((c) => c.message.id)), new Set(published.map((p) => p.id)));
-  });
-
-  it('does not claim messages due later', async () => {
-    const [p] = await store.messages.publish([message()], T0);
-    const [claimed] = await store.messages.claimDue(T0, 1, LEASE);
-    const next = T0 + 60_000;
-    await store.messages.complete([{ kind: 'retry', attempt: attempt(p.id, 1, T0), nextAttemptAt: next }], T0 + 5);
-    assert.equal(claimed.message.attempts, 0);
-    assert.equal((await store.messages.claimDue(next - 1, 10, LEASE)).length, 0);
-    assert.equal(await store.messages.nextDueAt(), next);
-    const [again] = await store.messages.claimDue(next, 10, LEASE);
-    assert.equal(again.message.attempts, 1);
-    assert.equal(again.message.reason, 'http_500');
-  });
-
-  it('records outcomes of many messages in one call', async () => {
-    const published = await store.messages.publish([message(), message(), message()], T0);
-    await store.messages.claimDue(T0, 10, LEASE);
-    const [a, b, c] = published.map((p) => p.id);
-    await store.messages.complete(
-      [
-        { kind: 'delivered', attempt: { ...attempt(a, 1, T0), statusCode: 200, error: null } },
-        { kind: 'failed', attempt: attempt(b, 1, T0), reason: 'gone' },
-        { kind: 'retry', attempt: attempt(c, 1, T0), nextAttemptAt: T0 + 100 },
-      ],
-      T0 + 10,
-    );
-    const [ma, mb, mc] = await Promise.all([a, b, c].map((id) => store.messages.get(id)));
-    assert.equal(ma?.message.status, 'delivered');
-    assert.equal(ma?.message.deliveredAt, T0 + 10);
-    assert.equal(mb?.message.status, 'failed');
-    assert.equal(mb?.message.reason, 'gone');
-    assert.equal(mc?.message.status, 'pending');
-    assert.deepEqual(
-      [ma, mb, mc].map((m) => m?.attempts.length),
-      [1, 1, 1],
-    );
-  });
-
-  it('cancels pending and delivering messages on deregistration and keeps them cancelled when an attempt ends', async () => {
-    const [inFlight, waiting] = await store.messages.publish([message(), message()], T0);
-    await store.messages.claimDue(T0, 1, LEASE);
-    assert.equal(await store.registrations.remove(ACCOUNT, 'CarrierService'), true);
-    await store.messages.complete([{ kind: 'retry', attempt: attempt(inFlight.id, 1, T0), nextAttemptAt: T0 }], T0 + 1);
-    const a = await store.messages.get(inFlight.id);
-    const b = await store.messages.get(waiting.id);
-    assert.equal(a?.message.status, 'cancelled');
-    assert.equal(a?.message.attempts, 1);
-    assert.equal(a?.attempts.length, 1);
-    assert.equal(b?.message.status, 'cancelled');
-    assert.equal((await store.messages.claimDue(T0 + LEASE * 2, 10, LEASE)).length, 0);
-  });
-
-  it('fails a replayed message again when its registration is still missing', async () => {
-    const [orphan] = await store.messages.publish([message({ serviceName: 'DeviceUsage' })], T0);
-    assert.deepEqual(await store.messages.replay([orphan.id], 4, T0), [orphan.id]);
-    assert.equal((await store.messages.claimDue(T0, 10, LEASE)).length, 0);
-    const found = await store.messages.get(orphan.id);
-    assert.equal(found?.message.status, 'failed');
-    assert.equal(found?.message.reason, 'no_registration');
-  });
-
-  it('replays finished and pending messages (deliver now), granting a fresh set of attempts, never one in flight', async () => {
-    const [done, inFlight, waiting] = await store.messages.publish([message(), message(), message()], T0);
-    await store.messages.claimDue(T0, 1, LEASE);
-    await store.messages.complete([{ kind: 'failed', attempt: attempt(done.id, 1, T0), reason: 'gone' }], T0);
-    assert.deepEqual(
-      (await store.messages.claimDue(T0, 1, LEASE)).map((claimed) => claimed.message.id),
-      [inFlight.id],
-    );
-    const ids = [done.id, inFlight.id, waiting.id, 'msg_missing'];
-    assert.deepEqual(await store.messages.replay(ids, 4, T0 + 1), [done.id, waiting.id]);
-    const replayed = await store.messages.get(done.id);
-    assert.equal(replayed?.message.status, 'pending');
-    assert.equal(replayed?.message.maxAttempts, 5);
-    assert.equal(replayed?.message.reason, null);
-    const now = await store.messages.get(waiting.id);
-    assert.equal(now?.message.status, 'pending');
-    assert.equal(now?.message.nextAttemptAt, T0 + 1);
-    assert.equal((await store.messages.get(inFlight.id))?.message.status, 'delivering');
-  });
-
-  it('hands claimed messages back without counting an attempt', async () => {
-    const [p] = await store.messages.publish([message()], T0);
-    await store.messages.claimDue(T0, 1, LEASE);
-    await store.messages.release([p.id], T0 + 500);
-    const found = await store.messages.get(p.id);
-    assert.equal(found?.message.status, 'pending');
-    assert.equal(found?.message.attempts, 0);
-    assert.equal((await store.messages.claimDue(T0 + 499, 1, LEASE)).length, 0);
-    assert.equal((await store.messages.claimDue(T0 + 500, 1, LEASE)).length, 1);
-  });
-
-  it('pages through ids oldest first with a filter', async () => {
-    const published = await store.messages.publish(
-      Array.from({ length: 7 }, () => message({ serviceName: 'DeviceUsage' })),
-      T0,
-    );
-    const ids: string[] = [];
-    let after: string | null = null;
-    for (;;) {
-      const page = await store.messages.findIds({ status: 'failed', serviceName: 'DeviceUsage' }, 3, after);
-      ids.push(...page);
-      if (page.length < 3) break;
-      after = page[page.length - 1];
-    }
-    assert.deepEqual(
-      ids,
-      published.map((p) => p.id),
-    );
-    assert.deepEqual(await store.messages.findIds({ status: 'failed', until: T0 }, 10, null), []);
-  });
-
-  it('purges delivered and failed messages past their retention, with their attempts', async () => {
-    const [delivered, failed, pending] = await store.messages.publish([message(), message(), message()], T0);
-    await store.messages.claimDue(T0, 2, LEASE);
-    await store.messages.complete(
-      [
-        { kind: 'delivered', attempt: { ...attempt(delivered.id, 1, T0), statusCode: 200, error: null } },
-        { kind: 'failed', attempt: attempt(failed.id, 1, T0), reason: 'gone' },
-      ],
-      T0,
-    );
-    const retention = { deliveredMs: 1_000, failedMs: 10_000, purgeIntervalMs: 60_000 };
-    assert.equal(await purgeExpiredMessages(sqlite.messages, retention, T0 + 999), 0);
-    assert.equal(await purgeExpiredMessages(sqlite.messages, retention, T0 + 1_001), 1);
-    assert.equal(await store.messages.get(delivered.id), null);
-    assert.ok(await store.messages.get(failed.id));
-    assert.equal(await purgeExpiredMessages(sqlite.messages, retention, T0 + 10_001), 1);
-    assert.equal(await store.messages.get(failed.id), null);
-    assert.ok(await store.messages.get(pending.id), 'pending messages are never purged');
-    const orphanAttempts = sqlite.db.prepare('SELECT COUNT(*) FROM attempts').pluck().get();
-    assert.equal(orphanAttempts, 0);
-  });
-
-  it('counts messages by status and measures how long the oldest due one has waited', async () => {
-    await store.messages.publish([message(), message(), message({ serviceName: 'DeviceUsage' })], T0);
-    await store.messages.claimDue(T0, 1, LEASE);
-    const stats = await store.messages.stats(T0 + 2_000);
-    assert.deepEqual(stats.counts, { pending: 1, delivering: 1, delivered: 0, failed: 1, cancelled: 0 });
-    assert.equal(stats.queueDepth, 2);
-    assert.equal(stats.oldestDueAgeMs, 2_000);
-  });
-
-  describe('idempotency keys', () => {
-    const keyed = (key: string, overrides: Partial<NewMessage> = {}) => message({ idempotencyKey: key, ...overrides });
-    const total = async () => Object.values((await store.messages.stats(T0)).counts).reduce((a, b) => a + b, 0);
-
-    it('returns the first message for a repeated key with the same payload', async () => {
-      const [first] = await store.messages.publish([keyed('k1')], T0);
-      const [again] = await store.messages.publish([keyed('k1')], T0 + 1);
-      assert.deepEqual(again, { id: first.id, status: 'pending', duplicate: true });
-      assert.equal(await total(), 1);
-    });
-
-    it('scopes keys to the account and the service', async () => {
+for (const backend of await testDatabaseBackends()) {
+  describe(`Message service: ${backend.name}`, { skip: backend.skip }, () => {
+    let backendStore: Store;
+    let drop: () => Promise<void>;
+    let store: Services;
+    let key: Buffer;
+    beforeEach(async () => {
+      const database = await backend.create();
+      drop = database.drop;
+      backendStore = await openStore(database.url, { poolSize: 4 });
+      await backendStore.migrate();
+      key = randomBytes(32);
+      store = await createServices(backendStore, key);
       await store.registrations.upsert({
-        accountName: 'OTHER-1',
+        accountName: ACCOUNT,
         serviceName: 'CarrierService',
-        url: 'https://b.test/cb',
+        url: 'https://a.test/cb',
       });
-      const [a] = await store.messages.publish([keyed('k1')], T0);
-      const [otherAccount] = await store.messages.publish([keyed('k1', { accountName: 'OTHER-1' })], T0);
-      const [otherService] = await store.messages.publish([keyed('k1', { serviceName: 'DeviceUsage' })], T0);
-      assert.equal(new Set([a.id, otherAccount.id, otherService.id]).size, 3);
-      assert.ok(!otherAccount.duplicate && !otherService.duplicate);
-      assert.equal(otherAccount.status, 'pending');
+    });
+    afterEach(async () => {
+      await backendStore.close();
+      await drop();
     });
 
-    it('refuses a reused key with another payload and stores nothing', async () => {
-      await store.messages.publish([keyed('k1', { payload: '{"a":1}' })], T0);
-      await assert.rejects(
-        store.messages.publish([message(), keyed('k1', { payload: '{"a":2}' })], T0 + 1),
-        (error: unknown) => error instanceof IdempotencyConflictError && error.key === 'k1' && error.index === 1,
+    const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
+      id: newMessageId(),
+      accountName: ACCOUNT,
+      serviceName: 'CarrierService',
+      payload: '{"requestId":"r"}',
+      maxAttempts: 4,
+      ...overrides,
+    });
+    const attempt = (messageId: string, attemptNumber: number, at: number): Attempt => ({
+      messageId,
+      attemptNumber,
+      startedAt: at,
+      url: 'https://a.test/cb',
+      statusCode: 500,
+      latencyMs: 3,
+      error: 'http_500',
+      responseExcerpt: null,
+    });
+
+    it('stores messages pending, or failed with no_registration when nobody is registered', async () => {
+      const [registered, orphan] = await store.messages.publish(
+        [message(), message({ serviceName: 'DeviceUsage' })],
+        T0,
       );
-      assert.equal(await total(), 1);
+      assert.deepEqual([registered.status, orphan.status], ['pending', 'failed']);
+      assert.equal((await store.messages.get(orphan.id))?.message.reason, 'no_registration');
     });
 
-    it('applies keys between the messages of one batch too', async () => {
-      const [one, two] = await store.messages.publish([keyed('b1'), keyed('b1')], T0);
-      assert.equal(two.id, one.id);
-      assert.deepEqual([one.duplicate, two.duplicate], [false, true]);
-      assert.equal(await total(), 1);
-      await assert.rejects(
-        store.messages.publish([keyed('b2', { payload: '{"x":1}' }), keyed('b2', { payload: '{"x":2}' })], T0),
-        IdempotencyConflictError,
+    it('claims due messages in batches with a lease, and retakes them only when the lease has passed', async () => {
+      const published = await store.messages.publish(
+        Array.from({ length: 5 }, () => message()),
+        T0,
       );
-      assert.equal(await total(), 1);
+      const first = await store.messages.claimDue(T0, 3, LEASE);
+      assert.equal(first.length, 3);
+      assert.equal(first[0].registration.url, 'https://a.test/cb');
+      assert.ok(first.every((c) => c.message.status === 'delivering' && c.message.lockedUntil === T0 + LEASE));
+      const second = await store.messages.claimDue(T0 + 1, 10, LEASE);
+      assert.equal(second.length, 2);
+      assert.equal((await store.messages.claimDue(T0 + LEASE - 1, 10, LEASE)).length, 0);
+      assert.equal(await store.messages.nextDueAt(), T0 + LEASE);
+      // A crashed worker's claims come back once the lease is over.
+      const retaken = await store.messages.claimDue(T0 + LEASE + 1, 10, LEASE);
+      assert.deepEqual(new Set(retaken.map((c) => c.message.id)), new Set(published.map((p) => p.id)));
     });
 
-    it('forgets a key once it has expired', async () => {
-      const [first] = await store.messages.publish([keyed('k1', { payload: '{"v":1}' })], T0);
-      const later = T0 + IDEMPOTENCY_KEY_TTL_MS;
-      const [second] = await store.messages.publish([keyed('k1', { payload: '{"v":2}' })], later);
-      assert.notEqual(second.id, first.id);
-      assert.equal(second.duplicate, false);
-      const [third] = await store.messages.publish([keyed('k1', { payload: '{"v":2}' })], later + 1);
-      assert.equal(third.id, second.id);
+    it('does not claim messages due later', async () => {
+      const [p] = await store.messages.publish([message()], T0);
+      const [claimed] = await store.messages.claimDue(T0, 1, LEASE);
+      const next = T0 + 60_000;
+      await store.messages.complete([{ kind: 'retry', attempt: attempt(p.id, 1, T0), nextAttemptAt: next }], T0 + 5);
+      assert.equal(claimed.message.attempts, 0);
+      assert.equal((await store.messages.claimDue(next - 1, 10, LEASE)).length, 0);
+      assert.equal(await store.messages.nextDueAt(), next);
+      const [again] = await store.messages.claimDue(next, 10, LEASE);
+      assert.equal(again.message.attempts, 1);
+      assert.equal(again.message.reason, 'http_500');
+    });
+
+    it('records outcomes of many messages in one call', async () => {
+      const published = await store.messages.publish([message(), message(), message()], T0);
+      await store.messages.claimDue(T0, 10, LEASE);
+      const [a, b, c] = published.map((p) => p.id);
+      await store.messages.complete(
+        [
+          { kind: 'delivered', attempt: { ...attempt(a, 1, T0), statusCode: 200, error: null } },
+          { kind: 'failed', attempt: attempt(b, 1, T0), reason: 'gone' },
+          { kind: 'retry', attempt: attempt(c, 1, T0), nextAttemptAt: T0 + 100 },
+        ],
+        T0 + 10,
+      );
+      const [ma, mb, mc] = await Promise.all([a, b, c].map((id) => store.messages.get(id)));
+      assert.equal(ma?.message.status, 'delivered');
+      assert.equal(ma?.message.deliveredAt, T0 + 10);
+      assert.equal(mb?.message.status, 'failed');
+      assert.equal(mb?.message.reason, 'gone');
+      assert.equal(mc?.message.status, 'pending');
+      assert.deepEqual(
+        [ma, mb, mc].map((m) => m?.attempts.length),
+        [1, 1, 1],
+      );
+    });
+
+    it('cancels pending and delivering messages on deregistration and keeps them cancelled when an attempt ends', async () => {
+      const [inFlight, waiting] = await store.messages.publish([message(), message()], T0);
+      await store.messages.claimDue(T0, 1, LEASE);
+      assert.equal(await store.registrations.remove(ACCOUNT, 'CarrierService'), true);
+      await store.messages.complete(
+        [{ kind: 'retry', attempt: attempt(inFlight.id, 1, T0), nextAttemptAt: T0 }],
+        T0 + 1,
+      );
+      const a = await store.messages.get(inFlight.id);
+      const b = await store.messages.get(waiting.id);
+      assert.equal(a?.message.status, 'cancelled');
+      assert.equal(a?.message.attempts, 1);
+      assert.equal(a?.attempts.length, 1);
+      assert.equal(b?.message.status, 'cancelled');
+      assert.equal((await store.messages.claimDue(T0 + LEASE * 2, 10, LEASE)).length, 0);
+    });
+
+    it('fails a replayed message again when its registration is still missing', async () => {
+      const [orphan] = await store.messages.publish([message({ serviceName: 'DeviceUsage' })], T0);
+      assert.deepEqual(await store.messages.replay([orphan.id], 4, T0), [orphan.id]);
+      assert.equal((await store.messages.claimDue(T0, 10, LEASE)).length, 0);
+      const found = await store.messages.get(orphan.id);
+      assert.equal(found?.message.status, 'failed');
+      assert.equal(found?.message.reason, 'no_registration');
+    });
+
+    it('replays finished and pending messages (deliver now), granting a fresh set of attempts, never one in flight', async () => {
+      const [done, inFlight, waiting] = await store.messages.publish([message(), message(), message()], T0);
+      await store.messages.claimDue(T0, 1, LEASE);
+      await store.messages.complete([{ kind: 'failed', attempt: attempt(done.id, 1, T0), reason: 'gone' }], T0);
+      assert.deepEqual(
+        (await store.messages.claimDue(T0, 1, LEASE)).map((claimed) => claimed.message.id),
+        [inFlight.id],
+      );
+      const ids = [done.id, inFlight.id, waiting.id, 'msg_missing'];
+      assert.deepEqual(await store.messages.replay(ids, 4, T0 + 1), [done.id, waiting.id]);
+      const replayed = await store.messages.get(done.id);
+      assert.equal(replayed?.message.status, 'pending');
+      assert.equal(replayed?.message.maxAttempts, 5);
+      assert.equal(replayed?.message.reason, null);
+      const now = await store.messages.get(waiting.id);
+      assert.equal(now?.message.status, 'pending');
+      assert.equal(now?.message.nextAttemptAt, T0 + 1);
+      assert.equal((await store.messages.get(inFlight.id))?.message.status, 'delivering');
+    });
+
+    it('hands claimed messages back without counting an attempt', async () => {
+      const [p] = await store.messages.publish([message()], T0);
+      await store.messages.claimDue(T0, 1, LEASE);
+      await store.messages.release([p.id], T0 + 500);
+      const found = await store.messages.get(p.id);
+      assert.equal(found?.message.status, 'pending');
+      assert.equal(found?.message.attempts, 0);
+      assert.equal((await store.messages.claimDue(T0 + 499, 1, LEASE)).length, 0);
+      assert.equal((await store.messages.claimDue(T0 + 500, 1, LEASE)).length, 1);
+    });
+
+    it('pages through ids oldest first with a filter', async () => {
+      const published = await store.messages.publish(
+        Array.from({ length: 7 }, () => message({ serviceName: 'DeviceUsage' })),
+        T0,
+      );
+      const ids: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = await store.messages.findIds({ status: 'failed', serviceName: 'DeviceUsage' }, 3, after);
+        ids.push(...page);
+        if (page.length < 3) break;
+        after = page[page.length - 1];
+      }
+      assert.deepEqual(
+        ids,
+        published.map((p) => p.id),
+      );
+      assert.deepEqual(await store.messages.findIds({ status: 'failed', until: T0 }, 10, null), []);
+    });
+
+    it('purges delivered and failed messages past their retention, with their attempts', async () => {
+      const [delivered, failed, pending] = await store.messages.publish([message(), message(), message()], T0);
+      await store.messages.claimDue(T0, 2, LEASE);
+      await store.messages.complete(
+        [
+          { kind: 'delivered', attempt: { ...attempt(delivered.id, 1, T0), statusCode: 200, error: null } },
+          { kind: 'failed', attempt: attempt(failed.id, 1, T0), reason: 'gone' },
+        ],
+        T0,
+      );
+      const retention = { deliveredMs: 1_000, failedMs: 10_000, purgeIntervalMs: 60_000 };
+      assert.equal(await purgeExpiredMessages(backendStore.messages, retention, T0 + 999), 0);
+      assert.equal(await purgeExpiredMessages(backendStore.messages, retention, T0 + 1_001), 1);
+      assert.equal(await store.messages.get(delivered.id), null);
+      assert.ok(await store.messages.get(failed.id));
+      assert.equal(await purgeExpiredMessages(backendStore.messages, retention, T0 + 10_001), 1);
+      assert.equal(await store.messages.get(failed.id), null);
+      assert.ok(await store.messages.get(pending.id), 'pending messages are never purged');
+      // A message published again under a purged message's id would show its attempts if any were left.
+      assert.deepEqual(await store.messages.publish([message({ id: delivered.id })], T0 + 10_002), [
+        { id: delivered.id, status: 'pending', duplicate: false },
+      ]);
+      assert.deepEqual((await store.messages.get(delivered.id))?.attempts, []);
+    });
+
+    it('counts messages by status and measures how long the oldest due one has waited', async () => {
+      await store.messages.publish([message(), message(), message({ serviceName: 'DeviceUsage' })], T0);
+      await store.messages.claimDue(T0, 1, LEASE);
+      const stats = await store.messages.stats(T0 + 2_000);
+      assert.deepEqual(stats.counts, { pending: 1, delivering: 1, delivered: 0, failed: 1, cancelled: 0 });
+      assert.equal(stats.queueDepth, 2);
+      assert.equal(stats.oldestDueAgeMs, 2_000);
+    });
+
+    describe('idempotency keys', () => {
+      const keyed = (key: string, overrides: Partial<NewMessage> = {}) =>
+        message({ idempotencyKey: key, ...overrides });
+      const total = async () => Object.values((await store.messages.stats(T0)).counts).reduce((a, b) => a + b, 0);
+
+      it('returns the first message for a repeated key with the same payload', async () => {
+        const [first] = await store.messages.publish([keyed('k1')], T0);
+        const [again] = await store.messages.publish([keyed('k1')], T0 + 1);
+        assert.deepEqual(again, { id: first.id, status: 'pending', duplicate: true });
+        assert.equal(await total(), 1);
+      });
+
+      it('scopes keys to the account and the service', async () => {
+        await store.registrations.upsert({
+          accountName: 'OTHER-1',
+          serviceName: 'CarrierService',
+          url: 'https://b.test/cb',
+        });
+        const [a] = await store.messages.publish([keyed('k1')], T0);
+        const [otherAccount] = await store.messages.publish([keyed('k1', { accountName: 'OTHER-1' })], T0);
+        const [otherService] = await store.messages.publish([keyed('k1', { serviceName: 'DeviceUsage' })], T0);
+        assert.equal(new Set([a.id, otherAccount.id, otherService.id]).size, 3);
+        assert.ok(!otherAccount.duplicate && !otherService.duplicate);
+        assert.equal(otherAccount.status, 'pending');
+      });
+
+      it('refuses a reused key with another payload and stores nothing', async () => {
+        await store.messages.publish([keyed('k1', { payload: '{"a":1}' })], T0);
+        await assert.rejects(
+          store.messages.publish([message(), keyed('k1', { payload: '{"a":2}' })], T0 + 1),
+          (error: unknown) => error instanceof IdempotencyConflictError && error.key === 'k1' && error.index === 1,
+        );
+        assert.equal(await total(), 1);
+      });
+
+      it('applies keys between the messages of one batch too', async () => {
+        const [one, two] = await store.messages.publish([keyed('b1'), keyed('b1')], T0);
+        assert.equal(two.id, one.id);
+        assert.deepEqual([one.duplicate, two.duplicate], [false, true]);
+        assert.equal(await total(), 1);
+        await assert.rejects(
+          store.messages.publish([keyed('b2', { payload: '{"x":1}' }), keyed('b2', { payload: '{"x":2}' })], T0),
+          IdempotencyConflictError,
+        );
+        assert.equal(await total(), 1);
+      });
+
+      it('forgets a key once it has expired', async () => {
+        const [first] = await store.messages.publish([keyed('k1', { payload: '{"v":1}' })], T0);
+        const later = T0 + IDEMPOTENCY_KEY_TTL_MS;
+        const [second] = await store.messages.publish([keyed('k1', { payload: '{"v":2}' })], later);
+        assert.notEqual(second.id, first.id);
+        assert.equal(second.duplicate, false);
+        const [third] = await store.messages.publish([keyed('k1', { payload: '{"v":2}' })], later + 1);
+        assert.equal(third.id, second.id);
+      });
+    });
+
+    it('never fails a claimed message as no_registration because its cache missed the registration', async () => {
+      // A second process on the same store: its cache knew the account before the registration existed.
+      const registrations = new RegistrationService(backendStore, new FieldCipher(key));
+      const worker = new MessageService(backendStore, registrations);
+      assert.equal(await registrations.get(ACCOUNT, 'DeviceUsage'), null);
+      assert.deepEqual(
+        (await registrations.list(ACCOUNT)).map((r) => r.serviceName),
+        ['CarrierService'],
+      );
+      await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'DeviceUsage', url: 'https://d.test/cb' });
+      const [published] = await store.messages.publish([message({ serviceName: 'DeviceUsage' })], T0);
+      assert.equal(published.status, 'pending');
+      const claimed = await worker.claimDue(T0, 10, LEASE);
+      assert.deepEqual(
+        claimed.map((c) => [c.message.id, c.registration.url]),
+        [[published.id, 'https://d.test/cb']],
+      );
+      assert.equal((await store.messages.get(published.id))?.message.status, 'delivering');
     });
   });
-
-  it('never fails a claimed message as no_registration because its cache missed the registration', async () => {
-    // A second process on the same store: its cache knew the account before the registration existed.
-    const registrations = new RegistrationService(sqlite, new FieldCipher(key));
-    const worker = new MessageService(sqlite, registrations);
-    assert.equal(await registrations.get(ACCOUNT, 'DeviceUsage'), null);
-    assert.deepEqual(
-      (await registrations.list(ACCOUNT)).map((r) => r.serviceName),
-      ['CarrierService'],
-    );
-    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'DeviceUsage', url: 'https://d.test/cb' });
-    const [published] = await store.messages.publish([message({ serviceName: 'DeviceUsage' })], T0);
-    assert.equal(published.status, 'pending');
-    const claimed = await worker.claimDue(T0, 10, LEASE);
-    assert.deepEqual(
-      claimed.map((c) => [c.message.id, c.registration.url]),
-      [[published.id, 'https://d.test/cb']],
-    );
-    assert.equal((await store.messages.get(published.id))?.message.status, 'delivering');
-  });
-});
+}
