@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from './helpers.js';
 import { testDatabaseBackends } from './postgres.js';
@@ -101,6 +103,68 @@ for (const backend of await testDatabaseBackends()) {
       t.diagnostic(`delivered before the kill: ${deliveredBeforeCrash}; delivered twice: ${duplicates}`);
       // Only claims open at the crash (in flight, queued, or answered but not yet recorded) may repeat.
       assert.ok(duplicates <= 512, `${duplicates} messages arrived twice`);
+    });
+
+    it('delivers single publishes after a kill -9 right after their 202, their attempts in flight', async () => {
+      // Answers nothing until told to: the first process's attempts are still open when it dies.
+      let answering = false;
+      const held = new Set<ServerResponse>();
+      const answered = new Set<string>();
+      const listener = createServer((request, response) => {
+        request.resume();
+        request.on('end', () => {
+          if (!answering) {
+            held.add(response);
+            return;
+          }
+          answered.add(String(request.headers['webhook-id']));
+          response.end('ok');
+        });
+      });
+      await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+      fixture.listeners.push({
+        url: '',
+        received: new Map(),
+        async close() {
+          for (const response of held) response.destroy();
+          listener.closeAllConnections();
+          await new Promise<void>((resolve) => listener.close(() => resolve()));
+        },
+      });
+      const first = await serve(dbPath);
+      servers.push(first);
+      const url = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/fast`;
+      const registered = await registerAsDevUser(first.baseUrl, 'DeviceUsage', url);
+      assert.equal(registered.status, 200, await registered.text());
+
+      // Single publishes go straight to the dispatcher (the publish fast path), stored already claimed.
+      const accepted = await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const response = await fetch(`${first.baseUrl}/admin/v1/messages`, {
+            method: 'POST',
+            headers: ADMIN,
+            body: JSON.stringify({
+              accountName: ACCOUNT,
+              serviceName: 'DeviceUsage',
+              payload: { requestId: `fast-${i}` },
+            }),
+          });
+          assert.equal(response.status, 202);
+          return ((await response.json()) as { messageId: string }).messageId;
+        }),
+      );
+      await eventually(() => held.size > 0, { what: 'an attempt in flight before the kill' });
+      await killHard(first);
+
+      answering = true;
+      const second = await serve(dbPath);
+      servers.push(second);
+      const missing = () => accepted.filter((id) => !answered.has(id));
+      await eventually(() => missing().length === 0, {
+        timeout: 30_000,
+        interval: 20,
+        what: () => `every accepted message delivered after the restart (${missing().length} missing)`,
+      });
     });
   });
 }

@@ -124,6 +124,50 @@ describe('Dispatcher', () => {
     assert.ok(calls.claimDue <= 300 / 2, `${calls.claimDue} store.claimDue calls for 300 deliveries`);
   });
 
+  it('delivers publishes handed over by the message service without a claim query each', async () => {
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'http://a.test/cb' });
+    const { proxy, calls } = counting(store.messages);
+    const sender = new FakeSender(() => ({ delayMs: 1, status: 200 }));
+    const running = start(sender, proxy, { concurrency: 16 });
+    await eventually(async () => running.state === 'idle');
+    const claimsBefore = calls.claimDue;
+    store.messages.setHandoff(running);
+    // 40 single publishes in rounds of 10 (the dispatcher has room for 16).
+    const published = [];
+    for (let round = 1; round <= 4; round++) {
+      for (let i = 0; i < 10; i++) published.push(...(await publish('CarrierService', 1)));
+      await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 10 * round);
+    }
+    assert.deepEqual(
+      published.filter((p) => !(p.handedOver && p.status === 'pending')),
+      [],
+    );
+    assert.equal(sender.sent.length, 40);
+    assert.ok(
+      calls.claimDue - claimsBefore <= 2,
+      `${calls.claimDue - claimsBefore} claims for 40 handed-over publishes`,
+    );
+    // Beyond its room a publish stays pending for a claim.
+    store.messages.setHandoff({ room: 0, leaseMs: 10_000, accept: () => assert.fail('no room, nothing handed over') });
+    const [later] = await publish('CarrierService', 1);
+    assert.equal(later.handedOver, false);
+    running.wake();
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 41);
+  });
+
+  it('hands back what it is given while it stops, so nothing waits for a lease', async () => {
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'http://a.test/cb' });
+    const sender = new FakeSender(() => ({ delayMs: 1, status: 200 }));
+    const running = start(sender, store.messages);
+    store.messages.setHandoff({ room: 1, leaseMs: 10_000, accept: (claimed) => running.accept(claimed) });
+    await running.stop();
+    dispatcher = null;
+    const [message] = await publish('CarrierService', 1);
+    assert.equal(message.handedOver, true);
+    await eventually(async () => (await store.messages.get(message.id))?.message.status === 'pending');
+    assert.equal(sender.sent.length, 0);
+  });
+
   it('never exceeds the global and per-origin limits', async () => {
     const services = ['CarrierService', 'DeviceUsage', 'StateService', 'NiddService', 'AlertService', 'PromoChanges'];
     for (const [i, serviceName] of services.entries()) {

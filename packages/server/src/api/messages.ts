@@ -233,7 +233,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     published.forEach((result, i) => {
       if (result.duplicate) return;
       messagesPublished.inc({ service: messages[i].serviceName });
-      if (result.status === 'pending') due = true;
+      if (result.status === 'pending' && !result.handedOver) due = true;
     });
     if (due) ctx.notifyPublished();
     return published;

@@ -71,6 +71,13 @@ export class Dispatcher {
   private wakeQueued = false;
   /** Something woke the loop while it was claiming: claim once more before going idle. */
   private claimAgain = false;
+  /**
+   * The store may hold due messages this loop has not claimed: set by every outside wake-up (a
+   * publish, a replay, the poll timer) and by a full claim, cleared by a claim that found less than it
+   * asked for. A finished attempt claims more only while it is set, so handed-over publishes (the
+   * fast path) do not cost a claim query per attempt.
+   */
+  private backlog = true;
   /** The poll timer while idle (the fallback when no wake-up comes). */
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
@@ -111,10 +118,46 @@ export class Dispatcher {
 
   /** Something became due now: look at the store on the next turn instead of after the sleep. */
   wake(): void {
+    this.backlog = true;
+    this.claimSoon();
+  }
+
+  private claimSoon(): void {
     if (this.loop === 'claiming') this.claimAgain = true;
     if ((this.loop !== 'idle' && this.loop !== 'claiming') || this.wakeQueued) return;
     this.wakeQueued = true;
     setImmediate(this.onWake);
+  }
+
+  /**
+   * How many messages `accept` would start or queue at once: the publish fast path hands over at most
+   * this many fresh messages instead of leaving them for a claim.
+   */
+  get room(): number {
+    if (this.loop !== 'idle' && this.loop !== 'claiming') return 0;
+    return Math.max(0, this.options.concurrency - this.inFlight - this.scheduler.waiting);
+  }
+
+  /** The lease a handed-over message must already hold (as a claim would give it). */
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
+
+  /**
+   * Takes messages that the publisher stored already claimed (`delivering`, leased for `leaseMs`) and
+   * delivers them as if this dispatcher had claimed them: no claim query per publish. A dispatcher
+   * that is stopping hands them back to the store at once.
+   */
+  accept(claimed: ClaimedMessage[]): void {
+    if (claimed.length === 0) return;
+    if (this.loop !== 'idle' && this.loop !== 'claiming') {
+      void this.release(
+        claimed.map((c) => c.message.id),
+        this.now(),
+      );
+      return;
+    }
+    this.place(claimed, this.now());
   }
 
   /** Stops claiming, hands back queued messages, waits for attempts in flight and records every outcome. */
@@ -157,7 +200,10 @@ export class Dispatcher {
           break;
         }
         const now = this.now();
+        // A wake-up during the claim sets it again.
+        this.backlog = false;
         const claimed = await this.options.store.claimDue(now, limit, this.options.leaseMs);
+        if (claimed.length === limit) this.backlog = true;
         if (this.loop !== 'claiming') {
           await this.release(
             claimed.map((c) => c.message.id),
@@ -172,6 +218,7 @@ export class Dispatcher {
         if (claimed.length < limit && !this.claimAgain) break;
       }
     } catch (error) {
+      this.backlog = true;
       this.options.logger.error({ err: error }, 'claiming due messages failed');
       // Try again after the poll interval rather than at once (the store may be busy or down).
       full = true;
@@ -306,8 +353,11 @@ export class Dispatcher {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
     // Claim more when this origin is running low, or when nothing at all waits locally.
-    if (this.scheduler.waitingFor(ticket.origin) < this.options.originConcurrency / 2 || this.scheduler.waiting === 0) {
-      this.wake();
+    if (
+      this.backlog &&
+      (this.scheduler.waitingFor(ticket.origin) < this.options.originConcurrency / 2 || this.scheduler.waiting === 0)
+    ) {
+      this.claimSoon();
     }
   }
 
@@ -330,12 +380,14 @@ export class Dispatcher {
 
   /** Records every collected outcome, one store transaction per batch. */
   private async flushNow(): Promise<void> {
+    let retries = false;
     try {
       while (this.outcomes.length > 0) {
         const batch = this.outcomes;
         const results = this.results;
         this.outcomes = [];
         this.results = [];
+        retries ||= batch.some((outcome) => outcome.kind === 'retry');
         try {
           await this.options.store.complete(batch, this.now());
         } catch (error) {
@@ -348,7 +400,7 @@ export class Dispatcher {
       this.flushing = null;
     }
     // A retry may be due before the current sleep ends.
-    this.wake();
+    if (retries) this.wake();
   }
 
   private async flush(): Promise<void> {
@@ -357,6 +409,7 @@ export class Dispatcher {
   }
 
   private async release(ids: string[], nextAttemptAt: number): Promise<void> {
+    this.backlog = true;
     try {
       await this.options.store.release(ids, nextAttemptAt);
     } catch (error) {

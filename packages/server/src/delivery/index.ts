@@ -48,12 +48,15 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
   });
   const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
   dispatcher.start();
+  // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
+  ctx.messages.setHandoff(dispatcher);
   let stopping: Promise<void> | null = null;
   return {
     wake: () => dispatcher.wake(),
     stop() {
       stopping ??= (async () => {
         stopRetention();
+        ctx.messages.setHandoff(null);
         await dispatcher.stop();
         await sender.close();
       })();

@@ -38,6 +38,20 @@ export interface PublishedMessage {
   status: MessageStatus;
   /** true when an earlier message with the same idempotency key was returned instead. */
   duplicate: boolean;
+  /** true when it went straight to this process's dispatcher (the publish fast path): no wake-up needed. */
+  handedOver?: boolean;
+}
+
+/**
+ * Where fresh messages can go at once instead of waiting for a claim: the dispatcher of this process
+ * (the publish fast path). They are stored already claimed, `delivering` under the lease a claim would
+ * give, so a crash before their attempt leaves them to be claimed again when the lease ends.
+ */
+export interface Handoff {
+  /** How many messages it would take now. */
+  readonly room: number;
+  readonly leaseMs: number;
+  accept(claimed: ClaimedMessage[]): void;
 }
 
 /** A claimed message joined with the registration it must be delivered to. */
@@ -90,10 +104,17 @@ const scopeOf = (m: { accountName: string; serviceName: string }, key: string) =
  * account and service, what an attempt's outcome does to a message, and replay.
  */
 export class MessageService implements DeliveryQueue {
+  private handoff: Handoff | null = null;
+
   constructor(
     private readonly store: Store,
     private readonly registrations: RegistrationService,
   ) {}
+
+  /** Set by this process's delivery engine while it runs (null when it stops, or in an `api` process). */
+  setHandoff(handoff: Handoff | null): void {
+    this.handoff = handoff;
+  }
 
   /**
    * Stores messages in one transaction. A repeated idempotency key (same account, service and
@@ -159,31 +180,82 @@ export class MessageService implements DeliveryQueue {
     );
     const registered = new Map<string, boolean>([...pairs.keys()].map((key, n) => [key, exists[n]]));
 
+    const handoff = this.handoff;
+    let room = handoff?.room ?? 0;
+    const lockedUntil = now + (handoff?.leaseMs ?? 0);
+    const handed: MessageInsert[] = [];
     const inserts: MessageInsert[] = fresh.map((i) => {
       const m = messages[i];
       const isRegistered = registered.get(`${m.accountName}\u0000${m.serviceName}`) === true;
-      const status: MessageStatus = isRegistered ? 'pending' : 'failed';
-      results[i] = { id: m.id, status, duplicate: false };
-      return {
+      const handOver = isRegistered && room > 0;
+      if (handOver) room--;
+      results[i] = { id: m.id, status: isRegistered ? 'pending' : 'failed', duplicate: false, handedOver: handOver };
+      const insert: MessageInsert = {
         id: m.id,
         accountName: m.accountName,
         serviceName: m.serviceName,
         payload: m.payload,
-        status,
+        status: handOver ? 'delivering' : isRegistered ? 'pending' : 'failed',
         maxAttempts: m.maxAttempts,
         nextAttemptAt: isRegistered ? now : null,
+        lockedUntil: handOver ? lockedUntil : null,
         reason: isRegistered ? null : MessageReasons.noRegistration,
         idempotency: m.idempotencyKey
           ? { key: m.idempotencyKey, fingerprint: fingerprints[i] as string, expiresAt: now + IDEMPOTENCY_KEY_TTL_MS }
           : null,
       };
+      if (handOver) handed.push(insert);
+      return insert;
     });
     if (inserts.length > 0) await this.store.messages.insert(inserts, now);
+    if (handoff && handed.length > 0) await this.handOver(handoff, handed, now);
     for (const [i, first] of repeats) {
       const earlier = results[first] as PublishedMessage;
       results[i] = { id: earlier.id, status: earlier.status, duplicate: true };
     }
     return results as PublishedMessage[];
+  }
+
+  /** Gives committed, already claimed messages to the dispatcher, each with its registration. */
+  private async handOver(handoff: Handoff, inserts: MessageInsert[], now: number): Promise<void> {
+    const lookups = new Map<string, Promise<Registration | null>>();
+    const claimed: ClaimedMessage[] = [];
+    const orphans: string[] = [];
+    for (const m of inserts) {
+      const key = `${m.accountName}\u0000${m.serviceName}`;
+      let lookup = lookups.get(key);
+      if (!lookup) {
+        lookup = this.registrations.get(m.accountName, m.serviceName);
+        lookups.set(key, lookup);
+      }
+      const registration = await lookup;
+      if (!registration) {
+        orphans.push(m.id);
+        continue;
+      }
+      claimed.push({
+        message: {
+          id: m.id,
+          accountName: m.accountName,
+          serviceName: m.serviceName,
+          payload: m.payload,
+          status: 'delivering',
+          attempts: 0,
+          maxAttempts: m.maxAttempts,
+          nextAttemptAt: m.nextAttemptAt,
+          lockedUntil: m.lockedUntil ?? null,
+          reason: null,
+          idempotencyKey: m.idempotency?.key ?? null,
+          createdAt: now,
+          updatedAt: now,
+          deliveredAt: null,
+        },
+        registration,
+      });
+    }
+    // Removed between the check and now: back to pending, where a claim gives the verdict.
+    if (orphans.length > 0) await this.store.messages.release(orphans, now);
+    handoff.accept(claimed);
   }
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {

@@ -204,6 +204,8 @@ export interface MessageInsert {
   status: MessageStatus;
   maxAttempts: number;
   nextAttemptAt: number | null;
+  /** Set for a message stored already claimed (`delivering`): the end of its lease. */
+  lockedUntil?: number | null;
   reason: string | null;
   /** With a key, the key row is written too, in the same transaction. */
   idempotency: { key: string; fingerprint: string; expiresAt: number } | null;

@@ -101,11 +101,13 @@ function filterClause(filter: MessageFilter, values: unknown[]): string[] {
 }
 
 const INSERT_MESSAGES = `INSERT INTO messages (id, account_name, service_name, payload, status, attempts, max_attempts,
-    next_attempt_at, reason, idempotency_key, created_at, updated_at)
-  SELECT id, account_name, service_name, payload, status, 0, max_attempts, next_attempt_at, reason, idempotency_key, $10, $10
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::text[])
+    next_attempt_at, locked_until, reason, idempotency_key, created_at, updated_at)
+  SELECT id, account_name, service_name, payload, status, 0, max_attempts, next_attempt_at, locked_until, reason,
+    idempotency_key, $10, $10
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::text[],
+      $11::bigint[])
     WITH ORDINALITY AS m(id, account_name, service_name, payload, status, max_attempts, next_attempt_at, reason,
-      idempotency_key, n)
+      idempotency_key, locked_until, n)
   ORDER BY n`;
 
 /**
@@ -129,6 +131,7 @@ export class PostgresMessageStore implements MessageStore {
       messages.map((m) => m.reason),
       messages.map((m) => m.idempotency?.key ?? null),
       now,
+      messages.map((m) => m.lockedUntil ?? null),
     ];
     const due = messages.some((m) => m.status === 'pending');
     const keyed = messages.filter((m) => m.idempotency !== null);

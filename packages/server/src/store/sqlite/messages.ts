@@ -156,9 +156,9 @@ export class SqliteMessageStore implements MessageStore {
   constructor(readonly db: Database) {
     this.insertMessage = db.prepare(
       `INSERT INTO messages (id, account_name, service_name, payload, status, attempts, max_attempts,
-         next_attempt_at, reason, idempotency_key, created_at, updated_at)
-       VALUES (@id, @accountName, @serviceName, @payload, @status, 0, @maxAttempts, @nextAttemptAt, @reason,
-         @idempotencyKey, @now, @now)`,
+         next_attempt_at, locked_until, reason, idempotency_key, created_at, updated_at)
+       VALUES (@id, @accountName, @serviceName, @payload, @status, 0, @maxAttempts, @nextAttemptAt, @lockedUntil,
+         @reason, @idempotencyKey, @now, @now)`,
     );
     // A key row is taken when absent or expired; a live one stays (no change: the caller is told).
     this.claimKey = db.prepare(
@@ -272,6 +272,7 @@ export class SqliteMessageStore implements MessageStore {
           status: m.status,
           maxAttempts: m.maxAttempts,
           nextAttemptAt: m.nextAttemptAt,
+          lockedUntil: m.lockedUntil ?? null,
           reason: m.reason,
           idempotencyKey: m.idempotency?.key ?? null,
           now,
