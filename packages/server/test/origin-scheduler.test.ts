@@ -80,6 +80,18 @@ describe('OriginScheduler', () => {
     );
   });
 
+  it('hands back at whole milliseconds even when the latency average is fractional', () => {
+    const s = scheduler(2);
+    const [first] = fill(s, A, 2, T0);
+    const now = T0 + 300.4;
+    s.finished(first, now);
+    fill(s, A, 1, now);
+    assert.ok(!Number.isInteger(s.latencyOf(A)));
+    const placed = ['z1', 'z2', 'z3'].map((z) => s.place(A, z, T0 + 301, true));
+    assert.ok(placed.every((p) => p.action === 'hand_back'));
+    for (const p of placed) assert.ok(Number.isInteger((p as { at: number }).at), `${(p as { at: number }).at}`);
+  });
+
   it('counts a saturated origin as stuck when nothing finished for a while, not during a short pause', () => {
     const s = scheduler(2, 10_000);
     fill(s, A, 2, T0);

@@ -211,9 +211,11 @@ export class OriginScheduler<T> {
    * (and every claim) all at once.
    */
   private deferralSlot(state: OriginState<T>, now: number): number {
+    // Whole milliseconds: the latency average is fractional, and stores keep due times as integers
+    // (PostgreSQL's bigint refuses a fraction, which failed the hand-back and left the messages claimed).
     const round = this.isStuck(state, now)
       ? this.options.attemptTimeoutMs
-      : Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, state.latencyMs ?? 0));
+      : Math.ceil(Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, state.latencyMs ?? 0)));
     if (state.slotAt < now + round) {
       state.slotAt = now + round;
       state.slotCount = 0;
