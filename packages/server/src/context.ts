@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.js';
 import type { ReplayJobs } from './delivery/replay.js';
+import type { Metrics } from './metrics.js';
 import type { MessageService } from './services/messages.js';
 import type { RegistrationService } from './services/registrations.js';
 import type { Store } from './store/types.js';
@@ -17,6 +18,8 @@ export interface AppContext {
   messages: MessageService;
   replays: ReplayJobs;
   logger: FastifyBaseLogger;
+  /** This server's Prometheus metrics (its own registry). */
+  metrics: Metrics;
   /** Tells the delivery side that new messages are due now (wakes an idle dispatcher). */
   notifyPublished(): void;
 }

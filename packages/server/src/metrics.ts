@@ -3,106 +3,123 @@ import type { AttemptError } from './delivery/attempt-error.js';
 import type { SendResult } from './delivery/http-sender.js';
 import type { MessageStats } from './store/types.js';
 
-/**
- * The process's Prometheus metrics, in their own registry (GET /metrics). Counters are bumped where
- * things happen; the queue gauges are read from the store when scraped.
- */
-export const metricsRegistry = new Registry();
-collectDefaultMetrics({ register: metricsRegistry });
-
-export const messagesPublished = new Counter({
-  name: 'ccb_messages_published_total',
-  help: 'Callback messages accepted by the publish endpoints',
-  labelNames: ['service'] as const,
-  registers: [metricsRegistry],
-});
-
-export const attemptsTotal = new Counter({
-  name: 'ccb_attempts_total',
-  help: 'Delivery attempts by outcome: success, http_4xx, http_5xx, or the failure kind (redirect, timeout, connection_refused, url_guard, …)',
-  labelNames: ['outcome'] as const,
-  registers: [metricsRegistry],
-});
-
-export const attemptDuration = new Histogram({
-  name: 'ccb_attempt_duration_seconds',
-  help: 'Duration of delivery attempts, from sending the request to reading the response excerpt',
-  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
-  registers: [metricsRegistry],
-});
-
-/** Where the queue gauges read from; set by the metrics route of the running server. */
-let statsSource: (() => Promise<MessageStats>) | null = null;
-let cached: { at: number; stats: MessageStats } | null = null;
 /** Counting messages by status scans an index; scrapes closer together than this share one count. */
 const STATS_CACHE_MS = 1_000;
 
-export function setQueueStatsSource(source: () => Promise<MessageStats>): void {
-  statsSource = source;
-  cached = null;
-}
+/**
+ * A server's Prometheus metrics, in a registry of its own (GET /metrics), so two servers in one
+ * process (tests) count apart. Counters are bumped where things happen; the queue gauges are read
+ * from the store when scraped.
+ */
+export class Metrics {
+  readonly registry = new Registry();
 
-/** Forgets `source` if it is still the current one (a closed server's store must not be read). */
-export function clearQueueStatsSource(source: () => Promise<MessageStats>): void {
-  if (statsSource === source) {
-    statsSource = null;
-    cached = null;
+  readonly messagesPublished = new Counter({
+    name: 'ccb_messages_published_total',
+    help: 'Callback messages accepted by the publish endpoints',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly attemptsTotal = new Counter({
+    name: 'ccb_attempts_total',
+    help: 'Delivery attempts by outcome: success, http_4xx, http_5xx, or the failure kind (redirect, timeout, connection_refused, url_guard, …)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly attemptDuration = new Histogram({
+    name: 'ccb_attempt_duration_seconds',
+    help: 'Duration of delivery attempts, from sending the request to reading the response excerpt',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
+    registers: [this.registry],
+  });
+
+  /** Where the queue gauges read from; set by the metrics route of the running server. */
+  private statsSource: (() => Promise<MessageStats>) | null = null;
+  private cached: { at: number; stats: MessageStats } | null = null;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    const queueStats = () => this.queueStats();
+    new Gauge({
+      name: 'ccb_queue_depth',
+      help: 'Messages waiting for delivery (pending + delivering)',
+      registers: [this.registry],
+      async collect() {
+        const stats = await queueStats();
+        this.set(stats?.queueDepth ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'ccb_oldest_due_message_age_seconds',
+      help: 'How long the oldest due message has been waiting since it became due (0 when none)',
+      registers: [this.registry],
+      async collect() {
+        const stats = await queueStats();
+        this.set((stats?.oldestDueAgeMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'ccb_messages',
+      help: 'Stored messages by status',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const stats = await queueStats();
+        if (!stats) return;
+        for (const [status, count] of Object.entries(stats.counts)) this.set({ status }, count);
+      },
+    });
+  }
+
+  setQueueStatsSource(source: () => Promise<MessageStats>): void {
+    this.statsSource = source;
+    this.cached = null;
+  }
+
+  /** Forgets `source` if it is still the current one (a closed server's store must not be read). */
+  clearQueueStatsSource(source: () => Promise<MessageStats>): void {
+    if (this.statsSource === source) {
+      this.statsSource = null;
+      this.cached = null;
+    }
+  }
+
+  private async queueStats(): Promise<MessageStats | null> {
+    if (!this.statsSource) return null;
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at > STATS_CACHE_MS) {
+      this.cached = { at: now, stats: await this.statsSource() };
+    }
+    return this.cached.stats;
+  }
+
+  /** Counts a batch of attempts: one counter update per outcome label, not one per attempt. */
+  recordAttempts(results: readonly Pick<SendResult, 'error' | 'statusCode' | 'latencyMs'>[]): void {
+    const byOutcome = new Map<string, number>();
+    for (const result of results) {
+      const outcome = attemptOutcomeLabel(result.error, result.statusCode);
+      byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+      this.attemptDuration.observe(result.latencyMs / 1000);
+    }
+    for (const [outcome, count] of byOutcome) this.attemptsTotal.inc({ outcome }, count);
+  }
+
+  /** Totals of the attempt counter so far, by outcome. */
+  async attemptTotals(): Promise<Map<string, number>> {
+    const totals = new Map<string, number>();
+    for (const value of (await this.attemptsTotal.get()).values) {
+      const outcome = String(value.labels.outcome ?? 'unknown');
+      totals.set(outcome, (totals.get(outcome) ?? 0) + value.value);
+    }
+    return totals;
   }
 }
-
-async function queueStats(): Promise<MessageStats | null> {
-  if (!statsSource) return null;
-  const now = Date.now();
-  if (!cached || now - cached.at > STATS_CACHE_MS) cached = { at: now, stats: await statsSource() };
-  return cached.stats;
-}
-
-new Gauge({
-  name: 'ccb_queue_depth',
-  help: 'Messages waiting for delivery (pending + delivering)',
-  registers: [metricsRegistry],
-  async collect() {
-    const stats = await queueStats();
-    this.set(stats?.queueDepth ?? 0);
-  },
-});
-
-new Gauge({
-  name: 'ccb_oldest_due_message_age_seconds',
-  help: 'How long the oldest due message has been waiting since it became due (0 when none)',
-  registers: [metricsRegistry],
-  async collect() {
-    const stats = await queueStats();
-    this.set((stats?.oldestDueAgeMs ?? 0) / 1000);
-  },
-});
-
-new Gauge({
-  name: 'ccb_messages',
-  help: 'Stored messages by status',
-  labelNames: ['status'] as const,
-  registers: [metricsRegistry],
-  async collect() {
-    const stats = await queueStats();
-    if (!stats) return;
-    for (const [status, count] of Object.entries(stats.counts)) this.set({ status }, count);
-  },
-});
 
 /** The `outcome` label of an attempt: `success`, `http_4xx`/`http_5xx`, or the error kind (`timeout`, `redirect`, …). */
 export function attemptOutcomeLabel(error: AttemptError | null, statusCode: number | null): string {
   if (error === null) return 'success';
   if (error.kind === 'http_status' && statusCode !== null) return `http_${Math.floor(statusCode / 100)}xx`;
   return error.kind;
-}
-
-/** Counts a batch of attempts: one counter update per outcome label, not one per attempt. */
-export function recordAttempts(results: readonly Pick<SendResult, 'error' | 'statusCode' | 'latencyMs'>[]): void {
-  const byOutcome = new Map<string, number>();
-  for (const result of results) {
-    const outcome = attemptOutcomeLabel(result.error, result.statusCode);
-    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
-    attemptDuration.observe(result.latencyMs / 1000);
-  }
-  for (const [outcome, count] of byOutcome) attemptsTotal.inc({ outcome }, count);
 }

@@ -6,6 +6,7 @@ import { type Delivery, startDelivery } from './delivery/index.js';
 import { ReplayJobs } from './delivery/replay.js';
 import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
 import { openStore } from './store/index.js';
 
@@ -55,7 +56,16 @@ export async function startServer(config: Config, options: StartServerOptions = 
       () => ctx.notifyPublished(),
       logger,
     );
-    const ctx: AppContext = { config, store, registrations, messages, replays, logger, notifyPublished() {} };
+    const ctx: AppContext = {
+      config,
+      store,
+      registrations,
+      messages,
+      replays,
+      logger,
+      metrics: new Metrics(),
+      notifyPublished() {},
+    };
     app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
     if (config.role !== 'api') {
       const started = startDelivery(ctx);

@@ -1,4 +1,3 @@
-import { attemptsTotal } from './metrics.js';
 import type { MessageStats } from './store/types.js';
 
 /** One sample of the recent history: the store's stats then, and the attempts made since the sample before. */
@@ -18,16 +17,6 @@ export interface StatsHistoryOptions {
   windowMs?: number;
 }
 
-/** Totals of this process's attempt counter, by outcome. */
-async function attemptTotals(): Promise<Map<string, number>> {
-  const totals = new Map<string, number>();
-  for (const value of (await attemptsTotal.get()).values) {
-    const outcome = String(value.labels.outcome ?? 'unknown');
-    totals.set(outcome, (totals.get(outcome) ?? 0) + value.value);
-  }
-  return totals;
-}
-
 /**
  * The short time series behind the dashboard's charts (GET /admin/v1/stats/history). It is sampled
  * when read, not on a timer, so a server nobody watches does no extra counting; with the page open,
@@ -42,6 +31,8 @@ export class StatsHistory {
 
   constructor(
     private readonly readStats: (now: number) => Promise<MessageStats>,
+    /** Totals of the server's attempt counter by outcome (Metrics.attemptTotals). */
+    private readonly attemptTotals: () => Promise<Map<string, number>>,
     options: StatsHistoryOptions = {},
   ) {
     this.minIntervalMs = options.minIntervalMs ?? 1_000;
@@ -62,7 +53,7 @@ export class StatsHistory {
   }
 
   private async take(now: number): Promise<void> {
-    const [stats, totals] = await Promise.all([this.readStats(now), attemptTotals()]);
+    const [stats, totals] = await Promise.all([this.readStats(now), this.attemptTotals()]);
     const previous = this.samples.at(-1);
     const attempts: Record<string, number> = {};
     if (this.previousTotals) {

@@ -10,7 +10,7 @@ import {
   type TestListener,
   waitForMessage,
 } from './delivery-fixtures.js';
-import { eventually, startTestServer, type TestServer } from './helpers.js';
+import { eventually, inject, startTestServer, type TestServer } from './helpers.js';
 
 interface ErrorBody {
   errorCode: string;
@@ -305,5 +305,19 @@ describe('admin messages API', () => {
     assert.match(text, /^ccb_oldest_due_message_age_seconds \d+/m);
     assert.match(text, /^ccb_messages\{status="failed"\} [1-9]\d*/m);
     assert.match(text, /^process_cpu_user_seconds_total /m);
+  });
+
+  it('keeps the counters of each server apart, even in one process', async () => {
+    const other = await startTestServer();
+    try {
+      const before = (await inject(other, '/metrics')).text;
+      assert.doesNotMatch(before, /^ccb_messages_published_total\{/m, 'a new server has counted nothing');
+      await publish(server, { requestId: 'r-apart' }, 'DeviceUsage');
+      assert.equal((await inject(other, '/metrics')).text.match(/^ccb_messages_published_total\{/m), null);
+      const own = (await inject(server, '/metrics')).text;
+      assert.match(own, /^ccb_messages_published_total\{service="DeviceUsage"\} [1-9]\d*/m);
+    } finally {
+      await other.close();
+    }
   });
 });

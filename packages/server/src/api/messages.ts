@@ -4,7 +4,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { ATTEMPT_ERROR_KINDS, parseAttemptError } from '../delivery/attempt-error.js';
-import { messagesPublished } from '../metrics.js';
 import { IdempotencyConflictError, type NewMessage } from '../services/messages.js';
 import {
   type Attempt,
@@ -232,7 +231,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     let due = false;
     published.forEach((result, i) => {
       if (result.duplicate) return;
-      messagesPublished.inc({ service: messages[i].serviceName });
+      ctx.metrics.messagesPublished.inc({ service: messages[i].serviceName });
       if (result.status === 'pending' && !result.handedOver) due = true;
     });
     if (due) ctx.notifyPublished();

@@ -18,7 +18,10 @@ const Point = Type.Object({
 
 /** `GET /admin/v1/stats/history`: the last minutes of /stats, sampled when read (see stats-history.ts). */
 export const statsHistoryRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const history = new StatsHistory((now) => ctx.store.messages.stats(now));
+  const history = new StatsHistory(
+    (now) => ctx.store.messages.stats(now),
+    () => ctx.metrics.attemptTotals(),
+  );
   app.get(
     '/stats/history',
     {

@@ -1,5 +1,4 @@
 import type { AppContext } from '../context.js';
-import { recordAttempts } from '../metrics.js';
 import { VERSION } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import { HttpSender, type Resolver } from './http-sender.js';
@@ -44,7 +43,7 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
     attemptTimeoutMs: delivery.attemptTimeoutMs,
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
-    onAttempts: recordAttempts,
+    onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
   const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
   dispatcher.start();
