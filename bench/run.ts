@@ -12,10 +12,11 @@ import { type LatencyResult, runLatency } from './latency.js';
 import type { BenchContext } from './lib/context.js';
 import { killAll } from './lib/ipc.js';
 import { fmt, formatTable } from './lib/table.js';
+import { type PostgresResult, runPostgres } from './postgres.js';
 
 /** `npm run bench [-- --quick] [-- --only api,delivery]`: runs SPEC §10's benchmarks one after another. */
 
-const SECTIONS = ['api', 'delivery', 'latency', 'drain', 'isolation', 'ingest'] as const;
+const SECTIONS = ['api', 'delivery', 'latency', 'drain', 'isolation', 'ingest', 'postgres'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Results {
@@ -25,6 +26,8 @@ interface Results {
   drain: DrainResult | null;
   isolation: IsolationResult | null;
   ingest: IngestResult | null;
+  /** null when the section did not run or PostgreSQL is not installed (see notes). */
+  postgres: PostgresResult | null;
   machine: { cpus: number; model: string; memory_gb: number; node: string; platform: string; date: string };
   /** Met or not; null when the section did not run; 'not measured' when its peer could not run. */
   targets: Record<string, boolean | null | 'not measured'>;
@@ -63,6 +66,7 @@ const runners: { [K in Section]: (ctx: BenchContext) => Promise<Results[K]> } = 
   drain: runDrain,
   isolation: runIsolation,
   ingest: runIngest,
+  postgres: runPostgres,
 };
 
 const cpu = cpus();
@@ -73,6 +77,7 @@ const results: Results = {
   drain: null,
   isolation: null,
   ingest: null,
+  postgres: null,
   machine: {
     cpus: cpu.length,
     model: cpu[0]?.model.trim() ?? 'unknown',
@@ -107,7 +112,7 @@ for (const section of selected) {
   console.log(`  (${Math.round((performance.now() - t0) / 1000)} s)`);
 }
 
-const { api, delivery, latency, drain, isolation, ingest } = results;
+const { api, delivery, latency, drain, isolation, ingest, postgres } = results;
 const atLeast = (value: number | undefined, min: number) =>
   value === undefined || !Number.isFinite(value) ? null : value >= min;
 results.targets = {
@@ -123,6 +128,10 @@ results.targets = {
   drain_rate: drain ? Math.abs(drain.rate_ratio - 1) <= 0.2 || drain.rate_ratio > 1 : null,
   isolation: atLeast(isolation?.healthy_ratio, 0.8),
   ingest_ratio: atLeast(ingest?.ratio_vs_bare_insert, 0.4),
+  postgres_ratio_vs_graphile: atLeast(postgres?.ratio_vs_graphile, 1.5),
+  postgres_ratio_vs_graphile_default: atLeast(postgres?.ratio_vs_graphile_default, 3),
+  postgres_ratio_vs_sender: atLeast(postgres?.ratio_vs_sender, 0.75),
+  postgres_idle_p50: postgres ? postgres.idle_p50_ms <= 10 : null,
 };
 
 const verdict = (met: boolean | null | 'not measured') =>
@@ -181,6 +190,34 @@ const rows: (string | number)[][] = [
     fmt(ingest?.ratio_vs_bare_insert, 2),
     '≥ 0.4',
     verdict(t.ingest_ratio),
+  ],
+  [
+    'PostgreSQL deliveries/s (ours / graphile-worker batched)',
+    `${fmt(postgres?.deliveries_per_s)} / ${fmt(postgres?.graphile_per_s)}`,
+    fmt(postgres?.ratio_vs_graphile, 2),
+    '≥ 1.5',
+    verdict(t.postgres_ratio_vs_graphile),
+  ],
+  [
+    'PostgreSQL deliveries/s (ours / graphile-worker defaults)',
+    `${fmt(postgres?.deliveries_per_s)} / ${fmt(postgres?.graphile_default_per_s)}`,
+    fmt(postgres?.ratio_vs_graphile_default, 2),
+    '≥ 3',
+    verdict(t.postgres_ratio_vs_graphile_default),
+  ],
+  [
+    'PostgreSQL deliveries/s (ours / sender)',
+    `${fmt(postgres?.deliveries_per_s)} / ${fmt(postgres?.sender_per_s)}`,
+    fmt(postgres?.ratio_vs_sender, 2),
+    '≥ 0.75',
+    verdict(t.postgres_ratio_vs_sender),
+  ],
+  [
+    'PostgreSQL idle publish → listener p50 (worker in another process)',
+    `${fmt(postgres?.idle_p50_ms, 2)} ms`,
+    '',
+    '≤ 10 ms',
+    verdict(t.postgres_idle_p50),
   ],
 ];
 console.log(`\n${formatTable(['what', 'measured', 'ratio', 'target', 'result'], rows)}`);

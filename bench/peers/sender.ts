@@ -3,7 +3,7 @@ import { callbackRequest } from '../../packages/server/src/delivery/callback-req
 import { HttpSender } from '../../packages/server/src/delivery/http-sender.js';
 import { Signer } from '../../packages/server/src/delivery/signer.js';
 import { UrlGuard } from '../../packages/server/src/delivery/url-guard.js';
-import type { ClaimedMessage } from '../../packages/server/src/store/types.js';
+import type { ClaimedMessage } from '../../packages/server/src/services/messages.js';
 import { serveRpc } from '../lib/ipc.js';
 import { carrierPayload } from '../lib/payload.js';
 

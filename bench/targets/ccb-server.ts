@@ -26,7 +26,8 @@ const config = loadConfig(
   {
     dev: true,
     port: 8080,
-    db: `sqlite:${options.db}`,
+    // A database URL (PostgreSQL) as given; otherwise a SQLite file path.
+    db: options.db.includes('://') ? options.db : `sqlite:${options.db}`,
     role: options.role ?? 'all',
     attemptTimeout: options.attemptTimeout,
     retrySchedule: options.retrySchedule,
