@@ -131,6 +131,7 @@ export class Authenticator {
     const client = clientId ? await this.auth.getClient(clientId) : null;
     if (verified && verified.until > now && client?.secretHash === verified.secretHash) return client.clientId;
     const keys = throttleKeys(source, clientId);
+    this.admitAttempt(keys);
     const valid = await this.checkCredential(keys, secret, client?.secretHash ?? (await this.decoyHash));
     if (!client || !valid) throw new HttpError(401, ErrorCodes.clientCredentials, 'invalid client id or secret');
     this.throttle.release(keys);
@@ -142,17 +143,21 @@ export class Authenticator {
     return client.clientId;
   }
 
-  /**
-   * One slow-hash check, counted for the throttle before it starts: refused with 429 when the source
-   * address or the client is over its limit, 503 when every hashing slot is taken (then not counted).
-   */
-  private async checkCredential(keys: readonly string[], secret: string, hash: string): Promise<boolean> {
+  /** Counts a credential attempt for the throttle before anything else; 429 when over the limit. */
+  private admitAttempt(keys: readonly string[]): void {
     const waitSeconds = this.throttle.reserve(keys, this.clock());
     if (waitSeconds !== null) {
       throw new HttpError(429, ErrorCodes.tooManyAttempts, `too many failed attempts; try again in ${waitSeconds} s`, {
         'retry-after': String(waitSeconds),
       });
     }
+  }
+
+  /**
+   * One slow-hash check of an admitted attempt; 503 when every hashing slot is taken (the attempt is
+   * then given back, since nothing was checked).
+   */
+  private async checkCredential(keys: readonly string[], secret: string, hash: string): Promise<boolean> {
     try {
       return await this.verifier.verify(secret, hash);
     } catch (error) {
@@ -185,9 +190,19 @@ export class Authenticator {
     source: string,
   ): Promise<{ token: string; expiresIn: number }> {
     const keys = throttleKeys(source, clientId);
+    this.admitAttempt(keys);
     const now = this.clock();
-    const reserved = await this.auth.reserveLoginAttempt(username, now, MAX_FAILED_LOGINS, now + LOCKOUT_MS);
-    if (reserved && !reserved.admitted) throw lockedError(reserved.user);
+    const reserved = await this.auth
+      .reserveLoginAttempt(username, now, MAX_FAILED_LOGINS, now + LOCKOUT_MS)
+      .catch((error: unknown) => {
+        this.throttle.release(keys);
+        throw error;
+      });
+    if (reserved && !reserved.admitted) {
+      // Refused without a check: not a failed attempt of this address or client.
+      this.throttle.release(keys);
+      throw lockedError(reserved.user);
+    }
     const hash = reserved?.user.passwordHash ?? (await this.decoyHash);
     if (!(await this.checkCredential(keys, password, hash)) || !reserved) {
       if (reserved?.user.lockedUntil != null) throw lockedError(reserved.user);
