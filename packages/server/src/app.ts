@@ -1,4 +1,3 @@
-import AjvCompiler from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -26,25 +25,6 @@ import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
 import { API_DESCRIPTION, API_TITLE, describeOperations } from './openapi.js';
 import { VERSION } from './version.js';
-
-const ajvCompilers = AjvCompiler();
-
-/**
- * Validation never changes a value: JSON bodies are checked as sent (no coercion of `1` to `"1"` or of
- * `["x"]` to `"x"`, no silent removal of unknown keys). Query strings, path parameters and headers are
- * text by nature, so there a number may be read from its digits, but an array is never taken for a value.
- */
-const buildStrictValidator: AjvCompiler.BuildCompilerFromPool = (externalSchemas, options) => {
-  const build = (coerceTypes: boolean) =>
-    ajvCompilers(externalSchemas, {
-      ...options,
-      mode: undefined,
-      customOptions: { ...(options?.customOptions as AjvCompiler.Options), coerceTypes, removeAdditional: false },
-    });
-  const body = build(false);
-  const text = build(true);
-  return (route) => (route.httpPart === 'body' ? body : text)(route);
-};
 
 export { VERSION as SERVER_VERSION } from './version.js';
 
@@ -102,7 +82,9 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
-    schemaController: { compilersFactory: { buildValidator: buildStrictValidator } },
+    // Validation never changes a value: no coercion (`1` to `"1"`, `["x"]` to `"x"`, `"0x10"` to 16) and
+    // no silent removal of unknown keys; query values stay text and the routes read their digits.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.maxConnections = http.maxConnections;
 

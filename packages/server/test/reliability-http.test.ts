@@ -115,6 +115,11 @@ describe('reliability: the HTTP surface refuses what it cannot keep exactly', ()
         400,
         'INPUT_INVALID.Request.UnknownField',
       );
+      assertRefused(
+        await send(url('/registrations?acountName=x'), { headers: admin }),
+        400,
+        'INPUT_INVALID.Request.UnknownField',
+      );
       assert.equal(await messageCount(), count);
       assert.equal(await server.ctx.store.auth.getUser('strict'), null);
     });
@@ -126,6 +131,23 @@ describe('reliability: the HTTP surface refuses what it cannot keep exactly', ()
       const body = `{"accountName":"${account}","serviceName":"CarrierService","payload":{"n":${'['.repeat(5000)}${']'.repeat(5000)}}}`;
       assertRefused(await publish(body), 400, 'INPUT_INVALID.Request.Depth', /64/);
       assert.equal(await messageCount(), count);
+    });
+
+    it('refuses a limit that is not plain digits from 1 to 1000, never reading it loosely', async () => {
+      for (const limit of ['1e400', 'Infinity', '0x10', '1e3', '1.5', '-1', '0', '1001', ' 5']) {
+        assertRefused(
+          await send(url(`/messages?limit=${limit.replace(' ', '%20')}`), { headers: admin }),
+          400,
+          'INPUT_INVALID.Request.Query',
+          /1 to 1000/,
+        );
+      }
+      assertRefused(
+        await send(url('/messages?limit=5&limit=6'), { headers: admin }),
+        400,
+        'INPUT_INVALID.Request.Query',
+      );
+      assert.equal((await send(url('/messages?limit=1000'), { headers: admin })).status, 200);
     });
 
     it('refuses a cursor above 2^53 with 400', async () => {

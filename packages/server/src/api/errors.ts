@@ -130,6 +130,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   accountName: 'accountName must be 1 to 64 letters, digits, "-" or "_"',
   username: 'username must be at most 40 printable characters',
   password: 'password must be at most 40 printable characters',
+  limit: 'limit must be a whole number from 1 to 1000',
 };
 
 const CONTEXT_CODES: Record<string, string> = {

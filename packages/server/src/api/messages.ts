@@ -104,7 +104,10 @@ const ListQuery = Type.Object(
     accountName: Type.Optional(AccountName),
     serviceName: Type.Optional(ServiceName),
     status: Type.Optional(Status),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+    // Digits as sent, read by the route: query values are text and are never coerced.
+    limit: Type.Optional(
+      Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Items per page: 1 to 1000 (default 50)' }),
+    ),
     cursor: Type.Optional(
       Type.String({ minLength: 1, maxLength: 64, description: 'The nextCursor of the previous page (opaque)' }),
     ),
@@ -331,7 +334,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       try {
         page = await messageService.list(
           { accountName, serviceName, status: status as MessageStatus | undefined },
-          limit ?? 50,
+          limit === undefined ? 50 : Number(limit),
           cursor ?? null,
         );
       } catch (error) {

@@ -13,9 +13,10 @@ const RegistrationSummary = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
 });
 
-const ListQuery = Type.Object({
-  accountName: Type.Optional(accountName('Only this account')),
-});
+const ListQuery = Type.Object(
+  { accountName: Type.Optional(accountName('Only this account')) },
+  { additionalProperties: false },
+);
 
 /**
  * `GET /admin/v1/registrations`: every account's registrations without their secrets, for operators

@@ -239,7 +239,7 @@ export function registerMessagesCommand(program: Command): void {
           accountName: flags.account,
           serviceName: flags.service,
           status: flags.status,
-          limit: flags.limit,
+          limit: flags.limit === undefined ? undefined : String(flags.limit),
           cursor: flags.cursor,
         });
         if (flags.json) printJson(command, page);
