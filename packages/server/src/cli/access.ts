@@ -5,12 +5,11 @@ import {
   addConnectionOptions,
   addSettingOptions,
   adminApi,
-  connectionFrom,
   fail,
-  failRequest,
   print,
-  printJson,
+  request,
   settingsOf,
+  show,
   table,
 } from './options.js';
 
@@ -52,21 +51,16 @@ export function registerAccessCommands(program: Command): void {
   admin(clients.command('list').description('List OAuth clients (never their secrets)').option('--json', 'print JSON'))
     .addHelpText('after', '\nExample:\n  npx ccb clients list')
     .action(async (flags: JsonFlag, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const items = await adminApi(connection).listClients();
-        if (flags.json) printJson(command, items);
-        else
-          print(
-            command,
-            table(
-              ['CLIENT ID', 'NAME', 'CREATED'],
-              items.map((c) => [c.clientId, c.name, c.createdAt]),
-            ),
-          );
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const items = await request(command, (connection) => adminApi(connection).listClients());
+      show(
+        command,
+        flags.json,
+        items,
+        table(
+          ['CLIENT ID', 'NAME', 'CREATED'],
+          items.map((c) => [c.clientId, c.name, c.createdAt]),
+        ),
+      );
     });
 
   admin(
@@ -79,14 +73,15 @@ export function registerAccessCommands(program: Command): void {
   )
     .addHelpText('after', '\nExample:\n  npx ccb clients create "billing integration" --id billing-app')
     .action(async (name: string, flags: JsonFlag & { id?: string }, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const created = await adminApi(connection).createClient({ name, clientId: flags.id });
-        if (flags.json) printJson(command, created);
-        else print(command, `Created client ${created.clientId}\nSecret: ${created.clientSecret} (shown only now)`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const created = await request(command, (connection) =>
+        adminApi(connection).createClient({ name, clientId: flags.id }),
+      );
+      show(
+        command,
+        flags.json,
+        created,
+        `Created client ${created.clientId}\nSecret: ${created.clientSecret} (shown only now)`,
+      );
     });
 
   admin(
@@ -98,14 +93,8 @@ export function registerAccessCommands(program: Command): void {
   )
     .addHelpText('after', '\nExample:\n  npx ccb clients rotate-secret demo-client')
     .action(async (clientId: string, flags: JsonFlag, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const rotated = await adminApi(connection).rotateClientSecret(clientId);
-        if (flags.json) printJson(command, rotated);
-        else print(command, `New secret of ${rotated.clientId}: ${rotated.clientSecret} (shown only now)`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const rotated = await request(command, (connection) => adminApi(connection).rotateClientSecret(clientId));
+      show(command, flags.json, rotated, `New secret of ${rotated.clientId}: ${rotated.clientSecret} (shown only now)`);
     });
 
   admin(
@@ -116,13 +105,8 @@ export function registerAccessCommands(program: Command): void {
   )
     .addHelpText('after', '\nExample:\n  npx ccb clients delete client-AbC123')
     .action(async (clientId: string, _flags: unknown, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        await adminApi(connection).deleteClient(clientId);
-        print(command, `Deleted client ${clientId}`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      await request(command, (connection) => adminApi(connection).deleteClient(clientId));
+      print(command, `Deleted client ${clientId}`);
     });
 
   const users = program.command('users').description('List, create, change and delete users (admin API)');
@@ -130,21 +114,9 @@ export function registerAccessCommands(program: Command): void {
   admin(users.command('list').description('List users and their accounts').option('--json', 'print JSON'))
     .addHelpText('after', '\nExample:\n  npx ccb users list')
     .action(async (flags: JsonFlag, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const items = await adminApi(connection).listUsers();
-        if (flags.json) printJson(command, items);
-        else {
-          const rows = items.map((u) => [
-            u.username,
-            u.lockedUntil ? `until ${u.lockedUntil}` : '-',
-            u.accounts.join(','),
-          ]);
-          print(command, table(['USERNAME', 'LOCKED', 'ACCOUNTS'], rows));
-        }
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const items = await request(command, (connection) => adminApi(connection).listUsers());
+      const rows = items.map((u) => [u.username, u.lockedUntil ? `until ${u.lockedUntil}` : '-', u.accounts.join(',')]);
+      show(command, flags.json, items, table(['USERNAME', 'LOCKED', 'ACCOUNTS'], rows));
     });
 
   const createUser = admin(
@@ -160,19 +132,16 @@ export function registerAccessCommands(program: Command): void {
       `\n${POLICY}\n\nExample:\n  npx ccb users create ops --accounts 0000123456-00001,0000123456-00002`,
     )
     .action(async (username: string, flags: { accounts: string[] }, command: Command) => {
-      const connection = connectionFrom(command);
       const given = settingsOf(command, USER_SETTINGS).password;
       const password = given ?? newClientSecret();
-      try {
-        const { replaced } = await adminApi(connection).putUser({ username, password, accounts: flags.accounts });
-        print(
-          command,
-          `${replaced ? 'Replaced' : 'Created'} user ${username} (accounts: ${flags.accounts.join(', ') || 'none'})`,
-        );
-        if (given === undefined) print(command, `Password: ${password} (shown only now)`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const { replaced } = await request(command, (connection) =>
+        adminApi(connection).putUser({ username, password, accounts: flags.accounts }),
+      );
+      print(
+        command,
+        `${replaced ? 'Replaced' : 'Created'} user ${username} (accounts: ${flags.accounts.join(', ') || 'none'})`,
+      );
+      if (given === undefined) print(command, `Password: ${password} (shown only now)`);
     });
 
   const updateUser = admin(
@@ -189,28 +158,17 @@ export function registerAccessCommands(program: Command): void {
       if (flags.accounts === undefined && password === undefined) {
         fail(command, 'give --accounts, --password or both');
       }
-      const connection = connectionFrom(command);
-      try {
-        const updated = await adminApi(connection).updateUser(username, {
-          accounts: flags.accounts,
-          password,
-        });
-        const ended = password !== undefined ? '; its sessions ended' : '';
-        print(command, `Updated user ${updated.username} (accounts: ${updated.accounts.join(', ') || 'none'})${ended}`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const updated = await request(command, (connection) =>
+        adminApi(connection).updateUser(username, { accounts: flags.accounts, password }),
+      );
+      const ended = password !== undefined ? '; its sessions ended' : '';
+      print(command, `Updated user ${updated.username} (accounts: ${updated.accounts.join(', ') || 'none'})${ended}`);
     });
 
   admin(users.command('delete').description('Delete a user and end its sessions').argument('<username>', 'the user'))
     .addHelpText('after', '\nExample:\n  npx ccb users delete ops')
     .action(async (username: string, _flags: unknown, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        await adminApi(connection).deleteUser(username);
-        print(command, `Deleted user ${username}; its sessions ended`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      await request(command, (connection) => adminApi(connection).deleteUser(username));
+      print(command, `Deleted user ${username}; its sessions ended`);
     });
 }

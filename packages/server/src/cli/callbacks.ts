@@ -1,16 +1,6 @@
 import type { ConnectivityManagementCallback, RegisterCallbackRequest } from '@ccb/sdk';
 import type { Command } from 'commander';
-import {
-  addConnectionOptions,
-  connectionFrom,
-  fail,
-  failRequest,
-  print,
-  printJson,
-  sdkClient,
-  serviceName,
-  table,
-} from './options.js';
+import { addConnectionOptions, fail, request, sdkClient, serviceName, show, table } from './options.js';
 
 const ACCOUNT_ARGUMENT = 'account name, e.g. 0000123456-00001 (the dev profile manages that one)';
 
@@ -72,14 +62,10 @@ Example:
   ccb callbacks list 0000123456-00001`,
     )
     .action(async (aname: string, flags: JsonFlag, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const { data } = await sdkClient(connection).connectivityCallbacks.listRegisteredCallbacks(aname);
-        if (flags.json) printJson(command, data);
-        else print(command, formatCallbacks(aname, data));
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const { data } = await request(command, (connection) =>
+        sdkClient(connection).connectivityCallbacks.listRegisteredCallbacks(aname),
+      );
+      show(command, flags.json, data, formatCallbacks(aname, data));
     });
 
   addConnectionOptions(
@@ -112,14 +98,10 @@ Examples:
       const password = callbackCredential(command, flags, 'password');
       if (username !== undefined) body.username = username;
       if (password !== undefined) body.password = password;
-      const connection = connectionFrom(command);
-      try {
-        const { data } = await sdkClient(connection).connectivityCallbacks.registerCallback(aname, body);
-        if (flags.json) printJson(command, data);
-        else print(command, `Registered ${service} for account ${aname}: ${url}`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const { data } = await request(command, (connection) =>
+        sdkClient(connection).connectivityCallbacks.registerCallback(aname, body),
+      );
+      show(command, flags.json, data, `Registered ${service} for account ${aname}: ${url}`);
     });
 
   addConnectionOptions(
@@ -133,13 +115,14 @@ Examples:
   )
     .addHelpText('after', '\nExample:\n  ccb callbacks deregister 0000123456-00001 CarrierService')
     .action(async (aname: string, service: string, flags: JsonFlag, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const { data } = await sdkClient(connection).connectivityCallbacks.deregisterCallback(aname, service);
-        if (flags.json) printJson(command, data);
-        else print(command, `Deregistered ${service} for account ${aname}; its pending messages are cancelled.`);
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const { data } = await request(command, (connection) =>
+        sdkClient(connection).connectivityCallbacks.deregisterCallback(aname, service),
+      );
+      show(
+        command,
+        flags.json,
+        data,
+        `Deregistered ${service} for account ${aname}; its pending messages are cancelled.`,
+      );
     });
 }

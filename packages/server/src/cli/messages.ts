@@ -13,7 +13,9 @@ import {
   positiveInteger,
   print,
   printJson,
+  request,
   serviceName,
+  show,
   table,
 } from './options.js';
 
@@ -157,14 +159,8 @@ function progressLine(json: boolean): SingleBar | undefined {
 }
 
 async function replayOne(command: Command, id: string, flags: ReplayFlags): Promise<void> {
-  const connection = connectionFrom(command);
-  try {
-    const result = await adminApi(connection).replayMessage(id);
-    if (flags.json) printJson(command, result);
-    else print(command, `Queued ${result.messageId} for delivery again (${result.status}).`);
-  } catch (error) {
-    failRequest(command, error, connection.server);
-  }
+  const result = await request(command, (connection) => adminApi(connection).replayMessage(id));
+  show(command, flags.json, result, `Queued ${result.messageId} for delivery again (${result.status}).`);
 }
 
 async function replayMany(command: Command, flags: ReplayFlags): Promise<void> {
@@ -233,20 +229,16 @@ export function registerMessagesCommand(program: Command): void {
   ccb messages list --account 0000123456-00001 --service CarrierService --limit 10 --json`,
     )
     .action(async (flags: ListFlags, command: Command) => {
-      const connection = connectionFrom(command);
-      try {
-        const page = await adminApi(connection).listMessages({
+      const page = await request(command, (connection) =>
+        adminApi(connection).listMessages({
           accountName: flags.account,
           serviceName: flags.service,
           status: flags.status,
           limit: flags.limit === undefined ? undefined : String(flags.limit),
           cursor: flags.cursor,
-        });
-        if (flags.json) printJson(command, page);
-        else print(command, formatMessagePage(page));
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+        }),
+      );
+      show(command, flags.json, page, formatMessagePage(page));
     });
 
   addConnectionOptions(
@@ -257,14 +249,8 @@ export function registerMessagesCommand(program: Command): void {
       .option('--json', 'print the raw JSON the server answers'),
     { uses: 'admin' },
   ).action(async (id: string, flags: { json?: boolean }, command: Command) => {
-    const connection = connectionFrom(command);
-    try {
-      const message = await adminApi(connection).getMessage(id);
-      if (flags.json) printJson(command, message);
-      else print(command, formatMessage(message));
-    } catch (error) {
-      failRequest(command, error, connection.server);
-    }
+    const message = await request(command, (connection) => adminApi(connection).getMessage(id));
+    show(command, flags.json, message, formatMessage(message));
   });
 
   addConnectionOptions(

@@ -190,6 +190,25 @@ export function failRequest(command: Command, error: unknown, server: string): n
   fail(command, message);
 }
 
+/**
+ * Makes a client command's request with its connection; a failed request ends the command with the
+ * server's message (failRequest), anything else is rethrown.
+ */
+export async function request<T>(command: Command, call: (connection: Connection) => Promise<T>): Promise<T> {
+  const connection = connectionFrom(command);
+  try {
+    return await call(connection);
+  } catch (error) {
+    failRequest(command, error, connection.server);
+  }
+}
+
+/** Prints an answer: as one line of JSON with `--json`, else as the text for a person. */
+export function show(command: Command, json: boolean | undefined, answer: unknown, text: string): void {
+  if (json) printJson(command, answer);
+  else print(command, text);
+}
+
 /** Writes command output where the program's output is configured to go (stdout unless a test captures it). */
 export function print(command: Command, text: string): void {
   const write = command.configureOutput().writeOut ?? ((s: string) => process.stdout.write(s));

@@ -2,16 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ServiceName } from '@ccb/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { PublishResult } from './admin-api.js';
-import {
-  addConnectionOptions,
-  adminApi,
-  connectionFrom,
-  fail,
-  failRequest,
-  print,
-  printJson,
-  serviceName,
-} from './options.js';
+import { addConnectionOptions, adminApi, fail, request, serviceName, show } from './options.js';
 
 interface PublishFlags {
   data?: Record<string, unknown>;
@@ -90,16 +81,14 @@ Examples:
     )
     .action(async (aname: string, service: ServiceName, flags: PublishFlags, command: Command) => {
       const payload = payloadFrom(command, flags);
-      const connection = connectionFrom(command);
-      try {
-        const result = await adminApi(connection).publish(
-          { accountName: aname, serviceName: service, payload },
-          flags.idempotencyKey,
-        );
-        if (flags.json) printJson(command, { messageId: result.messageId, status: result.status });
-        else print(command, formatPublished(aname, service, result));
-      } catch (error) {
-        failRequest(command, error, connection.server);
-      }
+      const result = await request(command, (connection) =>
+        adminApi(connection).publish({ accountName: aname, serviceName: service, payload }, flags.idempotencyKey),
+      );
+      show(
+        command,
+        flags.json,
+        { messageId: result.messageId, status: result.status },
+        formatPublished(aname, service, result),
+      );
     });
 }
