@@ -68,7 +68,8 @@ describe('URL guard at delivery time', () => {
     const id = await publish(server, {}, 'StateService');
     const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
     assert.equal(failed.attempts.length, 2);
-    assert.equal(failed.attempts[0].error, 'url_guard: 10.0.0.5 is a private (RFC 1918) address');
+    assert.equal(failed.attempts[0].errorKind, 'url_guard');
+    assert.equal(failed.attempts[0].error, '10.0.0.5 is a private (RFC 1918) address');
     assert.equal(failed.message.reason, 'url_guard: 10.0.0.5 is a private (RFC 1918) address');
     assert.equal(listener.received.length, 0);
     await delivery?.stop();
@@ -80,7 +81,8 @@ describe('URL guard at delivery time', () => {
     await register(server, `${listener.url}`, 'StateService');
     const id = await publish(server, {}, 'StateService');
     const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
-    assert.equal(failed.attempts[0].error, 'url_guard: 127.0.0.1 is a loopback address');
+    assert.equal(failed.attempts[0].errorKind, 'url_guard');
+    assert.equal(failed.attempts[0].error, '127.0.0.1 is a loopback address');
     assert.equal(listener.received.length, 0);
     await delivery?.stop();
     await server.close();

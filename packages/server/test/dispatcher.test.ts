@@ -150,7 +150,7 @@ describe('Dispatcher', () => {
     // Beyond its room a publish stays pending for a claim.
     store.messages.setHandoff({ room: 0, leaseMs: 10_000, accept: () => assert.fail('no room, nothing handed over') });
     const [later] = await publish('CarrierService', 1);
-    assert.equal(later.handedOver, false);
+    assert.equal(later.handedOver, undefined);
     running.wake();
     await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 41);
   });

@@ -59,7 +59,8 @@ for (const backend of await testDatabaseBackends()) {
       url: 'https://a.test/cb',
       statusCode: 500,
       latencyMs: 3,
-      error: 'http_500',
+      errorKind: 'http_status',
+      error: 'the listener answered 500',
       responseExcerpt: null,
     });
 
@@ -100,7 +101,7 @@ for (const backend of await testDatabaseBackends()) {
       assert.equal(await store.messages.nextDueAt(), next);
       const [again] = await store.messages.claimDue(next, 10, LEASE);
       assert.equal(again.message.attempts, 1);
-      assert.equal(again.message.reason, 'http_500');
+      assert.equal(again.message.reason, 'http_status: the listener answered 500');
     });
 
     it('records outcomes of many messages in one call', async () => {
@@ -109,7 +110,7 @@ for (const backend of await testDatabaseBackends()) {
       const [a, b, c] = published.map((p) => p.id);
       await store.messages.complete(
         [
-          { kind: 'delivered', attempt: { ...attempt(a, 1, T0), statusCode: 200, error: null } },
+          { kind: 'delivered', attempt: { ...attempt(a, 1, T0), statusCode: 200, errorKind: null, error: null } },
           { kind: 'failed', attempt: attempt(b, 1, T0), reason: 'gone' },
           { kind: 'retry', attempt: attempt(c, 1, T0), nextAttemptAt: T0 + 100 },
         ],
@@ -209,7 +210,10 @@ for (const backend of await testDatabaseBackends()) {
       await store.messages.claimDue(T0, 2, LEASE);
       await store.messages.complete(
         [
-          { kind: 'delivered', attempt: { ...attempt(delivered.id, 1, T0), statusCode: 200, error: null } },
+          {
+            kind: 'delivered',
+            attempt: { ...attempt(delivered.id, 1, T0), statusCode: 200, errorKind: null, error: null },
+          },
           { kind: 'failed', attempt: attempt(failed.id, 1, T0), reason: 'gone' },
         ],
         T0,

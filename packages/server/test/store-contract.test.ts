@@ -98,7 +98,8 @@ const attempt = (messageId: string, attemptNumber: number, overrides: Partial<At
   url: 'https://a.test/cb',
   statusCode: 500,
   latencyMs: 2.5,
-  error: 'http_500',
+  errorKind: 'http_status',
+  error: 'the listener answered 500',
   responseExcerpt: 'oops',
   ...overrides,
 });
@@ -429,7 +430,7 @@ for (const backend of backends) {
           [
             {
               id: a.id,
-              attempt: attempt(a.id, 1, { statusCode: 200, error: null }),
+              attempt: attempt(a.id, 1, { statusCode: 200, errorKind: null, error: null }),
               status: 'delivered',
               nextAttemptAt: null,
               reason: null,

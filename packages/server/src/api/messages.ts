@@ -3,7 +3,7 @@ import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { ATTEMPT_ERROR_KINDS, parseAttemptError } from '../delivery/attempt-error.js';
+import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../delivery/attempt-error.js';
 import { IdempotencyConflictError, type NewMessage } from '../services/messages.js';
 import {
   type Attempt,
@@ -191,7 +191,7 @@ function attemptBody(attempt: Attempt) {
     url: attempt.url,
     statusCode: attempt.statusCode,
     latencyMs: attempt.latencyMs,
-    error: parseAttemptError(attempt.error),
+    error: storedAttemptError(attempt),
     responseExcerpt: attempt.responseExcerpt,
   };
 }

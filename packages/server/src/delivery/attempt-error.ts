@@ -57,6 +57,14 @@ export function parseAttemptError(text: string | null): AttemptError | null {
   return { kind: 'network', detail: text };
 }
 
+/** The typed error of a stored attempt; rows from before kinds were stored hold `kind: detail` in `error`. */
+export function storedAttemptError(attempt: { errorKind: string | null; error: string | null }): AttemptError | null {
+  if (attempt.errorKind !== null && KINDS.has(attempt.errorKind)) {
+    return { kind: attempt.errorKind as AttemptErrorKind, detail: attempt.error ?? '' };
+  }
+  return parseAttemptError(attempt.error);
+}
+
 /** The error of an attempt that got a response with `statusCode` (null for a 2xx). */
 export function statusError(statusCode: number): AttemptError | null {
   if (statusCode >= 200 && statusCode < 300) return null;

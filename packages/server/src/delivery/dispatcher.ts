@@ -301,7 +301,8 @@ export class Dispatcher {
       url: registration.url,
       statusCode: result.statusCode,
       latencyMs: result.latencyMs,
-      error: result.error === null ? null : formatAttemptError(result.error),
+      errorKind: result.error?.kind ?? null,
+      error: result.error?.detail ?? null,
       responseExcerpt: result.responseExcerpt,
     };
     const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.now());
@@ -315,7 +316,7 @@ export class Dispatcher {
           attempt: attemptNumber,
           url: registration.url,
           statusCode: result.statusCode,
-          error: attempt.error,
+          error: result.error && formatAttemptError(result.error),
           ms: Math.round(result.latencyMs),
           outcome: decision.kind,
           ...(decision.kind === 'failed' ? { reason: decision.reason } : {}),

@@ -189,7 +189,8 @@ export class MessageService implements DeliveryQueue {
       const isRegistered = registered.get(`${m.accountName}\u0000${m.serviceName}`) === true;
       const handOver = isRegistered && room > 0;
       if (handOver) room--;
-      results[i] = { id: m.id, status: isRegistered ? 'pending' : 'failed', duplicate: false, handedOver: handOver };
+      results[i] = { id: m.id, status: isRegistered ? 'pending' : 'failed', duplicate: false };
+      if (handOver) (results[i] as PublishedMessage).handedOver = true;
       const insert: MessageInsert = {
         id: m.id,
         accountName: m.accountName,
@@ -308,7 +309,8 @@ export class MessageService implements DeliveryQueue {
         else if (outcome.kind === 'retry') {
           change.status = 'pending';
           change.nextAttemptAt = outcome.nextAttemptAt;
-          change.reason = attempt.error;
+          // The last error as text, `kind: detail`, until the next attempt.
+          change.reason = attempt.errorKind === null ? attempt.error : `${attempt.errorKind}: ${attempt.error}`;
         } else {
           change.status = 'failed';
           change.reason = outcome.reason;

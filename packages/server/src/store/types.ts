@@ -189,7 +189,12 @@ export interface Attempt {
   url: string;
   statusCode: number | null;
   latencyMs: number;
-  /** null on success; otherwise a short machine-readable reason plus detail, e.g. `timeout: …`. */
+  /**
+   * Why it failed (null on success): `errorKind` for programs (`timeout`, `http_status`, …, see
+   * delivery/attempt-error.ts), `error` the detail for people. Attempts stored before kinds were
+   * kept have `errorKind` null and `kind: detail` in `error`.
+   */
+  errorKind: string | null;
   error: string | null;
   /** First 1 KiB of the response body. */
   responseExcerpt: string | null;

@@ -44,6 +44,7 @@ interface AttemptRow {
   url: string;
   status_code: number | null;
   latency_ms: number;
+  error_kind: string | null;
   error: string | null;
   response_excerpt: string | null;
 }
@@ -80,6 +81,7 @@ function toAttempt(row: AttemptRow): Attempt {
     url: row.url,
     statusCode: row.status_code,
     latencyMs: row.latency_ms,
+    errorKind: row.error_kind,
     error: row.error,
     responseExcerpt: row.response_excerpt,
   };
@@ -244,12 +246,12 @@ export class PostgresMessageStore implements MessageStore {
                  AS c(id, attempt_number, status, next_attempt_at, reason, delivered_at)
              ), recorded AS (
                INSERT INTO attempts (message_id, attempt_number, started_at, url, status_code, latency_ms, error,
-                 response_excerpt)
+                 response_excerpt, error_kind)
                SELECT * FROM unnest($8::text[], $9::int[], $10::bigint[], $11::text[], $12::int[], $13::float8[],
-                 $14::text[], $15::text[])
+                 $14::text[], $15::text[], $16::text[])
                ON CONFLICT (message_id, attempt_number) DO UPDATE SET started_at = excluded.started_at,
                  url = excluded.url, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
-                 error = excluded.error, response_excerpt = excluded.response_excerpt
+                 error = excluded.error, response_excerpt = excluded.response_excerpt, error_kind = excluded.error_kind
              )
              UPDATE messages m SET
                attempts = GREATEST(m.attempts, c.attempt_number),
@@ -277,6 +279,7 @@ export class PostgresMessageStore implements MessageStore {
         a.map((x) => x.latencyMs),
         a.map((x) => x.error),
         a.map((x) => x.responseExcerpt),
+        a.map((x) => x.errorKind),
       ],
     });
   }

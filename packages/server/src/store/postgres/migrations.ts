@@ -125,4 +125,12 @@ export const migrations: Migration[] = [
       ALTER TABLE messages SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
     `,
   },
+  {
+    version: 2,
+    name: 'typed attempt errors',
+    sql: `
+      -- The error's kind apart from its detail (error); null on success and on older rows.
+      ALTER TABLE attempts ADD COLUMN error_kind TEXT;
+    `,
+  },
 ];

@@ -42,6 +42,7 @@ interface AttemptRow {
   url: string;
   status_code: number | null;
   latency_ms: number;
+  error_kind: string | null;
   error: string | null;
   response_excerpt: string | null;
 }
@@ -86,6 +87,7 @@ function toAttempt(row: AttemptRow): Attempt {
     url: row.url,
     statusCode: row.status_code,
     latencyMs: row.latency_ms,
+    errorKind: row.error_kind,
     error: row.error,
     responseExcerpt: row.response_excerpt,
   };
@@ -193,9 +195,10 @@ export class SqliteMessageStore implements MessageStore {
        RETURNING ${MESSAGE_COLUMNS}`,
     );
     this.insertAttempt = db.prepare(
-      `INSERT OR REPLACE INTO attempts (message_id, attempt_number, started_at, url, status_code, latency_ms, error,
-         response_excerpt)
-       VALUES (@messageId, @attemptNumber, @startedAt, @url, @statusCode, @latencyMs, @error, @responseExcerpt)`,
+      `INSERT OR REPLACE INTO attempts (message_id, attempt_number, started_at, url, status_code, latency_ms,
+         error_kind, error, response_excerpt)
+       VALUES (@messageId, @attemptNumber, @startedAt, @url, @statusCode, @latencyMs, @errorKind, @error,
+         @responseExcerpt)`,
     );
     // The attempt always counts; the other fields move only while the message is still claimed
     // (`delivering`): a message cancelled or re-queued meanwhile keeps them.

@@ -134,4 +134,12 @@ export const migrations: Migration[] = [
       CREATE INDEX replay_jobs_running ON replay_jobs (leased_until) WHERE status = 'running';
     `,
   },
+  {
+    version: 4,
+    name: 'typed attempt errors',
+    sql: `
+      -- The error's kind apart from its detail (error); null on success and on older rows.
+      ALTER TABLE attempts ADD COLUMN error_kind TEXT;
+    `,
+  },
 ];
