@@ -74,12 +74,17 @@ export class Database {
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     for (let tries = 1; ; tries++) {
+      const client = await this.connect();
+      let broken = false;
       try {
-        return typeof text === 'string' ? await this.pool.query<R>(text, values) : await this.pool.query<R>(text);
+        return typeof text === 'string' ? await client.query<R>(text, values) : await client.query<R>(text);
       } catch (error) {
+        broken = isUnavailable(error);
         // A single statement that failed on a serialization conflict changed nothing: run it again.
         if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
         throw classify(error);
+      } finally {
+        client.release(broken);
       }
     }
   }
@@ -87,12 +92,7 @@ export class Database {
   /** Runs `body` in one transaction, again from the start after a serialization failure or deadlock. */
   async transaction<T>(body: (client: Queryable) => Promise<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw classify(error);
-      }
+      const client = await this.connect();
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -110,6 +110,20 @@ export class Database {
       } finally {
         client.release(broken);
       }
+    }
+  }
+
+  /**
+   * A connection from the pool. Whatever stops one from being made (refused, timed out, the server
+   * refusing connections to this database) means the database is out of reach for now.
+   */
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      throw new StoreUnavailableError('unreachable', `the database cannot be reached: ${(error as Error).message}`, 5, {
+        cause: error,
+      });
     }
   }
 
