@@ -85,7 +85,8 @@ describe('runnable blocks of the docs', () => {
         assert.equal(
           result.code,
           0,
-          `a runnable block of ${file} failed (the last --- line names it):\n${result.output}`,
+          `a runnable block of ${file} failed (the last --- line names it; npx ccb runs the built CLI, so run ` +
+            `npm run build after changing the server's source):\n${result.output}`,
         );
       } finally {
         await listener.close();
