@@ -42,24 +42,25 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const queueStats = () => this.queueStats();
-    new Gauge({
-      name: 'ccb_queue_depth',
-      help: 'Messages waiting for delivery (pending + delivering)',
-      registers: [this.registry],
-      async collect() {
-        const stats = await queueStats();
-        this.set(stats?.queueDepth ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ccb_oldest_due_message_age_seconds',
-      help: 'How long the oldest due message has been waiting since it became due (0 when none)',
-      registers: [this.registry],
-      async collect() {
-        const stats = await queueStats();
-        this.set((stats?.oldestDueAgeMs ?? 0) / 1000);
-      },
-    });
+    const queueGauge = (name: string, help: string, value: (stats: MessageStats | null) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          this.set(value(await queueStats()));
+        },
+      });
+    queueGauge(
+      'ccb_queue_depth',
+      'Messages waiting for delivery (pending + delivering)',
+      (stats) => stats?.queueDepth ?? 0,
+    );
+    queueGauge(
+      'ccb_oldest_due_message_age_seconds',
+      'How long the oldest due message has been waiting since it became due (0 when none)',
+      (stats) => (stats?.oldestDueAgeMs ?? 0) / 1000,
+    );
     new Gauge({
       name: 'ccb_messages',
       help: 'Stored messages by status',

@@ -119,51 +119,51 @@ export function registerAccessCommands(program: Command): void {
       show(command, flags.json, items, table(['USERNAME', 'LOCKED', 'ACCOUNTS'], rows));
     });
 
-  const createUser = admin(
+  /** A users command that sets a password: the password setting and the policy in its help. */
+  const withPassword = (command: Command, example: string) =>
+    addSettingOptions(admin(command), [USER_SETTINGS.password]).addHelpText(
+      'after',
+      `\n${POLICY}\n\nExample:\n  ${example}`,
+    );
+
+  withPassword(
     users
       .command('create')
       .description('Create a user (or replace one, which ends its sessions)')
       .argument('<username>', 'the user name to log in with')
       .requiredOption('--accounts <list>', 'comma-separated accounts the user may manage', accountList),
-  );
-  addSettingOptions(createUser, [USER_SETTINGS.password])
-    .addHelpText(
-      'after',
-      `\n${POLICY}\n\nExample:\n  npx ccb users create ops --accounts 0000123456-00001,0000123456-00002`,
-    )
-    .action(async (username: string, flags: { accounts: string[] }, command: Command) => {
-      const given = settingsOf(command, USER_SETTINGS).password;
-      const password = given ?? newClientSecret();
-      const { replaced } = await request(command, (connection) =>
-        adminApi(connection).putUser({ username, password, accounts: flags.accounts }),
-      );
-      print(
-        command,
-        `${replaced ? 'Replaced' : 'Created'} user ${username} (accounts: ${flags.accounts.join(', ') || 'none'})`,
-      );
-      if (given === undefined) print(command, `Password: ${password} (shown only now)`);
-    });
+    'npx ccb users create ops --accounts 0000123456-00001,0000123456-00002',
+  ).action(async (username: string, flags: { accounts: string[] }, command: Command) => {
+    const given = settingsOf(command, USER_SETTINGS).password;
+    const password = given ?? newClientSecret();
+    const { replaced } = await request(command, (connection) =>
+      adminApi(connection).putUser({ username, password, accounts: flags.accounts }),
+    );
+    print(
+      command,
+      `${replaced ? 'Replaced' : 'Created'} user ${username} (accounts: ${flags.accounts.join(', ') || 'none'})`,
+    );
+    if (given === undefined) print(command, `Password: ${password} (shown only now)`);
+  });
 
-  const updateUser = admin(
+  withPassword(
     users
       .command('update')
       .description("Change a user's password (ends its sessions) or accounts")
       .argument('<username>', 'the user')
       .option('--accounts <list>', 'the new comma-separated accounts', accountList),
-  );
-  addSettingOptions(updateUser, [USER_SETTINGS.password])
-    .addHelpText('after', `\n${POLICY}\n\nExample:\n  npx ccb users update ops --accounts 0000123456-00001`)
-    .action(async (username: string, flags: { accounts?: string[] }, command: Command) => {
-      const { password } = settingsOf(command, USER_SETTINGS);
-      if (flags.accounts === undefined && password === undefined) {
-        fail(command, 'give --accounts, --password or both');
-      }
-      const updated = await request(command, (connection) =>
-        adminApi(connection).updateUser(username, { accounts: flags.accounts, password }),
-      );
-      const ended = password !== undefined ? '; its sessions ended' : '';
-      print(command, `Updated user ${updated.username} (accounts: ${updated.accounts.join(', ') || 'none'})${ended}`);
-    });
+    'npx ccb users update ops --accounts 0000123456-00001',
+  ).action(async (username: string, flags: { accounts?: string[] }, command: Command) => {
+    const { password } = settingsOf(command, USER_SETTINGS);
+    if (flags.accounts === undefined && password === undefined) {
+      fail(command, 'give --accounts, --password or both');
+    }
+    const updated = await request(command, (connection) =>
+      adminApi(connection).updateUser(username, { accounts: flags.accounts, password }),
+    );
+    const ended = password !== undefined ? '; its sessions ended' : '';
+    print(command, `Updated user ${updated.username} (accounts: ${updated.accounts.join(', ') || 'none'})${ended}`);
+  });
 
   admin(users.command('delete').description('Delete a user and end its sessions').argument('<username>', 'the user'))
     .addHelpText('after', '\nExample:\n  npx ccb users delete ops')
