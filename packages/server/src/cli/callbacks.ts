@@ -85,7 +85,7 @@ Example:
     .addHelpText(
       'after',
       `\nOn this command --username/--password are the callback's credentials, so the
-user the CLI logs in as comes from CCB_USERNAME/CCB_PASSWORD (default demo/demo-password).
+user the CLI logs in as comes from CCB_USERNAME/CCB_PASSWORD (default: demo/demo-password).
 Registering a service again replaces its URL and credentials.
 
 Examples:

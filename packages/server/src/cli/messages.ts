@@ -217,7 +217,7 @@ export function registerMessagesCommand(program: Command): void {
       .addOption(new Option('--status <status>', 'only messages with this status').choices(MESSAGE_STATUSES))
       .option('--account <aname>', 'only messages for this account')
       .option('--service <name>', 'only messages of this callback service', serviceName)
-      .option('--limit <n>', 'messages per page, 1-1000 (default 50)', positiveInteger)
+      .option('--limit <n>', 'messages per page, 1-1000', positiveInteger, 50)
       .option('--cursor <cursor>', 'the next page, as printed under the previous one')
       .option('--json', 'print the raw JSON the server answers ({items, nextCursor})'),
     { uses: 'admin' },
@@ -248,10 +248,12 @@ export function registerMessagesCommand(program: Command): void {
       .argument('<id>', 'message id, e.g. msg_019abc…')
       .option('--json', 'print the raw JSON the server answers'),
     { uses: 'admin' },
-  ).action(async (id: string, flags: { json?: boolean }, command: Command) => {
-    const message = await request(command, (connection) => adminApi(connection).getMessage(id));
-    show(command, flags.json, message, formatMessage(message));
-  });
+  )
+    .addHelpText('after', '\nExample:\n  ccb messages show msg_019abc…')
+    .action(async (id: string, flags: { json?: boolean }, command: Command) => {
+      const message = await request(command, (connection) => adminApi(connection).getMessage(id));
+      show(command, flags.json, message, formatMessage(message));
+    });
 
   addConnectionOptions(
     messages
