@@ -1,0 +1,74 @@
+/**
+ * `node --import tsx bench/cpu.ts [--single] [--rounds N] [--count N]`: our server's CPU time per
+ * delivery, alone (no peers): N rounds of `count` messages published in batches (or one per request
+ * from 64 producers with --single) to one local listener, each round until the last delivery. Counts
+ * the server process's user + system time from /proc, publish handling included; the median round is
+ * the figure. A quick way to see what a change to the engine costs or saves, also on a busy machine
+ * where throughput says little.
+ */
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { awaitDeliveries, startListener, timelineShape } from './delivery.js';
+import { ACCOUNT, ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
+import { carrierPayload } from './lib/payload.js';
+import { cpuSeconds } from './lib/proc.js';
+import { startCcb } from './targets/ccb.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    single: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
+    count: { type: 'string', default: '10000' },
+  },
+});
+const COUNT = Number(flags.count);
+const ROUNDS = Number(flags.rounds);
+const MODE = flags.single ? 'single' : 'batch';
+const listener = await startListener();
+const server = await startCcb('cpu');
+const client = new CcbClient(server.address);
+const session = await client.login();
+await client.register(session, { name: 'CarrierService', url: `http://127.0.0.1:${listener.info.ports[0]}/carrier` });
+const message = (i: number) => ({ accountName: ACCOUNT, serviceName: 'CarrierService', payload: carrierPayload(i) });
+async function single(count: number) {
+  const pool = new Pool(server.address, { connections: 64 });
+  const bodies = Array.from({ length: count }, (_, i) => JSON.stringify(message(i)));
+  let next = 0;
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+  const producer = async () => {
+    while (next < count) {
+      const response = await pool.request({
+        method: 'POST',
+        path: '/admin/v1/messages',
+        headers,
+        body: bodies[next++],
+      });
+      await response.body.dump();
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, producer));
+  await pool.close();
+}
+const publish = (n: number) => (MODE === 'single' ? single(n) : publishMany(client, n, message));
+await listener.call('reset');
+await publish(2000);
+await awaitDeliveries(listener, 2000, 60000);
+const results: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  await listener.call('reset');
+  const before = cpuSeconds(server.child.pid);
+  await publish(COUNT);
+  const d = await awaitDeliveries(listener, COUNT, 120000);
+  const cpu = cpuSeconds(server.child.pid) - before;
+  results.push((cpu * 1e6) / COUNT);
+  console.log(
+    `round ${r + 1}: ${Math.round(d.rate)}/s, ${((cpu * 1e6) / COUNT).toFixed(1)} µs CPU/delivery; ${await timelineShape(listener)}`,
+  );
+}
+results.sort((a, b) => a - b);
+console.log(
+  `${MODE}: median ${results[Math.floor(results.length / 2)].toFixed(1)} µs server CPU per delivery (publish included)`,
+);
+await client.close();
+await server.dispose();
+await listener.stop();
