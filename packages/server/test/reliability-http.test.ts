@@ -236,6 +236,14 @@ describe('reliability: the HTTP surface refuses what it cannot keep exactly', ()
         payload: { big: 'y'.repeat(1024 * 1024) },
       });
       assertRefused(single, 413, 'INPUT_INVALID.Request.TooLarge', /1 MiB/);
+      for (const type of ['application/x-www-form-urlencoded', 'application/json']) {
+        const token = await send(`${server.apiUrl}/ts/v1/oauth2/token`, {
+          method: 'POST',
+          headers: { 'content-type': type },
+          body: `grant_type=client_credentials&padding=${'z'.repeat(20_000)}`,
+        });
+        assertRefused(token, 413, 'INPUT_INVALID.Request.TooLarge', /16 KiB/);
+      }
     });
   });
 
