@@ -73,4 +73,31 @@ describe('PostgreSQL wake-ups (LISTEN/NOTIFY)', { skip: setup.skip }, () => {
     await eventually(async () => wakes > reconnected, { timeout: 5_000, what: 'a wake-up after a replay' });
     stop?.();
   });
+
+  it('tells every instance when registrations change, so their caches drop what they hold', async () => {
+    let changes = 0;
+    const stop = other.onRegistrationsChanged?.(() => {
+      changes++;
+    });
+    assert.ok(stop, 'the PostgreSQL store pushes registration changes');
+    await eventually(async () => changes >= 1, { timeout: 5_000, what: 'the listening connection' });
+    const fields = {
+      accountName: 'A-1',
+      serviceName: 'DeviceUsage',
+      url: 'https://a/',
+      username: null,
+      passwordEnc: null,
+      updatedAt: 1,
+    };
+    let before = changes;
+    await store.registrations.insert({ ...fields, signingSecretEnc: 's' });
+    await eventually(async () => changes > before, { timeout: 5_000, what: 'a notification after an insert' });
+    before = changes;
+    await store.registrations.update({ ...fields, url: 'https://b/' });
+    await eventually(async () => changes > before, { timeout: 5_000, what: 'a notification after an update' });
+    before = changes;
+    await store.registrations.remove('A-1', 'DeviceUsage');
+    await eventually(async () => changes > before, { timeout: 5_000, what: 'a notification after a removal' });
+    stop?.();
+  });
 });

@@ -32,7 +32,8 @@ export interface RegistrationInput {
 
 /**
  * How long this process may serve a registration (URL, credentials, secrets) that another process
- * changed: the store's change mark is read at most this often. Writes made through this process are
+ * changed, at most: the store's change mark is read at most this often. With PostgreSQL a
+ * notification drops the cache as soon as the change commits; the mark covers a lost notification. Writes made through this process are
  * seen at once, an absent registration is always looked up in the store (never a cached "no"), and
  * deregistration cancels messages in the store itself, so delivery stops at once in every process.
  */
@@ -68,7 +69,14 @@ export class RegistrationService {
     private readonly store: Store,
     private readonly cipher: FieldCipher,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    // Pushed invalidation where the store offers it (PostgreSQL): a change made elsewhere is seen within
+    // a notification's delay, not the staleness bound. A read in progress is not cached (writes moved).
+    store.onRegistrationsChanged?.(() => {
+      this.writes++;
+      this.cache.clear();
+    });
+  }
 
   /**
    * Refuses a key that cannot read what is stored: otherwise every delivery of every registration

@@ -364,5 +364,10 @@ export interface Store {
    * backend cannot tell (callers poll). Returns a function that stops listening.
    */
   onPublished?(listener: () => void): () => void;
+  /**
+   * Calls `listener` soon after another process (or this one) changed registrations; absent when the
+   * backend cannot push that (caches then rely on `registrations.changeMark()` alone).
+   */
+  onRegistrationsChanged?(listener: () => void): () => void;
   close(): Promise<void>;
 }

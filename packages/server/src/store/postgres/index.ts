@@ -7,6 +7,9 @@ import { Notifier } from './notifier.js';
 import { PostgresRegistrationStore } from './registrations.js';
 import { PostgresReplayJobStore } from './replay-jobs.js';
 
+/** Notified by the registrations trigger (migration 3) at every commit that changed registrations. */
+const REGISTRATIONS_CHANNEL = 'ccb_registrations';
+
 /** The advisory lock that serialises migrations of instances starting together (any fixed number). */
 const MIGRATION_LOCK = 0x63636201;
 
@@ -29,7 +32,7 @@ export class PostgresStore implements Store {
     this.auth = new PostgresAuthStore(this.db);
     this.messages = new PostgresMessageStore(this.db);
     this.replayJobs = new PostgresReplayJobStore(this.db);
-    this.notifier = new Notifier(connectionString, PUBLISHED_CHANNEL);
+    this.notifier = new Notifier(connectionString, [PUBLISHED_CHANNEL, REGISTRATIONS_CHANNEL]);
   }
 
   /** Applies the migrations not yet recorded, in one transaction that holds the advisory lock. */
@@ -60,7 +63,11 @@ export class PostgresStore implements Store {
   }
 
   onPublished(listener: () => void): () => void {
-    return this.notifier.subscribe(listener);
+    return this.notifier.subscribe(PUBLISHED_CHANNEL, listener);
+  }
+
+  onRegistrationsChanged(listener: () => void): () => void {
+    return this.notifier.subscribe(REGISTRATIONS_CHANNEL, listener);
   }
 
   async close(): Promise<void> {

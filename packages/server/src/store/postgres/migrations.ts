@@ -133,4 +133,18 @@ export const migrations: Migration[] = [
       ALTER TABLE attempts ADD COLUMN error_kind TEXT;
     `,
   },
+  {
+    version: 3,
+    name: 'registration changes notified',
+    sql: `
+      -- Every instance drops its cached registrations as soon as another one changes them (the
+      -- counter stays, for an instance that missed the notification).
+      CREATE OR REPLACE FUNCTION registration_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE registration_changes SET n = n + 1 WHERE id = 1;
+          PERFORM pg_notify('ccb_registrations', '');
+          RETURN NULL;
+        END $$;
+    `,
+  },
 ];

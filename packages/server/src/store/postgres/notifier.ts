@@ -10,22 +10,30 @@ const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
  */
 export class Notifier {
   private client: pg.Client | null = null;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Map<string, Set<() => void>>();
   private reconnects = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
     private readonly connectionString: string,
-    private readonly channel: string,
-  ) {}
+    private readonly channels: readonly string[],
+  ) {
+    for (const channel of channels) this.listeners.set(channel, new Set());
+  }
 
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
+  subscribe(channel: string, listener: () => void): () => void {
+    const listeners = this.listeners.get(channel);
+    if (!listeners) throw new Error(`unknown channel ${channel}`);
+    listeners.add(listener);
     if (!this.client && !this.timer) void this.connect();
     return () => {
-      this.listeners.delete(listener);
+      listeners.delete(listener);
     };
+  }
+
+  private notifyAll(): void {
+    for (const listeners of this.listeners.values()) for (const listener of listeners) listener();
   }
 
   async stop(): Promise<void> {
@@ -50,15 +58,15 @@ export class Notifier {
     };
     client.on('error', onLost);
     client.on('end', onLost);
-    client.on('notification', () => {
-      for (const listener of this.listeners) listener();
+    client.on('notification', (message) => {
+      for (const listener of this.listeners.get(message.channel) ?? []) listener();
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${this.channel}`);
+      for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
       this.reconnects = 0;
-      // Whatever was published while not listening is due now.
-      for (const listener of this.listeners) listener();
+      // Whatever happened while not listening: messages may be due, registrations may have changed.
+      this.notifyAll();
     } catch {
       onLost();
     }
