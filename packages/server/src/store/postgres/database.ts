@@ -49,32 +49,57 @@ export interface DatabaseOptions {
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /**
- * One pool for the whole process. Every statement of the stores runs through `query` (one round
+ * The connections of the process. Every statement of the stores runs through `query` (one round
  * trip, autocommit) or `transaction`; errors come out classified (see `classify`).
+ *
+ * Two pools: `pool` commits durably (a publish's 202 survives a crash of PostgreSQL itself);
+ * `relaxed` commits with synchronous_commit off, for the delivery loop's own bookkeeping (claims,
+ * outcomes, hand-backs). Losing the last of those in a PostgreSQL crash only returns messages to an
+ * earlier state, from which they are delivered again: at least once still holds, and the loop does
+ * not wait for a disk flush per batch.
  */
 export class Database {
   readonly pool: pg.Pool;
+  readonly relaxed: pg.Pool;
 
   constructor(
     readonly connectionString: string,
     options: DatabaseOptions,
   ) {
-    this.pool = new pg.Pool({
+    const config = {
       connectionString,
       max: options.poolSize,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
       types,
-    });
+    };
+    this.pool = new pg.Pool(config);
+    this.relaxed = new pg.Pool({ ...config, options: '-c synchronous_commit=off' });
     // An idle client that loses its connection must not crash the process; the pool replaces it.
     this.pool.on('error', () => {});
+    this.relaxed.on('error', () => {});
   }
 
-  async query<R extends pg.QueryResultRow = Record<string, unknown>>(
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.run(this.pool, text, values);
+  }
+
+  /** As `query`, on the relaxed pool: for statements whose loss in a database crash is redone (see above). */
+  queryRelaxed<R extends pg.QueryResultRow = Record<string, unknown>>(
+    config: pg.QueryConfig,
+  ): Promise<pg.QueryResult<R>> {
+    return this.run(this.relaxed, config);
+  }
+
+  private async run<R extends pg.QueryResultRow>(
+    pool: pg.Pool,
     text: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     for (let tries = 1; ; tries++) {
-      const client = await this.connect();
+      const client = await this.connect(pool);
       let broken = false;
       try {
         return typeof text === 'string' ? await client.query<R>(text, values) : await client.query<R>(text);
@@ -92,7 +117,7 @@ export class Database {
   /** Runs `body` in one transaction, again from the start after a serialization failure or deadlock. */
   async transaction<T>(body: (client: Queryable) => Promise<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
-      const client = await this.connect();
+      const client = await this.connect(this.pool);
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -117,9 +142,9 @@ export class Database {
    * A connection from the pool. Whatever stops one from being made (refused, timed out, the server
    * refusing connections to this database) means the database is out of reach for now.
    */
-  private async connect(): Promise<pg.PoolClient> {
+  private async connect(pool: pg.Pool): Promise<pg.PoolClient> {
     try {
-      return await this.pool.connect();
+      return await pool.connect();
     } catch (error) {
       throw new StoreUnavailableError('unreachable', `the database cannot be reached: ${(error as Error).message}`, 5, {
         cause: error,
@@ -127,7 +152,7 @@ export class Database {
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.end();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.end(), this.relaxed.end()]);
   }
 }

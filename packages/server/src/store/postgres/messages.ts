@@ -205,7 +205,7 @@ export class PostgresMessageStore implements MessageStore {
   async claim(now: number, limit: number, leaseMs: number): Promise<CallbackMessage[]> {
     if (limit <= 0) return [];
     // Expired leases (a worker died) first, then due messages; rows locked by another claim are skipped.
-    const result = await this.db.query<MessageRow>({
+    const result = await this.db.queryRelaxed<MessageRow>({
       name: 'messages_claim',
       text: `WITH expired AS (
                SELECT seq FROM messages WHERE status = 'delivering' AND locked_until <= $1
@@ -239,7 +239,7 @@ export class PostgresMessageStore implements MessageStore {
     const a = [...attempts.values()];
     // The attempt always counts; the other fields move only while the message is still claimed
     // (`delivering`): a message cancelled or re-queued meanwhile keeps them.
-    await this.db.query({
+    await this.db.queryRelaxed({
       name: 'messages_update',
       text: `WITH c AS (
                SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
@@ -286,7 +286,7 @@ export class PostgresMessageStore implements MessageStore {
 
   async release(ids: string[], nextAttemptAt: number): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.query({
+    await this.db.queryRelaxed({
       name: 'messages_release',
       text: `WITH released AS (
                UPDATE messages SET status = 'pending', next_attempt_at = $2, locked_until = NULL
