@@ -21,7 +21,20 @@ export interface SimulationOptions {
   rate?: number;
   /** Called after every batch. */
   onProgress?: (published: number) => void;
+  /** Time for the pacing, injectable so tests check it without waiting. */
+  clock?: SimulationClock;
 }
+
+export interface SimulationClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const SYSTEM_CLOCK: SimulationClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export interface SimulationSummary {
   published: number;
@@ -54,11 +67,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const batchSize = options.rate
     ? Math.min(MAX_BATCH_SIZE, Math.max(1, Math.ceil(options.rate / PACED_BATCHES_PER_SECOND)))
     : MAX_BATCH_SIZE;
-  const started = performance.now();
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const started = clock.now();
   let published = 0;
   let noListener = 0;
   const summary = (): SimulationSummary => {
-    const elapsedMs = performance.now() - started;
+    const elapsedMs = clock.now() - started;
     return {
       published,
       failed: options.count - published,
@@ -72,8 +86,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     if (options.rate) {
       // Each batch starts when the average rate allows it, so slow batches are caught up on, not lost.
       const due = started + (published / options.rate) * 1000;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const wait = due - clock.now();
+      if (wait > 0) await clock.sleep(wait);
     }
     const size = Math.min(batchSize, options.count - published);
     const messages = Array.from({ length: size }, (_, i) => {
