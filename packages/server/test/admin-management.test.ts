@@ -4,8 +4,8 @@ import {
   accessToken,
   adminHeaders,
   DEV_CREDENTIALS,
+  inject,
   login,
-  send,
   startTestServer,
   type TestServer,
 } from './helpers.js';
@@ -15,14 +15,14 @@ const ACCOUNT = DEV_CREDENTIALS.accountName;
 describe('admin API: managing OAuth clients and users', () => {
   let server: TestServer;
   const adminCall = (method: string, path: string, body?: unknown) =>
-    send(`${server.baseUrl}/admin/v1${path}`, {
+    inject(server, `/admin/v1${path}`, {
       method,
       headers: body === undefined ? { authorization: adminHeaders(server).authorization } : adminHeaders(server),
       body,
     });
   const tokenStatus = async (clientId: string, clientSecret: string) =>
     (
-      await send(`${server.apiUrl}/ts/v1/oauth2/token`, {
+      await inject(server, `/api/ts/v1/oauth2/token`, {
         method: 'POST',
         headers: {
           authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
@@ -59,7 +59,7 @@ describe('admin API: managing OAuth clients and users', () => {
     assert.notEqual(rotated.body.clientSecret, oldSecret);
     assert.equal(await tokenStatus('rot-app', oldSecret), 401);
     assert.equal(await tokenStatus('rot-app', rotated.body.clientSecret), 200);
-    const withOldToken = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+    const withOldToken = await inject(server, `/api/m2m/v1/session/login`, {
       method: 'POST',
       headers: { authorization: `Bearer ${oldToken}`, 'content-type': 'application/json' },
       body: { username: DEV_CREDENTIALS.username, password: DEV_CREDENTIALS.password },
@@ -71,7 +71,7 @@ describe('admin API: managing OAuth clients and users', () => {
   it('deletes a client with its tokens and the sessions opened through it', async () => {
     const { clientSecret } = (await adminCall('POST', '/clients', { name: 'leaving', clientId: 'leaving-app' })).body;
     const bearer = await accessToken(server, 'leaving-app', clientSecret);
-    const loggedIn = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+    const loggedIn = await inject(server, `/api/m2m/v1/session/login`, {
       method: 'POST',
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
       body: { username: DEV_CREDENTIALS.username, password: DEV_CREDENTIALS.password },
@@ -81,7 +81,7 @@ describe('admin API: managing OAuth clients and users', () => {
     assert.equal(deleted.status, 200);
     assert.deepEqual(deleted.body, { clientId: 'leaving-app' });
     assert.equal(await tokenStatus('leaving-app', clientSecret), 401);
-    const listing = await send(`${server.apiUrl}/m2m/v1/callbacks/${ACCOUNT}`, {
+    const listing = await inject(server, `/api/m2m/v1/callbacks/${ACCOUNT}`, {
       headers: { authorization: `Bearer ${bearer}`, 'vz-m2m-token': loggedIn.body.sessionToken },
     });
     assert.equal(listing.status, 401);
@@ -111,7 +111,7 @@ describe('admin API: managing OAuth clients and users', () => {
 
     const deleted = await adminCall('DELETE', '/users/ops');
     assert.deepEqual(deleted.body, { username: 'ops' });
-    const refused = await send(`${server.apiUrl}/m2m/v1/callbacks/${ACCOUNT}`, { headers: session.headers });
+    const refused = await inject(server, `/api/m2m/v1/callbacks/${ACCOUNT}`, { headers: session.headers });
     assert.equal(refused.status, 400);
     assert.equal(refused.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
     assert.equal((await adminCall('DELETE', '/users/ops')).status, 404);
@@ -148,7 +148,7 @@ describe('admin API: managing OAuth clients and users', () => {
   });
 
   it('documents every management route in the OpenAPI document', async () => {
-    const spec = await send(`${server.baseUrl}/openapi.json`);
+    const spec = await inject(server, `/openapi.json`);
     const paths = spec.body.paths as Record<string, Record<string, unknown>>;
     assert.ok(paths['/admin/v1/clients'].get && paths['/admin/v1/clients'].post);
     assert.ok(paths['/admin/v1/clients/{clientId}'].delete);

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { hashToken } from '../src/security/tokens.js';
-import { accessToken, createUser, DEV_CREDENTIALS, login, send, startTestServer, type TestServer } from './helpers.js';
+import {
+  accessToken,
+  createUser,
+  DEV_CREDENTIALS,
+  inject,
+  login,
+  send,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
 
 const account = DEV_CREDENTIALS.accountName;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
@@ -15,7 +24,7 @@ describe('OAuth token endpoint', () => {
   after(() => server.close());
 
   const token = (headers: Record<string, string>, body = 'grant_type=client_credentials') =>
-    send(`${server.apiUrl}/ts/v1/oauth2/token`, { method: 'POST', headers, body });
+    inject(server, `/api/ts/v1/oauth2/token`, { method: 'POST', headers, body });
 
   it('issues a bearer token for one hour to valid client credentials', async () => {
     const response = await token({ authorization: basic('demo-client', 'demo-secret'), 'content-type': form });
@@ -69,7 +78,7 @@ describe('session and callback authentication', () => {
 
   it('logs in with a bearer token and answers {sessionToken, expiresIn: 1200}', async () => {
     const bearer = await accessToken(server);
-    const response = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+    const response = await inject(server, `/api/m2m/v1/session/login`, {
       method: 'POST',
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
       body: { username: 'demo', password: 'demo-password' },
@@ -80,7 +89,7 @@ describe('session and callback authentication', () => {
   });
 
   it('refuses login without a bearer token', async () => {
-    const response = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+    const response = await inject(server, `/api/m2m/v1/session/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: { username: 'demo', password: 'demo-password' },
@@ -91,7 +100,7 @@ describe('session and callback authentication', () => {
 
   it('takes the login body as JSON only (a form body gets 415)', async () => {
     const bearer = await accessToken(server);
-    const response = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+    const response = await inject(server, `/api/m2m/v1/session/login`, {
       method: 'POST',
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/x-www-form-urlencoded' },
       body: 'username=demo&password=demo-password',
@@ -177,13 +186,13 @@ describe('session and callback authentication', () => {
   it('ends a session at logout, echoing the token, after which it is refused', async () => {
     const { headers, sessionToken } = await login(server);
     assert.equal((await send(callbacks(), { headers })).status, 200);
-    const out = await send(`${server.apiUrl}/m2m/v1/session/logout`, { method: 'POST', headers });
+    const out = await inject(server, `/api/m2m/v1/session/logout`, { method: 'POST', headers });
     assert.equal(out.status, 200);
     assert.deepEqual(out.body, { sessionToken });
     const after = await send(callbacks(), { headers });
     assert.equal(after.status, 400);
     assert.equal(after.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
-    const again = await send(`${server.apiUrl}/m2m/v1/session/logout`, { method: 'POST', headers });
+    const again = await inject(server, `/api/m2m/v1/session/logout`, { method: 'POST', headers });
     assert.equal(again.status, 400);
     assert.equal(again.body.errorCode, 'INPUT_INVALID.SessionToken.Invalid');
   });
@@ -210,7 +219,7 @@ describe('session and callback authentication', () => {
       { username: 'demo', password: 'nope' },
       { username: 'ghost', password: 'nope' },
     ]) {
-      const response = await send(`${server.apiUrl}/m2m/v1/session/login`, {
+      const response = await inject(server, `/api/m2m/v1/session/login`, {
         method: 'POST',
         headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
         body,
@@ -227,7 +236,7 @@ describe('session and callback authentication', () => {
     await createUser(server, 'locky', 'right-password', [account]);
     const bearer = await accessToken(server);
     const attempt = (password: string) =>
-      send(`${server.apiUrl}/m2m/v1/session/login`, {
+      inject(server, `/api/m2m/v1/session/login`, {
         method: 'POST',
         headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
         body: { username: 'locky', password },
@@ -260,7 +269,7 @@ describe('session and callback authentication', () => {
       { authorization: `Basic ${server.adminToken}` },
     ];
     for (const headers of attempts) {
-      const response = await send(`${server.baseUrl}/admin/v1/clients`, {
+      const response = await inject(server, `/admin/v1/clients`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
         body: { name: 'x' },
@@ -271,7 +280,7 @@ describe('session and callback authentication', () => {
   });
 
   it('requires the admin token on the messages API mounted under /admin/v1', async () => {
-    const response = await send(`${server.baseUrl}/admin/v1/stats`);
+    const response = await inject(server, `/admin/v1/stats`);
     assert.equal(response.status, 401);
     assert.equal(response.body.errorCode, 'REQUEST_FAILED.Unauthorized');
   });

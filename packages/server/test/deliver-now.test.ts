@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ACCOUNT, startListener, type TestListener } from './delivery-fixtures.js';
-import { adminHeaders, eventually, login, send, startTestServer, type TestServer } from './helpers.js';
+import { adminHeaders, eventually, inject, login, startTestServer, type TestServer } from './helpers.js';
 import { runCcb } from './server-process.js';
 
 // "Deliver now": replaying a pending message makes it due at once instead of after its retry delay.
@@ -14,7 +14,7 @@ describe('deliver a pending message now', () => {
     server = await startTestServer({ env: { CCB_ALLOWED_PORTS: 'any' }, flags: { retrySchedule: '1h,1h' } });
     listener = await startListener();
     const session = await login(server);
-    const registered = await send(`${server.apiUrl}/m2m/v1/callbacks/${ACCOUNT}`, {
+    const registered = await inject(server, `/api/m2m/v1/callbacks/${ACCOUNT}`, {
       method: 'POST',
       headers: session.headers,
       body: { name: 'CarrierService', url: listener.url },
@@ -27,7 +27,7 @@ describe('deliver a pending message now', () => {
   });
 
   async function publish(): Promise<string> {
-    const published = await send(`${server.baseUrl}/admin/v1/messages`, {
+    const published = await inject(server, `/admin/v1/messages`, {
       method: 'POST',
       headers: adminHeaders(server),
       body: { accountName: ACCOUNT, serviceName: 'CarrierService', payload: { requestId: 'r-1' } },
@@ -36,9 +36,9 @@ describe('deliver a pending message now', () => {
     return published.body.messageId;
   }
 
-  const message = (id: string) => send(`${server.baseUrl}/admin/v1/messages/${id}`, { headers: adminHeaders(server) });
+  const message = (id: string) => inject(server, `/admin/v1/messages/${id}`, { headers: adminHeaders(server) });
   const replay = (id: string) =>
-    send(`${server.baseUrl}/admin/v1/messages/${id}/replay`, { method: 'POST', headers: adminHeaders(server) });
+    inject(server, `/admin/v1/messages/${id}/replay`, { method: 'POST', headers: adminHeaders(server) });
 
   it('a message waiting for its next attempt is delivered at once, under the same id', async () => {
     listener.reply = (_request, index) => (index === 0 ? { status: 503 } : { status: 204 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminHeaders, captureLogger, DEV_CREDENTIALS, login, send, startTestServer } from './helpers.js';
+import { adminHeaders, captureLogger, DEV_CREDENTIALS, inject, login, send, startTestServer } from './helpers.js';
 
 describe('logging', () => {
   it('never writes secrets, passwords or tokens to the log', async () => {
@@ -31,32 +31,32 @@ describe('logging', () => {
         headers: session.headers,
         body: { name: 'CarrierService', url: 'ftp://x', password: callbackPassword },
       });
-      await send(`${server.apiUrl}/m2m/v1/session/login`, {
+      await inject(server, `/api/m2m/v1/session/login`, {
         method: 'POST',
         headers: { authorization: `Bearer ${session.accessToken}`, 'content-type': 'application/json' },
         body: { username: 'demo', password: 'wrong-password-XYZ' },
       });
       secrets.push('wrong-password-XYZ');
       // A body that fails to parse must not be echoed into the log either.
-      await send(`${server.apiUrl}/m2m/v1/session/login`, {
+      await inject(server, `/api/m2m/v1/session/login`, {
         method: 'POST',
         headers: { authorization: `Bearer ${session.accessToken}`, 'content-type': 'application/json' },
         body: '{"username":"demo","password":"malformed-pw-8',
       });
       secrets.push('malformed-pw-8');
-      const created = await send(`${server.baseUrl}/admin/v1/clients`, {
+      const created = await inject(server, `/admin/v1/clients`, {
         method: 'POST',
         headers: adminHeaders(server),
         body: { name: 'logging test' },
       });
       secrets.push(created.body.clientSecret);
-      await send(`${server.baseUrl}/admin/v1/users`, {
+      await inject(server, `/admin/v1/users`, {
         method: 'POST',
         headers: adminHeaders(server),
         body: { username: 'newbie', password: 'newbie-password-Q', accounts: ['X-1'] },
       });
       secrets.push('newbie-password-Q');
-      await send(`${server.apiUrl}/m2m/v1/session/logout`, { method: 'POST', headers: session.headers });
+      await inject(server, `/api/m2m/v1/session/logout`, { method: 'POST', headers: session.headers });
 
       // Code that logs objects holding secrets gets them redacted too.
       server.ctx.logger.info(
@@ -90,7 +90,7 @@ describe('logging', () => {
     const lines: string[] = [];
     const server = await startTestServer({ logger: captureLogger(lines) });
     try {
-      await send(`${server.baseUrl}/healthz`);
+      await inject(server, `/healthz`);
     } finally {
       await server.close();
     }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { adminHeaders, createUser, DEV_CREDENTIALS, login, send, startTestServer, type TestServer } from './helpers.js';
+import {
+  adminHeaders,
+  createUser,
+  DEV_CREDENTIALS,
+  inject,
+  login,
+  send,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
 
 describe('registration API: the seed examples, request by request', () => {
   let server: TestServer;
@@ -54,7 +63,7 @@ describe('registration API: the seed examples, request by request', () => {
   });
 
   it('registers a callback and answers {accountName, serviceName} as the seed example', async () => {
-    const response = await send(`${server.apiUrl}/m2m/v1/callbacks/TestAccount-2`, {
+    const response = await inject(server, `/api/m2m/v1/callbacks/TestAccount-2`, {
       method: 'POST',
       headers,
       body: { name: 'CarrierService', url: 'http://10.120.102.183:50559/CallbackListener/CarrierServiceMessages.asmx' },
@@ -132,7 +141,7 @@ describe('registration API: behaviour', () => {
   it('answers an empty array when nothing is registered', async () => {
     await createUser(server, 'empty-user', 'empty-password', ['0000000001-00001']);
     const other = await login(server, 'empty-user', 'empty-password');
-    const response = await send(`${server.apiUrl}/m2m/v1/callbacks/0000000001-00001`, { headers: other.headers });
+    const response = await inject(server, `/api/m2m/v1/callbacks/0000000001-00001`, { headers: other.headers });
     assert.equal(response.status, 200);
     assert.deepEqual(response.body, []);
   });
@@ -146,20 +155,20 @@ describe('registration API: behaviour', () => {
   });
 
   it('resolves the SDK base URL forms /api/m2m + /v1/callbacks and /api + /m2m/v1/callbacks alike', async () => {
-    const a = await send(`${server.baseUrl}/api/m2m/v1/callbacks/${account}`, { headers });
+    const a = await inject(server, `/api/m2m/v1/callbacks/${account}`, { headers });
     assert.equal(a.status, 200);
     assert.ok(Array.isArray(a.body));
   });
 
   it('answers 404 with the error body for unknown routes', async () => {
-    const response = await send(`${server.baseUrl}/api/m2m/v2/nothing`);
+    const response = await inject(server, `/api/m2m/v2/nothing`);
     assert.equal(response.status, 404);
     assert.equal(response.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
     assert.equal(typeof response.body.errorMessage, 'string');
   });
 
   it('creates OAuth clients through the admin API whose credentials then get tokens', async () => {
-    const created = await send(`${server.baseUrl}/admin/v1/clients`, {
+    const created = await inject(server, `/admin/v1/clients`, {
       method: 'POST',
       headers: adminHeaders(server),
       body: { name: 'integration team' },
@@ -168,7 +177,7 @@ describe('registration API: behaviour', () => {
     const { clientId, clientSecret } = created.body;
     assert.equal(typeof clientId, 'string');
     assert.ok(clientSecret.length >= 24);
-    const token = await send(`${server.apiUrl}/ts/v1/oauth2/token`, {
+    const token = await inject(server, `/api/ts/v1/oauth2/token`, {
       method: 'POST',
       headers: {
         authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
@@ -177,7 +186,7 @@ describe('registration API: behaviour', () => {
       body: 'grant_type=client_credentials',
     });
     assert.equal(token.status, 200);
-    const duplicate = await send(`${server.baseUrl}/admin/v1/clients`, {
+    const duplicate = await inject(server, `/admin/v1/clients`, {
       method: 'POST',
       headers: adminHeaders(server),
       body: { name: 'again', clientId },
@@ -187,26 +196,26 @@ describe('registration API: behaviour', () => {
 
   it('creates users with 201 and replaces them with 200', async () => {
     const body = { username: 'ops', password: 'ops-password', accounts: ['0000000002-00001'] };
-    const first = await send(`${server.baseUrl}/admin/v1/users`, {
+    const first = await inject(server, `/admin/v1/users`, {
       method: 'POST',
       headers: adminHeaders(server),
       body,
     });
     assert.equal(first.status, 201);
     assert.deepEqual(first.body, { username: 'ops', accounts: ['0000000002-00001'] });
-    const second = await send(`${server.baseUrl}/admin/v1/users`, {
+    const second = await inject(server, `/admin/v1/users`, {
       method: 'POST',
       headers: adminHeaders(server),
       body: { ...body, accounts: ['0000000002-00001', '0000000003-00001'] },
     });
     assert.equal(second.status, 200);
     const ops = await login(server, 'ops', 'ops-password');
-    const list = await send(`${server.apiUrl}/m2m/v1/callbacks/0000000003-00001`, { headers: ops.headers });
+    const list = await inject(server, `/api/m2m/v1/callbacks/0000000003-00001`, { headers: ops.headers });
     assert.equal(list.status, 200);
   });
 
   it('publishes an OpenAPI 3.1 document listing every route, and an API reference page', async () => {
-    const spec = await send(`${server.baseUrl}/openapi.json`);
+    const spec = await inject(server, `/openapi.json`);
     assert.equal(spec.status, 200);
     assert.match(spec.body.openapi, /^3\.1/);
     const paths = Object.keys(spec.body.paths);
@@ -231,8 +240,8 @@ describe('registration API: behaviour', () => {
   });
 
   it('answers /healthz and /readyz', async () => {
-    assert.deepEqual((await send(`${server.baseUrl}/healthz`)).body, { status: 'ok' });
-    const ready = await send(`${server.baseUrl}/readyz`);
+    assert.deepEqual((await inject(server, `/healthz`)).body, { status: 'ok' });
+    const ready = await inject(server, `/readyz`);
     assert.equal(ready.status, 200);
   });
 });

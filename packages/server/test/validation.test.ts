@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { hashPassword } from '../src/security/passwords.js';
-import { DEV_CREDENTIALS, login, send, startTestServer, type TestServer } from './helpers.js';
+import { DEV_CREDENTIALS, inject, login, send, startTestServer, type TestServer } from './helpers.js';
 
 const account = DEV_CREDENTIALS.accountName;
 
@@ -119,7 +119,7 @@ describe('input validation (SPEC §3): refused with 400/413/415 and nothing chan
   });
 
   it('accepts 40 printable characters, including non-ASCII letters', async () => {
-    const response = await send(`${server.apiUrl}/m2m/v1/callbacks/${account}`, {
+    const response = await inject(server, `/api/m2m/v1/callbacks/${account}`, {
       method: 'POST',
       headers,
       body: {
@@ -135,7 +135,7 @@ describe('input validation (SPEC §3): refused with 400/413/415 and nothing chan
 
   it('refuses account names that are not 1-64 letters, digits, "-" or "_"', async () => {
     for (const aname of ['a'.repeat(65), 'bad%21name', 'with.dot', 'sp%20ace']) {
-      const response = await send(`${server.apiUrl}/m2m/v1/callbacks/${aname}`, { headers });
+      const response = await inject(server, `/api/m2m/v1/callbacks/${aname}`, { headers });
       assert.equal(response.status, 400, aname);
       assert.equal(response.body.errorCode, 'INPUT_INVALID.AccountName');
       assert.match(response.body.errorMessage, /1 to 64/);
