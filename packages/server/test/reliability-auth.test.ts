@@ -14,8 +14,10 @@ import {
   startTestServer,
   type TestServer,
 } from './helpers.js';
+import { postgresForTests } from './postgres.js';
 
 const ACCOUNT = DEV_CREDENTIALS.accountName;
+const pg = await postgresForTests();
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
 /** Requests sent from another loopback address (127.0.0.0/8 is all local), to act as another caller. */
@@ -109,6 +111,122 @@ describe('reliability: login lockout under concurrency', () => {
       (await loginAs(server, bearer, 'burst', 'the-right-password')).body.errorCode,
       'REQUEST_FAILED.Login.UserLocked',
     );
+  });
+});
+
+describe('reliability: concurrent logins with the right password', () => {
+  let server: TestServer;
+  before(async () => {
+    // A server of its own: the burst above used up its address's and client's failed attempts.
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  it('logs in every one of 8 concurrent logins with the right password, and leaves the user unlocked', async () => {
+    await createUser(server, 'eight', 'the-right-password', [ACCOUNT]);
+    const bearer = await accessToken(server);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => loginAs(server, bearer, 'eight', 'the-right-password')),
+    );
+    assert.deepEqual(
+      answers.map((answer) => [answer.status, typeof answer.body.sessionToken]),
+      answers.map(() => [200, 'string']),
+      JSON.stringify(answers.map((answer) => answer.body.errorCode)),
+    );
+    const user = await server.ctx.store.auth.getUser('eight');
+    assert.deepEqual([user?.lockedUntil, user?.failedLogins], [null, 0]);
+  });
+
+  it('logs in 20 concurrent logins with the right password from four addresses and clients', async () => {
+    await createUser(server, 'twenty', 'the-right-password', [ACCOUNT]);
+    const clients = await Promise.all([1, 2, 3, 4].map((n) => createClient(server, `concurrent ${n}`)));
+    const bearers = await Promise.all(clients.map((c) => accessToken(server, c.clientId, c.clientSecret)));
+    const callers = [20, 21, 22, 23].map((n) => fromAddress(`127.0.0.${n}`));
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          callers[i % 4].post(
+            `${server.apiUrl}/m2m/v1/session/login`,
+            { authorization: `Bearer ${bearers[Math.floor(i / 5)]}`, 'content-type': 'application/json' },
+            JSON.stringify({ username: 'twenty', password: 'the-right-password' }),
+          ),
+        ),
+      );
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        answers.map(() => 200),
+        JSON.stringify(answers.map((answer) => answer.body.errorCode)),
+      );
+      assert.equal(new Set(answers.map((answer) => answer.body.sessionToken)).size, 20);
+    } finally {
+      await Promise.all(callers.map((caller) => caller.close()));
+    }
+    const user = await server.ctx.store.auth.getUser('twenty');
+    assert.deepEqual([user?.lockedUntil, user?.failedLogins], [null, 0]);
+  });
+
+  it('answers 503 when every slot stays taken by checks still running, and locks once they are abandoned', async () => {
+    await createUser(server, 'busy', 'the-right-password', [ACCOUNT]);
+    const bearer = await accessToken(server);
+    for (let i = 0; i < 5; i++) await server.ctx.store.auth.reserveLoginAttempt('busy', Date.now(), 5);
+    const waited = await loginAs(server, bearer, 'busy', 'the-right-password');
+    assert.equal(waited.status, 503, waited.text);
+    assert.equal(waited.headers.get('retry-after'), '1');
+    assert.equal((await server.ctx.store.auth.getUser('busy'))?.lockedUntil, null, 'waiting locks nobody');
+
+    await createUser(server, 'abandoned', 'the-right-password', [ACCOUNT]);
+    const longAgo = Date.now() - 5 * 60_000;
+    for (let i = 0; i < 5; i++) await server.ctx.store.auth.reserveLoginAttempt('abandoned', longAgo, 5);
+    const refused = await loginAs(server, bearer, 'abandoned', 'the-right-password');
+    assert.equal(refused.body.errorCode, 'REQUEST_FAILED.Login.UserLocked', refused.text);
+    const user = await server.ctx.store.auth.getUser('abandoned');
+    assert.ok(user?.lockedUntil && user.lockedUntil > Date.now(), 'checks that never ended count as failures');
+  });
+});
+
+describe('reliability: logins on two servers sharing one PostgreSQL', { skip: pg.skip }, () => {
+  const servers: TestServer[] = [];
+  let drop: () => Promise<void> = async () => {};
+  before(async () => {
+    if (pg.skip !== false) return;
+    const database = await pg.postgres.createTestDatabase();
+    drop = database.drop;
+    const env = { DATABASE_URL: database.url, CCB_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex') };
+    servers.push(await startTestServer({ env }), await startTestServer({ env }));
+  });
+  after(async () => {
+    await Promise.all(servers.map((server) => server.close()));
+    await drop();
+  });
+
+  it('logs in 8 concurrent logins with the right password through both, and leaves the user unlocked', async () => {
+    await createUser(servers[0], 'shared', 'the-right-password', [ACCOUNT]);
+    const bearers = await Promise.all(servers.map((server) => accessToken(server)));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => loginAs(servers[i % 2], bearers[i % 2], 'shared', 'the-right-password')),
+    );
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      answers.map(() => 200),
+      JSON.stringify(answers.map((answer) => answer.body.errorCode)),
+    );
+    const user = await servers[1].ctx.store.auth.getUser('shared');
+    assert.deepEqual([user?.lockedUntil, user?.failedLogins], [null, 0]);
+  });
+
+  it('checks at most five guesses of a burst sent to both, and the right password gets no session', async () => {
+    await createUser(servers[0], 'burst', 'the-right-password', [ACCOUNT]);
+    const bearers = await Promise.all(servers.map((server) => accessToken(server)));
+    const { result: answers, hashes } = await countHashes(() => {
+      const wrong = Array.from({ length: 100 }, (_, i) =>
+        loginAs(servers[i % 2], bearers[i % 2], 'burst', `wrong-${i}`),
+      );
+      return Promise.all([...wrong, loginAs(servers[1], bearers[1], 'burst', 'the-right-password')]);
+    });
+    assert.ok(hashes <= 5, `${hashes} passwords of the burst were checked against the hash`);
+    assert.equal(answers.filter((answer) => answer.body.sessionToken !== undefined).length, 0);
+    const user = await servers[0].ctx.store.auth.getUser('burst');
+    assert.ok(user?.lockedUntil && user.lockedUntil > Date.now(), 'the user is locked');
   });
 });
 

@@ -227,41 +227,73 @@ for (const backend of backends) {
         assert.equal(await store.auth.getClient('nobody'), null);
       });
 
-      it('stores users with their accounts, counts login attempts before the check and locks at the limit', async () => {
+      it('stores users with their accounts and takes at most five login slots, never locking on its own', async () => {
         const user = { username: 'u', passwordHash: 'h', accounts: ['A-1', 'A-2'], createdAt: 1 };
         assert.equal(await store.auth.insertUserIfMissing(user), true);
         assert.equal(await store.auth.insertUserIfMissing({ ...user, passwordHash: 'other' }), false);
-        for (let i = 1; i < 5; i++) {
-          const reserved = await store.auth.reserveLoginAttempt('u', 10, 5, 999);
+        for (let i = 1; i <= 5; i++) {
+          const reserved = await store.auth.reserveLoginAttempt('u', 10, 5);
           assert.deepEqual(
             [reserved?.admitted, reserved?.user.failedLogins, reserved?.user.lockedUntil],
             [true, i, null],
           );
         }
-        const last = await store.auth.reserveLoginAttempt('u', 10, 5, 999);
-        assert.deepEqual([last?.admitted, last?.user.lockedUntil], [true, 999]);
-        assert.deepEqual(last?.user.accounts, ['A-1', 'A-2']);
-        const refused = await store.auth.reserveLoginAttempt('u', 10, 5, 5_000);
-        assert.deepEqual([refused?.admitted, refused?.user.lockedUntil], [false, 999]);
-        const afterLockout = await store.auth.reserveLoginAttempt('u', 1_000, 5, 5_000);
-        assert.deepEqual([afterLockout?.admitted, afterLockout?.user.failedLogins], [true, 1]);
+        const full = await store.auth.reserveLoginAttempt('u', 20, 5);
+        assert.deepEqual([full?.admitted, full?.user.failedLogins, full?.user.lockedUntil], [false, 5, null]);
+        assert.deepEqual(full?.user.accounts, ['A-1', 'A-2']);
         await store.auth.resetFailedLogins('u');
         assert.deepEqual(await store.auth.getUser('u'), { ...user, failedLogins: 0, lockedUntil: null });
-        assert.equal(await store.auth.reserveLoginAttempt('ghost', 10, 5, 1), null);
+        assert.equal((await store.auth.reserveLoginAttempt('u', 30, 5))?.admitted, true, 'a success frees the slots');
+        assert.equal(await store.auth.reserveLoginAttempt('ghost', 10, 5), null);
       });
 
-      it('counts concurrent login attempts one by one', async () => {
+      it('locks a user whose slots are all taken, once, and admits again when the lockout has ended', async () => {
+        await store.auth.upsertUser({ username: 'l', passwordHash: 'h', accounts: [], createdAt: 1 });
+        for (let i = 0; i < 4; i++) await store.auth.reserveLoginAttempt('l', 10, 5);
+        const early = await store.auth.lockFailedLogins('l', 5, 999);
+        assert.deepEqual([early?.failedLogins, early?.lockedUntil], [4, null], 'four failures do not lock');
+        await store.auth.reserveLoginAttempt('l', 10, 5);
+        assert.equal((await store.auth.lockFailedLogins('l', 5, 999))?.lockedUntil, 999);
+        assert.equal((await store.auth.lockFailedLogins('l', 5, 5_000))?.lockedUntil, 999, 'a lockout is not extended');
+        const refused = await store.auth.reserveLoginAttempt('l', 500, 5);
+        assert.deepEqual([refused?.admitted, refused?.user.lockedUntil], [false, 999]);
+        const afterLockout = await store.auth.reserveLoginAttempt('l', 1_000, 5);
+        assert.deepEqual(
+          [afterLockout?.admitted, afterLockout?.user.failedLogins, afterLockout?.user.lockedUntil],
+          [true, 1, null],
+          'an ended lockout starts a fresh count',
+        );
+        assert.equal(await store.auth.lockFailedLogins('ghost', 5, 999), null);
+      });
+
+      it('locks for slots abandoned before a time only when the latest slot was taken before it', async () => {
+        await store.auth.upsertUser({ username: 'a', passwordHash: 'h', accounts: [], createdAt: 1 });
+        for (let i = 0; i < 4; i++) await store.auth.reserveLoginAttempt('a', 100, 5);
+        await store.auth.reserveLoginAttempt('a', 200, 5);
+        assert.equal((await store.auth.lockFailedLogins('a', 5, 9_999, 200))?.lockedUntil, null, 'a slot is recent');
+        assert.equal((await store.auth.lockFailedLogins('a', 5, 9_999, 201))?.lockedUntil, 9_999);
+      });
+
+      it('takes login slots one by one under concurrency, from two connections, and a failure among them locks once', async () => {
         await store.auth.upsertUser({ username: 'c', passwordHash: 'h', accounts: [], createdAt: 1 });
+        const other = await opened.second();
+        const stores = [store, other];
         const results = await Promise.all(
-          Array.from({ length: 20 }, () => store.auth.reserveLoginAttempt('c', 10, 5, 999)),
+          Array.from({ length: 20 }, (_, i) => stores[i % 2].auth.reserveLoginAttempt('c', 10, 5)),
         );
         assert.equal(results.filter((r) => r?.admitted).length, 5);
+        const locks = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => stores[i % 2].auth.lockFailedLogins('c', 5, 900 + i)),
+        );
+        assert.equal(new Set(locks.map((u) => u?.lockedUntil)).size, 1, 'one lock, kept by the others');
+        assert.equal((await other.auth.reserveLoginAttempt('c', 20, 5))?.admitted, false);
       });
 
       it('replaces, updates, lists and deletes users (with their sessions)', async () => {
         await store.auth.upsertUser({ username: 'b', passwordHash: 'h', accounts: ['A-1'], createdAt: 1 });
         await store.auth.upsertUser({ username: 'a', passwordHash: 'h', accounts: [], createdAt: 2 });
-        await store.auth.reserveLoginAttempt('b', 10, 1, 999);
+        await store.auth.reserveLoginAttempt('b', 10, 1);
+        await store.auth.lockFailedLogins('b', 1, 999);
         await store.auth.upsertUser({ username: 'b', passwordHash: 'h2', accounts: ['A-3'], createdAt: 1 });
         assert.deepEqual(await store.auth.getUser('b'), {
           username: 'b',
@@ -275,7 +307,8 @@ for (const backend of backends) {
           (await store.auth.listUsers()).map((u) => u.username),
           ['a', 'b'],
         );
-        await store.auth.reserveLoginAttempt('b', 10, 1, 999);
+        await store.auth.reserveLoginAttempt('b', 10, 1);
+        await store.auth.lockFailedLogins('b', 1, 999);
         const accountsOnly = await store.auth.updateUser('b', { accounts: ['A-4'] });
         assert.deepEqual(
           [accountsOnly?.accounts, accountsOnly?.lockedUntil, accountsOnly?.passwordHash],

@@ -173,31 +173,6 @@ describe('SQLite store', () => {
     );
   });
 
-  it('stores users with their accounts, counts login attempts before the check and locks at the limit', async () => {
-    await store.auth.upsertUser({ username: 'u', passwordHash: 'h', accounts: ['A-1', 'A-2'], createdAt: 1 });
-    for (let i = 1; i < 5; i++) {
-      const reserved = await store.auth.reserveLoginAttempt('u', 10, 5, 999);
-      assert.equal(reserved?.admitted, true);
-      assert.equal(reserved?.user.failedLogins, i);
-      assert.equal(reserved?.user.lockedUntil, null);
-    }
-    const last = await store.auth.reserveLoginAttempt('u', 10, 5, 999);
-    assert.equal(last?.admitted, true);
-    assert.equal(last?.user.lockedUntil, 999);
-    assert.deepEqual(last?.user.accounts, ['A-1', 'A-2']);
-    const refused = await store.auth.reserveLoginAttempt('u', 10, 5, 5_000);
-    assert.equal(refused?.admitted, false);
-    assert.equal(refused?.user.lockedUntil, 999, 'a refused attempt changes nothing');
-    const afterLockout = await store.auth.reserveLoginAttempt('u', 1_000, 5, 5_000);
-    assert.equal(afterLockout?.admitted, true);
-    assert.equal(afterLockout?.user.failedLogins, 1, 'an ended lockout starts a fresh count');
-    await store.auth.resetFailedLogins('u');
-    const reset = await store.auth.getUser('u');
-    assert.equal(reset?.failedLogins, 0);
-    assert.equal(reset?.lockedUntil, null);
-    assert.equal(await store.auth.reserveLoginAttempt('ghost', 10, 5, 1), null);
-  });
-
   it('stores sessions and tokens, touches, deletes and purges expired ones', async () => {
     await store.auth.saveAccessToken({ tokenHash: 't1', clientId: 'c', expiresAt: 100 });
     await store.auth.saveAccessToken({ tokenHash: 't2', clientId: 'c', expiresAt: 10_000 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { AppContext } from '../context.js';
@@ -12,6 +13,14 @@ export const ACCESS_TOKEN_TTL_MS = 60 * 60 * 1000;
 export const SESSION_IDLE_MS = 20 * 60 * 1000;
 export const MAX_FAILED_LOGINS = 5;
 export const LOCKOUT_MS = 15 * 60 * 1000;
+/**
+ * A login that finds every slot taken by checks still running asks again this often, this many times
+ * (about 2 s), before it answers 503: the running checks end within that on a normal day.
+ */
+const LOGIN_SLOT_POLL_MS = 20;
+const LOGIN_SLOT_POLLS = 100;
+/** A slot whose check has had no outcome for this long belongs to a process that died: a failure. */
+const ABANDONED_LOGIN_MS = 60_000;
 /**
  * How long a token lookup is trusted without asking the store. Short, so that a logout or a user
  * change made by another process takes effect within seconds; this process invalidates at once.
@@ -180,8 +189,9 @@ export class Authenticator {
 
   /**
    * Checks `username`/`password` for the OAuth client `clientId`, from address `source`. Every attempt
-   * is counted before its hash is checked (a success forgives them), so five wrong passwords in a row
-   * lock the user however many arrive at once, and no more than five are ever checked per lockout.
+   * takes one of the user's five slots before its hash is checked, so no more than five are ever checked
+   * per lockout however many arrive at once; a success frees them, a failure keeps its slot, and the
+   * failure that finds all five taken locks the user. Right passwords sent at once all log in.
    */
   async login(
     username: string,
@@ -191,21 +201,15 @@ export class Authenticator {
   ): Promise<{ token: string; expiresIn: number }> {
     const keys = throttleKeys(source, clientId);
     this.admitAttempt(keys);
-    const now = this.clock();
-    const reserved = await this.auth
-      .reserveLoginAttempt(username, now, MAX_FAILED_LOGINS, now + LOCKOUT_MS)
-      .catch((error: unknown) => {
-        this.throttle.release(keys);
-        throw error;
-      });
-    if (reserved && !reserved.admitted) {
+    const user = await this.takeLoginSlot(username).catch((error: unknown) => {
       // Refused without a check: not a failed attempt of this address or client.
       this.throttle.release(keys);
-      throw lockedError(reserved.user);
-    }
-    const hash = reserved?.user.passwordHash ?? (await this.decoyHash);
-    if (!(await this.checkCredential(keys, password, hash)) || !reserved) {
-      if (reserved?.user.lockedUntil != null) throw lockedError(reserved.user);
+      throw error;
+    });
+    const hash = user?.passwordHash ?? (await this.decoyHash);
+    if (!(await this.checkCredential(keys, password, hash)) || !user) {
+      const after = user && (await this.auth.lockFailedLogins(username, MAX_FAILED_LOGINS, this.clock() + LOCKOUT_MS));
+      if (after && isLocked(after, this.clock())) throw lockedError(after);
       throw new HttpError(400, ErrorCodes.loginFailed, 'invalid username or password');
     }
     this.throttle.release(keys);
@@ -218,6 +222,33 @@ export class Authenticator {
       expiresAt: this.clock() + SESSION_IDLE_MS,
     });
     return { token, expiresIn: SESSION_IDLE_MS / 1000 };
+  }
+
+  /**
+   * Takes a login slot of the user (null when there is no such user). While every slot is taken by
+   * checks still running, waits for one to come free; throws the locked error when the user is or
+   * becomes locked, and 503 when no slot came free in time.
+   */
+  private async takeLoginSlot(username: string): Promise<User | null> {
+    for (let poll = 0; ; poll++) {
+      const now = this.clock();
+      const reserved = await this.auth.reserveLoginAttempt(username, now, MAX_FAILED_LOGINS);
+      if (!reserved) return null;
+      if (reserved.admitted) return reserved.user;
+      let user = reserved.user;
+      if (poll === 0 && !isLocked(user, now)) {
+        user =
+          (await this.auth.lockFailedLogins(username, MAX_FAILED_LOGINS, now + LOCKOUT_MS, now - ABANDONED_LOGIN_MS)) ??
+          user;
+      }
+      if (isLocked(user, now)) throw lockedError(user);
+      if (poll >= LOGIN_SLOT_POLLS) {
+        throw new HttpError(503, ErrorCodes.unavailable, 'too many logins of this user at once; try again', {
+          'retry-after': '1',
+        });
+      }
+      await sleep(LOGIN_SLOT_POLL_MS);
+    }
   }
 
   /** Ends a session (checked by `requireSession` first). */
@@ -351,6 +382,10 @@ export class Authenticator {
 /** The throttle's keys of one credential attempt: its source address and its OAuth client. */
 function throttleKeys(source: string, clientId: string): string[] {
   return [`address:${source}`, `client:${clientId}`];
+}
+
+function isLocked(user: User, now: number): boolean {
+  return user.lockedUntil !== null && user.lockedUntil > now;
 }
 
 function lockedError(user: User): HttpError {

@@ -124,18 +124,30 @@ export interface AuthStore {
   insertUserIfMissing(user: Omit<User, 'failedLogins' | 'lockedUntil'>): Promise<boolean>;
   getUser(username: string): Promise<User | null>;
   /**
-   * Counts a login attempt before its password is checked, in one atomic step, so that concurrent
-   * attempts cannot all pass a check made before any was counted. Refused (`admitted: false`, nothing
-   * changed) while the user is locked (`lockedUntil > now`); a lockout that has ended starts a fresh
-   * count; the attempt that brings `failedLogins` to `maxAttempts` sets `lockedUntil` to `lockUntil`.
-   * Returns the user as it is afterwards, or null when there is no such user.
+   * Takes one of the user's `maxAttempts` login slots before a password is checked, in one atomic step
+   * across connections and processes: `failedLogins` counts the attempts still being checked and those
+   * that failed, since the last success. Admitted only while the user is not locked
+   * (`lockedUntil > now`) and fewer than `maxAttempts` slots are taken; a lockout that has ended frees
+   * them all. Never locks; refused changes nothing. Returns the user as it is afterwards, or null when
+   * there is no such user.
    */
   reserveLoginAttempt(
     username: string,
     now: number,
     maxAttempts: number,
-    lockUntil: number,
   ): Promise<{ user: User; admitted: boolean } | null>;
+  /**
+   * Locks the user until `lockUntil` when all `maxAttempts` slots are taken and it is not locked yet, in
+   * one atomic step: after a failed check, or, with `reservedBefore`, only when the latest slot was
+   * taken before that time (checks that never ended: their process died). Returns the user as it is
+   * afterwards, or null when there is no such user.
+   */
+  lockFailedLogins(
+    username: string,
+    maxAttempts: number,
+    lockUntil: number,
+    reservedBefore?: number,
+  ): Promise<User | null>;
   /** After a successful login: no failed attempts, no lockout. */
   resetFailedLogins(username: string): Promise<void>;
   listUsers(): Promise<User[]>;

@@ -90,21 +90,36 @@ export class PostgresAuthStore implements AuthStore {
     username: string,
     now: number,
     maxAttempts: number,
-    lockUntil: number,
   ): Promise<{ user: User; admitted: boolean } | null> {
     // One UPDATE is atomic across connections and instances: no attempt can slip in between. A
-    // lockout that has ended counts from zero again; the attempt reaching the limit locks.
+    // lockout that has ended counts from zero again.
     const counted = await this.db.query<UserRow>(
       `UPDATE users SET
-         failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
-         locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= $2::int
-           THEN $3::bigint ELSE NULL END
-       WHERE username = $1 AND (locked_until IS NULL OR locked_until <= $4::bigint) RETURNING *`,
-      [username, maxAttempts, lockUntil, now],
+         failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END,
+         locked_until = NULL, login_reserved_at = $3::bigint
+       WHERE username = $1 AND (locked_until <= $3::bigint OR (locked_until IS NULL AND failed_logins < $2::int))
+       RETURNING *`,
+      [username, maxAttempts, now],
     );
     if (counted.rows[0]) return { user: toUser(counted.rows[0]), admitted: true };
     const user = await this.getUser(username);
     return user ? { user, admitted: false } : null;
+  }
+
+  async lockFailedLogins(
+    username: string,
+    maxAttempts: number,
+    lockUntil: number,
+    reservedBefore = Number.MAX_SAFE_INTEGER,
+  ): Promise<User | null> {
+    const locked = await this.db.query<UserRow>(
+      `UPDATE users SET locked_until = $3::bigint
+       WHERE username = $1 AND locked_until IS NULL AND failed_logins >= $2::int
+         AND coalesce(login_reserved_at, 0) < $4::bigint
+       RETURNING *`,
+      [username, maxAttempts, lockUntil, reservedBefore],
+    );
+    return locked.rows[0] ? toUser(locked.rows[0]) : this.getUser(username);
   }
 
   async listUsers(): Promise<User[]> {

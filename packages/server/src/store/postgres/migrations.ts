@@ -147,4 +147,12 @@ export const migrations: Migration[] = [
         END $$;
     `,
   },
+  {
+    version: 4,
+    name: 'login slot times',
+    sql: `
+      -- When the latest login slot was taken, so that slots of checks that never ended can be told apart.
+      ALTER TABLE users ADD COLUMN login_reserved_at BIGINT;
+    `,
+  },
 ];

@@ -51,7 +51,8 @@ export class SqliteAuthStore implements AuthStore {
     upsertUser: Statement<[Omit<UserRow, 'failed_logins' | 'locked_until'>]>;
     insertUser: Statement<[Omit<UserRow, 'failed_logins' | 'locked_until'>]>;
     getUser: Statement<[string], UserRow>;
-    countAttempt: Statement<[{ username: string; max: number; lockUntil: number; now: number }], UserRow>;
+    countAttempt: Statement<[{ username: string; max: number; now: number }], UserRow>;
+    lockLogins: Statement<[{ username: string; max: number; lockUntil: number; reservedBefore: number }], UserRow>;
     resetLogins: Statement<[string]>;
     listUsers: Statement<[], UserRow>;
     updateUser: Statement<[{ username: string; password_hash: string | null; accounts: string | null }], UserRow>;
@@ -96,13 +97,19 @@ export class SqliteAuthStore implements AuthStore {
          ON CONFLICT (username) DO NOTHING`,
       ),
       getUser: db.prepare('SELECT * FROM users WHERE username = ?'),
-      // A lockout that has ended counts from zero again; the attempt reaching the limit locks.
+      // A lockout that has ended counts from zero again.
       countAttempt: db.prepare(
         `UPDATE users SET
-           failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
-           locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= @max
-             THEN @lockUntil ELSE NULL END
-         WHERE username = @username AND (locked_until IS NULL OR locked_until <= @now) RETURNING *`,
+           failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END,
+           locked_until = NULL, login_reserved_at = @now
+         WHERE username = @username AND (locked_until <= @now OR (locked_until IS NULL AND failed_logins < @max))
+         RETURNING *`,
+      ),
+      lockLogins: db.prepare(
+        `UPDATE users SET locked_until = @lockUntil
+         WHERE username = @username AND locked_until IS NULL AND failed_logins >= @max
+           AND coalesce(login_reserved_at, 0) < @reservedBefore
+         RETURNING *`,
       ),
       resetLogins: db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?'),
       listUsers: db.prepare('SELECT * FROM users ORDER BY username'),
@@ -194,13 +201,24 @@ export class SqliteAuthStore implements AuthStore {
     username: string,
     now: number,
     maxAttempts: number,
-    lockUntil: number,
   ): Promise<{ user: User; admitted: boolean } | null> {
     // One UPDATE is atomic across connections and processes: no attempt can slip in between.
-    const counted = this.statements.countAttempt.get({ username, max: maxAttempts, lockUntil, now });
+    const counted = this.statements.countAttempt.get({ username, max: maxAttempts, now });
     if (counted) return { user: toUser(counted), admitted: true };
     const row = this.statements.getUser.get(username);
     return row ? { user: toUser(row), admitted: false } : null;
+  }
+
+  async lockFailedLogins(
+    username: string,
+    maxAttempts: number,
+    lockUntil: number,
+    reservedBefore = Number.MAX_SAFE_INTEGER,
+  ): Promise<User | null> {
+    const row =
+      this.statements.lockLogins.get({ username, max: maxAttempts, lockUntil, reservedBefore }) ??
+      this.statements.getUser.get(username);
+    return row ? toUser(row) : null;
   }
 
   async listUsers(): Promise<User[]> {

@@ -142,4 +142,12 @@ export const migrations: Migration[] = [
       ALTER TABLE attempts ADD COLUMN error_kind TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'login slot times',
+    sql: `
+      -- When the latest login slot was taken, so that slots of checks that never ended can be told apart.
+      ALTER TABLE users ADD COLUMN login_reserved_at INTEGER;
+    `,
+  },
 ];
