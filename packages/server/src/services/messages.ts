@@ -229,7 +229,13 @@ export class MessageService implements DeliveryQueue {
         lookup = this.registrations.get(m.accountName, m.serviceName);
         lookups.set(key, lookup);
       }
-      const registration = await lookup;
+      let registration: Registration | null;
+      try {
+        registration = await lookup;
+      } catch {
+        // The store failed after the commit: the publish stands, and the message waits for a claim.
+        registration = null;
+      }
       if (!registration) {
         orphans.push(m.id);
         continue;
@@ -254,8 +260,9 @@ export class MessageService implements DeliveryQueue {
         registration,
       });
     }
-    // Removed between the check and now: back to pending, where a claim gives the verdict.
-    if (orphans.length > 0) await this.store.messages.release(orphans, now);
+    // Removed between the check and now (or unreadable): back to pending, where a claim gives the
+    // verdict; should that fail too, the lease ends and a claim takes them then.
+    if (orphans.length > 0) await this.store.messages.release(orphans, now).catch(() => {});
     handoff.accept(claimed);
   }
 
