@@ -116,7 +116,7 @@ describe('ccb listen', () => {
         timeout: 30_000,
       })
     )[1];
-    assert.doesNotMatch(stderr, new RegExp(SECRET.slice(6)), 'the secret is never printed');
+    assert.ok(!stderr.includes(SECRET.slice(6)), 'the secret is never printed');
     const message = received(exampleMessage('PromoChanges'));
     assert.equal(await deliver(url, message, SECRET, 'msg_cli'), 204);
     assert.equal(await deliver(url, message, SECRET, 'msg_cli'), 204);
