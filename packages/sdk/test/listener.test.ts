@@ -121,7 +121,7 @@ describe('createListener', () => {
     const response = await deliver(url, { secret: OTHER_SECRET });
     assert.equal(response.status, 401);
     assert.equal(JSON.parse(response.text).errorCode, 'SIGNATURE_INVALID');
-    assert.doesNotMatch(response.text, new RegExp(SECRET.slice(6, 20)));
+    assert.ok(!response.text.includes(SECRET.slice(6, 20)), 'the secret is not echoed');
     assert.equal((await deliver(url, { secret: null })).status, 401, 'unsigned');
     const tampered = await deliver(url, {
       headers: { 'webhook-signature': `v1,${randomBytes(32).toString('base64')}` },

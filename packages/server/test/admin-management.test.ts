@@ -46,7 +46,7 @@ describe('admin API: managing OAuth clients and users', () => {
     assert.deepEqual(Object.keys(billing).sort(), ['clientId', 'createdAt', 'name']);
     assert.equal(billing.name, 'billing');
     assert.ok(listed.body.items.some((c: { clientId: string }) => c.clientId === DEV_CREDENTIALS.clientId));
-    assert.doesNotMatch(listed.text, new RegExp(created.body.clientSecret));
+    assert.ok(!listed.text.includes(created.body.clientSecret), 'the secret is not listed');
   });
 
   it('rotates a client secret: the old secret and its access tokens stop working at once', async () => {
