@@ -8,7 +8,7 @@ import { installErrorHandlers } from '../src/api/errors.js';
 import { uiRoutes } from '../src/api/ui.js';
 import { browserMissing, CHROMIUM } from './browser.js';
 import { admin, publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { eventually, startTestServer, type TestServer } from './helpers.js';
 
 interface Point {
   at: string;
@@ -69,15 +69,15 @@ describe('admin API routes for the dashboard', () => {
     await register(server, listener.url);
     const id = await publish(server);
     await waitForMessage(server, id, (m) => m.status === 'delivered');
-    const deadline = Date.now() + 5_000;
-    let points: Point[] = [];
     // A new sample is taken once the last is a second old; poll until it has the two attempts.
-    for (;;) {
-      points = (await admin<{ points: Point[] }>(server, 'GET', '/stats/history')).body.points;
-      const attempts = points.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
-      if (attempts >= 2 || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const points = await eventually(
+      async () => {
+        const sampled = (await admin<{ points: Point[] }>(server, 'GET', '/stats/history')).body.points;
+        const attempts = sampled.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
+        return attempts >= 2 ? sampled : null;
+      },
+      { what: 'the history holds both attempts', timeout: 5_000, interval: 100 },
+    );
     const latest = points.at(-1)!;
     const totals = points.reduce<Record<string, number>>((sum, p) => {
       for (const [k, v] of Object.entries(p.attempts)) sum[k] = (sum[k] ?? 0) + v;

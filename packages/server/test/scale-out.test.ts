@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from './helpers.js';
 import { postgresForTests } from './postgres.js';
 import {
   ADMIN_HEADERS,
@@ -92,13 +93,7 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
       });
     return { list, deregister };
   };
-  const waitUntil = async (what: string, done: () => boolean, timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!done()) {
-      if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-      await sleep(20);
-    }
-  };
+  const waitUntil = (what: string, done: () => boolean, timeout = 60_000) => eventually(done, { what, timeout });
 
   it('lists a registration made through one instance on the others, and a deregistration stops deliveries from all', async () => {
     const listener = await listen();
