@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { makeWorkerUtils, type Runner, run, type WorkerUtils } from 'graphile-worker';
 import { callbackRequest } from '../../packages/server/src/delivery/callback-request.js';
-import { HttpSender } from '../../packages/server/src/delivery/http-sender.js';
-import { Signer } from '../../packages/server/src/delivery/signer.js';
-import { UrlGuard } from '../../packages/server/src/delivery/url-guard.js';
-import type { ClaimedMessage } from '../../packages/server/src/services/messages.js';
 import { serveRpc } from '../lib/ipc.js';
 import { carrierPayload } from '../lib/payload.js';
+import { peerDelivery } from '../lib/peer-delivery.js';
 
 /**
  * graphile-worker (0.17) delivering the same webhooks: a `deliver` task that builds, signs and POSTs
@@ -21,25 +18,11 @@ interface Options {
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
-const sender = new HttpSender({
-  guard: new UrlGuard({ allowedPorts: null, allowLoopback: true, allowPrivate: false }),
+const { sender, signer, registration, claimed } = peerDelivery({
+  listener: options.listener,
+  connections: options.concurrency,
   timeoutMs: 15_000,
-  connectionsPerOrigin: options.concurrency,
 });
-const signer = new Signer();
-const now = Date.now();
-const registration: ClaimedMessage['registration'] = {
-  accountName: '0000123456-00001',
-  serviceName: 'CarrierService',
-  url: options.listener,
-  username: null,
-  password: null,
-  signingSecret: `whsec_${randomBytes(24).toString('base64')}`,
-  previousSecret: null,
-  previousSecretExpiresAt: null,
-  createdAt: now,
-  updatedAt: now,
-};
 
 const preset = options.batched
   ? { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } }
@@ -53,26 +36,13 @@ const runner: Runner = await run({
   taskList: {
     async deliver(payload, helpers) {
       const { id, body } = payload as { id: string; body: string };
-      const claimed = {
-        message: {
-          id,
-          accountName: registration.accountName,
-          serviceName: registration.serviceName,
-          payload: body,
-          status: 'delivering',
-          attempts: 0,
-          maxAttempts: 4,
-          nextAttemptAt: null,
-          lockedUntil: null,
-          reason: null,
-          idempotencyKey: null,
-          createdAt: now,
-          updatedAt: now,
-          deliveredAt: null,
-        },
-        registration,
-      } satisfies ClaimedMessage;
-      const request = callbackRequest(claimed, helpers.job.attempts, Date.now(), signer, 'ccb/bench-graphile');
+      const request = callbackRequest(
+        claimed(id, body),
+        helpers.job.attempts,
+        Date.now(),
+        signer,
+        'ccb/bench-graphile',
+      );
       const result = await sender.send(registration.url, request.headers, request.body);
       if (result.error !== null) throw new Error(`delivery failed: ${result.statusCode ?? 'no status'}`);
     },

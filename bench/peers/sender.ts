@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { callbackRequest } from '../../packages/server/src/delivery/callback-request.js';
-import { HttpSender } from '../../packages/server/src/delivery/http-sender.js';
-import { Signer } from '../../packages/server/src/delivery/signer.js';
-import { UrlGuard } from '../../packages/server/src/delivery/url-guard.js';
 import type { ClaimedMessage } from '../../packages/server/src/services/messages.js';
 import { serveRpc } from '../lib/ipc.js';
 import { carrierPayload } from '../lib/payload.js';
+import { peerDelivery } from '../lib/peer-delivery.js';
 
 /**
  * The sender (SPEC §10): the limit of the sending half on this machine. Our engine's own request
@@ -19,48 +17,18 @@ interface Options {
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
-const sender = new HttpSender({
-  guard: new UrlGuard({ allowedPorts: null, allowLoopback: true, allowPrivate: false }),
+const { sender, signer, claimed } = peerDelivery({
+  listener: options.listener,
+  connections: options.inFlight,
   timeoutMs: options.attemptTimeoutMs,
-  connectionsPerOrigin: options.inFlight,
 });
-const signer = new Signer();
-const now = Date.now();
-const registration: ClaimedMessage['registration'] = {
-  accountName: '0000123456-00001',
-  serviceName: 'CarrierService',
-  url: options.listener,
-  username: null,
-  password: null,
-  signingSecret: `whsec_${randomBytes(24).toString('base64')}`,
-  previousSecret: null,
-  previousSecretExpiresAt: null,
-  createdAt: now,
-  updatedAt: now,
-};
 let prepared: ClaimedMessage[] = [];
 
 /** Messages as a claim would hand them over: stored payload text, first attempt. */
 function prepare(count: number): void {
-  prepared = Array.from({ length: count }, (_, i) => ({
-    message: {
-      id: `msg_${randomBytes(16).toString('hex')}`,
-      accountName: registration.accountName,
-      serviceName: registration.serviceName,
-      payload: JSON.stringify(carrierPayload(i)),
-      status: 'delivering',
-      attempts: 0,
-      maxAttempts: 4,
-      nextAttemptAt: null,
-      lockedUntil: null,
-      reason: null,
-      idempotencyKey: null,
-      createdAt: now,
-      updatedAt: now,
-      deliveredAt: null,
-    },
-    registration,
-  }));
+  prepared = Array.from({ length: count }, (_, i) =>
+    claimed(`msg_${randomBytes(16).toString('hex')}`, JSON.stringify(carrierPayload(i))),
+  );
 }
 
 /** Sends every prepared message, `inFlight` at a time; resolves with how many got a 2xx. */
