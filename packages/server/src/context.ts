@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.js';
 import type { ReplayJobs } from './delivery/replay.js';
+import type { UrlGuard } from './delivery/url-guard.js';
 import type { Metrics } from './metrics.js';
 import type { MessageService } from './services/messages.js';
 import type { RegistrationService } from './services/registrations.js';
@@ -17,6 +18,8 @@ export interface AppContext {
   registrations: RegistrationService;
   messages: MessageService;
   replays: ReplayJobs;
+  /** The listener-URL rules from the configuration, built once: registration and delivery check with the same guard. */
+  urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
   /** This server's Prometheus metrics (its own registry). */
   metrics: Metrics;

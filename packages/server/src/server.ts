@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { type Delivery, startDelivery } from './delivery/index.js';
 import { ReplayJobs } from './delivery/replay.js';
+import { UrlGuard } from './delivery/url-guard.js';
 import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -62,6 +63,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       registrations,
       messages,
       replays,
+      urlGuard: UrlGuard.fromConfig(config),
       logger,
       metrics: new Metrics(),
       notifyPublished() {},

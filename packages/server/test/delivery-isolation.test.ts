@@ -3,6 +3,7 @@ import type { LookupAddress } from 'node:dns';
 import { after, describe, it } from 'node:test';
 import type { AppContext } from '../src/context.js';
 import { type Delivery, startDelivery } from '../src/delivery/index.js';
+import { UrlGuard } from '../src/delivery/url-guard.js';
 import { publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
 import { startTestServer, type TestServer } from './helpers.js';
 
@@ -56,7 +57,7 @@ describe('URL guard at delivery time', () => {
       env: { CCB_ALLOWED_PORTS: 'any' },
       flags: { role: 'api', retrySchedule: '50ms', attemptTimeout: '1s' },
     });
-    const ctx: AppContext = { ...server.ctx, config: { ...server.ctx.config, allowLoopback } };
+    const ctx: AppContext = { ...server.ctx, urlGuard: UrlGuard.fromConfig({ ...server.ctx.config, allowLoopback }) };
     delivery = startDelivery(ctx, { resolve });
     server.ctx.notifyPublished = () => delivery?.wake();
   }

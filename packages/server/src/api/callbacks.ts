@@ -2,7 +2,6 @@ import { SERVICES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { UrlGuard } from '../delivery/url-guard.js';
 import type { Registration } from '../services/registrations.js';
 import type { Authenticator } from './auth.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
@@ -63,7 +62,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
   app,
   { ctx, authenticator },
 ) => {
-  const guard = UrlGuard.fromConfig(ctx.config);
+  const guard = ctx.urlGuard;
   const registrations = ctx.registrations;
 
   app.addHook('onRequest', authenticator.requireAccountAccess);

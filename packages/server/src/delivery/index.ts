@@ -4,7 +4,6 @@ import { Dispatcher } from './dispatcher.js';
 import { HttpSender, type Resolver } from './http-sender.js';
 import { startRetention } from './retention.js';
 import { RetrySchedule } from './retry-schedule.js';
-import { UrlGuard } from './url-guard.js';
 
 /** A running delivery engine (dispatcher + retention purge). */
 export interface Delivery {
@@ -26,7 +25,7 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
   const { config, store, logger } = ctx;
   const delivery = config.delivery;
   const sender = new HttpSender({
-    guard: UrlGuard.fromConfig(config),
+    guard: ctx.urlGuard,
     timeoutMs: delivery.attemptTimeoutMs,
     connectionsPerOrigin: delivery.originConcurrency,
     resolve: options.resolve,
