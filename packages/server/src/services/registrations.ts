@@ -65,6 +65,7 @@ export class RegistrationService {
   /** Bumped by every write through this service: a read that started before one must not be cached. */
   private writes = 0;
 
+  /** `clock` stamps the records and times the change-mark checks (tests pass a fake one). */
   constructor(
     private readonly store: Store,
     private readonly cipher: FieldCipher,
@@ -207,7 +208,7 @@ export class RegistrationService {
 
   /** Asking the store costs more than a cached read, so it is asked at most every REGISTRATION_CACHE_STALENESS_MS. */
   private async dropIfChangedElsewhere(): Promise<void> {
-    const now = Date.now();
+    const now = this.clock();
     if (now - this.markCheckedAt < REGISTRATION_CACHE_STALENESS_MS) return;
     this.markCheck ??= (async () => {
       try {
@@ -216,7 +217,7 @@ export class RegistrationService {
           this.cache.clear();
           this.changeMark = mark;
         }
-        this.markCheckedAt = Date.now();
+        this.markCheckedAt = this.clock();
       } finally {
         this.markCheck = null;
       }
