@@ -443,6 +443,18 @@ describe('MemoryDedupeStore', () => {
     assert.equal(store.size, 3);
   });
 
+  it('counts adding an id again as seeing it, and a lookup not', () => {
+    const store = new MemoryDedupeStore({ maxEntries: 3 });
+    for (const id of ['a', 'b', 'c']) store.add(id);
+    store.add('a');
+    assert.equal(store.has('b'), true);
+    store.add('d');
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((id) => store.has(id)),
+      [true, false, true, true],
+    );
+  });
+
   it('forgets ids after their time to live', () => {
     let now = 1_000;
     const store = new MemoryDedupeStore({ ttlMs: 500, now: () => now });

@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * Remembers which message ids a listener has processed, so retries and duplicates are acknowledged
  * without running the handler again. Implement it over Redis or a database to share it between
@@ -19,20 +21,23 @@ export interface MemoryDedupeStoreOptions {
 
 /** The default store: in memory, bounded by count and age, per process. */
 export class MemoryDedupeStore implements DedupeStore {
-  readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  /** id -> expiry; Map keeps insertion order, so the first key is always the least recently seen. */
-  readonly #expiries = new Map<string, number>();
+  /**
+   * id -> expiry. lru-cache bounds the count; the expiry is kept as the value rather than as its ttl so
+   * the injected clock decides alone (no timers, and a clock may start at 0).
+   */
+  readonly #expiries: LRUCache<string, number>;
 
   constructor(options: MemoryDedupeStoreOptions = {}) {
-    this.#maxEntries = Math.max(1, options.maxEntries ?? 50_000);
+    this.#expiries = new LRUCache({ max: Math.max(1, Math.floor(options.maxEntries ?? 50_000)) });
     this.#ttlMs = options.ttlMs ?? 24 * 60 * 60 * 1000;
     this.#now = options.now ?? Date.now;
   }
 
   has(id: string): boolean {
-    const expiry = this.#expiries.get(id);
+    // peek: a lookup does not count as seeing the id again (only add does).
+    const expiry = this.#expiries.peek(id);
     if (expiry === undefined) return false;
     if (expiry <= this.#now()) {
       this.#expiries.delete(id);
@@ -42,12 +47,7 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   add(id: string): void {
-    this.#expiries.delete(id);
     this.#expiries.set(id, this.#now() + this.#ttlMs);
-    while (this.#expiries.size > this.#maxEntries) {
-      const oldest = this.#expiries.keys().next().value as string;
-      this.#expiries.delete(oldest);
-    }
   }
 
   /** Number of ids currently remembered (expired ones may still count until looked up or evicted). */
