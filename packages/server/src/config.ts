@@ -143,6 +143,11 @@ function port(text: string): number {
   return n;
 }
 
+/** A setting that is on or off (`--dev`, `CCB_ALLOW_PRIVATE_TARGETS=1`). */
+export function isSwitch(declaration: Setting<unknown>): boolean {
+  return declaration.parse === flag;
+}
+
 function flag(text: string): boolean {
   const value = text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(value)) return true;
@@ -226,7 +231,8 @@ export const SERVE_SETTINGS = {
     flag: '--dev',
     env: ['CCB_DEV'],
     default: '0',
-    description: 'dev profile: seeds a demo client, user and admin token, allows loopback listeners',
+    description:
+      'dev profile: seeds and prints a demo client, user and admin token, keeps a generated key, allows loopback listeners',
     parse: flag,
   }),
   port: setting({
@@ -240,14 +246,15 @@ export const SERVE_SETTINGS = {
     flag: '--host <host>',
     env: ['HOST', 'CCB_HOST'],
     default: '127.0.0.1',
-    description: 'address to listen on',
+    description: 'address to listen on (0.0.0.0 to expose)',
     parse: text,
   }),
   databaseUrl: setting({
     flag: '--db <url>',
     env: ['DATABASE_URL'],
     default: 'sqlite:./data/ccb.sqlite',
-    description: 'database: sqlite:<path> (a bare path ending in .sqlite or .db is taken as SQLite)',
+    description:
+      'database: sqlite:<path> or postgres://… (docs/scaling-out.md); a bare path ending in .sqlite or .db, or starting with / or ., is taken as SQLite',
     parse: databaseUrl,
   }),
   role: setting({
@@ -255,7 +262,7 @@ export const SERVE_SETTINGS = {
     env: ['CCB_ROLE'],
     default: 'all',
     choices: ROLES,
-    description: 'api serves HTTP, worker delivers, all does both',
+    description: 'api serves the HTTP API, worker delivers (and serves health and metrics), all does both',
     parse: oneOf(ROLES),
   }),
   retrySchedule: setting({
@@ -383,19 +390,19 @@ export const SERVE_SETTINGS = {
   maxConnections: setting({
     env: ['CCB_MAX_CONNECTIONS'],
     default: '4096',
-    description: 'open connections at most; further ones are closed at once',
+    description: 'open connections at most; further ones are closed at once (keep it below ulimit -n)',
     parse: positiveInteger,
   }),
   shutdownGrace: setting({
     env: ['CCB_SHUTDOWN_GRACE'],
     default: '10s',
-    description: 'on SIGTERM, connections still open after this long are cut',
+    description: 'on SIGTERM or SIGINT, connections still open after this long are cut',
     parse: duration,
   }),
   logLevel: setting({
     env: ['CCB_LOG_LEVEL', 'LOG_LEVEL'],
     default: 'info',
-    description: 'log level: silent, error, warn, info, debug',
+    description: 'log level: silent, fatal, error, warn, info, debug or trace',
     parse: text,
   }),
 };
@@ -589,7 +596,7 @@ export function readSettings<S extends Settings>(
 /** How help shows a setting's default and environment variables (one format for every command). */
 export function settingNotes(declaration: Setting<unknown>): string[] {
   // A switch is off unless set: its note is how to set it.
-  if (declaration.parse === flag && declaration.default === '0' && declaration.devDefault === undefined) {
+  if (isSwitch(declaration) && declaration.default === '0' && declaration.devDefault === undefined) {
     return declaration.env.length > 0 ? [`env: ${declaration.env.join(' or ')}=1`] : [];
   }
   let defaultNote = declaration.defaultText;
