@@ -217,21 +217,29 @@ export class MessageService implements DeliveryQueue {
     return results as PublishedMessage[];
   }
 
+  /** Registration lookups for one batch: one per (account, service), not one per message. */
+  private batchLookup(): (accountName: string, serviceName: string) => Promise<Registration | null> {
+    const lookups = new Map<string, Promise<Registration | null>>();
+    return (accountName, serviceName) => {
+      const key = `${accountName}\u0000${serviceName}`;
+      let lookup = lookups.get(key);
+      if (!lookup) {
+        lookup = this.registrations.get(accountName, serviceName);
+        lookups.set(key, lookup);
+      }
+      return lookup;
+    };
+  }
+
   /** Gives committed, already claimed messages to the dispatcher, each with its registration. */
   private async handOver(handoff: Handoff, inserts: MessageInsert[], now: number): Promise<void> {
-    const lookups = new Map<string, Promise<Registration | null>>();
+    const lookup = this.batchLookup();
     const claimed: ClaimedMessage[] = [];
     const orphans: string[] = [];
     for (const m of inserts) {
-      const key = `${m.accountName}\u0000${m.serviceName}`;
-      let lookup = lookups.get(key);
-      if (!lookup) {
-        lookup = this.registrations.get(m.accountName, m.serviceName);
-        lookups.set(key, lookup);
-      }
       let registration: Registration | null;
       try {
-        registration = await lookup;
+        registration = await lookup(m.accountName, m.serviceName);
       } catch {
         // The store failed after the commit: the publish stands, and the message waits for a claim.
         registration = null;
@@ -270,18 +278,11 @@ export class MessageService implements DeliveryQueue {
     if (limit <= 0) return [];
     const messages = await this.store.messages.claim(now, limit, leaseMs);
     if (messages.length === 0) return [];
-    // One registration lookup per (account, service) in the batch, not per message.
-    const lookups = new Map<string, Promise<Registration | null>>();
+    const lookup = this.batchLookup();
     const claimed: ClaimedMessage[] = [];
     const unregistered: MessageChange[] = [];
     for (const message of messages) {
-      const key = `${message.accountName}\u0000${message.serviceName}`;
-      let lookup = lookups.get(key);
-      if (!lookup) {
-        lookup = this.registrations.get(message.accountName, message.serviceName);
-        lookups.set(key, lookup);
-      }
-      const registration = await lookup;
+      const registration = await lookup(message.accountName, message.serviceName);
       if (registration) claimed.push({ message, registration });
       else {
         // Its registration is gone (a replay, or a removal racing the publish): failed, still replayable.
