@@ -1,10 +1,9 @@
 import Type from 'typebox';
+import { ACCOUNT_NAME_PATTERN, ACCOUNT_NAME_RULE } from './account-name.js';
 
-/** The platform's account names as this API accepts them (SPEC §3), e.g. `0000123456-00001`. */
-export const ACCOUNT_NAME_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
-export const ACCOUNT_NAME = new RegExp(ACCOUNT_NAME_PATTERN);
+export { ACCOUNT_NAME, ACCOUNT_NAME_PATTERN } from './account-name.js';
 
 /** An account name in a route's schema; `description` says what it names there. */
-export function accountName(description = '1–64 letters, digits, - or _') {
+export function accountName(description = ACCOUNT_NAME_RULE) {
   return Type.String({ pattern: ACCOUNT_NAME_PATTERN, description });
 }

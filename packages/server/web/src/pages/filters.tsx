@@ -1,3 +1,4 @@
+import { ACCOUNT_NAME_PATTERN, ACCOUNT_NAME_RULE } from '../../../src/api/account-name';
 import { api, MESSAGE_STATUSES } from '../api';
 import { href, usePoll } from '../ui';
 
@@ -58,8 +59,8 @@ export function FilterForm({
           placeholder="any account"
           list={`${page}-accounts`}
           autoComplete="off"
-          pattern="[A-Za-z0-9_\-]{1,64}"
-          title="1–64 letters, digits, - or _"
+          pattern={ACCOUNT_NAME_PATTERN}
+          title={ACCOUNT_NAME_RULE}
           value={filter.accountName ?? ''}
         />
         <datalist id={`${page}-accounts`}>
