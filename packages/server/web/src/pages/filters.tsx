@@ -69,39 +69,23 @@ export function FilterForm({
           ))}
         </datalist>
       </div>
-      <div class="field">
-        <label for={`${page}-service`}>Service</label>
-        <select
-          id={`${page}-service`}
-          name="serviceName"
-          value={filter.serviceName ?? ''}
-          onChange={(e) => e.currentTarget.form?.requestSubmit()}
-        >
-          <option value="">any service</option>
-          {services.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </div>
+      <Choice
+        id={`${page}-service`}
+        label="Service"
+        name="serviceName"
+        value={filter.serviceName}
+        any="any service"
+        choices={services}
+      />
       {withStatus ? (
-        <div class="field">
-          <label for={`${page}-status`}>Status</label>
-          <select
-            id={`${page}-status`}
-            name="status"
-            value={filter.status ?? ''}
-            onChange={(e) => e.currentTarget.form?.requestSubmit()}
-          >
-            <option value="">any status</option>
-            {MESSAGE_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
+        <Choice
+          id={`${page}-status`}
+          label="Status"
+          name="status"
+          value={filter.status}
+          any="any status"
+          choices={MESSAGE_STATUSES}
+        />
       ) : null}
       <div class="field field-actions">
         <button type="submit">Apply</button>
@@ -110,5 +94,27 @@ export function FilterForm({
         </button>
       </div>
     </form>
+  );
+}
+
+/** A filter drop-down; choosing applies the filter at once. */
+function Choice(props: { id: string; label: string; name: string; value?: string; any: string; choices: string[] }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <select
+        id={props.id}
+        name={props.name}
+        value={props.value ?? ''}
+        onChange={(e) => e.currentTarget.form?.requestSubmit()}
+      >
+        <option value="">{props.any}</option>
+        {props.choices.map((choice) => (
+          <option key={choice} value={choice}>
+            {choice}
+          </option>
+        ))}
+      </select>
+    </div>
   );
 }
