@@ -24,6 +24,11 @@ describe('configuration', () => {
     );
   });
 
+  it('allows one attempt more than the retry schedule has delays', () => {
+    assert.equal(loadConfig({}, PRODUCTION).delivery.maxAttempts, 4);
+    assert.equal(loadConfig({ retrySchedule: '1s' }, PRODUCTION).delivery.maxAttempts, 2);
+  });
+
   it('names where a bad value came from', () => {
     assert.throws(() => loadConfig({ attemptTimeout: 'soon' }, PRODUCTION), {
       name: 'ConfigError',

@@ -18,18 +18,17 @@ const JITTER = 0.1;
 const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
 
 /**
- * The retry policy (SPEC §5): the delays between attempts (attempts allowed = delays + 1), ±10%
- * jitter, `Retry-After` honoured on 429/503, and `410 Gone` ending a message at once.
+ * The retry policy (SPEC §5): the delays between attempts, ±10% jitter, `Retry-After` honoured on
+ * 429/503, and `410 Gone` ending a message at once. How many attempts a message gets is stored with it
+ * (`config.delivery.maxAttempts` when published).
  */
 export class RetrySchedule {
-  readonly maxAttempts: number;
   private readonly retryAfterCapMs: number;
 
   constructor(
     readonly delays: readonly number[],
     private readonly random: () => number = Math.random,
   ) {
-    this.maxAttempts = delays.length + 1;
     this.retryAfterCapMs = Math.max(MAX_RETRY_AFTER_MS, ...delays);
   }
 
