@@ -6,16 +6,13 @@ import {
   addSettingOptions,
   adminApi,
   fail,
+  type JsonFlag,
   print,
   request,
   settingsOf,
   show,
   table,
 } from './options.js';
-
-interface JsonFlag {
-  json?: boolean;
-}
 
 /** The managed user's password: a flag, or the environment to keep it out of the process list. */
 const USER_SETTINGS = {

@@ -203,6 +203,11 @@ export async function request<T>(command: Command, call: (connection: Connection
   }
 }
 
+/** The `--json` flag of a command that can answer in JSON (see show). */
+export interface JsonFlag {
+  json?: boolean;
+}
+
 /** Prints an answer: as one line of JSON with `--json`, else as the text for a person. */
 export function show(command: Command, json: boolean | undefined, answer: unknown, text: string): void {
   if (json) printJson(command, answer);
