@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import { createListener, type ListenerMessage, type ListenerRefusal } from '@ccb/sdk/listener';
 import { type Command, InvalidArgumentError } from 'commander';
-import { LISTEN_SETTINGS } from '../config.js';
+import { DEV_CREDENTIALS, LISTEN_SETTINGS } from '../config.js';
 import { addSettingOptions, settingsOf } from './options.js';
 
 /** What `ccb listen` needs to run. */
@@ -130,7 +130,7 @@ them out of the process list.
 Known services: ${SERVICE_NAMES.join(', ')}.
 
 Example:
-  CCB_SIGNING_SECRET="$(curl -s -H 'authorization: Bearer dev-admin-token' \\
+  CCB_SIGNING_SECRET="$(curl -s -H 'authorization: Bearer ${DEV_CREDENTIALS.adminToken}' \\
     http://127.0.0.1:8080/admin/v1/callbacks/0000123456-00001/CarrierService/secret | jq -r .secret)" \\
     npx ccb listen --port 9001`,
     )
