@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Setting } from '../config.js';
+import { SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
 import {
   addConnectionOptions,
@@ -24,7 +25,7 @@ const USER_SETTINGS = {
     parse: (text: string) => text,
   } satisfies Setting<string>,
 };
-const POLICY = 'Passwords and chosen client secrets: 8 to 256 characters, no control characters.';
+const POLICY = `Passwords and chosen client secrets: ${SECRET_POLICY.description}.`;
 
 /** `a,b,c` → the account names; an empty list is allowed (a user that may manage nothing yet). */
 function accountList(value: string): string[] {
