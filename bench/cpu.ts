@@ -1,22 +1,28 @@
 /**
- * `node --import tsx bench/cpu.ts [--single] [--rounds N] [--count N]`: our server's CPU time per
+ * `node --import tsx bench/cpu.ts [--single] [--postgres] [--rounds N] [--count N]`: our server's CPU time per
  * delivery, alone (no peers): N rounds of `count` messages published in batches (or one per request
  * from 64 producers with --single) to one local listener, each round until the last delivery. Counts
  * the server process's user + system time from /proc, publish handling included; the median round is
  * the figure. A quick way to see what a change to the engine costs or saves, also on a busy machine
- * where throughput says little.
+ * where throughput says little. With --postgres the server runs on a throwaway PostgreSQL cluster
+ * (bench/lib/postgres.ts), whose CPU time per delivery is printed too.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { awaitDeliveries, startListener, timelineShape } from './delivery.js';
 import { ACCOUNT, ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
 import { carrierPayload } from './lib/payload.js';
+import { POSTGRES_MISSING, startPostgres } from './lib/postgres.js';
 import { cpuSeconds } from './lib/proc.js';
 import { startCcb } from './targets/ccb.js';
 
 const { values: flags } = parseArgs({
   options: {
     single: { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     count: { type: 'string', default: '10000' },
   },
@@ -25,7 +31,15 @@ const COUNT = Number(flags.count);
 const ROUNDS = Number(flags.rounds);
 const MODE = flags.single ? 'single' : 'batch';
 const listener = await startListener();
-const server = await startCcb('cpu');
+const postgres = flags.postgres ? await startPostgres() : null;
+if (flags.postgres && !postgres) throw new Error(POSTGRES_MISSING);
+const server = await startCcb(
+  'cpu',
+  {},
+  postgres
+    ? { dir: mkdtempSync(join(tmpdir(), 'ccb-bench-cpu-')), db: await postgres.createDatabase('ccb_cpu') }
+    : undefined,
+);
 const client = new CcbClient(server.address);
 const session = await client.login();
 await client.register(session, { name: 'CarrierService', url: `http://127.0.0.1:${listener.info.ports[0]}/carrier` });
@@ -57,12 +71,16 @@ const results: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   await listener.call('reset');
   const before = cpuSeconds(server.child.pid);
+  const databaseBefore = postgres?.cpuSeconds() ?? 0;
   await publish(COUNT);
   const d = await awaitDeliveries(listener, COUNT, 120000);
   const cpu = cpuSeconds(server.child.pid) - before;
+  const database = postgres
+    ? `, PostgreSQL ${(((postgres.cpuSeconds() - databaseBefore) * 1e6) / COUNT).toFixed(1)} µs`
+    : '';
   results.push((cpu * 1e6) / COUNT);
   console.log(
-    `round ${r + 1}: ${Math.round(d.rate)}/s, ${((cpu * 1e6) / COUNT).toFixed(1)} µs CPU/delivery; ${await timelineShape(listener)}`,
+    `round ${r + 1}: ${Math.round(d.rate)}/s, ${((cpu * 1e6) / COUNT).toFixed(1)} µs CPU/delivery${database}; ${await timelineShape(listener)}`,
   );
 }
 results.sort((a, b) => a - b);
@@ -72,3 +90,4 @@ console.log(
 await client.close();
 await server.dispose();
 await listener.stop();
+await postgres?.stop();

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { cpuSeconds } from './proc.js';
 
 /**
  * A throwaway PostgreSQL cluster for the benchmark, on 127.0.0.1 with durable commits as shipped
@@ -13,6 +14,8 @@ import pg from 'pg';
 export interface BenchPostgres {
   /** Creates a database and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /** CPU seconds used so far by the cluster's live processes (the postmaster and its children), from /proc. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -68,6 +71,20 @@ export async function startPostgres(): Promise<BenchPostgres | null> {
         await client.end();
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
+    cpuSeconds() {
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      let total = cpuSeconds(postmaster);
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const parent = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+          if (parent === postmaster) total += cpuSeconds(Number(entry)) || 0;
+        } catch {
+          // The process ended meanwhile.
+        }
+      }
+      return total;
     },
     async stop() {
       try {
