@@ -427,6 +427,58 @@ for (const backend of backends) {
         assert.equal((await store.messages.findIdempotencyKeys([scope], T0 + 1_001))[0]?.messageId, later.id);
       });
 
+      it('commits concurrent inserts, each answered after its commit, and fails a bad one alone', async () => {
+        const key = (k: string) => ({ key: k, fingerprint: `fp-${k}`, expiresAt: T0 + 1_000 });
+        const holder = row({ idempotency: key('held') });
+        await store.messages.insert([holder], T0);
+        const reader = await opened.second();
+        const plain = Array.from({ length: 6 }, () => [row(), row()]);
+        const keyed = row({ idempotency: key('fresh') });
+        const bystander = row();
+        const refused = row({ idempotency: key('held') });
+        // Two publishes racing for one key in the same turn: one takes it, the other is told.
+        const racers = [row({ idempotency: key('raced') }), row({ idempotency: key('raced') })];
+        const calls = [
+          ...plain.map((rows) => ({ rows, ok: true })),
+          { rows: [keyed], ok: true },
+          { rows: [bystander, refused], ok: false },
+          ...racers.map((r) => ({ rows: [r], ok: null })),
+        ];
+        const settled = await Promise.allSettled(
+          calls.map(async ({ rows }) => {
+            await store.messages.insert(rows, T0 + 1);
+            // Answered only once committed: another connection reads every row of the call.
+            for (const r of rows) assert.equal((await reader.messages.get(r.id))?.message.id, r.id);
+          }),
+        );
+        calls.forEach(({ ok }, i) => {
+          const outcome = settled[i];
+          if (ok === true) assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
+          if (ok === false) {
+            assert.equal(outcome.status, 'rejected');
+            assert.ok((outcome as PromiseRejectedResult).reason instanceof IdempotencyKeyTakenError);
+          }
+        });
+        assert.equal(await store.messages.get(bystander.id), null);
+        assert.equal(await store.messages.get(refused.id), null);
+        const raced = settled.slice(-2);
+        assert.equal(raced.filter((s) => s.status === 'fulfilled').length, 1);
+        const lost = raced.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(lost.reason instanceof IdempotencyKeyTakenError);
+        const scope = { accountName: A, serviceName: 'CarrierService' };
+        const [fresh, racedKey] = await store.messages.findIdempotencyKeys(
+          [
+            { ...scope, key: 'fresh' },
+            { ...scope, key: 'raced' },
+          ],
+          T0 + 2,
+        );
+        assert.equal(fresh?.messageId, keyed.id);
+        const winner = racers[raced.findIndex((s) => s.status === 'fulfilled')];
+        assert.equal(racedKey?.messageId, winner.id);
+        assert.equal((await store.messages.stats(T0 + 2)).counts.pending, 1 + 12 + 1 + 1);
+      });
+
       it('claims due messages in batches with a lease, disjoint under concurrency, and takes over expired leases', async () => {
         const rows = Array.from({ length: 30 }, () => row());
         await store.messages.insert(rows, T0);

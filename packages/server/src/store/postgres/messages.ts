@@ -1,4 +1,5 @@
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
+import { StoreUnavailableError } from '../errors.js';
 import {
   type Attempt,
   type CallbackMessage,
@@ -15,6 +16,7 @@ import {
   type PurgeCutoffs,
 } from '../types.js';
 import type { Database, Queryable } from './database.js';
+import { TurnGroups, type Waiting } from './turn-groups.js';
 
 /** The channel that tells idle workers of every instance that messages became due. */
 export const PUBLISHED_CHANNEL = 'ccb_published';
@@ -102,45 +104,117 @@ function filterClause(filter: MessageFilter, values: unknown[]): string[] {
   return where;
 }
 
+/** One row per message; created_at and updated_at come per row, as a group holds several publishes. */
 const INSERT_MESSAGES = `INSERT INTO messages (id, account_name, service_name, payload, status, attempts, max_attempts,
     next_attempt_at, locked_until, reason, idempotency_key, created_at, updated_at)
   SELECT id, account_name, service_name, payload, status, 0, max_attempts, next_attempt_at, locked_until, reason,
-    idempotency_key, $10, $10
+    idempotency_key, now, now
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::text[],
-      $11::bigint[])
+      $10::bigint[], $11::bigint[])
     WITH ORDINALITY AS m(id, account_name, service_name, payload, status, max_attempts, next_attempt_at, reason,
-      idempotency_key, locked_until, n)
+      idempotency_key, now, locked_until, n)
   ORDER BY n`;
 
 /**
- * Messages and attempts on PostgreSQL. Claims take due rows with FOR UPDATE SKIP LOCKED, so any
- * number of workers in any number of processes claim disjoint batches; outcomes of a batch are one
- * statement over arrays (unnest); publishes and replays NOTIFY PUBLISHED_CHANNEL in the same commit.
+ * A key row is taken when absent or expired by $18 (the group's earliest publish time); a live one is
+ * left, and the caller counts the rows taken. Its parameters follow those of INSERT_MESSAGES.
+ */
+const TAKE_KEYS = `INSERT INTO idempotency_keys (account_name, service_name, idempotency_key, message_id, fingerprint, expires_at)
+  SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[])
+  ON CONFLICT (account_name, service_name, idempotency_key) DO UPDATE SET message_id = excluded.message_id,
+    fingerprint = excluded.fingerprint, expires_at = excluded.expires_at
+  WHERE idempotency_keys.expires_at <= $18
+  RETURNING 1`;
+
+/** A publish waiting for the next group commit: its rows and their publish time. */
+interface InsertRequest {
+  messages: MessageInsert[];
+  now: number;
+}
+
+/**
+ * Group commits in flight at once: two keep one commit's wait for the disk overlapping the next
+ * group's statement; publishes arriving meanwhile go together in the group after.
+ */
+const INSERT_COMMITS_IN_FLIGHT = 2;
+
+/** The insert statement's arrays for a group of publishes (each row with its own publish time). */
+function insertValues(group: readonly InsertRequest[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 11 }, () => []);
+  for (const { messages, now } of group) {
+    for (const m of messages) {
+      columns[0].push(m.id);
+      columns[1].push(m.accountName);
+      columns[2].push(m.serviceName);
+      columns[3].push(m.payload);
+      columns[4].push(m.status);
+      columns[5].push(m.maxAttempts);
+      columns[6].push(m.nextAttemptAt);
+      columns[7].push(m.reason);
+      columns[8].push(m.idempotency?.key ?? null);
+      columns[9].push(now);
+      columns[10].push(m.lockedUntil ?? null);
+    }
+  }
+  return columns;
+}
+
+/**
+ * Messages and attempts on PostgreSQL. Publishes that arrive in the same turn of the event loop
+ * commit together (group commit, one multi-row INSERT); claims take due rows with FOR UPDATE SKIP
+ * LOCKED, so any number of workers in any number of processes claim disjoint batches; outcomes of a
+ * batch are one statement over arrays (unnest); publishes and replays NOTIFY PUBLISHED_CHANNEL in the
+ * same commit.
  */
 export class PostgresMessageStore implements MessageStore {
+  /**
+   * Inserts wait for the end of the current event-loop turn and commit with every other insert of
+   * that turn (one transaction, one INSERT). Each caller hears back only after the commit that holds
+   * its messages; an insert that fails the group (say, a key taken meanwhile) is told alone, and the
+   * others commit without it.
+   */
+  private readonly inserts = new TurnGroups<InsertRequest, void>(
+    (group) => this.commitInserts(group),
+    INSERT_COMMITS_IN_FLIGHT,
+  );
+
   constructor(private readonly db: Database) {}
 
-  async insert(messages: MessageInsert[], now: number): Promise<void> {
-    if (messages.length === 0) return;
-    const values = [
-      messages.map((m) => m.id),
-      messages.map((m) => m.accountName),
-      messages.map((m) => m.serviceName),
-      messages.map((m) => m.payload),
-      messages.map((m) => m.status),
-      messages.map((m) => m.maxAttempts),
-      messages.map((m) => m.nextAttemptAt),
-      messages.map((m) => m.reason),
-      messages.map((m) => m.idempotency?.key ?? null),
-      now,
-      messages.map((m) => m.lockedUntil ?? null),
-    ];
-    const due = messages.some((m) => m.status === 'pending');
-    const keyed = messages.filter((m) => m.idempotency !== null);
+  insert(messages: MessageInsert[], now: number): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    return this.inserts.add({ messages, now });
+  }
+
+  private async commitInserts(group: Waiting<InsertRequest, void>[]): Promise<void> {
+    try {
+      await this.insertGroup(group.map((entry) => entry.input));
+    } catch (error) {
+      // Out of reach fails every one of them alike; otherwise one bad insert must not fail the
+      // others: each commits on its own to find out which.
+      if (group.length === 1 || error instanceof StoreUnavailableError) throw error;
+      await Promise.all(
+        group.map((entry) =>
+          this.insertGroup([entry.input]).then(
+            () => entry.resolve(),
+            (alone: unknown) => entry.reject(alone),
+          ),
+        ),
+      );
+      return;
+    }
+    for (const entry of group) entry.resolve();
+  }
+
+  /** One commit for the group: the rows, their keys, and the wake-up of idle workers when something is due. */
+  private async insertGroup(group: readonly InsertRequest[]): Promise<void> {
+    const values = insertValues(group);
+    const due = group.some((entry) => entry.messages.some((m) => m.status === 'pending'));
+    const keyed: MessageInsert[] = [];
+    for (const { messages } of group) for (const m of messages) if (m.idempotency !== null) keyed.push(m);
     if (keyed.length === 0) {
-      // One round trip: the insert and, when something is due, the wake-up of idle workers.
+      // One round trip, autocommit: the insert and, when something is due, the notification.
       await this.db.query({
-        name: due ? 'messages_insert_notify' : 'messages_insert',
+        name: due ? 'messages_insert_group_notify' : 'messages_insert_group',
         text: due
           ? `WITH inserted AS (${INSERT_MESSAGES}) SELECT pg_notify('${PUBLISHED_CHANNEL}', '')`
           : INSERT_MESSAGES,
@@ -148,31 +222,26 @@ export class PostgresMessageStore implements MessageStore {
       });
       return;
     }
+    // Rows and keys in one statement; a key found live rolls the whole group back.
     await this.db.transaction(async (client) => {
-      await client.query({ name: 'messages_insert', text: INSERT_MESSAGES, values });
-      // A key row is taken when absent or expired; a live one is left and reported (nothing commits).
-      const taken = await client.query({
-        name: 'messages_take_keys',
-        text: `INSERT INTO idempotency_keys (account_name, service_name, idempotency_key, message_id, fingerprint, expires_at)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-               ON CONFLICT (account_name, service_name, idempotency_key) DO UPDATE SET message_id = excluded.message_id,
-                 fingerprint = excluded.fingerprint, expires_at = excluded.expires_at
-               WHERE idempotency_keys.expires_at <= $7
-               RETURNING 1`,
+      const result = await client.query<{ taken: number }>({
+        name: due ? 'messages_insert_keyed_notify' : 'messages_insert_keyed',
+        text: `WITH inserted AS (${INSERT_MESSAGES}), taken AS (${TAKE_KEYS})
+               SELECT (SELECT count(*) FROM taken)::int AS taken${due ? `, pg_notify('${PUBLISHED_CHANNEL}', '')` : ''}`,
         values: [
+          ...values,
           keyed.map((m) => m.accountName),
           keyed.map((m) => m.serviceName),
           keyed.map((m) => m.idempotency?.key),
           keyed.map((m) => m.id),
           keyed.map((m) => m.idempotency?.fingerprint),
           keyed.map((m) => m.idempotency?.expiresAt),
-          now,
+          group.reduce((earliest, entry) => Math.min(earliest, entry.now), Number.POSITIVE_INFINITY),
         ],
       });
-      if ((taken.rowCount ?? 0) < keyed.length) {
+      if (result.rows[0].taken < keyed.length) {
         throw new IdempotencyKeyTakenError('an idempotency key of this publish is held by another message');
       }
-      if (due) await notify(client);
     });
   }
 

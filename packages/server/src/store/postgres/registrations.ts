@@ -1,5 +1,9 @@
 import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
 import type { Database } from './database.js';
+import { TurnGroups } from './turn-groups.js';
+
+/** Registration lookups of publishes in flight at once; more wait for the next group. */
+const EXISTS_QUERIES_IN_FLIGHT = 2;
 
 interface RegistrationRow {
   account_name: string;
@@ -67,8 +71,12 @@ export class PostgresRegistrationStore implements RegistrationStore {
     return result.rows[0] ? toRecord(result.rows[0]) : null;
   }
 
-  async exists(keys: RegistrationKey[]): Promise<boolean[]> {
-    if (keys.length === 0) return [];
+  /**
+   * Asked at every publish: the lookups of one event-loop turn (concurrent single publishes) are
+   * answered by one query.
+   */
+  private readonly existsGroups = new TurnGroups<RegistrationKey[], boolean[]>(async (group) => {
+    const keys = group.flatMap((entry) => entry.input);
     const result = await this.db.query<{ n: number }>({
       name: 'registrations_exist',
       text: `SELECT k.n FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(account_name, service_name, n)
@@ -77,7 +85,13 @@ export class PostgresRegistrationStore implements RegistrationStore {
       values: [keys.map((k) => k.accountName), keys.map((k) => k.serviceName)],
     });
     const found = new Set(result.rows.map((row) => Number(row.n)));
-    return keys.map((_, i) => found.has(i + 1));
+    let n = 0;
+    for (const entry of group) entry.resolve(entry.input.map(() => found.has(++n)));
+  }, EXISTS_QUERIES_IN_FLIGHT);
+
+  exists(keys: RegistrationKey[]): Promise<boolean[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.existsGroups.add(keys);
   }
 
   async update(fields: RegistrationFields): Promise<boolean> {

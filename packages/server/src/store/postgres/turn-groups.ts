@@ -1,0 +1,52 @@
+/** A caller waiting in a group: what it asked for, and how it hears back. */
+export interface Waiting<T, R> {
+  input: T;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Calls made in the same turn of the event loop go to the database together: `run` gets the whole
+ * group once the turn ends and settles every caller in it (one round trip for many concurrent
+ * requests instead of one each). At most `maxInFlight` groups run at once; calls made meanwhile
+ * wait and form the next group, so under load the groups grow rather than the round trips.
+ */
+export class TurnGroups<T, R> {
+  private queue: Waiting<T, R>[] = [];
+  private inFlight = 0;
+  private queued = false;
+
+  constructor(
+    private readonly run: (group: Waiting<T, R>[]) => Promise<void>,
+    private readonly maxInFlight: number,
+  ) {}
+
+  add(input: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.queued || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    this.queued = true;
+    setImmediate(this.onTurn);
+  }
+
+  private readonly onTurn = (): void => {
+    this.queued = false;
+    const group = this.queue;
+    this.queue = [];
+    this.inFlight++;
+    this.run(group)
+      // `run` settles each caller; anything it left unsettled hears of its failure (settling twice is a no-op).
+      .catch((error: unknown) => {
+        for (const entry of group) entry.reject(error);
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
+  };
+}
