@@ -180,3 +180,62 @@ export function useRoute(): Route {
   }, []);
   return route;
 }
+
+/** One column of a StackTable: its header, and its cell in a row. */
+export interface Column<T> {
+  label: string;
+  /** A number: right-aligned. */
+  num?: boolean;
+  /** More classes of the cell. */
+  class?: string;
+  testId?: string;
+  cell(row: T): ComponentChildren;
+}
+
+/**
+ * A table that becomes labelled cards on a phone (`stack` in the styles): each column is named once,
+ * for its header and for the label its cells show there.
+ */
+export function StackTable<T>({
+  class: extra,
+  columns,
+  rows,
+  rowKey,
+  rowData,
+}: {
+  class?: string;
+  columns: Column<T>[];
+  rows: T[];
+  rowKey(row: T): string | number;
+  /** `data-*` attributes of a row (what tests and styles select it by). */
+  rowData(row: T): Record<`data-${string}`, string | number>;
+}) {
+  const classOf = (column: Column<T>) =>
+    [column.num ? 'num' : '', column.class ?? ''].filter(Boolean).join(' ') || undefined;
+  return (
+    <div class="table-wrap">
+      <table class={extra ? `stack ${extra}` : 'stack'}>
+        <thead>
+          <tr>
+            {columns.map((column) => (
+              <th key={column.label} scope="col" class={column.num ? 'num' : undefined}>
+                {column.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={rowKey(row)} {...rowData(row)}>
+              {columns.map((column) => (
+                <td key={column.label} data-label={column.label} class={classOf(column)} data-testid={column.testId}>
+                  {column.cell(row)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

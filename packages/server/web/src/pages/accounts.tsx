@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ApiError, api, type Registration, type Secret } from '../api';
-import { EmptyState, ErrorNotice, href, Time, usePoll } from '../ui';
+import { EmptyState, ErrorNotice, href, StackTable, Time, usePoll } from '../ui';
 
 function SecretCell({ registration }: { registration: Registration }) {
   const [secret, setSecret] = useState<Secret | null>(null);
@@ -104,40 +104,23 @@ export function AccountsPage() {
           <p>
             <a href={href('messages', { accountName: account })}>Messages of this account</a>
           </p>
-          <div class="table-wrap">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Service</th>
-                  <th scope="col">URL</th>
-                  <th scope="col">Credentials</th>
-                  <th scope="col">Updated</th>
-                  <th scope="col">Signing secret</th>
-                </tr>
-              </thead>
-              <tbody>
-                {registrations.map((r) => (
-                  <tr key={r.serviceName} data-service={r.serviceName}>
-                    <td data-label="Service">
-                      <a href={href('messages', { accountName: account, serviceName: r.serviceName })}>
-                        {r.serviceName}
-                      </a>
-                    </td>
-                    <td data-label="URL" class="url">
-                      {r.url}
-                    </td>
-                    <td data-label="Credentials">{r.credentialsSet ? 'set' : 'none'}</td>
-                    <td data-label="Updated">
-                      <Time iso={r.updatedAt} />
-                    </td>
-                    <td data-label="Signing secret">
-                      <SecretCell registration={r} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <StackTable
+            columns={[
+              {
+                label: 'Service',
+                cell: (r) => (
+                  <a href={href('messages', { accountName: account, serviceName: r.serviceName })}>{r.serviceName}</a>
+                ),
+              },
+              { label: 'URL', class: 'url', cell: (r) => r.url },
+              { label: 'Credentials', cell: (r) => (r.credentialsSet ? 'set' : 'none') },
+              { label: 'Updated', cell: (r) => <Time iso={r.updatedAt} /> },
+              { label: 'Signing secret', cell: (r) => <SecretCell registration={r} /> },
+            ]}
+            rows={registrations}
+            rowKey={(r) => r.serviceName}
+            rowData={(r) => ({ 'data-service': r.serviceName })}
+          />
         </section>
       ))}
     </>

@@ -1,6 +1,16 @@
 import { useState } from 'preact/hooks';
 import { ApiError, api, type MessageDetail, REPLAYABLE } from '../api';
-import { AttemptError, EmptyState, ErrorNotice, formatDuration, href, StatusBadge, Time, usePoll } from '../ui';
+import {
+  AttemptError,
+  EmptyState,
+  ErrorNotice,
+  formatDuration,
+  href,
+  StackTable,
+  StatusBadge,
+  Time,
+  usePoll,
+} from '../ui';
 
 /** The request of every attempt, as the delivery engine builds it (SPEC §5). */
 function SentRequest({ message, userAgent }: { message: MessageDetail; userAgent: string }) {
@@ -142,55 +152,40 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
                   : 'No attempt yet; this page updates by itself.'}
               </p>
             ) : (
-              <div class="table-wrap">
-                <table class="stack attempts">
-                  <thead>
-                    <tr>
-                      <th scope="col" class="num">
-                        #
-                      </th>
-                      <th scope="col">Time</th>
-                      <th scope="col">Status code</th>
-                      <th scope="col" class="num">
-                        Latency
-                      </th>
-                      <th scope="col">Error</th>
-                      <th scope="col">Response excerpt</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {data.deliveryAttempts.map((a) => (
-                      <tr key={a.attemptNumber} data-attempt={a.attemptNumber}>
-                        <td data-label="#" class="num">
-                          {a.attemptNumber}
-                        </td>
-                        <td data-label="Time">
-                          <div>
-                            <Time iso={a.startedAt} />
-                            <div class="url small muted">{a.url}</div>
-                          </div>
-                        </td>
-                        <td data-label="Status code" data-testid="attempt-status">
-                          {a.statusCode ?? <span class="muted">no response</span>}
-                        </td>
-                        <td data-label="Latency" class="num">
-                          {formatDuration(a.latencyMs)}
-                        </td>
-                        <td data-label="Error">
-                          <AttemptError error={a.error} />
-                        </td>
-                        <td data-label="Response excerpt">
-                          {a.responseExcerpt ? (
-                            <pre class="excerpt">{a.responseExcerpt}</pre>
-                          ) : (
-                            <span class="muted">empty</span>
-                          )}
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <StackTable
+                class="attempts"
+                columns={[
+                  { label: '#', num: true, cell: (a) => a.attemptNumber },
+                  {
+                    label: 'Time',
+                    cell: (a) => (
+                      <div>
+                        <Time iso={a.startedAt} />
+                        <div class="url small muted">{a.url}</div>
+                      </div>
+                    ),
+                  },
+                  {
+                    label: 'Status code',
+                    testId: 'attempt-status',
+                    cell: (a) => a.statusCode ?? <span class="muted">no response</span>,
+                  },
+                  { label: 'Latency', num: true, cell: (a) => formatDuration(a.latencyMs) },
+                  { label: 'Error', cell: (a) => <AttemptError error={a.error} /> },
+                  {
+                    label: 'Response excerpt',
+                    cell: (a) =>
+                      a.responseExcerpt ? (
+                        <pre class="excerpt">{a.responseExcerpt}</pre>
+                      ) : (
+                        <span class="muted">empty</span>
+                      ),
+                  },
+                ]}
+                rows={data.deliveryAttempts}
+                rowKey={(a) => a.attemptNumber}
+                rowData={(a) => ({ 'data-attempt': a.attemptNumber })}
+              />
             )}
           </section>
           <section class="card" aria-labelledby="payload-title">

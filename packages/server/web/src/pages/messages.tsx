@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Message } from '../api';
-import { EmptyState, ErrorNotice, href, LiveNote, StatusBadge, Time, usePoll } from '../ui';
+import { type Column, EmptyState, ErrorNotice, href, LiveNote, StackTable, StatusBadge, Time, usePoll } from '../ui';
 import { type Filter, FilterForm, filterFrom } from './filters';
 
 export function MessageTable({
@@ -10,48 +10,38 @@ export function MessageTable({
   items: Message[];
   actions?: (m: Message) => preact.ComponentChildren;
 }) {
+  const columns: Column<Message>[] = [
+    {
+      label: 'Message',
+      cell: (m) => (
+        <a href={href(`messages/${m.id}`)} class="mono">
+          {m.id}
+        </a>
+      ),
+    },
+    { label: 'Account', cell: (m) => m.accountName },
+    { label: 'Service', cell: (m) => m.serviceName },
+    {
+      label: 'Status',
+      cell: (m) => (
+        <>
+          <StatusBadge status={m.status} />
+          {m.reason && m.status !== 'delivered' ? <span class="reason"> {m.reason}</span> : null}
+        </>
+      ),
+    },
+    { label: 'Attempts', num: true, cell: (m) => m.attempts },
+    { label: 'Created', cell: (m) => <Time iso={m.createdAt} /> },
+  ];
+  if (actions) columns.push({ label: 'Action', cell: actions });
   return (
-    <div class="table-wrap">
-      <table class="stack messages">
-        <thead>
-          <tr>
-            <th scope="col">Message</th>
-            <th scope="col">Account</th>
-            <th scope="col">Service</th>
-            <th scope="col">Status</th>
-            <th scope="col" class="num">
-              Attempts
-            </th>
-            <th scope="col">Created</th>
-            {actions ? <th scope="col">Action</th> : null}
-          </tr>
-        </thead>
-        <tbody>
-          {items.map((m) => (
-            <tr key={m.id} data-message-id={m.id} data-status={m.status}>
-              <td data-label="Message">
-                <a href={href(`messages/${m.id}`)} class="mono">
-                  {m.id}
-                </a>
-              </td>
-              <td data-label="Account">{m.accountName}</td>
-              <td data-label="Service">{m.serviceName}</td>
-              <td data-label="Status">
-                <StatusBadge status={m.status} />
-                {m.reason && m.status !== 'delivered' ? <span class="reason"> {m.reason}</span> : null}
-              </td>
-              <td data-label="Attempts" class="num">
-                {m.attempts}
-              </td>
-              <td data-label="Created">
-                <Time iso={m.createdAt} />
-              </td>
-              {actions ? <td data-label="Action">{actions(m)}</td> : null}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <StackTable
+      class="messages"
+      columns={columns}
+      rows={items}
+      rowKey={(m) => m.id}
+      rowData={(m) => ({ 'data-message-id': m.id, 'data-status': m.status })}
+    />
   );
 }
 
