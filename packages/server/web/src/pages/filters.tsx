@@ -98,7 +98,14 @@ export function FilterForm({
 }
 
 /** A filter drop-down; choosing applies the filter at once. */
-function Choice(props: { id: string; label: string; name: string; value?: string; any: string; choices: string[] }) {
+function Choice(props: {
+  id: string;
+  label: string;
+  name: string;
+  value?: string;
+  any: string;
+  choices: readonly string[];
+}) {
   return (
     <div class="field">
       <label for={props.id}>{props.label}</label>
