@@ -93,7 +93,11 @@ describe('Dispatcher', () => {
     );
   }
 
-  function start(sender: Sender, messages: MessageService, overrides: Partial<{ concurrency: number }> = {}) {
+  function start(
+    sender: Sender,
+    messages: MessageService,
+    overrides: Partial<{ concurrency: number; pollIntervalMs: number; attemptTimeoutMs: number }> = {},
+  ) {
     dispatcher = new Dispatcher({
       store: messages,
       sender,
@@ -103,8 +107,8 @@ describe('Dispatcher', () => {
       originConcurrency: 4,
       batchSize: 32,
       leaseMs: 10_000,
-      attemptTimeoutMs: 1_000,
-      pollIntervalMs: 100,
+      attemptTimeoutMs: overrides.attemptTimeoutMs ?? 1_000,
+      pollIntervalMs: overrides.pollIntervalMs ?? 100,
       userAgent: 'ccb/test',
     });
     dispatcher.start();
@@ -221,6 +225,29 @@ describe('Dispatcher', () => {
     await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 100, { timeout: 3_000 });
     assert.ok(Date.now() - started < 900, 'the healthy origin finished before the stuck one answered once');
     assert.equal(sender.peak.get('http://stuck.test'), 4);
+  });
+
+  it('sheds what waits for an origin that never answers without waiting for the poll or a timeout', async () => {
+    await store.registrations.upsert({
+      accountName: ACCOUNT,
+      serviceName: 'CarrierService',
+      url: 'http://hang.test/cb',
+    });
+    await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'DeviceUsage', url: 'http://fine.test/cb' });
+    // Interleaved, so every claim brings messages of both; the hanging origin's fill the room it has.
+    for (let i = 0; i < 40; i++) {
+      await publish('CarrierService', 1);
+      await publish('DeviceUsage', 1);
+    }
+    const sender = new FakeSender((url) =>
+      url.includes('hang') ? { delayMs: 8_000, status: null } : { delayMs: 2, status: 200 },
+    );
+    // No poll and no attempt timeout within the test: only the dispatcher's own shedding can free the room.
+    start(sender, store.messages, { concurrency: 8, pollIntervalMs: 60_000, attemptTimeoutMs: 8_000 });
+    const started = Date.now();
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 40, { timeout: 4_000 });
+    assert.ok(Date.now() - started < 3_000, `the healthy origin took ${Date.now() - started} ms`);
+    assert.equal(sender.peak.get('http://hang.test'), 4);
   });
 
   it('records the outcomes of attempts in flight when stopped', async () => {

@@ -110,6 +110,48 @@ describe('OriginScheduler', () => {
     );
   });
 
+  it('queues one round at most for a saturated origin that has not answered for a while', () => {
+    const s = scheduler(2);
+    fill(s, A, 2, T0);
+    // Just started: no answer could have come yet, so it queues as usual.
+    assert.equal(s.place(A, 'w1', T0, true).action, 'queue');
+    assert.equal(s.place(A, 'w2', T0, true).action, 'queue');
+    assert.equal(s.place(A, 'w3', T0 + MIN_ROUND_MS - 1, true).action, 'queue');
+    // No answer after MIN_ROUND_MS: how long a round takes is unknown, so a further round goes back.
+    assert.equal(s.place(A, 'w4', T0 + MIN_ROUND_MS, true).action, 'hand_back');
+    assert.equal(s.waiting, 3);
+  });
+
+  it('expects a saturated origin that has gone silent to take at least as long as its silence', () => {
+    const s = scheduler(2);
+    const [first] = fill(s, A, 2, T0);
+    s.finished(first, T0 + 5);
+    s.begin(A, T0 + 5);
+    assert.equal(s.latencyOf(A), 5);
+    // 200 ms without an answer: one round would take at least that, still under the local wait.
+    assert.equal(s.place(A, 'w1', T0 + 205, true).action, 'queue');
+    // Longer than MAX_LOCAL_WAIT_MS without one (not yet stuck): no more local waiting, whatever the average says.
+    const later = T0 + 5 + MAX_LOCAL_WAIT_MS + 10;
+    assert.equal(s.originIsStuck(A, later), false);
+    const placed = s.place(A, 'w2', later, true);
+    assert.equal(placed.action, 'hand_back');
+    // Due again after a round as long as the silence, not after the 5 ms average.
+    assert.ok((placed as { at: number }).at >= later + MAX_LOCAL_WAIT_MS, JSON.stringify(placed));
+  });
+
+  it('tells when messages waiting for a silent origin will be shed, and nothing when none wait', () => {
+    const s = scheduler(2, 10_000);
+    fill(s, A, 2, T0);
+    assert.equal(s.nextShedAt(), null, 'nothing waits');
+    s.place(A, 'w1', T0, true);
+    const at = s.nextShedAt();
+    assert.equal(at, T0 + STUCK_AFTER_MIN_MS + 1);
+    assert.equal(s.originIsStuck(A, (at as number) - 1), false);
+    assert.equal(s.originIsStuck(A, at as number), true);
+    assert.deepEqual(s.shedStuck(at as number), [{ item: 'w1', at: (at as number) + 10_000 }]);
+    assert.equal(s.nextShedAt(), null);
+  });
+
   it('never counts an origin with a free slot as stuck', () => {
     const s = scheduler(2);
     fill(s, A, 1, T0);

@@ -78,8 +78,9 @@ export class Dispatcher {
    * fast path) do not cost a claim query per attempt.
    */
   private backlog = true;
-  /** The poll timer while idle (the fallback when no wake-up comes). */
+  /** The poll timer while idle (the fallback when no wake-up comes), due at `timerAt`. */
   private timer: NodeJS.Timeout | null = null;
+  private timerAt = 0;
   private inFlight = 0;
   /** Claim only once this much room is free while busy, so completions do not each cause a tiny claim. */
   private readonly lowWater: number;
@@ -158,6 +159,7 @@ export class Dispatcher {
       return;
     }
     this.place(claimed, this.now());
+    this.wakeForShedding();
   }
 
   /** Stops claiming, hands back queued messages, waits for attempts in flight and records every outcome. */
@@ -212,8 +214,13 @@ export class Dispatcher {
           return;
         }
         const handedBack = this.place(claimed, now);
-        // A saturated origin wakes the loop when it runs low; claiming on now would only hand back more.
-        if (handedBack > 0) break;
+        // Some of it went back for a saturated origin, the rest runs: finishing attempts wake the loop,
+        // and claiming on now (or polling at once) would mostly hand back more. A claim that went back
+        // whole started nothing that could wake it, so it goes on to what is due behind.
+        if (handedBack > 0 && handedBack < claimed.length) {
+          full = true;
+          break;
+        }
         // A full claim means more is probably due; keep going while there is room.
         if (claimed.length < limit && !this.claimAgain) break;
       }
@@ -429,8 +436,24 @@ export class Dispatcher {
       }
     }
     if (this.loop !== 'idle') return;
+    this.setTimer(this.now() + delay);
+    this.wakeForShedding();
+  }
+
+  /**
+   * Messages waiting for an origin that stops answering hold room, and no attempt may finish to wake
+   * the loop: it looks again when they would be shed, not only at the next poll.
+   */
+  private wakeForShedding(): void {
+    const shedAt = this.scheduler.nextShedAt();
+    if (shedAt === null || this.loop !== 'idle') return;
+    if (this.timer === null || shedAt < this.timerAt) this.setTimer(shedAt);
+  }
+
+  private setTimer(at: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(this.onTimer, Math.max(delay, 1));
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(at - this.now(), 1));
   }
 
   private readonly onTimer = (): void => {

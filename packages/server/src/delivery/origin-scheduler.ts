@@ -83,7 +83,7 @@ export class OriginScheduler<T> {
   place(origin: string, item: T, now: number, globalRoom: boolean): Placement {
     const state = this.state(origin, now);
     if (state.active < this.options.originConcurrency && globalRoom) return { action: 'start' };
-    if (!this.isStuck(state, now) && this.expectedWaitMs(state) <= MAX_LOCAL_WAIT_MS) {
+    if (!this.isStuck(state, now) && this.expectedWaitMs(state, now) <= MAX_LOCAL_WAIT_MS) {
       state.waiting.push(item);
       this.waitingTotal++;
       return { action: 'queue' };
@@ -160,14 +160,35 @@ export class OriginScheduler<T> {
     return all;
   }
 
+  /**
+   * When the first origin that has messages waiting locally would count as stuck (and have them shed),
+   * if nothing finishes before: the dispatcher looks again then rather than at its next poll, since
+   * with the room held by those messages nothing else may wake it. Null when nothing waits for a
+   * saturated origin.
+   */
+  nextShedAt(): number | null {
+    if (this.waitingTotal === 0) return null;
+    let first: number | null = null;
+    for (const state of this.origins.values()) {
+      if (state.waiting.length === 0 || state.active < this.options.originConcurrency) continue;
+      // isStuck asks for strictly more than stuckAfter.
+      const at = state.lastFinishedAt + this.stuckAfterMs(state) + 1;
+      if (first === null || at < first) first = at;
+    }
+    return first;
+  }
+
   /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
   private isStuck(state: OriginState<T>, now: number): boolean {
     if (state.active < this.options.originConcurrency) return false;
-    const stuckAfter = Math.min(
+    return now - state.lastFinishedAt > this.stuckAfterMs(state);
+  }
+
+  private stuckAfterMs(state: OriginState<T>): number {
+    return Math.min(
       Math.max(STUCK_AFTER_MIN_MS, STUCK_AFTER_LATENCIES * (state.latencyMs ?? 0)),
       this.options.attemptTimeoutMs * STUCK_AFTER_TIMEOUT_SHARE,
     );
-    return now - state.lastFinishedAt > stuckAfter;
   }
 
   /** Whether `origin` currently counts as stuck (for tests and logs). */
@@ -199,9 +220,22 @@ export class OriginScheduler<T> {
   }
 
   /** How long one more message queued for this origin would wait before its attempt starts. */
-  private expectedWaitMs(state: OriginState<T>): number {
+  private expectedWaitMs(state: OriginState<T>, now: number): number {
     const rounds = Math.ceil((state.waiting.length + 1) / this.options.originConcurrency);
-    return rounds * (state.latencyMs ?? 0);
+    const roundMs = this.roundMs(state, now);
+    // Without a first answer after a while, how long a round takes is unknown: one round may wait, no
+    // more (a hanging origin would otherwise fill the whole room until it counts as stuck).
+    if (state.latencyMs === null && rounds > 1 && roundMs >= MIN_ROUND_MS) return Number.POSITIVE_INFINITY;
+    return rounds * roundMs;
+  }
+
+  /**
+   * How long a round of attempts to this origin takes, as far as is known: its latency average, and at
+   * least how long a saturated origin has gone without answering (it will not answer sooner than that).
+   */
+  private roundMs(state: OriginState<T>, now: number): number {
+    const silentMs = state.active >= this.options.originConcurrency ? now - state.lastFinishedAt : 0;
+    return Math.max(state.latencyMs ?? 0, silentMs);
   }
 
   /**
@@ -215,7 +249,7 @@ export class OriginScheduler<T> {
     // (PostgreSQL's bigint refuses a fraction, which failed the hand-back and left the messages claimed).
     const round = this.isStuck(state, now)
       ? this.options.attemptTimeoutMs
-      : Math.ceil(Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, state.latencyMs ?? 0)));
+      : Math.ceil(Math.min(this.options.attemptTimeoutMs, Math.max(MIN_ROUND_MS, this.roundMs(state, now))));
     if (state.slotAt < now + round) {
       state.slotAt = now + round;
       state.slotCount = 0;
