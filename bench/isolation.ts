@@ -56,9 +56,16 @@ async function healthyRate(ctx: BenchContext, listener: Listener, count: number,
 
 /** Alternating rounds (healthy, hanging) × 3, best of each kept, as in the other sections. */
 const ROUNDS = 3;
+/**
+ * Messages per round. The window must outlast the engine's reactions to the hanging origin (found
+ * stuck after 500 ms, its attempts timing out after 2 s): 10,000 were delivered in about half a
+ * second on a quiet machine, so one pause of the hanging round decided the figure (1.02, then 0.46).
+ * 40,000 take about 2 s there, past the first timeouts.
+ */
+const COUNT = { quick: 40_000, full: 80_000 };
 
 export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> {
-  const count = ctx.quick ? 10_000 : 20_000;
+  const count = ctx.quick ? COUNT.quick : COUNT.full;
   const listener = await startListener(SERVICE_NAMES.length);
   try {
     let baseline = 0;
