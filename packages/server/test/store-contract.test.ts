@@ -575,6 +575,69 @@ for (const backend of backends) {
         assert.equal(failed?.message.updatedAt, T0 + 600);
       });
 
+      it('keeps the history of every attempt in order, a redone attempt replacing the one of its number', async () => {
+        const [m, once] = [row(), row()];
+        await store.messages.insert([m, once], T0);
+        await store.messages.claim(T0, 2, LEASE);
+        const retry = (a: Attempt) => ({
+          id: a.messageId,
+          attempt: a,
+          status: 'pending' as const,
+          nextAttemptAt: T0 + 100,
+          reason: 'http_status: the listener answered 500',
+          deliveredAt: null,
+        });
+        const first = attempt(once.id, 1, { statusCode: 200, errorKind: null, error: null, responseExcerpt: 'ok' });
+        await store.messages.update(
+          [
+            retry(attempt(m.id, 1)),
+            {
+              id: once.id,
+              attempt: first,
+              status: 'delivered',
+              nextAttemptAt: null,
+              reason: null,
+              deliveredAt: T0 + 1,
+            },
+          ],
+          T0 + 1,
+        );
+        // The same attempt number recorded again (a lease ran out mid-attempt and it was redone).
+        const redone = attempt(m.id, 1, { startedAt: T0 + 2, statusCode: 503, latencyMs: 7.25, responseExcerpt: null });
+        await store.messages.update([retry(redone)], T0 + 2);
+        assert.equal((await store.messages.claim(T0 + 100, 10, LEASE)).length, 1);
+        const second = attempt(m.id, 2, { startedAt: T0 + 100, statusCode: 200, errorKind: null, error: null });
+        await store.messages.update(
+          [
+            {
+              id: m.id,
+              attempt: second,
+              status: 'delivered',
+              nextAttemptAt: null,
+              reason: null,
+              deliveredAt: T0 + 101,
+            },
+          ],
+          T0 + 101,
+        );
+        const found = await store.messages.get(m.id);
+        assert.deepEqual(found?.attempts, [redone, second]);
+        assert.deepEqual(
+          [found?.message.status, found?.message.attempts, found?.message.deliveredAt],
+          ['delivered', 2, T0 + 101],
+        );
+        assert.deepEqual((await store.messages.get(once.id))?.attempts, [first]);
+        // Replayed, the message goes on counting: its third attempt joins the history.
+        assert.deepEqual(await store.messages.requeue([m.id], ['delivered'], 1, T0 + 200), [m.id]);
+        assert.equal((await store.messages.claim(T0 + 200, 10, LEASE)).length, 1);
+        const third = attempt(m.id, 3, { startedAt: T0 + 200 });
+        await store.messages.update(
+          [{ id: m.id, attempt: third, status: 'failed', nextAttemptAt: null, reason: 'exhausted', deliveredAt: null }],
+          T0 + 201,
+        );
+        assert.deepEqual((await store.messages.get(m.id))?.attempts, [redone, second, third]);
+      });
+
       it('releases claimed messages without an attempt', async () => {
         const m = row();
         await store.messages.insert([m], T0);

@@ -59,6 +59,80 @@ describe('SQLite store', () => {
     db.close();
   });
 
+  it('opens a database made by the schema before migration 6 and delivers its messages, keeping their history', async () => {
+    const older = join(dir, 'older.sqlite');
+    const db = new BetterSqlite3(older);
+    db.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    for (const migration of migrations.filter((m) => m.version <= 5)) {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(migration.version, migration.name);
+    }
+    const insert = db.prepare(
+      `INSERT INTO messages (id, account_name, service_name, payload, status, attempts, max_attempts, next_attempt_at,
+         reason, created_at, updated_at)
+       VALUES (?, 'A-1', 'CarrierService', '{"n":1}', 'pending', ?, 4, 1000, ?, 0, 0)`,
+    );
+    insert.run('m-fresh', 0, null);
+    insert.run('m-retried', 1, 'http_status: 500');
+    db.prepare(
+      `INSERT INTO attempts (message_id, attempt_number, started_at, url, status_code, latency_ms, error_kind, error,
+         response_excerpt)
+       VALUES ('m-retried', 1, 500, 'https://a.test/cb', 500, 3.5, 'http_status', '500', 'oops')`,
+    ).run();
+    db.close();
+
+    const reopened = await openStore(`sqlite:${older}`);
+    try {
+      const claimed = await reopened.messages.claim(2_000, 10, 10_000);
+      assert.deepEqual(
+        claimed.map((m) => [m.id, m.attempts, m.payload]),
+        [
+          ['m-fresh', 0, '{"n":1}'],
+          ['m-retried', 1, '{"n":1}'],
+        ],
+      );
+      const delivered = (id: string, attemptNumber: number) => ({
+        id,
+        attempt: {
+          messageId: id,
+          attemptNumber,
+          startedAt: 2_000,
+          url: 'https://a.test/cb',
+          statusCode: 200,
+          latencyMs: 1.5,
+          errorKind: null,
+          error: null,
+          responseExcerpt: null,
+        },
+        status: 'delivered' as const,
+        nextAttemptAt: null,
+        reason: null,
+        deliveredAt: 2_001,
+      });
+      await reopened.messages.update([delivered('m-fresh', 1), delivered('m-retried', 2)], 2_001);
+      const retried = await reopened.messages.get('m-retried');
+      assert.deepEqual(
+        retried?.attempts.map((a) => [a.attemptNumber, a.statusCode, a.errorKind, a.responseExcerpt]),
+        [
+          [1, 500, 'http_status', 'oops'],
+          [2, 200, null, null],
+        ],
+      );
+      assert.deepEqual([retried?.message.status, retried?.message.attempts], ['delivered', 2]);
+      assert.deepEqual((await reopened.messages.get('m-fresh'))?.attempts, [delivered('m-fresh', 1).attempt]);
+      // Purged, they leave no attempt behind, wherever it was kept.
+      assert.equal(await reopened.messages.purge({ deliveredBefore: 3_000, failedBefore: 0, keysExpiredBy: 0 }), 2);
+      const check = new BetterSqlite3(older, { readonly: true });
+      assert.equal(check.prepare('SELECT COUNT(*) FROM attempts').pluck().get(), 0);
+      assert.equal(check.prepare('SELECT COUNT(*) FROM messages').pluck().get(), 0);
+      check.close();
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('keeps callback passwords and signing secrets encrypted at rest, and returns them decrypted', async () => {
     await services.registrations.upsert({
       accountName: 'A-1',

@@ -150,4 +150,20 @@ export const migrations: Migration[] = [
       ALTER TABLE users ADD COLUMN login_reserved_at INTEGER;
     `,
   },
+  {
+    version: 6,
+    name: 'first attempt in the message row',
+    sql: `
+      -- Attempt 1 is held by its message's row, written by the same UPDATE that records its outcome,
+      -- instead of a row of attempts beside it (most messages are delivered at their first attempt).
+      -- Later attempts, and the first attempts stored before this migration, stay in attempts.
+      ALTER TABLE messages ADD COLUMN first_started_at INTEGER;
+      ALTER TABLE messages ADD COLUMN first_url TEXT;
+      ALTER TABLE messages ADD COLUMN first_status_code INTEGER;
+      ALTER TABLE messages ADD COLUMN first_latency_ms REAL;
+      ALTER TABLE messages ADD COLUMN first_error_kind TEXT;
+      ALTER TABLE messages ADD COLUMN first_error TEXT;
+      ALTER TABLE messages ADD COLUMN first_response_excerpt TEXT;
+    `,
+  },
 ];
