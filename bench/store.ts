@@ -4,14 +4,15 @@
  * SqliteMessageStore on a file database in a temporary folder: insert (as the publish fast path does:
  * stored already claimed), record the outcome (a first-try success with its attempt, in batches of
  * `--outcomes`), then the same through a claim (pending messages, claimed in batches of 200) and
- * outcomes that are retries, so that each part of the claim → acknowledge path is seen. The median
- * round counts. It measures the process's own CPU, so other load on the machine changes it little.
+ * outcomes that are retries, so that each part of the claim → acknowledge path is seen, and the
+ * retention purge of them all. The median round counts. It measures the process's own CPU, so other
+ * load on the machine changes it little.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { newMessageId } from '../packages/server/src/api/messages.js';
 import { openStore } from '../packages/server/src/store/index.js';
 import type { Attempt, MessageChange, MessageInsert } from '../packages/server/src/store/types.js';
 import { carrierPayload } from './lib/payload.js';
@@ -41,7 +42,7 @@ function cpuMicros(): number {
 
 function inserts(count: number, now: number, claimed: boolean): MessageInsert[] {
   return Array.from({ length: count }, (_, i) => ({
-    id: randomUUID(),
+    id: newMessageId(now),
     accountName: '0000000123-00001',
     serviceName: 'CarrierService',
     payload: JSON.stringify(carrierPayload(i)),
@@ -68,11 +69,11 @@ function attempt(id: string, n: number, now: number, ok: boolean): Attempt {
   };
 }
 
-/** Runs `work`, returning µs of CPU per message. */
-async function timed(work: () => Promise<void>): Promise<number> {
+/** Runs `work` over `count` messages, returning µs of CPU per message. */
+async function timed(work: () => Promise<unknown>, count = COUNT): Promise<number> {
   const before = cpuMicros();
   await work();
-  return (cpuMicros() - before) / COUNT;
+  return (cpuMicros() - before) / count;
 }
 
 async function insertAll(rows: MessageInsert[], now: number) {
@@ -103,6 +104,7 @@ const phases = [
   'ack retry',
   'claim again',
   'ack delivered 2',
+  'purge',
 ];
 const figures: number[][] = phases.map(() => []);
 for (let round = 0; round < ROUNDS + 1; round++) {
@@ -136,13 +138,17 @@ for (let round = 0; round < ROUNDS + 1; round++) {
       await claimAll();
     }),
     await timed(() => acknowledge(claimedIds, now, true, 2)),
+    // Both sets, delivered at the first attempt and at the second.
+    await timed(
+      () => messages.purge({ deliveredBefore: now + 1, failedBefore: now + 1, keysExpiredBy: now + 1 }),
+      2 * COUNT,
+    ),
   ];
   if (claimedIds.length !== COUNT) throw new Error(`claimed ${claimedIds.length} of ${COUNT}`);
   // The first round warms up (statement caches, JIT) and is not counted.
   if (round > 0) {
     for (const [i, r] of results.entries()) figures[i].push(r);
   }
-  await messages.purge({ deliveredBefore: now + 1, failedBefore: now + 1, keysExpiredBy: now + 1 });
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 for (const [i, phase] of phases.entries()) console.log(`${phase.padEnd(16)} ${median(figures[i]).toFixed(2)} µs`);

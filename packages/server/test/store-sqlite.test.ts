@@ -59,7 +59,7 @@ describe('SQLite store', () => {
     db.close();
   });
 
-  it('opens a database made by the schema before migration 6 and delivers its messages, keeping their history', async () => {
+  it('opens a database made by the schema before migration 6, delivers its messages and purges them, keeping their history', async () => {
     const older = join(dir, 'older.sqlite');
     const db = new BetterSqlite3(older);
     db.exec(
@@ -76,11 +76,19 @@ describe('SQLite store', () => {
     );
     insert.run('m-fresh', 0, null);
     insert.run('m-retried', 1, 'http_status: 500');
+    // Delivered at its first attempt before the upgrade: that attempt is a row of attempts.
     db.prepare(
+      `INSERT INTO messages (id, account_name, service_name, payload, status, attempts, max_attempts, created_at,
+         updated_at, delivered_at)
+       VALUES ('m-done', 'A-1', 'CarrierService', '{"n":2}', 'delivered', 1, 4, 0, 0, 400)`,
+    ).run();
+    const oldAttempt = db.prepare(
       `INSERT INTO attempts (message_id, attempt_number, started_at, url, status_code, latency_ms, error_kind, error,
          response_excerpt)
-       VALUES ('m-retried', 1, 500, 'https://a.test/cb', 500, 3.5, 'http_status', '500', 'oops')`,
-    ).run();
+       VALUES (?, 1, ?, 'https://a.test/cb', ?, 3.5, ?, ?, ?)`,
+    );
+    oldAttempt.run('m-retried', 500, 500, 'http_status', '500', 'oops');
+    oldAttempt.run('m-done', 300, 200, null, null, null);
     db.close();
 
     const reopened = await openStore(`sqlite:${older}`);
@@ -122,8 +130,12 @@ describe('SQLite store', () => {
       );
       assert.deepEqual([retried?.message.status, retried?.message.attempts], ['delivered', 2]);
       assert.deepEqual((await reopened.messages.get('m-fresh'))?.attempts, [delivered('m-fresh', 1).attempt]);
+      assert.deepEqual(
+        (await reopened.messages.get('m-done'))?.attempts.map((a) => [a.attemptNumber, a.startedAt, a.statusCode]),
+        [[1, 300, 200]],
+      );
       // Purged, they leave no attempt behind, wherever it was kept.
-      assert.equal(await reopened.messages.purge({ deliveredBefore: 3_000, failedBefore: 0, keysExpiredBy: 0 }), 2);
+      assert.equal(await reopened.messages.purge({ deliveredBefore: 3_000, failedBefore: 0, keysExpiredBy: 0 }), 3);
       const check = new BetterSqlite3(older, { readonly: true });
       assert.equal(check.prepare('SELECT COUNT(*) FROM attempts').pluck().get(), 0);
       assert.equal(check.prepare('SELECT COUNT(*) FROM messages').pluck().get(), 0);

@@ -58,6 +58,14 @@ interface FirstAttemptColumns {
   first_response_excerpt: string | null;
 }
 
+/** What a purge needs to know of a deleted message to delete what belongs to it. */
+interface PurgedRow {
+  id: string;
+  attempts: number;
+  first_in_row: 0 | 1;
+  keyed: 0 | 1;
+}
+
 interface InsertRequest {
   messages: MessageInsert[];
   now: number;
@@ -295,7 +303,7 @@ export class SqliteMessageStore implements MessageStore {
          SELECT seq FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
            AND status = 'cancelled' AND updated_at < @failedBefore
          LIMIT @limit)
-       RETURNING id`,
+       RETURNING id, attempts, first_started_at IS NOT NULL AS first_in_row, idempotency_key IS NOT NULL AS keyed`,
     );
     this.purgeAttempts = db.prepare('DELETE FROM attempts WHERE message_id = ?') as Statement<[string]>;
     this.purgeMessageKeys = db.prepare('DELETE FROM idempotency_keys WHERE message_id = ?') as Statement<[string]>;
@@ -536,12 +544,13 @@ export class SqliteMessageStore implements MessageStore {
   async purge(cutoffs: PurgeCutoffs): Promise<number> {
     const { deliveredBefore, failedBefore, keysExpiredBy } = cutoffs;
     const chunk = writeTransaction(this.db, () => {
-      const ids = this.purgeMessages.pluck().all({ deliveredBefore, failedBefore, limit: PURGE_CHUNK }) as string[];
-      for (const id of ids) {
-        this.purgeAttempts.run(id);
-        this.purgeMessageKeys.run(id);
+      const rows = this.purgeMessages.all({ deliveredBefore, failedBefore, limit: PURGE_CHUNK }) as PurgedRow[];
+      for (const row of rows) {
+        // Most messages have no attempt row (only the first attempt, kept in their own row) and no key.
+        if (row.attempts > 1 || (row.attempts === 1 && row.first_in_row === 0)) this.purgeAttempts.run(row.id);
+        if (row.keyed === 1) this.purgeMessageKeys.run(row.id);
       }
-      return ids.length;
+      return rows.length;
     });
     const keyChunk = writeTransaction(
       this.db,
