@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { eventually } from '../../../test/eventually.js';
 import {
   ApiError,
   AuthenticationError,
@@ -59,16 +60,24 @@ describe('Client: authentication', () => {
   });
 
   it('shares one token fetch and one login among concurrent calls', async () => {
+    // Token answers wait until the first token request has reached the platform: by then every call
+    // has looked for a token, and one that did not share the fetch has sent its own request.
+    const held: Array<() => void> = [];
+    let holding = true;
     platform.intercept = (req, res) => {
-      // A slow token answer makes sure every call arrives while the first fetch is in flight.
       if (!req.url.endsWith('/oauth2/token')) return false;
-      setTimeout(() => platform.answer(req, res), 50);
+      if (holding) held.push(() => platform.answer(req, res));
+      else platform.answer(req, res);
       return true;
     };
     const client = makeClient();
-    const results = await Promise.all(
+    const calls = Promise.all(
       Array.from({ length: 10 }, () => client.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT)),
     );
+    await eventually(() => held.length > 0);
+    holding = false;
+    for (const answer of held) answer();
+    const results = await calls;
 
     assert.equal(results.length, 10);
     assert.equal(platform.tokenRequests.length, 1);

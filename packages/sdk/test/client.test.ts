@@ -195,18 +195,14 @@ describe('Client: connectivity callbacks', () => {
   });
 
   it('throws TimeoutError when the server does not answer within timeout', async () => {
-    platform.intercept = (req, res) => {
-      if (!req.url.startsWith('/api/m2m/v1/callbacks')) return false;
-      setTimeout(() => reply(res, 200, []), 1000);
-      return true;
-    };
+    // The server never answers (its connection is cut when the test ends): only the timeout can end the call.
+    platform.intercept = (req) => req.url.startsWith('/api/m2m/v1/callbacks');
     const impatient = new Client({
       baseUrl: platform.baseUrl,
       ...CREDENTIALS,
       timeout: 100,
       retries: { maxRetries: 0 },
     });
-    const started = Date.now();
     const error = await impatient.connectivityCallbacks.listRegisteredCallbacks(ACCOUNT).catch((e) => e);
 
     assert.ok(error instanceof TimeoutError);
@@ -214,15 +210,14 @@ describe('Client: connectivity callbacks', () => {
     assert.ok(!(error instanceof ApiError));
     assert.equal(error.code, 'ETIMEDOUT');
     assert.equal(error.timeoutMs, 100);
-    assert.ok(Date.now() - started < 900, 'gave up at the timeout, not when the server answered');
   });
 
   it('times out a response whose body stalls', async () => {
     platform.intercept = (req, res) => {
       if (!req.url.startsWith('/api/m2m/v1/callbacks')) return false;
       res.writeHead(200, { 'content-type': 'application/json' });
+      // The rest of the body never comes (the connection is cut when the test ends).
       res.write('[');
-      setTimeout(() => res.end(']'), 1000);
       return true;
     };
     const impatient = new Client({

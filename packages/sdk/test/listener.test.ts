@@ -272,15 +272,30 @@ describe('createListener', () => {
 
   it('acknowledges only after onMessage resolved', async () => {
     const order: string[] = [];
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const { url } = await startListener({
-      onMessage: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 30));
+      onMessage: async (message) => {
+        if (message.id !== 'msg_slow') return;
+        order.push('handling');
+        await released;
         order.push('handled');
       },
     });
-    await deliver(url, { secret: null });
-    order.push('acknowledged');
-    assert.deepEqual(order, ['handled', 'acknowledged']);
+    const slow = deliver(url, { id: 'msg_slow' }).then((response) => {
+      order.push('acknowledged');
+      return response;
+    });
+    await eventually(() => order.includes('handling'));
+    // A later message's answer, while the first handler still waits: an acknowledgement that did not
+    // wait for onMessage would have come back before it.
+    assert.equal((await deliver(url, { id: 'msg_quick' })).status, 204);
+    assert.deepEqual(order, ['handling']);
+    release();
+    assert.equal((await slow).status, 204);
+    assert.deepEqual(order, ['handling', 'handled', 'acknowledged']);
   });
 
   it('answers 400 for a body that is not a JSON object', async () => {

@@ -6,6 +6,7 @@ import { USER_AGENT } from '../src/delivery/index.js';
 import {
   ACCOUNT,
   admin,
+  firstRetryDelay,
   publish,
   register,
   startListener,
@@ -14,6 +15,9 @@ import {
 } from './delivery-fixtures.js';
 import { startTestServer, type TestServer } from './helpers.js';
 import { testDatabaseBackends } from './postgres.js';
+
+/** The account of the witness messages (see `witness`). */
+const WITNESS = '0000123456-00009';
 
 for (const backend of await testDatabaseBackends()) {
   describe(`delivery engine: ${backend.name}`, { skip: backend.skip }, () => {
@@ -24,6 +28,21 @@ for (const backend of await testDatabaseBackends()) {
       const listener = await startListener(reply);
       listeners.push(listener);
       return listener;
+    };
+    const attemptsOf = (listener: TestListener, id: string) =>
+      listener.received.filter((r) => r.headers['webhook-id'] === id).length;
+    /**
+     * The positive signal behind "no further attempt": a witness message of another account to the same
+     * listener, published now and tried until its `attempts`-th attempt is recorded. The retry schedule
+     * makes that attempt due later than any attempt the engine could still owe the message under test,
+     * and the engine claims due messages in due order, so by then such an attempt would have reached
+     * the listener, however loaded the machine (a fixed sleep is only long enough on an idle one).
+     */
+    const witness = async (listener: TestListener, serviceName: string, attempts: number) => {
+      await register(server, listener.url, serviceName, { accountName: WITNESS });
+      const id = await publish(server, { requestId: 'witness' }, serviceName, WITNESS);
+      await waitForMessage(server, id, (m) => m.attempts >= attempts);
+      assert.equal(attemptsOf(listener, id), attempts);
     };
 
     before(async () => {
@@ -125,8 +144,9 @@ for (const backend of await testDatabaseBackends()) {
         failed.attempts.map((a) => [a.attemptNumber, a.statusCode, a.errorKind, a.error, a.responseExcerpt]),
         [1, 2, 3, 4].map((n) => [n, 500, 'http_status', 'the listener answered 500', 'broken']),
       );
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      assert.equal(listener.received.length, 4, 'no attempt after the last one');
+      // A 5th attempt would be due within 330 ms of the 4th; the witness's 4th is due 540 ms or more after it.
+      await witness(listener, 'DeviceService', 4);
+      assert.equal(attemptsOf(listener, id), 4, 'no attempt after the last one');
     });
 
     it('replays a failed message as further attempts of the same id until it is delivered', async () => {
@@ -151,13 +171,16 @@ for (const backend of await testDatabaseBackends()) {
     });
 
     it('stops retrying when the listener answers 410 Gone', async () => {
-      const listener = await listen(() => ({ status: 410 }));
+      // The witness is answered 500, so it is retried.
+      const listener = await listen((r) => ({ status: r.headers['ccb-account'] === WITNESS ? 500 : 410 }));
       await register(server, listener.url, 'NiddService');
       const id = await publish(server, { requestId: 'r' }, 'NiddService');
       const failed = await waitForMessage(server, id, (m) => m.status === 'failed');
       assert.match(failed.message.reason ?? '', /^gone/);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(listener.received.length, 1);
+      assert.equal(failed.attempts.length, 1);
+      // A retry would be due within 110 ms of the 410; the witness's 3rd attempt is due 270 ms or more after it.
+      await witness(listener, 'NiddService', 3);
+      assert.equal(attemptsOf(listener, id), 1);
     });
 
     it('waits as long as Retry-After asks on a 429', async () => {
@@ -166,9 +189,12 @@ for (const backend of await testDatabaseBackends()) {
       );
       await register(server, listener.url, 'AlertService');
       const id = await publish(server, { requestId: 'r' }, 'AlertService');
+      // Scheduled one second after the 429 was read; the real gap between the requests can only be longer.
+      const delay = await firstRetryDelay(server, id);
+      assert.ok(delay >= 995 && delay <= 1_100, `the retry was scheduled ${delay} ms after the 429`);
       const [first, second] = await listener.waitFor(2, 4_000);
       const gap = second.at - first.at;
-      assert.ok(gap >= 950 && gap < 1_800, `the retry came ${gap} ms after the 429`);
+      assert.ok(gap >= 950, `the retry came ${gap} ms after the 429`);
       await waitForMessage(server, id, (m) => m.status === 'delivered');
     });
 
@@ -215,8 +241,9 @@ for (const backend of await testDatabaseBackends()) {
       assert.equal(await server.ctx.registrations.remove(ACCOUNT, 'SMSDeliveryConfirmation'), true);
       const cancelled = await waitForMessage(server, id, (m) => m.status === 'cancelled');
       assert.equal(cancelled.message.reason, 'registration_removed');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(listener.received.length, 1, 'no attempt after deregistration');
+      // The retry was due within 110 ms of the first attempt; the witness's 3rd attempt is due 270 ms or more after it.
+      await witness(listener, 'SMSDeliveryConfirmation', 3);
+      assert.equal(attemptsOf(listener, id), 1, 'no attempt after deregistration');
     });
 
     it('keeps a message cancelled when its in-flight attempt ends after deregistration', async () => {

@@ -123,6 +123,17 @@ export async function publish(
   return response.body.messageId;
 }
 
+/**
+ * How long after its first attempt ended the engine scheduled the second: the stored `nextAttemptAt`,
+ * read while the message waits for that attempt. A bound on the engine's own decision, which a loaded
+ * machine does not stretch as it stretches the real gap between the two requests.
+ */
+export async function firstRetryDelay(server: TestServer, id: string, timeoutMs = 5_000): Promise<number> {
+  const waiting = await waitForMessage(server, id, (m) => m.status === 'pending' && m.attempts === 1, timeoutMs);
+  const [first] = waiting.attempts;
+  return (waiting.message.nextAttemptAt ?? Number.NaN) - (first.startedAt + first.latencyMs);
+}
+
 /** Polls a message until `predicate` holds (bounded). */
 export async function waitForMessage(
   server: TestServer,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from './helpers.js';
 import { postgresForTests } from './postgres.js';
 import {
@@ -25,8 +24,11 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
   const listeners: CountingListener[] = [];
   // One key for all instances, as a deployment would configure it.
   const env = { CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex'), CCB_POLL_INTERVAL: '500ms', CCB_LEASE: '2s' };
-  const serve = (flags: string[] = []) =>
-    spawnServer(databaseUrl, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms', ...flags], env);
+  const serve = (flags: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) =>
+    spawnServer(databaseUrl, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms', ...flags], {
+      ...env,
+      ...extraEnv,
+    });
 
   before(async () => {
     if (pg.skip !== false) return;
@@ -94,6 +96,14 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
     return { list, deregister };
   };
   const waitUntil = (what: string, done: () => boolean, timeout = 60_000) => eventually(done, { what, timeout });
+  /** Attempts the instances have finished: the sum of their ccb_attempts_total counters, all outcomes. */
+  const attemptsFinished = async () => {
+    const texts = await Promise.all(servers.map(async (server) => (await fetch(`${server.baseUrl}/metrics`)).text()));
+    return texts
+      .flatMap((text) => [...text.matchAll(/^ccb_attempts_total\{[^}]*\} (\d+)$/gm)])
+      .reduce((sum, match) => sum + Number(match[1]), 0);
+  };
+  const arrivals = (listener: CountingListener) => [...listener.received.values()].reduce((sum, n) => sum + n, 0);
 
   it('lists a registration made through one instance on the others, and a deregistration stops deliveries from all', async () => {
     const listener = await listen();
@@ -128,16 +138,27 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
     const registered = await registerAsDevUser(servers[0].baseUrl, 'DeviceUsage', listener.url);
     assert.equal(registered.status, 200, await registered.text());
     const sizes = [667, 667, 666];
+    const finishedBefore = await attemptsFinished();
     const accepted = (
       await Promise.all(servers.map((server, s) => publishBatch(server, 'DeviceUsage', sizes[s], `once-${s}`)))
     ).flat();
     assert.equal(accepted.length, 2_000);
     await waitUntil('every message arrived', () => accepted.every((id) => listener.received.has(id)));
-    // Give stragglers a chance to show up as repeats before counting.
-    await sleep(300);
+    // Before counting repeats: every request that reached the listener has been answered and counted by
+    // the instance that sent it, and nothing is left to claim, so a repeat already sent is among them.
+    let finished = 0;
+    await eventually(
+      async () => {
+        finished = (await attemptsFinished()) - finishedBefore;
+        const stats = await (await fetch(`${servers[0].baseUrl}/admin/v1/stats`, { headers: ADMIN_HEADERS })).json();
+        return finished === arrivals(listener) && stats.queueDepth === 0;
+      },
+      { what: () => `${finished} attempts counted for ${arrivals(listener)} arrivals, and an empty queue` },
+    );
     const repeated = [...listener.received.entries()].filter(([, n]) => n > 1);
     assert.deepEqual(repeated, [], 'no message is delivered twice while every instance is up');
     assert.equal(listener.received.size, 2_000);
+    assert.equal(finished, 2_000);
   });
 
   it('delivers every accepted message at least once when one instance is killed mid-run', async () => {
@@ -157,21 +178,26 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
   it('delivers a single message published through an api process by a worker process in well under 100 ms', async (t) => {
     const listener = await listen();
     const api = await serve(['--role', 'api']);
-    const worker = await serve(['--role', 'worker']);
+    // A minute between the worker's polls: a delivery in well under 100 ms can only be the wake-up.
+    const worker = await serve(['--role', 'worker'], { CCB_POLL_INTERVAL: '60s' });
     servers.push(api, worker);
     // Only the worker process delivers: the others stop, so no instance of role all takes the message.
     for (const server of servers.splice(0, servers.length - 2)) await killHard(server);
     const registered = await registerAsDevUser(api.baseUrl, 'AlertService', listener.url);
     assert.equal(registered.status, 200, await registered.text());
-    // Let the worker settle into its idle wait (its poll interval is 500 ms, so polling cannot explain a fast delivery).
-    await sleep(1_000);
     const latencies: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = performance.now();
       const [id] = await publishBatch(api, 'AlertService', 1, `idle-${i}`);
       await waitUntil('the message arrived', () => listener.received.has(id), 10_000);
       latencies.push(performance.now() - started);
-      await sleep(600);
+      // The next publish finds the worker idle again: this one's outcome is stored.
+      await eventually(
+        async () =>
+          (await (await fetch(`${api.baseUrl}/admin/v1/messages/${id}`, { headers: ADMIN_HEADERS })).json()).status ===
+          'delivered',
+        { what: `message ${id} delivered` },
+      );
     }
     latencies.sort((x, y) => x - y);
     t.diagnostic(
