@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { registerAccessCommands } from '../src/cli/access.js';
+import { runCcbInProcess } from './ccb-in-process.js';
 import { accessToken, login, startTestServer, type TestServer } from './helpers.js';
 import { runCcb } from './server-process.js';
 
 describe('ccb clients and ccb users', () => {
   let server: TestServer;
   let env: NodeJS.ProcessEnv;
+  /** In this process; the child process below is for reading the password from its environment. */
   const ccb = async (...args: string[]) => {
-    const run = await runCcb(args, env);
+    const connection = ['--server', server.baseUrl, '--admin-token', server.adminToken];
+    const run = await runCcbInProcess([registerAccessCommands], [...args, ...connection]);
     return { ...run, json: () => JSON.parse(run.stdout) };
   };
 

@@ -4,17 +4,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
 import { registerCallbacksCommand } from '../src/cli/callbacks.js';
 import { registerMessagesCommand, sinceTime } from '../src/cli/messages.js';
-import { applyCliConventions } from '../src/cli/options.js';
 import { registerPublishCommand } from '../src/cli/publish.js';
+import { runCcbInProcess } from './ccb-in-process.js';
 import { DEV_CREDENTIALS, eventually, startTestServer, type TestServer } from './helpers.js';
 import { type CcbRun, runCcb } from './server-process.js';
 
 const ACCOUNT = DEV_CREDENTIALS.accountName;
-
-type Run = CcbRun;
 
 let server: TestServer;
 before(async () => {
@@ -27,30 +24,11 @@ after(async () => {
 });
 
 /** Runs `ccb <args>` in this process against `serverUrl` (the test server by default). */
-async function ccb(args: string[], serverUrl = server.baseUrl): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const program = applyCliConventions(
-    new Command('ccb').exitOverride().configureOutput({
-      writeOut: (text) => {
-        stdout += text;
-      },
-      writeErr: (text) => {
-        stderr += text;
-      },
-    }),
+const ccb = (args: string[], serverUrl = server.baseUrl): Promise<CcbRun> =>
+  runCcbInProcess(
+    [registerCallbacksCommand, registerPublishCommand, registerMessagesCommand],
+    [...args, '--server', serverUrl],
   );
-  registerCallbacksCommand(program);
-  registerPublishCommand(program);
-  registerMessagesCommand(program);
-  try {
-    await program.parseAsync([...args, '--server', serverUrl], { from: 'user' });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    if (error instanceof CommanderError) return { code: error.exitCode, stdout, stderr };
-    throw error;
-  }
-}
 
 /** An HTTP server that answers 204 and counts what it receives. */
 async function startCountingServer(): Promise<{ url: string; requests: Array<{ url?: string; body: string }> }> {

@@ -3,7 +3,6 @@ import { Command } from 'commander';
 import { banner } from '../banner.js';
 import { SERVE_SETTINGS, type Setting, settingNotes } from '../config.js';
 import { resolveConfig } from '../dev.js';
-import { startServer } from '../server.js';
 import { VERSION } from '../version.js';
 import { registerAccessCommands } from './access.js';
 import { registerCallbacksCommand } from './callbacks.js';
@@ -49,6 +48,8 @@ export function buildProgram(): Command {
     .addHelpText('after', environmentHelp())
     .action(async (flags: Record<string, unknown>) => {
       const config = resolveConfig(flags);
+      // Loaded here, not at the top: the client commands start without the server's modules.
+      const { startServer } = await import('../server.js');
       const server = await startServer(config);
       process.stdout.write(banner(server, VERSION));
 
