@@ -1,20 +1,7 @@
 import { join } from 'node:path';
-import { type Config, SERVE_SETTINGS, settingGiven } from './config.js';
+import { type Config, formatDuration, SERVE_SETTINGS, settingGiven } from './config.js';
 import { DEV_CREDENTIALS, dataDirectory } from './dev.js';
 import type { RunningServer } from './server.js';
-
-const UNITS: Array<[string, number]> = [
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1000],
-];
-
-/** `300000` → `5m`, `1500` → `1500ms`: the largest unit that divides the duration exactly. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of UNITS) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
 
 /**
  * What `ccb serve` prints once it listens: one "serving on" line, where its data lives, what this

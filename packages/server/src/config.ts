@@ -114,6 +114,14 @@ function setting<T>(declaration: Setting<T>): Setting<T> {
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Largest first, for formatDuration. */
+const UNITS_DESCENDING = Object.entries(UNITS).sort(([, a], [, b]) => b - a);
+
+/** A duration as the settings write it: `300000` → `5m`, `1500` → `1500ms` (the largest unit that divides it). */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of UNITS_DESCENDING) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
 
 // Parsers of the table. Their messages leave out the setting's name: readSetting puts it in front.
 

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CONNECTION_SETTINGS, ConfigError, loadConfig, readSetting, SERVE_SETTINGS } from '../src/config.js';
+import {
+  CONNECTION_SETTINGS,
+  ConfigError,
+  formatDuration,
+  loadConfig,
+  parseDuration,
+  readSetting,
+  SERVE_SETTINGS,
+} from '../src/config.js';
 
 const KEY = 'ab'.repeat(32);
 const PRODUCTION = { CCB_ADMIN_TOKEN: 'token', CCB_ENCRYPTION_KEY: KEY };
@@ -22,6 +30,12 @@ describe('configuration', () => {
       [1_000],
       'a given schedule wins over the dev default',
     );
+  });
+
+  it('writes durations the way it reads them', () => {
+    for (const ms of [0, 1, 1500, 5_000, 300_000, 7_200_000, 86_400_000, 90_061_001]) {
+      assert.equal(parseDuration(formatDuration(ms)), ms, formatDuration(ms));
+    }
   });
 
   it('allows one attempt more than the retry schedule has delays', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { banner, formatDuration } from '../src/banner.js';
+import { banner } from '../src/banner.js';
+import { formatDuration } from '../src/config.js';
 import { prettyLine } from '../src/logger.js';
 import { ACCOUNT, startListener } from './delivery-fixtures.js';
 import { adminHeaders, captureLogger, eventually, login, send, startTestServer } from './helpers.js';
