@@ -4,7 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../delivery/attempt-error.js';
-import { IdempotencyConflictError, type NewMessage } from '../services/messages.js';
+import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyConflictError, type NewMessage } from '../services/messages.js';
+import { ROTATION_GRACE_MS } from '../services/registrations.js';
 import {
   type Attempt,
   type CallbackMessage,
@@ -15,6 +16,11 @@ import {
 } from '../store/types.js';
 import { describeBytes, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
+
+/** `86400000` → `24 hours`, for the route descriptions (the durations are the services' own). */
+function hours(ms: number): string {
+  return `${ms / 3_600_000} hours`;
+}
 
 /** A batch of 1,000 realistic messages is well over the 1 MiB limit of the other routes. */
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
@@ -249,7 +255,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         security,
         summary: 'Publish a callback message',
         description:
-          'Answers 202 once the message is committed. An Idempotency-Key is remembered for 24 hours per account and ' +
+          `Answers 202 once the message is committed. An Idempotency-Key is remembered for ${hours(IDEMPOTENCY_KEY_TTL_MS)} per account and ` +
           'service: repeated with the same payload it returns the first message, with another payload it answers 422. ' +
           'Without a registration for the account and service the message is stored failed (no_registration).',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
@@ -500,7 +506,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       schema: {
         tags,
         security,
-        summary: 'Rotate a signing secret; the previous one keeps signing for 24 hours',
+        summary: `Rotate a signing secret; the previous one keeps signing for ${hours(ROTATION_GRACE_MS)}`,
         params: RegistrationParams,
         response: { 200: SecretBody, ...errors, 404: errorBodySchema },
       },
