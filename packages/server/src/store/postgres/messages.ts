@@ -137,6 +137,8 @@ interface InsertRequest {
  * group's statement; publishes arriving meanwhile go together in the group after.
  */
 const INSERT_COMMITS_IN_FLIGHT = 2;
+/** Rows per group commit at most (a batch publish holds up to 1,000), so one statement stays a few MB. */
+const INSERT_GROUP_ROWS = 5_000;
 
 /** The insert statement's arrays for a group of publishes (each row with its own publish time). */
 function insertValues(group: readonly InsertRequest[]): unknown[][] {
@@ -176,6 +178,8 @@ export class PostgresMessageStore implements MessageStore {
   private readonly inserts = new TurnGroups<InsertRequest, void>(
     (group) => this.commitInserts(group),
     INSERT_COMMITS_IN_FLIGHT,
+    INSERT_GROUP_ROWS,
+    (request) => request.messages.length,
   );
 
   constructor(private readonly db: Database) {}

@@ -9,7 +9,9 @@ export interface Waiting<T, R> {
  * Calls made in the same turn of the event loop go to the database together: `run` gets the whole
  * group once the turn ends and settles every caller in it (one round trip for many concurrent
  * requests instead of one each). At most `maxInFlight` groups run at once; calls made meanwhile
- * wait and form the next group, so under load the groups grow rather than the round trips.
+ * wait and form the next group, so under load the groups grow rather than the round trips. A group
+ * holds calls up to `maxSize` (as measured by `sizeOf`; a single larger call goes alone), so one
+ * statement never grows without bound.
  */
 export class TurnGroups<T, R> {
   private queue: Waiting<T, R>[] = [];
@@ -19,6 +21,8 @@ export class TurnGroups<T, R> {
   constructor(
     private readonly run: (group: Waiting<T, R>[]) => Promise<void>,
     private readonly maxInFlight: number,
+    private readonly maxSize = Number.POSITIVE_INFINITY,
+    private readonly sizeOf: (input: T) => number = () => 1,
   ) {}
 
   add(input: T): Promise<R> {
@@ -36,9 +40,17 @@ export class TurnGroups<T, R> {
 
   private readonly onTurn = (): void => {
     this.queued = false;
-    const group = this.queue;
-    this.queue = [];
+    let size = 0;
+    let taken = 0;
+    while (taken < this.queue.length) {
+      size += this.sizeOf(this.queue[taken].input);
+      if (taken > 0 && size > this.maxSize) break;
+      taken++;
+    }
+    const group = this.queue.splice(0, taken);
     this.inFlight++;
+    // What did not fit goes in the next group (next turn), if another may run meanwhile.
+    this.schedule();
     this.run(group)
       // `run` settles each caller; anything it left unsettled hears of its failure (settling twice is a no-op).
       .catch((error: unknown) => {
