@@ -88,7 +88,7 @@ export function formatAbsolute(iso: string): string {
 }
 
 /** A duration in ms as "850 ms", "12.5 s", "4 min", "3 h". */
-export function formatDuration(ms: number): string {
+export function roughDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
   if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`;

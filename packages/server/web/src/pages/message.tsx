@@ -4,8 +4,8 @@ import {
   AttemptError,
   EmptyState,
   ErrorNotice,
-  formatDuration,
   href,
+  roughDuration,
   StackTable,
   StatusBadge,
   Time,
@@ -170,7 +170,7 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
                     testId: 'attempt-status',
                     cell: (a) => a.statusCode ?? <span class="muted">no response</span>,
                   },
-                  { label: 'Latency', num: true, cell: (a) => formatDuration(a.latencyMs) },
+                  { label: 'Latency', num: true, cell: (a) => roughDuration(a.latencyMs) },
                   { label: 'Error', cell: (a) => <AttemptError error={a.error} /> },
                   {
                     label: 'Response excerpt',

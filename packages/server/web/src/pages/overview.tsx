@@ -1,7 +1,7 @@
 import { useMemo } from 'preact/hooks';
 import { api, type HistoryPoint, MESSAGE_STATUSES } from '../api';
 import { Chart } from '../chart';
-import { ErrorNotice, formatDuration, href, LiveNote, StatusBadge, usePoll } from '../ui';
+import { ErrorNotice, href, LiveNote, roughDuration, StatusBadge, usePoll } from '../ui';
 
 const perSecond = (count: number, intervalMs: number) => (intervalMs > 0 ? (count * 1000) / intervalMs : 0);
 
@@ -69,7 +69,7 @@ export function OverviewPage() {
           </div>
           <div class="card stat">
             <span class="stat-label">Oldest pending</span>
-            <span class="stat-value">{latest.oldestDueAgeMs > 0 ? formatDuration(latest.oldestDueAgeMs) : 'none'}</span>
+            <span class="stat-value">{latest.oldestDueAgeMs > 0 ? roughDuration(latest.oldestDueAgeMs) : 'none'}</span>
           </div>
         </section>
       ) : null}
@@ -108,7 +108,7 @@ export function OverviewPage() {
       <section aria-labelledby="queue-title" class="card">
         <h2 id="queue-title">Queue</h2>
         <Chart
-          title={`Queue depth ${latest?.queueDepth ?? 0}, oldest pending ${formatDuration(latest?.oldestDueAgeMs ?? 0)}`}
+          title={`Queue depth ${latest?.queueDepth ?? 0}, oldest pending ${roughDuration(latest?.oldestDueAgeMs ?? 0)}`}
           series={[
             { label: 'queue depth', color: '#1d4ed8' },
             { label: 'oldest pending (s)', color: '#b45309', scale: 1 },
