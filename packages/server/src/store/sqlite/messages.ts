@@ -308,10 +308,17 @@ export class SqliteMessageStore implements MessageStore {
        WHERE id = @id AND status IN (SELECT value FROM json_each(@from))
        RETURNING id`,
     );
+    // The open messages are found through the partial indexes of the queue, so the cost grows with the
+    // backlog, not with the account's history (messages_account would walk every message it has kept).
     this.cancelOpenRows = db.prepare(
       `UPDATE messages SET status = 'cancelled', reason = @reason, updated_at = @now,
          next_attempt_at = NULL, locked_until = NULL
-       WHERE account_name = @accountName AND service_name = @serviceName AND status IN ('pending', 'delivering')`,
+       WHERE seq IN (
+         SELECT seq FROM messages INDEXED BY messages_due
+           WHERE status = 'pending' AND account_name = @accountName AND service_name = @serviceName
+         UNION ALL
+         SELECT seq FROM messages INDEXED BY messages_lease
+           WHERE status = 'delivering' AND account_name = @accountName AND service_name = @serviceName)`,
     );
     this.releaseOne = db.prepare(
       `UPDATE messages SET status = 'pending', next_attempt_at = @nextAttemptAt, locked_until = NULL

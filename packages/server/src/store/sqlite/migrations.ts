@@ -166,4 +166,14 @@ export const migrations: Migration[] = [
       ALTER TABLE messages ADD COLUMN first_response_excerpt TEXT;
     `,
   },
+  {
+    version: 7,
+    name: 'no index of open messages per registration',
+    sql: `
+      -- Every claim, retry and acknowledgement rewrote an entry of this index (its condition reads
+      -- status). Cancelling a removed registration's messages, which is rare, walks the partial
+      -- indexes of pending and delivering messages instead.
+      DROP INDEX messages_open;
+    `,
+  },
 ];
