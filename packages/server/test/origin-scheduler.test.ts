@@ -122,21 +122,29 @@ describe('OriginScheduler', () => {
     assert.equal(s.waiting, 3);
   });
 
-  it('expects a saturated origin that has gone silent to take at least as long as its silence', () => {
+  it('before its first answer, expects a saturated origin to take at least as long as its silence', () => {
+    const s = scheduler(2);
+    fill(s, A, 2, T0);
+    // 200 ms without an answer: one round would take at least that, still under the local wait.
+    assert.equal(s.place(A, 'w1', T0 + 200, true).action, 'queue');
+    // Longer than MAX_LOCAL_WAIT_MS without one (not yet stuck): no more local waiting.
+    const later = T0 + MAX_LOCAL_WAIT_MS + 10;
+    assert.equal(s.originIsStuck(A, later), false);
+    const placed = s.place(A, 'w2', later, true);
+    assert.equal(placed.action, 'hand_back');
+    // Due again after a round as long as the silence.
+    assert.equal((placed as { at: number }).at, later + MAX_LOCAL_WAIT_MS + 10);
+  });
+
+  it('once it has answered, judges an origin by its average, not by a pause of the whole process', () => {
     const s = scheduler(2);
     const [first] = fill(s, A, 2, T0);
     s.finished(first, T0 + 5);
     s.begin(A, T0 + 5);
-    assert.equal(s.latencyOf(A), 5);
-    // 200 ms without an answer: one round would take at least that, still under the local wait.
-    assert.equal(s.place(A, 'w1', T0 + 205, true).action, 'queue');
-    // Longer than MAX_LOCAL_WAIT_MS without one (not yet stuck): no more local waiting, whatever the average says.
-    const later = T0 + 5 + MAX_LOCAL_WAIT_MS + 10;
-    assert.equal(s.originIsStuck(A, later), false);
-    const placed = s.place(A, 'w2', later, true);
-    assert.equal(placed.action, 'hand_back');
-    // Due again after a round as long as the silence, not after the 5 ms average.
-    assert.ok((placed as { at: number }).at >= later + MAX_LOCAL_WAIT_MS, JSON.stringify(placed));
+    // Nothing finished for 300 ms (a loaded machine): still a 5 ms origin, so it queues.
+    assert.equal(s.place(A, 'w1', T0 + 305, true).action, 'queue');
+    assert.equal(s.place(A, 'w2', T0 + 305, true).action, 'queue');
+    assert.equal(s.place(A, 'w3', T0 + 305, true).action, 'queue');
   });
 
   it('tells when messages waiting for a silent origin will be shed, and nothing when none wait', () => {
