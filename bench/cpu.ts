@@ -3,7 +3,8 @@
  * delivery, alone (no peers): N rounds of `count` messages published in batches (or one per request
  * from 64 producers with --single) to one local listener, each round until the last delivery. Counts
  * the server process's user + system time from /proc, publish handling included; the median round is
- * the figure. A quick way to see what a change to the engine costs or saves, also on a busy machine
+ * the figure, with the main thread's share beside it (the rest: the SQLite checkpointer, GC and libuv
+ * helpers). A quick way to see what a change to the engine costs or saves, also on a busy machine
  * where throughput says little. With --postgres the server runs on a throwaway PostgreSQL cluster
  * (bench/lib/postgres.ts), whose CPU time per delivery is printed too.
  */
@@ -16,7 +17,7 @@ import { awaitDeliveries, startListener, timelineShape } from './delivery.js';
 import { ACCOUNT, ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
 import { carrierPayload } from './lib/payload.js';
 import { POSTGRES_MISSING, startPostgres } from './lib/postgres.js';
-import { cpuSeconds } from './lib/proc.js';
+import { cpuSeconds, threadCpuSeconds } from './lib/proc.js';
 import { startCcb } from './targets/ccb.js';
 
 const { values: flags } = parseArgs({
@@ -68,24 +69,31 @@ await listener.call('reset');
 await publish(2000);
 await awaitDeliveries(listener, 2000, 60000);
 const results: number[] = [];
+const mainResults: number[] = [];
+const pid = server.child.pid;
 for (let r = 0; r < ROUNDS; r++) {
   await listener.call('reset');
-  const before = cpuSeconds(server.child.pid);
+  const before = cpuSeconds(pid);
+  const mainBefore = threadCpuSeconds(pid, pid);
   const databaseBefore = postgres?.cpuSeconds() ?? 0;
   await publish(COUNT);
   const d = await awaitDeliveries(listener, COUNT, 120000);
-  const cpu = cpuSeconds(server.child.pid) - before;
+  const cpu = cpuSeconds(pid) - before;
+  const mainCpu = threadCpuSeconds(pid, pid) - mainBefore;
   const database = postgres
     ? `, PostgreSQL ${(((postgres.cpuSeconds() - databaseBefore) * 1e6) / COUNT).toFixed(1)} µs`
     : '';
   results.push((cpu * 1e6) / COUNT);
+  mainResults.push((mainCpu * 1e6) / COUNT);
   console.log(
-    `round ${r + 1}: ${Math.round(d.rate)}/s, ${((cpu * 1e6) / COUNT).toFixed(1)} µs CPU/delivery${database}; ${await timelineShape(listener)}`,
+    `round ${r + 1}: ${Math.round(d.rate)}/s, ${((cpu * 1e6) / COUNT).toFixed(1)} µs CPU/delivery (main thread ${((mainCpu * 1e6) / COUNT).toFixed(1)})${database}; ${await timelineShape(listener)}`,
   );
 }
 results.sort((a, b) => a - b);
+mainResults.sort((a, b) => a - b);
+const median = (values: number[]) => values[Math.floor(values.length / 2)].toFixed(1);
 console.log(
-  `${MODE}: median ${results[Math.floor(results.length / 2)].toFixed(1)} µs server CPU per delivery (publish included)`,
+  `${MODE}: median ${median(results)} µs server CPU per delivery (publish included), main thread ${median(mainResults)}`,
 );
 await client.close();
 await server.dispose();

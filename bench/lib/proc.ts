@@ -34,13 +34,22 @@ export function sampleRss(pid: number, everyMs = 200): { stop(): { maxMb: number
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux), or NaN. */
 export function cpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+function statCpuSeconds(stat: string): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
     // utime and stime are fields 14 and 15 of stat, counted after the command name here.
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU seconds (user + system) one thread of a process has used so far (the main thread's id is the pid), or NaN. */
+export function threadCpuSeconds(pid: number, thread: number): number {
+  return statCpuSeconds(`/proc/${pid}/task/${thread}/stat`);
 }
 
 /** Load average over the last minute: other work on the machine skews every figure. */
