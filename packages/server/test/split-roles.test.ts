@@ -72,6 +72,20 @@ for (const backend of await testDatabaseBackends()) {
         interval: 50,
         what: () =>
           `every message reaching the listener (${accepted.filter((id) => !received.has(id)).length} missing)`,
+      }).catch(async (error: Error) => {
+        // Where the missing ones are, so a failure says what to look at.
+        const states = await Promise.all(
+          accepted
+            .filter((id) => !received.has(id))
+            .slice(0, 3)
+            .map(async (id) => {
+              const found = await (
+                await fetch(`${api.baseUrl}/admin/v1/messages/${id}`, { headers: ADMIN_HEADERS })
+              ).json();
+              return `${id}: ${found.status} after ${found.attempts} attempt(s), next ${found.nextAttemptAt}, ${found.reason}`;
+            }),
+        );
+        throw new Error(`${error.message}; ${states.join('; ')}`, { cause: error });
       });
       const repeated = [...received.entries()].filter(([, n]) => n > 1);
       assert.deepEqual(repeated, [], 'no message is delivered twice while no process crashes');
