@@ -283,7 +283,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request) => {
+  // Synchronous (no promise per request): it runs on every request.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (closing) {
       throw new HttpError(503, ErrorCodes.unavailable, 'the server is shutting down; try again', {
         connection: 'close',
@@ -296,6 +297,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (request.url.length > MAX_URL_LENGTH) {
       throw new HttpError(414, ErrorCodes.uriTooLong, `the URL is longer than ${MAX_URL_LENGTH} characters`);
     }
+    done();
   });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

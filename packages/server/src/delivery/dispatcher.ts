@@ -279,68 +279,74 @@ export class Dispatcher {
 
   private startAttempt(origin: string, item: ClaimedMessage, now: number): void {
     this.inFlight++;
-    const ticket = this.scheduler.begin(origin, now);
-    const done = () => this.afterAttempt(ticket);
-    this.attempt(item, now).then(done, done);
+    void this.attempt(item, this.scheduler.begin(origin, now));
   }
 
-  /** prepare → send → decide; the outcome joins the next batched write. */
-  private async attempt(item: ClaimedMessage, startedAt: number): Promise<void> {
-    const { message, registration } = item;
-    const attemptNumber = message.attempts + 1;
-    let result: SendResult;
+  /** prepare → send → decide; the outcome joins the next batched write; then the slot is given back. */
+  private async attempt(item: ClaimedMessage, ticket: AttemptTicket): Promise<void> {
+    const startedAt = ticket.startedAt;
     try {
-      const request = callbackRequest(item, attemptNumber, startedAt, this.signer, this.options.userAgent);
-      result = await this.options.sender.send(registration.url, request.headers, request.body);
-    } catch (error) {
-      result = {
-        statusCode: null,
-        retryAfter: null,
-        error: { kind: 'internal', detail: (error as Error).message },
-        responseExcerpt: null,
-        latencyMs: this.now() - startedAt,
+      const { message, registration } = item;
+      const attemptNumber = message.attempts + 1;
+      let result: SendResult;
+      try {
+        const request = callbackRequest(item, attemptNumber, startedAt, this.signer, this.options.userAgent);
+        result = await this.options.sender.send(registration.url, request.headers, request.body);
+      } catch (error) {
+        result = {
+          statusCode: null,
+          retryAfter: null,
+          error: { kind: 'internal', detail: (error as Error).message },
+          responseExcerpt: null,
+          latencyMs: this.now() - startedAt,
+        };
+      }
+      const attempt: Attempt = {
+        messageId: message.id,
+        attemptNumber,
+        startedAt,
+        url: registration.url,
+        statusCode: result.statusCode,
+        latencyMs: result.latencyMs,
+        errorKind: result.error?.kind ?? null,
+        error: result.error?.detail ?? null,
+        responseExcerpt: result.responseExcerpt,
       };
+      const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.now());
+      // One line per outcome; built only when info is on (benchmarks and quiet deployments run at warn).
+      if (this.options.logger.isLevelEnabled?.('info') !== false) {
+        this.options.logger.info(
+          {
+            messageId: message.id,
+            account: message.accountName,
+            service: message.serviceName,
+            attempt: attemptNumber,
+            url: registration.url,
+            statusCode: result.statusCode,
+            error: result.error && formatAttemptError(result.error),
+            ms: Math.round(result.latencyMs),
+            outcome: decision.kind,
+            ...(decision.kind === 'failed' ? { reason: decision.reason } : {}),
+            ...(decision.kind === 'retry'
+              ? { retryIn: `${Math.round((decision.nextAttemptAt - this.now()) / 1000)}s` }
+              : {}),
+          },
+          decision.kind === 'delivered'
+            ? 'message delivered'
+            : decision.kind === 'failed'
+              ? 'message failed'
+              : 'attempt failed',
+        );
+      }
+      this.outcomes.push({ ...decision, attempt });
+      this.results.push(result);
+      this.scheduleFlush();
+    } catch (error) {
+      // Not recorded: the message stays claimed until its lease ends, then it is delivered again.
+      this.options.logger.error({ err: error, messageId: item.message.id }, 'recording an attempt failed');
+    } finally {
+      this.afterAttempt(ticket);
     }
-    const attempt: Attempt = {
-      messageId: message.id,
-      attemptNumber,
-      startedAt,
-      url: registration.url,
-      statusCode: result.statusCode,
-      latencyMs: result.latencyMs,
-      errorKind: result.error?.kind ?? null,
-      error: result.error?.detail ?? null,
-      responseExcerpt: result.responseExcerpt,
-    };
-    const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.now());
-    // One line per outcome; built only when info is on (benchmarks and quiet deployments run at warn).
-    if (this.options.logger.isLevelEnabled?.('info') !== false) {
-      this.options.logger.info(
-        {
-          messageId: message.id,
-          account: message.accountName,
-          service: message.serviceName,
-          attempt: attemptNumber,
-          url: registration.url,
-          statusCode: result.statusCode,
-          error: result.error && formatAttemptError(result.error),
-          ms: Math.round(result.latencyMs),
-          outcome: decision.kind,
-          ...(decision.kind === 'failed' ? { reason: decision.reason } : {}),
-          ...(decision.kind === 'retry'
-            ? { retryIn: `${Math.round((decision.nextAttemptAt - this.now()) / 1000)}s` }
-            : {}),
-        },
-        decision.kind === 'delivered'
-          ? 'message delivered'
-          : decision.kind === 'failed'
-            ? 'message failed'
-            : 'attempt failed',
-      );
-    }
-    this.outcomes.push({ ...decision, attempt });
-    this.results.push(result);
-    this.scheduleFlush();
   }
 
   private afterAttempt(ticket: AttemptTicket): void {

@@ -1,4 +1,4 @@
-import { createHash, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
  * Bearer tokens and session tokens: random, handed to the caller once, stored only as a SHA-256
@@ -23,9 +23,14 @@ export function newClientSecret(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** Constant-time equality of two strings (length is not secret). */
-export function safeEqual(a: string, b: string): boolean {
-  const left = createHash('sha256').update(a).digest();
-  const right = createHash('sha256').update(b).digest();
-  return timingSafeEqual(left, right);
+/**
+ * A constant-time check of candidates against one secret (the admin token, checked on every admin
+ * request). Digests of equal length are compared, so the secret's length does not leak either; the
+ * secret's own digest is computed once.
+ */
+export function secretMatcher(secret: string): (candidate: string) => boolean {
+  const right = digestOf(secret);
+  return (candidate) => timingSafeEqual(digestOf(candidate), right);
 }
+
+const digestOf = (text: string): Buffer => hash('sha256', text, 'buffer') as unknown as Buffer;

@@ -97,6 +97,7 @@ export class IdempotencyConflictError extends Error {
 const fingerprintOf = (payload: string) => createHash('sha256').update(payload).digest('base64url');
 const scopeOf = (m: { accountName: string; serviceName: string }, key: string) =>
   `${m.accountName}\u0000${m.serviceName}\u0000${key}`;
+const pairKey = (m: { accountName: string; serviceName: string }) => `${m.accountName}\u0000${m.serviceName}`;
 
 /**
  * The rules of messages, on any store: the status a message gets at publish (pending, or failed with
@@ -132,7 +133,83 @@ export class MessageService implements DeliveryQueue {
   }
 
   private async tryPublish(messages: NewMessage[], now: number): Promise<PublishedMessage[]> {
-    const results: (PublishedMessage | null)[] = messages.map(() => null);
+    const results: (PublishedMessage | null)[] = new Array(messages.length).fill(null);
+    // Most publishes carry no idempotency key: they skip the key bookkeeping entirely.
+    const keyed = messages.some((m) => m.idempotencyKey) ? await this.resolveKeys(messages, now, results) : null;
+    const fresh: number[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      if (results[i] === null && !keyed?.repeated.has(i)) fresh.push(i);
+    }
+
+    // Whether a registration exists is read from the store, not a cache: a message must not be
+    // queued for a registration another process just removed, nor failed for one it just made.
+    const registered = new Map<string, boolean>();
+    const pairIndexes: number[] = [];
+    for (const i of fresh) {
+      const key = pairKey(messages[i]);
+      if (!registered.has(key)) {
+        registered.set(key, false);
+        pairIndexes.push(i);
+      }
+    }
+    const exists = await this.store.registrations.exists(
+      pairIndexes.map((i) => ({ accountName: messages[i].accountName, serviceName: messages[i].serviceName })),
+    );
+    for (let n = 0; n < pairIndexes.length; n++) registered.set(pairKey(messages[pairIndexes[n]]), exists[n]);
+
+    const handoff = this.handoff;
+    let room = handoff?.room ?? 0;
+    const lockedUntil = now + (handoff?.leaseMs ?? 0);
+    const handed: MessageInsert[] = [];
+    const inserts: MessageInsert[] = fresh.map((i) => {
+      const m = messages[i];
+      const isRegistered = registered.get(pairKey(m)) === true;
+      const handOver = isRegistered && room > 0;
+      if (handOver) room--;
+      const result: PublishedMessage = { id: m.id, status: isRegistered ? 'pending' : 'failed', duplicate: false };
+      if (handOver) result.handedOver = true;
+      results[i] = result;
+      const insert: MessageInsert = {
+        id: m.id,
+        accountName: m.accountName,
+        serviceName: m.serviceName,
+        payload: m.payload,
+        status: handOver ? 'delivering' : isRegistered ? 'pending' : 'failed',
+        maxAttempts: m.maxAttempts,
+        nextAttemptAt: isRegistered ? now : null,
+        lockedUntil: handOver ? lockedUntil : null,
+        reason: isRegistered ? null : MessageReasons.noRegistration,
+        idempotency:
+          m.idempotencyKey && keyed
+            ? {
+                key: m.idempotencyKey,
+                fingerprint: keyed.fingerprints[i] as string,
+                expiresAt: now + IDEMPOTENCY_KEY_TTL_MS,
+              }
+            : null,
+      };
+      if (handOver) handed.push(insert);
+      return insert;
+    });
+    if (inserts.length > 0) await this.store.messages.insert(inserts, now);
+    if (handoff && handed.length > 0) await this.handOver(handoff, handed, now);
+    for (const [i, first] of keyed?.repeats ?? []) {
+      const earlier = results[first] as PublishedMessage;
+      results[i] = { id: earlier.id, status: earlier.status, duplicate: true };
+    }
+    return results as PublishedMessage[];
+  }
+
+  /**
+   * The idempotency keys of a publish: fills `results` with the earlier messages of keys already
+   * stored, and returns each keyed message's payload fingerprint and the messages repeating a key of
+   * an earlier one in the same publish. Throws IdempotencyConflictError on a key used with another payload.
+   */
+  private async resolveKeys(
+    messages: NewMessage[],
+    now: number,
+    results: (PublishedMessage | null)[],
+  ): Promise<{ fingerprints: (string | null)[]; repeats: [number, number][]; repeated: Set<number> }> {
     const fingerprints: (string | null)[] = messages.map((m) => (m.idempotencyKey ? fingerprintOf(m.payload) : null));
     /** Index of the first message holding each scoped key, and the later ones repeating it. */
     const firstWithKey = new Map<string, number>();
@@ -145,83 +222,31 @@ export class MessageService implements DeliveryQueue {
       else if (fingerprints[first] !== fingerprints[i]) throw new IdempotencyConflictError(m.idempotencyKey, i);
       else repeats.push([i, first]);
     });
-    if (firstWithKey.size > 0) {
-      const holders = [...firstWithKey.values()];
-      const found = await this.store.messages.findIdempotencyKeys(
-        holders.map((i) => ({
-          accountName: messages[i].accountName,
-          serviceName: messages[i].serviceName,
-          key: messages[i].idempotencyKey as string,
-        })),
-        now,
-      );
-      found.forEach((record, n) => {
-        const i = holders[n];
-        if (!record) return;
-        if (record.fingerprint !== null && record.fingerprint !== fingerprints[i]) {
-          throw new IdempotencyConflictError(record.key, i);
-        }
-        results[i] = { id: record.messageId, status: record.status, duplicate: true };
-      });
-    }
-    const repeated = new Set(repeats.map(([i]) => i));
-    const fresh = messages.map((_, i) => i).filter((i) => results[i] === null && !repeated.has(i));
-
-    // Whether a registration exists is read from the store, not a cache: a message must not be
-    // queued for a registration another process just removed, nor failed for one it just made.
-    const pairs = new Map<string, number>();
-    for (const i of fresh) {
-      const key = `${messages[i].accountName}\u0000${messages[i].serviceName}`;
-      if (!pairs.has(key)) pairs.set(key, i);
-    }
-    const pairIndexes = [...pairs.values()];
-    const exists = await this.store.registrations.exists(
-      pairIndexes.map((i) => ({ accountName: messages[i].accountName, serviceName: messages[i].serviceName })),
+    const holders = [...firstWithKey.values()];
+    const found = await this.store.messages.findIdempotencyKeys(
+      holders.map((i) => ({
+        accountName: messages[i].accountName,
+        serviceName: messages[i].serviceName,
+        key: messages[i].idempotencyKey as string,
+      })),
+      now,
     );
-    const registered = new Map<string, boolean>([...pairs.keys()].map((key, n) => [key, exists[n]]));
-
-    const handoff = this.handoff;
-    let room = handoff?.room ?? 0;
-    const lockedUntil = now + (handoff?.leaseMs ?? 0);
-    const handed: MessageInsert[] = [];
-    const inserts: MessageInsert[] = fresh.map((i) => {
-      const m = messages[i];
-      const isRegistered = registered.get(`${m.accountName}\u0000${m.serviceName}`) === true;
-      const handOver = isRegistered && room > 0;
-      if (handOver) room--;
-      results[i] = { id: m.id, status: isRegistered ? 'pending' : 'failed', duplicate: false };
-      if (handOver) (results[i] as PublishedMessage).handedOver = true;
-      const insert: MessageInsert = {
-        id: m.id,
-        accountName: m.accountName,
-        serviceName: m.serviceName,
-        payload: m.payload,
-        status: handOver ? 'delivering' : isRegistered ? 'pending' : 'failed',
-        maxAttempts: m.maxAttempts,
-        nextAttemptAt: isRegistered ? now : null,
-        lockedUntil: handOver ? lockedUntil : null,
-        reason: isRegistered ? null : MessageReasons.noRegistration,
-        idempotency: m.idempotencyKey
-          ? { key: m.idempotencyKey, fingerprint: fingerprints[i] as string, expiresAt: now + IDEMPOTENCY_KEY_TTL_MS }
-          : null,
-      };
-      if (handOver) handed.push(insert);
-      return insert;
+    found.forEach((record, n) => {
+      const i = holders[n];
+      if (!record) return;
+      if (record.fingerprint !== null && record.fingerprint !== fingerprints[i]) {
+        throw new IdempotencyConflictError(record.key, i);
+      }
+      results[i] = { id: record.messageId, status: record.status, duplicate: true };
     });
-    if (inserts.length > 0) await this.store.messages.insert(inserts, now);
-    if (handoff && handed.length > 0) await this.handOver(handoff, handed, now);
-    for (const [i, first] of repeats) {
-      const earlier = results[first] as PublishedMessage;
-      results[i] = { id: earlier.id, status: earlier.status, duplicate: true };
-    }
-    return results as PublishedMessage[];
+    return { fingerprints, repeats, repeated: new Set(repeats.map(([i]) => i)) };
   }
 
   /** Registration lookups for one batch: one per (account, service), not one per message. */
   private batchLookup(): (accountName: string, serviceName: string) => Promise<Registration | null> {
     const lookups = new Map<string, Promise<Registration | null>>();
     return (accountName, serviceName) => {
-      const key = `${accountName}\u0000${serviceName}`;
+      const key = pairKey({ accountName, serviceName });
       let lookup = lookups.get(key);
       if (!lookup) {
         lookup = this.registrations.get(accountName, serviceName);
