@@ -67,8 +67,9 @@ for (const backend of await testDatabaseBackends()) {
         accepted.push(...(JSON.parse(text) as { messageIds: string[] }).messageIds);
       }
 
+      // As patient as the other multi-process tests: a starved machine delivers slowly, not never.
       await eventually(() => accepted.every((id) => received.has(id)), {
-        timeout: 30_000,
+        timeout: 60_000,
         interval: 50,
         what: () =>
           `every message reaching the listener (${accepted.filter((id) => !received.has(id)).length} missing)`,
