@@ -7,7 +7,17 @@ import { join } from 'node:path';
 /** A throwaway PostgreSQL cluster on 127.0.0.1: its superuser URL, and how to stop and remove it. */
 export interface ThrowawayCluster {
   url: string;
+  /** Its data folder (postmaster.pid names the postmaster's process). */
+  dataDir: string;
   stop(): void;
+}
+
+export interface ClusterOptions {
+  /** Commits as shipped (fsync, synchronous commit): what the benchmark measures. Off for tests. */
+  durable?: boolean;
+  maxConnections?: number;
+  /** Further `-c name=value` settings. */
+  settings?: Record<string, string>;
 }
 
 /** The newest installed PostgreSQL's binaries (/usr/lib/postgresql/<v>/bin), or null. */
@@ -40,8 +50,10 @@ function postgresUser(): { uid: number; gid: number } {
  * initdb + pg_ctl start in a temporary folder, as the `postgres` user when running as root (PostgreSQL
  * refuses to run as root). Test clusters need no durability: fsync off keeps CREATE DATABASE and
  * commits fast. Enough connections for several test files at once, each with servers of its own.
+ * The benchmark uses the same cluster with `durable`.
  */
-export async function startThrowawayCluster(bin: string): Promise<ThrowawayCluster> {
+export async function startThrowawayCluster(bin: string, options: ClusterOptions = {}): Promise<ThrowawayCluster> {
+  const { durable = false, maxConnections = 600, settings = {} } = options;
   const dir = mkdtempSync(join(tmpdir(), 'ccb-pg-'));
   const asRoot = userInfo().uid === 0;
   const command = (name: string, args: string[]): [string, string[]] =>
@@ -52,13 +64,29 @@ export async function startThrowawayCluster(bin: string): Promise<ThrowawayClust
     chownSync(dir, uid, gid);
   }
   const data = join(dir, 'data');
-  run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', ...(durable ? [] : ['--no-sync']), '-E', 'UTF8']);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=600`;
-  run('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  const all: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    max_connections: String(maxConnections),
+    ...settings,
+  };
+  if (!durable) all.fsync = 'off';
+  const flags = Object.entries(all).map(([name, value]) => `-c ${name}=${value}`);
+  run('pg_ctl', [
+    '-D',
+    data,
+    '-o',
+    [`-p ${port} -k ${dir}`, ...flags].join(' '),
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    'start',
+  ]);
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dataDir: data,
     stop() {
       if (stopped) return;
       stopped = true;
