@@ -11,23 +11,32 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { awaitDeliveries, startListener, timelineShape } from './delivery.js';
+import { benchArgs } from './lib/args.js';
 import { ACCOUNT, ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
 import { carrierPayload } from './lib/payload.js';
 import { POSTGRES_MISSING, startPostgres } from './lib/postgres.js';
 import { cpuSeconds, threadCpuSeconds } from './lib/proc.js';
 import { startCcb } from './targets/ccb.js';
 
-const { values: flags } = parseArgs({
-  options: {
+const flags = benchArgs(
+  `node --import tsx bench/cpu.ts [--single] [--postgres] [--rounds N] [--count N]
+
+Our server's CPU time per delivery, alone (no peers), publish included; the median round counts.
+  --single    one message per request from 64 producers (default: batches of 1,000)
+  --postgres  the server on a throwaway PostgreSQL cluster (its CPU printed too)
+  --rounds N  rounds (default 3)
+  --count N   messages per round (default 10000)
+BENCH_PROFILE=1 in front also writes a V8 CPU profile of the server (bench/results/profiles/).`,
+  {
     single: { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     count: { type: 'string', default: '10000' },
   },
-});
+  ['rounds', 'count'],
+);
 const COUNT = Number(flags.count);
 const ROUNDS = Number(flags.rounds);
 const MODE = flags.single ? 'single' : 'batch';

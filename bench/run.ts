@@ -2,13 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { type ApiResult, runApi } from './api.js';
 import { type DeliveryResult, runDelivery } from './delivery.js';
 import { type DrainResult, runDrain } from './drain.js';
 import { type IngestResult, runIngest } from './ingest.js';
 import { type IsolationResult, runIsolation } from './isolation.js';
 import { type LatencyResult, runLatency } from './latency.js';
+import { benchArgs } from './lib/args.js';
 import type { BenchContext } from './lib/context.js';
 import { killAll } from './lib/ipc.js';
 import { fmt, formatTable } from './lib/table.js';
@@ -33,14 +33,18 @@ interface Results {
   targets: Record<string, boolean | null | 'not measured'>;
 }
 
-const { values: flags } = parseArgs({
-  options: {
-    // shorter runs and a 100,000-message drain (under 10 minutes)
+const flags = benchArgs(
+  `npm run bench -- [--quick] [--only SECTIONS]
+
+Measures our performance targets against peers, in one run (docs/benchmarks.md).
+  --quick        shorter loads and a 100,000-message drain (about 4 minutes instead of 11)
+  --only a,b     a subset of the sections: ${SECTIONS.join(', ')}
+BENCH_PROFILE=1 in front also writes V8 CPU profiles of our server (bench/results/profiles/).`,
+  {
     quick: { type: 'boolean', default: false },
-    // comma-separated subset of the sections
     only: { type: 'string' },
   },
-});
+);
 const selected = (flags.only?.split(',').map((s) => s.trim()) ?? [...SECTIONS]) as Section[];
 for (const s of selected) {
   if (!SECTIONS.includes(s)) {
