@@ -68,7 +68,7 @@ export async function awaitDeliveries(
 
 const message = (i: number) => ({ accountName: ACCOUNT, serviceName: 'CarrierService', payload: carrierPayload(i) });
 
-interface System {
+export interface System {
   name: string;
   /** Processes whose CPU time is charged to the deliveries. */
   pids: number[];
@@ -134,9 +134,12 @@ async function bullmq(listener: Listener): Promise<System> {
   };
 }
 
-/** The sender: our request building, signing and HTTP client with bodies from memory, no database. */
-async function sender(listener: Listener): Promise<System> {
-  const child = await startChild('sender', 'peers/sender.ts', {
+/**
+ * The sender: our request building, signing and HTTP client with bodies from memory, no database
+ * (the peer of this section and of the postgres one; `logName` names its log file).
+ */
+export async function sender(listener: Listener, logName = 'sender'): Promise<System> {
+  const child = await startChild(logName, 'peers/sender.ts', {
     listener: `http://127.0.0.1:${listener.info.ports[0]}/carrier`,
     inFlight: IN_FLIGHT,
     attemptTimeoutMs: 15_000,

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { awaitDeliveries, IN_FLIGHT, type Listener, startListener, timelineShape } from './delivery.js';
+import { awaitDeliveries, IN_FLIGHT, type Listener, sender, startListener, timelineShape } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
 import type { BenchContext } from './lib/context.js';
 import { type BenchChild, startChild } from './lib/ipc.js';
@@ -79,24 +79,6 @@ async function graphile(postgres: BenchPostgres, listener: Listener, batched: bo
   };
 }
 
-async function sender(listener: Listener): Promise<System> {
-  const child = await startChild('pg-sender', 'peers/sender.ts', {
-    listener: listenerUrl(listener),
-    inFlight: IN_FLIGHT,
-    attemptTimeoutMs: 15_000,
-  });
-  return {
-    name: 'sender (no database)',
-    async prepare(count) {
-      await child.call('prepare', { count });
-    },
-    async enqueue() {
-      await child.call('deliver');
-    },
-    close: () => child.stop(),
-  };
-}
-
 async function measure(ctx: BenchContext, listener: Listener, system: System, count: number): Promise<number> {
   await listener.call('reset');
   await system.prepare?.(count);
@@ -159,7 +141,7 @@ export async function runPostgres(ctx: BenchContext): Promise<PostgresResult | n
       await ours(postgres, listener),
       await graphile(postgres, listener, true),
       await graphile(postgres, listener, false),
-      await sender(listener),
+      await sender(listener, 'pg-sender'),
     );
     for (const system of systems) {
       // Unmeasured warm-up: JIT, connection pools, PostgreSQL's caches.

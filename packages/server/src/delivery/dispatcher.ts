@@ -238,32 +238,29 @@ export class Dispatcher {
 
   /** Starts, queues or hands back each claimed message as the origin policy says; returns how many went back. */
   private place(claimed: ClaimedMessage[], now: number): number {
-    const handBack = new Map<number, string[]>();
-    let handedBack = 0;
+    const handBack: [at: number, id: string][] = [];
     for (const item of claimed) {
       const origin = this.originOf(item);
       const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency);
       if (placement.action === 'start') this.startAttempt(origin, item, now);
-      else if (placement.action === 'hand_back') {
-        const ids = handBack.get(placement.at);
-        if (ids) ids.push(item.message.id);
-        else handBack.set(placement.at, [item.message.id]);
-        handedBack++;
-      }
+      else if (placement.action === 'hand_back') handBack.push([placement.at, item.message.id]);
     }
-    for (const [at, ids] of handBack) void this.release(ids, at);
-    return handedBack;
+    this.releaseAt(handBack);
+    return handBack.length;
   }
 
   /** Hands back what waits for stuck origins, freeing the room it holds for origins that answer. */
   private shedStuckOrigins(): void {
-    const shed = this.scheduler.shedStuck(this.now());
-    if (shed.length === 0) return;
+    this.releaseAt(this.scheduler.shedStuck(this.now()).map(({ item, at }) => [at, item.message.id]));
+  }
+
+  /** Hands messages back to the store, one call per due time. */
+  private releaseAt(entries: [at: number, id: string][]): void {
     const byTime = new Map<number, string[]>();
-    for (const { item, at } of shed) {
+    for (const [at, id] of entries) {
       const ids = byTime.get(at);
-      if (ids) ids.push(item.message.id);
-      else byTime.set(at, [item.message.id]);
+      if (ids) ids.push(id);
+      else byTime.set(at, [id]);
     }
     for (const [at, ids] of byTime) void this.release(ids, at);
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { formatAttemptError, storedAttemptError } from '../delivery/attempt-error.js';
 import {
   type Attempt,
   type CallbackMessage,
@@ -343,7 +344,8 @@ export class MessageService implements DeliveryQueue {
           change.status = 'pending';
           change.nextAttemptAt = outcome.nextAttemptAt;
           // The last error as text, `kind: detail`, until the next attempt.
-          change.reason = attempt.errorKind === null ? attempt.error : `${attempt.errorKind}: ${attempt.error}`;
+          const error = storedAttemptError(attempt);
+          change.reason = error && formatAttemptError(error);
         } else {
           change.status = 'failed';
           change.reason = outcome.reason;
