@@ -19,6 +19,8 @@ export interface Config {
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;
+  /** Bearer token GET /metrics requires; null = /metrics is open (CCB_METRICS_TOKEN). */
+  metricsToken: string | null;
   /** 32-byte key for AES-256-GCM of callback passwords and signing secrets (CCB_ENCRYPTION_KEY). */
   encryptionKey: Buffer;
   /** Allowed listener ports; null = any (CCB_ALLOWED_PORTS=any). */
@@ -308,6 +310,12 @@ export const SERVE_SETTINGS = {
     devDefault: DEV_CREDENTIALS.adminToken,
     defaultText: `required; ${DEV_CREDENTIALS.adminToken} with --dev`,
     description: 'bearer token of /admin/v1',
+    parse: text,
+  }),
+  metricsToken: setting({
+    env: ['CCB_METRICS_TOKEN'],
+    defaultText: 'none: /metrics answers anyone who reaches the port',
+    description: 'bearer token GET /metrics requires (Prometheus: authorization.credentials)',
     parse: text,
   }),
   encryptionKey: setting({
@@ -659,6 +667,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     databasePoolSize: values.databasePoolSize,
     role: values.role,
     adminToken,
+    metricsToken: values.metricsToken || null,
     encryptionKey,
     allowedPorts: values.allowedPorts,
     allowLoopback: dev || values.allowLoopbackTargets,

@@ -764,6 +764,26 @@ for (const backend of backends) {
         assert.equal((await store.messages.stats(T0 - 1)).oldestDueAgeMs, 0);
       });
 
+      it('counts the open messages alone for /metrics, with the same figures as the full stats', async () => {
+        await store.messages.insert(
+          [
+            row(),
+            row({ nextAttemptAt: T0 + 500 }),
+            row(),
+            row({ status: 'failed', nextAttemptAt: null, reason: 'x' }),
+            row({ status: 'delivered', nextAttemptAt: null }),
+          ],
+          T0,
+        );
+        await store.messages.claim(T0, 1, LEASE);
+        assert.deepEqual(await store.messages.openStats(T0 + 2_000), {
+          pending: 2,
+          delivering: 1,
+          oldestDueAgeMs: 2_000,
+        });
+        assert.equal((await store.messages.openStats(T0 - 1)).oldestDueAgeMs, 0);
+      });
+
       it('purges finished messages past their cutoffs with their attempts and keys, and expired keys', async () => {
         const delivered = row({ idempotency: { key: 'kd', fingerprint: 'f', expiresAt: T0 + 100_000 } });
         const failed = row();

@@ -94,7 +94,8 @@ function forgetWhere<V extends object>(cache: LRUCache<string, V>, matches: (ent
   for (const key of keys) cache.delete(key);
 }
 
-function bearerToken(header: string | undefined): string | null {
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1] : null;

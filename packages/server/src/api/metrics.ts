@@ -1,14 +1,39 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
+import { secretMatcher } from '../security/tokens.js';
+import { bearerToken } from './auth.js';
+import { ErrorCodes, HttpError } from './errors.js';
 
-/** `GET /metrics` (Prometheus text format): delivery counters, queue gauges and process metrics. */
+/**
+ * `GET /metrics` (Prometheus text format): delivery counters, queue gauges and process metrics. The
+ * queue gauges read the open messages only, once at a time for all scrapers (see Metrics); with
+ * CCB_METRICS_TOKEN set, a scrape needs `Authorization: Bearer <token>`.
+ */
 export const metricsRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const source = () => ctx.store.messages.stats(Date.now());
+  const source = () => ctx.store.messages.openStats(Date.now());
   const { metrics } = ctx;
   metrics.setQueueStatsSource(source);
   app.addHook('onClose', async () => metrics.clearQueueStatsSource(source));
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['Operations'] } }, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  const token = ctx.config.metricsToken;
+  const matches = token === null ? null : secretMatcher(token);
+  const requireToken = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+    const given = bearerToken(request.headers.authorization);
+    if (matches && (given === null || !matches(given))) {
+      throw new HttpError(401, ErrorCodes.unauthorized, '/metrics needs Authorization: Bearer <CCB_METRICS_TOKEN>', {
+        'www-authenticate': 'Bearer realm="ccb-metrics"',
+      });
+    }
+    done();
+  };
+  app.get(
+    '/metrics',
+    {
+      schema: { summary: 'Prometheus metrics', tags: ['Operations'] },
+      ...(matches ? { onRequest: requireToken } : {}),
+    },
+    async (_request, reply) => {
+      const text = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(text);
+    },
+  );
 };

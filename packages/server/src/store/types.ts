@@ -277,6 +277,14 @@ export interface MessageStats {
   oldestDueAgeMs: number;
 }
 
+/** The open messages only (what /metrics reads): never counts the history of finished messages. */
+export interface OpenMessageStats {
+  pending: number;
+  delivering: number;
+  /** Age in ms of the oldest message that is due now (pending with nextAttemptAt <= now), 0 when none. */
+  oldestDueAgeMs: number;
+}
+
 export interface PurgeCutoffs {
   /** Delivered messages last updated before this go. */
   deliveredBefore: number;
@@ -313,6 +321,11 @@ export interface MessageStore {
   /** Newest first. Throws InvalidCursorError for a cursor it did not make. */
   list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage>;
   stats(now: number): Promise<MessageStats>;
+  /**
+   * Counts of pending and delivering messages and the oldest due age, read from the open messages
+   * alone: its cost follows the queue, not the retained history (an unauthenticated scrape runs it).
+   */
+  openStats(now: number): Promise<OpenMessageStats>;
   /**
    * Messages among `ids` whose status is one of `from` become pending, due now, reason cleared, with
    * `extraAttempts` more attempts allowed on top of those made. Returns their ids.

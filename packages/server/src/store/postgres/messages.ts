@@ -13,6 +13,7 @@ import {
   type MessageStats,
   type MessageStatus,
   type MessageStore,
+  type OpenMessageStats,
   type PurgeCutoffs,
 } from '../types.js';
 import type { Database, Queryable } from './database.js';
@@ -431,6 +432,23 @@ export class PostgresMessageStore implements MessageStore {
       counts,
       queueDepth: counts.pending + counts.delivering,
       oldestDueAgeMs: oldestDue !== null && oldestDue <= now ? now - oldestDue : 0,
+    };
+  }
+
+  async openStats(now: number): Promise<OpenMessageStats> {
+    // The partial indexes of pending and delivering messages only: no finished row is read.
+    const result = await this.db.query<{ pending: string; delivering: string; oldest: string | null }>({
+      name: 'messages_open_stats',
+      text: `SELECT (SELECT count(*) FROM messages WHERE status = 'pending') AS pending,
+                    (SELECT count(*) FROM messages WHERE status = 'delivering') AS delivering,
+                    (SELECT min(next_attempt_at) FROM messages WHERE status = 'pending') AS oldest`,
+    });
+    const row = result.rows[0];
+    const oldest = row.oldest === null ? null : Number(row.oldest);
+    return {
+      pending: Number(row.pending),
+      delivering: Number(row.delivering),
+      oldestDueAgeMs: oldest !== null && oldest <= now ? now - oldest : 0,
     };
   }
 

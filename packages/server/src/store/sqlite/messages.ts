@@ -11,6 +11,7 @@ import type {
   MessageStats,
   MessageStatus,
   MessageStore,
+  OpenMessageStats,
   PurgeCutoffs,
 } from '../types.js';
 import { IdempotencyKeyTakenError, MESSAGE_STATUSES } from '../types.js';
@@ -219,6 +220,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly nextPending: Statement<[]>;
   private readonly nextLease: Statement<[]>;
   private readonly countByStatus: Statement<[]>;
+  private readonly countOpen: Statement<[]>;
   private readonly purgeMessages: Statement;
   private readonly purgeAttempts: Statement<[string]>;
   private readonly purgeMessageKeys: Statement<[string]>;
@@ -342,6 +344,12 @@ export class SqliteMessageStore implements MessageStore {
        UNION ALL SELECT 'delivering', COUNT(*) FROM messages WHERE status = 'delivering'
        UNION ALL SELECT status, COUNT(*) FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
          GROUP BY status`,
+    ) as Statement<[]>;
+    // The partial indexes of pending and delivering messages only: no finished row is read.
+    this.countOpen = db.prepare(
+      `SELECT (SELECT COUNT(*) FROM messages WHERE status = 'pending') AS pending,
+              (SELECT COUNT(*) FROM messages WHERE status = 'delivering') AS delivering,
+              (SELECT MIN(next_attempt_at) FROM messages WHERE status = 'pending') AS oldest`,
     ) as Statement<[]>;
     this.purgeMessages = db.prepare(
       `DELETE FROM messages WHERE seq IN (
@@ -569,6 +577,15 @@ export class SqliteMessageStore implements MessageStore {
       counts,
       queueDepth: counts.pending + counts.delivering,
       oldestDueAgeMs: oldestDue !== null && oldestDue <= now ? now - oldestDue : 0,
+    };
+  }
+
+  async openStats(now: number): Promise<OpenMessageStats> {
+    const row = this.countOpen.get() as { pending: number; delivering: number; oldest: number | null };
+    return {
+      pending: row.pending,
+      delivering: row.delivering,
+      oldestDueAgeMs: row.oldest !== null && row.oldest <= now ? now - row.oldest : 0,
     };
   }
 
