@@ -14,6 +14,7 @@ import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
+import { installHostCheck } from './api/host-check.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
@@ -89,6 +90,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.server.maxConnections = http.maxConnections;
 
   installErrorHandlers(app);
+  installHostCheck(app, ctx.config.allowedHosts);
   installBodyParsers(app);
 
   await app.register(swagger, {

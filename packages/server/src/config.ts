@@ -25,6 +25,8 @@ export interface Config {
   encryptionKey: Buffer;
   /** Allowed listener ports; null = any (CCB_ALLOWED_PORTS=any). */
   allowedPorts: Set<number> | null;
+  /** Host names the server answers to (Host header); null = any (CCB_ALLOWED_HOSTS). */
+  allowedHosts: string[] | null;
   /** Loopback listener URLs allowed (dev profile). */
   allowLoopback: boolean;
   /** Private ranges allowed (CCB_ALLOW_PRIVATE_TARGETS=1). */
@@ -198,6 +200,26 @@ function retrySchedule(value: string): number[] {
   return parts.map(duration);
 }
 
+/** The dev profile answers only to these (no DNS-rebinding page can reach it under its own name). */
+export const LOOPBACK_HOST_NAMES = 'localhost,127.0.0.1,[::1]';
+
+function allowedHosts(value: string): string[] | null {
+  if (value.trim().toLowerCase() === 'any') return null;
+  const names = value
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0) throw new Error('give host names such as ccb.example.com,localhost (or "any")');
+  for (const name of names) {
+    if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$/.test(name)) {
+      throw new Error(
+        `"${name}" is not a host name such as ccb.example.com, *.example.com, 10.0.0.5 or [::1] (no port)`,
+      );
+    }
+  }
+  return names;
+}
+
 function allowedPorts(value: string): Set<number> | null {
   if (value.trim().toLowerCase() === 'any') return null;
   const ports = new Set<number>();
@@ -258,6 +280,14 @@ export const SERVE_SETTINGS = {
     default: '127.0.0.1',
     description: 'address to listen on (0.0.0.0 to expose)',
     parse: text,
+  }),
+  allowedHosts: setting({
+    env: ['CCB_ALLOWED_HOSTS'],
+    default: 'any',
+    devDefault: LOOPBACK_HOST_NAMES,
+    description:
+      'host names the server answers to in the Host header, comma-separated, *.example.com for subdomains ("any" answers all); others get 400',
+    parse: allowedHosts,
   }),
   databaseUrl: setting({
     flag: '--db <url>',
@@ -670,6 +700,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     metricsToken: values.metricsToken || null,
     encryptionKey,
     allowedPorts: values.allowedPorts,
+    allowedHosts: values.allowedHosts,
     allowLoopback: dev || values.allowLoopbackTargets,
     allowPrivateTargets: values.allowPrivateTargets,
     delivery: {
