@@ -192,6 +192,30 @@ describe('ccb publish and ccb messages', () => {
     assert.match(again.stdout, /Idempotency-Key was used before/);
   });
 
+  it('sends the payload as written: a number a float cannot keep reaches the server unrounded and is refused', async () => {
+    const big = '{"iccid": 89148000000000000001234, "ratio": 1.50, "nested": {"n": -0.000000000000000000001}}';
+    const counting = await startCountingServer();
+    await ccb(['publish', ACCOUNT, 'CarrierService', '--data', big], counting.url);
+    const file = join(server.dataDir, 'big.json');
+    writeFileSync(file, `\n  ${big}\n`);
+    await ccb(['publish', ACCOUNT, 'CarrierService', '--file', file], counting.url);
+    assert.equal(counting.requests.length, 2);
+    for (const request of counting.requests) {
+      assert.equal(
+        request.body,
+        `{"accountName":"${ACCOUNT}","serviceName":"CarrierService","payload":${big}}`,
+        'the JSON text as given, not re-serialised',
+      );
+    }
+
+    const refused = await ccb(['publish', ACCOUNT, 'CarrierService', '--data', big]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /the number 89148000000000000001234 cannot be kept exactly.*INPUT_INVALID\.Request\.Number/,
+    );
+  });
+
   it('refuses bad --data, an unreadable --file or no payload before any request', async () => {
     const counting = await startCountingServer();
     const cases: Array<[string[], RegExp]> = [

@@ -58,6 +58,11 @@ interface AdminResponse {
   body: unknown;
 }
 
+/** A request body that is already JSON text, sent as it is. */
+class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /** The admin API (`/admin/v1`, SPEC §4) as the CLI uses it. */
 export class AdminApi {
   readonly server: string;
@@ -70,8 +75,25 @@ export class AdminApi {
   }
 
   async publish(message: NewMessageRequest, idempotencyKey?: string): Promise<PublishResult> {
-    const response = await this.request('POST', '/messages', message, idempotencyKey);
-    const body = response.body as PublishResponseView;
+    return this.published(await this.request('POST', '/messages', message, idempotencyKey));
+  }
+
+  /** Publishes a payload given as JSON text (a checked JSON object), sent as it is written. */
+  async publishText(
+    accountName: string,
+    serviceName: string,
+    payloadJson: string,
+    idempotencyKey?: string,
+  ): Promise<PublishResult> {
+    const text = `{"accountName":${JSON.stringify(accountName)},"serviceName":${JSON.stringify(serviceName)},"payload":${payloadJson}}`;
+    return this.published(await this.request('POST', '/messages', new JsonText(text), idempotencyKey));
+  }
+
+  private published(response: AdminResponse): PublishResult {
+    const body = response.body as PublishResponseView | undefined;
+    if (typeof body?.messageId !== 'string') {
+      throw new AdminApiError(`the server answered ${response.status} without a message id: is it a ccb server?`);
+    }
     return {
       messageId: body.messageId,
       status: body.status,
@@ -163,7 +185,7 @@ export class AdminApi {
       response = await fetch(`${this.server}/admin/v1${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : body instanceof JsonText ? body.text : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (error) {
