@@ -149,8 +149,8 @@ export class AdminApi {
       .body as ClientCredentials;
   }
 
-  async deleteClient(clientId: string): Promise<void> {
-    await this.request('DELETE', `/clients/${encodeURIComponent(clientId)}`);
+  async deleteClient(clientId: string): Promise<{ clientId: string }> {
+    return (await this.request('DELETE', `/clients/${encodeURIComponent(clientId)}`)).body as { clientId: string };
   }
 
   async listUsers(): Promise<UserView[]> {
@@ -158,8 +158,14 @@ export class AdminApi {
   }
 
   /** Creates or replaces a user; `replaced` when it existed (its sessions ended). */
-  async putUser(user: { username: string; password: string; accounts: string[] }): Promise<{ replaced: boolean }> {
-    return { replaced: (await this.request('POST', '/users', user)).status === 200 };
+  async putUser(user: {
+    username: string;
+    password: string;
+    accounts: string[];
+  }): Promise<{ username: string; accounts: string[]; replaced: boolean }> {
+    const response = await this.request('POST', '/users', user);
+    const body = response.body as { username: string; accounts: string[] };
+    return { username: body.username, accounts: body.accounts, replaced: response.status === 200 };
   }
 
   async updateUser(
@@ -172,8 +178,8 @@ export class AdminApi {
     };
   }
 
-  async deleteUser(username: string): Promise<void> {
-    await this.request('DELETE', `/users/${encodeURIComponent(username)}`);
+  async deleteUser(username: string): Promise<{ username: string }> {
+    return (await this.request('DELETE', `/users/${encodeURIComponent(username)}`)).body as { username: string };
   }
 
   private async request(method: string, path: string, body?: unknown, idempotencyKey?: string) {
