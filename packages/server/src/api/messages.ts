@@ -147,8 +147,12 @@ const ReplayRequest = Type.Object(
 const ReplayJobBody = Type.Object({
   jobId: Type.String(),
   status: Type.Enum(['running', 'done', 'failed']),
-  matched: Type.Integer(),
-  replayed: Type.Integer(),
+  matched: Type.Integer({ description: 'Messages the filter found so far' }),
+  replayed: Type.Integer({ description: 'Of those, the messages queued again' }),
+  noListener: Type.Integer({
+    description:
+      'Of those, the messages left alone because no listener is registered for their account and service (they would fail again at once); replayable once one is',
+  }),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Timestamp,
   error: NullableString,
@@ -170,6 +174,16 @@ const tags = ['Messages'];
 const errors = { 400: errorBodySchema, 401: errorBodySchema };
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A replay refused because nobody listens for the message's account and service (see MessageService.replay). */
+function noListenerError(id: string, message: { accountName: string; serviceName: string } | undefined): HttpError {
+  const whom = message ? `${message.serviceName} of account ${message.accountName}` : 'its account and service';
+  return new HttpError(
+    400,
+    ErrorCodes.callbackNotFound,
+    `no listener is registered for ${whom}, so message ${id} would fail again at once; register one, then replay it`,
+  );
+}
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 function messageBody(message: CallbackMessage) {
@@ -402,21 +416,26 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         summary: 'Deliver a message now: again once delivered, failed or cancelled, or without waiting when pending',
         description:
           'The replay is a new attempt of the same message id, due at once, with a fresh set of attempts on top of ' +
-          'those made; callbackCount continues. A message being delivered right now answers 409.',
+          'those made; callbackCount continues. A message being delivered right now answers 409; one whose account ' +
+          'and service have no registration answers 400 REQUEST_FAILED.CallbackNotFound (it would fail again at once).',
         params: IdParams,
         response: { 202: PublishResponse, ...errors, 404: errorBodySchema, 409: errorBodySchema },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
-      let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-      if (replayed.length === 0) {
+      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+      const noListener = async (messageId: string) =>
+        noListenerError(messageId, (await messageService.get(messageId))?.message);
+      let outcome = await replay();
+      if (outcome.noListener.length > 0) throw await noListener(id);
+      if (outcome.replayed.length === 0) {
         const found = await messageService.get(id);
         if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
         // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
-        if (found.message.status !== 'delivering')
-          replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-        if (replayed.length === 0) {
+        if (found.message.status !== 'delivering') outcome = await replay();
+        if (outcome.noListener.length > 0) throw await noListener(id);
+        if (outcome.replayed.length === 0) {
           throw new HttpError(
             409,
             ErrorCodes.messageDelivering,
@@ -480,6 +499,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         status: job.status,
         matched: job.matched,
         replayed: job.replayed,
+        noListener: job.noListener,
         startedAt: iso(job.startedAt),
         finishedAt: isoOrNull(job.finishedAt),
         error: job.error,

@@ -277,6 +277,13 @@ export interface MessageStats {
   oldestDueAgeMs: number;
 }
 
+/** Whom a message is for. */
+export interface MessageTarget {
+  id: string;
+  accountName: string;
+  serviceName: string;
+}
+
 /** The open messages only (what /metrics reads): never counts the history of finished messages. */
 export interface OpenMessageStats {
   pending: number;
@@ -333,6 +340,8 @@ export interface MessageStore {
   requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]>;
   /** Sets every pending or delivering message of (account, service) to `cancelled` with `reason`. */
   cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
+  /** The account and service of each message among `ids` that exists (in no particular order). */
+  targetsOf(ids: string[]): Promise<MessageTarget[]>;
   /** Ids matching a filter, oldest first, after `afterId`, for bulk work in pages. */
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]>;
   /** Deletes finished messages (with their attempts and keys) and expired keys, in chunks. */
@@ -350,6 +359,8 @@ export interface ReplayJobRecord {
   matched: number;
   /** Of those, how many were queued again. */
   replayed: number;
+  /** Of those, how many were left alone because no listener is registered for their account and service. */
+  noListener: number;
   /** Last id walked (the job resumes after it). */
   afterId: string | null;
   /** While running: the instance working on it holds it until then. */

@@ -13,6 +13,7 @@ import {
   type MessageStats,
   type MessageStatus,
   type MessageStore,
+  type MessageTarget,
   type OpenMessageStats,
   type PurgeCutoffs,
 } from '../types.js';
@@ -476,6 +477,15 @@ export class PostgresMessageStore implements MessageStore {
       [accountName, serviceName, reason, now],
     );
     return result.rowCount ?? 0;
+  }
+
+  async targetsOf(ids: string[]): Promise<MessageTarget[]> {
+    if (ids.length === 0) return [];
+    const result = await this.db.query<MessageTarget>(
+      `SELECT id, account_name AS "accountName", service_name AS "serviceName" FROM messages WHERE id = ANY($1::text[])`,
+      [ids],
+    );
+    return result.rows;
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {

@@ -11,6 +11,7 @@ import type {
   MessageStats,
   MessageStatus,
   MessageStore,
+  MessageTarget,
   OpenMessageStats,
   PurgeCutoffs,
 } from '../types.js';
@@ -221,6 +222,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly nextLease: Statement<[]>;
   private readonly countByStatus: Statement<[]>;
   private readonly countOpen: Statement<[]>;
+  private readonly selectTargets: Statement<[string]>;
   private readonly purgeMessages: Statement;
   private readonly purgeAttempts: Statement<[string]>;
   private readonly purgeMessageKeys: Statement<[string]>;
@@ -345,6 +347,10 @@ export class SqliteMessageStore implements MessageStore {
        UNION ALL SELECT status, COUNT(*) FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
          GROUP BY status`,
     ) as Statement<[]>;
+    this.selectTargets = db.prepare(
+      `SELECT id, account_name AS accountName, service_name AS serviceName FROM messages
+       WHERE id IN (SELECT value FROM json_each(?))`,
+    ) as Statement<[string]>;
     // The partial indexes of pending and delivering messages only: no finished row is read.
     this.countOpen = db.prepare(
       `SELECT (SELECT COUNT(*) FROM messages WHERE status = 'pending') AS pending,
@@ -595,6 +601,11 @@ export class SqliteMessageStore implements MessageStore {
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
     return this.cancelOpenRows.run({ accountName, serviceName, reason, now }).changes;
+  }
+
+  async targetsOf(ids: string[]): Promise<MessageTarget[]> {
+    if (ids.length === 0) return [];
+    return this.selectTargets.all(JSON.stringify(ids)) as MessageTarget[];
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {

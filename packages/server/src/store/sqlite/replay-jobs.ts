@@ -7,6 +7,7 @@ interface ReplayJobRow {
   filter: string;
   matched: number;
   replayed: number;
+  no_listener: number;
   after_id: string | null;
   leased_until: number | null;
   started_at: number;
@@ -21,6 +22,7 @@ function toRow(job: ReplayJobRecord): ReplayJobRow {
     filter: JSON.stringify(job.filter),
     matched: job.matched,
     replayed: job.replayed,
+    no_listener: job.noListener,
     after_id: job.afterId,
     leased_until: job.leasedUntil,
     started_at: job.startedAt,
@@ -36,6 +38,7 @@ function toRecord(row: ReplayJobRow): ReplayJobRecord {
     filter: JSON.parse(row.filter) as MessageFilter,
     matched: row.matched,
     replayed: row.replayed,
+    noListener: row.no_listener,
     afterId: row.after_id,
     leasedUntil: row.leased_until,
     startedAt: row.started_at,
@@ -57,10 +60,10 @@ export class SqliteReplayJobStore implements ReplayJobStore {
   constructor(db: Database) {
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO replay_jobs (job_id, status, filter, matched, replayed, after_id, leased_until, started_at,
-           finished_at, error)
-         VALUES (@job_id, @status, @filter, @matched, @replayed, @after_id, @leased_until, @started_at, @finished_at,
-           @error)`,
+        `INSERT INTO replay_jobs (job_id, status, filter, matched, replayed, no_listener, after_id, leased_until,
+           started_at, finished_at, error)
+         VALUES (@job_id, @status, @filter, @matched, @replayed, @no_listener, @after_id, @leased_until, @started_at,
+           @finished_at, @error)`,
       ),
       get: db.prepare('SELECT * FROM replay_jobs WHERE job_id = ?'),
       claim: db.prepare(
@@ -70,7 +73,8 @@ export class SqliteReplayJobStore implements ReplayJobStore {
          RETURNING *`,
       ),
       save: db.prepare(
-        `UPDATE replay_jobs SET status = @status, matched = @matched, replayed = @replayed, after_id = @after_id,
+        `UPDATE replay_jobs SET status = @status, matched = @matched, replayed = @replayed,
+           no_listener = @no_listener, after_id = @after_id,
            leased_until = @leased_until, finished_at = @finished_at, error = @error
          WHERE job_id = @job_id`,
       ),
