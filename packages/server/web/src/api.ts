@@ -15,6 +15,8 @@ export interface Profile {
   version: string;
   userAgent: string;
   services: string[];
+  /** A port the server accepts in listener URLs, for examples. */
+  listenerPort: number;
   devAdminToken?: string;
 }
 
