@@ -8,7 +8,6 @@ import {
   adminApi,
   fail,
   type JsonFlag,
-  print,
   request,
   settingsOf,
   show,
