@@ -1,7 +1,7 @@
 /** The `ccb` program: every command, one help format, one error style (cli/index.ts runs it). */
 import { Command } from 'commander';
 import { banner } from '../banner.js';
-import { SERVE_SETTINGS, type Setting, settingNotes } from '../config.js';
+import { ConfigError, SERVE_SETTINGS, type Setting, settingNotes } from '../config.js';
 import { resolveConfig } from '../dev.js';
 import { VERSION } from '../version.js';
 import { registerAccessCommands } from './access.js';
@@ -50,7 +50,12 @@ export function buildProgram(): Command {
       const config = resolveConfig(flags);
       // Loaded here, not at the top: the client commands start without the server's modules.
       const { startServer } = await import('../server.js');
-      const server = await startServer(config);
+      const server = await startServer(config).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EADDRINUSE') throw error;
+        throw new ConfigError(
+          `port ${config.port} on ${config.host} is already in use by another program: stop it, or start on another port with --port ${config.port === 8080 ? 8081 : 8080} (or PORT=…; --port 0 picks a free one)`,
+        );
+      });
       process.stdout.write(banner(server, VERSION));
 
       let stopping = false;
