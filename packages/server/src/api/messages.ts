@@ -1,19 +1,14 @@
-import { randomFillSync } from 'node:crypto';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../delivery/attempt-error.js';
+import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../domain/attempt-error.js';
+import { newMessageId } from '../domain/message-id.js';
+import { MessageReasons } from '../domain/reasons.js';
+import { MESSAGE_STATUSES, type MessageStatus } from '../domain/statuses.js';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyConflictError, type NewMessage } from '../services/messages.js';
 import { ROTATION_GRACE_MS } from '../services/registrations.js';
-import {
-  type Attempt,
-  type CallbackMessage,
-  InvalidCursorError,
-  MESSAGE_STATUSES,
-  type MessageFilter,
-  type MessageStatus,
-} from '../store/types.js';
+import { type Attempt, type CallbackMessage, InvalidCursorError, type MessageFilter } from '../store/types.js';
 import { describeBytes, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
@@ -202,28 +197,6 @@ function attemptBody(attempt: Attempt) {
   };
 }
 
-/**
- * Time-ordered message ids (`msg_` + 12 hex digits of epoch ms + 20 random hex digits): they sort by
- * creation and keep inserts into the id index sequential.
- */
-export function newMessageId(now: number = Date.now()): string {
-  return `msg_${now.toString(16).padStart(12, '0')}${randomHex10()}`;
-}
-
-/** Random bytes drawn a page at a time: one call into the system's generator per 409 ids, not per id. */
-const ID_RANDOM = Buffer.alloc(4090);
-let idRandomAt = ID_RANDOM.length;
-
-/** 10 random bytes as 20 hex digits. */
-function randomHex10(): string {
-  if (idRandomAt + 10 > ID_RANDOM.length) {
-    randomFillSync(ID_RANDOM);
-    idRandomAt = 0;
-  }
-  idRandomAt += 10;
-  return ID_RANDOM.toString('hex', idRandomAt - 10, idRandomAt);
-}
-
 function toEpochMs(value: number | string, field: string): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) {
@@ -281,7 +254,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         description:
           `Answers 202 once the message is committed. An Idempotency-Key is remembered for ${hours(IDEMPOTENCY_KEY_TTL_MS)} per account and ` +
           'service: repeated with the same payload it returns the first message, with another payload it answers 422. ' +
-          'Without a registration for the account and service the message is stored failed (no_registration).',
+          `Without a registration for the account and service the message is stored failed (${MessageReasons.noRegistration}).`,
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
         body: PublishRequest,
         response: { 202: PublishResponse, ...errors, 422: errorBodySchema },

@@ -1,7 +1,7 @@
+import { formatAttemptError } from '../domain/attempt-error.js';
 import type { StructuredLogger } from '../logger.js';
 import type { AttemptOutcome, ClaimedMessage, DeliveryQueue } from '../services/messages.js';
 import type { Attempt } from '../store/types.js';
-import { formatAttemptError } from './attempt-error.js';
 import { callbackRequest } from './callback-request.js';
 import type { SendResult } from './http-sender.js';
 import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';

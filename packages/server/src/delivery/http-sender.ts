@@ -5,7 +5,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { Pool, type Dispatcher as UndiciDispatcher } from 'undici';
-import { type AttemptError, type AttemptErrorKind, statusError } from './attempt-error.js';
+import { type AttemptError, type AttemptErrorKind, statusError } from '../domain/attempt-error.js';
 import type { UrlGuard } from './url-guard.js';
 
 /** Resolves a host name to every address it has (dns.lookup with `all`; replaced in tests). */
