@@ -12,12 +12,13 @@ import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
 import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { registrationsRoutes } from './api/registrations.js';
+import { installRequestGuards } from './api/request-guards.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
 import { uiRoutes } from './api/ui.js';
@@ -89,6 +90,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.server.maxConnections = http.maxConnections;
 
   installErrorHandlers(app);
+  installRequestGuards(app);
   installBodyParsers(app);
 
   await app.register(swagger, {

@@ -200,11 +200,7 @@ function attemptBody(attempt: Attempt) {
 function toEpochMs(value: number | string, field: string): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) {
-    throw new HttpError(
-      400,
-      ErrorCodes.requestBody,
-      `filter.${field} must be an ISO 8601 date-time or epoch milliseconds`,
-    );
+    throw new HttpError(ErrorCodes.requestBody, `filter.${field} must be an ISO 8601 date-time or epoch milliseconds`);
   }
   return ms;
 }
@@ -220,7 +216,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     } catch (error) {
       if (error instanceof IdempotencyConflictError) {
         const where = messages.length > 1 ? ` (messages[${error.index}])` : '';
-        throw new HttpError(422, ErrorCodes.idempotencyKey, `${error.message}${where}`);
+        throw new HttpError(ErrorCodes.idempotencyKey, `${error.message}${where}`);
       }
       throw error;
     }
@@ -301,7 +297,6 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         const payload = JSON.stringify(m.payload);
         if (Buffer.byteLength(payload) > messageLimit) {
           throw new HttpError(
-            413,
             ErrorCodes.requestTooLarge,
             `messages[${i}].payload is larger than ${describeBytes(messageLimit)}, the limit of one message`,
           );
@@ -341,7 +336,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           cursor ?? null,
         );
       } catch (error) {
-        if (error instanceof InvalidCursorError) throw new HttpError(400, ErrorCodes.requestQuery, error.message);
+        if (error instanceof InvalidCursorError) throw new HttpError(ErrorCodes.requestQuery, error.message);
         throw error;
       }
       return { items: page.items.map(messageBody), nextCursor: page.nextCursor };
@@ -361,7 +356,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const found = await messageService.get(request.params.id);
-      if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${request.params.id} does not exist`);
+      if (!found) throw new HttpError(ErrorCodes.notFound, `message ${request.params.id} does not exist`);
       return { ...messageBody(found.message), deliveryAttempts: found.attempts.map(attemptBody) };
     },
   );
@@ -385,13 +380,12 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
       if (replayed.length === 0) {
         const found = await messageService.get(id);
-        if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
+        if (!found) throw new HttpError(ErrorCodes.notFound, `message ${id} does not exist`);
         // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
         if (found.message.status !== 'delivering')
           replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
         if (replayed.length === 0) {
           throw new HttpError(
-            409,
             ErrorCodes.messageDelivering,
             `message ${id} is being delivered right now; replay it once this attempt has ended`,
           );
@@ -418,7 +412,6 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       const empty = Object.keys(given).length === 0;
       if (empty !== (request.body.all === true)) {
         throw new HttpError(
-          400,
           ErrorCodes.requestBody,
           empty
             ? 'a bulk replay needs a filter, or "all": true to replay every message'
@@ -447,7 +440,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const job = await replays.get(request.params.jobId);
-      if (!job) throw new HttpError(404, ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
+      if (!job) throw new HttpError(ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
       return {
         jobId: job.jobId,
         status: job.status,
@@ -476,7 +469,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     return body;
   };
   const noRegistration = (aname: string, sname: string) =>
-    new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
+    new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
 
   app.get(
     '/callbacks/:aname/:sname/secret',
