@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { SendResult } from './delivery/http-sender.js';
+import type { SendResult } from './delivery/send-result.js';
 import type { AttemptError } from './domain/attempt-error.js';
 import type { MessageStats } from './store/types.js';
 

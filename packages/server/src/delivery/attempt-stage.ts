@@ -3,8 +3,8 @@ import type { StructuredLogger } from '../logger.js';
 import type { AttemptOutcome, ClaimedMessage } from '../services/messages.js';
 import type { Attempt } from '../store/types.js';
 import { callbackRequest } from './callback-request.js';
-import type { SendResult } from './http-sender.js';
 import type { RetrySchedule } from './retry-schedule.js';
+import type { SendResult } from './send-result.js';
 import type { Signer } from './signer.js';
 
 /** What the dispatcher needs from the HTTP side (HttpSender in production, fakes in tests). */

@@ -1,10 +1,10 @@
 import type { StructuredLogger } from '../logger.js';
 import type { ClaimedMessage, DeliveryQueue } from '../services/messages.js';
 import { AttemptStage, type Sender } from './attempt-stage.js';
-import type { SendResult } from './http-sender.js';
 import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import type { RetrySchedule } from './retry-schedule.js';
+import type { SendResult } from './send-result.js';
 import { Signer } from './signer.js';
 
 export interface DispatcherOptions {

@@ -4,9 +4,11 @@ import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
 import { VERSION } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
-import { HttpSender, type Resolver, type SendResult } from './http-sender.js';
+import type { Resolver } from './guarded-lookup.js';
+import { HttpSender } from './http-sender.js';
 import { startRetention } from './retention.js';
 import { RetrySchedule } from './retry-schedule.js';
+import type { SendResult } from './send-result.js';
 import type { UrlGuard } from './url-guard.js';
 
 /** A running delivery engine (dispatcher + retention purge). */

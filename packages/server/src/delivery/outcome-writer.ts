@@ -1,7 +1,7 @@
 import type { StructuredLogger } from '../logger.js';
 import type { AttemptOutcome, DeliveryQueue } from '../services/messages.js';
 import type { AttemptRecord } from './attempt-stage.js';
-import type { SendResult } from './http-sender.js';
+import type { SendResult } from './send-result.js';
 
 export interface OutcomeWriterOptions {
   store: Pick<DeliveryQueue, 'complete'>;
