@@ -1,8 +1,8 @@
 import type { ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, parseDuration } from '../config.js';
 import { MESSAGE_STATUSES, type MessageStatus, REPLAYABLE_STATUSES } from '../domain/statuses.js';
+import { ConfigError, parseDuration } from '../settings.js';
 import type { AdminApi, MessagePageView, MessageWithAttemptsView, ReplayFilter, ReplayJobView } from './admin-api.js';
 import {
   addConnectionOptions,
