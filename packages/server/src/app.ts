@@ -19,6 +19,7 @@ import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { registrationsRoutes } from './api/registrations.js';
 import { installRequestGuards } from './api/request-guards.js';
+import { secretsRoutes } from './api/secrets.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
 import { uiRoutes } from './api/ui.js';
@@ -145,6 +146,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       admin.addHook('onRequest', authenticator.requireAdmin);
       await admin.register(adminRoutes, { ctx, authenticator });
       await admin.register(messagesRoutes, { ctx });
+      await admin.register(secretsRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
       await admin.register(statsHistoryRoutes, { ctx });
     },
