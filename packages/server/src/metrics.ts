@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { AttemptError } from './delivery/attempt-error.js';
-import type { SendResult } from './delivery/http-sender.js';
+import type { SendResult } from './delivery/send-result.js';
+import type { AttemptError } from './domain/attempt-error.js';
 import type { OpenMessageStats } from './store/types.js';
 
 /** Scrapes closer together than this share one reading of the open messages. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { hostAllowed, hostNameOf } from '../src/api/host-check.js';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/settings.js';
 import { inject, startTestServer, type TestServer } from './helpers.js';
 
 /** A GET over a real socket with the Host header a browser would send for `host`. */

@@ -34,7 +34,6 @@ export function installHostCheck(app: FastifyInstance, allowed: readonly string[
     const host = request.headers.host;
     if (host !== undefined && !hostAllowed(hostNameOf(host), allowed)) {
       throw new HttpError(
-        400,
         ErrorCodes.missingHost,
         `this server does not answer to the host name in the Host header; allowed: ${list} (CCB_ALLOWED_HOSTS)`,
       );

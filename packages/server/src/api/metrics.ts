@@ -19,8 +19,8 @@ export const metricsRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
   const requireToken = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
     const given = bearerToken(request.headers.authorization);
     if (matches && (given === null || !matches(given))) {
-      throw new HttpError(401, ErrorCodes.unauthorized, '/metrics needs Authorization: Bearer <CCB_METRICS_TOKEN>', {
-        'www-authenticate': 'Bearer realm="ccb-metrics"',
+      throw new HttpError(ErrorCodes.unauthorized, '/metrics needs Authorization: Bearer <CCB_METRICS_TOKEN>', {
+        headers: { 'www-authenticate': 'Bearer realm="ccb-metrics"' },
       });
     }
     done();
