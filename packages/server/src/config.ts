@@ -22,6 +22,23 @@ import {
 
 export type Role = 'api' | 'worker' | 'all';
 
+/** OpenTelemetry tracing (the standard OTEL_* variables); null in Config when tracing is off. */
+export interface TracingConfig {
+  exporter: 'otlp' | 'console';
+  /** The OTLP/HTTP traces URL; null = the exporter's default (http://localhost:4318/v1/traces). */
+  endpoint: string | null;
+  serviceName: string;
+}
+
+/** An egress proxy every delivery goes through with CONNECT (CCB_EGRESS_PROXY). */
+export interface EgressProxyConfig {
+  /** `host:port` of the proxy. */
+  host: string;
+  port: number;
+  /** `Proxy-Authorization` value when the URL carries credentials. */
+  authorization: string | null;
+}
+
 export interface Config {
   dev: boolean;
   host: string;
@@ -48,6 +65,10 @@ export interface Config {
   delivery: DeliveryConfig;
   retention: RetentionConfig;
   logLevel: string;
+  /** OpenTelemetry traces; null = off (the default). */
+  tracing: TracingConfig | null;
+  /** Deliveries go through this HTTP CONNECT proxy; null = directly (the default). */
+  egressProxy: EgressProxyConfig | null;
   bodyLimitBytes: number;
   http: HttpServerConfig;
 }
@@ -118,6 +139,52 @@ function retrySchedule(value: string): number[] {
   const parts = value.split(',').map((p) => p.trim());
   if (parts.some((p) => p === '')) throw new Error(`"${value}" must be comma-separated delays such as 5s,5m,30m,2h`);
   return parts.map(duration);
+}
+
+const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
+
+function absoluteHttpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute URL such as http://collector:4318`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" is not an http(s) URL`);
+  return value;
+}
+
+function egressProxy(value: string): EgressProxyConfig {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not a proxy URL such as http://127.0.0.1:4750`);
+  }
+  if (url.protocol !== 'http:') throw new Error(`"${value}" must be an http:// proxy URL (CONNECT over plain HTTP)`);
+  if (url.pathname !== '/' || url.search || url.hash) throw new Error(`"${value}" must be only http://host:port`);
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  return {
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: Number(url.port) || 80,
+    authorization: user || password ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : null,
+  };
+}
+
+/** The tracing settings: on when an exporter is named, or an OTLP endpoint is given, unless disabled. */
+function tracingFrom(values: {
+  otelTracesExporter?: (typeof TRACES_EXPORTERS)[number];
+  otelTracesEndpoint?: string;
+  otelEndpoint?: string;
+  otelServiceName: string;
+  otelSdkDisabled: boolean;
+}): TracingConfig | null {
+  const endpoint =
+    values.otelTracesEndpoint ?? (values.otelEndpoint ? `${values.otelEndpoint.replace(/\/+$/, '')}/v1/traces` : null);
+  const exporter = values.otelTracesExporter ?? (endpoint ? 'otlp' : 'none');
+  if (values.otelSdkDisabled || exporter === 'none') return null;
+  return { exporter, endpoint, serviceName: values.otelServiceName };
 }
 
 /** The dev profile answers only to these (no DNS-rebinding page can reach it under its own name). */
@@ -351,6 +418,44 @@ export const SERVE_SETTINGS = {
     description: 'on SIGTERM or SIGINT, connections still open after this long are cut',
     parse: duration,
   }),
+  egressProxy: setting({
+    env: ['CCB_EGRESS_PROXY'],
+    defaultText: 'none: deliveries connect directly',
+    description:
+      'http://[user:password@]host:port of an HTTP CONNECT proxy (e.g. smokescreen) every delivery goes through; the URL guard still checks each target first',
+    parse: egressProxy,
+  }),
+  otelTracesExporter: setting({
+    env: ['OTEL_TRACES_EXPORTER'],
+    defaultText: 'none: tracing off (otlp when an OTLP endpoint is set)',
+    choices: TRACES_EXPORTERS,
+    description: 'OpenTelemetry traces of publishes and attempts: otlp (OTLP/HTTP), console, or none',
+    parse: oneOf(TRACES_EXPORTERS),
+  }),
+  otelTracesEndpoint: setting({
+    env: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+    defaultText: 'from OTEL_EXPORTER_OTLP_ENDPOINT',
+    description: 'OTLP/HTTP URL traces are sent to, as is (e.g. http://collector:4318/v1/traces)',
+    parse: absoluteHttpUrl,
+  }),
+  otelEndpoint: setting({
+    env: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+    defaultText: 'http://localhost:4318 when tracing is on',
+    description: 'OTLP/HTTP base URL; traces go to <url>/v1/traces',
+    parse: absoluteHttpUrl,
+  }),
+  otelServiceName: setting({
+    env: ['OTEL_SERVICE_NAME'],
+    default: 'ccb',
+    description: 'service.name of the spans',
+    parse: text,
+  }),
+  otelSdkDisabled: setting({
+    env: ['OTEL_SDK_DISABLED'],
+    default: 'false',
+    description: 'true turns tracing off whatever the other OTEL_* variables say',
+    parse: flag,
+  }),
   logLevel: setting({
     env: ['CCB_LOG_LEVEL', 'LOG_LEVEL'],
     default: 'info',
@@ -423,6 +528,8 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       purgeIntervalMs: values.purgeInterval,
     },
     logLevel: values.logLevel,
+    tracing: tracingFrom(values),
+    egressProxy: values.egressProxy ?? null,
     bodyLimitBytes: 1024 * 1024,
     http: {
       headersTimeoutMs,

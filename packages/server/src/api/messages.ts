@@ -66,9 +66,18 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   });
 
   /** Publishes through the service; a conflicting Idempotency-Key is a 422 naming the message. */
-  async function publish(messages: PublishRequest[]) {
+  async function publish(messages: PublishRequest[], traceparent: string | string[] | undefined) {
+    const startedAt = Date.now();
     try {
-      return await publisher.publish(messages, Date.now());
+      const results = await publisher.publish(messages, startedAt);
+      // A publish span per message newly stored (a repeated Idempotency-Key stored nothing).
+      if (ctx.tracer !== null) {
+        const stored = results.flatMap((result, i) =>
+          result.duplicate ? [] : [{ ...messages[i], id: result.id, status: result.status }],
+        );
+        ctx.tracer.published(stored, startedAt, typeof traceparent === 'string' ? traceparent : undefined);
+      }
+      return results;
     } catch (error) {
       if (error instanceof IdempotencyConflictError) {
         const where = messages.length > 1 ? ` (messages[${error.index}])` : '';
@@ -96,14 +105,17 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { accountName, serviceName, payload } = request.body;
-      const [result] = await publish([
-        {
-          accountName,
-          serviceName,
-          payload: JSON.stringify(payload),
-          idempotencyKey: request.headers['idempotency-key'] ?? null,
-        },
-      ]);
+      const [result] = await publish(
+        [
+          {
+            accountName,
+            serviceName,
+            payload: JSON.stringify(payload),
+            idempotencyKey: request.headers['idempotency-key'] ?? null,
+          },
+        ],
+        request.headers.traceparent,
+      );
       if (result.duplicate) reply.header('idempotent-replayed', 'true');
       return reply.code(202).send({ messageId: result.id, status: result.status });
     },
@@ -143,7 +155,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           idempotencyKey: m.idempotencyKey ?? null,
         };
       });
-      const published = await publish(messages);
+      const published = await publish(messages, request.headers.traceparent);
       return reply.code(202).send({ messageIds: published.map((p) => p.id), statuses: published.map((p) => p.status) });
     },
   );

@@ -2,6 +2,7 @@ import { formatAttemptError } from '../domain/attempt-error.js';
 import type { StructuredLogger } from '../logger.js';
 import type { AttemptOutcome, ClaimedMessage } from '../services/messages.js';
 import type { Attempt } from '../store/types.js';
+import type { AttemptSpan, Tracer } from '../tracing.js';
 import { callbackRequest } from './callback-request.js';
 import type { RetrySchedule } from './retry-schedule.js';
 import type { SendResult } from './send-result.js';
@@ -13,8 +14,13 @@ export interface Sender {
   send(url: string, headers: Record<string, string>, body: string): Promise<SendResult>;
 }
 
+/** Where attempt spans are started (tracing.ts's Tracer when tracing is on). */
+export type AttemptTracer = Pick<Tracer, 'startAttempt'>;
+
 export interface AttemptStageOptions {
   sender: Sender;
+  /** null when tracing is off: then an attempt starts no span and sends no traceparent. */
+  tracer: AttemptTracer | null;
   schedule: RetrySchedule;
   signer: Signer;
   logger: StructuredLogger;
@@ -39,7 +45,8 @@ export class AttemptStage {
   async run(item: ClaimedMessage, startedAt: number): Promise<AttemptRecord> {
     const { message, registration } = item;
     const attemptNumber = message.attempts + 1;
-    const result = await this.send(item, attemptNumber, startedAt);
+    const span = this.options.tracer === null ? null : this.startSpan(item, attemptNumber);
+    const result = await this.send(item, attemptNumber, startedAt, span === null ? null : span.traceparent);
     const attempt: Attempt = {
       messageId: message.id,
       attemptNumber,
@@ -53,14 +60,21 @@ export class AttemptStage {
     };
     const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.options.now());
     this.log(item, attemptNumber, result, decision);
+    if (span !== null) span.end(result, decision.kind);
     return { outcome: { ...decision, attempt }, result };
   }
 
   /** prepare → send; a request that cannot be built or sent is an `internal` failure, never a throw. */
-  private async send(item: ClaimedMessage, attemptNumber: number, startedAt: number): Promise<SendResult> {
+  private async send(
+    item: ClaimedMessage,
+    attemptNumber: number,
+    startedAt: number,
+    traceparent: string | null,
+  ): Promise<SendResult> {
     try {
       const { signer, userAgent, sender } = this.options;
       const request = callbackRequest(item, attemptNumber, startedAt, signer, userAgent);
+      if (traceparent !== null) request.headers.traceparent = traceparent;
       return await sender.send(item.registration.url, request.headers, request.body);
     } catch (error) {
       return {
@@ -70,6 +84,16 @@ export class AttemptStage {
         responseExcerpt: null,
         latencyMs: this.options.now() - startedAt,
       };
+    }
+  }
+
+  /** A span for this attempt; a tracer that fails costs the trace, never the delivery. */
+  private startSpan(item: ClaimedMessage, attemptNumber: number): AttemptSpan | null {
+    try {
+      return (this.options.tracer as AttemptTracer).startAttempt(item.message, attemptNumber, item.registration.url);
+    } catch (error) {
+      this.options.logger.warn({ err: error, messageId: item.message.id }, 'starting an attempt span failed');
+      return null;
     }
   }
 

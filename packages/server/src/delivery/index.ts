@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
 import { VERSION } from '../version.js';
+import type { AttemptTracer } from './attempt-stage.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -35,6 +36,8 @@ export interface DeliveryContext {
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
   metrics: { recordAttempts(results: readonly SendResult[]): void };
+  /** Attempt spans; null when tracing is off. */
+  tracer?: AttemptTracer | null;
 }
 
 export const USER_AGENT = `ccb/${VERSION}`;
@@ -61,6 +64,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     attemptTimeoutMs: delivery.attemptTimeoutMs,
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
+    tracer: ctx.tracer ?? null,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
   const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
