@@ -30,7 +30,7 @@ export interface DeliveryOptions {
  * retention settings, the message service, the URL guard, the logger and where attempts are counted.
  */
 export interface DeliveryContext {
-  config: Pick<Config, 'delivery' | 'retention'>;
+  config: Pick<Config, 'delivery' | 'retention'> & Partial<Pick<Config, 'egressProxy'>>;
   store: { messages: MessageStore };
   messages: MessageService;
   urlGuard: UrlGuard;
@@ -51,6 +51,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     timeoutMs: delivery.attemptTimeoutMs,
     connectionsPerOrigin: delivery.originConcurrency,
     resolve: options.resolve,
+    egressProxy: config.egressProxy ?? null,
   });
   const dispatcher = new Dispatcher({
     store: ctx.messages,
