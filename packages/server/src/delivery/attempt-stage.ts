@@ -42,11 +42,35 @@ export interface AttemptRecord {
 export class AttemptStage {
   constructor(private readonly options: AttemptStageOptions) {}
 
-  async run(item: ClaimedMessage, startedAt: number): Promise<AttemptRecord> {
+  /**
+   * One attempt. Without a tracer it takes the untraced path, whose suspended frames are those of an
+   * engine without tracing: tracing off costs one comparison per attempt and no allocation.
+   */
+  run(item: ClaimedMessage, startedAt: number): Promise<AttemptRecord> {
+    return this.options.tracer === null ? this.attempt(item, startedAt) : this.tracedAttempt(item, startedAt);
+  }
+
+  private async attempt(item: ClaimedMessage, startedAt: number): Promise<AttemptRecord> {
+    const attemptNumber = item.message.attempts + 1;
+    const result = await this.send(item, attemptNumber, startedAt);
+    return this.decide(item, attemptNumber, startedAt, result);
+  }
+
+  /** The same attempt inside a span, its `traceparent` sent to the listener. */
+  private async tracedAttempt(item: ClaimedMessage, startedAt: number): Promise<AttemptRecord> {
+    const attemptNumber = item.message.attempts + 1;
+    const span = this.startSpan(item, attemptNumber);
+    const result = span
+      ? await this.sendTraced(item, attemptNumber, startedAt, span.traceparent)
+      : await this.send(item, attemptNumber, startedAt);
+    const record = this.decide(item, attemptNumber, startedAt, result);
+    span?.end(result, record.outcome.kind);
+    return record;
+  }
+
+  /** decide: the retry policy's verdict on what the sender saw, and the attempt's record. */
+  private decide(item: ClaimedMessage, attemptNumber: number, startedAt: number, result: SendResult): AttemptRecord {
     const { message, registration } = item;
-    const attemptNumber = message.attempts + 1;
-    const span = this.options.tracer === null ? null : this.startSpan(item, attemptNumber);
-    const result = await this.send(item, attemptNumber, startedAt, span === null ? null : span.traceparent);
     const attempt: Attempt = {
       messageId: message.id,
       attemptNumber,
@@ -60,31 +84,44 @@ export class AttemptStage {
     };
     const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.options.now());
     this.log(item, attemptNumber, result, decision);
-    if (span !== null) span.end(result, decision.kind);
     return { outcome: { ...decision, attempt }, result };
   }
 
   /** prepare → send; a request that cannot be built or sent is an `internal` failure, never a throw. */
-  private async send(
+  private async send(item: ClaimedMessage, attemptNumber: number, startedAt: number): Promise<SendResult> {
+    try {
+      const { signer, userAgent, sender } = this.options;
+      const request = callbackRequest(item, attemptNumber, startedAt, signer, userAgent);
+      return await sender.send(item.registration.url, request.headers, request.body);
+    } catch (error) {
+      return this.internalFailure(error, startedAt);
+    }
+  }
+
+  private async sendTraced(
     item: ClaimedMessage,
     attemptNumber: number,
     startedAt: number,
-    traceparent: string | null,
+    traceparent: string,
   ): Promise<SendResult> {
     try {
       const { signer, userAgent, sender } = this.options;
       const request = callbackRequest(item, attemptNumber, startedAt, signer, userAgent);
-      if (traceparent !== null) request.headers.traceparent = traceparent;
+      request.headers.traceparent = traceparent;
       return await sender.send(item.registration.url, request.headers, request.body);
     } catch (error) {
-      return {
-        statusCode: null,
-        retryAfter: null,
-        error: { kind: 'internal', detail: (error as Error).message },
-        responseExcerpt: null,
-        latencyMs: this.options.now() - startedAt,
-      };
+      return this.internalFailure(error, startedAt);
     }
+  }
+
+  private internalFailure(error: unknown, startedAt: number): SendResult {
+    return {
+      statusCode: null,
+      retryAfter: null,
+      error: { kind: 'internal', detail: (error as Error).message },
+      responseExcerpt: null,
+      latencyMs: this.options.now() - startedAt,
+    };
   }
 
   /** A span for this attempt; a tracer that fails costs the trace, never the delivery. */
