@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
-import { VERSION } from '../version.js';
+import { USER_AGENT } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -36,8 +36,6 @@ export interface DeliveryContext {
   logger: FastifyBaseLogger;
   metrics: { recordAttempts(results: readonly SendResult[]): void };
 }
-
-export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
 export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
