@@ -1,6 +1,15 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
+import {
+  type AttemptRow,
+  FINAL_STATUSES_SQL,
+  MESSAGE_COLUMNS,
+  type MessageRow,
+  messageFilterTerms,
+  toAttempt,
+  toMessage,
+} from '../rows.js';
 import type {
   Attempt,
   CallbackMessage,
@@ -17,36 +26,6 @@ import type {
 import { IdempotencyKeyTakenError } from '../types.js';
 import { unavailableReason } from './availability.js';
 import { writeTransaction } from './transaction.js';
-
-interface MessageRow {
-  seq: number;
-  id: string;
-  account_name: string;
-  service_name: string;
-  payload: string;
-  status: MessageStatus;
-  attempts: number;
-  max_attempts: number;
-  next_attempt_at: number | null;
-  locked_until: number | null;
-  reason: string | null;
-  idempotency_key: string | null;
-  created_at: number;
-  updated_at: number;
-  delivered_at: number | null;
-}
-
-interface AttemptRow {
-  message_id: string;
-  attempt_number: number;
-  started_at: number;
-  url: string;
-  status_code: number | null;
-  latency_ms: number;
-  error_kind: string | null;
-  error: string | null;
-  response_excerpt: string | null;
-}
 
 /** A row of MESSAGE_COLUMNS as an array (a statement in raw mode), in that order. */
 type MessageColumns = [
@@ -93,33 +72,11 @@ interface InsertRequest {
   reject(error: unknown): void;
 }
 
-const MESSAGE_COLUMNS =
-  'seq, id, account_name, service_name, payload, status, attempts, max_attempts, next_attempt_at, locked_until, reason, idempotency_key, created_at, updated_at, delivered_at';
-
 const FIRST_ATTEMPT_COLUMNS =
   'first_started_at, first_url, first_status_code, first_latency_ms, first_error_kind, first_error, first_response_excerpt';
 
 /** Rows deleted per purge transaction, so a large purge never holds the write lock for long. */
 const PURGE_CHUNK = 2_000;
-
-function toMessage(row: MessageRow): CallbackMessage {
-  return {
-    id: row.id,
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    payload: row.payload,
-    status: row.status,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    nextAttemptAt: row.next_attempt_at,
-    lockedUntil: row.locked_until,
-    reason: row.reason,
-    idempotencyKey: row.idempotency_key,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deliveredAt: row.delivered_at,
-  };
-}
 
 /** The claim's rows come as arrays: one object per message instead of a row object and then this. */
 function columnsToMessage(c: MessageColumns): CallbackMessage {
@@ -141,20 +98,6 @@ function columnsToMessage(c: MessageColumns): CallbackMessage {
   };
 }
 
-function toAttempt(row: AttemptRow): Attempt {
-  return {
-    messageId: row.message_id,
-    attemptNumber: row.attempt_number,
-    startedAt: row.started_at,
-    url: row.url,
-    statusCode: row.status_code,
-    latencyMs: row.latency_ms,
-    errorKind: row.error_kind,
-    error: row.error,
-    responseExcerpt: row.response_excerpt,
-  };
-}
-
 function firstAttempt(id: string, row: FirstAttemptColumns): Attempt | null {
   if (row.first_started_at === null) return null;
   return {
@@ -168,33 +111,6 @@ function firstAttempt(id: string, row: FirstAttemptColumns): Attempt | null {
     error: row.first_error,
     responseExcerpt: row.first_response_excerpt,
   };
-}
-
-/** WHERE clause and parameters for a MessageFilter (column names are fixed, values are bound). */
-function filterClause(filter: MessageFilter): { where: string[]; params: Record<string, unknown> } {
-  const where: string[] = [];
-  const params: Record<string, unknown> = {};
-  if (filter.accountName !== undefined) {
-    where.push('account_name = @accountName');
-    params.accountName = filter.accountName;
-  }
-  if (filter.serviceName !== undefined) {
-    where.push('service_name = @serviceName');
-    params.serviceName = filter.serviceName;
-  }
-  if (filter.status !== undefined) {
-    where.push('status = @status');
-    params.status = filter.status;
-  }
-  if (filter.since !== undefined) {
-    where.push('created_at >= @since');
-    params.since = filter.since;
-  }
-  if (filter.until !== undefined) {
-    where.push('created_at < @until');
-    params.until = filter.until;
-  }
-  return { where, params };
 }
 
 /**
@@ -341,18 +257,18 @@ export class SqliteMessageStore implements MessageStore {
     this.countByStatus = db.prepare(
       `SELECT 'pending' AS status, COUNT(*) AS n FROM messages WHERE status = 'pending'
        UNION ALL SELECT 'delivering', COUNT(*) FROM messages WHERE status = 'delivering'
-       UNION ALL SELECT status, COUNT(*) FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
+       UNION ALL SELECT status, COUNT(*) FROM messages WHERE status IN (${FINAL_STATUSES_SQL})
          GROUP BY status`,
     ) as Statement<[]>;
     this.purgeMessages = db.prepare(
       `DELETE FROM messages WHERE seq IN (
-         SELECT seq FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
+         SELECT seq FROM messages WHERE status IN (${FINAL_STATUSES_SQL})
            AND status = 'delivered' AND updated_at < @deliveredBefore
          UNION ALL
-         SELECT seq FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
+         SELECT seq FROM messages WHERE status IN (${FINAL_STATUSES_SQL})
            AND status = 'failed' AND updated_at < @failedBefore
          UNION ALL
-         SELECT seq FROM messages WHERE status IN ('delivered', 'failed', 'cancelled')
+         SELECT seq FROM messages WHERE status IN (${FINAL_STATUSES_SQL})
            AND status = 'cancelled' AND updated_at < @failedBefore
          LIMIT @limit)
        RETURNING id, attempts, first_started_at IS NOT NULL AS first_in_row, idempotency_key IS NOT NULL AS keyed`,
@@ -548,7 +464,11 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage> {
-    const { where, params } = filterClause(filter);
+    const params: Record<string, unknown> = {};
+    const where = messageFilterTerms(filter, (name, value) => {
+      params[name] = value;
+      return `@${name}`;
+    });
     if (cursor !== null) {
       where.push('seq < @cursor');
       params.cursor = Number(decodeSeqCursor(cursor));
@@ -582,7 +502,11 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
-    const { where, params } = filterClause(filter);
+    const params: Record<string, unknown> = {};
+    const where = messageFilterTerms(filter, (name, value) => {
+      params[name] = value;
+      return `@${name}`;
+    });
     if (afterId !== null) {
       where.push('seq > (SELECT seq FROM messages WHERE id = @afterId)');
       params.afterId = afterId;
