@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
@@ -65,11 +66,10 @@ interface PurgedRow {
   keyed: 0 | 1;
 }
 
+/** One publish's rows and its time, waiting for the group commit of its turn. */
 interface InsertRequest {
   messages: MessageInsert[];
   now: number;
-  resolve(): void;
-  reject(error: unknown): void;
 }
 
 const FIRST_ATTEMPT_COLUMNS =
@@ -143,8 +143,8 @@ export class SqliteMessageStore implements MessageStore {
   private readonly releaseOne: Statement;
 
   private readonly insertTx: (messages: MessageInsert[], now: number) => void;
-  private readonly insertGroupTx: (group: InsertRequest[]) => void;
-  private insertQueue: InsertRequest[] = [];
+  private readonly insertGroupTx: (group: Waiting<InsertRequest, void>[]) => void;
+  private readonly inserts = new TurnGroups<InsertRequest, void>(async (group) => this.commitInserts(group), 1);
   private readonly claimTx: (now: number, limit: number, leaseMs: number) => MessageColumns[];
   private readonly updateTx: (changes: MessageChange[], now: number) => void;
   private readonly requeueTx: (ids: string[], from: string, extraAttempts: number, now: number) => string[];
@@ -312,8 +312,8 @@ export class SqliteMessageStore implements MessageStore {
       }
     });
 
-    this.insertGroupTx = writeTransaction(db, (group: InsertRequest[]) => {
-      for (const entry of group) this.insertTx(entry.messages, entry.now);
+    this.insertGroupTx = writeTransaction(db, (group: Waiting<InsertRequest, void>[]) => {
+      for (const { input } of group) this.insertTx(input.messages, input.now);
     });
 
     this.claimTx = writeTransaction(db, (now: number, limit: number, leaseMs: number) => {
@@ -390,15 +390,10 @@ export class SqliteMessageStore implements MessageStore {
    * caller still hears back only after the commit that holds its messages.
    */
   insert(messages: MessageInsert[], now: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.insertQueue.push({ messages, now, resolve, reject });
-      if (this.insertQueue.length === 1) setImmediate(() => this.commitInserts());
-    });
+    return this.inserts.add({ messages, now });
   }
 
-  private commitInserts(): void {
-    const group = this.insertQueue;
-    this.insertQueue = [];
+  private commitInserts(group: Waiting<InsertRequest, void>[]): void {
     try {
       this.insertGroupTx(group);
       for (const entry of group) entry.resolve();
@@ -411,7 +406,7 @@ export class SqliteMessageStore implements MessageStore {
       // One bad insert must not fail the others: commit them one by one to find out which.
       for (const entry of group) {
         try {
-          this.insertTx(entry.messages, entry.now);
+          this.insertTx(entry.input.messages, entry.input.now);
           entry.resolve();
         } catch (error) {
           entry.reject(error);
