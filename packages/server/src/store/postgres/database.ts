@@ -61,6 +61,8 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 export class Database {
   readonly pool: pg.Pool;
   readonly relaxed: pg.Pool;
+  /** Clients whose connection failed: released with `destroy`, never handed out again. */
+  private readonly broken = new WeakSet<pg.PoolClient>();
 
   constructor(
     readonly connectionString: string,
@@ -74,9 +76,16 @@ export class Database {
     };
     this.pool = new pg.Pool(config);
     this.relaxed = new pg.Pool({ ...config, options: '-c synchronous_commit=off' });
-    // An idle client that loses its connection must not crash the process; the pool replaces it.
-    this.pool.on('error', () => {});
-    this.relaxed.on('error', () => {});
+    for (const pool of [this.pool, this.relaxed]) {
+      // An idle client that loses its connection: the pool drops it and makes a new one when needed.
+      pool.on('error', () => {});
+      // A checked-out client has no listener of the pool's: without this one, a connection that the
+      // server ends between two statements (a terminated backend, a restart, a network reset) would
+      // end the process. The statement in flight fails on its own; the client is not reused.
+      pool.on('connect', (client) => {
+        client.on('error', () => this.broken.add(client));
+      });
+    }
   }
 
   query<R extends pg.QueryResultRow = Record<string, unknown>>(
@@ -109,7 +118,7 @@ export class Database {
         if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
         throw classify(error);
       } finally {
-        client.release(broken);
+        client.release(broken || this.broken.has(client));
       }
     }
   }
@@ -133,7 +142,7 @@ export class Database {
         if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
         throw classify(error);
       } finally {
-        client.release(broken);
+        client.release(broken || this.broken.has(client));
       }
     }
   }
