@@ -170,12 +170,16 @@ export class RegistrationService {
   /** Removes the registration and cancels its pending and delivering messages (SPEC §5). */
   async remove(accountName: string, serviceName: string): Promise<boolean> {
     this.writes++;
-    const removed = await this.store.registrations.remove(accountName, serviceName);
-    this.cache.delete(accountName);
-    if (removed) {
-      await this.store.messages.cancelOpen(accountName, serviceName, MessageReasons.registrationRemoved, this.clock());
+    try {
+      return await this.store.registrations.removeAndCancelOpen(
+        accountName,
+        serviceName,
+        MessageReasons.registrationRemoved,
+        this.clock(),
+      );
+    } finally {
+      this.cache.delete(accountName);
     }
-    return removed;
   }
 
   /** Replaces the signing secret; the old one stays valid for ROTATION_GRACE_MS. */

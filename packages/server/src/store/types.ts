@@ -66,6 +66,12 @@ export interface RegistrationStore {
   insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord>;
   /** Deletes the row; false when there was none. Touches no other table. */
   remove(accountName: string, serviceName: string): Promise<boolean>;
+  /**
+   * Deletes the row and sets its pending and delivering messages to `cancelled` with `reason` (as
+   * `MessageStore.cancelOpen`), in one transaction: both are written or neither. False, and nothing
+   * cancelled, when there was no row.
+   */
+  removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean>;
   /** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
   rotateSecret(
     accountName: string,

@@ -38,9 +38,14 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     // Statements are prepared in the constructors below, so the schema must exist first.
     this.applyMigrations();
-    this.registrations = this.availability.guard(new SqliteRegistrationStore(this.db));
+    const messages = new SqliteMessageStore(this.db);
+    this.registrations = this.availability.guard(
+      new SqliteRegistrationStore(this.db, (account, service, reason, now) =>
+        messages.cancelOpenNow(account, service, reason, now),
+      ),
+    );
     this.auth = this.availability.guard(new SqliteAuthStore(this.db));
-    this.messages = this.availability.guard(new SqliteMessageStore(this.db));
+    this.messages = this.availability.guard(messages);
     this.replayJobs = this.availability.guard(new SqliteReplayJobStore(this.db));
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).
