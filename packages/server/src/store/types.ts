@@ -372,6 +372,11 @@ export interface Store {
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;
   /**
+   * Stores `checkValue` as the database's encryption key check when none is stored yet, and returns
+   * the stored one: the first writer's, also among instances starting together on an empty database.
+   */
+  keyCheck(checkValue: string, now: number): Promise<string>;
+  /**
    * Resolves when the store can serve reads and writes; rejects with `StoreUnavailableError`
    * (store/errors.ts) when it cannot (disk full, I/O failure, unreachable). Every store method that
    * cannot serve for such a reason also rejects with that error, so the API answers 503.

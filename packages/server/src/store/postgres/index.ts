@@ -57,6 +57,17 @@ export class PostgresStore implements Store {
     });
   }
 
+  async keyCheck(checkValue: string, now: number): Promise<string> {
+    // Two statements: the SELECT sees a row that an instance starting at the same moment committed
+    // while the INSERT waited for it.
+    await this.db.query(
+      'INSERT INTO encryption_key_check (id, check_value, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING',
+      [checkValue, now],
+    );
+    const stored = await this.db.query<{ check_value: string }>('SELECT check_value FROM encryption_key_check');
+    return stored.rows[0].check_value;
+  }
+
   /** The database answers a query (through the pool, as every request does). */
   async checkReady(): Promise<void> {
     await this.db.query('SELECT 1');

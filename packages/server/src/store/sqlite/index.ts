@@ -57,6 +57,17 @@ export class SqliteStore implements Store {
     this.applyMigrations();
   }
 
+  async keyCheck(checkValue: string, now: number): Promise<string> {
+    return this.availability.run(() => {
+      this.db
+        .prepare(
+          'INSERT INTO encryption_key_check (id, check_value, created_at) VALUES (1, ?, ?) ON CONFLICT DO NOTHING',
+        )
+        .run(checkValue, now);
+      return this.db.prepare('SELECT check_value FROM encryption_key_check WHERE id = 1').pluck().get() as string;
+    });
+  }
+
   /**
    * Answers, has room to grow, and after a write failed for lack of disk or I/O, writes again (the
    * database header's user_version, to the value it has), so that readiness comes back by itself once
