@@ -11,6 +11,7 @@ import Fastify, {
 import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
 import { installBodyParsers } from './api/body-parsers.js';
+import { installRequestTextRule } from './api/request-text.js';
 import { callbacksRoutes } from './api/callbacks.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
@@ -90,6 +91,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
 
   installErrorHandlers(app);
   installBodyParsers(app);
+  installRequestTextRule(app);
 
   await app.register(swagger, {
     openapi: {

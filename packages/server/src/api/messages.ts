@@ -121,9 +121,15 @@ const ListQuery = Type.Object(
   closed,
 );
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
-const EpochOrIso = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })], {
-  description: 'ISO 8601 date-time or epoch milliseconds',
-});
+/**
+ * The latest time a filter takes: the largest a JavaScript Date holds (year 275760), within both
+ * databases' integers; a later one is refused when the request is made, not when the job runs.
+ */
+const MAX_EPOCH_MS = 8_640_000_000_000_000;
+const EpochOrIso = Type.Union(
+  [Type.Integer({ minimum: 0, maximum: MAX_EPOCH_MS }), Type.String({ minLength: 1, maxLength: 64 })],
+  { description: `ISO 8601 date-time or epoch milliseconds (0 to ${MAX_EPOCH_MS})` },
+);
 const ReplayRequest = Type.Object(
   {
     filter: Type.Optional(
@@ -226,11 +232,11 @@ function randomHex10(): string {
 
 function toEpochMs(value: number | string, field: string): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) {
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_EPOCH_MS) {
     throw new HttpError(
       400,
       ErrorCodes.requestBody,
-      `filter.${field} must be an ISO 8601 date-time or epoch milliseconds`,
+      `filter.${field} must be an ISO 8601 date-time or epoch milliseconds from 0 to ${MAX_EPOCH_MS}`,
     );
   }
   return ms;
