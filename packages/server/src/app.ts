@@ -11,7 +11,6 @@ import Fastify, {
 import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
 import { installBodyParsers } from './api/body-parsers.js';
-import { installRequestTextRule } from './api/request-text.js';
 import { callbacksRoutes } from './api/callbacks.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
@@ -19,6 +18,7 @@ import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { registrationsRoutes } from './api/registrations.js';
+import { installRequestTextRule } from './api/request-text.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
 import { uiRoutes } from './api/ui.js';
