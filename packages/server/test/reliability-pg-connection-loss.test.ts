@@ -64,7 +64,7 @@ describe('reliability: PostgreSQL ends connections (pg_terminate_backend in a lo
     return result.rows.filter((row) => row.ended).length;
   }
 
-  it('keeps every process alive, answers 202 or 503 with Retry-After, and delivers every accepted message', async () => {
+  it('keeps every process alive, answers 202 or 503 with Retry-After, and delivers every accepted message', async (t) => {
     listener = await startCountingListener();
     const registered = await registerAsDevUser(servers[0].baseUrl, 'CarrierService', listener.url);
     assert.equal(registered.status, 200, await registered.text());
@@ -139,8 +139,8 @@ describe('reliability: PostgreSQL ends connections (pg_terminate_backend in a lo
       await eventually(async () => (await fetch(`${server.baseUrl}/readyz`)).status === 200, { what: '/readyz' });
     }
     assert.deepEqual(exits, [], 'no ccb serve process exited');
-    console.log(
-      `# ${terminated} connections terminated in ${ROUNDS} rounds; ${accepted.size} messages accepted, all delivered; ${refusals.length} publishes answered 503`,
+    t.diagnostic(
+      `${terminated} connections terminated in ${ROUNDS} rounds; ${accepted.size} messages accepted, all delivered; ${refusals.length} publishes answered 503`,
     );
   });
 });
