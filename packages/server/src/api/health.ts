@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import { ErrorCodes, errorBodySchema } from './errors.js';
+import { ErrorCodes, errorBody, errorBodySchema, errorStatus } from './errors.js';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -65,9 +65,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
         const detail = error instanceof StoreUnavailableError ? error.message : 'the store is not answering';
         const retryAfter = error instanceof StoreUnavailableError ? error.retryAfterSeconds : 1;
         return reply
-          .code(503)
+          .code(errorStatus(ErrorCodes.unavailable))
           .header('retry-after', String(retryAfter))
-          .send({ errorCode: ErrorCodes.unavailable, errorMessage: detail });
+          .send(errorBody(ErrorCodes.unavailable, detail));
       }
     },
   );

@@ -53,7 +53,7 @@ export function findTextProblem(value: unknown, path = ''): TextProblem | null {
 /** The 400 for text that breaks the rule; `part` is the part of the request it was found in. */
 export function textError(found: TextProblem, part: 'body' | 'path' | 'query' | 'credentials'): HttpError {
   const where = found.path ? `${part === 'body' ? '' : `${part} `}${found.path}` : `the ${part}`;
-  return new HttpError(400, ErrorCodes.requestEncoding, `${found.key ? `a key in ${where}` : where} ${found.problem}`);
+  return new HttpError(ErrorCodes.requestEncoding, `${found.key ? `a key in ${where}` : where} ${found.problem}`);
 }
 
 /** Parsed JSON bodies whose text had a `\u` escape: the only ones that can hold NUL or a lone surrogate. */
