@@ -133,7 +133,9 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void 
         `  [${Math.round(atS)} s] delivered ${reading.delivered_per_s}/s (published ${reading.published_per_s}/s), ` +
           `database ${round(size / 2 ** 20, 1)} MB, autovacuum runs ${reading.autovacuum_runs}, ` +
           `purges ${purgeCount}${reading.purge_ms_mean === null ? '' : ` (mean ${reading.purge_ms_mean} ms)`}; ` +
+          // Tables with dead tuples or a sizeable number of rows; bench/results/soak.json has them all.
           `dead/live tuples: ${Object.entries(tables)
+            .filter(([, t]) => t.dead > 0 || t.live >= 100)
             .map(([name, t]) => `${name} ${t.dead}/${t.live}`)
             .join(', ')}`,
       );
