@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { type BenchChild, startChild } from './lib/ipc.js';
 import { load } from './lib/load.js';
 import { carrierPayload, deliveredBody } from './lib/payload.js';
@@ -299,7 +299,7 @@ async function ceiling(ctx: BenchContext, listener: Listener): Promise<number> {
 }
 
 export async function runDelivery(ctx: BenchContext): Promise<DeliveryResult> {
-  const count = ctx.quick ? 10_000 : 20_000;
+  const count = countOverride('delivery', ctx.quick ? 10_000 : 20_000);
   const listener = await startListener();
   const systems: System[] = [];
   let bullmqSystem: System | null = null;

@@ -1,6 +1,6 @@
 import { awaitDeliveries, type Listener, ratesByTenth, startListener, timelineSummary } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
 import { sampleRss } from './lib/proc.js';
 import { ratePerSecond, round } from './lib/stats.js';
@@ -73,7 +73,7 @@ async function drain(ctx: BenchContext, listener: Listener, count: number) {
 }
 
 export async function runDrain(ctx: BenchContext): Promise<DrainResult> {
-  const messages = ctx.quick ? 100_000 : 1_000_000;
+  const messages = countOverride('drain', ctx.quick ? 100_000 : 1_000_000);
   const listener = await startListener();
   try {
     const small = await drain(ctx, listener, 10_000);

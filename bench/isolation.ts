@@ -1,7 +1,7 @@
 import { SERVICES } from '@ccb/sdk';
 import { awaitDeliveries, type Listener, startListener, timelineSummary } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
 import { round } from './lib/stats.js';
 import { startCcb } from './targets/ccb.js';
@@ -79,7 +79,7 @@ const ROUNDS = 3;
 const COUNT = { quick: 40_000, full: 80_000 };
 
 export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> {
-  const count = ctx.quick ? COUNT.quick : COUNT.full;
+  const count = countOverride('isolation', ctx.quick ? COUNT.quick : COUNT.full);
   const listener = await startListener(SERVICE_NAMES.length);
   try {
     const healthy: Round[] = [];

@@ -11,7 +11,7 @@ import {
   timelineSummary,
 } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { type BenchChild, startChild } from './lib/ipc.js';
 import { carrierPayload } from './lib/payload.js';
 import {
@@ -66,8 +66,6 @@ export interface PostgresResult {
 
 /** Alternating rounds, best of each kept, as in the delivery section. */
 const ROUNDS = 3;
-/** BENCH_POSTGRES_COUNT shortens a smoke run; the figures are taken at the default. */
-const COUNT_OVERRIDE = process.env.BENCH_POSTGRES_COUNT ? Number(process.env.BENCH_POSTGRES_COUNT) : null;
 
 interface System {
   name: string;
@@ -264,7 +262,7 @@ export async function runPostgres(ctx: BenchContext): Promise<PostgresResult | n
     ctx.note(POSTGRES_MISSING);
     return null;
   }
-  const count = COUNT_OVERRIDE ?? (ctx.quick ? 10_000 : 20_000);
+  const count = countOverride('postgres', ctx.quick ? 10_000 : 20_000);
   const listener = await startListener();
   const stats = await PgStats.open(postgres.adminUrl);
   const systems: System[] = [];

@@ -70,7 +70,8 @@ Measures our performance targets against peers, in one run, and writes bench/res
                     CCB_RETENTION_FAILED from the environment, else 2m); the purge runs every 30 s unless
                     CCB_PURGE_INTERVAL says otherwise; every other CCB_* variable reaches the server as given
 BENCH_PROFILE=1 in front also writes V8 CPU profiles of our server (bench/results/profiles/).
-BENCH_POSTGRES_COUNT=N shortens the postgres section's rounds (smoke runs; figures are taken at the default).`,
+BENCH_DELIVERY_COUNT, BENCH_DRAIN_COUNT, BENCH_ISOLATION_COUNT, BENCH_POSTGRES_COUNT=N shorten that section's
+rounds (the drain: its long backlog) for smoke runs; figures are taken at the defaults.`,
   {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
