@@ -61,7 +61,9 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     userAgent: USER_AGENT,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
+    ctx.metrics.recordPurge(purged, seconds),
+  );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);
