@@ -34,7 +34,7 @@ export interface DeliveryContext {
   messages: MessageService;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void };
+  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
 }
 
 /** Starts the dispatcher and the retention purge. */
