@@ -34,7 +34,7 @@ export interface DeliveryContext {
   messages: MessageService;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void };
+  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
 }
 
 /** Starts the dispatcher and the retention purge. */
@@ -61,7 +61,9 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     userAgent: USER_AGENT,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
+    ctx.metrics.recordPurge(purged, seconds),
+  );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);
