@@ -14,6 +14,16 @@ export interface SendResult {
   latencyMs: number;
 }
 
+/** One attempt as a transport sends it: the origin and path of the URL, the request, and when it began. */
+export interface TransportRequest {
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** performance.now() at the attempt's start: the attempt's time limit counts from it. */
+  started: number;
+}
+
 const EXCERPT_BYTES = 1024;
 /** Past this many body bytes the connection is dropped rather than drained for keep-alive. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;

@@ -3,7 +3,7 @@ import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher as UndiciDispatcher } from 'undici';
 import { type AttemptError, statusError } from '../domain/attempt-error.js';
-import { classify, Excerpt, elapsedSince, failure, type SendResult } from './send-result.js';
+import { classify, Excerpt, elapsedSince, failure, type SendResult, type TransportRequest } from './send-result.js';
 
 /** Pools unused this long are closed, so departed listeners do not keep sockets and memory. */
 const IDLE_POOL_MS = 5 * 60 * 1000;
@@ -36,7 +36,7 @@ export class UndiciTransport {
     this.sweeper = setInterval(() => this.closeIdlePools(), IDLE_POOL_MS).unref();
   }
 
-  send(origin: string, path: string, headers: Record<string, string>, body: string, started: number) {
+  send({ origin, path, headers, body, started }: TransportRequest) {
     // A dispatch handler rather than `request`: no response stream, async resource or promise chain
     // per attempt, which cost more than the rest of the send.
     return new Promise<UndiciResult>((resolve) => {
