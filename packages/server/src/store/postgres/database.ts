@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { DatabaseTimeouts } from '../../config.js';
 import { StoreUnavailableError } from '../errors.js';
 
 /** BIGINT columns hold epoch milliseconds and sequence numbers, all well below 2^53. */
@@ -39,31 +40,11 @@ export function classify(error: unknown): unknown {
   return error;
 }
 
-export interface DatabaseOptions {
+/** The pool's size and the bounds of every wait (config.ts `DatabaseTimeouts`: the CCB_DB_* settings). */
+export interface DatabaseOptions extends DatabaseTimeouts {
   /** Connections in the pool. */
   poolSize: number;
-  /**
-   * How long a query may wait for a connection (a free one of the pool, or a new one being made)
-   * before the store reports itself unavailable.
-   */
-  connectionTimeoutMs?: number;
-  /**
-   * The longest a statement may run: the server cancels it (statement_timeout), and when the server
-   * does not answer at all (frozen, partitioned) the client gives up a little later (QUERY_TIMEOUT_MARGIN_MS).
-   */
-  statementTimeoutMs?: number;
-  /** The server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
-  idleInTransactionTimeoutMs?: number;
-  /** TCP keepalive probes start after this long without traffic, so a dead peer is found on an idle connection. */
-  keepAliveDelayMs?: number;
 }
-
-export const DATABASE_DEFAULTS = {
-  connectionTimeoutMs: 5_000,
-  statementTimeoutMs: 10_000,
-  idleInTransactionTimeoutMs: 30_000,
-  keepAliveDelayMs: 10_000,
-} as const;
 
 /**
  * The client's own timeout is the statement timeout plus this: a server that answers cancels the
@@ -73,11 +54,10 @@ export const DATABASE_DEFAULTS = {
 const QUERY_TIMEOUT_MARGIN_MS = 2_000;
 
 /** The settings of one node-postgres connection: timeouts and keepalive (see DatabaseOptions). */
-export function connectionSettings(connectionString: string, options: Omit<DatabaseOptions, 'poolSize'>) {
-  const settings = { ...DATABASE_DEFAULTS, ...options };
+export function connectionSettings(connectionString: string, settings: DatabaseTimeouts) {
   return {
     connectionString,
-    connectionTimeoutMillis: settings.connectionTimeoutMs,
+    connectionTimeoutMillis: settings.connectTimeoutMs,
     statement_timeout: settings.statementTimeoutMs,
     query_timeout: settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
