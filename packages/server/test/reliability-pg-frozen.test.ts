@@ -149,7 +149,7 @@ describe('reliability: a frozen PostgreSQL (SIGSTOP), then resumed (SIGCONT)', {
     });
     for (let i = 0; i < 10; i++) await publishAccepted(`after-${i}`);
     await eventually(() => [...accepted].every((id) => listener?.received.has(id)), {
-      timeout: 60_000,
+      timeout: 120_000,
       what: () => `${[...accepted].filter((id) => !listener?.received.has(id)).length} accepted messages undelivered`,
     });
     assert.equal(server.child.exitCode, null, 'the server is still running');
