@@ -22,14 +22,6 @@ import {
 
 export type Role = 'api' | 'worker' | 'all';
 
-/** How long a PostgreSQL connection, statement or idle transaction may take (milliseconds). */
-export interface DatabaseTimeouts {
-  connectTimeoutMs: number;
-  statementTimeoutMs: number;
-  idleInTransactionTimeoutMs: number;
-  keepAliveDelayMs: number;
-}
-
 export interface Config {
   dev: boolean;
   host: string;
@@ -38,8 +30,13 @@ export interface Config {
   databaseUrl: string;
   /** PostgreSQL connections per instance (CCB_DB_POOL_SIZE). */
   databasePoolSize: number;
-  /** PostgreSQL: the bounds of every wait on the database (CCB_DB_*). */
-  databaseTimeouts: DatabaseTimeouts;
+  /** PostgreSQL: the bounds of every wait on the database, in milliseconds (CCB_DB_*). */
+  databaseTimeouts: {
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+    keepAliveDelayMs: number;
+  };
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;

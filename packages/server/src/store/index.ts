@@ -1,17 +1,13 @@
-import { type DatabaseTimeouts, SERVE_SETTINGS } from '../config.js';
-import { ConfigError, readSetting } from '../settings.js';
+import { ConfigError } from '../settings.js';
+import type { DatabaseTimeouts } from './postgres/database.js';
 import { PostgresStore } from './postgres/index.js';
 import { SqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
 
-export interface StoreOptions extends Partial<DatabaseTimeouts> {
+export interface StoreOptions extends DatabaseTimeouts {
   /** PostgreSQL: connections in the pool (CCB_DB_POOL_SIZE). */
   poolSize?: number;
 }
-
-/** A setting's default, for a store opened without a configuration (tests, benchmarks). */
-const byDefault = <T>(declaration: Parameters<typeof readSetting<T>>[0] & { default: string }) =>
-  readSetting(declaration, {}, {});
 
 /**
  * Opens the store named by DATABASE_URL: `sqlite:<path>` (or `sqlite::memory:`) or
@@ -24,14 +20,7 @@ export async function openStore(databaseUrl: string, options: StoreOptions = {})
     return new SqliteStore(path);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    return new PostgresStore(databaseUrl, {
-      poolSize: options.poolSize ?? byDefault(SERVE_SETTINGS.databasePoolSize),
-      connectTimeoutMs: options.connectTimeoutMs ?? byDefault(SERVE_SETTINGS.databaseConnectTimeout),
-      statementTimeoutMs: options.statementTimeoutMs ?? byDefault(SERVE_SETTINGS.databaseStatementTimeout),
-      idleInTransactionTimeoutMs:
-        options.idleInTransactionTimeoutMs ?? byDefault(SERVE_SETTINGS.databaseIdleInTransactionTimeout),
-      keepAliveDelayMs: options.keepAliveDelayMs ?? byDefault(SERVE_SETTINGS.databaseKeepAlive),
-    });
+    return new PostgresStore(databaseUrl, { ...options, poolSize: options.poolSize ?? 10 });
   }
   throw new ConfigError(
     `DATABASE_URL: "${databaseUrl}" must start with sqlite: (e.g. sqlite:./data/ccb.sqlite) or postgres://`,

@@ -1,5 +1,4 @@
 import pg from 'pg';
-import type { DatabaseTimeouts } from '../../config.js';
 import { StoreUnavailableError } from '../errors.js';
 
 /** BIGINT columns hold epoch milliseconds and sequence numbers, all well below 2^53. */
@@ -40,7 +39,25 @@ export function classify(error: unknown): unknown {
   return error;
 }
 
-/** The pool's size and the bounds of every wait (config.ts `DatabaseTimeouts`: the CCB_DB_* settings). */
+/**
+ * The bounds of every wait on the database, in milliseconds: the CCB_DB_* settings (config.ts, where
+ * their defaults are). One left out is not bounded (a store opened by a test or a benchmark).
+ */
+export interface DatabaseTimeouts {
+  /** How long a query waits for a connection (a free one of the pool, or a new one being made). */
+  connectTimeoutMs?: number;
+  /**
+   * The longest a statement runs: the server cancels it (statement_timeout), and when the server does
+   * not answer at all (frozen, partitioned) the client gives up QUERY_TIMEOUT_MARGIN_MS later.
+   */
+  statementTimeoutMs?: number;
+  /** The server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
+  idleInTransactionTimeoutMs?: number;
+  /** TCP keepalive probes start after this long without traffic, so a vanished peer is noticed. */
+  keepAliveDelayMs?: number;
+}
+
+/** The pool's size and the bounds of every wait. */
 export interface DatabaseOptions extends DatabaseTimeouts {
   /** Connections in the pool. */
   poolSize: number;
@@ -54,15 +71,16 @@ export interface DatabaseOptions extends DatabaseTimeouts {
 const QUERY_TIMEOUT_MARGIN_MS = 2_000;
 
 /** The settings of one node-postgres connection: timeouts and keepalive (see DatabaseOptions). */
-export function connectionSettings(connectionString: string, settings: DatabaseTimeouts) {
+export function connectionSettings(connectionString: string, settings: DatabaseTimeouts): pg.ClientConfig {
+  const { connectTimeoutMs, statementTimeoutMs, idleInTransactionTimeoutMs, keepAliveDelayMs } = settings;
   return {
     connectionString,
-    connectionTimeoutMillis: settings.connectTimeoutMs,
-    statement_timeout: settings.statementTimeoutMs,
-    query_timeout: settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
-    idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: settings.keepAliveDelayMs,
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs === undefined ? undefined : statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    keepAlive: keepAliveDelayMs !== undefined,
+    keepAliveInitialDelayMillis: keepAliveDelayMs,
   };
 }
 
