@@ -30,6 +30,13 @@ export interface Config {
   databaseUrl: string;
   /** PostgreSQL connections per instance (CCB_DB_POOL_SIZE). */
   databasePoolSize: number;
+  /** PostgreSQL: the bounds of every wait on the database, in milliseconds (CCB_DB_*). */
+  databaseTimeouts: {
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+    keepAliveDelayMs: number;
+  };
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;
@@ -253,6 +260,34 @@ export const SERVE_SETTINGS = {
     description: 'PostgreSQL connections per instance',
     parse: positiveInteger,
   }),
+  databaseConnectTimeout: setting({
+    env: ['CCB_DB_CONNECT_TIMEOUT'],
+    default: '5s',
+    description:
+      'PostgreSQL: how long a request waits for a connection (a free one of the pool, or a new one) before it is answered 503 with Retry-After',
+    parse: positiveDuration,
+  }),
+  databaseStatementTimeout: setting({
+    env: ['CCB_DB_STATEMENT_TIMEOUT'],
+    default: '10s',
+    description:
+      'PostgreSQL: the longest a statement runs (statement_timeout); a database that does not answer at all (frozen, cut off) is given up 2s later; either way the request is answered 503 with Retry-After',
+    parse: positiveDuration,
+  }),
+  databaseIdleInTransactionTimeout: setting({
+    env: ['CCB_DB_IDLE_IN_TRANSACTION_TIMEOUT'],
+    default: '30s',
+    description:
+      'PostgreSQL: the server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout), so a stalled instance cannot hold locks',
+    parse: positiveDuration,
+  }),
+  databaseKeepAlive: setting({
+    env: ['CCB_DB_KEEPALIVE'],
+    default: '10s',
+    description:
+      'PostgreSQL: TCP keepalive probes start after a connection is idle this long, so a peer that vanished (failover, partition) is noticed',
+    parse: positiveDuration,
+  }),
   batchSize: setting({
     env: ['CCB_BATCH_SIZE'],
     default: '200',
@@ -361,6 +396,12 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     port: values.port,
     databaseUrl: values.databaseUrl,
     databasePoolSize: values.databasePoolSize,
+    databaseTimeouts: {
+      connectTimeoutMs: values.databaseConnectTimeout,
+      statementTimeoutMs: values.databaseStatementTimeout,
+      idleInTransactionTimeoutMs: values.databaseIdleInTransactionTimeout,
+      keepAliveDelayMs: values.databaseKeepAlive,
+    },
     role: values.role,
     adminToken,
     encryptionKey,
