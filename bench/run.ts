@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration } from '../packages/server/src/config.js';
+import { parseDuration } from '../packages/server/src/settings.js';
 import { type ApiResult, runApi } from './api.js';
 import { type ControlsResult, runControls } from './controls.js';
 import { type DeliveryResult, runDelivery } from './delivery.js';

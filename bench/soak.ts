@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { parseDuration } from '../packages/server/src/config.js';
+import { parseDuration } from '../packages/server/src/settings.js';
 import { type Listener, type PortCount, startListener } from './delivery.js';
 import { ACCOUNT, CcbClient } from './lib/ccb-client.js';
 import { carrierPayload } from './lib/payload.js';
