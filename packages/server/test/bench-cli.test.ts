@@ -1,3 +1,4 @@
+// test tier: full (runs the bench scripts as child processes)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

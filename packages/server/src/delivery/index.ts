@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { HandBackReason } from '../domain/hand-back.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
-import { VERSION } from '../version.js';
+import { USER_AGENT } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -41,8 +41,6 @@ export interface DeliveryContext {
     recordPurge(purged: number, seconds: number): void;
   };
 }
-
-export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
 export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
