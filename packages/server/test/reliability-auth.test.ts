@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { MAX_FAILED_ATTEMPTS } from '../src/security/throttle.js';
+import { MAX_FAILED_ATTEMPTS } from '../src/access/throttle.js';
 import {
   accessToken,
   adminHeaders,

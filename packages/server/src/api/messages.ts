@@ -1,9 +1,12 @@
 import { randomFillSync } from 'node:crypto';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { mayUseAccount } from '../access/principal.js';
 import type { AppContext } from '../context.js';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../delivery/attempt-error.js';
+import { DEV_CREDENTIALS } from '../dev.js';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyConflictError, type NewMessage } from '../services/messages.js';
 import { ROTATION_GRACE_MS } from '../services/registrations.js';
 import {
@@ -13,7 +16,9 @@ import {
   MESSAGE_STATUSES,
   type MessageFilter,
   type MessageStatus,
+  type ReplayJobRecord,
 } from '../store/types.js';
+import { accountsOf, listAccount, requireAccount } from './access-hooks.js';
 import { describeBytes, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
@@ -26,8 +31,8 @@ function hours(ms: number): string {
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
 const AccountName = accountName();
-const ServiceName = Type.Enum([...SERVICE_NAMES], { description: 'A callback service of the catalogue' });
-const Status = Type.Enum([...MESSAGE_STATUSES]);
+export const ServiceName = Type.Enum([...SERVICE_NAMES], { description: 'A callback service of the catalogue' });
+export const Status = Type.Enum([...MESSAGE_STATUSES]);
 const Payload = Type.Object(
   {},
   {
@@ -41,7 +46,7 @@ const Timestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
 const PublishRequest = Type.Object({ accountName: AccountName, serviceName: ServiceName, payload: Payload }, closed);
-const PublishResponse = Type.Object({ messageId: Type.String(), status: Status });
+export const PublishResponse = Type.Object({ messageId: Type.String(), status: Status });
 const BatchRequest = Type.Object(
   {
     messages: Type.Array(
@@ -64,7 +69,7 @@ const BatchResponse = Type.Object({
   statuses: Type.Array(Status, { description: 'Status of each message, in order: failed when it found no listener' }),
 });
 
-const MessageBody = Type.Object({
+export const MessageBody = Type.Object({
   id: Type.String(),
   accountName: Type.String(),
   serviceName: Type.String(),
@@ -100,11 +105,11 @@ const AttemptBody = Type.Object({
   ),
   responseExcerpt: NullableString,
 });
-const MessageWithAttempts = Type.Object({
+export const MessageWithAttempts = Type.Object({
   ...MessageBody.properties,
   deliveryAttempts: Type.Array(AttemptBody),
 });
-const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nextCursor: NullableString });
+export const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nextCursor: NullableString });
 const ListQuery = Type.Object(
   {
     accountName: Type.Optional(AccountName),
@@ -144,7 +149,7 @@ const ReplayRequest = Type.Object(
   },
   closed,
 );
-const ReplayJobBody = Type.Object({
+export const ReplayJobBody = Type.Object({
   jobId: Type.String(),
   status: Type.Enum(['running', 'done', 'failed']),
   matched: Type.Integer(),
@@ -154,7 +159,7 @@ const ReplayJobBody = Type.Object({
   error: NullableString,
 });
 const RegistrationParams = Type.Object({ aname: AccountName, sname: Type.String({ minLength: 1, maxLength: 64 }) });
-const SecretBody = Type.Object({
+export const SecretBody = Type.Object({
   secret: Type.String(),
   previousSecret: Type.Optional(Type.String()),
   previousSecretExpiresAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -165,14 +170,56 @@ const StatsBody = Type.Object({
   oldestDueAgeMs: Type.Integer({ description: 'How long the oldest due message has waited since it became due' }),
 });
 
-const security = [{ adminToken: [] }];
-const tags = ['Messages'];
 const errors = { 400: errorBodySchema, 401: errorBodySchema };
+
+const ACCOUNT = DEV_CREDENTIALS.accountName;
+const MESSAGE_ID = 'msg_01a21478d1c222deb8f583d448698944';
+const PAYLOAD = {
+  requestId: '595f5c44-c31c-4552-8670-020a1545a84d',
+  deviceIds: [{ id: '89148000000800139708', kind: 'iccid' }],
+  status: 'Success',
+};
+const MESSAGE = {
+  id: MESSAGE_ID,
+  accountName: ACCOUNT,
+  serviceName: 'CarrierService',
+  status: 'delivered',
+  attempts: 1,
+  maxAttempts: 4,
+  nextAttemptAt: null,
+  reason: null,
+  idempotencyKey: 'order-4711',
+  createdAt: '2026-12-01T09:30:05.120Z',
+  updatedAt: '2026-12-01T09:30:05.131Z',
+  deliveredAt: '2026-12-01T09:30:05.131Z',
+  payload: PAYLOAD,
+};
+const ATTEMPT = {
+  attemptNumber: 1,
+  startedAt: '2026-12-01T09:30:05.125Z',
+  url: 'http://127.0.0.1:9001/',
+  statusCode: 204,
+  latencyMs: 3,
+  error: null,
+  responseExcerpt: '',
+};
+const REPLAY_JOB = {
+  jobId: 'rpl_01a2b3c4d5e6f708',
+  status: 'done',
+  matched: 12,
+  replayed: 12,
+  startedAt: '2026-12-01T09:40:00.000Z',
+  finishedAt: '2026-12-01T09:40:00.210Z',
+  error: null,
+};
+const SECRET = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
+/** Example counts by status (also the stats history's). */
+export const COUNTS = { pending: 3, delivering: 1, delivered: 1200, failed: 4, cancelled: 0 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
-function messageBody(message: CallbackMessage) {
+export function messageBody(message: CallbackMessage) {
   return {
     id: message.id,
     accountName: message.accountName,
@@ -190,7 +237,7 @@ function messageBody(message: CallbackMessage) {
   };
 }
 
-function attemptBody(attempt: Attempt) {
+export function attemptBody(attempt: Attempt) {
   return {
     attemptNumber: attempt.attemptNumber,
     startedAt: iso(attempt.startedAt),
@@ -236,6 +283,42 @@ function toEpochMs(value: number | string, field: string): number {
   return ms;
 }
 
+/** A registration's signing secret as the secret routes answer it (the previous one only while it is valid). */
+export function secretBody(registration: {
+  signingSecret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: number | null;
+}) {
+  const body: { secret: string; previousSecret?: string; previousSecretExpiresAt?: string } = {
+    secret: registration.signingSecret,
+  };
+  const expires = registration.previousSecretExpiresAt;
+  if (registration.previousSecret && expires !== null && expires > Date.now()) {
+    body.previousSecret = registration.previousSecret;
+    body.previousSecretExpiresAt = iso(expires);
+  }
+  return body;
+}
+
+export function replayJobBody(job: ReplayJobRecord) {
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    matched: job.matched,
+    replayed: job.replayed,
+    startedAt: iso(job.startedAt),
+    finishedAt: isoOrNull(job.finishedAt),
+    error: job.error,
+  };
+}
+
+/** Counts over every account are not for a caller limited to some (403). */
+export function refuseLimited(request: FastifyRequest, what: string): void {
+  if (accountsOf(request) !== null) {
+    throw new HttpError(403, ErrorCodes.forbidden, `${what} cover every account: not for a key limited to accounts`);
+  }
+}
+
 /** Admin messages API (SPEC §4): publish, list, show, replay, signing secrets, stats. */
 export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const { messages: messageService, registrations, replays } = ctx;
@@ -274,9 +357,14 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages',
     {
+      config: { scope: 'messages:publish', audit: false },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'publishMessage',
+        'x-examples': {
+          request: { accountName: ACCOUNT, serviceName: 'CarrierService', payload: PAYLOAD },
+          responses: { 202: { messageId: MESSAGE_ID, status: 'pending' } },
+        },
         summary: 'Publish a callback message',
         description:
           `Answers 202 once the message is committed. An Idempotency-Key is remembered for ${hours(IDEMPOTENCY_KEY_TTL_MS)} per account and ` +
@@ -289,6 +377,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { accountName, serviceName, payload } = request.body;
+      requireAccount(request, accountName);
       const [result] = await publish([
         {
           id: newMessageId(),
@@ -307,10 +396,24 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages/batch',
     {
+      config: { scope: 'messages:publish', audit: false },
       bodyLimit: BATCH_BODY_LIMIT,
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'publishMessages',
+        'x-examples': {
+          request: {
+            messages: [
+              {
+                accountName: ACCOUNT,
+                serviceName: 'DeviceUsage',
+                payload: { requestId: 'r-1' },
+                idempotencyKey: 'usage-1',
+              },
+            ],
+          },
+          responses: { 202: { messageIds: ['msg_01a2147900000000000000000000002b'], statuses: ['failed'] } },
+        },
         summary: 'Publish up to 1,000 callback messages in one transaction',
         description:
           'Idempotency keys work as on single publishes, also between messages of one batch; a conflicting key ' +
@@ -324,6 +427,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       const now = Date.now();
       // Each message keeps the limit of a single publish, whatever the batch's own limit.
       const messageLimit = ctx.config.bodyLimitBytes;
+      for (const m of request.body.messages) requireAccount(request, m.accountName);
       const messages = request.body.messages.map((m, i) => {
         const payload = JSON.stringify(m.payload);
         if (Buffer.byteLength(payload) > messageLimit) {
@@ -350,16 +454,19 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/messages',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'listMessages',
+        'x-examples': { responses: { 200: { items: [MESSAGE], nextCursor: null } } },
         summary: 'List messages, newest first',
         querystring: ListQuery,
         response: { 200: MessagePageBody, ...errors },
       },
     },
     async (request) => {
-      const { accountName, serviceName, status, limit, cursor } = request.query;
+      const { serviceName, status, limit, cursor } = request.query;
+      const accountName = listAccount(request, request.query.accountName);
       let page: Awaited<ReturnType<typeof messageService.list>>;
       try {
         page = await messageService.list(
@@ -378,9 +485,16 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/messages/:id',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'getMessage',
+        'x-examples': {
+          responses: {
+            200: { ...MESSAGE, deliveryAttempts: [ATTEMPT] },
+            404: { errorCode: ErrorCodes.notFound, errorMessage: `message ${MESSAGE_ID} does not exist` },
+          },
+        },
         summary: 'One message with every attempt',
         params: IdParams,
         response: { 200: MessageWithAttempts, ...errors, 404: errorBodySchema },
@@ -388,7 +502,10 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const found = await messageService.get(request.params.id);
-      if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${request.params.id} does not exist`);
+      // Another account's message is as unknown to a key limited to accounts as one that does not exist.
+      if (!found || !mayUseAccount(request.principal!, found.message.accountName)) {
+        throw new HttpError(404, ErrorCodes.notFound, `message ${request.params.id} does not exist`);
+      }
       return { ...messageBody(found.message), deliveryAttempts: found.attempts.map(attemptBody) };
     },
   );
@@ -396,9 +513,19 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages/:id/replay',
     {
+      config: { scope: 'messages:replay' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'replayMessage',
+        'x-examples': {
+          responses: {
+            202: { messageId: MESSAGE_ID, status: 'pending' },
+            409: {
+              errorCode: ErrorCodes.messageDelivering,
+              errorMessage: `message ${MESSAGE_ID} is being delivered right now; replay it once this attempt has ended`,
+            },
+          },
+        },
         summary: 'Deliver a message now: again once delivered, failed or cancelled, or without waiting when pending',
         description:
           'The replay is a new attempt of the same message id, due at once, with a fresh set of attempts on top of ' +
@@ -409,6 +536,13 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { id } = request.params;
+      if (accountsOf(request) !== null) {
+        const found = await messageService.get(id);
+        if (!found || !mayUseAccount(request.principal!, found.message.accountName)) {
+          throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
+        }
+        request.audit = { accountName: found.message.accountName };
+      }
       let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
       if (replayed.length === 0) {
         const found = await messageService.get(id);
@@ -432,9 +566,14 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages/replay',
     {
+      config: { scope: 'messages:replay' },
       schema: {
-        tags,
-        security,
+        tags: ['Replays'],
+        operationId: 'replayMessages',
+        'x-examples': {
+          request: { filter: { status: 'failed', serviceName: 'DeviceUsage', since: '2026-12-01T00:00:00Z' } },
+          responses: { 202: { jobId: REPLAY_JOB.jobId } },
+        },
         summary: 'Replay every message matching a filter, as a background job',
         body: ReplayRequest,
         response: { 202: Type.Object({ jobId: Type.String() }), ...errors },
@@ -452,7 +591,8 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
             : 'give either a filter or "all": true, not both',
         );
       }
-      const { status, accountName, serviceName, since, until } = given;
+      const { status, serviceName, since, until } = given;
+      const accountName = listAccount(request, given.accountName);
       const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
       if (since !== undefined) filter.since = toEpochMs(since, 'since');
       if (until !== undefined) filter.until = toEpochMs(until, 'until');
@@ -464,9 +604,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/replays/:jobId',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Replays'],
+        operationId: 'getReplayJob',
+        'x-examples': { responses: { 200: REPLAY_JOB } },
         summary: 'Progress of a bulk replay job',
         params: Type.Object({ jobId: Type.String() }),
         response: { 200: ReplayJobBody, ...errors, 404: errorBodySchema },
@@ -474,43 +616,25 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const job = await replays.get(request.params.jobId);
-      if (!job) throw new HttpError(404, ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
-      return {
-        jobId: job.jobId,
-        status: job.status,
-        matched: job.matched,
-        replayed: job.replayed,
-        startedAt: iso(job.startedAt),
-        finishedAt: isoOrNull(job.finishedAt),
-        error: job.error,
-      };
+      const limited = accountsOf(request);
+      const jobAccount = job?.filter.accountName;
+      if (!job || (limited !== null && (jobAccount === undefined || !limited.has(jobAccount))))
+        throw new HttpError(404, ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
+      return replayJobBody(job);
     },
   );
 
-  const secretBody = (registration: {
-    signingSecret: string;
-    previousSecret: string | null;
-    previousSecretExpiresAt: number | null;
-  }) => {
-    const body: { secret: string; previousSecret?: string; previousSecretExpiresAt?: string } = {
-      secret: registration.signingSecret,
-    };
-    const expires = registration.previousSecretExpiresAt;
-    if (registration.previousSecret && expires !== null && expires > Date.now()) {
-      body.previousSecret = registration.previousSecret;
-      body.previousSecretExpiresAt = iso(expires);
-    }
-    return body;
-  };
   const noRegistration = (aname: string, sname: string) =>
     new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
 
   app.get(
     '/callbacks/:aname/:sname/secret',
     {
+      config: { scope: 'secrets:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Signing secrets'],
+        operationId: 'getSigningSecret',
+        'x-examples': { responses: { 200: SECRET } },
         summary: "A registration's signing secret (and the previous one during its grace period)",
         params: RegistrationParams,
         response: { 200: SecretBody, ...errors, 404: errorBodySchema },
@@ -527,9 +651,19 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/callbacks/:aname/:sname/secret/rotate',
     {
+      config: { scope: 'secrets:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Signing secrets'],
+        operationId: 'rotateSigningSecret',
+        'x-examples': {
+          responses: {
+            200: {
+              secret: 'whsec_2bX9yQm4Vt7LkPz0Nc3Hr8Jd5Ws1Fa6E',
+              previousSecret: SECRET.secret,
+              previousSecretExpiresAt: '2026-12-02T09:30:00.000Z',
+            },
+          },
+        },
         summary: `Rotate a signing secret; the previous one keeps signing for ${hours(ROTATION_GRACE_MS)}`,
         params: RegistrationParams,
         response: { 200: SecretBody, ...errors, 404: errorBodySchema },
@@ -547,14 +681,19 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/stats',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'getStats',
+        'x-examples': { responses: { 200: { counts: COUNTS, queueDepth: 4, oldestDueAgeMs: 12 } } },
         summary: 'Message counts by status, queue depth and the age of the oldest due message',
         response: { 200: StatsBody, ...errors },
       },
     },
-    async () => messageService.stats(Date.now()),
+    async (request) => {
+      refuseLimited(request, 'stats');
+      return messageService.stats(Date.now());
+    },
   );
 };
 
