@@ -74,7 +74,11 @@ export function adminAuthorization(access: AccessService) {
         );
       }
       const aname = (request.params as { aname?: unknown }).aname;
-      if (typeof aname === 'string' && ACCOUNT_NAME.test(aname)) requireAccount(request, aname);
+      try {
+        if (typeof aname === 'string' && ACCOUNT_NAME.test(aname)) requireAccount(request, aname);
+      } catch (error) {
+        return done(error as Error);
+      }
       done();
     }, done);
   };
