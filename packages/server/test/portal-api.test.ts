@@ -293,12 +293,13 @@ describe('the account portal API', () => {
     const token = opened.body.sessionToken as string;
     const out = await inject(server, '/portal/api/session/logout', { method: 'POST', headers: bearer(token) });
     assert.equal(out.status, 200);
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       bearer(token),
       bearer('ccbp_unknown'),
       { authorization: `Bearer ${server.adminToken}` },
       {},
-    ]) {
+    ];
+    for (const headers of attempts) {
       const answer = await inject(server, `/portal/api/accounts/${ACCOUNT}/registrations`, { headers });
       assert.equal(answer.status, 401, JSON.stringify(headers));
     }
