@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  accessToken,
   adminHeaders,
   DEV_CREDENTIALS,
   eventually,
@@ -181,8 +180,6 @@ describe('the audit log', () => {
 
   it('filters by actor, action, account, target and time, and pages with a cursor', async () => {
     const admin = adminHeaders(server);
-    const token = await accessToken(server);
-    assert.ok(token);
     const since = Date.now();
     for (let i = 0; i < 3; i++) {
       await inject(server, `/admin/v1/accounts/${ACCOUNT}/portal-links`, { method: 'POST', headers: admin, body: {} });
@@ -205,10 +202,8 @@ describe('the audit log', () => {
       links.map((entry) => entry.id),
       'the pages are the whole list, newest first',
     );
-    assert.equal(
-      (await allEntries(server, `&until=${since}&action=createPortalLink`)).length,
-      0 + (await allEntries(server, '&action=createPortalLink')).length - 3,
-    );
+    const earlier = await allEntries(server, `&until=${since}&action=createPortalLink`);
+    assert.ok(earlier.every((entry) => Date.parse(entry.at) < since && !links.some((link) => link.id === entry.id)));
     assert.equal((await allEntries(server, '&actor=nobody')).length, 0);
     assert.equal((await allEntries(server, '&accountName=0000999999-00001')).length, 0);
     const bad = await inject(server, '/admin/v1/audit?cursor=made-up', { headers: admin });
