@@ -51,6 +51,8 @@ export class AttemptThrottle {
     const addressKey = `address:${address}`;
     const counted = await this.store.countAttempt(addressKey, now, FAILED_ATTEMPTS_WINDOW_MS);
     if (counted.attempts > MAX_FAILED_ATTEMPTS) {
+      // A refused attempt is not checked, so it does not count (as before it was counted).
+      await this.store.releaseAttempt(addressKey, now);
       throw new TooManyAttemptsError(Math.max(1, Math.ceil((counted.windowEndsAt - now) / 1000)));
     }
     if (clientId === null) return { keys: [addressKey] };
