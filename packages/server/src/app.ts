@@ -14,13 +14,15 @@ import { adminAuthorization, declareAdminScope, installAuditHooks } from './api/
 import { adminRoutes } from './api/admin.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
 import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { portalRoutes } from './api/portal.js';
 import { registrationsRoutes } from './api/registrations.js';
+import { installRequestGuards } from './api/request-guards.js';
+import { secretsRoutes } from './api/secrets.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
 import { uiRoutes } from './api/ui.js';
@@ -93,6 +95,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.server.maxConnections = http.maxConnections;
 
   installErrorHandlers(app);
+  installRequestGuards(app);
   installBodyParsers(app);
 
   await app.register(swagger, {
@@ -157,6 +160,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       await admin.register(adminRoutes, { access });
       await admin.register(accessRoutes, { ctx, access });
       await admin.register(messagesRoutes, { ctx });
+      await admin.register(secretsRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
       await admin.register(statsHistoryRoutes, { ctx });
     },

@@ -205,7 +205,7 @@ describe('scoped API keys', () => {
       body: { accountName: OTHER, serviceName: 'DeviceUsage', payload: {} },
     });
     assert.equal(publishOther.status, 403);
-    assert.equal(publishOther.body.errorCode, 'REQUEST_FAILED.AccountName');
+    assert.equal(publishOther.body.errorCode, 'REQUEST_FAILED.AccountForbidden');
     const batch = await inject(server, '/admin/v1/messages/batch', {
       method: 'POST',
       headers: as,

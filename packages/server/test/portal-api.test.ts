@@ -274,7 +274,7 @@ describe('the account portal API', () => {
         body: bodyFor(method, path),
       });
       assert.equal(named.status, 403, `${method} ${path} for ${OTHER}: ${named.text}`);
-      assert.equal(named.body.errorCode, 'REQUEST_FAILED.AccountName');
+      assert.equal(named.body.errorCode, 'REQUEST_FAILED.AccountForbidden');
       // Its own account's name with the other account's ids: unknown.
       if (path.includes('{id}') || path.includes('{jobId}')) {
         const borrowed = await inject(server, fill(path, ACCOUNT, otherMessage, otherJob.jobId), {

@@ -45,7 +45,6 @@ export function routeScope(request: FastifyRequest): Scope {
 
 const unauthorized = () =>
   new HttpError(
-    401,
     ErrorCodes.unauthorized,
     'the admin API needs Authorization: Bearer <CCB_ADMIN_TOKEN or an API key that is neither revoked nor expired>',
   );
@@ -69,9 +68,7 @@ export function adminAuthorization(access: AccessService) {
       request.principal = principal;
       const scope = routeScope(request);
       if (!principal.scopes.has(scope)) {
-        return done(
-          new HttpError(403, ErrorCodes.forbidden, `the key ${principal.name} does not have the ${scope} scope`),
-        );
+        return done(new HttpError(ErrorCodes.forbidden, `the key ${principal.name} does not have the ${scope} scope`));
       }
       const aname = (request.params as { aname?: unknown }).aname;
       try {
@@ -88,7 +85,7 @@ export function adminAuthorization(access: AccessService) {
 export function requireAccount(request: FastifyRequest, accountName: string): void {
   const principal = request.principal;
   if (principal && !mayUseAccount(principal, accountName)) {
-    throw new HttpError(403, ErrorCodes.accountForbidden, `${describe(principal)} may not use account ${accountName}`);
+    throw new HttpError(ErrorCodes.accountNotAllowed, `${describe(principal)} may not use account ${accountName}`);
   }
 }
 
@@ -110,7 +107,6 @@ export function listAccount(request: FastifyRequest, given: string | undefined):
   if (accounts === null) return undefined;
   if (accounts.size === 1) return [...accounts][0];
   throw new HttpError(
-    400,
     ErrorCodes.requestQuery,
     `this key is limited to the accounts ${[...accounts].join(', ')}: name one with accountName`,
   );

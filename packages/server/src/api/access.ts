@@ -6,7 +6,8 @@ import { type AccessService, PORTAL_LINK_DEFAULT_TTL_MS, PORTAL_LINK_MAX_TTL_MS 
 import type { AppContext } from '../context.js';
 import { DEV_CREDENTIALS } from '../dev.js';
 import { type ApiKeyRecord, type AuditRecord, InvalidCursorError } from '../store/types.js';
-import { ErrorCodes, errorBodySchema, HttpError, validationError } from './errors.js';
+import { validationError } from './error-handlers.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 const AccountName = accountName();
@@ -159,7 +160,7 @@ function auditBody(entry: AuditRecord): Static<typeof AuditEntryBody> {
 function epochMs(value: string, field: string): number {
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isSafeInteger(ms)) {
-    throw new HttpError(400, ErrorCodes.requestQuery, `${field} must be an ISO 8601 date-time or epoch milliseconds`);
+    throw new HttpError(ErrorCodes.requestQuery, `${field} must be an ISO 8601 date-time or epoch milliseconds`);
   }
   return ms;
 }
@@ -212,11 +213,10 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
       const { name, scopes, accounts, expiresAt } = request.body;
       const expires = expiresAt === undefined ? null : Date.parse(expiresAt);
       if (expires !== null && expires <= Date.now()) {
-        throw new HttpError(400, ErrorCodes.requestBody, 'expiresAt must be in the future');
+        throw new HttpError(ErrorCodes.requestBody, 'expiresAt must be in the future');
       }
       if (accounts !== undefined && scopes.includes('admin')) {
         throw new HttpError(
-          400,
           ErrorCodes.requestBody,
           'a key with the admin scope covers every account: leave accounts out, or the admin scope',
         );
@@ -262,7 +262,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
     },
     async (request) => {
       const key = await access.revokeKey(request.params.keyId);
-      if (!key) throw new HttpError(404, ErrorCodes.notFound, `key ${request.params.keyId} does not exist`);
+      if (!key) throw new HttpError(ErrorCodes.notFound, `key ${request.params.keyId} does not exist`);
       request.log.info({ keyId: key.id }, 'api key revoked');
       return keyBody(key);
     },
@@ -322,7 +322,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
         );
         return { items: page.items.map(auditBody), nextCursor: page.nextCursor };
       } catch (error) {
-        if (error instanceof InvalidCursorError) throw new HttpError(400, ErrorCodes.requestQuery, error.message);
+        if (error instanceof InvalidCursorError) throw new HttpError(ErrorCodes.requestQuery, error.message);
         throw error;
       }
     },

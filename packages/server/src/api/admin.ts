@@ -7,7 +7,8 @@ import { DEV_CREDENTIALS } from '../dev.js';
 import { SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
 import type { OAuthClient, User } from '../store/types.js';
-import { ErrorCodes, errorBodySchema, type FieldRules, HttpError, validationError } from './errors.js';
+import { type FieldRules, validationError } from './error-handlers.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 const AccountName = accountName();
@@ -98,13 +99,13 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ access: AccessService }> =
     const refused = validationError(error, FIELDS);
     const field = refused.errorCode === ErrorCodes.password ? 'password' : 'clientSecret';
     if (POLICY_CODES.has(refused.errorCode) && !refused.errorMessage.endsWith('is required')) {
-      throw new HttpError(400, refused.errorCode, `${field} must be ${SECRET_POLICY.description}`);
+      throw new HttpError(refused.errorCode, `${field} must be ${SECRET_POLICY.description}`);
     }
     throw refused;
   });
 
-  const noClient = (clientId: string) => new HttpError(404, ErrorCodes.notFound, `client ${clientId} does not exist`);
-  const noUser = (username: string) => new HttpError(404, ErrorCodes.notFound, `user ${username} does not exist`);
+  const noClient = (clientId: string) => new HttpError(ErrorCodes.notFound, `client ${clientId} does not exist`);
+  const noUser = (username: string) => new HttpError(ErrorCodes.notFound, `user ${username} does not exist`);
 
   app.post(
     '/clients',
@@ -125,7 +126,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ access: AccessService }> =
     async (request, reply) => {
       const clientId = request.body.clientId ?? `client-${randomBytes(9).toString('base64url')}`;
       const clientSecret = request.body.clientSecret ?? newClientSecret();
-      const conflict = () => new HttpError(409, ErrorCodes.conflict, `client ${clientId} already exists`);
+      const conflict = () => new HttpError(ErrorCodes.conflict, `client ${clientId} already exists`);
       if (await access.getClient(clientId)) throw conflict();
       const created = await access.createClient({ clientId, name: request.body.name, clientSecret });
       // Two requests for the same id: the one that lost the race is told so.

@@ -71,13 +71,12 @@ export async function registerListener(
 ): Promise<Registration> {
   if (!SERVICE_NAMES.has(input.serviceName)) {
     throw new HttpError(
-      400,
       ErrorCodes.serviceName,
       `name "${input.serviceName}" is not a callback service; expected one of ${[...SERVICE_NAMES].join(', ')}`,
     );
   }
   const problem = ctx.urlGuard.checkUrl(input.url);
-  if (problem) throw new HttpError(400, ErrorCodes.url, problem);
+  if (problem) throw new HttpError(ErrorCodes.url, problem);
   return ctx.registrations.upsert(input);
 }
 
@@ -170,7 +169,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     async (request) => {
       const { aname, sname } = request.params;
       if (!(await registrations.remove(aname, sname))) {
-        throw new HttpError(400, ErrorCodes.callbackNotFound, `no callback is registered for ${sname} on ${aname}`);
+        throw new HttpError(ErrorCodes.callbackNotFound, `no callback is registered for ${sname} on ${aname}`);
       }
       return { accountName: aname, serviceName: sname };
     },

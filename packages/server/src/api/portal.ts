@@ -6,6 +6,7 @@ import { bearerToken } from '../access/platform.js';
 import type { AccessService, PortalSession } from '../access/service.js';
 import type { AppContext } from '../context.js';
 import { DEV_CREDENTIALS } from '../dev.js';
+import { Publisher } from '../services/publisher.js';
 import type { Registration } from '../services/registrations.js';
 import { InvalidCursorError, type MessageStatus } from '../store/types.js';
 import { requireAccount } from './access-hooks.js';
@@ -16,16 +17,14 @@ import {
   MessagePageBody,
   MessageWithAttempts,
   messageBody,
-  newMessageId,
   PublishResponse,
   ReplayJobBody,
   replayJobBody,
-  SecretBody,
   ServiceName as ServiceNameSchema,
   Status,
-  secretBody,
-} from './messages.js';
+} from './message-schemas.js';
 import { accountName } from './schemas.js';
+import { SecretBody, secretBody } from './secrets.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -111,6 +110,8 @@ const REGISTRATION_EXAMPLE = {
   createdAt: '2026-12-01T09:29:50.000Z',
   updatedAt: '2026-12-01T09:29:50.000Z',
 };
+/** What the example listener answered (a listener's status, not one of ours). */
+const LISTENER_FAILURE = 500;
 const SECRET_EXAMPLE = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
 const MESSAGE_ID = 'msg_01a21478d1c222deb8f583d448698944';
 const MESSAGE_EXAMPLE = {
@@ -140,7 +141,6 @@ const JOB_EXAMPLE = {
 
 const unauthorized = () =>
   new HttpError(
-    401,
     ErrorCodes.unauthorized,
     'the portal needs Authorization: Bearer <a portal session token>; sign in or open a new portal link',
   );
@@ -189,8 +189,14 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
   { ctx, access },
 ) => {
   const noRegistration = (aname: string, sname: string) =>
-    new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
-  const noMessage = (id: string) => new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
+    new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
+  const publisher = new Publisher({
+    messages: ctx.messages,
+    maxAttempts: ctx.config.delivery.maxAttempts,
+    onPublished: (service, count) => ctx.metrics.messagesPublished.inc({ service }, count),
+    onDue: () => ctx.notifyPublished(),
+  });
+  const noMessage = (id: string) => new HttpError(ErrorCodes.notFound, `message ${id} does not exist`);
 
   /** onRequest hook of every route but the two ways in: a live portal session, and its own accounts. */
   const requirePortalSession = async (request: FastifyRequest): Promise<void> => {
@@ -230,11 +236,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
     async (request) => {
       const opened = await access.openLinkSession(request.body.token);
       if (!opened) {
-        throw new HttpError(
-          401,
-          ErrorCodes.unauthorized,
-          'this portal link is unknown, used or expired; ask for a new one',
-        );
+        throw new HttpError(ErrorCodes.unauthorized, 'this portal link is unknown, used or expired; ask for a new one');
       }
       request.principal = opened.session.principal;
       request.audit = { accountName: opened.session.record.accounts[0], target: null, summary: 'portal link opened' };
@@ -458,21 +460,10 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
         const { aname, sname } = request.params;
         if (!(await ctx.registrations.get(aname, sname))) throw noRegistration(aname, sname);
         const payload = testPayload(sname as ServiceName, aname);
-        const [result] = await ctx.messages.publish(
-          [
-            {
-              id: newMessageId(),
-              accountName: aname,
-              serviceName: sname,
-              payload: JSON.stringify(payload),
-              idempotencyKey: null,
-              maxAttempts: ctx.config.delivery.maxAttempts,
-            },
-          ],
+        const [result] = await publisher.publish(
+          [{ accountName: aname, serviceName: sname, payload: JSON.stringify(payload), idempotencyKey: null }],
           Date.now(),
         );
-        ctx.metrics.messagesPublished.inc({ service: sname }, 1);
-        if (result.status === 'pending' && !result.handedOver) ctx.notifyPublished();
         request.audit = { target: result.id, summary: `test message to ${sname}` };
         return reply.code(202).send({ messageId: result.id, status: result.status, payload });
       },
@@ -502,7 +493,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
           );
           return { items: page.items.map(messageBody), nextCursor: page.nextCursor };
         } catch (error) {
-          if (error instanceof InvalidCursorError) throw new HttpError(400, ErrorCodes.requestQuery, error.message);
+          if (error instanceof InvalidCursorError) throw new HttpError(ErrorCodes.requestQuery, error.message);
           throw error;
         }
       },
@@ -523,7 +514,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
                     attemptNumber: 4,
                     startedAt: '2026-12-01T09:45:05.125Z',
                     url: REGISTRATION_EXAMPLE.url,
-                    statusCode: 500,
+                    statusCode: LISTENER_FAILURE,
                     latencyMs: 41,
                     error: { kind: 'http_status', detail: 'the listener answered 500' },
                     responseExcerpt: 'upstream unavailable',
@@ -566,7 +557,6 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
         const replayed = await ctx.messages.replay([id], ctx.config.delivery.maxAttempts, Date.now());
         if (replayed.length === 0) {
           throw new HttpError(
-            409,
             ErrorCodes.messageDelivering,
             `message ${id} is being delivered right now; replay it once this attempt has ended`,
           );
@@ -621,7 +611,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
         const { aname, jobId } = request.params;
         const job = await ctx.replays.get(jobId);
         if (!job || job.filter.accountName !== aname) {
-          throw new HttpError(404, ErrorCodes.notFound, `replay job ${jobId} does not exist`);
+          throw new HttpError(ErrorCodes.notFound, `replay job ${jobId} does not exist`);
         }
         return replayJobBody(job);
       },
