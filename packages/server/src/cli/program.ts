@@ -1,11 +1,13 @@
 /** The `ccb` program: every command, one help format, one error style (cli/index.ts runs it). */
 import { Command } from 'commander';
 import { banner } from '../banner.js';
-import { SERVE_SETTINGS, type Setting, settingNotes } from '../config.js';
+import { SERVE_SETTINGS } from '../config.js';
 import { resolveConfig } from '../dev.js';
+import { type Setting, settingNotes } from '../settings.js';
 import { VERSION } from '../version.js';
 import { registerAccessCommands } from './access.js';
 import { registerCallbacksCommand } from './callbacks.js';
+import { registerKeysCommands } from './keys.js';
 import { registerListenCommand } from './listen.js';
 import { registerMessagesCommand } from './messages.js';
 import { addSettingOptions, applyCliConventions } from './options.js';
@@ -76,5 +78,6 @@ export function buildProgram(): Command {
   registerListenCommand(program);
   registerSimulateCommand(program);
   registerAccessCommands(program);
+  registerKeysCommands(program);
   return program;
 }
