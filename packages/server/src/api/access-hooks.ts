@@ -118,46 +118,47 @@ function describe(principal: Principal): string {
   return `user ${principal.name}`;
 }
 
-/** Registers the audit hooks on the root app (see docs/access.md#audit-log). */
+/**
+ * Adds the audit hooks to every state-changing route registered after this call (docs/access.md#audit-log):
+ * on the routes themselves, so that reads and publishing (which opt out) pay nothing for them.
+ */
 export function installAuditHooks(app: FastifyInstance, access: AccessService): void {
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (!audited(request) || reply.statusCode < 400 || typeof payload !== 'string') return payload;
+  const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (typeof payload !== 'string') return payload;
     try {
-      const body = JSON.parse(payload) as { errorCode?: unknown };
-      if (typeof body.errorCode === 'string') errorCodes.set(request, body.errorCode);
+      const body = JSON.parse(payload) as Record<string, unknown>;
+      if (reply.statusCode >= 400) {
+        if (typeof body.errorCode === 'string') errorCodes.set(request, body.errorCode);
+      } else created.set(request, body);
     } catch {
-      // Not JSON: no error code to record.
+      // Not JSON: nothing to take from it.
     }
     return payload;
-  });
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (!audited(request) || reply.statusCode >= 400 || typeof payload !== 'string') return payload;
-    try {
-      created.set(request, JSON.parse(payload) as Record<string, unknown>);
-    } catch {
-      // Not JSON.
-    }
-    return payload;
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    if (!audited(request) || !request.principal) return;
+  };
+  const onResponse = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.principal) return;
     const entry = auditEntry(request, reply.statusCode, errorCodes.get(request) ?? null, created.get(request));
     await access.record(entry).catch((error: unknown) => {
       request.log.error({ err: error, action: entry.action }, 'the audit entry could not be written');
     });
+  };
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const config = route.config as { audit?: boolean } | undefined;
+    if (methods.every((method) => READ_METHODS.has(method)) || config?.audit === false) return;
+    route.onSend = [...hooksOf(route.onSend), onSend] as RouteOptions['onSend'];
+    route.onResponse = [...hooksOf(route.onResponse), onResponse] as RouteOptions['onResponse'];
   });
+}
+
+function hooksOf(hooks: unknown): unknown[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks];
 }
 
 const errorCodes = new WeakMap<FastifyRequest, string>();
 const created = new WeakMap<FastifyRequest, Record<string, unknown>>();
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-function audited(request: FastifyRequest): boolean {
-  if (READ_METHODS.has(request.method)) return false;
-  const config = request.routeOptions.config as { audit?: boolean } | undefined;
-  return request.routeOptions.url !== undefined && config?.audit !== false;
-}
 
 /** Body fields whose values are never written anywhere: they are secrets or credentials. */
 const SECRET_FIELDS = new Set(['password', 'clientSecret', 'secret', 'token', 'key', 'username', 'previousSecret']);
