@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { ErrorCodes, HttpError } from '../api/errors.js';
+import { textProblem } from '../api/request-text.js';
 import { ACCOUNT_NAME } from '../api/schemas.js';
 import type { AppContext } from '../context.js';
 import { HashQueueFullError, hashPassword, PasswordVerifier } from '../security/passwords.js';
@@ -138,6 +139,12 @@ export class Authenticator {
       throw new HttpError(ErrorCodes.clientCredentials, 'missing client credentials: send Authorization: Basic');
     }
     const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+    const problem = textProblem(decoded);
+    if (problem) {
+      throw new HttpError(ErrorCodes.requestEncoding, `the Basic credentials ${problem}`, {
+        oauthError: 'invalid_request',
+      });
+    }
     const colon = decoded.indexOf(':');
     const clientId = colon >= 0 ? decoded.slice(0, colon) : decoded;
     const secret = colon >= 0 ? decoded.slice(colon + 1) : '';
