@@ -264,7 +264,7 @@ export const SERVE_SETTINGS = {
     env: ['CCB_ADMIN_TOKEN'],
     devDefault: DEV_CREDENTIALS.adminToken,
     defaultText: `required; ${DEV_CREDENTIALS.adminToken} with --dev`,
-    description: 'bearer token of /admin/v1',
+    description: 'bearer token of /admin/v1: the root key (API keys with scopes come from POST /admin/v1/keys)',
     parse: text,
   }),
   encryptionKey: setting({
