@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorCodes, HttpError } from './errors.js';
+import { markForTextCheck } from './request-text.js';
 
 /** Deeper JSON is refused: no payload of the platform nests this far, and deep values cost every reader. */
 export const MAX_JSON_DEPTH = 64;
@@ -95,7 +96,7 @@ function isAnyType(contentType: string | undefined): boolean {
 export function installBodyParsers(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const readJson = (request: FastifyRequest, bytes: Buffer, done: (error: Error | null, body?: unknown) => void) => {
-    if (request.is404 || bytes.length === 0) {
+    if (request.is404) {
       done(null, undefined);
       return;
     }
@@ -105,6 +106,10 @@ export function installBodyParsers(app: FastifyInstance): void {
         new HttpError(ErrorCodes.contentType, `charset "${charset}" is not read here; send the JSON as UTF-8`),
         undefined,
       );
+      return;
+    }
+    if (bytes.length === 0) {
+      done(null, undefined);
       return;
     }
     let text: string;
@@ -119,7 +124,16 @@ export function installBodyParsers(app: FastifyInstance): void {
       done(problem, undefined);
       return;
     }
-    parseJson(request, text, done);
+    // Valid UTF-8 has no lone surrogate, and JSON text no raw NUL: only a \u escape can bring either,
+    // so only such bodies are walked (request-text.ts).
+    if (!text.includes('\\u')) {
+      parseJson(request, text, done);
+      return;
+    }
+    parseJson(request, text, (error, value) => {
+      if (!error) markForTextCheck(value);
+      done(error, value);
+    });
   };
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) =>

@@ -2,7 +2,8 @@ import { SERVICE_NAMES } from '@ccb/sdk';
 import Type, { type Static } from 'typebox';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../domain/attempt-error.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
-import type { Attempt, CallbackMessage } from '../store/types.js';
+import type { Attempt, CallbackMessage, ReplayJobRecord } from '../store/types.js';
+import { ErrorCodes, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 /**
@@ -109,9 +110,15 @@ export const ListQuery = Type.Object(
   closed,
 );
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
-export const EpochOrIso = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })], {
-  description: 'ISO 8601 date-time or epoch milliseconds',
-});
+/**
+ * The latest time a filter takes: the largest a JavaScript Date holds (year 275760), within both
+ * databases' integers; a later one is refused when the request is made, not when the job runs.
+ */
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
+export const EpochOrIso = Type.Union(
+  [Type.Integer({ minimum: 0, maximum: MAX_EPOCH_MS }), Type.String({ minLength: 1, maxLength: 64 })],
+  { description: `ISO 8601 date-time or epoch milliseconds (0 to ${MAX_EPOCH_MS})` },
+);
 export const ReplayRequest = Type.Object(
   {
     filter: Type.Optional(
@@ -169,6 +176,31 @@ export function messageBody(message: CallbackMessage) {
     updatedAt: iso(message.updatedAt),
     deliveredAt: isoOrNull(message.deliveredAt),
     payload: JSON.parse(message.payload) as Record<string, unknown>,
+  };
+}
+
+/** A replay refused because nobody listens for the message's account and service (see MessageService.replay). */
+export function noListenerError(
+  id: string,
+  message: { accountName: string; serviceName: string } | undefined,
+): HttpError {
+  const whom = message ? `${message.serviceName} of account ${message.accountName}` : 'its account and service';
+  return new HttpError(
+    ErrorCodes.callbackNotFound,
+    `no listener is registered for ${whom}, so message ${id} would fail again at once; register one, then replay it`,
+  );
+}
+
+export function replayJobBody(job: ReplayJobRecord) {
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    matched: job.matched,
+    replayed: job.replayed,
+    noListener: job.noListener,
+    startedAt: iso(job.startedAt),
+    finishedAt: isoOrNull(job.finishedAt),
+    error: job.error,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken } from '../access/platform.js';
 import type { AppContext } from '../context.js';
 import { secretMatcher } from '../security/tokens.js';
-import { bearerToken } from './auth.js';
 import { ErrorCodes, HttpError } from './errors.js';
 
 /**
@@ -28,7 +28,12 @@ export const metricsRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
   app.get(
     '/metrics',
     {
-      schema: { summary: 'Prometheus metrics', tags: ['Operations'] },
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['Operations'],
+        operationId: 'getMetrics',
+        'x-examples': { responses: { 200: '# TYPE ccb_queue_depth gauge\nccb_queue_depth 0\n' } },
+      },
       ...(matches ? { onRequest: requireToken } : {}),
     },
     async (_request, reply) => {

@@ -6,8 +6,8 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
-import { USER_AGENT } from '../delivery/index.js';
 import { DEV_CREDENTIALS } from '../dev.js';
+import { USER_AGENT } from '../version.js';
 import { ErrorCodes, HttpError } from './errors.js';
 
 /** Where `npm run build` puts the dashboard (web/build.mjs); the same folder from src/ and dist/. */
@@ -33,14 +33,20 @@ export function examplePort(allowed: ReadonlySet<number> | null): number {
   return ports.find((port) => port >= 1024) ?? ports[0];
 }
 
-// The page loads only its own script and style and talks only to this server.
-const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-cache',
-};
+/**
+ * The headers of a page of ours: it loads only its own script and style and talks only to this server;
+ * `frameAncestors` says who may embed it (the dashboard: nobody; the portal: CCB_PORTAL_FRAME_ANCESTORS).
+ */
+export function pageSecurityHeaders(frameAncestors: string): Record<string, string> {
+  return {
+    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors ${frameAncestors}`,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-cache',
+  };
+}
+
+const SECURITY_HEADERS = pageSecurityHeaders("'none'");
 
 /**
  * The dashboard (SPEC §9): static files under /ui, and /ui/profile.json, which tells the page what it
@@ -55,6 +61,18 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
     {
       schema: {
         tags: ['Dashboard'],
+        operationId: 'getDashboardProfile',
+        'x-examples': {
+          responses: {
+            200: {
+              version: '0.1.0',
+              userAgent: 'ccb/0.1.0',
+              services: ['CarrierService', 'DeviceService', 'DeviceUsage'],
+              listenerPort: 9001,
+              devAdminToken: DEV_CREDENTIALS.adminToken,
+            },
+          },
+        },
         summary: 'What the dashboard needs before sign-in: version, service names and, in dev, the dev admin token',
         description:
           'The dev profile signs the page in by itself with the publicly documented dev token; any other token is never sent.',

@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
+import type { HandBackReason } from '../domain/hand-back.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
-import { VERSION } from '../version.js';
+import { USER_AGENT } from '../version.js';
 import type { AttemptTracer } from './attempt-stage.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
@@ -35,12 +36,14 @@ export interface DeliveryContext {
   messages: MessageService;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void };
+  metrics: {
+    recordAttempts(results: readonly SendResult[]): void;
+    recordHandBack(count: number, reason: HandBackReason): void;
+    recordPurge(purged: number, seconds: number): void;
+  };
   /** Attempt spans; null when tracing is off. */
   tracer?: AttemptTracer | null;
 }
-
-export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
 export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
@@ -67,8 +70,11 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     userAgent: USER_AGENT,
     tracer: ctx.tracer ?? null,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
+    onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
+    ctx.metrics.recordPurge(purged, seconds),
+  );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);

@@ -1,3 +1,4 @@
+import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -18,7 +19,6 @@ import {
   type PurgeCutoffs,
 } from '../types.js';
 import type { Database, Queryable } from './database.js';
-import { TurnGroups, type Waiting } from './turn-groups.js';
 
 /** The channel that tells idle workers of every instance that messages became due. */
 export const PUBLISHED_CHANNEL = 'ccb_published';
@@ -471,12 +471,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    const result = await this.db.query(
-      `UPDATE messages SET status = 'cancelled', reason = $3, updated_at = $4, next_attempt_at = NULL, locked_until = NULL
-       WHERE account_name = $1 AND service_name = $2 AND status IN ('pending', 'delivering')`,
-      [accountName, serviceName, reason, now],
-    );
-    return result.rowCount ?? 0;
+    return cancelOpenMessages(this.db, accountName, serviceName, reason, now);
   }
 
   async targetsOf(ids: string[]): Promise<MessageTarget[]> {
@@ -541,4 +536,23 @@ export class PostgresMessageStore implements MessageStore {
 
 async function notify(client: Queryable): Promise<void> {
   await client.query(`SELECT pg_notify('${PUBLISHED_CHANNEL}', '')`);
+}
+
+/**
+ * `MessageStore.cancelOpen` on any connection: the store's own, or the transaction of a
+ * deregistration (`PostgresRegistrationStore.removeAndCancelOpen`).
+ */
+export async function cancelOpenMessages(
+  db: Pick<Database, 'query'>,
+  accountName: string,
+  serviceName: string,
+  reason: string,
+  now: number,
+): Promise<number> {
+  const result = await db.query(
+    `UPDATE messages SET status = 'cancelled', reason = $3, updated_at = $4, next_attempt_at = NULL, locked_until = NULL
+     WHERE account_name = $1 AND service_name = $2 AND status IN ('pending', 'delivering')`,
+    [accountName, serviceName, reason, now],
+  );
+  return result.rowCount ?? 0;
 }

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
 import type { Store } from '../types.js';
+import { SqliteAccessStore } from './access.js';
 import { SqliteAuthStore } from './auth.js';
 import { BUSY_TIMEOUT_MS, SqliteAvailability } from './availability.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './checkpointer.js';
@@ -23,6 +24,7 @@ export class SqliteStore implements Store {
   readonly auth: SqliteAuthStore;
   readonly messages: SqliteMessageStore;
   readonly replayJobs: SqliteReplayJobStore;
+  readonly access: SqliteAccessStore;
   private readonly checkpointer: WalCheckpointer | null;
   private readonly availability = new SqliteAvailability();
 
@@ -38,10 +40,16 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     // Statements are prepared in the constructors below, so the schema must exist first.
     this.applyMigrations();
-    this.registrations = this.availability.guard(new SqliteRegistrationStore(this.db));
+    const messages = new SqliteMessageStore(this.db);
+    this.registrations = this.availability.guard(
+      new SqliteRegistrationStore(this.db, (account, service, reason, now) =>
+        messages.cancelOpenNow(account, service, reason, now),
+      ),
+    );
     this.auth = this.availability.guard(new SqliteAuthStore(this.db));
-    this.messages = this.availability.guard(new SqliteMessageStore(this.db));
+    this.messages = this.availability.guard(messages);
     this.replayJobs = this.availability.guard(new SqliteReplayJobStore(this.db));
+    this.access = this.availability.guard(new SqliteAccessStore(this.db));
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).
     this.checkpointer = path !== ':memory:' ? new WalCheckpointer(path) : null;
@@ -50,6 +58,17 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.applyMigrations();
+  }
+
+  async keyCheck(checkValue: string, now: number): Promise<string> {
+    return this.availability.run(() => {
+      this.db
+        .prepare(
+          'INSERT INTO encryption_key_check (id, check_value, created_at) VALUES (1, ?, ?) ON CONFLICT DO NOTHING',
+        )
+        .run(checkValue, now);
+      return this.db.prepare('SELECT check_value FROM encryption_key_check WHERE id = 1').pluck().get() as string;
+    });
   }
 
   /**

@@ -1,18 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { type RegistrationRow, toRegistration } from '../rows.js';
 import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
+import { writeTransaction } from './transaction.js';
 
-interface RegistrationRow {
-  account_name: string;
-  service_name: string;
-  url: string;
-  username: string | null;
-  password_enc: string | null;
-  signing_secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_secret_expires_at: number | null;
-  created_at: number;
-  updated_at: number;
-}
+/** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
+export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
 
 interface FieldsRow {
   account_name: string;
@@ -21,21 +13,6 @@ interface FieldsRow {
   username: string | null;
   password_enc: string | null;
   updated_at: number;
-}
-
-function toRecord(row: RegistrationRow): RegistrationRecord {
-  return {
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    url: row.url,
-    username: row.username,
-    passwordEnc: row.password_enc,
-    signingSecretEnc: row.signing_secret_enc,
-    previousSecretEnc: row.previous_secret_enc,
-    previousSecretExpiresAt: row.previous_secret_expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 function toFieldsRow(fields: RegistrationFields): FieldsRow {
@@ -49,7 +26,10 @@ function toFieldsRow(fields: RegistrationFields): FieldsRow {
   };
 }
 
-/** Registration rows on SQLite. Each method is one statement, so none needs a transaction. */
+/**
+ * Registration rows on SQLite. Each method is one statement, except a deregistration, which cancels
+ * the registration's messages in the same transaction.
+ */
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly statements: {
     list: Statement<[string], RegistrationRow>;
@@ -63,8 +43,14 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
+  private readonly removeCancellingOpen: (
+    accountName: string,
+    serviceName: string,
+    reason: string,
+    now: number,
+  ) => boolean;
 
-  constructor(db: Database) {
+  constructor(db: Database, cancelOpen: CancelOpenMessages) {
     this.statements = {
       list: db.prepare('SELECT * FROM registrations WHERE account_name = ? ORDER BY service_name'),
       listAll: db.prepare('SELECT * FROM registrations ORDER BY account_name, service_name'),
@@ -94,19 +80,24 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
+    this.removeCancellingOpen = writeTransaction(db, (accountName, serviceName, reason, now) => {
+      if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
+      cancelOpen(accountName, serviceName, reason, now);
+      return true;
+    });
   }
 
   async list(accountName: string): Promise<RegistrationRecord[]> {
-    return this.statements.list.all(accountName).map(toRecord);
+    return this.statements.list.all(accountName).map(toRegistration);
   }
 
   async listAll(): Promise<RegistrationRecord[]> {
-    return this.statements.listAll.all().map(toRecord);
+    return this.statements.listAll.all().map(toRegistration);
   }
 
   async get(accountName: string, serviceName: string): Promise<RegistrationRecord | null> {
     const row = this.statements.get.get(accountName, serviceName);
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async exists(keys: RegistrationKey[]): Promise<boolean[]> {
@@ -118,13 +109,17 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord> {
-    return toRecord(
+    return toRegistration(
       this.statements.insert.get({ ...toFieldsRow(fields), signing_secret_enc: fields.signingSecretEnc })!,
     );
   }
 
   async remove(accountName: string, serviceName: string): Promise<boolean> {
     return this.statements.remove.run(accountName, serviceName).changes > 0;
+  }
+
+  async removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean> {
+    return this.removeCancellingOpen(accountName, serviceName, reason, now);
   }
 
   async rotateSecret(
@@ -135,7 +130,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     now: number,
   ): Promise<RegistrationRecord | null> {
     const row = this.statements.rotate.get(signingSecretEnc, previousExpiresAt, now, accountName, serviceName);
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async changeMark(): Promise<string> {
