@@ -52,7 +52,7 @@ describe('the API reference (/openapi.json, /docs)', () => {
     }
   });
 
-  it('names every response and shows a body that matches its schema (add them as 'x-examples' on the route's schema)', () => {
+  it("names every response and shows a body that matches its schema (add them as 'x-examples' on the route's schema)", () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats.default(ajv);
     for (const { name, operation } of operations) {
