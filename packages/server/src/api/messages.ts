@@ -323,7 +323,12 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         request.audit = { accountName: found.message.accountName };
       }
       const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-      const noListener = async () => noListenerError(id, (await messageService.get(id))?.message);
+      const noListener = async () => {
+        const message = (await messageService.get(id))?.message;
+        // The refusal's audit entry names the message's account, as a replay's does.
+        request.audit ??= { accountName: message?.accountName ?? null };
+        return noListenerError(id, message);
+      };
       let outcome = await replay();
       if (outcome.noListener.length > 0) throw await noListener();
       if (outcome.replayed.length === 0) {
