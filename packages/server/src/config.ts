@@ -16,6 +16,8 @@ export interface Config {
   databaseUrl: string;
   /** PostgreSQL connections per instance (CCB_DB_POOL_SIZE). */
   databasePoolSize: number;
+  /** PostgreSQL: width of the history's time partitions (CCB_PARTITION_INTERVAL). */
+  partitionIntervalMs: number;
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;
@@ -347,6 +349,13 @@ export const SERVE_SETTINGS = {
     description: 'PostgreSQL connections per instance',
     parse: positiveInteger,
   }),
+  partitionInterval: setting({
+    env: ['CCB_PARTITION_INTERVAL'],
+    default: '1d',
+    description:
+      'PostgreSQL: width of the time partitions of the message history; retention drops whole partitions, so messages stay up to this much longer than their retention',
+    parse: positiveDuration,
+  }),
   batchSize: setting({
     env: ['CCB_BATCH_SIZE'],
     default: '200',
@@ -657,6 +666,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     port: values.port,
     databaseUrl: values.databaseUrl,
     databasePoolSize: values.databasePoolSize,
+    partitionIntervalMs: values.partitionInterval,
     role: values.role,
     adminToken,
     encryptionKey,

@@ -37,7 +37,10 @@ export async function startServer(config: Config, options: StartServerOptions = 
   // Short lines for a person at a terminal in the dev profile; JSON lines for everything else.
   const format = config.dev && process.stdout.isTTY ? 'pretty' : 'json';
   const logger = options.logger ?? createLogger(config.logLevel, undefined, format);
-  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const store = await openStore(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    partitionIntervalMs: config.partitionIntervalMs,
+  });
   let delivery: Delivery | null = null;
   let app: FastifyInstance | null = null;
   let replays: ReplayJobs | null = null;

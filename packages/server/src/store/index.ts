@@ -6,6 +6,8 @@ import type { Store } from './types.js';
 export interface StoreOptions {
   /** PostgreSQL: connections in the pool (CCB_DB_POOL_SIZE). */
   poolSize?: number;
+  /** PostgreSQL: width of the history's time partitions (CCB_PARTITION_INTERVAL). */
+  partitionIntervalMs?: number;
 }
 
 /**
@@ -19,7 +21,10 @@ export async function openStore(databaseUrl: string, options: StoreOptions = {})
     return new SqliteStore(path);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    return new PostgresStore(databaseUrl, { poolSize: options.poolSize ?? 10 });
+    return new PostgresStore(databaseUrl, {
+      poolSize: options.poolSize ?? 10,
+      partitionIntervalMs: options.partitionIntervalMs,
+    });
   }
   throw new ConfigError(
     `DATABASE_URL: "${databaseUrl}" must start with sqlite: (e.g. sqlite:./data/ccb.sqlite) or postgres://`,

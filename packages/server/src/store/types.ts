@@ -307,6 +307,12 @@ export interface MessageStore {
   update(changes: MessageChange[], now: number): Promise<void>;
   /** `delivering` → `pending`, due at `nextAttemptAt`, without an attempt. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
+  /**
+   * Extends to `lockedUntil` the leases of claimed messages that still hold the lease given (its
+   * `lockedUntil`), unexpired at `now`; a lease that ran out or was taken by another claim is left.
+   * Returns the ids extended.
+   */
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]>;
   /** The earliest time something becomes due (pending nextAttemptAt or delivering lease end). */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null>;
@@ -324,6 +330,11 @@ export interface MessageStore {
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]>;
   /** Deletes finished messages (with their attempts and keys) and expired keys, in chunks. */
   purge(cutoffs: PurgeCutoffs): Promise<number>;
+  /**
+   * When set, retention works in steps of this width (PostgreSQL: the history's partition width): the
+   * retention task rounds its cutoffs down to a multiple of it, so whole partitions go at once.
+   */
+  readonly retentionStepMs?: number;
 }
 
 export type ReplayJobStatus = 'running' | 'done' | 'failed';
@@ -363,6 +374,12 @@ export interface Store {
   auth: AuthStore;
   messages: MessageStore;
   replayJobs: ReplayJobStore;
+  /**
+   * The time (epoch ms) that messages' due times, leases and publish times are given in. SQLite (one
+   * process): the process clock. PostgreSQL: the database server's clock, so instances whose clocks
+   * disagree still agree on when a lease ends (see PostgresStore.now).
+   */
+  now(): number;
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;
   /**

@@ -224,6 +224,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly purgeMessageKeys: Statement<[string]>;
   private readonly purgeExpiredKeys: Statement;
   private readonly releaseOne: Statement;
+  private readonly renewOne: Statement;
 
   private readonly insertTx: (messages: MessageInsert[], now: number) => void;
   private readonly insertGroupTx: (group: InsertRequest[]) => void;
@@ -232,6 +233,11 @@ export class SqliteMessageStore implements MessageStore {
   private readonly updateTx: (changes: MessageChange[], now: number) => void;
   private readonly requeueTx: (ids: string[], from: string, extraAttempts: number, now: number) => string[];
   private readonly releaseTx: (ids: string[], nextAttemptAt: number) => void;
+  private readonly renewTx: (
+    leases: { id: string; lockedUntil: number }[],
+    lockedUntil: number,
+    now: number,
+  ) => string[];
 
   constructor(readonly db: Database) {
     this.insertMessage = db.prepare(
@@ -323,6 +329,11 @@ export class SqliteMessageStore implements MessageStore {
     this.releaseOne = db.prepare(
       `UPDATE messages SET status = 'pending', next_attempt_at = @nextAttemptAt, locked_until = NULL
        WHERE id = @id AND status = 'delivering'`,
+    );
+    this.renewOne = db.prepare(
+      `UPDATE messages SET locked_until = @lockedUntil
+       WHERE id = @id AND status = 'delivering' AND locked_until = @held AND locked_until > @now
+       RETURNING id`,
     );
     this.selectMessage = db.prepare(
       `SELECT ${MESSAGE_COLUMNS}, ${FIRST_ATTEMPT_COLUMNS} FROM messages WHERE id = ?`,
@@ -465,6 +476,17 @@ export class SqliteMessageStore implements MessageStore {
     this.releaseTx = writeTransaction(db, (ids: string[], nextAttemptAt: number) => {
       for (const id of ids) this.releaseOne.run({ id, nextAttemptAt });
     });
+
+    this.renewTx = writeTransaction(
+      db,
+      (leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number) => {
+        const renewed: string[] = [];
+        for (const lease of leases) {
+          if (this.renewOne.get({ id: lease.id, held: lease.lockedUntil, lockedUntil, now })) renewed.push(lease.id);
+        }
+        return renewed;
+      },
+    );
   }
 
   /**
@@ -526,6 +548,11 @@ export class SqliteMessageStore implements MessageStore {
 
   async release(ids: string[], nextAttemptAt: number): Promise<void> {
     if (ids.length > 0) this.releaseTx(ids, nextAttemptAt);
+  }
+
+  async renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    if (leases.length === 0) return [];
+    return this.renewTx(leases, lockedUntil, now);
   }
 
   async nextDueAt(): Promise<number | null> {
