@@ -1,6 +1,6 @@
 import type { StructuredLogger } from '../logger.js';
 import type { AttemptOutcome, ClaimedMessage, DeliveryQueue } from '../services/messages.js';
-import type { Attempt } from '../store/types.js';
+import type { Attempt, CallbackMessage } from '../store/types.js';
 import { formatAttemptError } from './attempt-error.js';
 import { callbackRequest } from './callback-request.js';
 import type { SendResult } from './http-sender.js';
@@ -84,12 +84,26 @@ export class Dispatcher {
   private inFlight = 0;
   /** Claim only once this much room is free while busy, so completions do not each cause a tiny claim. */
   private readonly lowWater: number;
+  /**
+   * Lease kept beyond a whole attempt when one starts: a second, or half of what the lease has beyond
+   * the attempt timeout when that is less (a lease just renewed must still be enough to start).
+   */
+  private readonly leaseMargin: number;
   /** Outcomes and their send results waiting for the next batched write. */
   private outcomes: AttemptOutcome[] = [];
   private results: SendResult[] = [];
   /** The batched write in progress (at most one at a time). */
   private flushing: Promise<void> | null = null;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * Claimed messages this dispatcher holds (waiting, in flight, or with an outcome not yet written),
+   * whose leases it renews; and those whose lease another claim took meanwhile (never handed back
+   * by this one).
+   */
+  private readonly held = new Map<string, CallbackMessage>();
+  private readonly lost = new Set<string>();
+  private renewTimer: NodeJS.Timeout | null = null;
+  private renewing = false;
 
   constructor(private readonly options: DispatcherOptions) {
     this.signer = options.signer ?? new Signer();
@@ -99,6 +113,7 @@ export class Dispatcher {
       attemptTimeoutMs: options.attemptTimeoutMs,
     });
     this.lowWater = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 4));
+    this.leaseMargin = Math.min(LEASE_MARGIN_MS, (options.leaseMs - options.attemptTimeoutMs) / 2);
   }
 
   /** The loop's state, with `delivering` for an idle loop whose attempts are in flight. */
@@ -114,6 +129,10 @@ export class Dispatcher {
   start(): void {
     if (this.loop !== 'stopped') return;
     this.loop = 'idle';
+    // A third of the lease apart, so a lease is renewed while two thirds of it are left, even when
+    // the machine is so starved that attempts and their writes take longer than the lease.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(1, Math.floor(this.options.leaseMs / 3)));
+    this.renewTimer.unref();
     this.wake();
   }
 
@@ -176,6 +195,8 @@ export class Dispatcher {
       await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), limit]);
     }
     await this.flush();
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
     this.loop = 'stopped';
   }
 
@@ -239,14 +260,74 @@ export class Dispatcher {
   /** Starts, queues or hands back each claimed message as the origin policy says; returns how many went back. */
   private place(claimed: ClaimedMessage[], now: number): number {
     const handBack: [at: number, id: string][] = [];
+    // The claim may have taken long on a busy database or machine: what is left of each lease is
+    // measured now, not from when the claim was asked for.
+    const current = this.now();
+    const short: ClaimedMessage[] = [];
     for (const item of claimed) {
+      if (!this.leaseCoversAttempt(item, current)) {
+        short.push(item);
+        continue;
+      }
       const origin = this.originOf(item);
       const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency);
-      if (placement.action === 'start') this.startAttempt(origin, item, now);
-      else if (placement.action === 'hand_back') handBack.push([placement.at, item.message.id]);
+      if (placement.action === 'hand_back') handBack.push([placement.at, item.message.id]);
+      else {
+        this.held.set(item.message.id, item.message);
+        if (placement.action === 'start') this.startAttempt(origin, item, now);
+      }
     }
     this.releaseAt(handBack);
+    if (short.length > 0) void this.renewThenPlace(short);
     return handBack.length;
+  }
+
+  /** Whether what is left of the message's lease covers a whole attempt, with a margin. */
+  private leaseCoversAttempt(item: ClaimedMessage, now: number): boolean {
+    return (item.message.lockedUntil ?? 0) - now >= this.options.attemptTimeoutMs + this.leaseMargin;
+  }
+
+  /**
+   * Claimed messages whose lease no longer covers a whole attempt (a slow claim, a wait for their
+   * origin): their leases are renewed first, then they are placed again; those whose lease another
+   * claim took are that claim's, and those still short after the renewal go back to the store.
+   */
+  private async renewThenPlace(items: ClaimedMessage[]): Promise<void> {
+    for (const item of items) this.held.set(item.message.id, item.message);
+    const now = this.now();
+    const lockedUntil = now + this.options.leaseMs;
+    let renewed: Set<string>;
+    try {
+      renewed = new Set(
+        await this.options.store.renew(
+          items.map((c) => ({ id: c.message.id, lockedUntil: c.message.lockedUntil ?? 0 })),
+          lockedUntil,
+          now,
+        ),
+      );
+    } catch (error) {
+      this.options.logger.error({ err: error, count: items.length }, 'renewing leases failed');
+      await this.release(
+        items.map((c) => c.message.id),
+        this.now(),
+      );
+      return;
+    }
+    const again: ClaimedMessage[] = [];
+    const back: string[] = [];
+    const current = this.now();
+    for (const item of items) {
+      if (!renewed.has(item.message.id)) {
+        this.forget([item.message.id]);
+        continue;
+      }
+      item.message.lockedUntil = lockedUntil;
+      if (this.leaseCoversAttempt(item, current) && (this.loop === 'idle' || this.loop === 'claiming'))
+        again.push(item);
+      else back.push(item.message.id);
+    }
+    if (back.length > 0) await this.release(back, current);
+    if (again.length > 0) this.place(again, current);
   }
 
   /** Hands back what waits for stuck origins, freeing the room it holds for origins that answer. */
@@ -340,6 +421,7 @@ export class Dispatcher {
       this.scheduleFlush();
     } catch (error) {
       // Not recorded: the message stays claimed until its lease ends, then it is delivered again.
+      this.forget([item.message.id]);
       this.options.logger.error({ err: error, messageId: item.message.id }, 'recording an attempt failed');
     } finally {
       this.afterAttempt(ticket);
@@ -350,7 +432,7 @@ export class Dispatcher {
     this.inFlight--;
     const now = this.now();
     this.scheduler.finished(ticket, now);
-    const tooLate: string[] = [];
+    const tooLate: ClaimedMessage[] = [];
     this.startWaiting(ticket.origin, now, tooLate);
     // A global slot came free: other origins may have messages waiting only for that.
     if (this.scheduler.waiting > 0 && this.inFlight < this.options.concurrency) {
@@ -359,7 +441,7 @@ export class Dispatcher {
         if (other !== ticket.origin) this.startWaiting(other, now, tooLate);
       }
     }
-    if (tooLate.length > 0) void this.release(tooLate, now);
+    if (tooLate.length > 0) void this.renewThenPlace(tooLate);
     if (this.inFlight === 0 && this.idleWaiters.length > 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
@@ -373,13 +455,13 @@ export class Dispatcher {
   }
 
   /** Starts an origin's waiting messages while the limits allow. */
-  private startWaiting(origin: string, now: number, tooLate: string[]): void {
+  private startWaiting(origin: string, now: number, tooLate: ClaimedMessage[]): void {
     while (this.loop !== 'draining' && this.loop !== 'stopped' && this.inFlight < this.options.concurrency) {
       const next = this.scheduler.next(origin);
       if (!next) return;
       // Starting after the lease could end would let another claim deliver it concurrently.
       const leaseLeft = (next.message.lockedUntil ?? 0) - now;
-      if (leaseLeft < this.options.attemptTimeoutMs + LEASE_MARGIN_MS) tooLate.push(next.message.id);
+      if (leaseLeft < this.options.attemptTimeoutMs + this.leaseMargin) tooLate.push(next);
       else this.startAttempt(origin, next, now);
     }
   }
@@ -405,6 +487,7 @@ export class Dispatcher {
           // The messages stay claimed; their leases lapse and they are delivered again (at least once).
           this.options.logger.error({ err: error, count: batch.length }, 'recording attempt outcomes failed');
         }
+        this.forget(batch.map((outcome) => outcome.attempt.messageId));
         this.options.onAttempts?.(results);
       }
     } finally {
@@ -421,10 +504,58 @@ export class Dispatcher {
 
   private async release(ids: string[], nextAttemptAt: number): Promise<void> {
     this.backlog = true;
+    // A message whose lease another claim took is that claim's now: not handed back from here.
+    if (this.lost.size > 0) ids = ids.filter((id) => !this.lost.has(id));
+    this.forget(ids);
+    if (ids.length === 0) return;
     try {
       await this.options.store.release(ids, nextAttemptAt);
     } catch (error) {
       this.options.logger.error({ err: error, count: ids.length }, 'handing back claimed messages failed');
+    }
+  }
+
+  /** No longer held: its lease is not renewed any more. */
+  private forget(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.held.delete(id);
+      this.lost.delete(id);
+    }
+  }
+
+  /**
+   * Renews, in one store call, the leases of held messages with less than two thirds of a lease left,
+   * so a lease never ends under an attempt that is waiting, running or being recorded, however long
+   * that takes. A lease found taken or ended (the process was stopped longer than it) is lost: the
+   * message is another claim's; this dispatcher starts no attempt on it and never hands it back.
+   */
+  private async renewLeases(): Promise<void> {
+    if (this.renewing || this.held.size === 0) return;
+    const now = this.now();
+    const threshold = now + (this.options.leaseMs * 2) / 3;
+    const due: CallbackMessage[] = [];
+    for (const message of this.held.values()) {
+      if (!this.lost.has(message.id) && (message.lockedUntil ?? 0) <= threshold) due.push(message);
+    }
+    if (due.length === 0) return;
+    this.renewing = true;
+    const lockedUntil = now + this.options.leaseMs;
+    try {
+      const renewed = new Set(
+        await this.options.store.renew(
+          due.map((m) => ({ id: m.id, lockedUntil: m.lockedUntil ?? 0 })),
+          lockedUntil,
+          now,
+        ),
+      );
+      for (const message of due) {
+        if (renewed.has(message.id)) message.lockedUntil = lockedUntil;
+        else if (this.held.has(message.id)) this.lost.add(message.id);
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error, count: due.length }, 'renewing leases failed');
+    } finally {
+      this.renewing = false;
     }
   }
 

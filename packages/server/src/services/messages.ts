@@ -80,6 +80,8 @@ export interface DeliveryQueue {
   complete(outcomes: AttemptOutcome[], now: number): Promise<void>;
   /** Hands claimed messages back unattempted: pending again at `nextAttemptAt`. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
+  /** Extends the leases still held (see MessageStore.renew); returns the ids extended. */
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]>;
   nextDueAt(): Promise<number | null>;
 }
 
@@ -112,6 +114,14 @@ export class MessageService implements DeliveryQueue {
     private readonly store: Store,
     private readonly registrations: RegistrationService,
   ) {}
+
+  /**
+   * The time publish times, due times and leases are given in: the store's clock (the database
+   * server's on PostgreSQL, so instances with skewed clocks agree).
+   */
+  now(): number {
+    return this.store.now();
+  }
 
   /** Set by this process's delivery engine while it runs (null when it stops, or in an `api` process). */
   setHandoff(handoff: Handoff | null): void {
@@ -358,6 +368,10 @@ export class MessageService implements DeliveryQueue {
 
   release(ids: string[], nextAttemptAt: number): Promise<void> {
     return this.store.messages.release(ids, nextAttemptAt);
+  }
+
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    return this.store.messages.renew(leases, lockedUntil, now);
   }
 
   nextDueAt(): Promise<number | null> {
