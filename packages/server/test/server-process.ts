@@ -16,6 +16,8 @@ export const DEV_ACCOUNT = '0000123456-00001';
 export interface ServerProcess {
   child: ChildProcess;
   baseUrl: string;
+  /** What the process printed so far (stdout and stderr), when spawned by spawnServer. */
+  output?(): string;
 }
 
 /** Starts the real `ccb` CLI (TypeScript source) as a child process from the repository root. */
@@ -98,7 +100,7 @@ export async function spawnServer(
       reject(new Error(`the server exited with ${code}:\n${output}`));
     });
   });
-  return { child, baseUrl };
+  return { child, baseUrl, output: () => output };
 }
 
 const asDatabaseUrl = (db: string) => (/^(sqlite:|postgres(ql)?:\/\/)/.test(db) ? db : `sqlite:${db}`);

@@ -243,7 +243,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   async function publish(messages: NewMessage[]) {
     let published: Awaited<ReturnType<typeof messageService.publish>>;
     try {
-      published = await messageService.publish(messages, Date.now());
+      published = await messageService.publish(messages, messageService.now());
     } catch (error) {
       if (error instanceof IdempotencyConflictError) {
         const where = messages.length > 1 ? ` (messages[${error.index}])` : '';
@@ -409,13 +409,13 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { id } = request.params;
-      let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+      let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, messageService.now());
       if (replayed.length === 0) {
         const found = await messageService.get(id);
         if (!found) throw new HttpError(404, ErrorCodes.notFound, `message ${id} does not exist`);
         // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
         if (found.message.status !== 'delivering')
-          replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+          replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, messageService.now());
         if (replayed.length === 0) {
           throw new HttpError(
             409,
@@ -554,7 +554,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         response: { 200: StatsBody, ...errors },
       },
     },
-    async () => messageService.stats(Date.now()),
+    async () => messageService.stats(messageService.now()),
   );
 };
 

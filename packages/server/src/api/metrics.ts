@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 
 /** `GET /metrics` (Prometheus text format): delivery counters, queue gauges and process metrics. */
 export const metricsRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const source = () => ctx.store.messages.stats(Date.now());
+  const source = () => ctx.store.messages.stats(ctx.store.now());
   const { metrics } = ctx;
   metrics.setQueueStatsSource(source);
   app.addHook('onClose', async () => metrics.clearQueueStatsSource(source));

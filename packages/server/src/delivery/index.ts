@@ -42,9 +42,11 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
     attemptTimeoutMs: delivery.attemptTimeoutMs,
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
+    // Leases and due times in the store's clock (the database's on PostgreSQL), not this process's.
+    now: () => store.now(),
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, () => store.now());
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);
