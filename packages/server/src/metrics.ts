@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { AttemptError } from './delivery/attempt-error.js';
-import type { SendResult } from './delivery/http-sender.js';
+import type { SendResult } from './delivery/send-result.js';
+import type { AttemptError } from './domain/attempt-error.js';
 import type { MessageStats } from './store/types.js';
 
 /** Counting messages by status scans an index; scrapes closer together than this share one count. */
@@ -32,6 +32,26 @@ export class Metrics {
     name: 'ccb_attempt_duration_seconds',
     help: 'Duration of delivery attempts, from sending the request to reading the response excerpt',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
+    registers: [this.registry],
+  });
+
+  readonly messagesHandedBack = new Counter({
+    name: 'ccb_messages_handed_back_total',
+    help: 'Claimed messages the dispatcher gave back to the store undelivered, by reason: origin_slow (no room at a slow origin), origin_stuck (waiting for an origin that stopped answering), lease_short (the lease no longer covered an attempt), stopping (the worker is shutting down)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly purgeDuration = new Histogram({
+    name: 'ccb_retention_purge_duration_seconds',
+    help: 'Duration of each run of the retention purge',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly messagesPurged = new Counter({
+    name: 'ccb_messages_purged_total',
+    help: 'Messages removed by the retention purge',
     registers: [this.registry],
   });
 
@@ -105,6 +125,12 @@ export class Metrics {
       this.attemptDuration.observe(result.latencyMs / 1000);
     }
     for (const [outcome, count] of byOutcome) this.attemptsTotal.inc({ outcome }, count);
+  }
+
+  /** One run of the retention purge: how many messages it removed and how long it took. */
+  recordPurge(purged: number, seconds: number): void {
+    this.purgeDuration.observe(seconds);
+    if (purged > 0) this.messagesPurged.inc(purged);
   }
 
   /** Totals of the attempt counter so far, by outcome. */

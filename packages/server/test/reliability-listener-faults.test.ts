@@ -1,7 +1,8 @@
+// test tier: full (the reliability suite: npm test and npm run test:reliability)
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { AttemptErrorKind } from '../src/delivery/attempt-error.js';
+import type { AttemptErrorKind } from '../src/domain/attempt-error.js';
 import {
   admin,
   firstRetryDelay,

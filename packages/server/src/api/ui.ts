@@ -6,8 +6,8 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
-import { USER_AGENT } from '../delivery/index.js';
 import { DEV_CREDENTIALS } from '../dev.js';
+import { USER_AGENT } from '../version.js';
 import { ErrorCodes, HttpError } from './errors.js';
 
 /** Where `npm run build` puts the dashboard (web/build.mjs); the same folder from src/ and dist/. */
@@ -64,7 +64,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
 
   if (!existsSync(join(root, 'index.html'))) {
     const notBuilt = async () => {
-      throw new HttpError(503, ErrorCodes.unavailable, 'the dashboard is not built: run npm run build');
+      throw new HttpError(ErrorCodes.unavailable, 'the dashboard is not built: run npm run build');
     };
     app.get('/ui', { schema: { hide: true } }, notBuilt);
     app.get('/ui/*', { schema: { hide: true } }, notBuilt);

@@ -1,9 +1,15 @@
-import type { AppContext } from '../context.js';
-import { VERSION } from '../version.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import type { MessageService } from '../services/messages.js';
+import type { MessageStore } from '../store/types.js';
+import { USER_AGENT } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
-import { HttpSender, type Resolver } from './http-sender.js';
+import type { Resolver } from './guarded-lookup.js';
+import { HttpSender } from './http-sender.js';
 import { startRetention } from './retention.js';
 import { RetrySchedule } from './retry-schedule.js';
+import type { SendResult } from './send-result.js';
+import type { UrlGuard } from './url-guard.js';
 
 /** A running delivery engine (dispatcher + retention purge). */
 export interface Delivery {
@@ -18,10 +24,21 @@ export interface DeliveryOptions {
   resolve?: Resolver;
 }
 
-export const USER_AGENT = `ccb/${VERSION}`;
+/**
+ * What the delivery engine is given (the server's `AppContext` has all of it): the delivery and
+ * retention settings, the message service, the URL guard, the logger and where attempts are counted.
+ */
+export interface DeliveryContext {
+  config: Pick<Config, 'delivery' | 'retention'>;
+  store: { messages: MessageStore };
+  messages: MessageService;
+  urlGuard: UrlGuard;
+  logger: FastifyBaseLogger;
+  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
+}
 
 /** Starts the dispatcher and the retention purge. */
-export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): Delivery {
+export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
   const { config, store, logger } = ctx;
   const delivery = config.delivery;
   const sender = new HttpSender({
@@ -43,10 +60,16 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
     // Leases and due times in the store's clock (the database's on PostgreSQL), not this process's.
-    now: () => store.now(),
+    now: () => ctx.messages.now(),
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, () => store.now());
+  const stopRetention = startRetention(
+    store.messages,
+    ctx.config.retention,
+    logger,
+    (purged, seconds) => ctx.metrics.recordPurge(purged, seconds),
+    () => ctx.messages.now(),
+  );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);

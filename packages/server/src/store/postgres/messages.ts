@@ -1,3 +1,4 @@
+import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
 import {
@@ -5,7 +6,6 @@ import {
   type CallbackMessage,
   IdempotencyKeyTakenError,
   type IdempotencyRecord,
-  MESSAGE_STATUSES,
   type MessageChange,
   type MessageFilter,
   type MessageInsert,
@@ -15,7 +15,7 @@ import {
   type MessageStore,
   type PurgeCutoffs,
 } from '../types.js';
-import { classify, type Database, type Queryable } from './database.js';
+import { classify, type Database, type Queryable, UNBOUNDED } from './database.js';
 import { type HistoryPartitions, isMissingPartition, listPartitions, type PartitionRange } from './partitions.js';
 import { TurnGroups, type Waiting } from './turn-groups.js';
 
@@ -572,18 +572,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    const result = await this.db.query<{ n: number }>(
-      `WITH gone AS (
-         DELETE FROM queue WHERE account_name = $1 AND service_name = $2
-         RETURNING message_id, part_at, attempts
-       ), written AS (
-         UPDATE messages h SET status = 'cancelled', reason = $3, updated_at = $4, attempts = gone.attempts
-         FROM gone WHERE h.id = gone.message_id AND h.part_at = gone.part_at
-       )
-       SELECT count(*)::int AS n FROM gone`,
-      [accountName, serviceName, reason, now],
-    );
-    return result.rows[0].n;
+    return cancelOpenMessages(this.db, accountName, serviceName, reason, now);
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
@@ -668,6 +657,9 @@ export class PostgresMessageStore implements MessageStore {
     try {
       const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK]);
       if (!locked.rows[0].ok) return 0;
+      // A move reads a whole partition and a detach waits for the queries using it: no statement
+      // timeout on this connection meanwhile (it is set back before the connection goes back).
+      await client.query('SET statement_timeout = 0');
       try {
         for (const partition of expired) {
           await this.moveSurvivors(client, partition.name, partition, cutoffs, newest);
@@ -686,6 +678,7 @@ export class PostgresMessageStore implements MessageStore {
           await client.query(`DROP TABLE ${quoteIdent(partition.name)}`);
         }
       } finally {
+        await client.query('RESET statement_timeout');
         await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]);
       }
     } catch (error) {
@@ -717,11 +710,12 @@ export class PostgresMessageStore implements MessageStore {
       WHEN h.status = 'delivered' THEN h.updated_at + ($1::bigint - $2::bigint)
       ELSE h.updated_at + ($1::bigint - $3::bigint) END`;
     const values = [newest, cutoffs.deliveredBefore, cutoffs.failedBefore, now, range.from, range.to];
-    const targets = await client.query<{ at: number }>(
-      `SELECT DISTINCT ${target} AS at FROM ${quoteIdent(source)} h
-       WHERE h.part_at >= $5 AND h.part_at < $6 AND ${survivor}`,
+    const targets = await client.query<{ at: number }>({
+      text: `SELECT DISTINCT ${target} AS at FROM ${quoteIdent(source)} h
+             WHERE h.part_at >= $5 AND h.part_at < $6 AND ${survivor}`,
       values,
-    );
+      ...UNBOUNDED,
+    });
     if (targets.rows.length === 0) return 0;
     await this.partitions.ensure(targets.rows.map((row) => row.at));
     const attached = source === 'messages' || (await isAttached(client, source));
@@ -736,8 +730,8 @@ export class PostgresMessageStore implements MessageStore {
              status, attempts, reason, updated_at, delivered_at
            FROM ${quoteIdent(source)} h WHERE h.part_at >= $5 AND h.part_at < $6 AND ${survivor}
            RETURNING id, part_at`;
-    const result = await client.query<{ n: number }>(
-      `WITH moved AS (${moved}), attempts_moved AS (
+    const result = await client.query<{ n: number }>({
+      text: `WITH moved AS (${moved}), attempts_moved AS (
          UPDATE attempts a SET part_at = moved.part_at FROM moved
          WHERE a.message_id = moved.id AND a.part_at >= $5 AND a.part_at < $6
        ), queue_moved AS (
@@ -745,7 +739,8 @@ export class PostgresMessageStore implements MessageStore {
        )
        SELECT count(*)::int AS n FROM moved`,
       values,
-    );
+      ...UNBOUNDED,
+    });
     return result.rows[0].n;
   }
 }
@@ -771,12 +766,18 @@ async function isAttached(client: Queryable, table: string): Promise<boolean> {
  */
 async function detach(client: Queryable, parent: string, partition: string): Promise<boolean> {
   try {
-    await client.query(`ALTER TABLE ${quoteIdent(parent)} DETACH PARTITION ${quoteIdent(partition)} CONCURRENTLY`);
+    await client.query({
+      text: `ALTER TABLE ${quoteIdent(parent)} DETACH PARTITION ${quoteIdent(partition)} CONCURRENTLY`,
+      ...UNBOUNDED,
+    });
     return true;
   } catch (error) {
     const message = String((error as Error).message);
     if (/pending detach/i.test(message)) {
-      await client.query(`ALTER TABLE ${quoteIdent(parent)} DETACH PARTITION ${quoteIdent(partition)} FINALIZE`);
+      await client.query({
+        text: `ALTER TABLE ${quoteIdent(parent)} DETACH PARTITION ${quoteIdent(partition)} FINALIZE`,
+        ...UNBOUNDED,
+      });
       return true;
     }
     if (/is not a partition|does not exist/i.test(message)) return false;
@@ -798,4 +799,30 @@ async function rowEstimate(client: Queryable, table: string): Promise<number> {
 
 async function notify(client: Queryable): Promise<void> {
   await client.query(`SELECT pg_notify('${PUBLISHED_CHANNEL}', '')`);
+}
+
+/**
+ * `MessageStore.cancelOpen` on any connection: the store's own, or the transaction of a
+ * deregistration (`PostgresRegistrationStore.removeAndCancelOpen`).
+ */
+export async function cancelOpenMessages(
+  db: Pick<Database, 'query'>,
+  accountName: string,
+  serviceName: string,
+  reason: string,
+  now: number,
+): Promise<number> {
+  // The queue rows go; each history row is written once, cancelled.
+  const result = await db.query<{ n: number }>(
+    `WITH gone AS (
+       DELETE FROM queue WHERE account_name = $1 AND service_name = $2
+       RETURNING message_id, part_at, attempts
+     ), written AS (
+       UPDATE messages h SET status = 'cancelled', reason = $3, updated_at = $4, attempts = gone.attempts
+       FROM gone WHERE h.id = gone.message_id AND h.part_at = gone.part_at
+     )
+     SELECT count(*)::int AS n FROM gone`,
+    [accountName, serviceName, reason, now],
+  );
+  return result.rows[0].n;
 }
