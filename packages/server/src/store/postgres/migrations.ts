@@ -302,4 +302,15 @@ export const migrations: Migration[] = [
       DROP TABLE messages_v5;
     `,
   },
+  {
+    version: 7,
+    name: 'sessions and access tokens by user and by client',
+    sql: `
+      -- Ending a user's sessions, and removing a client or replacing its secret (its tokens and the
+      -- sessions logged in through it), find the rows by these instead of reading every row.
+      CREATE INDEX sessions_user ON sessions (username);
+      CREATE INDEX sessions_client ON sessions (client_id);
+      CREATE INDEX access_tokens_client ON access_tokens (client_id);
+    `,
+  },
 ];
