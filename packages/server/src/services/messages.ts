@@ -186,6 +186,9 @@ export class MessageService implements DeliveryQueue {
         nextAttemptAt: isRegistered ? now : null,
         lockedUntil: handOver ? lockedUntil : null,
         reason: isRegistered ? null : MessageReasons.noRegistration,
+        // Queued only while the registration still exists when the row is written (a removal in
+        // between would otherwise leave it pending for nobody); see below.
+        requireRegistration: isRegistered,
         idempotency:
           m.idempotencyKey && keyed
             ? {
@@ -198,8 +201,30 @@ export class MessageService implements DeliveryQueue {
       if (handOver) handed.push(insert);
       return insert;
     });
-    if (inserts.length > 0) await this.store.messages.insert(inserts, now);
-    if (handoff && handed.length > 0) await this.handOver(handoff, handed, now);
+    const refused = new Set(inserts.length > 0 ? await this.store.messages.insert(inserts, now) : []);
+    if (refused.size > 0) {
+      // Removed between the check and the insert: stored failed, as a publish after the removal is.
+      const unregistered = inserts
+        .filter((m) => refused.has(m.id))
+        .map(
+          (m): MessageInsert => ({
+            ...m,
+            status: 'failed',
+            nextAttemptAt: null,
+            lockedUntil: null,
+            reason: MessageReasons.noRegistration,
+            requireRegistration: false,
+          }),
+        );
+      await this.store.messages.insert(unregistered, now);
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i];
+        if (result && !result.duplicate && refused.has(result.id))
+          results[i] = { id: result.id, status: 'failed', duplicate: false };
+      }
+    }
+    const toHand = refused.size > 0 ? handed.filter((m) => !refused.has(m.id)) : handed;
+    if (handoff && toHand.length > 0) await this.handOver(handoff, toHand, now);
     for (const [i, first] of keyed?.repeats ?? []) {
       const earlier = results[first] as PublishedMessage;
       results[i] = { id: earlier.id, status: earlier.status, duplicate: true };

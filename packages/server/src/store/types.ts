@@ -232,6 +232,12 @@ export interface MessageInsert {
   reason: string | null;
   /** With a key, the key row is written too, in the same transaction. */
   idempotency: { key: string; fingerprint: string; expiresAt: number } | null;
+  /**
+   * Stored only while a registration of its account and service exists, checked in the insert's own
+   * transaction (on PostgreSQL the registration row is locked until the commit, so a removal waits
+   * for it and then cancels the message); otherwise left out, and its id returned by `insert`.
+   */
+  requireRegistration?: boolean;
 }
 
 /** The message an unexpired idempotency key points at. */
@@ -296,8 +302,9 @@ export interface MessageStore {
   /**
    * Inserts messages (and their idempotency keys) in one transaction. A key already held by an
    * unexpired message fails the whole call with IdempotencyKeyTakenError; an expired one is taken over.
+   * Returns the ids left out because their registration was gone (see `requireRegistration`).
    */
-  insert(messages: MessageInsert[], now: number): Promise<void>;
+  insert(messages: MessageInsert[], now: number): Promise<string[]>;
   /** For each key, in order, the unexpired key's message, or null. */
   findIdempotencyKeys(
     keys: { accountName: string; serviceName: string; key: string }[],

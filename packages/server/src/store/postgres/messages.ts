@@ -123,34 +123,49 @@ function filterClause(filter: MessageFilter, values: unknown[]): string[] {
  */
 const INSERT_MESSAGES = `m AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[],
-      $8::text[], $9::text[], $10::bigint[], $11::bigint[])
+      $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bool[])
       WITH ORDINALITY AS m(id, account_name, service_name, payload, status, max_attempts, next_attempt_at, reason,
-        idempotency_key, now, locked_until, n)
+        idempotency_key, now, locked_until, requires, n)
+  ), registered AS (
+    -- Locked until the commit: a removal of one of them waits, then cancels what this inserts.
+    SELECT r.account_name, r.service_name FROM registrations r
+    WHERE (r.account_name, r.service_name) IN (SELECT account_name, service_name FROM m WHERE requires)
+    FOR KEY SHARE
+  ), ok AS (
+    SELECT * FROM m
+    WHERE NOT requires OR (account_name, service_name) IN (SELECT account_name, service_name FROM registered)
   ), history AS (
     INSERT INTO messages (part_at, id, account_name, service_name, idempotency_key, created_at, payload, max_attempts,
       status, attempts, reason, updated_at)
     SELECT now, id, account_name, service_name, idempotency_key, now, payload, max_attempts,
       CASE WHEN status IN ('pending', 'delivering') THEN 'pending' ELSE status END, 0, reason, now
-    FROM m ORDER BY n
+    FROM ok ORDER BY n
   ), queued AS (
     INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, attempts, max_attempts, reason,
       updated_at)
     SELECT id, now, account_name, service_name,
       CASE WHEN status = 'delivering' THEN locked_until ELSE COALESCE(next_attempt_at, now) END,
       status = 'delivering', 0, max_attempts, reason, now
-    FROM m WHERE status IN ('pending', 'delivering')
+    FROM ok WHERE status IN ('pending', 'delivering')
   )`;
 
+/** The ids of INSERT_MESSAGES left out: their registration was gone. */
+const REFUSED = 'ARRAY(SELECT id FROM m WHERE id NOT IN (SELECT id FROM ok)) AS refused';
+
 /**
- * A key row is taken when absent or expired by $18 (the group's earliest publish time); a live one is
- * left, and the caller counts the rows taken. Its parameters follow those of INSERT_MESSAGES.
+ * A key row of a message inserted is taken when absent or expired by $19 (the group's earliest
+ * publish time); a live one is left, and the caller counts the rows taken against those wanted
+ * (WANTED_KEYS). Its parameters follow those of INSERT_MESSAGES.
  */
 const TAKE_KEYS = `INSERT INTO idempotency_keys (account_name, service_name, idempotency_key, message_id, fingerprint, expires_at)
-  SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[])
+  SELECT k.* FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[])
+    AS k(account_name, service_name, idempotency_key, message_id, fingerprint, expires_at)
+  WHERE k.message_id IN (SELECT id FROM ok)
   ON CONFLICT (account_name, service_name, idempotency_key) DO UPDATE SET message_id = excluded.message_id,
     fingerprint = excluded.fingerprint, expires_at = excluded.expires_at
-  WHERE idempotency_keys.expires_at <= $18
+  WHERE idempotency_keys.expires_at <= $19
   RETURNING 1`;
+const WANTED_KEYS = '(SELECT count(*) FROM unnest($16::text[]) AS k(id) WHERE k.id IN (SELECT id FROM ok))::int';
 
 /** A publish waiting for the next group commit: its rows and their publish time. */
 interface InsertRequest {
@@ -168,7 +183,7 @@ const INSERT_GROUP_ROWS = 5_000;
 
 /** The insert statement's arrays for a group of publishes (each row with its own publish time). */
 function insertValues(group: readonly InsertRequest[]): unknown[][] {
-  const columns: unknown[][] = Array.from({ length: 11 }, () => []);
+  const columns: unknown[][] = Array.from({ length: 12 }, () => []);
   for (const { messages, now } of group) {
     for (const m of messages) {
       columns[0].push(m.id);
@@ -182,6 +197,7 @@ function insertValues(group: readonly InsertRequest[]): unknown[][] {
       columns[8].push(m.idempotency?.key ?? null);
       columns[9].push(now);
       columns[10].push(m.lockedUntil ?? null);
+      columns[11].push(m.requireRegistration === true);
     }
   }
   return columns;
@@ -201,7 +217,7 @@ export class PostgresMessageStore implements MessageStore {
    * its messages; an insert that fails the group (say, a key taken meanwhile) is told alone, and the
    * others commit without it.
    */
-  private readonly inserts = new TurnGroups<InsertRequest, void>(
+  private readonly inserts = new TurnGroups<InsertRequest, string[]>(
     (group) => this.commitInserts(group),
     INSERT_COMMITS_IN_FLIGHT,
     INSERT_GROUP_ROWS,
@@ -215,14 +231,15 @@ export class PostgresMessageStore implements MessageStore {
     private readonly clock: () => number,
   ) {}
 
-  insert(messages: MessageInsert[], now: number): Promise<void> {
-    if (messages.length === 0) return Promise.resolve();
+  insert(messages: MessageInsert[], now: number): Promise<string[]> {
+    if (messages.length === 0) return Promise.resolve([]);
     return this.inserts.add({ messages, now });
   }
 
-  private async commitInserts(group: Waiting<InsertRequest, void>[]): Promise<void> {
+  private async commitInserts(group: Waiting<InsertRequest, string[]>[]): Promise<void> {
+    let refused: Set<string>;
     try {
-      await this.insertGroup(group.map((entry) => entry.input));
+      refused = new Set(await this.insertGroup(group.map((entry) => entry.input)));
     } catch (error) {
       // Out of reach fails every one of them alike; otherwise one bad insert must not fail the
       // others: each commits on its own to find out which.
@@ -230,14 +247,16 @@ export class PostgresMessageStore implements MessageStore {
       await Promise.all(
         group.map((entry) =>
           this.insertGroup([entry.input]).then(
-            () => entry.resolve(),
+            (alone) => entry.resolve(alone),
             (alone: unknown) => entry.reject(alone),
           ),
         ),
       );
       return;
     }
-    for (const entry of group) entry.resolve();
+    for (const entry of group) {
+      entry.resolve(refused.size === 0 ? [] : entry.input.messages.filter((m) => refused.has(m.id)).map((m) => m.id));
+    }
   }
 
   /**
@@ -245,11 +264,10 @@ export class PostgresMessageStore implements MessageStore {
    * due. A time with no history partition yet (a clock far off, fixed test times) gets one, and the
    * group is tried again: nothing was written.
    */
-  private async insertGroup(group: readonly InsertRequest[]): Promise<void> {
+  private async insertGroup(group: readonly InsertRequest[]): Promise<string[]> {
     for (let tries = 1; ; tries++) {
       try {
-        await this.insertGroupOnce(group);
-        return;
+        return await this.insertGroupOnce(group);
       } catch (error) {
         if (!isMissingPartition(error) || tries >= 3) throw error;
         await this.partitions.ensure(group.map((entry) => entry.now));
@@ -257,26 +275,28 @@ export class PostgresMessageStore implements MessageStore {
     }
   }
 
-  private async insertGroupOnce(group: readonly InsertRequest[]): Promise<void> {
+  /** One statement for the group; returns the ids left out for want of a registration. */
+  private async insertGroupOnce(group: readonly InsertRequest[]): Promise<string[]> {
     const values = insertValues(group);
     const due = group.some((entry) => entry.messages.some((m) => m.status === 'pending'));
+    const notify = due ? `, pg_notify('${PUBLISHED_CHANNEL}', '')` : '';
     const keyed: MessageInsert[] = [];
     for (const { messages } of group) for (const m of messages) if (m.idempotency !== null) keyed.push(m);
     if (keyed.length === 0) {
       // One round trip, autocommit: the rows and, when something is due, the notification.
-      await this.db.query({
+      const result = await this.db.query<{ refused: string[] }>({
         name: due ? 'messages_insert_group_notify' : 'messages_insert_group',
-        text: `WITH ${INSERT_MESSAGES} SELECT ${due ? `pg_notify('${PUBLISHED_CHANNEL}', '')` : '1'}`,
+        text: `WITH ${INSERT_MESSAGES} SELECT ${REFUSED}${notify}`,
         values,
       });
-      return;
+      return result.rows[0].refused;
     }
     // Rows and keys in one statement; a key found live rolls the whole group back.
-    await this.db.transaction(async (client) => {
-      const result = await client.query<{ taken: number }>({
+    return this.db.transaction(async (client) => {
+      const result = await client.query<{ taken: number; wanted: number; refused: string[] }>({
         name: due ? 'messages_insert_keyed_notify' : 'messages_insert_keyed',
         text: `WITH ${INSERT_MESSAGES}, taken AS (${TAKE_KEYS})
-               SELECT (SELECT count(*) FROM taken)::int AS taken${due ? `, pg_notify('${PUBLISHED_CHANNEL}', '')` : ''}`,
+               SELECT (SELECT count(*) FROM taken)::int AS taken, ${WANTED_KEYS} AS wanted, ${REFUSED}${notify}`,
         values: [
           ...values,
           keyed.map((m) => m.accountName),
@@ -288,9 +308,11 @@ export class PostgresMessageStore implements MessageStore {
           group.reduce((earliest, entry) => Math.min(earliest, entry.now), Number.POSITIVE_INFINITY),
         ],
       });
-      if (result.rows[0].taken < keyed.length) {
+      const { taken, wanted, refused } = result.rows[0];
+      if (taken < wanted) {
         throw new IdempotencyKeyTakenError('an idempotency key of this publish is held by another message');
       }
+      return refused;
     });
   }
 

@@ -89,7 +89,7 @@ interface PurgedRow {
 interface InsertRequest {
   messages: MessageInsert[];
   now: number;
-  resolve(): void;
+  resolve(refused: string[]): void;
   reject(error: unknown): void;
 }
 
@@ -227,8 +227,9 @@ export class SqliteMessageStore implements MessageStore {
   private readonly releaseOne: Statement;
   private readonly renewOne: Statement;
 
-  private readonly insertTx: (messages: MessageInsert[], now: number) => void;
-  private readonly insertGroupTx: (group: InsertRequest[]) => void;
+  private readonly insertTx: (messages: MessageInsert[], now: number) => string[];
+  private readonly insertGroupTx: (group: InsertRequest[]) => string[][];
+  private readonly registrationExists: Statement;
   private insertQueue: InsertRequest[] = [];
   private readonly claimTx: (now: number, limit: number, leaseMs: number) => MessageColumns[];
   private readonly updateTx: (changes: MessageChange[], now: number) => void;
@@ -375,8 +376,17 @@ export class SqliteMessageStore implements MessageStore {
          SELECT rowid FROM idempotency_keys WHERE expires_at <= @now LIMIT @limit)`,
     );
 
+    this.registrationExists = db.prepare(
+      'SELECT 1 FROM registrations WHERE account_name = ? AND service_name = ?',
+    ) as Statement;
     this.insertTx = writeTransaction(db, (messages: MessageInsert[], now: number) => {
+      const refused: string[] = [];
       for (const m of messages) {
+        // Checked in this write transaction: no removal can come between the check and the row.
+        if (m.requireRegistration && !this.registrationExists.get(m.accountName, m.serviceName)) {
+          refused.push(m.id);
+          continue;
+        }
         this.insertMessage.run({
           id: m.id,
           accountName: m.accountName,
@@ -405,11 +415,12 @@ export class SqliteMessageStore implements MessageStore {
           }
         }
       }
+      return refused;
     });
 
-    this.insertGroupTx = writeTransaction(db, (group: InsertRequest[]) => {
-      for (const entry of group) this.insertTx(entry.messages, entry.now);
-    });
+    this.insertGroupTx = writeTransaction(db, (group: InsertRequest[]) =>
+      group.map((entry) => this.insertTx(entry.messages, entry.now)),
+    );
 
     this.claimTx = writeTransaction(db, (now: number, limit: number, leaseMs: number) => {
       const rows: MessageColumns[] = [];
@@ -495,7 +506,7 @@ export class SqliteMessageStore implements MessageStore {
    * thousand single publishes a second, one transaction per turn instead of one per request. Each
    * caller still hears back only after the commit that holds its messages.
    */
-  insert(messages: MessageInsert[], now: number): Promise<void> {
+  insert(messages: MessageInsert[], now: number): Promise<string[]> {
     return new Promise((resolve, reject) => {
       this.insertQueue.push({ messages, now, resolve, reject });
       if (this.insertQueue.length === 1) setImmediate(() => this.commitInserts());
@@ -506,8 +517,8 @@ export class SqliteMessageStore implements MessageStore {
     const group = this.insertQueue;
     this.insertQueue = [];
     try {
-      this.insertGroupTx(group);
-      for (const entry of group) entry.resolve();
+      const refused = this.insertGroupTx(group);
+      group.forEach((entry, i) => entry.resolve(refused[i]));
     } catch (error) {
       // A lock held elsewhere or a full disk fails every one of them alike: no point trying each.
       if (unavailableReason(error) !== null) {
@@ -517,8 +528,7 @@ export class SqliteMessageStore implements MessageStore {
       // One bad insert must not fail the others: commit them one by one to find out which.
       for (const entry of group) {
         try {
-          this.insertTx(entry.messages, entry.now);
-          entry.resolve();
+          entry.resolve(this.insertTx(entry.messages, entry.now));
         } catch (error) {
           entry.reject(error);
         }
