@@ -725,7 +725,8 @@ export class PostgresMessageStore implements MessageStore {
     cutoffs: PurgeCutoffs,
     newest: number,
   ): Promise<number> {
-    const now = this.clock();
+    // An open message goes to the partition of now, which is never one that expires here.
+    const now = Math.max(this.clock(), newest);
     const survivor = `(h.status = 'pending' OR (h.status = 'delivered' AND h.updated_at >= $2)
       OR (h.status IN ('failed', 'cancelled') AND h.updated_at >= $3))`;
     const target = `CASE WHEN h.status = 'pending' THEN $4::bigint

@@ -202,6 +202,10 @@ export const migrations: Migration[] = [
             IF b.f > at_ms AND b.f < hi THEN hi := b.f; END IF;
           END LOOP;
           child := parent || '_p' || replace(lo::TEXT, '-', 'm') || '_' || replace(hi::TEXT, '-', 'm');
+          -- A table of that name detached by a retention run that has not dropped it yet.
+          IF to_regclass(quote_ident(child)) IS NOT NULL THEN
+            child := child || '_' || (floor(random() * 1e9))::BIGINT;
+          END IF;
           EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS) WITH (fillfactor = %s)', child, parent, fill);
           EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)', parent, child, lo, hi);
           RETURN child;
