@@ -279,7 +279,7 @@ export const migrations: Migration[] = [
       -- The rows of the previous layout, each in the partition of its creation day.
       DO $$ DECLARE d BIGINT; BEGIN
         FOR d IN SELECT DISTINCT created_at - created_at % 86400000 FROM messages_v5 LOOP
-          PERFORM ccb_ensure_partition('messages', d, 86400000, 90);
+          PERFORM ccb_ensure_partition('messages', d, 86400000, 50);
           PERFORM ccb_ensure_partition('attempts', d, 86400000, 100);
         END LOOP;
       END $$;

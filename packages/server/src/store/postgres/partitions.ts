@@ -1,12 +1,15 @@
 import type { Database } from './database.js';
 
 /**
- * The time-partitioned history tables and the fill factor of their partitions: messages leave room on
- * each page for the one update a message gets when it ends (so that update stays on the page, HOT);
- * attempts are only appended.
+ * The time-partitioned history tables and the fill factor of their partitions: messages leave half of
+ * each page free for the one update a message gets when it ends, so that update stays on its page
+ * (HOT: no index entries, and a WAL record of the changed columns only instead of the whole row with
+ * its payload). Measured with bench/pg-wal.ts, 10,000 deliveries: fill factor 100 → 2,932 WAL bytes
+ * per delivery, 90 → 2,869, 70 → 2,617, 60 → 2,312, 50 → 2,108 (every final update HOT), at the
+ * price of history partitions about twice as large on disk. Attempts are only appended.
  */
 export const HISTORY_TABLES = [
-  { name: 'messages', fillfactor: 90 },
+  { name: 'messages', fillfactor: 50 },
   { name: 'attempts', fillfactor: 100 },
 ] as const;
 
