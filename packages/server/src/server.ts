@@ -40,6 +40,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
   const store = await openStore(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     partitionIntervalMs: config.partitionIntervalMs,
+    ...config.databaseTimeouts,
   });
   let delivery: Delivery | null = null;
   let app: FastifyInstance | null = null;
@@ -47,6 +48,11 @@ export async function startServer(config: Config, options: StartServerOptions = 
   let stopListening: (() => void) | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
+    // Audit entries past CCB_AUDIT_RETENTION, used portal links, ended portal sessions, old attempt windows.
+    const now = Date.now();
+    store.access
+      .purge(now - config.access.auditRetentionMs, now)
+      .catch((error) => logger.warn({ err: error }, 'purging the audit log and portal sessions failed'));
   }, AUTH_PURGE_INTERVAL_MS);
   purgeTimer.unref();
   try {

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
+import type { HandBackReason } from '../domain/hand-back.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
 import { USER_AGENT } from '../version.js';
@@ -34,7 +35,11 @@ export interface DeliveryContext {
   messages: MessageService;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
+  metrics: {
+    recordAttempts(results: readonly SendResult[]): void;
+    recordHandBack(count: number, reason: HandBackReason): void;
+    recordPurge(purged: number, seconds: number): void;
+  };
 }
 
 /** Starts the dispatcher and the retention purge. */
@@ -62,6 +67,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     // Leases and due times in the store's clock (the database's on PostgreSQL), not this process's.
     now: () => ctx.messages.now(),
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
+    onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
   const stopRetention = startRetention(
     store.messages,

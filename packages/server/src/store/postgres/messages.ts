@@ -1,3 +1,4 @@
+import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -17,7 +18,6 @@ import {
 } from '../types.js';
 import { classify, type Database, type Queryable, UNBOUNDED } from './database.js';
 import { type HistoryPartitions, isMissingPartition, listPartitions, type PartitionRange } from './partitions.js';
-import { TurnGroups, type Waiting } from './turn-groups.js';
 
 /** The channel that tells idle workers of every instance that messages became due. */
 export const PUBLISHED_CHANNEL = 'ccb_published';
