@@ -117,7 +117,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   async function publish(messages: PublishRequest[], traceparent: string | string[] | undefined) {
     const startedAt = Date.now();
     try {
-      const results = await publisher.publish(messages, startedAt);
+      const results = await publisher.publish(messages, messageService.now());
       // A publish span per message newly stored (a repeated Idempotency-Key stored nothing).
       if (ctx.tracer !== null) {
         const stored = results.flatMap((result, i) =>
@@ -322,7 +322,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         }
         request.audit = { accountName: found.message.accountName };
       }
-      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, messageService.now());
       const noListener = async () => {
         const message = (await messageService.get(id))?.message;
         // The refusal's audit entry names the message's account, as a replay's does.
@@ -426,7 +426,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       refuseLimited(request, 'stats');
-      return messageService.stats(Date.now());
+      return messageService.stats(messageService.now());
     },
   );
 };
