@@ -1,7 +1,7 @@
 import { SERVICES } from '@ccb/sdk';
 import { awaitDeliveries, type Listener, startListener, timelineSummary } from './delivery.js';
 import { ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
 import { round } from './lib/stats.js';
 import { startCcb } from './targets/ccb.js';
@@ -99,7 +99,7 @@ async function measure(ctx: BenchContext, listener: Listener, mode: Mode, count:
 }
 
 export async function runControls(ctx: BenchContext): Promise<ControlsResult | null> {
-  const count = ctx.quick ? 10_000 : 20_000;
+  const count = countOverride('controls', ctx.quick ? 10_000 : 20_000);
   const listener = await startListener();
   try {
     // FIFO first: without the settings route nothing else is worth running.

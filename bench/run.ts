@@ -71,7 +71,7 @@ Measures our performance targets against peers, in one run, and writes bench/res
                     partitions are 1 minute wide unless CCB_PURGE_INTERVAL / CCB_PARTITION_INTERVAL say
                     otherwise; every other CCB_* variable reaches the server as given
 BENCH_PROFILE=1 in front also writes V8 CPU profiles of our server (bench/results/profiles/).
-BENCH_DELIVERY_COUNT, BENCH_DRAIN_COUNT, BENCH_ISOLATION_COUNT, BENCH_POSTGRES_COUNT=N shorten that section's
+BENCH_DELIVERY_COUNT, BENCH_DRAIN_COUNT, BENCH_ISOLATION_COUNT, BENCH_POSTGRES_COUNT, BENCH_CONTROLS_COUNT=N shorten that section's
 rounds (the drain: its long backlog) for smoke runs; figures are taken at the defaults.`,
   {
     quick: { type: 'boolean', default: false },
