@@ -265,4 +265,12 @@ export const migrations: Migration[] = [
       CREATE INDEX audit_log_at ON audit_log (at);
     `,
   },
+  {
+    version: 13,
+    name: 'replay jobs count messages without a listener',
+    sql: `
+      -- Messages a bulk replay left alone because nobody listens for their account and service.
+      ALTER TABLE replay_jobs ADD COLUMN no_listener INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
