@@ -567,12 +567,12 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async openStats(now: number): Promise<OpenMessageStats> {
-    // The partial indexes of pending and delivering messages only: no finished row is read.
+    // The queue table only: no history row is read.
     const result = await this.db.query<{ pending: string; delivering: string; oldest: string | null }>({
       name: 'messages_open_stats',
-      text: `SELECT (SELECT count(*) FROM messages WHERE status = 'pending') AS pending,
-                    (SELECT count(*) FROM messages WHERE status = 'delivering') AS delivering,
-                    (SELECT min(next_attempt_at) FROM messages WHERE status = 'pending') AS oldest`,
+      text: `SELECT count(*) FILTER (WHERE NOT leased) AS pending, count(*) FILTER (WHERE leased) AS delivering,
+               min(due_at) FILTER (WHERE NOT leased) AS oldest
+             FROM queue`,
     });
     const row = result.rows[0];
     const oldest = row.oldest === null ? null : Number(row.oldest);
