@@ -567,11 +567,11 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async openStats(now: number): Promise<OpenMessageStats> {
-    // The queue table holds exactly the open messages: no history row is read.
+    // The queue table only: no history row is read.
     const result = await this.db.query<{ pending: string; delivering: string; oldest: string | null }>({
       name: 'messages_open_stats',
       text: `SELECT count(*) FILTER (WHERE NOT leased) AS pending, count(*) FILTER (WHERE leased) AS delivering,
-                    min(due_at) FILTER (WHERE NOT leased) AS oldest
+               min(due_at) FILTER (WHERE NOT leased) AS oldest
              FROM queue`,
     });
     const row = result.rows[0];
