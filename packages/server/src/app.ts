@@ -12,6 +12,7 @@ import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
+import { controlsRoutes } from './api/controls.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
@@ -144,6 +145,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       await admin.register(adminRoutes, { ctx, authenticator });
       await admin.register(messagesRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
+      await admin.register(controlsRoutes, { ctx });
       await admin.register(statsHistoryRoutes, { ctx });
     },
     { prefix: '/admin/v1' },

@@ -32,6 +32,8 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   http: HttpServerConfig;
+  /** Operator events (SPEC §11); url null = off (CCB_OPERATOR_WEBHOOK_URL, CCB_OPERATOR_WEBHOOK_SECRET). */
+  operatorWebhook: { url: string | null; secret: string | null };
 }
 
 /** How long the HTTP server waits for clients, and how many it holds at once. */
@@ -188,6 +190,25 @@ function encryptionKey(value: string): Buffer {
   const key = Buffer.from(value, /^[0-9a-f]{64}$/i.test(value) ? 'hex' : 'base64');
   if (key.length !== 32) throw new Error('must be 32 bytes, as 64 hex characters or base64');
   return key;
+}
+
+function operatorWebhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" must be an http or https URL`);
+  return value;
+}
+
+function signingSecret(value: string): string {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value);
+  if (!match || Buffer.from(match[1], 'base64').length < 24) {
+    throw new Error('must be whsec_ followed by the base64 of at least 24 random bytes');
+  }
+  return value;
 }
 
 function retrySchedule(value: string): number[] {
@@ -376,6 +397,18 @@ export const SERVE_SETTINGS = {
     default: '1h',
     description: 'how often the retention purge runs',
     parse: positiveDuration,
+  }),
+  operatorWebhookUrl: setting({
+    env: ['CCB_OPERATOR_WEBHOOK_URL'],
+    description:
+      'where operator events go (registration.failing, registration.disabled, registration.recovered, message.exhausted); off when unset',
+    parse: operatorWebhookUrl,
+  }),
+  operatorWebhookSecret: setting({
+    env: ['CCB_OPERATOR_WEBHOOK_SECRET'],
+    defaultText: 'default: generated once and kept (GET /admin/v1/operator/webhook shows it)',
+    description: 'the signing secret of operator events, whsec_ + base64 of at least 24 bytes',
+    parse: signingSecret,
   }),
   headersTimeout: setting({
     env: ['CCB_HEADERS_TIMEOUT'],
@@ -679,6 +712,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       purgeIntervalMs: values.purgeInterval,
     },
     logLevel: values.logLevel,
+    operatorWebhook: { url: values.operatorWebhookUrl ?? null, secret: values.operatorWebhookSecret ?? null },
     bodyLimitBytes: 1024 * 1024,
     http: {
       headersTimeoutMs,

@@ -42,6 +42,11 @@ export const API_TAGS = [
   { name: 'Messages', description: 'Publishing, listing, inspecting and replaying callback messages (admin).' },
   { name: 'Replays', description: 'Bulk replay jobs (admin).' },
   { name: 'Signing secrets', description: "Each registration's Standard Webhooks secret (admin)." },
+  {
+    name: 'Delivery controls',
+    description:
+      "Each registration's ordering, rate limit, auto-disable and health; operator events (admin, docs/delivery-controls.md).",
+  },
   { name: 'Dashboard', description: 'What the dashboard page (/ui) reads before signing in.' },
   { name: 'Operations', description: 'Liveness, readiness and Prometheus metrics.' },
 ];
@@ -54,6 +59,12 @@ const PAYLOAD = {
   status: 'Success',
 };
 const CALLBACK = { name: 'CarrierService', url: 'http://127.0.0.1:9001/', username: 'acme', password: 's3cret' };
+const SETTINGS = {
+  ordering: 'fifo',
+  rateLimit: { perSecond: 5 },
+  autoDisable: { after: '5d', warnAfter: '1d' },
+  enabled: true,
+};
 const ACTION_RESULT = { accountName: ACCOUNT, serviceName: 'CarrierService' };
 const MESSAGE = {
   id: MESSAGE_ID,
@@ -301,6 +312,96 @@ const OPERATIONS: Record<string, OperationDoc> = {
         secret: 'whsec_2bX9yQm4Vt7LkPz0Nc3Hr8Jd5Ws1Fa6E',
         previousSecret: SECRET.secret,
         previousSecretExpiresAt: '2026-12-02T09:30:00.000Z',
+      },
+    },
+  },
+  'GET /admin/v1/callbacks/{aname}/{sname}': {
+    operationId: 'getRegistration',
+    tag: 'Delivery controls',
+    responses: {
+      200: {
+        accountName: ACCOUNT,
+        serviceName: 'CarrierService',
+        url: CALLBACK.url,
+        credentialsSet: true,
+        createdAt: '2026-12-01T09:29:50.000Z',
+        updatedAt: '2026-12-01T09:29:50.000Z',
+        settings: SETTINGS,
+        health: {
+          consecutiveFailures: 3,
+          failingSince: '2026-12-01T10:02:11.000Z',
+          lastSuccessAt: '2026-12-01T09:58:40.000Z',
+          lastFailureAt: '2026-12-01T10:12:11.000Z',
+          recentAttempts: 32,
+          recentSuccessRatio: 0.906,
+          warnedAt: null,
+          disabledAt: null,
+        },
+      },
+    },
+  },
+  'GET /admin/v1/callbacks/{aname}/{sname}/settings': {
+    operationId: 'getDeliverySettings',
+    tag: 'Delivery controls',
+    responses: { 200: SETTINGS },
+  },
+  'PATCH /admin/v1/callbacks/{aname}/{sname}/settings': {
+    operationId: 'changeDeliverySettings',
+    tag: 'Delivery controls',
+    request: { ordering: 'fifo', rateLimit: { perSecond: 5 } },
+    responses: {
+      200: SETTINGS,
+      400: { errorCode: ErrorCodes.unknownField, errorMessage: 'the body has an unknown field "order"' },
+    },
+  },
+  'GET /admin/v1/operator/events': {
+    operationId: 'listOperatorEvents',
+    tag: 'Delivery controls',
+    responses: {
+      200: {
+        items: [
+          {
+            messageId: MESSAGE_ID,
+            type: 'registration.failing',
+            timestamp: '2026-12-02T10:02:11.000Z',
+            status: 'delivered',
+            attempts: 1,
+            createdAt: '2026-12-02T10:02:11.000Z',
+            event: {
+              type: 'registration.failing',
+              timestamp: '2026-12-02T10:02:11.000Z',
+              data: {
+                accountName: ACCOUNT,
+                serviceName: 'CarrierService',
+                url: CALLBACK.url,
+                failingSince: '2026-12-01T10:02:11.000Z',
+                consecutiveFailures: 212,
+                lastSuccessAt: '2026-12-01T09:58:40.000Z',
+                disableAt: '2026-12-06T10:02:11.000Z',
+              },
+            },
+          },
+        ],
+      },
+    },
+  },
+  'GET /admin/v1/operator/webhook': {
+    operationId: 'getOperatorWebhook',
+    tag: 'Delivery controls',
+    responses: {
+      200: {
+        url: 'https://ops.example.com/ccb-events',
+        secret: 'whsec_MfKQ9r8GKYqrTFhS2BbS8Ii0ugBLTjqZ',
+        health: {
+          consecutiveFailures: 0,
+          failingSince: null,
+          lastSuccessAt: '2026-12-02T10:02:11.000Z',
+          lastFailureAt: null,
+          recentAttempts: 4,
+          recentSuccessRatio: 1,
+          warnedAt: null,
+          disabledAt: null,
+        },
       },
     },
   },

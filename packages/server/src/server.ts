@@ -9,6 +9,7 @@ import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
+import { setUpOperatorWebhook } from './services/operator-events.js';
 import { openStore } from './store/index.js';
 
 export interface RunningServer {
@@ -50,6 +51,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await store.migrate();
     if (config.dev) await seedDevData(store);
     const { registrations, messages } = await createServices(store, config.encryptionKey);
+    if (config.role !== 'api') await setUpOperatorWebhook(registrations, config.operatorWebhook);
     replays = new ReplayJobs(
       store.replayJobs,
       messages,

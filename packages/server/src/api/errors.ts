@@ -36,6 +36,7 @@ export const ErrorCodes = {
   clientId: 'INPUT_INVALID.ClientId',
   clientSecret: 'INPUT_INVALID.ClientSecret',
   idempotencyKey: 'INPUT_INVALID.IdempotencyKey',
+  settings: 'INPUT_INVALID.Settings',
   clientCredentials: 'REQUEST_FAILED.ClientCredentials',
   accessTokenMissing: 'REQUEST_FAILED.AccessToken.Missing',
   accessTokenInvalid: 'REQUEST_FAILED.AccessToken.Invalid',

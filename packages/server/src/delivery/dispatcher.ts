@@ -335,7 +335,7 @@ export class Dispatcher {
               : 'attempt failed',
         );
       }
-      this.outcomes.push({ ...decision, attempt });
+      this.outcomes.push({ ...decision, attempt, registration });
       this.results.push(result);
       this.scheduleFlush();
     } catch (error) {
@@ -400,7 +400,8 @@ export class Dispatcher {
         this.results = [];
         retries ||= batch.some((outcome) => outcome.kind === 'retry');
         try {
-          await this.options.store.complete(batch, this.now());
+          // Held messages may be admitted now (a FIFO turn ended): claim again, as after a retry.
+          if (await this.options.store.complete(batch, this.now())) retries = true;
         } catch (error) {
           // The messages stay claimed; their leases lapse and they are delivered again (at least once).
           this.options.logger.error({ err: error, count: batch.length }, 'recording attempt outcomes failed');
@@ -410,7 +411,7 @@ export class Dispatcher {
     } finally {
       this.flushing = null;
     }
-    // A retry may be due before the current sleep ends.
+    // A retry (or an admission) may be due before the current sleep ends.
     if (retries) this.wake();
   }
 

@@ -1,4 +1,6 @@
 import type { AppContext } from '../context.js';
+import { EndpointHealth } from '../services/endpoint-health.js';
+import { OperatorEvents } from '../services/operator-events.js';
 import { VERSION } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import { HttpSender, type Resolver } from './http-sender.js';
@@ -44,6 +46,15 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
     userAgent: USER_AGENT,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
+  const events = config.operatorWebhook.url
+    ? new OperatorEvents(async (messages, now) => {
+        const published = await ctx.messages.publish(messages, now);
+        if (published.some((p) => !p.handedOver && !p.duplicate)) ctx.notifyPublished();
+        return published;
+      }, delivery.maxAttempts)
+    : null;
+  const health = new EndpointHealth(store, ctx.registrations, events, logger);
+  ctx.messages.observe(health, events);
   const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
@@ -56,6 +67,8 @@ export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): D
         stopRetention();
         ctx.messages.setHandoff(null);
         await dispatcher.stop();
+        await health.stop();
+        ctx.messages.observe(null, null);
         await sender.close();
       })();
       return stopping;

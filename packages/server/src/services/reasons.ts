@@ -4,4 +4,6 @@ export const MessageReasons = {
   noRegistration: 'no_registration',
   /** Its registration was removed before it was delivered. */
   registrationRemoved: 'registration_removed',
+  /** Its registration is disabled (by an operator or by auto-disable): stored failed, replayable. */
+  registrationDisabled: 'registration_disabled',
 } as const;

@@ -1,3 +1,11 @@
+import {
+  admissionPlan,
+  type HeadState,
+  type HeldMessage,
+  type HeldRegistration,
+  headIsOpen,
+  slotsThatFit,
+} from '../admission.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
 import {
@@ -340,7 +348,7 @@ export class PostgresMessageStore implements MessageStore {
         changes.map((c) => c.id),
         changes.map((c) => c.attempt?.attemptNumber ?? 0),
         changes.map((c) => c.status),
-        changes.map((c) => c.nextAttemptAt),
+        changes.map((c) => (c.heldUntil === undefined ? c.nextAttemptAt : null)),
         changes.map((c) => c.reason),
         changes.map((c) => c.deliveredAt),
         now,
@@ -355,6 +363,15 @@ export class PostgresMessageStore implements MessageStore {
         a.map((x) => x.errorKind),
       ],
     });
+    const held = changes.filter((c) => c.heldUntil !== undefined);
+    if (held.length > 0) {
+      await this.db.query({
+        name: 'messages_hold_again',
+        text: `UPDATE messages m SET held_until = h.at FROM unnest($1::text[], $2::bigint[]) AS h(id, at)
+               WHERE m.id = h.id AND m.status = 'pending' AND m.next_attempt_at IS NULL`,
+        values: [held.map((c) => c.id), held.map((c) => c.heldUntil)],
+      });
+    }
   }
 
   async release(ids: string[], nextAttemptAt: number): Promise<void> {
@@ -438,7 +455,11 @@ export class PostgresMessageStore implements MessageStore {
     if (ids.length === 0) return [];
     const result = await this.db.transaction(async (client) => {
       const requeued = await client.query<{ id: string }>(
-        `UPDATE messages SET status = 'pending', next_attempt_at = $4, locked_until = NULL, reason = NULL,
+        // A message of a held registration (FIFO or rate limit) is held again rather than due at once.
+        `UPDATE messages m SET status = 'pending', locked_until = NULL, reason = NULL, held_until = NULL,
+           next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM registrations r WHERE r.account_name = m.account_name
+               AND r.service_name = m.service_name AND (r.ordering = 'fifo' OR r.rate_limit IS NOT NULL))
+             THEN NULL ELSE $4::bigint END,
            max_attempts = attempts + $3, updated_at = $4
          WHERE id = ANY($1::text[]) AND status = ANY($2::text[])
          RETURNING id`,
@@ -449,6 +470,133 @@ export class PostgresMessageStore implements MessageStore {
     });
     const requeued = new Set(result.map((row) => row.id));
     return ids.filter((id) => requeued.has(id));
+  }
+
+  async admitHeld(now: number, horizonMs: number): Promise<number> {
+    const held = await this.db.query<{ account_name: string; service_name: string }>({
+      name: 'messages_held_registrations',
+      text: `SELECT account_name, service_name FROM registrations WHERE ordering = 'fifo' OR rate_limit IS NOT NULL`,
+    });
+    let admitted = 0;
+    for (const { account_name, service_name } of held.rows) {
+      admitted += await this.db.transaction((client) =>
+        this.admitFor(client, account_name, service_name, now, horizonMs),
+      );
+    }
+    return admitted;
+  }
+
+  /** One registration's admission, its row locked (another instance admitting it at the same time skips it). */
+  private async admitFor(
+    client: Queryable,
+    accountName: string,
+    serviceName: string,
+    now: number,
+    horizonMs: number,
+  ): Promise<number> {
+    const locked = await client.query<{
+      ordering: string;
+      rate_limit: number | null;
+      rate_window_ms: number | null;
+      rate_next_at: string | null;
+      fifo_head: string | null;
+    }>({
+      name: 'messages_admission_lock',
+      text: `SELECT r.ordering, r.rate_limit, r.rate_window_ms, s.rate_next_at, s.fifo_head
+             FROM registrations r LEFT JOIN registration_state s
+               ON s.account_name = r.account_name AND s.service_name = r.service_name
+             WHERE r.account_name = $1 AND r.service_name = $2 FOR NO KEY UPDATE OF r SKIP LOCKED`,
+      values: [accountName, serviceName],
+    });
+    const row = locked.rows[0];
+    if (!row) return 0;
+    const r: HeldRegistration = {
+      accountName,
+      serviceName,
+      ordering: row.ordering,
+      rateLimit: row.rate_limit,
+      rateWindowMs: row.rate_window_ms,
+      rateNextAt: row.rate_next_at === null ? null : Number(row.rate_next_at),
+      fifoHead: row.fifo_head,
+    };
+    let fifo: { head: HeadState | undefined; firstHeld: HeldMessage | undefined } | null = null;
+    let ready: string[] = [];
+    if (r.ordering === 'fifo') {
+      let head: HeadState | undefined;
+      if (r.fifoHead !== null) {
+        const state = await client.query<{ status: string; next_attempt_at: string | null; held_until: string | null }>(
+          {
+            name: 'messages_admission_head',
+            text: 'SELECT status, next_attempt_at, held_until FROM messages WHERE id = $1',
+            values: [r.fifoHead],
+          },
+        );
+        const h = state.rows[0];
+        head = h && {
+          status: h.status,
+          nextAttemptAt: h.next_attempt_at === null ? null : Number(h.next_attempt_at),
+          heldUntil: h.held_until === null ? null : Number(h.held_until),
+        };
+      }
+      let firstHeld: HeldMessage | undefined;
+      if (!headIsOpen(head)) {
+        const first = await client.query<{ id: string; held_until: string | null }>({
+          name: 'messages_admission_first',
+          text: `SELECT id, held_until FROM messages
+                 WHERE status = 'pending' AND next_attempt_at IS NULL AND account_name = $1 AND service_name = $2
+                 ORDER BY seq LIMIT 1`,
+          values: [accountName, serviceName],
+        });
+        const f = first.rows[0];
+        firstHeld = f && { id: f.id, heldUntil: f.held_until === null ? null : Number(f.held_until) };
+      }
+      fifo = { head, firstHeld };
+    } else {
+      const fit = slotsThatFit(r, now, horizonMs);
+      if (fit > 0) {
+        const rows = await client.query<{ id: string }>({
+          name: 'messages_admission_ready',
+          text: `SELECT id FROM messages
+                 WHERE status = 'pending' AND next_attempt_at IS NULL AND account_name = $1 AND service_name = $2
+                   AND (held_until IS NULL OR held_until <= $3)
+                 ORDER BY seq LIMIT $4`,
+          values: [accountName, serviceName, now, fit],
+        });
+        ready = rows.rows.map((x) => x.id);
+      }
+    }
+    const plan = admissionPlan(r, now, horizonMs, fifo, ready);
+    let admitted = 0;
+    if (plan.admit.length > 0) {
+      const result = await client.query({
+        name: 'messages_admit',
+        text: `UPDATE messages m SET next_attempt_at = a.at, held_until = NULL
+               FROM unnest($1::text[], $2::bigint[]) AS a(id, at)
+               WHERE m.id = a.id AND m.status = 'pending' AND m.next_attempt_at IS NULL`,
+        values: [plan.admit.map((a) => a.id), plan.admit.map((a) => a.at)],
+      });
+      admitted = result.rowCount ?? 0;
+    }
+    if (plan.rateNextAt !== r.rateNextAt || plan.fifoHead !== r.fifoHead) {
+      await client.query({
+        name: 'registration_state_admission',
+        text: `INSERT INTO registration_state (account_name, service_name, rate_next_at, fifo_head)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (account_name, service_name) DO UPDATE SET rate_next_at = excluded.rate_next_at,
+                 fifo_head = excluded.fifo_head`,
+        values: [accountName, serviceName, plan.rateNextAt, plan.fifoHead],
+      });
+    }
+    return admitted;
+  }
+
+  async failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
+    const result = await this.db.query(
+      `UPDATE messages SET status = 'failed', reason = $3, updated_at = $4, next_attempt_at = NULL, held_until = NULL
+       WHERE account_name = $1 AND service_name = $2 AND status = 'pending'`,
+      [accountName, serviceName, reason, now],
+    );
+    return result.rowCount ?? 0;
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {

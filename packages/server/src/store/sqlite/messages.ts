@@ -1,4 +1,12 @@
 import type { Database, Statement } from 'better-sqlite3';
+import {
+  admissionPlan,
+  type HeadState,
+  type HeldMessage,
+  type HeldRegistration,
+  headIsOpen,
+  slotsThatFit,
+} from '../admission.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import type {
   Attempt,
@@ -83,6 +91,17 @@ interface PurgedRow {
   attempts: number;
   first_in_row: 0 | 1;
   keyed: 0 | 1;
+}
+
+/** A registration whose messages are held until admitted (FIFO or a rate limit). */
+interface HeldRegistrationRow {
+  account_name: string;
+  service_name: string;
+  ordering: string;
+  rate_limit: number | null;
+  rate_window_ms: number | null;
+  rate_next_at: number | null;
+  fifo_head: string | null;
 }
 
 interface InsertRequest {
@@ -224,6 +243,18 @@ export class SqliteMessageStore implements MessageStore {
   private readonly purgeMessageKeys: Statement<[string]>;
   private readonly purgeExpiredKeys: Statement;
   private readonly releaseOne: Statement;
+  private readonly holdAgain: Statement;
+  private readonly failPendingRows: Statement;
+  private readonly heldRegistrations: Statement<[], HeldRegistrationRow>;
+  private readonly headState: Statement<
+    [string],
+    { status: MessageStatus; next_attempt_at: number | null; held_until: number | null }
+  >;
+  private readonly firstHeld: Statement;
+  private readonly readyHeld: Statement;
+  private readonly admitOne: Statement;
+  private readonly saveAdmission: Statement;
+  private readonly admitTx: (now: number, horizonMs: number) => number;
 
   private readonly insertTx: (messages: MessageInsert[], now: number) => void;
   private readonly insertGroupTx: (group: InsertRequest[]) => void;
@@ -302,11 +333,52 @@ export class SqliteMessageStore implements MessageStore {
          first_response_excerpt = @responseExcerpt
        WHERE id = @id`,
     );
+    // A message of a held registration (FIFO or rate limit) is held again rather than due at once.
     this.requeueOne = db.prepare(
-      `UPDATE messages SET status = 'pending', next_attempt_at = @now, locked_until = NULL, reason = NULL,
+      `UPDATE messages SET status = 'pending', locked_until = NULL, reason = NULL, held_until = NULL,
+         next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM registrations r WHERE r.account_name = messages.account_name
+             AND r.service_name = messages.service_name AND (r.ordering = 'fifo' OR r.rate_limit IS NOT NULL))
+           THEN NULL ELSE @now END,
          max_attempts = attempts + @extraAttempts, updated_at = @now
        WHERE id = @id AND status IN (SELECT value FROM json_each(@from))
        RETURNING id`,
+    );
+    this.holdAgain = db.prepare(
+      `UPDATE messages SET held_until = @heldUntil WHERE id = @id AND status = 'pending' AND next_attempt_at IS NULL`,
+    );
+    this.failPendingRows = db.prepare(
+      `UPDATE messages SET status = 'failed', reason = @reason, updated_at = @now, next_attempt_at = NULL,
+         held_until = NULL
+       WHERE seq IN (SELECT seq FROM messages INDEXED BY messages_due
+         WHERE status = 'pending' AND account_name = @accountName AND service_name = @serviceName)`,
+    );
+    this.heldRegistrations = db.prepare(
+      `SELECT account_name, service_name, ordering, rate_limit, rate_window_ms, rate_next_at, fifo_head
+       FROM registrations WHERE ordering = 'fifo' OR rate_limit IS NOT NULL`,
+    ) as Statement<[], HeldRegistrationRow>;
+    this.headState = db.prepare('SELECT status, next_attempt_at, held_until FROM messages WHERE id = ?') as Statement<
+      [string],
+      { status: MessageStatus; next_attempt_at: number | null; held_until: number | null }
+    >;
+    this.firstHeld = db.prepare(
+      `SELECT id, held_until FROM messages INDEXED BY messages_held
+       WHERE status = 'pending' AND next_attempt_at IS NULL AND account_name = ? AND service_name = ?
+       ORDER BY seq LIMIT 1`,
+    );
+    this.readyHeld = db
+      .prepare(
+        `SELECT id FROM messages INDEXED BY messages_held
+         WHERE status = 'pending' AND next_attempt_at IS NULL AND account_name = ? AND service_name = ?
+           AND (held_until IS NULL OR held_until <= ?)
+         ORDER BY seq LIMIT ?`,
+      )
+      .pluck();
+    this.admitOne = db.prepare(
+      `UPDATE messages SET next_attempt_at = ?, held_until = NULL
+       WHERE id = ? AND status = 'pending' AND next_attempt_at IS NULL`,
+    );
+    this.saveAdmission = db.prepare(
+      'UPDATE registrations SET rate_next_at = ?, fifo_head = ? WHERE account_name = ? AND service_name = ?',
     );
     // The open messages are found through the partial indexes of the queue, so the cost grows with the
     // backlog, not with the account's history (messages_account would walk every message it has kept).
@@ -427,7 +499,7 @@ export class SqliteMessageStore implements MessageStore {
             id: change.id,
             attemptNumber: 1,
             status: change.status,
-            nextAttemptAt: change.nextAttemptAt,
+            nextAttemptAt: change.heldUntil === undefined ? change.nextAttemptAt : null,
             reason: change.reason,
             deliveredAt: change.deliveredAt,
             now,
@@ -439,6 +511,7 @@ export class SqliteMessageStore implements MessageStore {
             error: a.error,
             responseExcerpt: a.responseExcerpt,
           });
+          if (change.heldUntil !== undefined) this.holdAgain.run({ id: change.id, heldUntil: change.heldUntil });
           continue;
         }
         if (a) this.insertAttempt.run(a);
@@ -446,11 +519,12 @@ export class SqliteMessageStore implements MessageStore {
           id: change.id,
           attemptNumber: a?.attemptNumber ?? 0,
           status: change.status,
-          nextAttemptAt: change.nextAttemptAt,
+          nextAttemptAt: change.heldUntil === undefined ? change.nextAttemptAt : null,
           reason: change.reason,
           deliveredAt: change.deliveredAt,
           now,
         });
+        if (change.heldUntil !== undefined) this.holdAgain.run({ id: change.id, heldUntil: change.heldUntil });
       }
     });
 
@@ -460,6 +534,46 @@ export class SqliteMessageStore implements MessageStore {
         if (this.requeueOne.get({ id, from, extraAttempts, now })) requeued.push(id);
       }
       return requeued;
+    });
+
+    this.admitTx = writeTransaction(db, (now: number, horizonMs: number) => {
+      let admitted = 0;
+      for (const row of this.heldRegistrations.all()) {
+        const r: HeldRegistration = {
+          accountName: row.account_name,
+          serviceName: row.service_name,
+          ordering: row.ordering,
+          rateLimit: row.rate_limit,
+          rateWindowMs: row.rate_window_ms,
+          rateNextAt: row.rate_next_at,
+          fifoHead: row.fifo_head,
+        };
+        let fifo: { head: HeadState | undefined; firstHeld: HeldMessage | undefined } | null = null;
+        let ready: string[] = [];
+        if (r.ordering === 'fifo') {
+          const state = r.fifoHead === null ? undefined : this.headState.get(r.fifoHead);
+          const head = state && {
+            status: state.status,
+            nextAttemptAt: state.next_attempt_at,
+            heldUntil: state.held_until,
+          };
+          const first = headIsOpen(head)
+            ? undefined
+            : (this.firstHeld.get(r.accountName, r.serviceName) as
+                | { id: string; held_until: number | null }
+                | undefined);
+          fifo = { head, firstHeld: first && { id: first.id, heldUntil: first.held_until } };
+        } else {
+          const fit = slotsThatFit(r, now, horizonMs);
+          if (fit > 0) ready = this.readyHeld.all(r.accountName, r.serviceName, now, fit) as string[];
+        }
+        const plan = admissionPlan(r, now, horizonMs, fifo, ready);
+        for (const { id, at } of plan.admit) admitted += this.admitOne.run(at, id).changes;
+        if (plan.rateNextAt !== r.rateNextAt || plan.fifoHead !== r.fifoHead) {
+          this.saveAdmission.run(plan.rateNextAt, plan.fifoHead, r.accountName, r.serviceName);
+        }
+      }
+      return admitted;
     });
 
     this.releaseTx = writeTransaction(db, (ids: string[], nextAttemptAt: number) => {
@@ -574,6 +688,14 @@ export class SqliteMessageStore implements MessageStore {
 
   async requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]> {
     return ids.length > 0 ? this.requeueTx(ids, JSON.stringify(from), extraAttempts, now) : [];
+  }
+
+  async admitHeld(now: number, horizonMs: number): Promise<number> {
+    return this.admitTx(now, horizonMs);
+  }
+
+  async failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
+    return this.failPendingRows.run({ accountName, serviceName, reason, now }).changes;
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {

@@ -1,0 +1,270 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type, { type Static } from 'typebox';
+import type { AppContext } from '../context.js';
+import { type ControlSettings, InvalidSettingsError, MAX_RATE, toSettings } from '../services/delivery-controls.js';
+import { HEALTH_WINDOW, successRatio } from '../services/endpoint-health.js';
+import { OPERATOR_ACCOUNT, OPERATOR_SERVICE } from '../services/operator-events.js';
+import type { RegistrationWithHealth } from '../services/registrations.js';
+import type { RegistrationHealth } from '../store/types.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { accountName } from './schemas.js';
+
+/** Admin requests are refused, not trimmed, when they carry a field the route does not know. */
+const closed = { additionalProperties: false } as const;
+const Timestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+const Rate = Type.Integer({ minimum: 1, maximum: MAX_RATE });
+const Duration = Type.String({
+  minLength: 1,
+  maxLength: 32,
+  description: 'A duration like 30s, 15m, 12h or 5d (at least 1s)',
+});
+
+const Ordering = Type.Enum(['none', 'fifo'], {
+  description: 'fifo: one message at a time, in publish order (docs/delivery-controls.md)',
+});
+const RateLimit = Type.Union(
+  [Type.Object({ perSecond: Rate }, closed), Type.Object({ perMinute: Rate }, closed), Type.Null()],
+  { description: 'At most this many attempts per second or per minute, evenly spaced; null = no limit' },
+);
+const AutoDisable = Type.Union([Type.Object({ after: Duration, warnAfter: Duration }, closed), Type.Null()], {
+  description:
+    'With all attempts failing for warnAfter: registration.failing; for after: disabled. warnAfter < after; null = never',
+});
+const Enabled = Type.Boolean({
+  description: 'false: no attempts; new messages are stored failed (registration_disabled)',
+});
+
+const SettingsBody = Type.Object(
+  { ordering: Ordering, rateLimit: RateLimit, autoDisable: AutoDisable, enabled: Enabled },
+  closed,
+);
+const SettingsPatch = Type.Object(
+  {
+    ordering: Type.Optional(Ordering),
+    rateLimit: Type.Optional(RateLimit),
+    autoDisable: Type.Optional(AutoDisable),
+    enabled: Type.Optional(Enabled),
+  },
+  { ...closed, description: 'The settings to change; keys left out keep their value' },
+);
+
+const HealthBody = Type.Object({
+  consecutiveFailures: Type.Integer({ description: 'Failed attempts since the last success' }),
+  failingSince: Type.Union([Timestamp], { description: 'First failed attempt of the current streak' }),
+  lastSuccessAt: Timestamp,
+  lastFailureAt: Timestamp,
+  recentAttempts: Type.Integer({
+    description: `Attempts counted in recentSuccessRatio (the last ${HEALTH_WINDOW} at most)`,
+  }),
+  recentSuccessRatio: Type.Union([Type.Number(), Type.Null()], { description: 'null before the first attempt' }),
+  warnedAt: Type.Union([Timestamp], { description: 'When registration.failing was sent for this streak' }),
+  disabledAt: Type.Union([Timestamp], { description: 'When auto-disable turned the registration off' }),
+});
+
+const RegistrationView = Type.Object({
+  accountName: Type.String(),
+  serviceName: Type.String(),
+  url: Type.String(),
+  credentialsSet: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  settings: SettingsBody,
+  health: HealthBody,
+});
+
+const OperatorEventBody = Type.Object({
+  messageId: Type.String(),
+  type: Type.String(),
+  timestamp: Type.String(),
+  status: Type.String({ description: 'Delivery status of the event to the operator webhook' }),
+  attempts: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+  event: Type.Object({}, { additionalProperties: true, description: 'The event as sent (docs/delivery-controls.md)' }),
+});
+const OperatorEventsQuery = Type.Object(
+  { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: '1 to 999, default 50' })) },
+  closed,
+);
+
+const RegistrationParams = Type.Object({
+  aname: accountName(),
+  sname: Type.String({ minLength: 1, maxLength: 64, description: 'Callback service name' }),
+});
+
+const security = [{ adminToken: [] }];
+const tags = ['Delivery controls'];
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function healthView(health: RegistrationHealth): Static<typeof HealthBody> {
+  return {
+    consecutiveFailures: health.consecutiveFailures,
+    failingSince: iso(health.failingSince),
+    lastSuccessAt: iso(health.lastSuccessAt),
+    lastFailureAt: iso(health.lastFailureAt),
+    recentAttempts: health.recentCount,
+    recentSuccessRatio: successRatio(health),
+    warnedAt: iso(health.warnedAt),
+    disabledAt: iso(health.disabledAt),
+  };
+}
+
+function registrationView(r: RegistrationWithHealth): Static<typeof RegistrationView> {
+  return {
+    accountName: r.accountName,
+    serviceName: r.serviceName,
+    url: r.url,
+    credentialsSet: r.username !== null || r.password !== null,
+    createdAt: new Date(r.createdAt).toISOString(),
+    updatedAt: new Date(r.updatedAt).toISOString(),
+    settings: toSettings(r.controls),
+    health: healthView(r.health),
+  };
+}
+
+/**
+ * `/admin/v1/callbacks/{aname}/{sname}` (a registration with its settings and health) and its
+ * `/settings` (SPEC §11), and `/admin/v1/operator/*` (the operator webhook and its recent events).
+ */
+export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const registrations = ctx.registrations;
+  const noRegistration = (aname: string, sname: string) =>
+    new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
+
+  app.get(
+    '/callbacks/:aname/:sname',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'A registration with its delivery settings and endpoint health (no secrets)',
+        params: RegistrationParams,
+        response: { 200: RegistrationView, ...errors },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const registration = await registrations.getWithHealth(aname, sname);
+      if (!registration) throw noRegistration(aname, sname);
+      return registrationView(registration);
+    },
+  );
+
+  app.get(
+    '/callbacks/:aname/:sname/settings',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "A registration's delivery settings",
+        params: RegistrationParams,
+        response: { 200: SettingsBody, ...errors },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const registration = await registrations.get(aname, sname);
+      if (!registration) throw noRegistration(aname, sname);
+      return toSettings(registration.controls);
+    },
+  );
+
+  app.patch(
+    '/callbacks/:aname/:sname/settings',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Change a registration's delivery settings (keys left out keep their value)",
+        description:
+          'Unknown keys are refused (400) and nothing changes. enabled:false fails the pending messages with ' +
+          'registration_disabled; enabled:true clears the failing streak and replays nothing.',
+        params: RegistrationParams,
+        body: SettingsPatch,
+        response: { 200: SettingsBody, ...errors },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      let updated: RegistrationWithHealth | null;
+      try {
+        updated = await registrations.updateSettings(aname, sname, request.body as Partial<ControlSettings>);
+      } catch (error) {
+        if (error instanceof InvalidSettingsError) throw new HttpError(400, ErrorCodes.settings, error.message);
+        throw error;
+      }
+      if (!updated) throw noRegistration(aname, sname);
+      request.log.info({ account: aname, service: sname, settings: toSettings(updated.controls) }, 'settings changed');
+      ctx.notifyPublished();
+      return toSettings(updated.controls);
+    },
+  );
+
+  app.get(
+    '/operator/events',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Recent operator events, newest first, with their delivery status',
+        querystring: OperatorEventsQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(OperatorEventBody) }),
+          400: errorBodySchema,
+          401: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const limit = Number(request.query.limit ?? 50);
+      const page = await ctx.messages.list(
+        { accountName: OPERATOR_ACCOUNT, serviceName: OPERATOR_SERVICE },
+        limit,
+        null,
+      );
+      return {
+        items: page.items.map((m) => {
+          const event = JSON.parse(m.payload) as { type?: string; timestamp?: string };
+          return {
+            messageId: m.id,
+            type: event.type ?? '',
+            timestamp: event.timestamp ?? '',
+            status: m.status,
+            attempts: m.attempts,
+            createdAt: new Date(m.createdAt).toISOString(),
+            event,
+          };
+        }),
+      };
+    },
+  );
+
+  app.get(
+    '/operator/webhook',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'The operator webhook: URL, signing secret and endpoint health (404 when not configured)',
+        response: {
+          200: Type.Object({ url: Type.String(), secret: Type.String(), health: HealthBody }),
+          ...errors,
+        },
+      },
+    },
+    async () => {
+      const registration = await registrations.getWithHealth(OPERATOR_ACCOUNT, OPERATOR_SERVICE);
+      if (!registration) {
+        throw new HttpError(404, ErrorCodes.notFound, 'no operator webhook: set CCB_OPERATOR_WEBHOOK_URL');
+      }
+      return { url: registration.url, secret: registration.signingSecret, health: healthView(registration.health) };
+    },
+  );
+};
+
+/** The shapes these routes take and answer, for clients of the admin API (the CLI, the dashboard). */
+export type SettingsView = Static<typeof SettingsBody>;
+export type SettingsChange = Static<typeof SettingsPatch>;
+export type RegistrationHealthView = Static<typeof RegistrationView>;
+export type OperatorEventView = Static<typeof OperatorEventBody>;
