@@ -42,7 +42,10 @@ interface RegistrationRow {
   health_version: number | null;
 }
 
-/** A registration row with its state (health), which may not exist yet. */
+/**
+ * A registration row with its state (health), which may not exist yet. Writes that answer RETURNING *
+ * (insert, rotate) have no state columns: their health reads as none.
+ */
 const SELECT_WITH_STATE = `SELECT r.*, s.consecutive_failures, s.failing_since, s.last_success_at, s.last_failure_at,
     s.recent_bits, s.recent_count, s.warned_at, s.disabled_at, s.recovery_due, s.health_version
   FROM registrations r LEFT JOIN registration_state s
@@ -74,13 +77,13 @@ function toRecord(row: RegistrationRow): RegistrationRecord {
     },
     health: {
       consecutiveFailures: row.consecutive_failures ?? 0,
-      failingSince: row.failing_since,
-      lastSuccessAt: row.last_success_at,
-      lastFailureAt: row.last_failure_at,
+      failingSince: row.failing_since ?? null,
+      lastSuccessAt: row.last_success_at ?? null,
+      lastFailureAt: row.last_failure_at ?? null,
       recentBits: Number(row.recent_bits ?? 0),
       recentCount: row.recent_count ?? 0,
-      warnedAt: row.warned_at,
-      disabledAt: row.disabled_at,
+      warnedAt: row.warned_at ?? null,
+      disabledAt: row.disabled_at ?? null,
       recoveryDue: row.recovery_due ?? false,
       version: row.health_version ?? 0,
     },
