@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
+import { registerCallbacksCommand } from '../src/cli/callbacks.js';
 import { type AttemptError, formatAttemptError, storedAttemptError } from '../src/delivery/attempt-error.js';
 import { OPERATOR_ACCOUNT, OPERATOR_SERVICE } from '../src/services/operator-events.js';
 import type { Attempt } from '../src/store/types.js';
+import { runCcbInProcess } from './ccb-in-process.js';
 import {
   ACCOUNT,
   admin,
@@ -355,3 +357,62 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('ccb callbacks settings', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server?.close());
+  const ccb = (...args: string[]) =>
+    runCcbInProcess([registerCallbacksCommand], ['callbacks', 'settings', ...args, '--server', server.baseUrl]);
+
+  it('shows the settings and health, changes them by flags, and refuses bad ones without changing anything', async () => {
+    await register(server, 'http://127.0.0.1:9001/cb', 'CarrierService');
+    const shown = await ccb(ACCOUNT, 'CarrierService');
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /ordering\s+none/);
+    assert.match(shown.stdout, /rate limit\s+none/);
+    assert.match(shown.stdout, /no attempts yet/);
+    const changed = await ccb(
+      ACCOUNT,
+      'CarrierService',
+      '--fifo',
+      '--rate',
+      '300/m',
+      '--auto-disable',
+      'after=5d,warn=1d',
+      '--json',
+    );
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.deepEqual(JSON.parse(changed.stdout).settings, {
+      ordering: 'fifo',
+      rateLimit: { perMinute: 300 },
+      autoDisable: { after: '5d', warnAfter: '1d' },
+      enabled: true,
+    });
+    for (const bad of [
+      ['--rate', '5/h'],
+      ['--auto-disable', 'after=1d'],
+      ['--auto-disable', 'after=1d,warn=2d'],
+      ['--enable', '--disable'],
+    ]) {
+      const refused = await ccb(ACCOUNT, 'CarrierService', ...bad);
+      assert.equal(refused.code, 1, bad.join(' '));
+      assert.match(refused.stderr, /^Error: /, bad.join(' '));
+    }
+    const back = await ccb(
+      ACCOUNT,
+      'CarrierService',
+      '--no-fifo',
+      '--rate',
+      'none',
+      '--auto-disable',
+      'none',
+      '--disable',
+    );
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, /ordering\s+none/);
+    assert.match(back.stdout, /enabled\s+no/);
+  });
+});

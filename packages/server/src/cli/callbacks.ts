@@ -2,6 +2,8 @@ import type { ConnectivityManagementCallback, RegisterCallbackRequest } from '@c
 import type { Command } from 'commander';
 import { addConnectionOptions, fail, type JsonFlag, request, sdkClient, serviceName, show, table } from './options.js';
 
+import { registerSettingsCommand } from './settings.js';
+
 const ACCOUNT_ARGUMENT = 'account name, e.g. 0000123456-00001 (the dev profile manages that one)';
 
 interface RegisterFlags extends JsonFlag {
@@ -121,4 +123,6 @@ Examples:
         `Deregistered ${service} for account ${aname}; its pending messages are cancelled.`,
       );
     });
+
+  registerSettingsCommand(callbacks);
 }
