@@ -20,6 +20,12 @@ import { postgresForTests } from './postgres.js';
 
 const pg = await postgresForTests();
 
+/**
+ * Slots are exact between attempts; the first one starts at the time the admitting claim began, which
+ * may be a little before the publish was acknowledged (docs/delivery-controls.md, precision).
+ */
+const SLOT_TOLERANCE_MS = 50;
+
 /** The operator webhook's secret in these tests (whsec_ + base64 of 32 bytes). */
 const OPERATOR_SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -201,10 +207,11 @@ for (const backend of BACKENDS) {
       // Slots are 200 ms apart and no attempt starts before its slot: the k-th delivery (from 0) comes at
       // least k × 200 ms after the publish, however late the machine ran any of them.
       const times = limited.received.map((r) => r.at - publishedAt).sort((a, b) => a - b);
-      for (const [k, t] of times.entries()) assert.ok(t >= k * 200 - 5, `delivery ${k} came ${t} ms after the publish`);
+      for (const [k, t] of times.entries())
+        assert.ok(t >= k * 200 - SLOT_TOLERANCE_MS, `delivery ${k} came ${t} ms after the publish`);
       // Counted per window: at most 5 in the first second, 10 in the first two.
-      assert.ok(times.filter((t) => t < 1_000).length <= 5, JSON.stringify(times));
-      assert.ok(times.filter((t) => t < 2_000).length <= 10, JSON.stringify(times));
+      assert.ok(times.filter((t) => t < 1_000 - SLOT_TOLERANCE_MS).length <= 5, JSON.stringify(times));
+      assert.ok(times.filter((t) => t < 2_000 - SLOT_TOLERANCE_MS).length <= 10, JSON.stringify(times));
       for (const id of batch.body.messageIds) await waitForMessage(server, id, (m) => m.status === 'delivered');
       assert.deepEqual(new Set(order(limited)).size, count);
     });

@@ -494,22 +494,21 @@ export class PostgresMessageStore implements MessageStore {
     now: number,
     horizonMs: number,
   ): Promise<number> {
-    const locked = await client.query<{
-      ordering: string;
-      rate_limit: number | null;
-      rate_window_ms: number | null;
-      rate_next_at: string | null;
-      fifo_head: string | null;
-    }>({
+    const locked = await client.query<{ ordering: string; rate_limit: number | null; rate_window_ms: number | null }>({
       name: 'messages_admission_lock',
-      text: `SELECT r.ordering, r.rate_limit, r.rate_window_ms, s.rate_next_at, s.fifo_head
-             FROM registrations r LEFT JOIN registration_state s
-               ON s.account_name = r.account_name AND s.service_name = r.service_name
-             WHERE r.account_name = $1 AND r.service_name = $2 FOR NO KEY UPDATE OF r SKIP LOCKED`,
+      text: `SELECT ordering, rate_limit, rate_window_ms FROM registrations
+             WHERE account_name = $1 AND service_name = $2 FOR NO KEY UPDATE SKIP LOCKED`,
       values: [accountName, serviceName],
     });
-    const row = locked.rows[0];
-    if (!row) return 0;
+    if (!locked.rows[0]) return 0;
+    // Read after the lock, by a statement of its own: its snapshot includes what the instance that
+    // held the lock before wrote (read in the locking statement, it could be older).
+    const state = await client.query<{ rate_next_at: string | null; fifo_head: string | null }>({
+      name: 'messages_admission_state',
+      text: 'SELECT rate_next_at, fifo_head FROM registration_state WHERE account_name = $1 AND service_name = $2',
+      values: [accountName, serviceName],
+    });
+    const row = { ...locked.rows[0], ...(state.rows[0] ?? { rate_next_at: null, fifo_head: null }) };
     const r: HeldRegistration = {
       accountName,
       serviceName,
