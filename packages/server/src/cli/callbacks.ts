@@ -2,7 +2,7 @@ import type { ConnectivityManagementCallback, RegisterCallbackRequest } from '@c
 import type { Command } from 'commander';
 import { addConnectionOptions, fail, type JsonFlag, request, sdkClient, serviceName, show, table } from './options.js';
 
-import { registerSettingsCommand } from './settings.js';
+import { registerSettingsCommand } from './callback-settings.js';
 
 const ACCOUNT_ARGUMENT = 'account name, e.g. 0000123456-00001 (the dev profile manages that one)';
 
