@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
-import { installErrorHandlers } from '../src/api/errors.js';
+import { installErrorHandlers } from '../src/api/error-handlers.js';
 import { uiRoutes } from '../src/api/ui.js';
 import { browserMissing, CHROMIUM } from './browser.js';
 import { admin, publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';

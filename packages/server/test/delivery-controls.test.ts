@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { registerCallbacksCommand } from '../src/cli/callbacks.js';
-import { type AttemptError, formatAttemptError, storedAttemptError } from '../src/delivery/attempt-error.js';
+import { type AttemptError, formatAttemptError, storedAttemptError } from '../src/domain/attempt-error.js';
 import { OPERATOR_ACCOUNT, OPERATOR_SERVICE } from '../src/services/operator-events.js';
 import type { Attempt } from '../src/store/types.js';
 import { runCcbInProcess } from './ccb-in-process.js';
@@ -149,7 +149,7 @@ for (const backend of BACKENDS) {
           { ordering: 'fifo' },
         );
         assert.equal(answer.status, 404);
-        assert.equal(answer.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+        assert.equal(answer.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
       });
     });
 
@@ -230,11 +230,17 @@ for (const backend of BACKENDS) {
         timeout: 20_000,
         what: 'registration.disabled',
       });
-      const view = await admin<{
-        settings: { enabled: boolean };
-        health: { failingSince: string; consecutiveFailures: number; disabledAt: string; warnedAt: string };
-      }>(server, 'GET', path);
-      assert.equal(view.body.settings.enabled, false);
+      // The event is stored before the health that decided it: the disable lands just after.
+      const view = await eventually(
+        async () => {
+          const read = await admin<{
+            settings: { enabled: boolean };
+            health: { failingSince: string; consecutiveFailures: number; disabledAt: string; warnedAt: string };
+          }>(server, 'GET', path);
+          return read.body.settings.enabled === false ? read : undefined;
+        },
+        { timeout: 5_000, what: 'the registration disabled' },
+      );
       assert.ok(view.body.health.consecutiveFailures >= 5, JSON.stringify(view.body.health));
       await waitForMessage(server, first, (m) => m.status === 'failed' && m.reason === 'registration_disabled');
       const attemptsWhenDisabled = listener.received.length;

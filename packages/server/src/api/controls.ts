@@ -130,7 +130,7 @@ function registrationView(r: RegistrationWithHealth): Static<typeof Registration
 export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const registrations = ctx.registrations;
   const noRegistration = (aname: string, sname: string) =>
-    new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
+    new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
 
   app.get(
     '/callbacks/:aname/:sname',
@@ -191,7 +191,7 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       try {
         updated = await registrations.updateSettings(aname, sname, request.body as Partial<ControlSettings>);
       } catch (error) {
-        if (error instanceof InvalidSettingsError) throw new HttpError(400, ErrorCodes.settings, error.message);
+        if (error instanceof InvalidSettingsError) throw new HttpError(ErrorCodes.settings, error.message);
         throw error;
       }
       if (!updated) throw noRegistration(aname, sname);
@@ -256,7 +256,7 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     async () => {
       const registration = await registrations.getWithHealth(OPERATOR_ACCOUNT, OPERATOR_SERVICE);
       if (!registration) {
-        throw new HttpError(404, ErrorCodes.notFound, 'no operator webhook: set CCB_OPERATOR_WEBHOOK_URL');
+        throw new HttpError(ErrorCodes.notFound, 'no operator webhook: set CCB_OPERATOR_WEBHOOK_URL');
       }
       return { url: registration.url, secret: registration.signingSecret, health: healthView(registration.health) };
     },

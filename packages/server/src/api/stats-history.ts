@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
+import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import { StatsHistory } from '../stats-history.js';
-import { MESSAGE_STATUSES } from '../store/types.js';
 import { errorBodySchema } from './errors.js';
 
 const Point = Type.Object({

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../config.js';
+import { formatDuration, parseDuration } from '../settings.js';
 import type { DeliveryControls } from '../store/types.js';
 
 /**

@@ -1,7 +1,7 @@
+import { MessageReasons } from '../domain/reasons.js';
 import type { StructuredLogger } from '../logger.js';
-import type { RegistrationHealth, Store } from '../store/types.js';
+import type { MessageStore, RegistrationHealth } from '../store/types.js';
 import { isOperatorRegistration, iso, type OperatorEvent, type OperatorEvents } from './operator-events.js';
-import { MessageReasons } from './reasons.js';
 import type { Registration, RegistrationService } from './registrations.js';
 
 /** The success ratio is over this many last attempts. */
@@ -68,7 +68,7 @@ export class EndpointHealth {
   private flushing: Promise<void> | null = null;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: { messages: MessageStore },
     private readonly registrations: RegistrationService,
     private readonly events: OperatorEvents | null,
     private readonly logger: StructuredLogger,

@@ -1,15 +1,12 @@
 /** The admin API as the page uses it: the token from sessionStorage as a Bearer header, errors as ApiError. */
-import type { MessageStatus } from '../../src/store/types';
+import type { MessageStatus } from '../../src/domain/statuses';
 
-// The server's own list (store/types.ts imports nothing, so the page bundles just these names).
-export { MESSAGE_STATUSES, type MessageStatus } from '../../src/store/types';
+// The server's own lists (domain/statuses.ts imports nothing, so the page bundles just these names).
+export { MESSAGE_STATUSES, type MessageStatus, REPLAYABLE_STATUSES } from '../../src/domain/statuses';
 
 const TOKEN_KEY = 'ccb.adminToken';
 /** Set by signing out, so the dev profile does not sign the tab straight back in. */
 const SIGNED_OUT_KEY = 'ccb.signedOut';
-
-/** Statuses a message can be replayed from (SPEC §4). */
-export const REPLAYABLE: MessageStatus[] = ['delivered', 'failed', 'cancelled'];
 
 export interface Profile {
   version: string;

@@ -1,3 +1,4 @@
+import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import {
   admissionPlan,
   type HeadState,
@@ -13,7 +14,6 @@ import {
   type CallbackMessage,
   IdempotencyKeyTakenError,
   type IdempotencyRecord,
-  MESSAGE_STATUSES,
   type MessageChange,
   type MessageFilter,
   type MessageInsert,
