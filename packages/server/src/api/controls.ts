@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { type ControlSettings, InvalidSettingsError, MAX_RATE, toSettings } from '../services/delivery-controls.js';
+import {
+  type ControlSettings,
+  type HealthView,
+  type OperatorEventEntry,
+  ORDERINGS,
+  type RegistrationHealthView,
+} from '../domain/delivery-controls.js';
+import { InvalidSettingsError, MAX_RATE, toSettings } from '../services/delivery-controls.js';
 import { HEALTH_WINDOW, successRatio } from '../services/endpoint-health.js';
 import { OPERATOR_ACCOUNT, OPERATOR_SERVICE } from '../services/operator-events.js';
 import type { RegistrationWithHealth } from '../services/registrations.js';
@@ -19,7 +26,7 @@ const Duration = Type.String({
   description: 'A duration like 30s, 15m, 12h or 5d (at least 1s)',
 });
 
-const Ordering = Type.Enum(['none', 'fifo'], {
+const Ordering = Type.Enum([...ORDERINGS], {
   description: 'fifo: one message at a time, in publish order (docs/delivery-controls.md)',
 });
 const RateLimit = Type.Union(
@@ -97,7 +104,7 @@ const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchem
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function healthView(health: RegistrationHealth): Static<typeof HealthBody> {
+export function healthView(health: RegistrationHealth): HealthView {
   return {
     consecutiveFailures: health.consecutiveFailures,
     failingSince: iso(health.failingSince),
@@ -110,7 +117,7 @@ export function healthView(health: RegistrationHealth): Static<typeof HealthBody
   };
 }
 
-function registrationView(r: RegistrationWithHealth): Static<typeof RegistrationView> {
+function registrationView(r: RegistrationWithHealth): RegistrationHealthView {
   return {
     accountName: r.accountName,
     serviceName: r.serviceName,
@@ -263,8 +270,18 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   );
 };
 
-/** The shapes these routes take and answer, for clients of the admin API (the CLI, the dashboard). */
-export type SettingsView = Static<typeof SettingsBody>;
-export type SettingsChange = Static<typeof SettingsPatch>;
-export type RegistrationHealthView = Static<typeof RegistrationView>;
-export type OperatorEventView = Static<typeof OperatorEventBody>;
+/**
+ * The shapes these routes take and answer, for clients of the admin API (the CLI; the dashboard reads
+ * the same ones from domain/delivery-controls.ts). Each schema answers its domain shape:
+ */
+export type SettingsView = ControlSettings;
+export type SettingsChange = Partial<ControlSettings>;
+export type { RegistrationHealthView };
+export type OperatorEventView = OperatorEventEntry;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const schemasAnswerTheDomainShapes: [
+  Same<Static<typeof SettingsBody>, ControlSettings>,
+  Same<Static<typeof SettingsPatch>, Partial<ControlSettings>>,
+  Same<Static<typeof RegistrationView>, RegistrationHealthView>,
+] = [true, true, true];
+void schemasAnswerTheDomainShapes;

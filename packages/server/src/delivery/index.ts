@@ -5,7 +5,7 @@ import type { MessageService } from '../services/messages.js';
 import { OperatorEvents } from '../services/operator-events.js';
 import type { RegistrationService } from '../services/registrations.js';
 import type { MessageStore } from '../store/types.js';
-import { VERSION } from '../version.js';
+import { USER_AGENT } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -41,10 +41,8 @@ export interface DeliveryContext {
   notifyPublished(): void;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void };
+  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
 }
-
-export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
 export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
@@ -79,7 +77,9 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     : null;
   const health = new EndpointHealth(store, ctx.registrations, events, logger);
   ctx.messages.observe(health, events);
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
+    ctx.metrics.recordPurge(purged, seconds),
+  );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);

@@ -1,17 +1,13 @@
+import type { ControlSettings } from '../domain/delivery-controls.js';
 import { formatDuration, parseDuration } from '../settings.js';
 import type { DeliveryControls } from '../store/types.js';
 
 /**
- * A registration's delivery controls as the admin API, the CLI and the dashboard write them (SPEC §11):
- * `{"ordering", "rateLimit": {"perSecond": n} | {"perMinute": n} | null, "autoDisable": {"after",
- * "warnAfter"} | null, "enabled"}`. The store keeps them as DeliveryControls (milliseconds).
+ * A registration's delivery controls as the admin API, the CLI and the dashboard write them
+ * (ControlSettings, domain/delivery-controls.ts); the store keeps them as DeliveryControls
+ * (milliseconds).
  */
-export interface ControlSettings {
-  ordering: 'none' | 'fifo';
-  rateLimit: { perSecond: number } | { perMinute: number } | null;
-  autoDisable: { after: string; warnAfter: string } | null;
-  enabled: boolean;
-}
+export type { ControlSettings };
 
 /** The most a rate limit may allow per second or per minute. */
 export const MAX_RATE = 10_000;

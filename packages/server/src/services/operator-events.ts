@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { OperatorEventType } from '../domain/delivery-controls.js';
 import type { NewMessage, PublishedMessage } from './messages.js';
 import type { RegistrationService } from './registrations.js';
 
@@ -11,13 +12,7 @@ import type { RegistrationService } from './registrations.js';
 export const OPERATOR_ACCOUNT = 'ccb:operator';
 export const OPERATOR_SERVICE = 'OperatorEvents';
 
-export const OPERATOR_EVENT_TYPES = [
-  'registration.failing',
-  'registration.disabled',
-  'registration.recovered',
-  'message.exhausted',
-] as const;
-export type OperatorEventType = (typeof OPERATOR_EVENT_TYPES)[number];
+export { OPERATOR_EVENT_TYPES, type OperatorEventType } from '../domain/delivery-controls.js';
 
 /** The body of an operator event (the engine adds `username`, `password`, `callbackCount`, `maxCallbackThreshold`). */
 export interface OperatorEvent {

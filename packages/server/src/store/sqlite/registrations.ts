@@ -8,6 +8,10 @@ import type {
   RegistrationRecord,
   RegistrationStore,
 } from '../types.js';
+import { writeTransaction } from './transaction.js';
+
+/** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
+export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
 
 interface RegistrationRow {
   account_name: string;
@@ -139,7 +143,10 @@ const REENABLE = `enabled = 1, disabled_at = NULL,
   warned_at = CASE WHEN enabled = 0 THEN NULL ELSE warned_at END,
   health_version = health_version + 1 - enabled`;
 
-/** Registration rows on SQLite. Each method is one statement, so none needs a transaction. */
+/**
+ * Registration rows on SQLite. Each method is one statement, except a deregistration, which cancels
+ * the registration's messages in the same transaction.
+ */
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly statements: {
     list: Statement<[string], RegistrationRow>;
@@ -157,8 +164,14 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
+  private readonly removeCancellingOpen: (
+    accountName: string,
+    serviceName: string,
+    reason: string,
+    now: number,
+  ) => boolean;
 
-  constructor(db: Database) {
+  constructor(db: Database, cancelOpen: CancelOpenMessages) {
     this.statements = {
       list: db.prepare('SELECT * FROM registrations WHERE account_name = ? ORDER BY service_name'),
       listAll: db.prepare('SELECT * FROM registrations ORDER BY account_name, service_name'),
@@ -214,6 +227,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
+    this.removeCancellingOpen = writeTransaction(db, (accountName, serviceName, reason, now) => {
+      if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
+      cancelOpen(accountName, serviceName, reason, now);
+      return true;
+    });
   }
 
   async list(accountName: string): Promise<RegistrationRecord[]> {
@@ -265,6 +283,10 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async remove(accountName: string, serviceName: string): Promise<boolean> {
     return this.statements.remove.run(accountName, serviceName).changes > 0;
+  }
+
+  async removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean> {
+    return this.removeCancellingOpen(accountName, serviceName, reason, now);
   }
 
   async rotateSecret(

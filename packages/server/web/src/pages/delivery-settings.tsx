@@ -1,10 +1,14 @@
 /**
  * A registration's delivery settings and endpoint health (docs/delivery-controls.md), and the recent
  * operator events: the accounts page shows them under each registration and below the accounts.
- * The shapes are the admin API's own (api/controls.ts).
+ * The shapes are the admin API's own (domain/delivery-controls.ts).
  */
 import { useState } from 'preact/hooks';
-import type { OperatorEventView, RegistrationHealthView, SettingsView } from '../../../src/api/controls';
+import type {
+  OperatorEventEntry as OperatorEventView,
+  RegistrationHealthView,
+  ControlSettings as SettingsView,
+} from '../../../src/domain/delivery-controls';
 import { ApiError, controlsApi, type Registration } from '../api';
 import { ErrorNotice, StatusBadge, Time, usePoll } from '../ui';
 
