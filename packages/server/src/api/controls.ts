@@ -100,6 +100,36 @@ const RegistrationParams = Type.Object({
 
 const security = [{ adminToken: [] }];
 const tags = ['Delivery controls'];
+
+const SETTINGS = {
+  ordering: 'fifo',
+  rateLimit: { perSecond: 5 },
+  autoDisable: { after: '5d', warnAfter: '1d' },
+  enabled: true,
+};
+const HEALTH = {
+  consecutiveFailures: 3,
+  failingSince: '2026-12-01T10:02:11.000Z',
+  lastSuccessAt: '2026-12-01T09:58:40.000Z',
+  lastFailureAt: '2026-12-01T10:12:11.000Z',
+  recentAttempts: 32,
+  recentSuccessRatio: 0.906,
+  warnedAt: null,
+  disabledAt: null,
+};
+const EXAMPLE_EVENT = {
+  type: 'registration.failing',
+  timestamp: '2026-12-02T10:02:11.000Z',
+  data: {
+    accountName: '0000123456-00001',
+    serviceName: 'CarrierService',
+    url: 'http://127.0.0.1:9001/',
+    failingSince: '2026-12-01T10:02:11.000Z',
+    consecutiveFailures: 212,
+    lastSuccessAt: '2026-12-01T09:58:40.000Z',
+    disableAt: '2026-12-06T10:02:11.000Z',
+  },
+};
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -142,8 +172,24 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/callbacks/:aname/:sname',
     {
+      config: { scope: 'registrations:read' },
       schema: {
         tags,
+        operationId: 'getRegistration',
+        'x-examples': {
+          responses: {
+            200: {
+              accountName: '0000123456-00001',
+              serviceName: 'CarrierService',
+              url: 'http://127.0.0.1:9001/',
+              credentialsSet: true,
+              createdAt: '2026-12-01T09:29:50.000Z',
+              updatedAt: '2026-12-01T09:29:50.000Z',
+              settings: SETTINGS,
+              health: HEALTH,
+            },
+          },
+        },
         security,
         summary: 'A registration with its delivery settings and endpoint health (no secrets)',
         params: RegistrationParams,
@@ -161,8 +207,11 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/callbacks/:aname/:sname/settings',
     {
+      config: { scope: 'registrations:read' },
       schema: {
         tags,
+        operationId: 'getDeliverySettings',
+        'x-examples': { responses: { 200: SETTINGS } },
         security,
         summary: "A registration's delivery settings",
         params: RegistrationParams,
@@ -180,8 +229,17 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.patch(
     '/callbacks/:aname/:sname/settings',
     {
+      config: { scope: 'registrations:write' },
       schema: {
         tags,
+        operationId: 'changeDeliverySettings',
+        'x-examples': {
+          request: { ordering: 'fifo', rateLimit: { perSecond: 5 } },
+          responses: {
+            200: SETTINGS,
+            400: { errorCode: ErrorCodes.unknownField, errorMessage: 'the body has an unknown field "order"' },
+          },
+        },
         security,
         summary: "Change a registration's delivery settings (keys left out keep their value)",
         description:
@@ -211,8 +269,27 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/operator/events',
     {
+      config: { scope: 'admin' },
       schema: {
         tags,
+        operationId: 'listOperatorEvents',
+        'x-examples': {
+          responses: {
+            200: {
+              items: [
+                {
+                  messageId: 'msg_01a21478d1c222deb8f583d448698944',
+                  type: EXAMPLE_EVENT.type,
+                  timestamp: EXAMPLE_EVENT.timestamp,
+                  status: 'delivered',
+                  attempts: 1,
+                  createdAt: EXAMPLE_EVENT.timestamp,
+                  event: EXAMPLE_EVENT,
+                },
+              ],
+            },
+          },
+        },
         security,
         summary: 'Recent operator events, newest first, with their delivery status',
         querystring: OperatorEventsQuery,
@@ -250,8 +327,19 @@ export const controlsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/operator/webhook',
     {
+      config: { scope: 'admin' },
       schema: {
         tags,
+        operationId: 'getOperatorWebhook',
+        'x-examples': {
+          responses: {
+            200: {
+              url: 'https://ops.example.com/ccb-events',
+              secret: 'whsec_MfKQ9r8GKYqrTFhS2BbS8Ii0ugBLTjqZ',
+              health: { ...HEALTH, consecutiveFailures: 0, failingSince: null, recentSuccessRatio: 1 },
+            },
+          },
+        },
         security,
         summary: 'The operator webhook: URL, signing secret and endpoint health (404 when not configured)',
         response: {

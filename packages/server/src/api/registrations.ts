@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
+import { DEV_CREDENTIALS } from '../dev.js';
+import { accountsOf, requireAccount } from './access-hooks.js';
 import { errorBodySchema } from './errors.js';
 import { accountName } from './schemas.js';
 
@@ -26,11 +28,28 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.get(
     '/registrations',
     {
+      config: { scope: 'registrations:read' },
       schema: {
         tags: ['Registrations'],
+        operationId: 'listAllRegistrations',
+        'x-examples': {
+          responses: {
+            200: {
+              items: [
+                {
+                  accountName: DEV_CREDENTIALS.accountName,
+                  serviceName: 'CarrierService',
+                  url: 'http://127.0.0.1:9001/',
+                  credentialsSet: true,
+                  createdAt: '2026-12-01T09:29:50.000Z',
+                  updatedAt: '2026-12-01T09:29:50.000Z',
+                },
+              ],
+            },
+          },
+        },
         summary: 'List registrations of every account (or one), by account then service',
         description: 'Credentials and signing secrets are left out; the secret has its own route.',
-        security: [{ adminToken: [] }],
         querystring: ListQuery,
         response: {
           200: Type.Object({ items: Type.Array(RegistrationSummary) }),
@@ -40,9 +59,12 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       },
     },
     async (request) => {
+      const limited = accountsOf(request);
       const { accountName } = request.query;
-      const registrations =
-        accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName);
+      if (accountName !== undefined) requireAccount(request, accountName);
+      const registrations = (
+        accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName)
+      ).filter((r) => limited === null || limited.has(r.accountName));
       return {
         items: registrations.map((r) => ({
           accountName: r.accountName,

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import { StatsHistory } from '../stats-history.js';
 import { errorBodySchema } from './errors.js';
+import { COUNTS, refuseLimited } from './messages.js';
 
 const Point = Type.Object({
   at: Type.String({ format: 'date-time' }),
@@ -25,24 +26,44 @@ export const statsHistoryRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> 
   app.get(
     '/stats/history',
     {
+      config: { scope: 'messages:read' },
       schema: {
         tags: ['Messages'],
+        operationId: 'getStatsHistory',
+        'x-examples': {
+          responses: {
+            200: {
+              points: [
+                {
+                  at: '2026-12-01T09:30:06.000Z',
+                  counts: COUNTS,
+                  queueDepth: 4,
+                  oldestDueAgeMs: 12,
+                  intervalMs: 1000,
+                  attempts: { success: 48, http_5xx: 2 },
+                },
+              ],
+            },
+          },
+        },
         summary: 'Recent samples of the stats with the attempts made in between (the dashboard chart)',
         description:
           'Each read adds a sample unless the last one is under a second old; samples older than 10 minutes are dropped.',
-        security: [{ adminToken: [] }],
         response: { 200: Type.Object({ points: Type.Array(Point) }), 401: errorBodySchema },
       },
     },
-    async () => ({
-      points: (await history.read()).map((s) => ({
-        at: new Date(s.at).toISOString(),
-        counts: s.stats.counts,
-        queueDepth: s.stats.queueDepth,
-        oldestDueAgeMs: s.stats.oldestDueAgeMs,
-        intervalMs: s.intervalMs,
-        attempts: s.attempts,
-      })),
-    }),
+    async (request) => {
+      refuseLimited(request, 'stats');
+      return {
+        points: (await history.read()).map((s) => ({
+          at: new Date(s.at).toISOString(),
+          counts: s.stats.counts,
+          queueDepth: s.stats.queueDepth,
+          oldestDueAgeMs: s.stats.oldestDueAgeMs,
+          intervalMs: s.intervalMs,
+          attempts: s.attempts,
+        })),
+      };
+    },
   );
 };

@@ -22,14 +22,20 @@ const Profile = Type.Object({
   ),
 });
 
-// The page loads only its own script and style and talks only to this server.
-const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-cache',
-};
+/**
+ * The headers of a page of ours: it loads only its own script and style and talks only to this server;
+ * `frameAncestors` says who may embed it (the dashboard: nobody; the portal: CCB_PORTAL_FRAME_ANCESTORS).
+ */
+export function pageSecurityHeaders(frameAncestors: string): Record<string, string> {
+  return {
+    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors ${frameAncestors}`,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-cache',
+  };
+}
+
+const SECURITY_HEADERS = pageSecurityHeaders("'none'");
 
 /**
  * The dashboard (SPEC §9): static files under /ui, and /ui/profile.json, which tells the page what it
@@ -44,6 +50,17 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
     {
       schema: {
         tags: ['Dashboard'],
+        operationId: 'getDashboardProfile',
+        'x-examples': {
+          responses: {
+            200: {
+              version: '0.1.0',
+              userAgent: 'ccb/0.1.0',
+              services: ['CarrierService', 'DeviceService', 'DeviceUsage'],
+              devAdminToken: DEV_CREDENTIALS.adminToken,
+            },
+          },
+        },
         summary: 'What the dashboard needs before sign-in: version, service names and, in dev, the dev admin token',
         description:
           'The dev profile signs the page in by itself with the publicly documented dev token; any other token is never sent.',

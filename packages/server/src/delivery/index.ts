@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
+import type { HandBackReason } from '../domain/hand-back.js';
 import { EndpointHealth } from '../services/endpoint-health.js';
 import type { MessageService } from '../services/messages.js';
 import { OperatorEvents } from '../services/operator-events.js';
@@ -41,7 +42,11 @@ export interface DeliveryContext {
   notifyPublished(): void;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
+  metrics: {
+    recordAttempts(results: readonly SendResult[]): void;
+    recordHandBack(count: number, reason: HandBackReason): void;
+    recordPurge(purged: number, seconds: number): void;
+  };
 }
 
 /** Starts the dispatcher and the retention purge. */
@@ -67,6 +72,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
+    onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
   const events = config.operatorWebhook.url
     ? new OperatorEvents(async (messages, now) => {

@@ -1,3 +1,5 @@
+import { TurnGroups } from '../../common/turn-groups.js';
+import { type RegistrationRow, toRegistration as toRecord } from '../rows.js';
 import type {
   DeliveryControls,
   RegistrationFields,
@@ -9,39 +11,9 @@ import type {
 } from '../types.js';
 import type { Database } from './database.js';
 import { cancelOpenMessages } from './messages.js';
-import { TurnGroups } from './turn-groups.js';
 
 /** Registration lookups of publishes in flight at once; more wait for the next group. */
 const EXISTS_QUERIES_IN_FLIGHT = 2;
-
-interface RegistrationRow {
-  account_name: string;
-  service_name: string;
-  url: string;
-  username: string | null;
-  password_enc: string | null;
-  signing_secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_secret_expires_at: number | null;
-  created_at: number;
-  updated_at: number;
-  ordering: 'none' | 'fifo';
-  rate_limit: number | null;
-  rate_window_ms: number | null;
-  auto_disable_after_ms: number | null;
-  auto_disable_warn_ms: number | null;
-  enabled: boolean;
-  consecutive_failures: number | null;
-  failing_since: number | null;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-  recent_bits: number | null;
-  recent_count: number | null;
-  warned_at: number | null;
-  disabled_at: number | null;
-  recovery_due: boolean | null;
-  health_version: number | null;
-}
 
 /**
  * A registration row with its state (health), which may not exist yet. Writes that answer RETURNING *
@@ -51,45 +23,6 @@ const SELECT_WITH_STATE = `SELECT r.*, s.consecutive_failures, s.failing_since, 
     s.recent_bits, s.recent_count, s.warned_at, s.disabled_at, s.recovery_due, s.health_version
   FROM registrations r LEFT JOIN registration_state s
     ON s.account_name = r.account_name AND s.service_name = r.service_name`;
-
-function toRecord(row: RegistrationRow): RegistrationRecord {
-  return {
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    url: row.url,
-    username: row.username,
-    passwordEnc: row.password_enc,
-    signingSecretEnc: row.signing_secret_enc,
-    previousSecretEnc: row.previous_secret_enc,
-    previousSecretExpiresAt: row.previous_secret_expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    controls: {
-      ordering: row.ordering,
-      rateLimit:
-        row.rate_limit !== null && row.rate_window_ms !== null
-          ? { count: row.rate_limit, windowMs: Number(row.rate_window_ms) }
-          : null,
-      autoDisable:
-        row.auto_disable_after_ms !== null && row.auto_disable_warn_ms !== null
-          ? { afterMs: Number(row.auto_disable_after_ms), warnAfterMs: Number(row.auto_disable_warn_ms) }
-          : null,
-      enabled: row.enabled,
-    },
-    health: {
-      consecutiveFailures: row.consecutive_failures ?? 0,
-      failingSince: row.failing_since ?? null,
-      lastSuccessAt: row.last_success_at ?? null,
-      lastFailureAt: row.last_failure_at ?? null,
-      recentBits: Number(row.recent_bits ?? 0),
-      recentCount: row.recent_count ?? 0,
-      warnedAt: row.warned_at ?? null,
-      disabledAt: row.disabled_at ?? null,
-      recoveryDue: row.recovery_due ?? false,
-      version: row.health_version ?? 0,
-    },
-  };
-}
 
 const fieldValues = (f: RegistrationFields) => [
   f.accountName,

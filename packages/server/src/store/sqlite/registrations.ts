@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { type RegistrationRow, toRegistration } from '../rows.js';
 import type {
   DeliveryControls,
   RegistrationFields,
@@ -13,35 +14,6 @@ import { writeTransaction } from './transaction.js';
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
 export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
 
-interface RegistrationRow {
-  account_name: string;
-  service_name: string;
-  url: string;
-  username: string | null;
-  password_enc: string | null;
-  signing_secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_secret_expires_at: number | null;
-  created_at: number;
-  updated_at: number;
-  ordering: 'none' | 'fifo';
-  rate_limit: number | null;
-  rate_window_ms: number | null;
-  auto_disable_after_ms: number | null;
-  auto_disable_warn_ms: number | null;
-  enabled: number;
-  consecutive_failures: number;
-  failing_since: number | null;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-  recent_bits: number;
-  recent_count: number;
-  warned_at: number | null;
-  disabled_at: number | null;
-  recovery_due: number;
-  health_version: number;
-}
-
 interface FieldsRow {
   account_name: string;
   service_name: string;
@@ -49,45 +21,6 @@ interface FieldsRow {
   username: string | null;
   password_enc: string | null;
   updated_at: number;
-}
-
-function toRecord(row: RegistrationRow): RegistrationRecord {
-  return {
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    url: row.url,
-    username: row.username,
-    passwordEnc: row.password_enc,
-    signingSecretEnc: row.signing_secret_enc,
-    previousSecretEnc: row.previous_secret_enc,
-    previousSecretExpiresAt: row.previous_secret_expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    controls: {
-      ordering: row.ordering,
-      rateLimit:
-        row.rate_limit !== null && row.rate_window_ms !== null
-          ? { count: row.rate_limit, windowMs: row.rate_window_ms }
-          : null,
-      autoDisable:
-        row.auto_disable_after_ms !== null && row.auto_disable_warn_ms !== null
-          ? { afterMs: row.auto_disable_after_ms, warnAfterMs: row.auto_disable_warn_ms }
-          : null,
-      enabled: row.enabled === 1,
-    },
-    health: {
-      consecutiveFailures: row.consecutive_failures,
-      failingSince: row.failing_since,
-      lastSuccessAt: row.last_success_at,
-      lastFailureAt: row.last_failure_at,
-      recentBits: row.recent_bits,
-      recentCount: row.recent_count,
-      warnedAt: row.warned_at,
-      disabledAt: row.disabled_at,
-      recoveryDue: row.recovery_due === 1,
-      version: row.health_version,
-    },
-  };
 }
 
 function controlsRow(key: RegistrationKey, controls: DeliveryControls, now: number) {
@@ -235,16 +168,16 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async list(accountName: string): Promise<RegistrationRecord[]> {
-    return this.statements.list.all(accountName).map(toRecord);
+    return this.statements.list.all(accountName).map(toRegistration);
   }
 
   async listAll(): Promise<RegistrationRecord[]> {
-    return this.statements.listAll.all().map(toRecord);
+    return this.statements.listAll.all().map(toRegistration);
   }
 
   async get(accountName: string, serviceName: string): Promise<RegistrationRecord | null> {
     const row = this.statements.get.get(accountName, serviceName);
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async exists(keys: RegistrationKey[]): Promise<boolean[]> {
@@ -260,7 +193,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
     const row = this.statements.setControls.get(controlsRow(key, controls, now));
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean> {
@@ -276,7 +209,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord> {
-    return toRecord(
+    return toRegistration(
       this.statements.insert.get({ ...toFieldsRow(fields), signing_secret_enc: fields.signingSecretEnc })!,
     );
   }
@@ -297,7 +230,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     now: number,
   ): Promise<RegistrationRecord | null> {
     const row = this.statements.rotate.get(signingSecretEnc, previousExpiresAt, now, accountName, serviceName);
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async changeMark(): Promise<string> {
