@@ -322,6 +322,8 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         }
       }
       ctx.notifyPublished();
+      // The audit entry names the message's account (a key limited to accounts has looked it up already).
+      request.audit ??= { accountName: (await messageService.get(id))?.message.accountName ?? null };
       return reply.code(202).send({ messageId: id, status: 'pending' });
     },
   );
