@@ -429,3 +429,54 @@ describe('ccb callbacks settings', () => {
     assert.match(back.stdout, /enabled\s+no/);
   });
 });
+
+describe('with every control off', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server?.close());
+
+  it('adds no admission query to a claim while no registration holds its messages', async () => {
+    const listener = await startListener();
+    try {
+      await register(server, listener.url, 'CarrierService');
+      const store = server.ctx.store;
+      const calls = { admitHeld: 0, claimDue: 0 };
+      // admitHeld was never called on this server, so the store's guard picks up the spy.
+      const admitHeld = store.messages.admitHeld.bind(store.messages);
+      store.messages.admitHeld = (...args) => {
+        calls.admitHeld++;
+        return admitHeld(...args);
+      };
+      const messages = server.ctx.messages;
+      const claimDue = messages.claimDue.bind(messages);
+      messages.claimDue = (...args) => {
+        calls.claimDue++;
+        return claimDue(...args);
+      };
+      // Stored straight as due messages (not handed to the dispatcher by a publish): claims take them.
+      const now = Date.now();
+      await store.messages.insert(
+        Array.from({ length: 50 }, (_, i) => ({
+          id: `msg_off_${String(i).padStart(4, '0')}`,
+          accountName: ACCOUNT,
+          serviceName: 'CarrierService',
+          payload: JSON.stringify({ requestId: `off-${i}` }),
+          status: 'pending' as const,
+          maxAttempts: 4,
+          nextAttemptAt: now,
+          reason: null,
+          idempotency: null,
+        })),
+        now,
+      );
+      server.ctx.notifyPublished();
+      await listener.waitFor(50, 30_000);
+      assert.ok(calls.claimDue > 0, `the dispatcher claimed (${JSON.stringify(calls)})`);
+      assert.equal(calls.admitHeld, 0, 'no admission while no registration holds its messages');
+    } finally {
+      await listener.close();
+    }
+  });
+});
