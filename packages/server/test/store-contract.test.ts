@@ -939,6 +939,32 @@ for (const backend of backends) {
         assert.deepEqual(await claimIds(T0 + 1_200), [messages[3].id, messages[4].id, messages[5].id, messages[6].id]);
       });
 
+      it('releases the held messages of a registration that no longer holds them, a held retry at its time', async () => {
+        await registerWith('CarrierService', { ordering: 'fifo' });
+        const messages = held('CarrierService', 3);
+        await store.messages.insert(messages, T0);
+        assert.equal(await store.messages.admitHeld(T0, 1_000), 1);
+        assert.deepEqual(await claimIds(T0), [messages[0].id]);
+        await store.messages.update(
+          [
+            {
+              id: messages[0].id,
+              attempt: attempt(messages[0].id, 1),
+              status: 'pending',
+              nextAttemptAt: T0 + 900,
+              reason: 'x',
+              deliveredAt: null,
+              heldUntil: T0 + 900,
+            },
+          ],
+          T0 + 10,
+        );
+        await store.registrations.setControls(key('CarrierService'), DEFAULT_CONTROLS, T0 + 20);
+        assert.equal(await store.messages.releaseHeld(A, 'CarrierService', T0 + 20), 3);
+        assert.deepEqual((await claimIds(T0 + 20)).sort(), [messages[1].id, messages[2].id].sort());
+        assert.deepEqual(await claimIds(T0 + 900), [messages[0].id], 'the retry keeps its time');
+      });
+
       it('fails pending messages, held ones too, and holds replayed messages of a held registration', async () => {
         await registerWith('CarrierService', { ordering: 'fifo' });
         const messages = held('CarrierService', 2);

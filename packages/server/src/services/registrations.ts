@@ -10,7 +10,7 @@ import type {
   RegistrationRecord,
   Store,
 } from '../store/types.js';
-import { applySettings, type ControlSettings } from './delivery-controls.js';
+import { applySettings, type ControlSettings, isHeld } from './delivery-controls.js';
 
 /** A listener URL registered by an account for one callback service, secrets decrypted. */
 export interface Registration {
@@ -230,6 +230,8 @@ export class RegistrationService {
     this.held = null;
     if (!updated) return null;
     const key = { accountName, serviceName };
+    // No longer held (FIFO and rate limit both off): what waited for admission goes now.
+    if (isHeld(row.controls) && !isHeld(controls)) await this.store.messages.releaseHeld(accountName, serviceName, now);
     if (row.controls.enabled && !controls.enabled) {
       await this.store.messages.failPending(accountName, serviceName, MessageReasons.registrationDisabled, now);
     } else if (!row.controls.enabled && controls.enabled) {

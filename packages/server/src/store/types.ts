@@ -418,6 +418,11 @@ export interface MessageStore {
    */
   admitHeld(now: number, horizonMs: number): Promise<number>;
   /**
+   * Makes every held message of (account, service) due (a retry at its retry time, the others now):
+   * for a registration that no longer holds its messages. Returns how many changed.
+   */
+  releaseHeld(accountName: string, serviceName: string, now: number): Promise<number>;
+  /**
    * Sets every pending message of (account, service), held ones included, to `failed` with
    * `reason`; messages in flight keep their attempt. Returns how many changed.
    */

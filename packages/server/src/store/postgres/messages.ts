@@ -589,6 +589,15 @@ export class PostgresMessageStore implements MessageStore {
     return admitted;
   }
 
+  async releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
+    const result = await this.db.query(
+      `UPDATE messages SET next_attempt_at = GREATEST($3, COALESCE(held_until, $3)), held_until = NULL
+       WHERE account_name = $1 AND service_name = $2 AND status = 'pending' AND next_attempt_at IS NULL`,
+      [accountName, serviceName, now],
+    );
+    return result.rowCount ?? 0;
+  }
+
   async failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
     const result = await this.db.query(
       `UPDATE messages SET status = 'failed', reason = $3, updated_at = $4, next_attempt_at = NULL, held_until = NULL

@@ -28,6 +28,7 @@ interface HeldRegistrationRow {
  */
 export class SqliteMessageAdmission {
   private readonly failPendingRows: Statement;
+  private readonly releaseHeldRows: Statement;
   private readonly heldRegistrations: Statement<[], HeldRegistrationRow>;
   private readonly headState: Statement<
     [string],
@@ -45,6 +46,12 @@ export class SqliteMessageAdmission {
          held_until = NULL
        WHERE seq IN (SELECT seq FROM messages INDEXED BY messages_due
          WHERE status = 'pending' AND account_name = @accountName AND service_name = @serviceName)`,
+    );
+    this.releaseHeldRows = db.prepare(
+      `UPDATE messages SET next_attempt_at = MAX(@now, COALESCE(held_until, @now)), held_until = NULL
+       WHERE seq IN (SELECT seq FROM messages INDEXED BY messages_held
+         WHERE status = 'pending' AND next_attempt_at IS NULL AND account_name = @accountName
+           AND service_name = @serviceName)`,
     );
     this.heldRegistrations = db.prepare(
       `SELECT account_name, service_name, ordering, rate_limit, rate_window_ms, rate_next_at, fifo_head
@@ -117,6 +124,10 @@ export class SqliteMessageAdmission {
 
   async admitHeld(now: number, horizonMs: number): Promise<number> {
     return this.admitTx(now, horizonMs);
+  }
+
+  async releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
+    return this.releaseHeldRows.run({ accountName, serviceName, now }).changes;
   }
 
   async failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {

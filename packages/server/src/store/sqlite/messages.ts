@@ -86,6 +86,10 @@ export class SqliteMessageStore implements MessageStore {
     return this.admission.admitHeld(now, horizonMs);
   }
 
+  releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
+    return this.admission.releaseHeld(accountName, serviceName, now);
+  }
+
   failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
     return this.admission.failPending(accountName, serviceName, reason, now);
   }
