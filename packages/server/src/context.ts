@@ -6,6 +6,7 @@ import type { Metrics } from './metrics.js';
 import type { MessageService } from './services/messages.js';
 import type { RegistrationService } from './services/registrations.js';
 import type { Store } from './store/types.js';
+import type { Tracer } from './tracing.js';
 
 /**
  * What every part of the server is given: configuration, the services (the product's rules over
@@ -23,6 +24,8 @@ export interface AppContext {
   logger: FastifyBaseLogger;
   /** This server's Prometheus metrics (its own registry). */
   metrics: Metrics;
+  /** OpenTelemetry spans of publishes and attempts; null when tracing is off (the default). */
+  tracer: Tracer | null;
   /** Tells the delivery side that new messages are due now (wakes an idle dispatcher). */
   notifyPublished(): void;
 }

@@ -1,3 +1,4 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
@@ -11,6 +12,7 @@ import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
 import { setUpOperatorWebhook } from './services/operator-events.js';
 import { openStore } from './store/index.js';
+import { startTracing, type Tracer } from './tracing.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -26,6 +28,8 @@ export interface StartServerOptions {
   logger?: FastifyBaseLogger;
   /** Clock for token and session expiry (tests). */
   clock?: () => number;
+  /** Where spans go when tracing is on, instead of the configured exporter (tests). */
+  spanExporter?: SpanExporter;
 }
 
 const AUTH_PURGE_INTERVAL_MS = 10 * 60 * 1000;
@@ -40,12 +44,14 @@ export async function startServer(config: Config, options: StartServerOptions = 
   const logger = options.logger ?? createLogger(config.logLevel, undefined, format);
   const store = await openStore(config.databaseUrl, {
     poolSize: config.databasePoolSize,
+    partitionIntervalMs: config.partitionIntervalMs,
     ...config.databaseTimeouts,
   });
   let delivery: Delivery | null = null;
   let app: FastifyInstance | null = null;
   let replays: ReplayJobs | null = null;
   let stopListening: (() => void) | null = null;
+  let tracer: Tracer | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
     // Audit entries past CCB_AUDIT_RETENTION, used portal links, ended portal sessions, old attempt windows.
@@ -59,6 +65,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await store.migrate();
     if (config.dev) await seedDevData(store);
     const { registrations, messages } = await createServices(store, config.encryptionKey);
+    // OpenTelemetry is loaded only when tracing is on.
+    if (config.tracing) tracer = await startTracing(config.tracing, logger, { exporter: options.spanExporter });
     if (config.role !== 'api') await setUpOperatorWebhook(registrations, config.operatorWebhook);
     replays = new ReplayJobs(
       store.replayJobs,
@@ -76,6 +84,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       urlGuard: UrlGuard.fromConfig(config),
       logger,
       metrics: new Metrics(),
+      tracer,
       notifyPublished() {},
     };
     app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
@@ -114,6 +123,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
             clearTimeout(cut);
           }
           await store.close();
+          await tracer?.shutdown().catch((error) => logger.warn({ err: error }, 'exporting the last spans failed'));
         })();
         return closing;
       },
@@ -125,6 +135,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await delivery?.stop().catch(() => {});
     await app?.close().catch(() => {});
     await store.close();
+    await tracer?.shutdown().catch(() => {});
     throw error;
   }
 }

@@ -21,6 +21,7 @@ import {
   MessagePageBody,
   MessageWithAttempts,
   messageBody,
+  noListenerError,
   PublishRequest as PublishBody,
   PublishResponse,
   ReplayJobBody,
@@ -75,6 +76,7 @@ const REPLAY_JOB = {
   status: 'done',
   matched: 12,
   replayed: 12,
+  noListener: 0,
   startedAt: '2026-12-01T09:40:00.000Z',
   finishedAt: '2026-12-01T09:40:00.210Z',
   error: null,
@@ -112,9 +114,18 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   });
 
   /** Publishes through the service; a conflicting Idempotency-Key is a 422 naming the message. */
-  async function publish(messages: PublishRequest[]) {
+  async function publish(messages: PublishRequest[], traceparent: string | string[] | undefined) {
+    const startedAt = Date.now();
     try {
-      return await publisher.publish(messages, Date.now());
+      const results = await publisher.publish(messages, messageService.now());
+      // A publish span per message newly stored (a repeated Idempotency-Key stored nothing).
+      if (ctx.tracer !== null) {
+        const stored = results.flatMap((result, i) =>
+          result.duplicate ? [] : [{ ...messages[i], id: result.id, status: result.status }],
+        );
+        ctx.tracer.published(stored, startedAt, typeof traceparent === 'string' ? traceparent : undefined);
+      }
+      return results;
     } catch (error) {
       if (error instanceof IdempotencyConflictError) {
         const where = messages.length > 1 ? ` (messages[${error.index}])` : '';
@@ -148,14 +159,17 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     async (request, reply) => {
       const { accountName, serviceName, payload } = request.body;
       requireAccount(request, accountName);
-      const [result] = await publish([
-        {
-          accountName,
-          serviceName,
-          payload: JSON.stringify(payload),
-          idempotencyKey: request.headers['idempotency-key'] ?? null,
-        },
-      ]);
+      const [result] = await publish(
+        [
+          {
+            accountName,
+            serviceName,
+            payload: JSON.stringify(payload),
+            idempotencyKey: request.headers['idempotency-key'] ?? null,
+          },
+        ],
+        request.headers.traceparent,
+      );
       if (result.duplicate) reply.header('idempotent-replayed', 'true');
       return reply.code(202).send({ messageId: result.id, status: result.status });
     },
@@ -210,7 +224,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           idempotencyKey: m.idempotencyKey ?? null,
         };
       });
-      const published = await publish(messages);
+      const published = await publish(messages, request.headers.traceparent);
       return reply.code(202).send({ messageIds: published.map((p) => p.id), statuses: published.map((p) => p.status) });
     },
   );
@@ -293,7 +307,8 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         summary: 'Deliver a message now: again once delivered, failed or cancelled, or without waiting when pending',
         description:
           'The replay is a new attempt of the same message id, due at once, with a fresh set of attempts on top of ' +
-          'those made; callbackCount continues. A message being delivered right now answers 409.',
+          'those made; callbackCount continues. A message being delivered right now answers 409; one whose account ' +
+          'and service have no registration answers 400 REQUEST_FAILED.CallbackNotFound (it would fail again at once).',
         params: IdParams,
         response: { 202: PublishResponse, ...errors, 404: errorBodySchema, 409: errorBodySchema },
       },
@@ -307,14 +322,22 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         }
         request.audit = { accountName: found.message.accountName };
       }
-      let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-      if (replayed.length === 0) {
+      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, messageService.now());
+      const noListener = async () => {
+        const message = (await messageService.get(id))?.message;
+        // The refusal's audit entry names the message's account, as a replay's does.
+        request.audit ??= { accountName: message?.accountName ?? null };
+        return noListenerError(id, message);
+      };
+      let outcome = await replay();
+      if (outcome.noListener.length > 0) throw await noListener();
+      if (outcome.replayed.length === 0) {
         const found = await messageService.get(id);
         if (!found) throw new HttpError(ErrorCodes.notFound, `message ${id} does not exist`);
         // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
-        if (found.message.status !== 'delivering')
-          replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-        if (replayed.length === 0) {
+        if (found.message.status !== 'delivering') outcome = await replay();
+        if (outcome.noListener.length > 0) throw await noListener();
+        if (outcome.replayed.length === 0) {
           throw new HttpError(
             ErrorCodes.messageDelivering,
             `message ${id} is being delivered right now; replay it once this attempt has ended`,
@@ -403,7 +426,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       refuseLimited(request, 'stats');
-      return messageService.stats(Date.now());
+      return messageService.stats(messageService.now());
     },
   );
 };

@@ -7,6 +7,7 @@ import { OperatorEvents } from '../services/operator-events.js';
 import type { RegistrationService } from '../services/registrations.js';
 import type { MessageStore } from '../store/types.js';
 import { USER_AGENT } from '../version.js';
+import type { AttemptTracer } from './attempt-stage.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -33,7 +34,7 @@ export interface DeliveryOptions {
  * retention settings, the message service, the URL guard, the logger and where attempts are counted.
  */
 export interface DeliveryContext {
-  config: Pick<Config, 'delivery' | 'retention' | 'operatorWebhook'>;
+  config: Pick<Config, 'delivery' | 'retention' | 'operatorWebhook'> & Partial<Pick<Config, 'egressProxy'>>;
   store: { messages: MessageStore };
   messages: MessageService;
   /** Endpoint health is written through it (and auto-disable decided). */
@@ -47,6 +48,8 @@ export interface DeliveryContext {
     recordHandBack(count: number, reason: HandBackReason): void;
     recordPurge(purged: number, seconds: number): void;
   };
+  /** Attempt spans; null when tracing is off. */
+  tracer?: AttemptTracer | null;
 }
 
 /** Starts the dispatcher and the retention purge. */
@@ -58,6 +61,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     timeoutMs: delivery.attemptTimeoutMs,
     connectionsPerOrigin: delivery.originConcurrency,
     resolve: options.resolve,
+    egressProxy: config.egressProxy ?? null,
   });
   const dispatcher = new Dispatcher({
     store: ctx.messages,
@@ -71,6 +75,9 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     attemptTimeoutMs: delivery.attemptTimeoutMs,
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
+    tracer: ctx.tracer ?? null,
+    // Leases and due times in the store's clock (the database's on PostgreSQL), not this process's.
+    now: () => ctx.messages.now(),
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
     onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
@@ -83,8 +90,12 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     : null;
   const health = new EndpointHealth(store, ctx.registrations, events, logger);
   ctx.messages.observe(health, events);
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
-    ctx.metrics.recordPurge(purged, seconds),
+  const stopRetention = startRetention(
+    store.messages,
+    ctx.config.retention,
+    logger,
+    (purged, seconds) => ctx.metrics.recordPurge(purged, seconds),
+    () => ctx.messages.now(),
   );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).

@@ -13,6 +13,7 @@ import {
   type MessageStats,
   type MessageStatus,
   type RegistrationGate,
+  type RegistrationKey,
   type Store,
 } from '../store/types.js';
 import { ADMISSION_HORIZON_MS, isHeld } from './delivery-controls.js';
@@ -24,6 +25,12 @@ import type { Registration, RegistrationService } from './registrations.js';
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
 /** A publish that lost a race for an idempotency key is tried again this many times (it then finds the key). */
 const KEY_RACE_RETRIES = 2;
+
+/** What a replay did: the ids queued again, and those left alone because nobody listens for them. */
+export interface ReplayOutcome {
+  replayed: string[];
+  noListener: string[];
+}
 
 export interface NewMessage {
   id: string;
@@ -86,6 +93,8 @@ export interface DeliveryQueue {
   complete(outcomes: AttemptOutcome[], now: number): Promise<boolean>;
   /** Hands claimed messages back unattempted: pending again at `nextAttemptAt`. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
+  /** Extends the leases still held (see MessageStore.renew); returns the ids extended. */
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]>;
   nextDueAt(): Promise<number | null>;
 }
 
@@ -125,6 +134,14 @@ export class MessageService implements DeliveryQueue {
   observe(health: EndpointHealth | null, events: OperatorEvents | null): void {
     this.health = health;
     this.events = events;
+  }
+
+  /**
+   * The time publish times, due times and leases are given in: the store's clock (the database
+   * server's on PostgreSQL, so instances with skewed clocks agree).
+   */
+  now(): number {
+    return this.store.now();
   }
 
   /** Set by this process's delivery engine while it runs (null when it stops, or in an `api` process). */
@@ -202,6 +219,9 @@ export class MessageService implements DeliveryQueue {
           : gate === null
             ? MessageReasons.noRegistration
             : MessageReasons.registrationDisabled,
+        // Queued only while the registration still exists when the row is written (a removal in
+        // between would otherwise leave it pending for nobody); see below.
+        requireRegistration: isRegistered,
         idempotency:
           m.idempotencyKey && keyed
             ? {
@@ -214,8 +234,30 @@ export class MessageService implements DeliveryQueue {
       if (handOver) handed.push(insert);
       return insert;
     });
-    if (inserts.length > 0) await this.store.messages.insert(inserts, now);
-    if (handoff && handed.length > 0) await this.handOver(handoff, handed, now);
+    const refused = new Set(inserts.length > 0 ? await this.store.messages.insert(inserts, now) : []);
+    if (refused.size > 0) {
+      // Removed between the check and the insert: stored failed, as a publish after the removal is.
+      const unregistered = inserts
+        .filter((m) => refused.has(m.id))
+        .map(
+          (m): MessageInsert => ({
+            ...m,
+            status: 'failed',
+            nextAttemptAt: null,
+            lockedUntil: null,
+            reason: MessageReasons.noRegistration,
+            requireRegistration: false,
+          }),
+        );
+      await this.store.messages.insert(unregistered, now);
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i];
+        if (result && !result.duplicate && refused.has(result.id))
+          results[i] = { id: result.id, status: 'failed', duplicate: false };
+      }
+    }
+    const toHand = refused.size > 0 ? handed.filter((m) => !refused.has(m.id)) : handed;
+    if (handoff && toHand.length > 0) await this.handOver(handoff, toHand, now);
     for (const [i, first] of keyed?.repeats ?? []) {
       const earlier = results[first] as PublishedMessage;
       results[i] = { id: earlier.id, status: earlier.status, duplicate: true };
@@ -413,16 +455,31 @@ export class MessageService implements DeliveryQueue {
     return this.store.messages.release(ids, nextAttemptAt);
   }
 
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    return this.store.messages.renew(leases, lockedUntil, now);
+  }
+
   nextDueAt(): Promise<number | null> {
     return this.store.messages.nextDueAt();
   }
 
   /**
    * Queues pending, delivered, failed and cancelled messages again (pending, due now, `maxAttempts`
-   * more attempts on top of those made); delivering ones are left alone. Returns the ids queued.
+   * more attempts on top of those made); delivering ones are left alone. A message whose account and
+   * service have no registration is left alone too, and reported in `noListener`: queued, it would
+   * only fail again at once with `no_registration`. It stays replayable once a listener is registered.
    */
-  replay(ids: string[], maxAttempts: number, now: number): Promise<string[]> {
-    return this.store.messages.requeue(ids, REPLAYABLE_STATUSES, maxAttempts, now);
+  async replay(ids: string[], maxAttempts: number, now: number): Promise<ReplayOutcome> {
+    const targets = await this.store.messages.targetsOf(ids);
+    const pairs = new Map<string, RegistrationKey>();
+    for (const target of targets) pairs.set(pairKey(target), target);
+    const keys = [...pairs.values()];
+    const registered = await this.store.registrations.exists(keys);
+    const listening = new Set(keys.filter((_, i) => registered[i]).map(pairKey));
+    const noListener = new Set(targets.filter((t) => !listening.has(pairKey(t))).map((t) => t.id));
+    const candidates = ids.filter((id) => !noListener.has(id));
+    const replayed = await this.store.messages.requeue(candidates, REPLAYABLE_STATUSES, maxAttempts, now);
+    return { replayed, noListener: ids.filter((id) => noListener.has(id)) };
   }
 
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null> {

@@ -13,6 +13,13 @@
  *   ready yet skipped.
  */
 
+/**
+ * Where a queue needs a due time for every row (PostgreSQL's queue table), a held message is due at
+ * this base plus the time from which it may be admitted: later than any real time (year ~144,000), so
+ * no claim reaches it, and still an exact integer in JavaScript.
+ */
+export const HELD_DUE_BASE = 2 ** 52;
+
 export interface HeldRegistration {
   accountName: string;
   serviceName: string;

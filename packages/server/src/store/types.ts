@@ -309,6 +309,12 @@ export interface MessageInsert {
   reason: string | null;
   /** With a key, the key row is written too, in the same transaction. */
   idempotency: { key: string; fingerprint: string; expiresAt: number } | null;
+  /**
+   * Stored only while a registration of its account and service exists, checked in the insert's own
+   * transaction (on PostgreSQL the registration row is locked until the commit, so a removal waits
+   * for it and then cancels the message); otherwise left out, and its id returned by `insert`.
+   */
+  requireRegistration?: boolean;
 }
 
 /** The message an unexpired idempotency key points at. */
@@ -365,6 +371,21 @@ export interface MessageStats {
   oldestDueAgeMs: number;
 }
 
+/** Whom a message is for. */
+export interface MessageTarget {
+  id: string;
+  accountName: string;
+  serviceName: string;
+}
+
+/** The open messages only (what /metrics reads): never counts the history of finished messages. */
+export interface OpenMessageStats {
+  pending: number;
+  delivering: number;
+  /** Age in ms of the oldest message that is due now (pending with nextAttemptAt <= now), 0 when none. */
+  oldestDueAgeMs: number;
+}
+
 export interface PurgeCutoffs {
   /** Delivered messages last updated before this go. */
   deliveredBefore: number;
@@ -378,8 +399,9 @@ export interface MessageStore {
   /**
    * Inserts messages (and their idempotency keys) in one transaction. A key already held by an
    * unexpired message fails the whole call with IdempotencyKeyTakenError; an expired one is taken over.
+   * Returns the ids left out because their registration was gone (see `requireRegistration`).
    */
-  insert(messages: MessageInsert[], now: number): Promise<void>;
+  insert(messages: MessageInsert[], now: number): Promise<string[]>;
   /** For each key, in order, the unexpired key's message, or null. */
   findIdempotencyKeys(
     keys: { accountName: string; serviceName: string; key: string }[],
@@ -395,12 +417,23 @@ export interface MessageStore {
   update(changes: MessageChange[], now: number): Promise<void>;
   /** `delivering` → `pending`, due at `nextAttemptAt`, without an attempt. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
+  /**
+   * Extends to `lockedUntil` the leases of claimed messages that still hold the lease given (its
+   * `lockedUntil`), unexpired at `now`; a lease that ran out or was taken by another claim is left.
+   * Returns the ids extended.
+   */
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]>;
   /** The earliest time something becomes due (pending nextAttemptAt or delivering lease end). */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null>;
   /** Newest first. Throws InvalidCursorError for a cursor it did not make. */
   list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage>;
   stats(now: number): Promise<MessageStats>;
+  /**
+   * Counts of pending and delivering messages and the oldest due age, read from the open messages
+   * alone: its cost follows the queue, not the retained history (an unauthenticated scrape runs it).
+   */
+  openStats(now: number): Promise<OpenMessageStats>;
   /**
    * Messages among `ids` whose status is one of `from` become pending, due now, reason cleared, with
    * `extraAttempts` more attempts allowed on top of those made. Returns their ids.
@@ -429,10 +462,17 @@ export interface MessageStore {
   failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
   /** Sets every pending or delivering message of (account, service) to `cancelled` with `reason`. */
   cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
+  /** The account and service of each message among `ids` that exists (in no particular order). */
+  targetsOf(ids: string[]): Promise<MessageTarget[]>;
   /** Ids matching a filter, oldest first, after `afterId`, for bulk work in pages. */
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]>;
   /** Deletes finished messages (with their attempts and keys) and expired keys, in chunks. */
   purge(cutoffs: PurgeCutoffs): Promise<number>;
+  /**
+   * When set, retention works in steps of this width (PostgreSQL: the history's partition width): the
+   * retention task rounds its cutoffs down to a multiple of it, so whole partitions go at once.
+   */
+  readonly retentionStepMs?: number;
 }
 
 export type ReplayJobStatus = 'running' | 'done' | 'failed';
@@ -446,6 +486,8 @@ export interface ReplayJobRecord {
   matched: number;
   /** Of those, how many were queued again. */
   replayed: number;
+  /** Of those, how many were left alone because no listener is registered for their account and service. */
+  noListener: number;
   /** Last id walked (the job resumes after it). */
   afterId: string | null;
   /** While running: the instance working on it holds it until then. */
@@ -578,6 +620,12 @@ export interface Store {
   auth: AuthStore;
   messages: MessageStore;
   replayJobs: ReplayJobStore;
+  /**
+   * The time (epoch ms) that messages' due times, leases and publish times are given in. SQLite (one
+   * process): the process clock. PostgreSQL: the database server's clock, so instances whose clocks
+   * disagree still agree on when a lease ends (see PostgresStore.now).
+   */
+  now(): number;
   access: AccessStore;
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;

@@ -13,6 +13,8 @@ export interface Profile {
   version: string;
   userAgent: string;
   services: string[];
+  /** A port the server accepts in listener URLs, for examples. */
+  listenerPort: number;
   devAdminToken?: string;
 }
 
@@ -77,6 +79,8 @@ export interface ReplayJob {
   status: 'running' | 'done' | 'failed';
   matched: number;
   replayed: number;
+  /** Matched messages left alone: no listener is registered for their account and service. */
+  noListener: number;
   startedAt: string;
   finishedAt: string | null;
   error: string | null;

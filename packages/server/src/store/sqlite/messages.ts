@@ -10,6 +10,8 @@ import type {
   MessageStats,
   MessageStatus,
   MessageStore,
+  MessageTarget,
+  OpenMessageStats,
   PurgeCutoffs,
 } from '../types.js';
 import { SqliteMessageAdmission } from './message-admission.js';
@@ -51,7 +53,7 @@ export class SqliteMessageStore implements MessageStore {
     this.admission = new SqliteMessageAdmission(db);
   }
 
-  insert(messages: MessageInsert[], now: number): Promise<void> {
+  insert(messages: MessageInsert[], now: number): Promise<string[]> {
     return this.inserts.insert(messages, now);
   }
 
@@ -68,6 +70,10 @@ export class SqliteMessageStore implements MessageStore {
 
   release(ids: string[], nextAttemptAt: number): Promise<void> {
     return this.claims.release(ids, nextAttemptAt);
+  }
+
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    return this.claims.renew(leases, lockedUntil, now);
   }
 
   nextDueAt(): Promise<number | null> {
@@ -113,6 +119,14 @@ export class SqliteMessageStore implements MessageStore {
 
   stats(now: number): Promise<MessageStats> {
     return this.reads.stats(now);
+  }
+
+  openStats(now: number): Promise<OpenMessageStats> {
+    return this.reads.openStats(now);
+  }
+
+  targetsOf(ids: string[]): Promise<MessageTarget[]> {
+    return this.reads.targetsOf(ids);
   }
 
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
