@@ -14,6 +14,7 @@ import { adminAuthorization, declareAdminScope, installAuditHooks } from './api/
 import { adminRoutes } from './api/admin.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
+import { controlsRoutes } from './api/controls.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
 import { healthRoutes } from './api/health.js';
 import { installHostCheck } from './api/host-check.js';
@@ -166,6 +167,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       await admin.register(messagesRoutes, { ctx });
       await admin.register(secretsRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
+      await admin.register(controlsRoutes, { ctx });
       await admin.register(statsHistoryRoutes, { ctx });
     },
     { prefix: '/admin/v1' },

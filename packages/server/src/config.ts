@@ -81,6 +81,8 @@ export interface Config {
   egressProxy: EgressProxyConfig | null;
   bodyLimitBytes: number;
   http: HttpServerConfig;
+  /** Operator events (SPEC §11); url null = off (CCB_OPERATOR_WEBHOOK_URL, CCB_OPERATOR_WEBHOOK_SECRET). */
+  operatorWebhook: { url: string | null; secret: string | null };
 }
 
 /** How long the HTTP server waits for clients, and how many it holds at once. */
@@ -158,6 +160,25 @@ function encryptionKey(value: string): Buffer {
   const key = Buffer.from(value, /^[0-9a-f]{64}$/i.test(value) ? 'hex' : 'base64');
   if (key.length !== 32) throw new Error('must be 32 bytes, as 64 hex characters or base64');
   return key;
+}
+
+function operatorWebhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" must be an http or https URL`);
+  return value;
+}
+
+function signingSecret(value: string): string {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value);
+  if (!match || Buffer.from(match[1], 'base64').length < 24) {
+    throw new Error('must be whsec_ followed by the base64 of at least 24 random bytes');
+  }
+  return value;
 }
 
 function retrySchedule(value: string): number[] {
@@ -483,6 +504,18 @@ export const SERVE_SETTINGS = {
     description: 'how often the retention purge runs',
     parse: positiveDuration,
   }),
+  operatorWebhookUrl: setting({
+    env: ['CCB_OPERATOR_WEBHOOK_URL'],
+    description:
+      'where operator events go (registration.failing, registration.disabled, registration.recovered, message.exhausted); off when unset',
+    parse: operatorWebhookUrl,
+  }),
+  operatorWebhookSecret: setting({
+    env: ['CCB_OPERATOR_WEBHOOK_SECRET'],
+    defaultText: 'default: generated once and kept (GET /admin/v1/operator/webhook shows it)',
+    description: 'the signing secret of operator events, whsec_ + base64 of at least 24 bytes',
+    parse: signingSecret,
+  }),
   auditRetention: setting({
     env: ['CCB_AUDIT_RETENTION'],
     default: '90d',
@@ -661,6 +694,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       publicUrl: values.publicUrl ?? null,
     },
     logLevel: values.logLevel,
+    operatorWebhook: { url: values.operatorWebhookUrl ?? null, secret: values.operatorWebhookSecret ?? null },
     tracing: tracingFrom(values),
     egressProxy: values.egressProxy ?? null,
     bodyLimitBytes: 1024 * 1024,

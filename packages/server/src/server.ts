@@ -10,6 +10,7 @@ import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
+import { setUpOperatorWebhook } from './services/operator-events.js';
 import { openStore } from './store/index.js';
 import { startTracing, type Tracer } from './tracing.js';
 
@@ -66,6 +67,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     const { registrations, messages } = await createServices(store, config.encryptionKey);
     // OpenTelemetry is loaded only when tracing is on.
     if (config.tracing) tracer = await startTracing(config.tracing, logger, { exporter: options.spanExporter });
+    if (config.role !== 'api') await setUpOperatorWebhook(registrations, config.operatorWebhook);
     replays = new ReplayJobs(
       store.replayJobs,
       messages,

@@ -20,6 +20,70 @@ export class IdempotencyKeyTakenError extends Error {
   override name = 'IdempotencyKeyTakenError';
 }
 
+/** How a registration's messages are ordered: `fifo` delivers one at a time in publish order. */
+export type Ordering = 'none' | 'fifo';
+
+/**
+ * A registration's delivery controls (SPEC §11), all off by default. The rules they stand for live in
+ * services/delivery-controls.ts; the store keeps them and applies them when it admits held messages.
+ */
+export interface DeliveryControls {
+  ordering: Ordering;
+  /** At most `count` attempts per `windowMs` (1,000 or 60,000), evenly spaced. */
+  rateLimit: { count: number; windowMs: number } | null;
+  /** Warn after `warnAfterMs` of failed attempts only, disable after `afterMs`. */
+  autoDisable: { afterMs: number; warnAfterMs: number } | null;
+  enabled: boolean;
+}
+
+export const DEFAULT_CONTROLS: DeliveryControls = {
+  ordering: 'none',
+  rateLimit: null,
+  autoDisable: null,
+  enabled: true,
+};
+
+/** A registration's endpoint health, as the service last wrote it (services/endpoint-health.ts). */
+export interface RegistrationHealth {
+  /** Failed attempts since the last success. */
+  consecutiveFailures: number;
+  /** Start of the current failing streak (its first failed attempt), null when the last attempt succeeded. */
+  failingSince: number | null;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  /** The last attempts, newest in bit 0 (1 = success), `recentCount` of them (at most 32). */
+  recentBits: number;
+  recentCount: number;
+  /** When `registration.failing` was sent for the current streak. */
+  warnedAt: number | null;
+  /** When auto-disable turned the registration off (null while enabled or disabled by hand). */
+  disabledAt: number | null;
+  /** A failing or disabled event was sent: the next success sends `registration.recovered`. */
+  recoveryDue: boolean;
+  /** Bumped by every write: health is written only over the version it was read at. */
+  version: number;
+}
+
+export const EMPTY_HEALTH: RegistrationHealth = {
+  consecutiveFailures: 0,
+  failingSince: null,
+  lastSuccessAt: null,
+  lastFailureAt: null,
+  recentBits: 0,
+  recentCount: 0,
+  warnedAt: null,
+  disabledAt: null,
+  recoveryDue: false,
+  version: 0,
+};
+
+/** What a publish needs to know of a registration, read from the store (never a cache). */
+export interface RegistrationGate {
+  /** Its messages wait to be admitted (FIFO or a rate limit), see MessageStore.admitHeld. */
+  held: boolean;
+  enabled: boolean;
+}
+
 /** A registration row as stored: password and secrets encrypted (see services/registrations.ts). */
 export interface RegistrationRecord {
   accountName: string;
@@ -32,6 +96,8 @@ export interface RegistrationRecord {
   previousSecretExpiresAt: number | null;
   createdAt: number;
   updatedAt: number;
+  controls: DeliveryControls;
+  health: RegistrationHealth;
 }
 
 /** The fields a registration write sets; secrets are kept (update) or given (insert). */
@@ -57,6 +123,17 @@ export interface RegistrationStore {
   get(accountName: string, serviceName: string): Promise<RegistrationRecord | null>;
   /** For each key, in order, whether a registration exists (a real read, never a cache). */
   exists(keys: RegistrationKey[]): Promise<boolean[]>;
+  /** For each key, in order, the registration's gate, or null when there is none (a real read). */
+  gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]>;
+  /** Replaces the controls (null when there is no such registration). Health is left alone. */
+  setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null>;
+  /**
+   * Writes health (and, when given, `enabled`) only when the stored health version is still
+   * `health.version - 1`; false when another writer came first (read again and retry).
+   */
+  writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean>;
+  /** Whether any registration has ordering or a rate limit set (its messages are held). */
+  anyHeld(): Promise<boolean>;
   /** Sets URL and credentials of an existing row, keeping its secrets; false when there is none. */
   update(fields: RegistrationFields): Promise<boolean>;
   /**
@@ -263,6 +340,11 @@ export interface MessageChange {
   nextAttemptAt: number | null;
   reason: string | null;
   deliveredAt: number | null;
+  /**
+   * Set for a retry of a held registration's message: it becomes held again (pending,
+   * nextAttemptAt null) and may be admitted from this time on. `nextAttemptAt` is then ignored.
+   */
+  heldUntil?: number;
 }
 
 export interface MessageFilter {
@@ -357,6 +439,27 @@ export interface MessageStore {
    * `extraAttempts` more attempts allowed on top of those made. Returns their ids.
    */
   requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]>;
+  /**
+   * Makes held messages due (the claim rules of delivery controls, SPEC §11), for every registration
+   * with ordering `fifo` or a rate limit, in one transaction per registration, safe with several
+   * instances: a `fifo` registration gets its oldest held message (by insertion) admitted only when
+   * the message admitted before it is no longer pending or delivering, and a held retry of that
+   * message (ready at its `heldUntil`) before any other; a rate-limited one gets its held, ready
+   * messages admitted by insertion order, each at the registration's next free slot (slots
+   * `windowMs / count` apart, kept in the registration row), as long as that slot is before
+   * `now + horizonMs`. Returns how many messages were admitted.
+   */
+  admitHeld(now: number, horizonMs: number): Promise<number>;
+  /**
+   * Makes every held message of (account, service) due (a retry at its retry time, the others now):
+   * for a registration that no longer holds its messages. Returns how many changed.
+   */
+  releaseHeld(accountName: string, serviceName: string, now: number): Promise<number>;
+  /**
+   * Sets every pending message of (account, service), held ones included, to `failed` with
+   * `reason`; messages in flight keep their attempt. Returns how many changed.
+   */
+  failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
   /** Sets every pending or delivering message of (account, service) to `cancelled` with `reason`. */
   cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
   /** The account and service of each message among `ids` that exists (in no particular order). */

@@ -1,4 +1,5 @@
 /** The admin API as the page uses it: the token from sessionStorage as a Bearer header, errors as ApiError. */
+import type { ControlSettings, OperatorEventEntry, RegistrationHealthView } from '../../src/domain/delivery-controls';
 import type { MessageStatus } from '../../src/domain/statuses';
 
 // The server's own lists (domain/statuses.ts imports nothing, so the page bundles just these names).
@@ -186,4 +187,20 @@ export const api = {
     request<{ messageId: string; status: string }>('POST', `/admin/v1/messages/${encodeURIComponent(id)}/replay`),
   bulkReplay: (filter: MessageFilter) => request<{ jobId: string }>('POST', '/admin/v1/messages/replay', { filter }),
   replayJob: (jobId: string) => request<ReplayJob>('GET', `/admin/v1/replays/${encodeURIComponent(jobId)}`),
+};
+
+/** Delivery controls (docs/delivery-controls.md): the shapes are the admin API's own (domain/delivery-controls.ts). */
+export const controlsApi = {
+  registration: (account: string, service: string) =>
+    request<RegistrationHealthView>(
+      'GET',
+      `/admin/v1/callbacks/${encodeURIComponent(account)}/${encodeURIComponent(service)}`,
+    ),
+  changeSettings: (account: string, service: string, settings: Partial<ControlSettings>) =>
+    request<ControlSettings>(
+      'PATCH',
+      `/admin/v1/callbacks/${encodeURIComponent(account)}/${encodeURIComponent(service)}/settings`,
+      settings,
+    ),
+  operatorEvents: () => request<{ items: OperatorEventEntry[] }>('GET', '/admin/v1/operator/events?limit=20'),
 };

@@ -201,6 +201,39 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 9,
+    name: 'delivery controls and endpoint health',
+    sql: `
+      -- Delivery controls (SPEC §11), off by default: the platform's behaviour stays as it was.
+      ALTER TABLE registrations ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none';
+      ALTER TABLE registrations ADD COLUMN rate_limit INTEGER;
+      ALTER TABLE registrations ADD COLUMN rate_window_ms INTEGER;
+      ALTER TABLE registrations ADD COLUMN auto_disable_after_ms INTEGER;
+      ALTER TABLE registrations ADD COLUMN auto_disable_warn_ms INTEGER;
+      ALTER TABLE registrations ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+      -- Admission state: the next free slot of a rate limit, the message a FIFO registration admitted last.
+      ALTER TABLE registrations ADD COLUMN rate_next_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN fifo_head TEXT;
+      -- Endpoint health, written by the service (services/endpoint-health.ts).
+      ALTER TABLE registrations ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN failing_since INTEGER;
+      ALTER TABLE registrations ADD COLUMN last_success_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN last_failure_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN recent_bits INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN recent_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN warned_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN disabled_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN recovery_due INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN health_version INTEGER NOT NULL DEFAULT 0;
+      -- A held message (of a FIFO or rate-limited registration) is pending with no due time until it
+      -- is admitted; a held retry may be admitted from held_until on. Only held messages are in this
+      -- index, so the claim and acknowledgement of other messages never write an entry of it.
+      ALTER TABLE messages ADD COLUMN held_until INTEGER;
+      CREATE INDEX messages_held ON messages (account_name, service_name, seq)
+        WHERE status = 'pending' AND next_attempt_at IS NULL;
+    `,
+  },
+  {
     version: 10,
     name: 'api keys, portal links and sessions, shared attempt counters',
     sql: `

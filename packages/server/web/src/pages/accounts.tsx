@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, api, type Registration, type Secret } from '../api';
 import { EmptyState, ErrorNotice, href, StackTable, Time, usePoll } from '../ui';
+import { DeliveryCell, OperatorEventsCard } from './delivery-settings';
 
 function SecretCell({ registration }: { registration: Registration }) {
   const [secret, setSecret] = useState<Secret | null>(null);
@@ -118,6 +119,7 @@ export function AccountsPage({ listenerPort }: { listenerPort: number }) {
               { label: 'Credentials', cell: (r) => (r.credentialsSet ? 'set' : 'none') },
               { label: 'Updated', cell: (r) => <Time iso={r.updatedAt} /> },
               { label: 'Signing secret', cell: (r) => <SecretCell registration={r} /> },
+              { label: 'Delivery', cell: (r) => <DeliveryCell registration={r} /> },
             ]}
             rows={registrations}
             rowKey={(r) => r.serviceName}
@@ -125,6 +127,7 @@ export function AccountsPage({ listenerPort }: { listenerPort: number }) {
           />
         </section>
       ))}
+      <OperatorEventsCard />
     </>
   );
 }
