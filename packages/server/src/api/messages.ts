@@ -1,10 +1,11 @@
 import { randomFillSync } from 'node:crypto';
-import { SERVICE_NAMES } from '@ccb/sdk';
+import { type ServiceName as CatalogueServiceName, exampleMessage, SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../delivery/attempt-error.js';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyConflictError, type NewMessage } from '../services/messages.js';
+import { REASON_KINDS } from '../services/reasons.js';
 import { ROTATION_GRACE_MS } from '../services/registrations.js';
 import {
   type Attempt,
@@ -105,11 +106,32 @@ const MessageWithAttempts = Type.Object({
   deliveryAttempts: Type.Array(AttemptBody),
 });
 const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nextCursor: NullableString });
+const TimeBound = (description: string) =>
+  Type.String({ minLength: 1, maxLength: 40, description: `${description}: ISO 8601 date-time or epoch milliseconds` });
+/** A message id, or `field=value` for a top-level payload field (`requestId=r-42`). */
+const SEARCH_FIELD = /^([A-Za-z0-9_$-]{1,64})=(.{0,256})$/s;
 const ListQuery = Type.Object(
   {
     accountName: Type.Optional(AccountName),
     serviceName: Type.Optional(ServiceName),
     status: Type.Optional(Status),
+    since: Type.Optional(TimeBound('Created at or after')),
+    until: Type.Optional(TimeBound('Created before')),
+    reason: Type.Optional(
+      Type.Enum([...REASON_KINDS], {
+        description:
+          'The kind of the reason: no_registration, registration_removed, gone, or the kind of the last attempt error (timeout, http_status, …)',
+      }),
+    ),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 330,
+        description:
+          'A message id (msg_…), or field=value to match a top-level payload field, e.g. requestId=r-42 (a number or true/false as JSON writes it). ' +
+          'A payload search reads every message the other filters leave: narrow it by account or time on a large store.',
+      }),
+    ),
     // Digits as sent, read by the route: query values are text and are never coerced.
     limit: Type.Optional(
       Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Items per page: 1 to 1000 (default 50)' }),
@@ -134,6 +156,7 @@ const ReplayRequest = Type.Object(
           serviceName: Type.Optional(ServiceName),
           since: Type.Optional(EpochOrIso),
           until: Type.Optional(EpochOrIso),
+          reason: Type.Optional(Type.Enum([...REASON_KINDS], { description: 'As in the list route' })),
         },
         closed,
       ),
@@ -224,16 +247,34 @@ function randomHex10(): string {
   return ID_RANDOM.toString('hex', idRandomAt - 10, idRandomAt);
 }
 
-function toEpochMs(value: number | string, field: string): number {
+function toEpochMs(value: number | string, field: string, code: string = ErrorCodes.requestBody): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) {
-    throw new HttpError(
-      400,
-      ErrorCodes.requestBody,
-      `filter.${field} must be an ISO 8601 date-time or epoch milliseconds`,
-    );
-  }
+  if (!Number.isFinite(ms))
+    throw new HttpError(400, code, `${field} must be an ISO 8601 date-time or epoch milliseconds`);
   return ms;
+}
+
+/** The list route's query as a store filter; a bad time or search is a 400 naming the parameter. */
+function listFilter(query: Static<typeof ListQuery>): MessageFilter {
+  const { accountName, serviceName, status, since, until, reason, q } = query;
+  const filter: MessageFilter = { accountName, serviceName, status: status as MessageStatus | undefined };
+  if (since !== undefined) filter.since = toEpochMs(since, 'since', ErrorCodes.requestQuery);
+  if (until !== undefined) filter.until = toEpochMs(until, 'until', ErrorCodes.requestQuery);
+  if (reason !== undefined) filter.reasonKind = reason;
+  if (q !== undefined) {
+    const search = q.trim();
+    const field = SEARCH_FIELD.exec(search);
+    if (/^msg_[0-9a-f]{1,64}$/.test(search)) filter.id = search;
+    else if (field) filter.payloadField = { name: field[1], value: field[2] };
+    else {
+      throw new HttpError(
+        400,
+        ErrorCodes.requestQuery,
+        'q must be a message id (msg_…) or field=value for a top-level payload field, e.g. requestId=r-42',
+      );
+    }
+  }
+  return filter;
 }
 
 /** Admin messages API (SPEC §4): publish, list, show, replay, signing secrets, stats. */
@@ -359,14 +400,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       },
     },
     async (request) => {
-      const { accountName, serviceName, status, limit, cursor } = request.query;
+      const { limit, cursor } = request.query;
+      const filter = listFilter(request.query);
       let page: Awaited<ReturnType<typeof messageService.list>>;
       try {
-        page = await messageService.list(
-          { accountName, serviceName, status: status as MessageStatus | undefined },
-          limit === undefined ? 50 : Number(limit),
-          cursor ?? null,
-        );
+        page = await messageService.list(filter, limit === undefined ? 50 : Number(limit), cursor ?? null);
       } catch (error) {
         if (error instanceof InvalidCursorError) throw new HttpError(400, ErrorCodes.requestQuery, error.message);
         throw error;
@@ -452,10 +490,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
             : 'give either a filter or "all": true, not both',
         );
       }
-      const { status, accountName, serviceName, since, until } = given;
+      const { status, accountName, serviceName, since, until, reason } = given;
       const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
-      if (since !== undefined) filter.since = toEpochMs(since, 'since');
-      if (until !== undefined) filter.until = toEpochMs(until, 'until');
+      if (since !== undefined) filter.since = toEpochMs(since, 'filter.since');
+      if (until !== undefined) filter.until = toEpochMs(until, 'filter.until');
+      if (reason !== undefined) filter.reasonKind = reason;
       const job = await replays.start(filter);
       return reply.code(202).send({ jobId: job.jobId });
     },

@@ -1,5 +1,6 @@
 import { parseRetryAfter } from '@ccb/sdk';
 import type { AttemptDecision } from '../services/messages.js';
+import { GONE_REASON_KIND } from '../services/reasons.js';
 import { type AttemptError, formatAttemptError } from './attempt-error.js';
 
 /** What one attempt looked like, as far as retrying is concerned. */
@@ -39,7 +40,7 @@ export class RetrySchedule {
   decide(attemptNumber: number, maxAttempts: number, result: AttemptResult, now: number): AttemptDecision {
     const status = result.statusCode;
     if (result.error === null) return { kind: 'delivered' };
-    if (status === 410) return { kind: 'failed', reason: 'gone: the listener answered 410 Gone' };
+    if (status === 410) return { kind: 'failed', reason: `${GONE_REASON_KIND}: the listener answered 410 Gone` };
     const left = maxAttempts - attemptNumber;
     if (left <= 0) return { kind: 'failed', reason: formatAttemptError(result.error) };
     return { kind: 'retry', nextAttemptAt: now + this.delayBefore(left, status, result.retryAfter ?? null, now) };

@@ -261,6 +261,18 @@ export interface MessageFilter {
   since?: number;
   /** createdAt < until */
   until?: number;
+  /** This message only. */
+  id?: string;
+  /**
+   * The reason's kind: the reason equals it, or starts with it followed by `: ` (an attempt error's
+   * `kind: detail`, delivery/attempt-error.ts).
+   */
+  reasonKind?: string;
+  /**
+   * A top-level field of the payload whose value, as text, equals `value` (a string as is; a number,
+   * `true` or `false` as JSON writes it). The store reads every row the other terms leave.
+   */
+  payloadField?: { name: string; value: string };
 }
 
 export interface MessagePage {

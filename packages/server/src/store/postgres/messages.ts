@@ -101,6 +101,14 @@ function filterClause(filter: MessageFilter, values: unknown[]): string[] {
   if (filter.status !== undefined) where.push(`status = ${bind(filter.status)}`);
   if (filter.since !== undefined) where.push(`created_at >= ${bind(filter.since)}`);
   if (filter.until !== undefined) where.push(`created_at < ${bind(filter.until)}`);
+  if (filter.id !== undefined) where.push(`id = ${bind(filter.id)}`);
+  if (filter.reasonKind !== undefined) {
+    where.push(`(reason = ${bind(filter.reasonKind)} OR starts_with(reason, ${bind(`${filter.reasonKind}: `)}))`);
+  }
+  if (filter.payloadField !== undefined) {
+    const { name, value } = filter.payloadField;
+    where.push(`(payload::jsonb ->> ${bind(name)}) = ${bind(value)}`);
+  }
   return where;
 }
 

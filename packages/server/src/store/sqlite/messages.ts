@@ -193,6 +193,24 @@ function filterClause(filter: MessageFilter): { where: string[]; params: Record<
     where.push('created_at < @until');
     params.until = filter.until;
   }
+  if (filter.id !== undefined) {
+    where.push('id = @id');
+    params.id = filter.id;
+  }
+  if (filter.reasonKind !== undefined) {
+    where.push('(reason = @reasonKind OR substr(reason, 1, length(@reasonPrefix)) = @reasonPrefix)');
+    params.reasonKind = filter.reasonKind;
+    params.reasonPrefix = `${filter.reasonKind}: `;
+  }
+  if (filter.payloadField !== undefined) {
+    // json_extract gives 1/0 for booleans: the JSON type names them as PostgreSQL's ->> does.
+    where.push(
+      `(CASE json_type(payload, @payloadPath) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+        ELSE CAST(json_extract(payload, @payloadPath) AS TEXT) END) = @payloadValue`,
+    );
+    params.payloadPath = `$.${JSON.stringify(filter.payloadField.name)}`;
+    params.payloadValue = filter.payloadField.value;
+  }
   return { where, params };
 }
 
