@@ -59,6 +59,69 @@ describe('admin API routes for the dashboard', () => {
     assert.equal(anonymous.status, 401);
   });
 
+  it('registers, changes (keeping or clearing credentials) and removes a listener, and refuses bad input', async () => {
+    const path = '/callbacks/acct-c/CarrierService';
+    const created = await admin<Record<string, unknown>>(server, 'PUT', path, {
+      url: 'https://c.example.net/hook',
+      username: 'cu',
+      password: 'cp',
+    });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.deepEqual([created.body.url, created.body.credentialsSet], ['https://c.example.net/hook', true]);
+    const secret = (await server.ctx.registrations.get('acct-c', 'CarrierService'))!.signingSecret;
+
+    const moved = await admin<Record<string, unknown>>(server, 'PUT', path, { url: 'https://c.example.net/v2' });
+    assert.equal(moved.status, 200);
+    const kept = await server.ctx.registrations.get('acct-c', 'CarrierService');
+    assert.deepEqual(
+      [kept?.url, kept?.username, kept?.password, kept?.signingSecret],
+      ['https://c.example.net/v2', 'cu', 'cp', secret],
+    );
+    await admin(server, 'PUT', path, { url: 'https://c.example.net/v2', username: null, password: null });
+    const cleared = await server.ctx.registrations.get('acct-c', 'CarrierService');
+    assert.deepEqual([cleared?.username, cleared?.password], [null, null]);
+
+    for (const [target, body] of [
+      [path, { url: 'ftp://c.example.net/' }],
+      [path, { url: 'https://c.example.net/', extra: 1 }],
+      ['/callbacks/acct-c/NoSuchService', { url: 'https://c.example.net/' }],
+      ['/callbacks/bad%20name/CarrierService', { url: 'https://c.example.net/' }],
+    ] as const) {
+      const refused = await admin<{ errorCode: string }>(server, 'PUT', target, body);
+      assert.equal(refused.status, 400, `${target} ${JSON.stringify(body)}`);
+      assert.match(refused.body.errorCode, /^INPUT_INVALID/);
+    }
+    assert.equal((await server.ctx.registrations.get('acct-c', 'CarrierService'))?.url, 'https://c.example.net/v2');
+
+    const removed = await admin(server, 'DELETE', path);
+    assert.equal(removed.status, 200);
+    assert.equal(await server.ctx.registrations.get('acct-c', 'CarrierService'), null);
+    const again = await admin<{ errorCode: string }>(server, 'DELETE', path);
+    assert.equal(again.status, 404);
+    assert.equal(again.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+  });
+
+  it('sends a test message from the catalogue to a registration, and refuses one without registration', async () => {
+    const received = await startListener();
+    try {
+      await register(server, received.url, 'DeviceUsage', { accountName: 'acct-t' });
+      const sent = await admin<{ messageId: string; status: string }>(
+        server,
+        'POST',
+        '/callbacks/acct-t/DeviceUsage/test-message',
+      );
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      const [delivery] = await received.waitFor(1);
+      assert.equal(delivery.headers['webhook-id'], sent.body.messageId);
+      assert.equal(typeof delivery.body.requestId, 'string', 'an example of the catalogue, with a request id');
+      const missing = await admin<{ errorCode: string }>(server, 'POST', '/callbacks/acct-t/AlertService/test-message');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+    } finally {
+      await received.close();
+    }
+  });
+
   it('keeps a short history of the stats, sampled when read, with the attempts made in between', async () => {
     const first = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
     assert.equal(first.status, 200);

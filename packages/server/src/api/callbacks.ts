@@ -9,8 +9,8 @@ import { accountName } from './schemas.js';
 
 const SERVICE_NAMES: ReadonlySet<string> = new Set(SERVICES.map((s) => s.name));
 
-/** At most 40 printable characters (no control, format or unassigned code points). */
-const CallbackCredential = Type.Unsafe<string | null>({
+/** At most 40 printable characters (no control, format or unassigned code points); the admin API uses it too. */
+export const CallbackCredential = Type.Unsafe<string | null>({
   type: ['string', 'null'],
   maxLength: 40,
   pattern: '^\\P{C}*$',

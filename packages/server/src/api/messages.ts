@@ -583,6 +583,39 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
   );
 
+  app.post(
+    '/callbacks/:aname/:sname/test-message',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Publish an example message of the registration's service (from the SDK's catalogue) to it",
+        description:
+          'The message is an ordinary one (exampleMessage(serviceName) of @ccb/sdk, with a fresh requestId): it is ' +
+          'delivered, retried and listed like any other.',
+        params: RegistrationParams,
+        response: { 202: PublishResponse, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { aname, sname } = request.params;
+      if (!(await registrations.get(aname, sname))) throw noRegistration(aname, sname);
+      const payload = exampleMessage(sname as CatalogueServiceName, { accountName: aname });
+      const [result] = await publish([
+        {
+          id: newMessageId(),
+          accountName: aname,
+          serviceName: sname,
+          payload: JSON.stringify(payload),
+          idempotencyKey: null,
+          maxAttempts: ctx.config.delivery.maxAttempts,
+        },
+      ]);
+      request.log.info({ account: aname, service: sname, messageId: result.id }, 'test message published');
+      return reply.code(202).send({ messageId: result.id, status: result.status });
+    },
+  );
+
   app.get(
     '/stats',
     {

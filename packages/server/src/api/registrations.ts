@@ -1,7 +1,10 @@
+import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { errorBodySchema } from './errors.js';
+import type { Registration } from '../services/registrations.js';
+import { CallbackCredential } from './callbacks.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 const RegistrationSummary = Type.Object({
@@ -13,6 +16,24 @@ const RegistrationSummary = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
 });
 
+const RegistrationParams = Type.Object({
+  aname: accountName(),
+  sname: Type.Enum([...SERVICE_NAMES], { description: 'A callback service of the catalogue' }),
+});
+
+const ChangeRequest = Type.Object(
+  {
+    url: Type.String({ description: 'Listener URL: absolute http(s), on an allowed port.' }),
+    username: Type.Optional(
+      Type.Unsafe<string | null>({ ...CallbackCredential, description: 'null removes it; left out keeps it' }),
+    ),
+    password: Type.Optional(
+      Type.Unsafe<string | null>({ ...CallbackCredential, description: 'null removes it; left out keeps it' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const ListQuery = Type.Object(
   { accountName: Type.Optional(accountName('Only this account')) },
   { additionalProperties: false },
@@ -22,6 +43,17 @@ const ListQuery = Type.Object(
  * `GET /admin/v1/registrations`: every account's registrations without their secrets, for operators
  * (the dashboard's accounts page). The platform API lists one account at a time and only for its users.
  */
+function summary(r: Registration): Static<typeof RegistrationSummary> {
+  return {
+    accountName: r.accountName,
+    serviceName: r.serviceName,
+    url: r.url,
+    credentialsSet: r.username !== null || r.password !== null,
+    createdAt: new Date(r.createdAt).toISOString(),
+    updatedAt: new Date(r.updatedAt).toISOString(),
+  };
+}
+
 export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(
     '/registrations',
@@ -43,16 +75,62 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       const { accountName } = request.query;
       const registrations =
         accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName);
-      return {
-        items: registrations.map((r) => ({
-          accountName: r.accountName,
-          serviceName: r.serviceName,
-          url: r.url,
-          credentialsSet: r.username !== null || r.password !== null,
-          createdAt: new Date(r.createdAt).toISOString(),
-          updatedAt: new Date(r.updatedAt).toISOString(),
-        })),
-      };
+      return { items: registrations.map(summary) };
+    },
+  );
+
+  app.put(
+    '/callbacks/:aname/:sname',
+    {
+      schema: {
+        tags: ['Registrations'],
+        summary: 'Register a listener for an account, or change its URL or credentials',
+        description:
+          'The URL is checked as on the platform route. Unlike the platform call, credentials left out are kept ' +
+          '(none for a new registration) and null removes them; the signing secret of an existing registration is kept.',
+        security: [{ adminToken: [] }],
+        params: RegistrationParams,
+        body: ChangeRequest,
+        response: { 200: RegistrationSummary, 400: errorBodySchema, 401: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const { url, username, password } = request.body;
+      const problem = ctx.urlGuard.checkUrl(url);
+      if (problem) throw new HttpError(400, ErrorCodes.url, problem);
+      return summary(
+        await ctx.registrations.change({ accountName: aname, serviceName: sname, url, username, password }),
+      );
+    },
+  );
+
+  app.delete(
+    '/callbacks/:aname/:sname',
+    {
+      schema: {
+        tags: ['Registrations'],
+        summary: "Remove an account's listener (cancels its undelivered messages)",
+        security: [{ adminToken: [] }],
+        params: RegistrationParams,
+        response: {
+          200: Type.Object({ accountName: Type.String(), serviceName: Type.String() }),
+          400: errorBodySchema,
+          401: errorBodySchema,
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      if (!(await ctx.registrations.remove(aname, sname))) {
+        throw new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
+      }
+      return { accountName: aname, serviceName: sname };
     },
   );
 };
+
+/** What the registration routes answer, for clients of the admin API (the dashboard). */
+export type RegistrationView = Static<typeof RegistrationSummary>;
+export type RegistrationChange = Static<typeof ChangeRequest>;
