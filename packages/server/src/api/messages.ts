@@ -641,3 +641,6 @@ export type PublishResponseView = Static<typeof PublishResponse>;
 export type BatchResponseView = Static<typeof BatchResponse>;
 export type ReplayFilter = Static<typeof ReplayRequest>['filter'];
 export type ReplayJobView = Static<typeof ReplayJobBody>;
+export type SecretView = Static<typeof SecretBody>;
+export type StatsView = Static<typeof StatsBody>;
+export type ReplayRequestBody = Static<typeof ReplayRequest>;

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { StatsHistory } from '../stats-history.js';
 import { MESSAGE_STATUSES } from '../store/types.js';
@@ -46,3 +46,6 @@ export const statsHistoryRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> 
     }),
   );
 };
+
+/** One point of the history, for the dashboard. */
+export type HistoryPointView = Static<typeof Point>;
