@@ -59,6 +59,51 @@ describe('admin API routes for the dashboard', () => {
     assert.equal(anonymous.status, 401);
   });
 
+  it('keeps a short history of the stats, sampled when read, with the attempts made in between', async () => {
+    const first = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
+    assert.equal(first.status, 200);
+    assert.ok(first.body.points.length >= 1);
+    const again = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
+    assert.equal(again.body.points.length, first.body.points.length, 'reads within a second share one sample');
+
+    await register(server, listener.url);
+    const id = await publish(server);
+    await waitForMessage(server, id, (m) => m.status === 'delivered');
+    // A new sample is taken once the last is a second old; poll until it has the two attempts.
+    const points = await eventually(
+      async () => {
+        const sampled = (await admin<{ points: Point[] }>(server, 'GET', '/stats/history')).body.points;
+        const attempts = sampled.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
+        return attempts >= 2 ? sampled : null;
+      },
+      { what: 'the history holds both attempts', timeout: 5_000, interval: 100 },
+    );
+    const latest = points.at(-1)!;
+    const totals = points.reduce<Record<string, number>>((sum, p) => {
+      for (const [k, v] of Object.entries(p.attempts)) sum[k] = (sum[k] ?? 0) + v;
+      return sum;
+    }, {});
+    assert.deepEqual(totals, { http_5xx: 1, success: 1 });
+    assert.ok(latest.intervalMs >= 1000);
+    assert.equal(latest.counts.delivered, 1);
+    assert.ok(points.every((p, i) => i === 0 || Date.parse(p.at) > Date.parse(points[i - 1].at)));
+  });
+
+  it('documents the new routes in the OpenAPI description', async () => {
+    const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    for (const path of ['/admin/v1/registrations', '/admin/v1/stats/history', '/ui/profile.json']) {
+      assert.ok(spec.paths[path], `${path} is in /openapi.json`);
+    }
+  });
+});
+
+describe('admin routes for the accounts page', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ env: { CCB_ALLOWED_PORTS: 'any' } });
+  });
+  after(() => server.close());
+
   it('registers, changes (keeping or clearing credentials) and removes a listener, and refuses bad input', async () => {
     const path = '/callbacks/acct-c/CarrierService';
     const created = await admin<Record<string, unknown>>(server, 'PUT', path, {
@@ -119,43 +164,6 @@ describe('admin API routes for the dashboard', () => {
       assert.equal(missing.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
     } finally {
       await received.close();
-    }
-  });
-
-  it('keeps a short history of the stats, sampled when read, with the attempts made in between', async () => {
-    const first = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
-    assert.equal(first.status, 200);
-    assert.ok(first.body.points.length >= 1);
-    const again = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
-    assert.equal(again.body.points.length, first.body.points.length, 'reads within a second share one sample');
-
-    await register(server, listener.url);
-    const id = await publish(server);
-    await waitForMessage(server, id, (m) => m.status === 'delivered');
-    // A new sample is taken once the last is a second old; poll until it has the two attempts.
-    const points = await eventually(
-      async () => {
-        const sampled = (await admin<{ points: Point[] }>(server, 'GET', '/stats/history')).body.points;
-        const attempts = sampled.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
-        return attempts >= 2 ? sampled : null;
-      },
-      { what: 'the history holds both attempts', timeout: 5_000, interval: 100 },
-    );
-    const latest = points.at(-1)!;
-    const totals = points.reduce<Record<string, number>>((sum, p) => {
-      for (const [k, v] of Object.entries(p.attempts)) sum[k] = (sum[k] ?? 0) + v;
-      return sum;
-    }, {});
-    assert.deepEqual(totals, { http_5xx: 1, success: 1 });
-    assert.ok(latest.intervalMs >= 1000);
-    assert.equal(latest.counts.delivered, 1);
-    assert.ok(points.every((p, i) => i === 0 || Date.parse(p.at) > Date.parse(points[i - 1].at)));
-  });
-
-  it('documents the new routes in the OpenAPI description', async () => {
-    const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    for (const path of ['/admin/v1/registrations', '/admin/v1/stats/history', '/ui/profile.json']) {
-      assert.ok(spec.paths[path], `${path} is in /openapi.json`);
     }
   });
 });

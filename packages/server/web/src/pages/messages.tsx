@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Message } from '../api';
 import { type Column, EmptyState, ErrorNotice, href, LiveNote, StackTable, StatusBadge, Time, usePoll } from '../ui';
-import { type Filter, FilterForm, filterFrom } from './filters';
+import { describeFilter, type Filter, FilterForm, filterFrom, toQuery } from './filters';
 
 export function MessageTable({
   items,
@@ -54,7 +54,7 @@ export function usePagedMessages(filter: Filter, pollMs?: number) {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   useEffect(() => setCursors([null]), [key]);
   const cursor = cursors.at(-1) ?? null;
-  const result = usePoll(() => api.messages(filter, cursor), [key, cursor], pollMs);
+  const result = usePoll(() => api.messages(toQuery(filter), cursor), [key, cursor], pollMs);
   return {
     ...result,
     first: cursors.length === 1,
@@ -85,18 +85,21 @@ export function MessagesPage({ params, services }: { params: URLSearchParams; se
   const filter = filterFrom(params);
   const paged = usePagedMessages(filter);
   const { data, error, loading } = paged;
-  const filtered = Boolean(filter.accountName || filter.serviceName || filter.status);
+  const filtered = Object.keys(filter).length > 0;
 
   return (
     <>
       <h1>Messages</h1>
       <LiveNote updatedAt={paged.updatedAt} what="Newest first; this list" />
       <FilterForm page="messages" filter={filter} services={services} withStatus />
-      {error ? <ErrorNotice error={error} action="Check the filter values above." /> : null}
+      {error ? <ErrorNotice error={error} action="Check the filter and search values above." /> : null}
       {!loading && data && data.items.length === 0 ? (
         <EmptyState title={filtered ? 'No message matches this filter.' : 'No message yet.'}>
           {filtered ? (
-            <p>Clear the filter, or publish one that matches.</p>
+            <p>
+              Nothing matches {describeFilter(filter) || 'this filter'}
+              {filter.status ? ` with status ${filter.status}` : ''}. Clear the filter, or widen the time range.
+            </p>
           ) : (
             <p>
               Publish one with{' '}

@@ -69,7 +69,13 @@ export function OverviewPage() {
           </div>
           <div class="card stat">
             <span class="stat-label">Oldest pending</span>
-            <span class="stat-value">{latest.oldestDueAgeMs > 0 ? roughDuration(latest.oldestDueAgeMs) : 'none'}</span>
+            <span class="stat-value" data-testid="oldest-pending">
+              {latest.oldestDueAgeMs > 0 ? roughDuration(latest.oldestDueAgeMs) : 'none'}
+            </span>
+            <span class="muted small">
+              How long the pending message due first has waited past its due time. A retry counts once its delay has
+              passed; messages being delivered do not count.
+            </span>
           </div>
         </section>
       ) : null}
