@@ -322,19 +322,67 @@ const OPERATIONS: Record<string, OperationDoc> = {
       },
     },
   },
+  'PUT /admin/v1/callbacks/{aname}/{sname}': {
+    operationId: 'putRegistration',
+    tag: 'Registrations',
+    request: { url: CALLBACK.url, username: 'listener-user' },
+    responses: {
+      200: {
+        accountName: ACCOUNT,
+        serviceName: 'CarrierService',
+        url: CALLBACK.url,
+        credentialsSet: true,
+        createdAt: '2026-12-01T09:29:50.000Z',
+        updatedAt: '2026-12-01T09:31:02.000Z',
+      },
+    },
+  },
+  'DELETE /admin/v1/callbacks/{aname}/{sname}': {
+    operationId: 'removeRegistration',
+    tag: 'Registrations',
+    responses: {
+      200: { accountName: ACCOUNT, serviceName: 'CarrierService' },
+      404: {
+        errorCode: ErrorCodes.callbackNotFound,
+        errorMessage: `account ${ACCOUNT} has no registration for CarrierService`,
+      },
+    },
+  },
+  'POST /admin/v1/callbacks/{aname}/{sname}/test-message': {
+    operationId: 'sendTestMessage',
+    tag: 'Messages',
+    responses: {
+      202: { messageId: MESSAGE.id, status: 'pending' },
+      404: {
+        errorCode: ErrorCodes.callbackNotFound,
+        errorMessage: `account ${ACCOUNT} has no registration for CarrierService`,
+      },
+    },
+  },
   'GET /admin/v1/stats/history': {
     operationId: 'getStatsHistory',
     tag: 'Messages',
     responses: {
       200: {
+        sampleIntervalMs: 10000,
         points: [
           {
-            at: '2026-12-01T09:30:06.000Z',
+            at: '2026-12-01T09:30:00.000Z',
             counts: { pending: 3, delivering: 1, delivered: 1200, failed: 4, cancelled: 0 },
             queueDepth: 4,
             oldestDueAgeMs: 12,
-            intervalMs: 1000,
-            attempts: { success: 48, http_5xx: 2 },
+            intervalMs: 10000,
+            attempts: { success: 480, http_5xx: 2 },
+            live: false,
+          },
+          {
+            at: '2026-12-01T09:30:06.120Z',
+            counts: { pending: 2, delivering: 1, delivered: 1490, failed: 4, cancelled: 0 },
+            queueDepth: 3,
+            oldestDueAgeMs: 0,
+            intervalMs: 6120,
+            attempts: { success: 290 },
+            live: true,
           },
         ],
       },
