@@ -29,6 +29,7 @@ export interface Config {
   allowPrivateTargets: boolean;
   delivery: DeliveryConfig;
   retention: RetentionConfig;
+  statsHistory: StatsHistoryConfig;
   logLevel: string;
   bodyLimitBytes: number;
   http: HttpServerConfig;
@@ -68,6 +69,12 @@ export interface RetentionConfig {
   deliveredMs: number;
   failedMs: number;
   purgeIntervalMs: number;
+}
+
+/** The dashboard's chart history (stats-history.ts). */
+export interface StatsHistoryConfig {
+  sampleIntervalMs: number;
+  keepMs: number;
 }
 
 /** What the dev profile seeds and prints (SPEC §9). Well known on purpose: never use them in production. */
@@ -370,6 +377,18 @@ export const SERVE_SETTINGS = {
     default: '30d',
     description: 'how long failed messages are kept',
     parse: duration,
+  }),
+  statsInterval: setting({
+    env: ['CCB_STATS_INTERVAL'],
+    default: '10s',
+    description: "how often each process stores a sample of the message stats for the dashboard's charts",
+    parse: positiveDuration,
+  }),
+  statsRetention: setting({
+    env: ['CCB_STATS_RETENTION'],
+    default: '24h',
+    description: "how long the dashboard's chart samples are kept",
+    parse: positiveDuration,
   }),
   purgeInterval: setting({
     env: ['CCB_PURGE_INTERVAL'],
@@ -678,6 +697,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       failedMs: values.retentionFailed,
       purgeIntervalMs: values.purgeInterval,
     },
+    statsHistory: { sampleIntervalMs: values.statsInterval, keepMs: values.statsRetention },
     logLevel: values.logLevel,
     bodyLimitBytes: 1024 * 1024,
     http: {

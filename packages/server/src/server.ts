@@ -9,6 +9,7 @@ import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
+import { StatsHistory } from './stats-history.js';
 import { openStore } from './store/index.js';
 
 export interface RunningServer {
@@ -42,6 +43,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
   let app: FastifyInstance | null = null;
   let replays: ReplayJobs | null = null;
   let stopListening: (() => void) | null = null;
+  let statsHistory: StatsHistory | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
   }, AUTH_PURGE_INTERVAL_MS);
@@ -57,6 +59,14 @@ export async function startServer(config: Config, options: StartServerOptions = 
       () => ctx.notifyPublished(),
       logger,
     );
+    const metrics = new Metrics();
+    statsHistory = new StatsHistory({
+      samples: store.statsSamples,
+      readStats: (now) => messages.stats(now),
+      attemptTotals: () => metrics.attemptTotals(),
+      ...config.statsHistory,
+      logger,
+    });
     const ctx: AppContext = {
       config,
       store,
@@ -65,7 +75,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
       replays,
       urlGuard: UrlGuard.fromConfig(config),
       logger,
-      metrics: new Metrics(),
+      metrics,
+      statsHistory,
       notifyPublished() {},
     };
     app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
@@ -77,6 +88,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       stopListening = store.onPublished?.(() => started.wake()) ?? null;
     }
     await app.listen({ port: config.port, host: config.host });
+    statsHistory.start();
     if (config.role !== 'worker') replays.startResuming();
     const bound = app.server.address();
     const port = typeof bound === 'object' && bound ? bound.port : config.port;
@@ -97,6 +109,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
           cut.unref();
           try {
             stopListening?.();
+            await statsHistory?.stop();
             await replays?.stop();
             await delivery?.stop();
             await app?.close();
@@ -111,6 +124,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     return running;
   } catch (error) {
     clearInterval(purgeTimer);
+    await statsHistory?.stop().catch(() => {});
     await replays?.stop().catch(() => {});
     await delivery?.stop().catch(() => {});
     await app?.close().catch(() => {});

@@ -12,6 +12,31 @@ const skip = browserMissing() ?? false;
 const WAIT = { timeout: 15_000 };
 const textOf = async (locator: Locator) => (await locator.textContent()) ?? '';
 const SCREENSHOT = new URL('../../../docs/dashboard.png', import.meta.url);
+/** A read of the charts' history (whatever its window). */
+const isHistory = (url: string) => new URL(url).pathname === '/admin/v1/stats/history';
+
+/**
+ * Stores an hour of chart samples before now, one per `intervalMs`, with no sample for the ten
+ * minutes from `gapFrom` minutes ago (no server ran then): a burst of deliveries before the gap.
+ */
+async function seedHistory(server: TestServer, intervalMs: number, gapFrom = 40) {
+  const now = Date.now();
+  let delivered = 0;
+  for (let at = Math.floor((now - 3_600_000) / intervalMs) * intervalMs; at < now - intervalMs; at += intervalMs) {
+    const minutesAgo = (now - at) / 60_000;
+    if (minutesAgo <= gapFrom && minutesAgo > gapFrom - 10) continue;
+    const wave = Math.round(40 + 35 * Math.sin(at / 300_000));
+    delivered += wave * (intervalMs / 1000);
+    await server.ctx.store.statsSamples.record({
+      at,
+      instance: 'earlier',
+      counts: { pending: wave, delivering: 2, delivered, failed: 3, cancelled: 0 },
+      queueDepth: wave + 2,
+      oldestDueAgeMs: wave * 40,
+      attempts: { success: wave * (intervalMs / 1000), http_5xx: Math.round(wave / 10) },
+    });
+  }
+}
 
 /**
  * A browser context whose every request must go to the test server (no CDN, nothing outside
@@ -411,7 +436,7 @@ describe('dashboard at /ui', { skip }, () => {
           payload: { requestId: `burst-${poll}-${n}` },
         }));
         assert.equal((await admin(server, 'POST', '/messages/batch', { messages })).status, 202);
-        await Promise.race([page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT), rateShown]);
+        await Promise.race([page.waitForResponse((r) => isHistory(r.url()), WAIT), rateShown]);
       }
       await rateShown;
       const shown = await textOf(rate);
@@ -471,10 +496,14 @@ describe('dashboard at /ui', { skip }, () => {
       await registerThroughApi(server, 'DeviceUsage', flaky.url, { username: 'acme', password: 'pw' });
       await registerThroughApi(server, 'SMSDeliveryConfirmation', ok.url);
 
+      // The hour before: samples kept by the server (as if it had run), with ten minutes when none ran.
+      await seedHistory(server, server.ctx.statsHistory.sampleIntervalMs);
       const { context } = await openContext(browser, server, { width: 1280, height: 1000 });
       const page = await context.newPage();
       await page.goto(`${server.baseUrl}/ui#/overview`);
       await page.getByTestId('delivery-rate').waitFor(WAIT);
+      // Drawn from before the page was opened, and the time without samples as a gap in both charts.
+      await page.locator('[role="img"][data-gaps="1"]').nth(1).waitFor(WAIT);
       // A few rounds of traffic across services, a message without registration, and the chart filling up.
       const sizes = [30, 55, 40, 90, 70, 35, 60];
       for (const [round, size] of sizes.entries()) {
@@ -486,11 +515,11 @@ describe('dashboard at /ui', { skip }, () => {
           })),
         );
         assert.equal((await admin(server, 'POST', '/messages/batch', { messages })).status, 202);
-        await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+        await page.waitForResponse((r) => isHistory(r.url()), WAIT);
       }
       await publish(server, { requestId: 'lost' }, 'AlertService');
-      await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
-      await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+      await page.waitForResponse((r) => isHistory(r.url()), WAIT);
+      await page.waitForResponse((r) => isHistory(r.url()), WAIT);
 
       const target = process.env.CCB_WRITE_SCREENSHOT === '1' ? SCREENSHOT : null;
       const dir = mkdtempSync(join(tmpdir(), 'ccb-shot-'));

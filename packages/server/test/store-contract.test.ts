@@ -733,7 +733,7 @@ for (const backend of backends) {
       });
 
       it('lists by id, by reason kind and by a payload field, alone and with the other terms', async () => {
-        const failed = (reason: string, payload: string, at = T0) =>
+        const failed = (reason: string, payload: string) =>
           row({ accountName: 'F-1', status: 'failed', nextAttemptAt: null, reason, payload });
         const noRegistration = failed('no_registration', '{"requestId":"r-1","n":1}');
         const timeout = failed('timeout: no answer within 10 s', '{"requestId":"r-2","n":2,"ok":true}');
@@ -840,6 +840,44 @@ for (const backend of backends) {
         assert.equal(await store.messages.get(failed.id), null);
         assert.ok(await store.messages.get(pending.id), 'open messages are never purged');
         assert.ok(await store.messages.get(keyOnly.id));
+      });
+    });
+
+    describe('stats samples', () => {
+      const sample = (at: number, instance: string, delivered: number, attempts: Record<string, number> = {}) => ({
+        at,
+        instance,
+        counts: { pending: 1, delivering: 0, delivered, failed: 2, cancelled: 0 },
+        queueDepth: 1,
+        oldestDueAgeMs: 1500,
+        attempts,
+      });
+
+      it('keeps one sample per bucket and process, lists them oldest first from any connection, and purges old ones', async () => {
+        await store.statsSamples.record(sample(T0 + 20_000, 'b', 7, { success: 3 }));
+        await store.statsSamples.record(sample(T0, 'a', 5, { success: 1, timeout: 2 }));
+        await store.statsSamples.record(sample(T0 + 10_000, 'a', 6));
+        await store.statsSamples.record(sample(T0 + 20_000, 'a', 7, { http_5xx: 1 }));
+        // The same bucket and process again: the first sample stays.
+        await store.statsSamples.record(sample(T0 + 20_000, 'a', 99, { success: 50 }));
+        const other = await opened.second();
+        const all = await other.statsSamples.list(T0);
+        assert.deepEqual(
+          all.map((s) => [s.at - T0, s.instance, s.counts.delivered, s.attempts]),
+          [
+            [0, 'a', 5, { success: 1, timeout: 2 }],
+            [10_000, 'a', 6, {}],
+            [20_000, 'a', 7, { http_5xx: 1 }],
+            [20_000, 'b', 7, { success: 3 }],
+          ],
+        );
+        assert.deepEqual(all[0], sample(T0, 'a', 5, { success: 1, timeout: 2 }));
+        assert.equal((await store.statsSamples.list(T0 + 10_000)).length, 3);
+        assert.equal(await store.statsSamples.purge(T0 + 20_000), 2);
+        assert.deepEqual(
+          (await store.statsSamples.list(0)).map((s) => s.at - T0),
+          [20_000, 20_000],
+        );
       });
     });
 

@@ -369,12 +369,38 @@ export interface ReplayJobStore {
   purge(finishedBefore: number): Promise<number>;
 }
 
+/**
+ * One process's sample of the message stats at a time bucket (the dashboard's charts): the store's
+ * figures then, and the attempts that process made since its previous sample.
+ */
+export interface StatsSampleRecord {
+  /** Start of the bucket (epoch ms, a multiple of the sample interval). */
+  at: number;
+  /** The process that took it (random per start), so that processes sharing a store never collide. */
+  instance: string;
+  counts: Record<MessageStatus, number>;
+  queueDepth: number;
+  oldestDueAgeMs: number;
+  /** Attempts by outcome label since the process's previous sample. */
+  attempts: Record<string, number>;
+}
+
+export interface StatsSampleStore {
+  /** Keeps a sample; a second one of the same bucket and instance is ignored. */
+  record(sample: StatsSampleRecord): Promise<void>;
+  /** Samples of buckets at or after `since`, oldest first (instances of one bucket together). */
+  list(since: number): Promise<StatsSampleRecord[]>;
+  /** Deletes samples of buckets before `before`; returns how many went. */
+  purge(before: number): Promise<number>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   registrations: RegistrationStore;
   auth: AuthStore;
   messages: MessageStore;
   replayJobs: ReplayJobStore;
+  statsSamples: StatsSampleStore;
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;
   /**

@@ -12,7 +12,7 @@ import type {
   StatsView,
 } from '../../src/api/messages';
 import type { RegistrationChange, RegistrationView } from '../../src/api/registrations';
-import type { HistoryPointView } from '../../src/api/stats-history';
+import type { HistoryPointView, HistoryView } from '../../src/api/stats-history';
 import type { ProfileView } from '../../src/api/ui';
 import type { MessageStatus } from '../../src/store/types';
 import { query, requester, seg } from './http';
@@ -35,6 +35,7 @@ export type MessageDetail = MessageWithAttemptsView;
 export type MessagePage = MessagePageView;
 export type Stats = StatsView;
 export type HistoryPoint = HistoryPointView;
+export type History = HistoryView;
 export type ReplayJob = ReplayJobView;
 export type Secret = SecretView;
 export type Published = PublishResponseView;
@@ -86,7 +87,7 @@ export const api = {
   /** Checks a token before keeping it. */
   verify: (token: string) => request<Stats>('GET', '/admin/v1/stats', undefined, token),
   stats: () => request<Stats>('GET', '/admin/v1/stats'),
-  history: (since?: string) => request<{ points: HistoryPoint[] }>('GET', `/admin/v1/stats/history${query({ since })}`),
+  history: (since?: string) => request<History>('GET', `/admin/v1/stats/history${query({ since })}`),
   registrations: () => request<{ items: Registration[] }>('GET', '/admin/v1/registrations'),
   putRegistration: (accountName: string, serviceName: string, change: RegistrationChange) =>
     request<Registration>('PUT', registrationPath(accountName, serviceName), change),

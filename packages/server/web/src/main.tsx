@@ -21,7 +21,7 @@ const NAV = [
 function Shell({ profile, onSignOut }: { profile: Profile; onSignOut: () => void }) {
   const route = useRoute();
   const [section = 'overview', id] = route.path;
-  let page = <OverviewPage />;
+  let page = <OverviewPage params={route.params} />;
   if (section === 'accounts') page = <AccountsPage services={profile.services} />;
   else if (section === 'messages' && id) page = <MessagePage id={id} userAgent={profile.userAgent} />;
   else if (section === 'messages') page = <MessagesPage params={route.params} services={profile.services} />;

@@ -6,6 +6,7 @@ import { migrations } from './migrations.js';
 import { Notifier } from './notifier.js';
 import { PostgresRegistrationStore } from './registrations.js';
 import { PostgresReplayJobStore } from './replay-jobs.js';
+import { PostgresStatsSampleStore } from './stats-samples.js';
 
 /** Notified by the registrations trigger (migration 3) at every commit that changed registrations. */
 const REGISTRATIONS_CHANNEL = 'ccb_registrations';
@@ -24,6 +25,7 @@ export class PostgresStore implements Store {
   readonly auth: PostgresAuthStore;
   readonly messages: PostgresMessageStore;
   readonly replayJobs: PostgresReplayJobStore;
+  readonly statsSamples: PostgresStatsSampleStore;
   private readonly notifier: Notifier;
 
   constructor(connectionString: string, options: DatabaseOptions) {
@@ -32,6 +34,7 @@ export class PostgresStore implements Store {
     this.auth = new PostgresAuthStore(this.db);
     this.messages = new PostgresMessageStore(this.db);
     this.replayJobs = new PostgresReplayJobStore(this.db);
+    this.statsSamples = new PostgresStatsSampleStore(this.db);
     this.notifier = new Notifier(connectionString, [PUBLISHED_CHANNEL, REGISTRATIONS_CHANNEL]);
   }
 

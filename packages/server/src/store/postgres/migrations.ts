@@ -155,4 +155,22 @@ export const migrations: Migration[] = [
       ALTER TABLE users ADD COLUMN login_reserved_at BIGINT;
     `,
   },
+  {
+    version: 12,
+    name: 'stats samples',
+    sql: `
+      -- The dashboard's charts: each process's sample of the message stats per time bucket, kept
+      -- for hours, so the charts show the time before the page was opened (and gaps where no
+      -- process ran).
+      CREATE TABLE stats_samples (
+        at                BIGINT NOT NULL,
+        instance          TEXT NOT NULL,
+        counts            JSONB NOT NULL,
+        queue_depth       INTEGER NOT NULL,
+        oldest_due_age_ms BIGINT NOT NULL,
+        attempts          JSONB NOT NULL,
+        PRIMARY KEY (at, instance)
+      );
+    `,
+  },
 ];

@@ -176,4 +176,22 @@ export const migrations: Migration[] = [
       DROP INDEX messages_open;
     `,
   },
+  {
+    version: 12,
+    name: 'stats samples',
+    sql: `
+      -- The dashboard's charts: each process's sample of the message stats per time bucket, kept
+      -- for hours, so the charts show the time before the page was opened (and gaps where no
+      -- process ran).
+      CREATE TABLE stats_samples (
+        at                INTEGER NOT NULL,
+        instance          TEXT NOT NULL,
+        counts            TEXT NOT NULL,
+        queue_depth       INTEGER NOT NULL,
+        oldest_due_age_ms INTEGER NOT NULL,
+        attempts          TEXT NOT NULL,
+        PRIMARY KEY (at, instance)
+      );
+    `,
+  },
 ];
