@@ -17,10 +17,11 @@ import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
+import { portalUiRoutes } from './api/portal-ui.js';
 import { registrationsRoutes } from './api/registrations.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
-import { uiRoutes } from './api/ui.js';
+import { pageSecurityHeaders, uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
 import { API_DESCRIPTION, API_TITLE, describeOperations } from './openapi.js';
@@ -149,5 +150,6 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     { prefix: '/admin/v1' },
   );
   await app.register(uiRoutes, { ctx, version: VERSION });
+  await app.register(portalUiRoutes, { headers: pageSecurityHeaders("'none'") });
   return app;
 }

@@ -114,7 +114,8 @@ export class StatsHistory {
     for (const row of rows) {
       const last = points.at(-1);
       if (last && last.at === row.at) {
-        for (const [outcome, n] of Object.entries(row.attempts)) last.attempts[outcome] = (last.attempts[outcome] ?? 0) + n;
+        for (const [outcome, n] of Object.entries(row.attempts))
+          last.attempts[outcome] = (last.attempts[outcome] ?? 0) + n;
         continue;
       }
       points.push({

@@ -24,7 +24,8 @@ const HistoryQuery = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 40,
-        description: 'From when (ISO 8601 or epoch milliseconds); default one hour ago, at most CCB_STATS_RETENTION back',
+        description:
+          'From when (ISO 8601 or epoch milliseconds); default one hour ago, at most CCB_STATS_RETENTION back',
       }),
     ),
   },
@@ -62,7 +63,11 @@ export const statsHistoryRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> 
       if (since !== undefined) {
         from = /^\d+$/.test(since) ? Number(since) : Date.parse(since);
         if (!Number.isFinite(from)) {
-          throw new HttpError(400, ErrorCodes.requestQuery, 'since must be an ISO 8601 date-time or epoch milliseconds');
+          throw new HttpError(
+            400,
+            ErrorCodes.requestQuery,
+            'since must be an ISO 8601 date-time or epoch milliseconds',
+          );
         }
       }
       const points = await ctx.statsHistory.read(from, now);

@@ -24,14 +24,20 @@ const Profile = Type.Object({
   ),
 });
 
-// The page loads only its own script and style and talks only to this server.
-const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-cache',
-};
+/**
+ * The headers of a page of ours: it loads only its own script and style and talks only to this server;
+ * `frameAncestors` says who may embed it (the dashboard: nobody; the portal: CCB_PORTAL_FRAME_ANCESTORS).
+ */
+export function pageSecurityHeaders(frameAncestors: string): Record<string, string> {
+  return {
+    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors ${frameAncestors}`,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-cache',
+  };
+}
+
+const SECURITY_HEADERS = pageSecurityHeaders("'none'");
 
 /**
  * The dashboard (SPEC §9): static files under /ui, and /ui/profile.json, which tells the page what it

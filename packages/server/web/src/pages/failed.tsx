@@ -40,8 +40,16 @@ function ReplayOne({ message, onDone }: { message: Message; onDone: () => void }
 
 const JOB_POLL_MS = 500;
 
-/** A bulk replay job started here, followed until it ends. */
-function JobProgress({ jobId, onFinished }: { jobId: string; onFinished: () => void }) {
+/** A bulk replay job started here, followed until it ends (`load` reads it: the admin API's by default). */
+export function JobProgress({
+  jobId,
+  onFinished,
+  load = api.replayJob,
+}: {
+  jobId: string;
+  onFinished: () => void;
+  load?: (jobId: string) => Promise<ReplayJob>;
+}) {
   const [job, setJob] = useState<ReplayJob | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   useEffect(() => {
@@ -49,7 +57,7 @@ function JobProgress({ jobId, onFinished }: { jobId: string; onFinished: () => v
     let timer: ReturnType<typeof setTimeout>;
     const poll = async () => {
       try {
-        const next = await api.replayJob(jobId);
+        const next = await load(jobId);
         if (stopped) return;
         setJob(next);
         if (next.status !== 'running') {
