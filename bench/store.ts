@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newMessageId } from '../packages/server/src/api/messages.js';
+import { newMessageId } from '../packages/server/src/domain/message-id.js';
 import { openStore } from '../packages/server/src/store/index.js';
 import type { Attempt, MessageChange, MessageInsert } from '../packages/server/src/store/types.js';
 import { benchArgs } from './lib/args.js';

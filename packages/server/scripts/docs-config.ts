@@ -5,7 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { flagName, isSwitch, SERVE_SETTINGS, type Setting } from '../src/config.js';
+import { SERVE_SETTINGS } from '../src/config.js';
+import { flagName, isSwitch, type Setting } from '../src/settings.js';
 
 export const CONFIG_PAGE = fileURLToPath(new URL('../../../docs/server-and-api.md', import.meta.url));
 const BEGIN = '<!-- settings:begin (written by npm run docs:config from packages/server/src/config.ts) -->';

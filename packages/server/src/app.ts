@@ -12,13 +12,15 @@ import { adminRoutes } from './api/admin.js';
 import { Authenticator } from './api/auth.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
 import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { portalUiRoutes } from './api/portal-ui.js';
 import { registrationsRoutes } from './api/registrations.js';
+import { installRequestGuards } from './api/request-guards.js';
+import { secretsRoutes } from './api/secrets.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
 import { pageSecurityHeaders, uiRoutes } from './api/ui.js';
@@ -90,6 +92,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.server.maxConnections = http.maxConnections;
 
   installErrorHandlers(app);
+  installRequestGuards(app);
   installBodyParsers(app);
 
   await app.register(swagger, {
@@ -144,6 +147,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       admin.addHook('onRequest', authenticator.requireAdmin);
       await admin.register(adminRoutes, { ctx, authenticator });
       await admin.register(messagesRoutes, { ctx });
+      await admin.register(secretsRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
       await admin.register(statsHistoryRoutes, { ctx });
     },

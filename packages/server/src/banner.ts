@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { type Config, formatDuration, SERVE_SETTINGS, settingGiven } from './config.js';
+import { type Config, SERVE_SETTINGS } from './config.js';
 import { DEV_CREDENTIALS, dataDirectory } from './dev.js';
 import type { RunningServer } from './server.js';
+import { formatDuration, settingGiven } from './settings.js';
 
 /**
  * What `ccb serve` prints once it listens: one "serving on" line, where its data lives, what this

@@ -1,16 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  type Config,
-  ConfigError,
-  DEV_CREDENTIALS,
-  type Flags,
-  loadConfig,
-  readSetting,
-  SERVE_SETTINGS,
-} from './config.js';
+import { type Config, DEV_CREDENTIALS, loadConfig, SERVE_SETTINGS } from './config.js';
 import { hashPassword } from './security/passwords.js';
+import { ConfigError, type Flags, readSetting } from './settings.js';
 import type { Store } from './store/types.js';
 
 export { DEV_CREDENTIALS };

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { AttemptError } from './delivery/attempt-error.js';
-import type { SendResult } from './delivery/http-sender.js';
+import type { SendResult } from './delivery/send-result.js';
+import type { AttemptError } from './domain/attempt-error.js';
 import type { MessageStats } from './store/types.js';
 
 /** Counting messages by status scans an index; scrapes closer together than this share one count. */

@@ -343,7 +343,7 @@ const OPERATIONS: Record<string, OperationDoc> = {
     responses: {
       200: { accountName: ACCOUNT, serviceName: 'CarrierService' },
       404: {
-        errorCode: ErrorCodes.callbackNotFound,
+        errorCode: ErrorCodes.notFound,
         errorMessage: `account ${ACCOUNT} has no registration for CarrierService`,
       },
     },
@@ -354,7 +354,7 @@ const OPERATIONS: Record<string, OperationDoc> = {
     responses: {
       202: { messageId: MESSAGE.id, status: 'pending' },
       404: {
-        errorCode: ErrorCodes.callbackNotFound,
+        errorCode: ErrorCodes.notFound,
         errorMessage: `account ${ACCOUNT} has no registration for CarrierService`,
       },
     },

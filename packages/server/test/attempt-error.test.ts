@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatAttemptError, statusError, storedAttemptError } from '../src/delivery/attempt-error.js';
+import { formatAttemptError, statusError, storedAttemptError } from '../src/domain/attempt-error.js';
 
 describe('attempt errors', () => {
   it('types a response status: 2xx none, 3xx a redirect, any other an http_status', () => {

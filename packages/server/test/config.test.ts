@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  CONNECTION_SETTINGS,
-  ConfigError,
-  formatDuration,
-  loadConfig,
-  parseDuration,
-  readSetting,
-  SERVE_SETTINGS,
-} from '../src/config.js';
+import { CONNECTION_SETTINGS } from '../src/cli/settings.js';
+import { loadConfig, SERVE_SETTINGS } from '../src/config.js';
+import { ConfigError, formatDuration, parseDuration, readSetting } from '../src/settings.js';
 
 const KEY = 'ab'.repeat(32);
 const PRODUCTION = { CCB_ADMIN_TOKEN: 'token', CCB_ENCRYPTION_KEY: KEY };

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
-import { installErrorHandlers } from '../src/api/errors.js';
+import { installErrorHandlers } from '../src/api/error-handlers.js';
 import { uiRoutes } from '../src/api/ui.js';
 import { browserMissing, CHROMIUM } from './browser.js';
 import { admin, publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
@@ -211,7 +211,7 @@ describe('admin routes for the accounts page', () => {
     assert.equal(await server.ctx.registrations.get('acct-c', 'CarrierService'), null);
     const again = await admin<{ errorCode: string }>(server, 'DELETE', path);
     assert.equal(again.status, 404);
-    assert.equal(again.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+    assert.equal(again.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
   });
 
   it('sends a test message from the catalogue to a registration, and refuses one without registration', async () => {
@@ -229,7 +229,7 @@ describe('admin routes for the accounts page', () => {
       assert.equal(typeof delivery.body.requestId, 'string', 'an example of the catalogue, with a request id');
       const missing = await admin<{ errorCode: string }>(server, 'POST', '/callbacks/acct-t/AlertService/test-message');
       assert.equal(missing.status, 404);
-      assert.equal(missing.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+      assert.equal(missing.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
     } finally {
       await received.close();
     }

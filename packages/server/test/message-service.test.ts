@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { newMessageId } from '../src/api/messages.js';
 import { purgeExpiredMessages } from '../src/delivery/retention.js';
+import { newMessageId } from '../src/domain/message-id.js';
 import { FieldCipher } from '../src/security/encryption.js';
 import { createServices, type Services } from '../src/services/index.js';
 import {

@@ -304,7 +304,7 @@ describe('admin messages API', () => {
 
     const unknown = await admin<ErrorBody>(server, 'GET', `/callbacks/${ACCOUNT}/AlertService/secret`);
     assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.errorCode, 'REQUEST_FAILED.CallbackNotFound');
+    assert.equal(unknown.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
     assert.equal((await admin(server, 'POST', `/callbacks/${ACCOUNT}/AlertService/secret/rotate`)).status, 404);
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { AttemptErrorKind } from '../src/delivery/attempt-error.js';
+import type { AttemptErrorKind } from '../src/domain/attempt-error.js';
 import {
   admin,
   firstRetryDelay,

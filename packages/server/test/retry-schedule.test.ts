@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { statusError } from '../src/delivery/attempt-error.js';
 import { RetrySchedule } from '../src/delivery/retry-schedule.js';
+import { statusError } from '../src/domain/attempt-error.js';
 
 const NOW = 1_700_000_000_000;
 const failedWith = (statusCode: number | null, retryAfter?: string) => ({

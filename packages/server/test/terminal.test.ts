@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { banner } from '../src/banner.js';
-import { formatDuration } from '../src/config.js';
 import { prettyLine } from '../src/logger.js';
+import { formatDuration } from '../src/settings.js';
 import { ACCOUNT, startListener } from './delivery-fixtures.js';
 import { adminHeaders, captureLogger, eventually, login, send, startTestServer } from './helpers.js';
 

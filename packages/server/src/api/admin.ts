@@ -7,7 +7,8 @@ import { hashPassword, SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
 import type { OAuthClient, User } from '../store/types.js';
 import type { Authenticator } from './auth.js';
-import { ErrorCodes, errorBodySchema, type FieldRules, HttpError, validationError } from './errors.js';
+import { type FieldRules, validationError } from './error-handlers.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 const AccountName = accountName();
@@ -101,13 +102,13 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     const refused = validationError(error, FIELDS);
     const field = refused.errorCode === ErrorCodes.password ? 'password' : 'clientSecret';
     if (POLICY_CODES.has(refused.errorCode) && !refused.errorMessage.endsWith('is required')) {
-      throw new HttpError(400, refused.errorCode, `${field} must be ${SECRET_POLICY.description}`);
+      throw new HttpError(refused.errorCode, `${field} must be ${SECRET_POLICY.description}`);
     }
     throw refused;
   });
 
-  const noClient = (clientId: string) => new HttpError(404, ErrorCodes.notFound, `client ${clientId} does not exist`);
-  const noUser = (username: string) => new HttpError(404, ErrorCodes.notFound, `user ${username} does not exist`);
+  const noClient = (clientId: string) => new HttpError(ErrorCodes.notFound, `client ${clientId} does not exist`);
+  const noUser = (username: string) => new HttpError(ErrorCodes.notFound, `user ${username} does not exist`);
 
   app.post(
     '/clients',
@@ -123,7 +124,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     async (request, reply) => {
       const clientId = request.body.clientId ?? `client-${randomBytes(9).toString('base64url')}`;
       const clientSecret = request.body.clientSecret ?? newClientSecret();
-      const conflict = () => new HttpError(409, ErrorCodes.conflict, `client ${clientId} already exists`);
+      const conflict = () => new HttpError(ErrorCodes.conflict, `client ${clientId} already exists`);
       if (await auth.getClient(clientId)) throw conflict();
       const created = await auth.createClient({
         clientId,

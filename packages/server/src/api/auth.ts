@@ -36,14 +36,14 @@ const CLIENT_VERIFICATION_TTL_MS = 5 * 60 * 1000;
 const TOUCH_INTERVAL_MS = 30_000;
 
 /** RFC 6750 §3: a Bearer token that was sent but is not (or no longer) valid. */
-const INVALID_TOKEN = { 'www-authenticate': 'Bearer realm="ccb", error="invalid_token"' };
+const INVALID_TOKEN = { headers: { 'www-authenticate': 'Bearer realm="ccb", error="invalid_token"' } };
 
 /** The request's `VZ-M2M-Token` session token; a missing one is the platform's 400 SessionToken error. */
 export function sessionTokenOf(request: FastifyRequest): string {
   const header = request.headers['vz-m2m-token'];
   const token = typeof header === 'string' ? header.trim() : '';
   if (!token) {
-    throw new HttpError(400, ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
+    throw new HttpError(ErrorCodes.sessionTokenFormat, 'missing session token: send the VZ-M2M-Token header');
   }
   return token;
 }
@@ -128,7 +128,7 @@ export class Authenticator {
   async authenticateClient(header: string | undefined, source: string): Promise<string> {
     const match = header ? /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header) : null;
     if (!match) {
-      throw new HttpError(401, ErrorCodes.clientCredentials, 'missing client credentials: send Authorization: Basic');
+      throw new HttpError(ErrorCodes.clientCredentials, 'missing client credentials: send Authorization: Basic');
     }
     const decoded = Buffer.from(match[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
@@ -142,7 +142,7 @@ export class Authenticator {
     const keys = throttleKeys(source, clientId);
     this.admitAttempt(keys);
     const valid = await this.checkCredential(keys, secret, client?.secretHash ?? (await this.decoyHash));
-    if (!client || !valid) throw new HttpError(401, ErrorCodes.clientCredentials, 'invalid client id or secret');
+    if (!client || !valid) throw new HttpError(ErrorCodes.clientCredentials, 'invalid client id or secret');
     this.throttle.release(keys);
     this.verifiedClients.set(fingerprint, {
       clientId: client.clientId,
@@ -156,8 +156,8 @@ export class Authenticator {
   private admitAttempt(keys: readonly string[]): void {
     const waitSeconds = this.throttle.reserve(keys, this.clock());
     if (waitSeconds !== null) {
-      throw new HttpError(429, ErrorCodes.tooManyAttempts, `too many failed attempts; try again in ${waitSeconds} s`, {
-        'retry-after': String(waitSeconds),
+      throw new HttpError(ErrorCodes.tooManyAttempts, `too many failed attempts; try again in ${waitSeconds} s`, {
+        headers: { 'retry-after': String(waitSeconds) },
       });
     }
   }
@@ -172,8 +172,8 @@ export class Authenticator {
     } catch (error) {
       this.throttle.release(keys);
       if (error instanceof HashQueueFullError) {
-        throw new HttpError(503, ErrorCodes.unavailable, 'too many credential checks at once; try again', {
-          'retry-after': '1',
+        throw new HttpError(ErrorCodes.unavailable, 'too many credential checks at once; try again', {
+          headers: { 'retry-after': '1' },
         });
       }
       throw error;
@@ -210,7 +210,7 @@ export class Authenticator {
     if (!(await this.checkCredential(keys, password, hash)) || !user) {
       const after = user && (await this.auth.lockFailedLogins(username, MAX_FAILED_LOGINS, this.clock() + LOCKOUT_MS));
       if (after && isLocked(after, this.clock())) throw lockedError(after);
-      throw new HttpError(400, ErrorCodes.loginFailed, 'invalid username or password');
+      throw new HttpError(ErrorCodes.loginFailed, 'invalid username or password');
     }
     this.throttle.release(keys);
     await this.auth.resetFailedLogins(username);
@@ -243,8 +243,8 @@ export class Authenticator {
       }
       if (isLocked(user, now)) throw lockedError(user);
       if (poll >= LOGIN_SLOT_POLLS) {
-        throw new HttpError(503, ErrorCodes.unavailable, 'too many logins of this user at once; try again', {
-          'retry-after': '1',
+        throw new HttpError(ErrorCodes.unavailable, 'too many logins of this user at once; try again', {
+          headers: { 'retry-after': '1' },
         });
       }
       await sleep(LOGIN_SLOT_POLL_MS);
@@ -273,8 +273,8 @@ export class Authenticator {
   requireBearer = async (request: FastifyRequest): Promise<void> => {
     const token = bearerToken(request.headers.authorization);
     if (!token) {
-      throw new HttpError(401, ErrorCodes.accessTokenMissing, 'missing access token: send Authorization: Bearer', {
-        'www-authenticate': 'Bearer realm="ccb"',
+      throw new HttpError(ErrorCodes.accessTokenMissing, 'missing access token: send Authorization: Bearer', {
+        headers: { 'www-authenticate': 'Bearer realm="ccb"' },
       });
     }
     const now = this.clock();
@@ -284,14 +284,13 @@ export class Authenticator {
       const stored = await this.auth.getAccessToken(tokenHash);
       if (!stored) {
         this.accessTokens.delete(tokenHash);
-        throw new HttpError(401, ErrorCodes.accessTokenInvalid, 'the access token is not valid', INVALID_TOKEN);
+        throw new HttpError(ErrorCodes.accessTokenInvalid, 'the access token is not valid', INVALID_TOKEN);
       }
       entry = { clientId: stored.clientId, expiresAt: stored.expiresAt, cachedAt: now };
       this.accessTokens.set(tokenHash, entry);
     }
     if (entry.expiresAt <= now) {
       throw new HttpError(
-        401,
         ErrorCodes.accessTokenExpired,
         'the access token has expired; request a new one',
         INVALID_TOKEN,
@@ -311,12 +310,11 @@ export class Authenticator {
     }
     if (entry.expiresAt <= now) {
       this.sessions.delete(tokenHash);
-      throw new HttpError(400, ErrorCodes.sessionTokenExpired, 'the session has expired; log in again');
+      throw new HttpError(ErrorCodes.sessionTokenExpired, 'the session has expired; log in again');
     }
     // A session is good only with an access token of the client that logged in.
     if (entry.principal.clientId !== request.clientId) {
       throw new HttpError(
-        400,
         ErrorCodes.sessionTokenInvalid,
         'the session token belongs to another OAuth client; log in with this one',
       );
@@ -340,7 +338,6 @@ export class Authenticator {
     const accountName = (request.params as { aname?: string }).aname ?? '';
     if (ACCOUNT_NAME.test(accountName) && !request.session?.accounts.has(accountName)) {
       throw new HttpError(
-        400,
         ErrorCodes.accountForbidden,
         `account ${accountName} is not managed by user ${request.session?.username}`,
       );
@@ -354,7 +351,7 @@ export class Authenticator {
   requireAdmin = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
     const token = bearerToken(request.headers.authorization);
     if (!token || !this.isAdminToken(token)) {
-      throw new HttpError(401, ErrorCodes.unauthorized, 'the admin API needs Authorization: Bearer <CCB_ADMIN_TOKEN>');
+      throw new HttpError(ErrorCodes.unauthorized, 'the admin API needs Authorization: Bearer <CCB_ADMIN_TOKEN>');
     }
     done();
   };
@@ -371,12 +368,12 @@ export class Authenticator {
     const stored = await this.auth.getSession(tokenHash);
     if (!stored) {
       this.sessions.delete(tokenHash);
-      throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session token is not valid; log in again');
+      throw new HttpError(ErrorCodes.sessionTokenInvalid, 'the session token is not valid; log in again');
     }
     const user = await this.auth.getUser(stored.username);
     if (!user) {
       this.sessions.delete(tokenHash);
-      throw new HttpError(400, ErrorCodes.sessionTokenInvalid, 'the session belongs to a user that no longer exists');
+      throw new HttpError(ErrorCodes.sessionTokenInvalid, 'the session belongs to a user that no longer exists');
     }
     // An expiry moved forward in memory but not yet written back still counts.
     const expiresAt = Math.max(stored.expiresAt, previous?.expiresAt ?? 0);
@@ -403,7 +400,6 @@ function isLocked(user: User, now: number): boolean {
 function lockedError(user: User): HttpError {
   const until = new Date(user.lockedUntil ?? 0).toISOString();
   return new HttpError(
-    400,
     ErrorCodes.userLocked,
     `user ${user.username} is locked after ${MAX_FAILED_LOGINS} failed logins; try again after ${until}`,
   );

@@ -50,11 +50,7 @@ export function inspectJson(text: string): HttpError | null {
       }
     } else if (c === 0x7b || c === 0x5b) {
       if (++depth > MAX_JSON_DEPTH) {
-        return new HttpError(
-          400,
-          ErrorCodes.requestDepth,
-          `the JSON is nested more than ${MAX_JSON_DEPTH} levels deep`,
-        );
+        return new HttpError(ErrorCodes.requestDepth, `the JSON is nested more than ${MAX_JSON_DEPTH} levels deep`);
       }
     } else if (c === 0x7d || c === 0x5d) {
       depth--;
@@ -72,7 +68,6 @@ export function inspectJson(text: string): HttpError | null {
         const literal = text.slice(i, end);
         if (!roundTrips(literal)) {
           return new HttpError(
-            400,
             ErrorCodes.requestNumber,
             `the number ${literal.length > 40 ? `${literal.slice(0, 40)}…` : literal} cannot be kept exactly ` +
               '(JSON numbers are read as 64-bit floating point); send it as a string',
@@ -97,7 +92,7 @@ export function installBodyParsers(app: FastifyInstance): void {
     const charset = charsetOf(request.headers['content-type']);
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       done(
-        new HttpError(415, ErrorCodes.contentType, `charset "${charset}" is not read here; send the JSON as UTF-8`),
+        new HttpError(ErrorCodes.contentType, `charset "${charset}" is not read here; send the JSON as UTF-8`),
         undefined,
       );
       return;
@@ -111,7 +106,7 @@ export function installBodyParsers(app: FastifyInstance): void {
     try {
       text = utf8.decode(bytes);
     } catch {
-      done(new HttpError(400, ErrorCodes.requestEncoding, 'the request body is not valid UTF-8'), undefined);
+      done(new HttpError(ErrorCodes.requestEncoding, 'the request body is not valid UTF-8'), undefined);
       return;
     }
     const problem = inspectJson(text);
@@ -123,7 +118,6 @@ export function installBodyParsers(app: FastifyInstance): void {
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
     if ((body as Buffer).length === 0) done(null, undefined);
-    else
-      done(new HttpError(415, ErrorCodes.contentType, 'the request body must be sent as application/json'), undefined);
+    else done(new HttpError(ErrorCodes.contentType, 'the request body must be sent as application/json'), undefined);
   });
 }

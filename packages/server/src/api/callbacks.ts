@@ -98,13 +98,12 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
       const { name, url, username, password } = request.body;
       if (!SERVICE_NAMES.has(name)) {
         throw new HttpError(
-          400,
           ErrorCodes.serviceName,
           `name "${name}" is not a callback service; expected one of ${[...SERVICE_NAMES].join(', ')}`,
         );
       }
       const problem = guard.checkUrl(url);
-      if (problem) throw new HttpError(400, ErrorCodes.url, problem);
+      if (problem) throw new HttpError(ErrorCodes.url, problem);
       await registrations.upsert({ accountName: aname, serviceName: name, url, username, password });
       return { accountName: aname, serviceName: name };
     },
@@ -124,7 +123,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     async (request) => {
       const { aname, sname } = request.params;
       if (!(await registrations.remove(aname, sname))) {
-        throw new HttpError(400, ErrorCodes.callbackNotFound, `no callback is registered for ${sname} on ${aname}`);
+        throw new HttpError(ErrorCodes.callbackNotFound, `no callback is registered for ${sname} on ${aname}`);
       }
       return { accountName: aname, serviceName: sname };
     },

@@ -1,82 +1,179 @@
-import { STATUS_CODES as STATUS_CODES_TEXT } from 'node:http';
-import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import FindMyWay, { type HTTPMethod } from 'find-my-way';
-import { StoreUnavailableError } from '../store/errors.js';
-
 /**
- * Every error the API answers with, as `{errorCode, errorMessage}` (SPEC §3). Codes follow the
- * platform's `INPUT_INVALID.*` / `REQUEST_FAILED.*` style so programs can switch on them.
+ * Every error the API answers with, as `{errorCode, errorMessage}` (SPEC §3), each declared once with
+ * its HTTP status and a default text. Codes follow the platform's `INPUT_INVALID.*` /
+ * `REQUEST_FAILED.*` style so programs can switch on them. The platform answers every error of its
+ * own routes with 400 (reference: thingspace-callbacks.md §1.4); the admin API and the HTTP layer use
+ * the status that says what happened. A route that needs another status for the same situation uses
+ * another code: the status is never paired with a code by hand at a throw site.
  */
-export const ErrorCodes = {
-  requestBody: 'INPUT_INVALID.Request.Body',
-  requestUndefined: 'INPUT_INVALID.RequestUndefined',
-  requestJson: 'INPUT_INVALID.Request.Json',
-  requestEncoding: 'INPUT_INVALID.Request.Encoding',
-  requestNumber: 'INPUT_INVALID.Request.Number',
-  requestDepth: 'INPUT_INVALID.Request.Depth',
-  unknownField: 'INPUT_INVALID.Request.UnknownField',
-  requestTooLarge: 'INPUT_INVALID.Request.TooLarge',
-  contentType: 'INPUT_INVALID.Request.ContentType',
-  requestParams: 'INPUT_INVALID.Request.Params',
-  requestQuery: 'INPUT_INVALID.Request.Query',
-  requestHeaders: 'INPUT_INVALID.Request.Headers',
-  requestUrl: 'INPUT_INVALID.Request.Url',
-  uriTooLong: 'INPUT_INVALID.Request.UriTooLong',
-  headersTooLarge: 'INPUT_INVALID.Request.HeadersTooLarge',
-  malformedRequest: 'INPUT_INVALID.Request.Malformed',
-  missingHost: 'INPUT_INVALID.Request.Host',
-  accountName: 'INPUT_INVALID.AccountName',
-  serviceName: 'INPUT_INVALID.ServiceName',
-  url: 'INPUT_INVALID.Url',
-  username: 'INPUT_INVALID.Username',
-  password: 'INPUT_INVALID.Password',
-  grantType: 'INPUT_INVALID.GrantType',
-  clientName: 'INPUT_INVALID.ClientName',
-  clientId: 'INPUT_INVALID.ClientId',
-  clientSecret: 'INPUT_INVALID.ClientSecret',
-  idempotencyKey: 'INPUT_INVALID.IdempotencyKey',
-  clientCredentials: 'REQUEST_FAILED.ClientCredentials',
-  accessTokenMissing: 'REQUEST_FAILED.AccessToken.Missing',
-  accessTokenInvalid: 'REQUEST_FAILED.AccessToken.Invalid',
-  accessTokenExpired: 'REQUEST_FAILED.AccessToken.Expired',
-  sessionTokenFormat: 'REQUEST_FAILED.SessionToken.Format',
-  sessionTokenInvalid: 'INPUT_INVALID.SessionToken.Invalid',
-  sessionTokenExpired: 'REQUEST_FAILED.SessionToken.Expired',
-  loginFailed: 'REQUEST_FAILED.Login.InvalidCredentials',
-  userLocked: 'REQUEST_FAILED.Login.UserLocked',
-  accountForbidden: 'REQUEST_FAILED.AccountName',
-  callbackNotFound: 'REQUEST_FAILED.CallbackNotFound',
-  unauthorized: 'REQUEST_FAILED.Unauthorized',
-  forbidden: 'REQUEST_FAILED.Forbidden',
-  conflict: 'REQUEST_FAILED.AlreadyExists',
-  messageDelivering: 'REQUEST_FAILED.MessageDelivering',
-  notFound: 'REQUEST_FAILED.ResourceNotFound',
-  methodNotAllowed: 'REQUEST_FAILED.MethodNotAllowed',
-  requestTimeout: 'REQUEST_FAILED.RequestTimeout',
-  unexpected: 'REQUEST_FAILED.UnexpectedError',
-  unavailable: 'REQUEST_FAILED.Unavailable',
-  tooManyAttempts: 'REQUEST_FAILED.TooManyAttempts',
-} as const;
+export const ERRORS = {
+  requestBody: { code: 'INPUT_INVALID.Request.Body', status: 400, text: 'the request body is not valid' },
+  requestUndefined: {
+    code: 'INPUT_INVALID.RequestUndefined',
+    status: 400,
+    text: 'the request body must be a JSON object',
+  },
+  requestJson: { code: 'INPUT_INVALID.Request.Json', status: 400, text: 'the request body is not valid JSON' },
+  requestEncoding: { code: 'INPUT_INVALID.Request.Encoding', status: 400, text: 'the request body is not valid UTF-8' },
+  requestNumber: { code: 'INPUT_INVALID.Request.Number', status: 400, text: 'a number cannot be kept exactly' },
+  requestDepth: { code: 'INPUT_INVALID.Request.Depth', status: 400, text: 'the JSON is nested too deep' },
+  unknownField: { code: 'INPUT_INVALID.Request.UnknownField', status: 400, text: 'the request has an unknown field' },
+  requestTooLarge: { code: 'INPUT_INVALID.Request.TooLarge', status: 413, text: 'the request body is too large' },
+  contentType: {
+    code: 'INPUT_INVALID.Request.ContentType',
+    status: 415,
+    text: 'the request body must be sent as application/json',
+  },
+  requestParams: { code: 'INPUT_INVALID.Request.Params', status: 400, text: 'a path parameter is not valid' },
+  requestQuery: { code: 'INPUT_INVALID.Request.Query', status: 400, text: 'the query is not valid' },
+  requestHeaders: { code: 'INPUT_INVALID.Request.Headers', status: 400, text: 'a request header is not valid' },
+  requestUrl: { code: 'INPUT_INVALID.Request.Url', status: 400, text: 'the URL is not valid' },
+  uriTooLong: { code: 'INPUT_INVALID.Request.UriTooLong', status: 414, text: 'the URL is too long' },
+  headersTooLarge: {
+    code: 'INPUT_INVALID.Request.HeadersTooLarge',
+    status: 431,
+    text: 'the request headers are larger than allowed',
+  },
+  malformedRequest: { code: 'INPUT_INVALID.Request.Malformed', status: 400, text: 'the request is not valid HTTP/1.1' },
+  missingHost: { code: 'INPUT_INVALID.Request.Host', status: 400, text: 'an HTTP/1.1 request needs a Host header' },
+  accountName: { code: 'INPUT_INVALID.AccountName', status: 400, text: 'the account name is not valid' },
+  serviceName: { code: 'INPUT_INVALID.ServiceName', status: 400, text: 'not a callback service' },
+  url: { code: 'INPUT_INVALID.Url', status: 400, text: 'the listener URL is not allowed' },
+  username: { code: 'INPUT_INVALID.Username', status: 400, text: 'the username is not valid' },
+  password: { code: 'INPUT_INVALID.Password', status: 400, text: 'the password is not valid' },
+  grantType: { code: 'INPUT_INVALID.GrantType', status: 400, text: 'grant_type must be client_credentials' },
+  clientName: { code: 'INPUT_INVALID.ClientName', status: 400, text: 'the client name is not valid' },
+  clientId: { code: 'INPUT_INVALID.ClientId', status: 400, text: 'the client id is not valid' },
+  clientSecret: { code: 'INPUT_INVALID.ClientSecret', status: 400, text: 'the client secret is not valid' },
+  idempotencyKey: {
+    code: 'INPUT_INVALID.IdempotencyKey',
+    status: 422,
+    text: 'the Idempotency-Key was used with another request',
+  },
+  clientCredentials: { code: 'REQUEST_FAILED.ClientCredentials', status: 401, text: 'invalid client id or secret' },
+  accessTokenMissing: {
+    code: 'REQUEST_FAILED.AccessToken.Missing',
+    status: 401,
+    text: 'missing access token: send Authorization: Bearer',
+  },
+  accessTokenInvalid: {
+    code: 'REQUEST_FAILED.AccessToken.Invalid',
+    status: 401,
+    text: 'the access token is not valid',
+  },
+  accessTokenExpired: { code: 'REQUEST_FAILED.AccessToken.Expired', status: 401, text: 'the access token has expired' },
+  sessionTokenFormat: { code: 'REQUEST_FAILED.SessionToken.Format', status: 400, text: 'missing session token' },
+  sessionTokenInvalid: {
+    code: 'INPUT_INVALID.SessionToken.Invalid',
+    status: 400,
+    text: 'the session token is not valid; log in again',
+  },
+  sessionTokenExpired: {
+    code: 'REQUEST_FAILED.SessionToken.Expired',
+    status: 400,
+    text: 'the session has expired; log in again',
+  },
+  loginFailed: { code: 'REQUEST_FAILED.Login.InvalidCredentials', status: 400, text: 'invalid username or password' },
+  userLocked: { code: 'REQUEST_FAILED.Login.UserLocked', status: 400, text: 'the user is locked' },
+  accountForbidden: { code: 'REQUEST_FAILED.AccountName', status: 400, text: 'the user may not manage this account' },
+  /** The platform's deregistration of a service that is not registered (the platform answers 400). */
+  callbackNotFound: { code: 'REQUEST_FAILED.CallbackNotFound', status: 400, text: 'no callback is registered' },
+  unauthorized: {
+    code: 'REQUEST_FAILED.Unauthorized',
+    status: 401,
+    text: 'the admin API needs Authorization: Bearer <CCB_ADMIN_TOKEN>',
+  },
+  forbidden: { code: 'REQUEST_FAILED.Forbidden', status: 403, text: 'this may not be served' },
+  conflict: { code: 'REQUEST_FAILED.AlreadyExists', status: 409, text: 'it already exists' },
+  messageDelivering: {
+    code: 'REQUEST_FAILED.MessageDelivering',
+    status: 409,
+    text: 'the message is being delivered right now',
+  },
+  /** An unknown route, or a resource of the admin API (message, replay job, registration, client, user). */
+  notFound: { code: 'REQUEST_FAILED.ResourceNotFound', status: 404, text: 'not found' },
+  methodNotAllowed: {
+    code: 'REQUEST_FAILED.MethodNotAllowed',
+    status: 405,
+    text: 'the path does not accept this method',
+  },
+  requestTimeout: { code: 'REQUEST_FAILED.RequestTimeout', status: 408, text: 'the request was not received in time' },
+  unexpected: {
+    code: 'REQUEST_FAILED.UnexpectedError',
+    status: 500,
+    text: 'an unexpected error occurred; the server log has the details',
+  },
+  unavailable: { code: 'REQUEST_FAILED.Unavailable', status: 503, text: 'the service is unavailable; try again' },
+  tooManyAttempts: { code: 'REQUEST_FAILED.TooManyAttempts', status: 429, text: 'too many failed attempts' },
+} as const satisfies Record<string, { code: string; status: number; text: string }>;
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+export type ErrorName = keyof typeof ERRORS;
+export type ErrorCode = (typeof ERRORS)[ErrorName]['code'];
+
+/** Each error's code by name (`ErrorCodes.callbackNotFound` is `REQUEST_FAILED.CallbackNotFound`). */
+export const ErrorCodes = Object.fromEntries(Object.entries(ERRORS).map(([name, error]) => [name, error.code])) as {
+  readonly [N in ErrorName]: (typeof ERRORS)[N]['code'];
+};
+
+const BY_CODE: ReadonlyMap<string, { status: number; text: string }> = new Map(
+  Object.values(ERRORS).map((error) => [error.code, error]),
+);
+
+/** The HTTP status of a code, as its literal type (a route's response schema is keyed by it). */
+export type ErrorStatus<C extends ErrorCode> = Extract<(typeof ERRORS)[ErrorName], { code: C }>['status'];
+
+/** The HTTP status of a code (the registry's). */
+export function errorStatus<C extends ErrorCode>(code: C): ErrorStatus<C> {
+  return (BY_CODE.get(code) as { status: number }).status as ErrorStatus<C>;
+}
+
+/** The body of an error answered without throwing (`{errorCode, errorMessage}`), the default text if none. */
+export function errorBody(code: ErrorCode, errorMessage?: string): { errorCode: ErrorCode; errorMessage: string } {
+  return { errorCode: code, errorMessage: errorMessage ?? (BY_CODE.get(code) as { text: string }).text };
+}
 
 /** RFC 6749 §5.2 error codes, which the token endpoint adds to its error bodies. */
 export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'unsupported_grant_type';
 
-/** An error with the status and body to answer with; thrown by routes and hooks. */
+export interface HttpErrorOptions {
+  /** Sent with the error, e.g. `Retry-After` on a 429 or 503, `WWW-Authenticate` on a 401. */
+  headers?: Record<string, string>;
+  /** The RFC 6749 `error` when this error comes from the token endpoint. */
+  oauthError?: OAuthErrorCode;
+}
+
+/**
+ * An error to answer with; thrown by routes and hooks. The status comes from the code's entry in
+ * `ERRORS`; the message defaults to the entry's text.
+ */
 export class HttpError extends Error {
   override name = 'HttpError';
+  readonly statusCode: number;
+  readonly errorMessage: string;
+  readonly headers: Record<string, string>;
+  readonly oauthError?: OAuthErrorCode;
+
   constructor(
-    readonly statusCode: number,
-    readonly errorCode: string,
-    readonly errorMessage: string,
-    /** Sent with the error, e.g. `Retry-After` on a 429 or 503, `WWW-Authenticate` on a 401. */
-    readonly headers: Record<string, string> = {},
-    /** The RFC 6749 `error` when this error comes from the token endpoint. */
-    readonly oauthError?: OAuthErrorCode,
+    readonly errorCode: ErrorCode,
+    errorMessage?: string,
+    options: HttpErrorOptions = {},
   ) {
-    super(errorMessage);
+    const body = errorBody(errorCode, errorMessage);
+    super(body.errorMessage);
+    this.errorMessage = body.errorMessage;
+    this.statusCode = errorStatus(errorCode);
+    this.headers = options.headers ?? {};
+    this.oauthError = options.oauthError;
+  }
+
+  /**
+   * A 4xx the framework or a plugin raised with a status of its own (a static file's 416, say) that no
+   * code declares: answered with that status, not the code's.
+   */
+  static withFrameworkStatus(statusCode: number, errorCode: ErrorCode, errorMessage: string): HttpError {
+    const error = new HttpError(errorCode, errorMessage);
+    (error as { statusCode: number }).statusCode = statusCode;
+    return error;
   }
 }
 
@@ -110,263 +207,4 @@ export function describeBytes(bytes: number): string {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} bytes`;
-}
-
-/** Which code a validation error gets, by the name of the field it is about. */
-const FIELD_CODES: Record<string, string> = {
-  aname: ErrorCodes.accountName,
-  accountName: ErrorCodes.accountName,
-  sname: ErrorCodes.serviceName,
-  name: ErrorCodes.serviceName,
-  url: ErrorCodes.url,
-  username: ErrorCodes.username,
-  password: ErrorCodes.password,
-  grant_type: ErrorCodes.grantType,
-};
-
-/** Pattern failures read badly as regular expressions; say what the rule is instead. */
-const PATTERN_MESSAGES: Record<string, string> = {
-  aname: 'aname must be 1 to 64 letters, digits, "-" or "_"',
-  accountName: 'accountName must be 1 to 64 letters, digits, "-" or "_"',
-  username: 'username must be at most 40 printable characters',
-  password: 'password must be at most 40 printable characters',
-  limit: 'limit must be a whole number from 1 to 1000',
-};
-
-const CONTEXT_CODES: Record<string, string> = {
-  body: ErrorCodes.requestBody,
-  params: ErrorCodes.requestParams,
-  querystring: ErrorCodes.requestQuery,
-  headers: ErrorCodes.requestHeaders,
-};
-
-interface ValidationIssue {
-  instancePath?: string;
-  keyword?: string;
-  message?: string;
-  params?: Record<string, unknown>;
-}
-
-/** Which code and pattern message a validation error gets, by field name; routes with other fields pass their own. */
-export interface FieldRules {
-  codes: Record<string, string>;
-  patternMessages: Record<string, string>;
-}
-
-/** Turns a Fastify schema-validation failure into the platform's error body. */
-export function validationError(
-  error: FastifyError,
-  rules: FieldRules = { codes: FIELD_CODES, patternMessages: PATTERN_MESSAGES },
-): HttpError {
-  const issue = (error.validation?.[0] ?? {}) as ValidationIssue;
-  const context = error.validationContext ?? 'body';
-  const path = issue.instancePath ?? '';
-  const missing = typeof issue.params?.missingProperty === 'string' ? issue.params.missingProperty : undefined;
-  const field = missing ?? path.split('/').filter(Boolean)[0];
-  if (context === 'body' && path === '' && !missing && issue.keyword === 'type') {
-    return new HttpError(400, ErrorCodes.requestUndefined, 'the request body must be a JSON object');
-  }
-  if (issue.keyword === 'additionalProperties') {
-    const where = path
-      ? path.slice(1).replaceAll('/', '.')
-      : context === 'querystring'
-        ? 'the query'
-        : `the ${context}`;
-    return new HttpError(
-      400,
-      ErrorCodes.unknownField,
-      `${where} has an unknown field "${String(issue.params?.additionalProperty)}"`,
-    );
-  }
-  const code = (field && rules.codes[field]) || CONTEXT_CODES[context] || ErrorCodes.requestBody;
-  const where = field ? `${field}` : context;
-  const message = missing
-    ? `${missing} is required`
-    : issue.keyword === 'pattern'
-      ? (rules.patternMessages[where] ?? `${where} has a form or characters that are not allowed`)
-      : `${where} ${issue.message ?? 'is invalid'}`;
-  return new HttpError(400, code, message);
-}
-
-/** The code of a 4xx that the framework or a plugin raised with only a status. */
-const STATUS_CODES: Record<number, string> = {
-  403: ErrorCodes.forbidden,
-  404: ErrorCodes.notFound,
-  405: ErrorCodes.methodNotAllowed,
-  408: ErrorCodes.requestTimeout,
-  413: ErrorCodes.requestTooLarge,
-  414: ErrorCodes.uriTooLong,
-  415: ErrorCodes.contentType,
-  431: ErrorCodes.headersTooLarge,
-};
-
-/** Maps anything thrown into an HttpError; unknown failures become a 500 that reveals nothing. */
-export function toHttpError(error: FastifyError | Error, request?: FastifyRequest): HttpError {
-  if (error instanceof HttpError) return error;
-  if (error instanceof StoreUnavailableError) {
-    return new HttpError(503, ErrorCodes.unavailable, error.message, {
-      'retry-after': String(error.retryAfterSeconds),
-    });
-  }
-  const fastifyError = error as FastifyError;
-  if (fastifyError.validation) return validationError(fastifyError);
-  switch (fastifyError.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new HttpError(400, ErrorCodes.requestJson, 'the request body is not valid JSON');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new HttpError(400, ErrorCodes.requestUndefined, 'the request body is empty');
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
-      const limit = request?.routeOptions.bodyLimit;
-      const allowed = limit ? describeBytes(limit) : 'the limit';
-      return new HttpError(413, ErrorCodes.requestTooLarge, `the request body is larger than ${allowed}`);
-    }
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new HttpError(415, ErrorCodes.contentType, 'the request body must be sent as application/json');
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new HttpError(400, ErrorCodes.requestBody, 'the Content-Length header does not match the body');
-  }
-  const status = fastifyError.statusCode;
-  if (status && status >= 400 && status < 500) {
-    return new HttpError(status, STATUS_CODES[status] ?? ErrorCodes.requestBody, fastifyError.message);
-  }
-  return new HttpError(500, ErrorCodes.unexpected, 'an unexpected error occurred; the server log has the details');
-}
-
-/** The body and headers an error is answered with, OAuth fields included on the token endpoint. */
-function errorResponse(
-  httpError: HttpError,
-  oauth: boolean,
-): { body: Record<string, string>; headers: Record<string, string> } {
-  const body: Record<string, string> = { errorCode: httpError.errorCode, errorMessage: httpError.errorMessage };
-  const headers: Record<string, string> = { ...httpError.headers };
-  if (oauth && httpError.statusCode < 500) {
-    body.error = httpError.oauthError ?? (httpError.statusCode === 401 ? 'invalid_client' : 'invalid_request');
-    body.error_description = httpError.errorMessage;
-    if (httpError.statusCode === 401) headers['www-authenticate'] = 'Basic realm="ccb", charset="UTF-8"';
-  }
-  return { body, headers };
-}
-
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-/** Longer URLs get 414; none of the API's is near this. Node refuses headers over 16 KiB in all (431). */
-export const MAX_URL_LENGTH = 8 * 1024;
-
-/**
- * Routes by path, whatever the method: a request that matches no route but whose path another method
- * serves gets 405 with `Allow`, not 404. Filled from Fastify's onRoute hook.
- */
-class RouteMethods {
-  private readonly router = FindMyWay({ ignoreTrailingSlash: true });
-  private readonly methods = new Set<string>();
-
-  add(methods: string | string[], url: string): void {
-    for (const method of Array.isArray(methods) ? methods : [methods]) {
-      if (this.router.hasRoute(method as HTTPMethod, url)) continue;
-      this.router.on(method as HTTPMethod, url, () => {});
-      this.methods.add(method);
-    }
-  }
-
-  allowed(path: string): string[] {
-    return [...this.methods].filter((method) => this.router.find(method as HTTPMethod, path) !== null);
-  }
-}
-
-/** Installs the error and not-found handlers on an instance (the root one covers every plugin). */
-export function installErrorHandlers(app: FastifyInstance): void {
-  const routes = new RouteMethods();
-  app.addHook('onRoute', (route) => routes.add(route.method, route.url));
-
-  // Checks Node leaves to the application, and the shutdown answer, in the envelope.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  // Synchronous (no promise per request): it runs on every request.
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (closing) {
-      throw new HttpError(503, ErrorCodes.unavailable, 'the server is shutting down; try again', {
-        connection: 'close',
-        'retry-after': '1',
-      });
-    }
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      throw new HttpError(400, ErrorCodes.missingHost, 'an HTTP/1.1 request needs a Host header');
-    }
-    if (request.url.length > MAX_URL_LENGTH) {
-      throw new HttpError(414, ErrorCodes.uriTooLong, `the URL is longer than ${MAX_URL_LENGTH} characters`);
-    }
-    done();
-  });
-
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const httpError = toHttpError(error, request);
-    if (error instanceof StoreUnavailableError) {
-      request.log.warn({ reason: error.reason, cause: error.cause }, 'store unavailable');
-    } else if (httpError.statusCode >= 500) {
-      request.log.error({ err: error }, 'request failed');
-    } else if (!(error instanceof HttpError)) {
-      request.log.info({ errorCode: httpError.errorCode, reason: error.message }, 'request refused');
-    }
-    const { body, headers } = errorResponse(httpError, request.routeOptions.config?.oauthErrors === true);
-    return reply.code(httpError.statusCode).headers(headers).type(JSON_TYPE).send(body);
-  });
-  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0];
-    const allowed = routes.allowed(path);
-    // A route of this very method that found nothing (e.g. a static file) is a 404, not a 405.
-    if (allowed.length > 0 && !allowed.includes(request.method)) {
-      return reply
-        .code(405)
-        .header('allow', allowed.join(', '))
-        .send({
-          errorCode: ErrorCodes.methodNotAllowed,
-          errorMessage: `${path} does not accept ${request.method}; use ${allowed.join(' or ')}`,
-        });
-    }
-    return reply
-      .code(404)
-      .send({ errorCode: ErrorCodes.notFound, errorMessage: `no route for ${request.method} ${path}` });
-  });
-}
-
-/**
- * Fastify's `frameworkErrors`: a path with bad percent-encoding, or a path parameter longer than the
- * router allows, answered in the envelope instead of Fastify's own body.
- */
-export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const httpError =
-    error.code === 'FST_ERR_BAD_URL'
-      ? new HttpError(400, ErrorCodes.requestUrl, 'the URL is not valid: it has a malformed percent-encoding')
-      : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? new HttpError(414, ErrorCodes.uriTooLong, 'a path segment of the URL is too long')
-        : toHttpError(error, request);
-  if (httpError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-  reply
-    .code(httpError.statusCode)
-    .type(JSON_TYPE)
-    .send(JSON.stringify({ errorCode: httpError.errorCode, errorMessage: httpError.errorMessage }));
-}
-
-/**
- * The HTTP server's `clientError`: a request Node could not parse or that did not arrive in time,
- * answered in the envelope (Node and Fastify would write their own bodies) and the connection closed.
- */
-export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, errorCode, errorMessage] =
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, ErrorCodes.requestTimeout, 'the request was not received in time']
-      : error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, ErrorCodes.headersTooLarge, 'the request headers are larger than allowed']
-        : [400, ErrorCodes.malformedRequest, 'the request is not valid HTTP/1.1'];
-  if (socket.writable) {
-    const body = JSON.stringify({ errorCode, errorMessage });
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES_TEXT[status]}\r\nContent-Type: ${JSON_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy(error);
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AppContext } from '../context.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import { ErrorCodes, errorBodySchema } from './errors.js';
+import { ErrorCodes, errorBody, errorBodySchema, errorStatus } from './errors.js';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -30,7 +30,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
       } catch (error) {
         request.log.warn({ err: error }, 'store is not ready');
         const detail = error instanceof StoreUnavailableError ? error.message : 'the store is not answering';
-        return reply.code(503).send({ errorCode: ErrorCodes.unavailable, errorMessage: detail });
+        return reply.code(errorStatus(ErrorCodes.unavailable)).send(errorBody(ErrorCodes.unavailable, detail));
       }
     },
   );

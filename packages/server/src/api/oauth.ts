@@ -54,7 +54,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authenticat
       const grantType = request.body?.grant_type;
       if (grantType !== 'client_credentials') {
         const oauthError = grantType === undefined ? 'invalid_request' : 'unsupported_grant_type';
-        throw new HttpError(400, ErrorCodes.grantType, 'grant_type must be client_credentials', {}, oauthError);
+        throw new HttpError(ErrorCodes.grantType, 'grant_type must be client_credentials', { oauthError });
       }
       const clientId = await authenticator.authenticateClient(request.headers.authorization, request.ip);
       const { token, expiresInSeconds } = await authenticator.issueAccessToken(clientId);

@@ -27,7 +27,7 @@ export const portalUiRoutes: FastifyPluginAsync<{ headers: Record<string, string
     files = null;
   }
   const serve = (name: keyof typeof FILES) => async (_request: unknown, reply: FastifyReply) => {
-    if (!files) throw new HttpError(503, ErrorCodes.unavailable, 'the portal is not built: run npm run build');
+    if (!files) throw new HttpError(ErrorCodes.unavailable, 'the portal is not built: run npm run build');
     return reply.headers(headers).type(FILES[name]).send(files.get(name));
   };
   app.get('/portal', { schema: { hide: true } }, serve('portal.html'));

@@ -98,7 +98,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       const { aname, sname } = request.params;
       const { url, username, password } = request.body;
       const problem = ctx.urlGuard.checkUrl(url);
-      if (problem) throw new HttpError(400, ErrorCodes.url, problem);
+      if (problem) throw new HttpError(ErrorCodes.url, problem);
       return summary(
         await ctx.registrations.change({ accountName: aname, serviceName: sname, url, username, password }),
       );
@@ -124,7 +124,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     async (request) => {
       const { aname, sname } = request.params;
       if (!(await ctx.registrations.remove(aname, sname))) {
-        throw new HttpError(404, ErrorCodes.callbackNotFound, `account ${aname} has no registration for ${sname}`);
+        throw new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
       }
       return { accountName: aname, serviceName: sname };
     },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { MESSAGE_STATUSES } from '../store/types.js';
+import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 
 const Point = Type.Object({
@@ -63,11 +63,7 @@ export const statsHistoryRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> 
       if (since !== undefined) {
         from = /^\d+$/.test(since) ? Number(since) : Date.parse(since);
         if (!Number.isFinite(from)) {
-          throw new HttpError(
-            400,
-            ErrorCodes.requestQuery,
-            'since must be an ISO 8601 date-time or epoch milliseconds',
-          );
+          throw new HttpError(ErrorCodes.requestQuery, 'since must be an ISO 8601 date-time or epoch milliseconds');
         }
       }
       const points = await ctx.statsHistory.read(from, now);

@@ -72,7 +72,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
 
   if (!existsSync(join(root, 'index.html'))) {
     const notBuilt = async () => {
-      throw new HttpError(503, ErrorCodes.unavailable, 'the dashboard is not built: run npm run build');
+      throw new HttpError(ErrorCodes.unavailable, 'the dashboard is not built: run npm run build');
     };
     app.get('/ui', { schema: { hide: true } }, notBuilt);
     app.get('/ui/*', { schema: { hide: true } }, notBuilt);

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Setting } from '../config.js';
 import { SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
+import type { Setting } from '../settings.js';
 import {
   addConnectionOptions,
   addSettingOptions,

@@ -11,9 +11,9 @@ import type {
   PublishResponseView,
   ReplayFilter,
   ReplayJobView,
-} from '../api/messages.js';
+} from '../api/message-schemas.js';
 
-// The views are the API's own schemas (api/messages.ts, api/admin.ts), so the CLI cannot drift from them.
+// The views are the API's own schemas (api/message-schemas.ts, api/admin.ts), so the CLI cannot drift from them.
 export type {
   ClientCredentialsView as ClientCredentials,
   ClientView,
@@ -28,7 +28,7 @@ export type {
   NewMessageRequest,
   ReplayFilter,
   ReplayJobView,
-} from '../api/messages.js';
+} from '../api/message-schemas.js';
 
 export interface PublishResult extends PublishResponseView {
   /** The Idempotency-Key was seen before: this is the first publish's message. */

@@ -1,5 +1,6 @@
-import { CLI_SETTINGS, ConfigError, readSettings } from '../config.js';
+import { ConfigError, readSettings } from '../settings.js';
 import { buildProgram } from './program.js';
+import { CLI_SETTINGS } from './settings.js';
 
 buildProgram()
   .parseAsync(process.argv)

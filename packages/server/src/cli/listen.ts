@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import { createListener, type ListenerMessage, type ListenerRefusal } from '@ccb/sdk/listener';
 import { type Command, InvalidArgumentError } from 'commander';
-import { DEV_CREDENTIALS, LISTEN_SETTINGS } from '../config.js';
+import { DEV_CREDENTIALS } from '../config.js';
 import { addSettingOptions, settingsOf } from './options.js';
+import { LISTEN_SETTINGS } from './settings.js';
 
 /** What `ccb listen` needs to run. */
 export interface ListenOptions {

@@ -1,8 +1,8 @@
 import type { ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, parseDuration } from '../config.js';
-import { MESSAGE_STATUSES, type MessageStatus } from '../store/types.js';
+import { MESSAGE_STATUSES, type MessageStatus, REPLAYABLE_STATUSES } from '../domain/statuses.js';
+import { ConfigError, parseDuration } from '../settings.js';
 import type { AdminApi, MessagePageView, MessageWithAttemptsView, ReplayFilter, ReplayJobView } from './admin-api.js';
 import {
   addConnectionOptions,
@@ -22,8 +22,6 @@ import {
 /** How often a bulk replay's progress is read. */
 const REPLAY_POLL_INTERVAL_MS = 200;
 const DEFAULT_REPLAY_TIMEOUT = '10m';
-/** Statuses a bulk replay may select (a replayed pending message is delivered at once). */
-const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'cancelled', 'delivered', 'pending'];
 
 interface ListFlags {
   status?: MessageStatus;

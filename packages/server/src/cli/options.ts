@@ -10,15 +10,15 @@ import {
 } from '@ccb/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
-  CONNECTION_SETTINGS,
   flagAttribute,
   readSettings,
   type Setting,
   type Settings,
   type SettingValues,
   settingNotes,
-} from '../config.js';
+} from '../settings.js';
 import { AdminApi, AdminApiError } from './admin-api.js';
+import { CONNECTION_SETTINGS } from './settings.js';
 
 export function positiveInteger(value: string): number {
   const number = Number(value);

@@ -1,8 +1,9 @@
 /** The `ccb` program: every command, one help format, one error style (cli/index.ts runs it). */
 import { Command } from 'commander';
 import { banner } from '../banner.js';
-import { SERVE_SETTINGS, type Setting, settingNotes } from '../config.js';
+import { SERVE_SETTINGS } from '../config.js';
 import { resolveConfig } from '../dev.js';
+import { type Setting, settingNotes } from '../settings.js';
 import { VERSION } from '../version.js';
 import { registerAccessCommands } from './access.js';
 import { registerCallbacksCommand } from './callbacks.js';

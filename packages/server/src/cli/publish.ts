@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ServiceName } from '@ccb/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
+import { MessageReasons } from '../domain/reasons.js';
 import type { PublishResult } from './admin-api.js';
 import { addConnectionOptions, adminApi, fail, request, serviceName, show } from './options.js';
 
@@ -48,7 +49,7 @@ export function formatPublished(aname: string, service: string, result: PublishR
   if (result.idempotentReplay) lines.push('The Idempotency-Key was used before: this is the first publish of it.');
   if (result.status === 'failed') {
     lines.push(
-      `The account has no listener for ${service}, so the message is kept as failed (no_registration).`,
+      `The account has no listener for ${service}, so the message is kept as failed (${MessageReasons.noRegistration}).`,
       `Register one, then: ccb messages replay ${result.messageId}`,
     );
   }
@@ -72,7 +73,7 @@ export function registerPublishCommand(program: Command): void {
     .addHelpText(
       'after',
       `\nThe delivery engine adds username, password, callbackCount and maxCallbackThreshold to the payload.
-Without a registration for the account and service the message is kept as failed (no_registration)
+Without a registration for the account and service the message is kept as failed (${MessageReasons.noRegistration})
 and can be replayed once a listener is registered.
 
 Examples:

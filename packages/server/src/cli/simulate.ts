@@ -1,6 +1,7 @@
 import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
+import { MessageReasons } from '../domain/reasons.js';
 import { AdminApi } from './admin-api.js';
 import { addConnectionOptions, connectionFrom, positiveInteger, serviceName } from './options.js';
 
@@ -131,7 +132,7 @@ function formatSummary(summary: SimulationSummary): string {
   ];
   if (summary.noListener > 0) {
     lines.push(
-      `${summary.noListener.toLocaleString('en-US')} stored as failed: no_registration ` +
+      `${summary.noListener.toLocaleString('en-US')} stored as failed: ${MessageReasons.noRegistration} ` +
         '(no listener registered for the account and service; register one, then ccb messages replay --status failed)',
     );
   }

@@ -1,18 +1,11 @@
 import type { StructuredLogger } from '../logger.js';
-import type { AttemptOutcome, ClaimedMessage, DeliveryQueue } from '../services/messages.js';
-import type { Attempt } from '../store/types.js';
-import { formatAttemptError } from './attempt-error.js';
-import { callbackRequest } from './callback-request.js';
-import type { SendResult } from './http-sender.js';
+import type { ClaimedMessage, DeliveryQueue } from '../services/messages.js';
+import { AttemptStage, type Sender } from './attempt-stage.js';
 import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';
+import { OutcomeWriter } from './outcome-writer.js';
 import type { RetrySchedule } from './retry-schedule.js';
+import type { SendResult } from './send-result.js';
 import { Signer } from './signer.js';
-
-/** What the dispatcher needs from the HTTP side (HttpSender in production, fakes in tests). */
-export interface Sender {
-  originOf(url: string): string;
-  send(url: string, headers: Record<string, string>, body: string): Promise<SendResult>;
-}
 
 export interface DispatcherOptions {
   store: DeliveryQueue;
@@ -48,6 +41,14 @@ export interface DispatcherOptions {
  */
 export type LoopState = 'stopped' | 'idle' | 'claiming' | 'draining';
 
+/** The loop's changes of state: every one goes through `Dispatcher.enter`, which allows only these. */
+const TRANSITIONS: Readonly<Record<LoopState, readonly LoopState[]>> = {
+  stopped: ['idle'],
+  idle: ['claiming', 'draining'],
+  claiming: ['idle', 'draining'],
+  draining: ['stopped'],
+};
+
 /** Safety margin kept between the end of an attempt and the end of its claim's lease. */
 const LEASE_MARGIN_MS = 1_000;
 
@@ -56,15 +57,15 @@ const LEASE_MARGIN_MS = 1_000;
  * concurrency limit, decides retries through the RetrySchedule and acknowledges outcomes in batches
  * (one store transaction for everything that finished in the same turn of the event loop).
  *
- * An attempt goes through three stages, after Svix's worker: `prepare` (the signed request, built
- * once), `send` (the HTTP call, which never throws: failures come back typed) and `decide` (the retry
- * policy's verdict, queued for the next batched write). Which claimed message may start, wait or go
- * back to the store is the OriginScheduler's policy; a waiting message is started only while its
- * lease still covers a whole attempt, so no second claim can deliver it concurrently.
+ * An attempt is the AttemptStage's (prepare → send → decide); its outcome goes to the OutcomeWriter
+ * for the next batched write. Which claimed message may start, wait or go back to the store is the
+ * OriginScheduler's policy; a waiting message is started only while its lease still covers a whole
+ * attempt, so no second claim can deliver it concurrently.
  */
 export class Dispatcher {
-  private readonly signer: Signer;
   private readonly now: () => number;
+  private readonly stage: AttemptStage;
+  private readonly writer: OutcomeWriter;
   private readonly scheduler: OriginScheduler<ClaimedMessage>;
   private loop: LoopState = 'stopped';
   /** A wake-up is queued for the next turn of the event loop (setImmediate). */
@@ -84,16 +85,25 @@ export class Dispatcher {
   private inFlight = 0;
   /** Claim only once this much room is free while busy, so completions do not each cause a tiny claim. */
   private readonly lowWater: number;
-  /** Outcomes and their send results waiting for the next batched write. */
-  private outcomes: AttemptOutcome[] = [];
-  private results: SendResult[] = [];
-  /** The batched write in progress (at most one at a time). */
-  private flushing: Promise<void> | null = null;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: DispatcherOptions) {
-    this.signer = options.signer ?? new Signer();
     this.now = options.now ?? Date.now;
+    this.stage = new AttemptStage({
+      sender: options.sender,
+      schedule: options.schedule,
+      signer: options.signer ?? new Signer(),
+      logger: options.logger,
+      userAgent: options.userAgent,
+      now: this.now,
+    });
+    this.writer = new OutcomeWriter({
+      store: options.store,
+      logger: options.logger,
+      now: this.now,
+      onAttempts: options.onAttempts,
+      onRetries: () => this.wake(),
+    });
     this.scheduler = new OriginScheduler({
       originConcurrency: options.originConcurrency,
       attemptTimeoutMs: options.attemptTimeoutMs,
@@ -112,9 +122,18 @@ export class Dispatcher {
   }
 
   start(): void {
-    if (this.loop !== 'stopped') return;
-    this.loop = 'idle';
+    if (!this.enter('idle', 'stopped')) return;
     this.wake();
+  }
+
+  /**
+   * The one place the loop changes state: to `to` when it is in one of `from` and the change is one of
+   * TRANSITIONS; returns whether it changed.
+   */
+  private enter(to: LoopState, ...from: LoopState[]): boolean {
+    if (!from.includes(this.loop) || !TRANSITIONS[this.loop].includes(to)) return false;
+    this.loop = to;
+    return true;
   }
 
   /** Something became due now: look at the store on the next turn instead of after the sleep. */
@@ -164,8 +183,7 @@ export class Dispatcher {
 
   /** Stops claiming, hands back queued messages, waits for attempts in flight and records every outcome. */
   async stop(): Promise<void> {
-    if (this.loop === 'stopped' || this.loop === 'draining') return;
-    this.loop = 'draining';
+    if (!this.enter('draining', 'idle', 'claiming')) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const queued = this.scheduler.takeAllWaiting().map((claimed) => claimed.message.id);
@@ -175,8 +193,8 @@ export class Dispatcher {
       const limit = new Promise<void>((resolve) => setTimeout(resolve, this.options.attemptTimeoutMs + 1_000).unref());
       await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), limit]);
     }
-    await this.flush();
-    this.loop = 'stopped';
+    await this.writer.flush();
+    this.enter('stopped', 'draining');
   }
 
   private readonly onWake = (): void => {
@@ -186,8 +204,7 @@ export class Dispatcher {
 
   /** Claims batches while there is room, places them, then sleeps until something is due. */
   private async claim(): Promise<void> {
-    if (this.loop !== 'idle') return;
-    this.loop = 'claiming';
+    if (!this.enter('claiming', 'idle')) return;
     let full = false;
     try {
       for (;;) {
@@ -230,8 +247,7 @@ export class Dispatcher {
       // Try again after the poll interval rather than at once (the store may be busy or down).
       full = true;
     }
-    if (this.loop !== 'claiming') return;
-    this.loop = 'idle';
+    if (!this.enter('idle', 'claiming')) return;
     // With no room, finishing attempts wake the loop; the poll timer is only a fallback then.
     await this.sleepUntilDue(full);
   }
@@ -279,65 +295,10 @@ export class Dispatcher {
     void this.attempt(item, this.scheduler.begin(origin, now));
   }
 
-  /** prepare → send → decide; the outcome joins the next batched write; then the slot is given back. */
+  /** The attempt stage, then its outcome joins the next batched write; then the slot is given back. */
   private async attempt(item: ClaimedMessage, ticket: AttemptTicket): Promise<void> {
-    const startedAt = ticket.startedAt;
     try {
-      const { message, registration } = item;
-      const attemptNumber = message.attempts + 1;
-      let result: SendResult;
-      try {
-        const request = callbackRequest(item, attemptNumber, startedAt, this.signer, this.options.userAgent);
-        result = await this.options.sender.send(registration.url, request.headers, request.body);
-      } catch (error) {
-        result = {
-          statusCode: null,
-          retryAfter: null,
-          error: { kind: 'internal', detail: (error as Error).message },
-          responseExcerpt: null,
-          latencyMs: this.now() - startedAt,
-        };
-      }
-      const attempt: Attempt = {
-        messageId: message.id,
-        attemptNumber,
-        startedAt,
-        url: registration.url,
-        statusCode: result.statusCode,
-        latencyMs: result.latencyMs,
-        errorKind: result.error?.kind ?? null,
-        error: result.error?.detail ?? null,
-        responseExcerpt: result.responseExcerpt,
-      };
-      const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.now());
-      // One line per outcome; built only when info is on (benchmarks and quiet deployments run at warn).
-      if (this.options.logger.isLevelEnabled?.('info') !== false) {
-        this.options.logger.info(
-          {
-            messageId: message.id,
-            account: message.accountName,
-            service: message.serviceName,
-            attempt: attemptNumber,
-            url: registration.url,
-            statusCode: result.statusCode,
-            error: result.error && formatAttemptError(result.error),
-            ms: Math.round(result.latencyMs),
-            outcome: decision.kind,
-            ...(decision.kind === 'failed' ? { reason: decision.reason } : {}),
-            ...(decision.kind === 'retry'
-              ? { retryIn: `${Math.round((decision.nextAttemptAt - this.now()) / 1000)}s` }
-              : {}),
-          },
-          decision.kind === 'delivered'
-            ? 'message delivered'
-            : decision.kind === 'failed'
-              ? 'message failed'
-              : 'attempt failed',
-        );
-      }
-      this.outcomes.push({ ...decision, attempt });
-      this.results.push(result);
-      this.scheduleFlush();
+      this.writer.add(await this.stage.run(item, ticket.startedAt));
     } catch (error) {
       // Not recorded: the message stays claimed until its lease ends, then it is delivered again.
       this.options.logger.error({ err: error, messageId: item.message.id }, 'recording an attempt failed');
@@ -382,41 +343,6 @@ export class Dispatcher {
       if (leaseLeft < this.options.attemptTimeoutMs + LEASE_MARGIN_MS) tooLate.push(next.message.id);
       else this.startAttempt(origin, next, now);
     }
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushing) return;
-    this.flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushNow());
-  }
-
-  /** Records every collected outcome, one store transaction per batch. */
-  private async flushNow(): Promise<void> {
-    let retries = false;
-    try {
-      while (this.outcomes.length > 0) {
-        const batch = this.outcomes;
-        const results = this.results;
-        this.outcomes = [];
-        this.results = [];
-        retries ||= batch.some((outcome) => outcome.kind === 'retry');
-        try {
-          await this.options.store.complete(batch, this.now());
-        } catch (error) {
-          // The messages stay claimed; their leases lapse and they are delivered again (at least once).
-          this.options.logger.error({ err: error, count: batch.length }, 'recording attempt outcomes failed');
-        }
-        this.options.onAttempts?.(results);
-      }
-    } finally {
-      this.flushing = null;
-    }
-    // A retry may be due before the current sleep ends.
-    if (retries) this.wake();
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    if (this.outcomes.length > 0) await this.flushNow();
   }
 
   private async release(ids: string[], nextAttemptAt: number): Promise<void> {

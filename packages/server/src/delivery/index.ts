@@ -1,9 +1,15 @@
-import type { AppContext } from '../context.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import type { MessageService } from '../services/messages.js';
+import type { MessageStore } from '../store/types.js';
 import { VERSION } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
-import { HttpSender, type Resolver } from './http-sender.js';
+import type { Resolver } from './guarded-lookup.js';
+import { HttpSender } from './http-sender.js';
 import { startRetention } from './retention.js';
 import { RetrySchedule } from './retry-schedule.js';
+import type { SendResult } from './send-result.js';
+import type { UrlGuard } from './url-guard.js';
 
 /** A running delivery engine (dispatcher + retention purge). */
 export interface Delivery {
@@ -18,10 +24,23 @@ export interface DeliveryOptions {
   resolve?: Resolver;
 }
 
+/**
+ * What the delivery engine is given (the server's `AppContext` has all of it): the delivery and
+ * retention settings, the message service, the URL guard, the logger and where attempts are counted.
+ */
+export interface DeliveryContext {
+  config: Pick<Config, 'delivery' | 'retention'>;
+  store: { messages: MessageStore };
+  messages: MessageService;
+  urlGuard: UrlGuard;
+  logger: FastifyBaseLogger;
+  metrics: { recordAttempts(results: readonly SendResult[]): void };
+}
+
 export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
-export function startDelivery(ctx: AppContext, options: DeliveryOptions = {}): Delivery {
+export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
   const { config, store, logger } = ctx;
   const delivery = config.delivery;
   const sender = new HttpSender({

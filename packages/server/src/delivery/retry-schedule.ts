@@ -1,7 +1,7 @@
 import { parseRetryAfter } from '@ccb/sdk';
+import { type AttemptError, formatAttemptError } from '../domain/attempt-error.js';
+import { MessageReasons } from '../domain/reasons.js';
 import type { AttemptDecision } from '../services/messages.js';
-import { GONE_REASON_KIND } from '../services/reasons.js';
-import { type AttemptError, formatAttemptError } from './attempt-error.js';
 
 /** What one attempt looked like, as far as retrying is concerned. */
 export interface AttemptResult {
@@ -40,7 +40,7 @@ export class RetrySchedule {
   decide(attemptNumber: number, maxAttempts: number, result: AttemptResult, now: number): AttemptDecision {
     const status = result.statusCode;
     if (result.error === null) return { kind: 'delivered' };
-    if (status === 410) return { kind: 'failed', reason: `${GONE_REASON_KIND}: the listener answered 410 Gone` };
+    if (status === 410) return { kind: 'failed', reason: MessageReasons.gone };
     const left = maxAttempts - attemptNumber;
     if (left <= 0) return { kind: 'failed', reason: formatAttemptError(result.error) };
     return { kind: 'retry', nextAttemptAt: now + this.delayBefore(left, status, result.retryAfter ?? null, now) };

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { formatAttemptError, storedAttemptError } from '../delivery/attempt-error.js';
+import { formatAttemptError, storedAttemptError } from '../domain/attempt-error.js';
+import { MessageReasons } from '../domain/reasons.js';
+import { REPLAYABLE_STATUSES } from '../domain/statuses.js';
 import {
   type Attempt,
   type CallbackMessage,
@@ -12,16 +14,10 @@ import {
   type MessageStatus,
   type Store,
 } from '../store/types.js';
-import { MessageReasons } from './reasons.js';
 import type { Registration, RegistrationService } from './registrations.js';
 
 /** How long an Idempotency-Key is remembered for its account and service (as payment APIs do: a day). */
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
-/**
- * Statuses a replay re-queues. A pending message is made due at once ("deliver now", instead of
- * waiting for its next scheduled attempt); a delivering one has an attempt in flight and is left alone.
- */
-export const REPLAYABLE_STATUSES: readonly MessageStatus[] = ['pending', 'failed', 'delivered', 'cancelled'];
 /** A publish that lost a race for an idempotency key is tried again this many times (it then finds the key). */
 const KEY_RACE_RETRIES = 2;
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ConfigError } from '../config.js';
+import { MessageReasons } from '../domain/reasons.js';
 import type { FieldCipher } from '../security/encryption.js';
+import { ConfigError } from '../settings.js';
 import type { RegistrationFields, RegistrationRecord, Store } from '../store/types.js';
-import { MessageReasons } from './reasons.js';
 
 /** A listener URL registered by an account for one callback service, secrets decrypted. */
 export interface Registration {

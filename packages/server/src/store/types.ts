@@ -6,9 +6,9 @@
  * them. Times are epoch milliseconds.
  */
 
-export type MessageStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'cancelled';
+import type { MessageStatus } from '../domain/statuses.js';
 
-export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'delivering', 'delivered', 'failed', 'cancelled'];
+export type { MessageStatus };
 
 /** A cursor the store did not make (or made by another backend). */
 export class InvalidCursorError extends Error {

@@ -8,18 +8,17 @@ import type {
   PublishResponseView,
   ReplayJobView,
   ReplayRequestBody,
-  SecretView,
   StatsView,
-} from '../../src/api/messages';
+} from '../../src/api/message-schemas';
 import type { RegistrationChange, RegistrationView } from '../../src/api/registrations';
+import type { SecretView } from '../../src/api/secrets';
 import type { HistoryPointView, HistoryView } from '../../src/api/stats-history';
 import type { ProfileView } from '../../src/api/ui';
-import type { MessageStatus } from '../../src/store/types';
 import { query, requester, seg } from './http';
 
-// The server's own lists (these modules import nothing, so the page bundles just the names).
-export { REASON_KINDS } from '../../src/services/reasons';
-export { MESSAGE_STATUSES, type MessageStatus } from '../../src/store/types';
+// The server's own lists (the domain's modules import nothing else, so the page bundles just these names).
+export { REASON_KINDS } from '../../src/domain/reason-kinds';
+export { isReplayable, MESSAGE_STATUSES, type MessageStatus } from '../../src/domain/statuses';
 export { ApiError, asApiError } from './http';
 
 /*
@@ -47,9 +46,6 @@ export type ReplayFilter = NonNullable<ReplayRequestBody['filter']>;
 const TOKEN_KEY = 'ccb.adminToken';
 /** Set by signing out, so the dev profile does not sign the tab straight back in. */
 const SIGNED_OUT_KEY = 'ccb.signedOut';
-
-/** Statuses a message can be replayed from (SPEC §4). */
-export const REPLAYABLE: MessageStatus[] = ['delivered', 'failed', 'cancelled'];
 
 export const session = {
   token: (): string | null => sessionStorage.getItem(TOKEN_KEY),

@@ -1,3 +1,4 @@
+import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
 import {
@@ -5,7 +6,6 @@ import {
   type CallbackMessage,
   IdempotencyKeyTakenError,
   type IdempotencyRecord,
-  MESSAGE_STATUSES,
   type MessageChange,
   type MessageFilter,
   type MessageInsert,

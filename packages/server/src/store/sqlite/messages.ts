@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import type {
   Attempt,
@@ -13,7 +14,7 @@ import type {
   MessageStore,
   PurgeCutoffs,
 } from '../types.js';
-import { IdempotencyKeyTakenError, MESSAGE_STATUSES } from '../types.js';
+import { IdempotencyKeyTakenError } from '../types.js';
 import { unavailableReason } from './availability.js';
 import { writeTransaction } from './transaction.js';
 

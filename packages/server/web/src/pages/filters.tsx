@@ -1,4 +1,4 @@
-import { ACCOUNT_NAME_PATTERN, ACCOUNT_NAME_RULE } from '../../../src/api/account-name';
+import { ACCOUNT_NAME_PATTERN, ACCOUNT_NAME_RULE } from '../../../src/domain/account-name';
 import { api, MESSAGE_STATUSES, type MessageFilter, REASON_KINDS } from '../api';
 import { href, usePoll } from '../ui';
 

@@ -1,5 +1,7 @@
 import { useState } from 'preact/hooks';
-import { ApiError, type Attempt, api, type MessageDetail, REPLAYABLE } from '../api';
+import { MessageReasons } from '../../../src/domain/reasons';
+import { isReplayable } from '../../../src/domain/statuses';
+import { ApiError, type Attempt, api, type MessageDetail } from '../api';
 import {
   AttemptError,
   EmptyState,
@@ -169,7 +171,7 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
                 </>
               ) : null}
             </dl>
-            {REPLAYABLE.includes(data.status) ? (
+            {isReplayable(data.status) ? (
               <div class="actions">
                 <button type="button" onClick={replay} disabled={replaying}>
                   Replay this message
@@ -183,7 +185,7 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
             <h2 id="attempts-title">Attempts</h2>
             {data.deliveryAttempts.length === 0 ? (
               <p class="muted">
-                {data.reason === 'no_registration'
+                {data.reason === MessageReasons.noRegistration
                   ? 'No attempt: the account had no registration for this service. Register one, then replay.'
                   : 'No attempt yet; this page updates by itself.'}
               </p>

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { MESSAGE_STATUSES, type Message, REPLAYABLE } from '../api';
+import { isReplayable, MESSAGE_STATUSES, type Message } from '../api';
 import { type ApiError, asApiError } from '../http';
 import { JobProgress } from '../pages/failed';
 import { AttemptsTable } from '../pages/message';
@@ -212,7 +212,7 @@ function Messages({ session, account, params }: { session: PortalSession; accoun
             withAccount={false}
             linkOf={(m) => portalHref(account, `/messages/${encodeURIComponent(m.id)}`)}
             actions={(m) =>
-              REPLAYABLE.includes(m.status) ? <ReplayButton account={account} message={m} onDone={refresh} /> : null
+              m.status === 'failed' ? <ReplayButton account={account} message={m} onDone={refresh} /> : null
             }
           />
           <Pager paged={paged} />
@@ -285,7 +285,7 @@ export function MessageView({ account, id }: { account: string; id: string }) {
                 <Time iso={data.createdAt} />
               </dd>
             </dl>
-            {REPLAYABLE.includes(data.status) ? (
+            {isReplayable(data.status) ? (
               <div class="actions">
                 <button
                   type="button"

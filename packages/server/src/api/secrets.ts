@@ -1,0 +1,87 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type, { type Static } from 'typebox';
+import type { AppContext } from '../context.js';
+import { ROTATION_GRACE_MS } from '../services/registrations.js';
+import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { AccountName, iso } from './message-schemas.js';
+
+/** `86400000` → `24 hours`, for the route descriptions (the durations are the services' own). */
+function hours(ms: number): string {
+  return `${ms / 3_600_000} hours`;
+}
+
+const RegistrationParams = Type.Object({ aname: AccountName, sname: Type.String({ minLength: 1, maxLength: 64 }) });
+const SecretBody = Type.Object({
+  secret: Type.String(),
+  previousSecret: Type.Optional(Type.String()),
+  previousSecretExpiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+
+const security = [{ adminToken: [] }];
+const tags = ['Messages'];
+const errors = { 400: errorBodySchema, 401: errorBodySchema };
+
+/** Admin signing-secret routes (SPEC §4): a registration's secret, and its rotation. */
+export const secretsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const { registrations } = ctx;
+
+  const secretBody = (registration: {
+    signingSecret: string;
+    previousSecret: string | null;
+    previousSecretExpiresAt: number | null;
+  }) => {
+    const body: { secret: string; previousSecret?: string; previousSecretExpiresAt?: string } = {
+      secret: registration.signingSecret,
+    };
+    const expires = registration.previousSecretExpiresAt;
+    if (registration.previousSecret && expires !== null && expires > Date.now()) {
+      body.previousSecret = registration.previousSecret;
+      body.previousSecretExpiresAt = iso(expires);
+    }
+    return body;
+  };
+  const noRegistration = (aname: string, sname: string) =>
+    new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
+
+  app.get(
+    '/callbacks/:aname/:sname/secret',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "A registration's signing secret (and the previous one during its grace period)",
+        params: RegistrationParams,
+        response: { 200: SecretBody, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const registration = await registrations.get(aname, sname);
+      if (!registration) throw noRegistration(aname, sname);
+      return secretBody(registration);
+    },
+  );
+
+  app.post(
+    '/callbacks/:aname/:sname/secret/rotate',
+    {
+      schema: {
+        tags,
+        security,
+        summary: `Rotate a signing secret; the previous one keeps signing for ${hours(ROTATION_GRACE_MS)}`,
+        params: RegistrationParams,
+        response: { 200: SecretBody, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const { aname, sname } = request.params;
+      const registration = await registrations.rotateSecret(aname, sname);
+      if (!registration) throw noRegistration(aname, sname);
+      request.log.info({ account: aname, service: sname }, 'signing secret rotated');
+      return secretBody(registration);
+    },
+  );
+};
+
+/** A signing secret as answered, for the dashboard. */
+export type SecretView = Static<typeof SecretBody>;
