@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { type BenchChild, startChild } from './lib/ipc.js';
 import { load } from './lib/load.js';
 import { carrierPayload, deliveredBody } from './lib/payload.js';
@@ -18,6 +21,13 @@ export interface DeliveryResult {
   ratio_vs_sender: number;
   ceiling_per_s: number;
   ratio_vs_ceiling: number;
+  /** The SQLite durable floor (bench/peers/floor.ts): the sender plus a bare durable queue. */
+  floor_per_s: number;
+  ratio_vs_floor: number;
+  /** Our engine, per measured round: messages its dispatcher handed back to the store. */
+  handed_back_per_round: number[];
+  /** Our engine, per measured round: 100 ms slices without a delivery between the first and the last. */
+  idle_slices_per_round: number[];
 }
 
 /** What the results file and the table say when redis-server is missing. */
@@ -37,7 +47,7 @@ export interface PortCount {
 /** Our engine's in-flight cap towards one origin (default origin concurrency), used for every peer too. */
 export const IN_FLIGHT = 64;
 const BULLMQ_CONCURRENCY = Number(process.env.BENCH_BULLMQ_CONCURRENCY ?? IN_FLIGHT);
-/** Alternating rounds (ceiling, ours, sender, BullMQ) × 3, best of each kept: other work on the machine hits all sides. */
+/** Alternating rounds (ceiling, ours, sender, SQLite floor, BullMQ) × 3, best of each kept: other work on the machine hits all sides. */
 const ROUNDS = 3;
 
 export function startListener(ports = 1): Promise<Listener> {
@@ -76,7 +86,18 @@ export interface System {
   prepare?(count: number): Promise<void>;
   /** Makes `count` messages available for delivery as its producers would. */
   enqueue(count: number): Promise<void>;
+  /** Messages handed back to the store so far (our engine only). */
+  handedBack?(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** One measured round of a system. */
+export interface Round {
+  rate: number;
+  /** Messages handed back during the round; null for a peer that has no such thing. */
+  handedBack: number | null;
+  /** 100 ms slices without a delivery between the first and the last of the round. */
+  idleSlices: number;
 }
 
 /** Our server with the listener registered; messages go in through the batch publish API. */
@@ -89,6 +110,7 @@ async function ours(listener: Listener): Promise<System> {
     name: 'ours',
     pids: [server.child.pid],
     enqueue: (count) => publishMany(client, count, message),
+    handedBack: () => server.handedBack(),
     async close() {
       await client.close();
       await server.dispose();
@@ -157,22 +179,55 @@ export async function sender(listener: Listener, logName = 'sender'): Promise<Sy
   };
 }
 
-/** Deliveries per second from the first to the last receipt of `count` messages. */
-async function measure(ctx: BenchContext, listener: Listener, system: System, count: number): Promise<number> {
+/**
+ * The durable floor of SPEC §10 (bench/peers/floor.ts): the sender plus a bare prepared INSERT per
+ * published batch, one claim and one acknowledgement statement per batch, on `database` (a SQLite
+ * file path, created in a temporary folder when omitted, or a PostgreSQL URL).
+ */
+export async function floor(listener: Listener, backend: 'sqlite' | 'postgres', database?: string): Promise<System> {
+  const dir = backend === 'sqlite' && !database ? mkdtempSync(join(tmpdir(), 'ccb-bench-floor-')) : null;
+  const child = await startChild(`floor-${backend}`, 'peers/floor.ts', {
+    backend,
+    database: database ?? join(dir ?? '', 'floor.sqlite'),
+    listener: `http://127.0.0.1:${listener.info.ports[0]}/carrier`,
+    inFlight: IN_FLIGHT,
+    attemptTimeoutMs: 15_000,
+    batchSize: 200,
+  });
+  let offset = 0;
+  return {
+    name: `durable floor (${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`,
+    pids: [child.pid],
+    async enqueue(count) {
+      await child.call('enqueue', { count, offset });
+      offset += count;
+    },
+    async close() {
+      await child.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Deliveries per second from the first to the last receipt of `count` messages, and how the round went. */
+async function measure(ctx: BenchContext, listener: Listener, system: System, count: number): Promise<Round> {
   await listener.call('reset');
   await system.prepare?.(count);
   const cpuBefore = system.pids.map(cpuSeconds);
+  const handedBefore = (await system.handedBack?.()) ?? null;
   await system.enqueue(count);
   const result = await awaitDeliveries(listener, count, 600_000);
   const cpu = system.pids.map(cpuSeconds).reduce((sum, v, i) => sum + v - cpuBefore[i], 0);
+  const handedBack = handedBefore === null ? null : ((await system.handedBack?.()) ?? 0) - handedBefore;
   if (result.count < count) ctx.note(`delivery ${system.name}: only ${result.count} of ${count} arrived in time`);
   if (result.count > count) ctx.note(`delivery ${system.name}: ${result.count - count} more requests than messages`);
-  const shape = await timelineShape(listener);
+  const shape = await timelineSummary(listener);
   ctx.log(
     `  ${system.name}: ${result.count} deliveries at ${Math.round(result.rate)}/s, ` +
-      `${round((cpu * 1e6) / count)} µs CPU per delivery; ${shape}`,
+      `${round((cpu * 1e6) / count)} µs CPU per delivery; ${shape.text}` +
+      (handedBack === null ? '' : `; ${handedBack} handed back`),
   );
-  return result.rate;
+  return { rate: result.rate, handedBack, idleSlices: shape.idleSlices };
 }
 
 /**
@@ -180,9 +235,14 @@ async function measure(ctx: BenchContext, listener: Listener, system: System, co
  * last 5% took, which tells a steady engine from one that stalls or trails off.
  */
 export async function timelineShape(listener: Listener): Promise<string> {
+  return (await timelineSummary(listener)).text;
+}
+
+/** `timelineShape`'s line, and the count of idle 100 ms slices (no delivery) between the first and the last delivery. */
+export async function timelineSummary(listener: Listener): Promise<{ text: string; idleSlices: number }> {
   const { bucketMs, counts } = await listener.call<{ bucketMs: number; counts: number[] }>('timeline');
   const total = counts.reduce((a, b) => a + b, 0);
-  if (total === 0) return 'no deliveries';
+  if (total === 0) return { text: 'no deliveries', idleSlices: 0 };
   const busy = counts.filter((c) => c > 0).sort((a, b) => a - b);
   const median = busy[Math.floor(busy.length / 2)] * (1000 / bucketMs);
   let seen = 0;
@@ -195,10 +255,12 @@ export async function timelineShape(listener: Listener): Promise<string> {
     }
   }
   const idle = counts.filter((c) => c === 0).length;
-  return (
-    `median ${Math.round(median)}/s over busy 100 ms slices, ${idle} idle slices, ` +
-    `last 5% took ${round(((counts.length - p95Bucket) * bucketMs) / 1000, 1)} s of ${round((counts.length * bucketMs) / 1000, 1)} s`
-  );
+  return {
+    text:
+      `median ${Math.round(median)}/s over busy 100 ms slices, ${idle} idle slices, ` +
+      `last 5% took ${round(((counts.length - p95Bucket) * bucketMs) / 1000, 1)} s of ${round((counts.length * bucketMs) / 1000, 1)} s`,
+    idleSlices: idle,
+  };
 }
 
 /** Delivery rate in each tenth of the run, to see whether a long drain slows down as it goes. */
@@ -237,12 +299,12 @@ async function ceiling(ctx: BenchContext, listener: Listener): Promise<number> {
 }
 
 export async function runDelivery(ctx: BenchContext): Promise<DeliveryResult> {
-  const count = ctx.quick ? 10_000 : 20_000;
+  const count = countOverride('delivery', ctx.quick ? 10_000 : 20_000);
   const listener = await startListener();
   const systems: System[] = [];
   let bullmqSystem: System | null = null;
   try {
-    systems.push(await ours(listener), await sender(listener));
+    systems.push(await ours(listener), await sender(listener), await floor(listener, 'sqlite'));
     try {
       bullmqSystem = await bullmq(listener);
       systems.push(bullmqSystem);
@@ -259,15 +321,19 @@ export async function runDelivery(ctx: BenchContext): Promise<DeliveryResult> {
       await awaitDeliveries(listener, 2_000, 60_000);
     }
     const best = new Map<System, number>();
+    const oursRounds: Round[] = [];
     let ceilingBest = 0;
     for (let r = 0; r < ROUNDS; r++) {
       ceilingBest = Math.max(ceilingBest, await ceiling(ctx, listener));
       for (const system of systems) {
-        best.set(system, Math.max(best.get(system) ?? 0, await measure(ctx, listener, system, count)));
+        const round = await measure(ctx, listener, system, count);
+        if (system === systems[0]) oursRounds.push(round);
+        best.set(system, Math.max(best.get(system) ?? 0, round.rate));
       }
     }
     const oursBest = best.get(systems[0]) ?? Number.NaN;
     const senderBest = best.get(systems[1]) ?? Number.NaN;
+    const floorBest = best.get(systems[2]) ?? Number.NaN;
     const bullmqBest = bullmqSystem ? (best.get(bullmqSystem) ?? Number.NaN) : null;
     return {
       deliveries_per_s: Math.round(oursBest),
@@ -277,6 +343,10 @@ export async function runDelivery(ctx: BenchContext): Promise<DeliveryResult> {
       ratio_vs_sender: round(oursBest / senderBest),
       ceiling_per_s: Math.round(ceilingBest),
       ratio_vs_ceiling: round(oursBest / ceilingBest),
+      floor_per_s: Math.round(floorBest),
+      ratio_vs_floor: round(oursBest / floorBest),
+      handed_back_per_round: oursRounds.map((r) => r.handedBack ?? 0),
+      idle_slices_per_round: oursRounds.map((r) => r.idleSlices),
     };
   } finally {
     for (const system of systems) await system.close();

@@ -1,6 +1,6 @@
-import { awaitDeliveries, type Listener, ratesByTenth, startListener } from './delivery.js';
+import { awaitDeliveries, type Listener, ratesByTenth, startListener, timelineSummary } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
 import { sampleRss } from './lib/proc.js';
 import { ratePerSecond, round } from './lib/stats.js';
@@ -10,6 +10,10 @@ export interface DrainResult {
   messages: number;
   max_rss_mb: number;
   rate_ratio: number;
+  /** Messages handed back by the draining process, in the 10,000-message drain and in the long one. */
+  handed_back_per_round: number[];
+  /** Idle 100 ms slices (no delivery) between the first and the last delivery, per drain as above. */
+  idle_slices_per_round: number[];
 }
 
 /**
@@ -53,20 +57,23 @@ async function drain(ctx: BenchContext, listener: Listener, count: number) {
     const result = await awaitDeliveries(listener, total, ctx.quick ? 400_000 : 1_500_000);
     const { maxMb } = rss.stop();
     const { markTime } = await listener.call<{ markTime: number }>('mark');
+    const handedBack = await worker.handedBack();
+    const { idleSlices } = await timelineSummary(listener);
     const rate = ratePerSecond(result.count - WARMUP + 1, markTime, result.last);
     if (result.count < total) ctx.note(`drain ${count}: only ${result.count} delivered before the time limit`);
     ctx.log(
       `  drained ${result.count} at ${Math.round(rate)}/s after the first ${WARMUP} ` +
-        `(${Math.round(result.rate)}/s overall), max RSS ${Math.round(maxMb)} MB; ${await ratesByTenth(listener)}`,
+        `(${Math.round(result.rate)}/s overall), max RSS ${Math.round(maxMb)} MB; ${await ratesByTenth(listener)}; ` +
+        `${handedBack} handed back, ${idleSlices} idle 100 ms slices`,
     );
-    return { rate, maxMb };
+    return { rate, maxMb, handedBack, idleSlices };
   } finally {
     await dispose();
   }
 }
 
 export async function runDrain(ctx: BenchContext): Promise<DrainResult> {
-  const messages = ctx.quick ? 100_000 : 1_000_000;
+  const messages = countOverride('drain', ctx.quick ? 100_000 : 1_000_000);
   const listener = await startListener();
   try {
     const small = await drain(ctx, listener, 10_000);
@@ -75,6 +82,8 @@ export async function runDrain(ctx: BenchContext): Promise<DrainResult> {
       messages,
       max_rss_mb: Math.round(big.maxMb),
       rate_ratio: round(big.rate / small.rate),
+      handed_back_per_round: [small.handedBack, big.handedBack],
+      idle_slices_per_round: [small.idleSlices, big.idleSlices],
     };
   } finally {
     await listener.stop();

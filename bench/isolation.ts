@@ -1,13 +1,25 @@
 import { SERVICES } from '@ccb/sdk';
-import { awaitDeliveries, type Listener, startListener, timelineShape } from './delivery.js';
+import { awaitDeliveries, type Listener, startListener, timelineSummary } from './delivery.js';
 import { ACCOUNT, CcbClient, publishMany } from './lib/ccb-client.js';
-import type { BenchContext } from './lib/context.js';
+import { type BenchContext, countOverride } from './lib/context.js';
 import { carrierPayload } from './lib/payload.js';
 import { round } from './lib/stats.js';
 import { startCcb } from './targets/ccb.js';
 
 export interface IsolationResult {
   healthy_ratio: number;
+  /** Per round with all ten origins healthy: messages handed back (none expected) and idle 100 ms slices. */
+  healthy_handed_back_per_round: number[];
+  healthy_idle_slices_per_round: number[];
+  /** Per round with one origin hanging: messages handed back (the hanging origin's, shed) and idle slices. */
+  hanging_handed_back_per_round: number[];
+  hanging_idle_slices_per_round: number[];
+}
+
+interface Round {
+  rate: number;
+  handedBack: number;
+  idleSlices: number;
 }
 
 /** Ten services of the demo account, each registered to its own listener origin (port). */
@@ -19,7 +31,7 @@ const ATTEMPT_TIMEOUT = '2s';
  * The rate at which the nine healthy origins receive their share of `count` messages, spread
  * round-robin over ten origins, when origin 0 answers normally (`hang` false) or never answers.
  */
-async function healthyRate(ctx: BenchContext, listener: Listener, count: number, hang: boolean): Promise<number> {
+async function healthyRate(ctx: BenchContext, listener: Listener, count: number, hang: boolean): Promise<Round> {
   const server = await startCcb(hang ? 'isolation-hang' : 'isolation-base', {
     attemptTimeout: ATTEMPT_TIMEOUT,
     retrySchedule: '5m',
@@ -43,11 +55,13 @@ async function healthyRate(ctx: BenchContext, listener: Listener, count: number,
       ctx.note(`isolation: healthy listeners got ${result.count} of ${healthyShare} before the time limit`);
     }
     await client.close();
+    const handedBack = await server.handedBack();
+    const shape = await timelineSummary(listener);
     ctx.log(
       `  ${hang ? 'one of ten origins hanging' : 'all ten origins healthy'}: ` +
-        `healthy origins received ${result.count} at ${Math.round(result.rate)}/s; ${await timelineShape(listener)}`,
+        `healthy origins received ${result.count} at ${Math.round(result.rate)}/s; ${shape.text}; ${handedBack} handed back`,
     );
-    return result.rate;
+    return { rate: result.rate, handedBack, idleSlices: shape.idleSlices };
   } finally {
     await listener.call('reset');
     await server.dispose();
@@ -65,16 +79,23 @@ const ROUNDS = 3;
 const COUNT = { quick: 40_000, full: 80_000 };
 
 export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> {
-  const count = ctx.quick ? COUNT.quick : COUNT.full;
+  const count = countOverride('isolation', ctx.quick ? COUNT.quick : COUNT.full);
   const listener = await startListener(SERVICE_NAMES.length);
   try {
-    let baseline = 0;
-    let withHang = 0;
+    const healthy: Round[] = [];
+    const hanging: Round[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      baseline = Math.max(baseline, await healthyRate(ctx, listener, count, false));
-      withHang = Math.max(withHang, await healthyRate(ctx, listener, count, true));
+      healthy.push(await healthyRate(ctx, listener, count, false));
+      hanging.push(await healthyRate(ctx, listener, count, true));
     }
-    return { healthy_ratio: round(withHang / baseline) };
+    const best = (rounds: Round[]) => Math.max(...rounds.map((r) => r.rate));
+    return {
+      healthy_ratio: round(best(hanging) / best(healthy)),
+      healthy_handed_back_per_round: healthy.map((r) => r.handedBack),
+      healthy_idle_slices_per_round: healthy.map((r) => r.idleSlices),
+      hanging_handed_back_per_round: hanging.map((r) => r.handedBack),
+      hanging_idle_slices_per_round: hanging.map((r) => r.idleSlices),
+    };
   } finally {
     await listener.stop();
   }

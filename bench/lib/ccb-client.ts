@@ -17,7 +17,12 @@ export class CcbClient {
     this.pool = new Pool(address, { connections: 16, pipelining: 1 });
   }
 
-  async json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, headers: Record<string, string>, body?: unknown) {
+  async json<T>(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    headers: Record<string, string>,
+    body?: unknown,
+  ) {
     const res = await this.pool.request({
       method,
       path,
@@ -29,7 +34,8 @@ export class CcbClient {
     return JSON.parse(text) as T;
   }
 
-  async login(): Promise<Session> {
+  /** Signs in through the demo client as `username` (the demo user by default). */
+  async login(username = 'demo', password = 'demo-password'): Promise<Session> {
     const basic = Buffer.from('demo-client:demo-secret').toString('base64');
     const res = await this.pool.request({
       method: 'POST',
@@ -44,7 +50,7 @@ export class CcbClient {
       'POST',
       '/api/m2m/v1/session/login',
       { authorization: `Bearer ${accessToken}` },
-      { username: 'demo', password: 'demo-password' },
+      { username, password },
     );
     return {
       accessToken,
@@ -53,8 +59,17 @@ export class CcbClient {
     };
   }
 
-  register(session: Session, body: { name: string; url: string; username?: string; password?: string }) {
-    return this.json('POST', `/api/m2m/v1/callbacks/${ACCOUNT}`, session.headers, body);
+  register(
+    session: Session,
+    body: { name: string; url: string; username?: string; password?: string },
+    account = ACCOUNT,
+  ) {
+    return this.json('POST', `/api/m2m/v1/callbacks/${account}`, session.headers, body);
+  }
+
+  /** A user allowed to manage `accounts` (admin API). */
+  createUser(username: string, password: string, accounts: string[]) {
+    return this.json('POST', '/admin/v1/users', admin(), { username, password, accounts });
   }
 
   list(session: Session) {

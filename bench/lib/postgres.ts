@@ -10,6 +10,8 @@ import { cpuSeconds } from './proc.js';
  * as the postgres user when the benchmark runs as root.
  */
 export interface BenchPostgres {
+  /** The cluster's superuser URL (database `postgres`): statistics are read through it. */
+  adminUrl: string;
   /** Creates a database and returns its URL. */
   createDatabase(name: string): Promise<string>;
   /** CPU seconds used so far by the cluster's live processes (the postmaster and its children), from /proc. */
@@ -32,6 +34,7 @@ export async function startPostgres(): Promise<BenchPostgres | null> {
   const data = cluster.dataDir;
   const admin = cluster.url;
   return {
+    adminUrl: admin,
     async createDatabase(name) {
       const client = new pg.Client({ connectionString: admin });
       await client.connect();

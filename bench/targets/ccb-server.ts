@@ -44,6 +44,20 @@ config.host = '127.0.0.1';
 
 const server = await startServer(config);
 const rpc = serveRpc({
+  /** Messages the dispatcher handed back to the store so far (ccb_messages_handed_back_total, all reasons). */
+  async handedBack() {
+    const { values } = await server.ctx.metrics.messagesHandedBack.get();
+    return values.reduce((sum, v) => sum + v.value, 0);
+  },
+  /** Runs of the retention purge so far and their total seconds (ccb_retention_purge_duration_seconds). */
+  async purges() {
+    const { values } = await server.ctx.metrics.purgeDuration.get();
+    const pick = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+    return {
+      count: pick('ccb_retention_purge_duration_seconds_count'),
+      seconds: pick('ccb_retention_purge_duration_seconds_sum'),
+    };
+  },
   async stop() {
     await server.close();
     setTimeout(() => process.exit(0), 20);

@@ -15,6 +15,10 @@ export interface CcbServer {
   child: BenchChild<{ address: string }>;
   address: string;
   db: string;
+  /** Messages its dispatcher has handed back to the store since it started. */
+  handedBack(): Promise<number>;
+  /** Runs of the retention purge since it started, and their total seconds. */
+  purges(): Promise<{ count: number; seconds: number }>;
   /** Stops the process; the database stays until `dispose`. */
   stop(): Promise<void>;
   dispose(): Promise<void>;
@@ -42,6 +46,8 @@ export async function startCcb(
     child,
     address: child.info.address,
     db,
+    handedBack: () => child.call<number>('handedBack'),
+    purges: () => child.call<{ count: number; seconds: number }>('purges'),
     stop: () => child.stop(),
     async dispose() {
       await child.stop();

@@ -1,3 +1,4 @@
+// test tier: full (builds and loads the package in child processes)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

@@ -20,6 +20,7 @@ import { oauthRoutes } from './api/oauth.js';
 import { portalUiRoutes } from './api/portal-ui.js';
 import { registrationsRoutes } from './api/registrations.js';
 import { installRequestGuards } from './api/request-guards.js';
+import { installRequestTextRule } from './api/request-text.js';
 import { secretsRoutes } from './api/secrets.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
@@ -94,6 +95,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   installErrorHandlers(app);
   installRequestGuards(app);
   installBodyParsers(app);
+  installRequestTextRule(app);
 
   await app.register(swagger, {
     openapi: {

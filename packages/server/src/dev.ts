@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Config, DEV_CREDENTIALS, loadConfig, SERVE_SETTINGS } from './config.js';
 import { hashPassword } from './security/passwords.js';
@@ -19,20 +19,26 @@ export function dataDirectory(databaseUrl: string): string {
 
 /**
  * The dev profile's encryption key: generated once and kept in `<data dir>/encryption.key` (mode
- * 0600), so registrations stay readable across restarts.
+ * 0600), so registrations stay readable across restarts. Instances started together may all find no
+ * file: each writes its key to a temporary file and links it to the name, which only one link can
+ * take (the file appears whole, never half written); the others read the winner's key.
  */
 export function devEncryptionKey(dataDir: string): Buffer {
   const file = join(dataDir, 'encryption.key');
-  if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-    if (key.length !== 32)
-      throw new ConfigError(`${file} does not hold a 32-byte hex key; delete it to make a new one`);
-    return key;
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const draft = join(dataDir, `.encryption.key.${process.pid}.${randomBytes(4).toString('hex')}`);
+    writeFileSync(draft, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      linkSync(draft, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(draft);
+    }
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+  if (key.length !== 32) throw new ConfigError(`${file} does not hold a 32-byte hex key; delete it to make a new one`);
   return key;
 }
 

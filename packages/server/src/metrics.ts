@@ -35,6 +35,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly messagesHandedBack = new Counter({
+    name: 'ccb_messages_handed_back_total',
+    help: 'Claimed messages the dispatcher gave back to the store undelivered, by reason: origin_slow (no room at a slow origin), origin_stuck (waiting for an origin that stopped answering), lease_short (the lease no longer covered an attempt), stopping (the worker is shutting down)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly purgeDuration = new Histogram({
+    name: 'ccb_retention_purge_duration_seconds',
+    help: 'Duration of each run of the retention purge',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly messagesPurged = new Counter({
+    name: 'ccb_messages_purged_total',
+    help: 'Messages removed by the retention purge',
+    registers: [this.registry],
+  });
+
   /** Where the queue gauges read from; set by the metrics route of the running server. */
   private statsSource: (() => Promise<MessageStats>) | null = null;
   private cached: { at: number; stats: MessageStats } | null = null;
@@ -105,6 +125,12 @@ export class Metrics {
       this.attemptDuration.observe(result.latencyMs / 1000);
     }
     for (const [outcome, count] of byOutcome) this.attemptsTotal.inc({ outcome }, count);
+  }
+
+  /** One run of the retention purge: how many messages it removed and how long it took. */
+  recordPurge(purged: number, seconds: number): void {
+    this.purgeDuration.observe(seconds);
+    if (purged > 0) this.messagesPurged.inc(purged);
   }
 
   /** Totals of the attempt counter so far, by outcome. */

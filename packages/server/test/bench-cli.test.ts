@@ -1,3 +1,4 @@
+// test tier: full (runs the bench scripts as child processes)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -31,5 +32,34 @@ describe('bench command lines', () => {
     const result = bench('store.ts', '--rounds', '0');
     assert.equal(result.status, 2);
     assert.match(result.stderr, /--rounds must be a positive whole number, not "0"/);
+  });
+
+  it('describes every section and the soak flags in npm run bench --help', () => {
+    const result = bench('run.ts', '--help');
+    assert.equal(result.status, 0, result.stderr);
+    for (const section of ['api', 'delivery', 'latency', 'drain', 'isolation', 'ingest', 'postgres', 'controls']) {
+      assert.match(result.stdout, new RegExp(`^  ${section} `, 'm'), section);
+    }
+    for (const flag of ['--quick', '--only', '--soak', '--minutes N', '--rate N', '--every N', '--retention D']) {
+      assert.ok(result.stdout.includes(flag), flag);
+    }
+  });
+
+  it('refuses soak flags without --soak, and --soak with --quick', () => {
+    const alone = bench('run.ts', '--minutes', '3');
+    assert.equal(alone.status, 2);
+    assert.match(alone.stderr, /--minutes goes with --soak/);
+    const mixed = bench('run.ts', '--soak', '--quick');
+    assert.equal(mixed.status, 2);
+    assert.match(mixed.stderr, /--soak runs alone/);
+  });
+
+  it('refuses a soak rate of zero and a retention that is not a duration, before starting anything', () => {
+    const rate = bench('run.ts', '--soak', '--rate', '0');
+    assert.equal(rate.status, 2);
+    assert.match(rate.stderr, /--rate must be a positive whole number, not "0"/);
+    const retention = bench('run.ts', '--soak', '--retention', 'soon');
+    assert.equal(retention.status, 2);
+    assert.match(retention.stderr, /--retention: .*"soon" is not a duration/);
   });
 });

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
+import { fastTier } from '../../../test/tiers.js';
 
 /** Debian's Chromium; the tests never download a browser. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -21,6 +22,7 @@ export function browserMissing(path: string = CHROMIUM, env: NodeJS.ProcessEnv =
  * requests are the test's own to 127.0.0.1.
  */
 export function launchChromium(): Promise<Browser> {
+  if (fastTier) throw new Error('a browser in the fast tier: mark the file `// test tier: full` (test/tiers.ts)');
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { registerAccessCommands } from '../src/cli/access.js';
 import { runCcbInProcess } from './ccb-in-process.js';
 import { accessToken, login, startTestServer, type TestServer } from './helpers.js';
-import { runCcb } from './server-process.js';
+import { childProcessTest, runCcb } from './server-process.js';
 
 describe('ccb clients and ccb users', () => {
   let server: TestServer;
@@ -45,7 +45,7 @@ describe('ccb clients and ccb users', () => {
     assert.match(again.stderr, /client billing-app does not exist \(REQUEST_FAILED\.ResourceNotFound\)/);
   });
 
-  it('creates a user with a generated password, changes it, lists and deletes the user', async () => {
+  it('creates a user with a generated password, changes it, lists and deletes the user', childProcessTest, async () => {
     const created = await ccb('users', 'create', 'ops', '--accounts', '0000123456-00001,0000123456-00002');
     assert.equal(created.code, 0, created.stderr);
     const generated = /Password: (\S+)/.exec(created.stdout)?.[1];

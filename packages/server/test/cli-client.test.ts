@@ -9,7 +9,7 @@ import { registerMessagesCommand, sinceTime } from '../src/cli/messages.js';
 import { registerPublishCommand } from '../src/cli/publish.js';
 import { runCcbInProcess } from './ccb-in-process.js';
 import { DEV_CREDENTIALS, eventually, startTestServer, type TestServer } from './helpers.js';
-import { type CcbRun, runCcb } from './server-process.js';
+import { type CcbRun, childProcessTest, runCcb } from './server-process.js';
 
 const ACCOUNT = DEV_CREDENTIALS.accountName;
 
@@ -301,7 +301,7 @@ describe('ccb publish and ccb messages', () => {
   });
 });
 
-describe('ccb (child process)', () => {
+describe('ccb (child process)', childProcessTest, () => {
   it('reads CCB_* from the environment, prints errorMessage without a stack trace and exits non-zero', async () => {
     const env = { CCB_SERVER: server.baseUrl, CCB_ADMIN_TOKEN: server.adminToken };
     const [listed, forbidden] = await Promise.all([

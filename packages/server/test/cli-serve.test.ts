@@ -1,3 +1,4 @@
+// test tier: full (starts ccb serve processes)
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// test tier: full (kills ccb serve processes, on SQLite and PostgreSQL)
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';

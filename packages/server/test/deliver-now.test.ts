@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ACCOUNT, startListener, type TestListener } from './delivery-fixtures.js';
 import { adminHeaders, eventually, inject, login, startTestServer, type TestServer } from './helpers.js';
-import { runCcb } from './server-process.js';
+import { childProcessTest, runCcb } from './server-process.js';
 
 // "Deliver now": replaying a pending message makes it due at once instead of after its retry delay.
 describe('deliver a pending message now', () => {
@@ -91,7 +91,7 @@ describe('deliver a pending message now', () => {
     assert.equal(missing.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
   });
 
-  it('ccb messages replay <id> delivers a pending message now', async () => {
+  it('ccb messages replay <id> delivers a pending message now', childProcessTest, async () => {
     listener.reply = () => ({ status: 503 });
     const id = await publish();
     await eventually(async () => (await message(id)).body.attempts === 1, { what: 'the first attempt failed' });

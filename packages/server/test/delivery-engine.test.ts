@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, mock } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { USER_AGENT } from '../src/delivery/index.js';
 import { RetrySchedule } from '../src/delivery/retry-schedule.js';
+import { USER_AGENT } from '../src/version.js';
 import {
   ACCOUNT,
   admin,

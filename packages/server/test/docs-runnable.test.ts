@@ -1,3 +1,4 @@
+// test tier: full (runs the docs' commands as child processes)
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// test tier: full (runs the examples as child processes)
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';

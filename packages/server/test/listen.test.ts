@@ -7,7 +7,7 @@ import { exampleMessage } from '@ccb/sdk';
 import { Webhook } from 'standardwebhooks';
 import { type ListenOptions, startListenServer } from '../src/cli/listen.js';
 import { eventually } from './helpers.js';
-import { runCcb, spawnCcb } from './server-process.js';
+import { childProcessTest, runCcb, spawnCcb } from './server-process.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
@@ -95,7 +95,7 @@ describe('ccb listen server', () => {
   });
 });
 
-describe('ccb listen', () => {
+describe('ccb listen', childProcessTest, () => {
   it('listens, prints what arrives as JSON lines, reports refusals and duplicates, and stops on SIGTERM', async () => {
     // The secret comes from the environment, so it never appears in the process list.
     const child = spawnCcb(['listen', '--port', '0'], { CCB_SIGNING_SECRET: SECRET });

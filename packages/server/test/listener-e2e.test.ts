@@ -8,7 +8,7 @@ import { createListener, type ListenerMessage, type ListenerOptions } from '@ccb
 import { runSimulation } from '../src/cli/simulate.js';
 import { ACCOUNT, admin, waitForMessage } from './delivery-fixtures.js';
 import { eventually, type Login, login, send, startTestServer, type TestServer } from './helpers.js';
-import { runCcb, spawnCcb } from './server-process.js';
+import { childProcessTest, runCcb, spawnCcb } from './server-process.js';
 
 /** A createListener-based listener on 127.0.0.1 that records what onMessage received. */
 async function startKitListener(
@@ -199,7 +199,7 @@ describe('listener kit against the real delivery engine', () => {
     assert.ok(nidd && 'niddResponse' in nidd.body, 'the NIDD body has its NIDD payload');
   });
 
-  it('carries messages from ccb simulate to ccb listen', async () => {
+  it('carries messages from ccb simulate to ccb listen', childProcessTest, async () => {
     const child = spawnCcb(['listen', '--port', '0']);
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -11,8 +11,16 @@ const T0 = 1_000_000;
 const A = 'http://a.test';
 const B = 'http://b.test';
 
-function scheduler(originConcurrency = 2, attemptTimeoutMs = 10_000) {
-  return new OriginScheduler<string>({ originConcurrency, attemptTimeoutMs });
+function scheduler(originConcurrency = 2, attemptTimeoutMs = 10_000, loopLag?: () => number) {
+  return new OriginScheduler<string>({ originConcurrency, attemptTimeoutMs, loopLag });
+}
+
+/** A saturated origin (2 slots) whose latency average is `latencyMs`, learnt from one finished attempt. */
+function answeringIn(s: OriginScheduler<string>, origin: string, latencyMs: number, now: number) {
+  const [first] = fill(s, origin, 2, now - latencyMs);
+  s.finished(first, now);
+  fill(s, origin, 1, now);
+  assert.equal(s.latencyOf(origin), latencyMs);
 }
 
 /** Starts `count` attempts to `origin` at `now` (placing each first, as the dispatcher does). */
@@ -183,5 +191,66 @@ describe('OriginScheduler', () => {
     assert.deepEqual(s.takeAllWaiting().sort(), ['a1', 'b1', 'b2']);
     assert.equal(s.waiting, 0);
     assert.deepEqual([...s.waitingOrigins()], []);
+  });
+
+  it('learns an origin latency from its own time to first byte, not from how late this process read it', () => {
+    const s = scheduler(2);
+    const [a] = fill(s, A, 2, T0);
+    // The answer was read 400 ms after the attempt began; the origin took 3 ms from the request's write.
+    s.finished(a, T0 + 400, 3);
+    assert.equal(s.latencyOf(A), 3);
+  });
+
+  it("takes the event loop's delay off a latency sample and off a silence", () => {
+    let lag = 0;
+    const s = scheduler(2, 10_000, () => lag);
+    const [a] = fill(s, A, 2, T0);
+    lag = 95;
+    s.finished(a, T0 + 100);
+    assert.equal(s.latencyOf(A), 5, 'a failure or a sender without a first-byte time: the duration less the lag');
+    s.begin(A, T0 + 100);
+    assert.equal(s.place(A, 'w1', T0 + 100, true).action, 'queue');
+    // 600 ms without an answer, 300 of them a pause of this process: not stuck...
+    lag = 300;
+    assert.equal(s.originIsStuck(A, T0 + 700), false);
+    assert.equal(s.nextShedAt(), T0 + 100 + STUCK_AFTER_MIN_MS + 300 + 1);
+    // ...but stuck once the silence is its own.
+    lag = 0;
+    assert.equal(s.originIsStuck(A, T0 + 700), true);
+  });
+
+  it('lets the only busy origin keep its surplus while the engine has room, if it answers in time', () => {
+    const s = scheduler(2);
+    const now = T0 + 1_000;
+    // 100 ms a round of 2: four waiting messages fit in a local wait (two rounds), a fifth does not.
+    answeringIn(s, A, 100, now);
+    for (const w of ['w1', 'w2', 'w3', 'w4']) assert.equal(s.place(A, w, now, true, 10).action, 'queue');
+    assert.equal(s.place(A, 'w5', now, true, 0).action, 'hand_back', 'no room left in the engine: back');
+    assert.equal(s.place(A, 'w5', now, true, 10).action, 'queue', 'room left and nobody else busy: it waits');
+    assert.equal(s.place(A, 'w6', now, true, 10).action, 'queue');
+    assert.equal(s.waiting, 6);
+  });
+
+  it('still hands back the surplus of a busy origin when another origin is busy too', () => {
+    const s = scheduler(2);
+    const now = T0 + 1_000;
+    answeringIn(s, A, 100, now);
+    fill(s, B, 2, now);
+    for (const w of ['w1', 'w2', 'w3', 'w4']) assert.equal(s.place(A, w, now, true, 10).action, 'queue');
+    assert.equal(s.place(A, 'w5', now, true, 10).action, 'hand_back', 'B is saturated: A would hold its room');
+  });
+
+  it('hands back the surplus of the only busy origin when it is slow by its own measure, or stuck', () => {
+    const slow = scheduler(2);
+    const now = T0 + 1_000;
+    answeringIn(slow, A, MAX_LOCAL_WAIT_MS + 50, now);
+    assert.equal(slow.place(A, 'w1', now, true, 10).action, 'hand_back');
+
+    const stuck = scheduler(2, 10_000);
+    answeringIn(stuck, A, 10, now);
+    assert.equal(stuck.place(A, 'w1', now, true, 10).action, 'queue');
+    const later = now + STUCK_AFTER_MIN_MS + 1;
+    assert.equal(stuck.originIsStuck(A, later), true);
+    assert.equal(stuck.place(A, 'w2', later, true, 10).action, 'hand_back');
   });
 });

@@ -1,3 +1,4 @@
+// test tier: full (PostgreSQL)
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';

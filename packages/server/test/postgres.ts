@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { postgresBinaries, startThrowawayCluster } from '../../../test/postgres-cluster.js';
+import { fastTier } from '../../../test/tiers.js';
 
 /**
  * PostgreSQL for tests. With TEST_DATABASE_URL set (CI: .ci/run starts a cluster; `npm test` starts
@@ -38,6 +39,7 @@ function adminUrl(): Promise<string | null> {
  * make databases. Throws under CI=true when PostgreSQL is missing, so CI never passes without it.
  */
 export async function postgresForTests(): Promise<{ skip: string } | { skip: false; postgres: PostgresForTests }> {
+  if (fastTier) return { skip: 'PostgreSQL: npm test runs these, npm run test:fast does not' };
   const admin = await adminUrl();
   if (!admin) {
     const reason = 'PostgreSQL tests skipped: set TEST_DATABASE_URL or install PostgreSQL (/usr/lib/postgresql/*/bin)';

@@ -1,3 +1,4 @@
+// test tier: full (the reliability suite: npm test and npm run test:reliability)
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';

@@ -1,3 +1,4 @@
+// test tier: full (the reliability suite: npm test and npm run test:reliability)
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// test tier: full (the reliability suite: npm test and npm run test:reliability)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';

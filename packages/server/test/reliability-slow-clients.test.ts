@@ -1,3 +1,4 @@
+// test tier: full (starts ccb serve processes)
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// test tier: full (mounts a small tmpfs and changes file modes with child processes)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -1,16 +1,62 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fastTier } from '../../../test/tiers.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
+const BUILT_CLI = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
+const BUILT_SDK = join(ROOT, 'packages/sdk/dist/index.js');
+/** What the build is made from: when any of it is newer than the build, the build is stale. */
+const BUILD_INPUTS = [
+  'packages/server/src',
+  'packages/sdk/src',
+  'packages/server/package.json',
+  'packages/sdk/package.json',
+];
+
+function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+let builtCache: boolean | undefined;
+
+/**
+ * Whether child `ccb` processes can start from the build (about 1 s) rather than from the TypeScript
+ * source through tsx (2–3 s): the built server and SDK exist and are newer than every file they are
+ * built from. `CCB_TEST_FROM_SOURCE=1` forces the source.
+ */
+export function buildIsCurrent(): boolean {
+  if (builtCache !== undefined) return builtCache;
+  if (process.env.CCB_TEST_FROM_SOURCE === '1' || !existsSync(BUILT_CLI) || !existsSync(BUILT_SDK)) {
+    builtCache = false;
+    return builtCache;
+  }
+  const built = Math.min(statSync(BUILT_CLI).mtimeMs, statSync(BUILT_SDK).mtimeMs);
+  builtCache = BUILD_INPUTS.every((input) => newestMtime(join(ROOT, input)) < built);
+  return builtCache;
+}
+
+/** The node arguments that run the `ccb` CLI: the build when it is current, else the source. */
+export function ccbCommand(): string[] {
+  return buildIsCurrent() ? [BUILT_CLI] : ['--conditions=ccb-source', '--import', 'tsx', CLI];
+}
 
 export const ADMIN_HEADERS = { authorization: 'Bearer dev-admin-token', 'content-type': 'application/json' };
 export const DEV_ACCOUNT = '0000123456-00001';
+
+/** The options of a test that starts a child process in a file of the fast tier: npm test runs it, test:fast does not. */
+export const childProcessTest: { skip?: string } = fastTier
+  ? { skip: 'starts a child process: npm test runs it, npm run test:fast does not' }
+  : {};
 
 /** A `ccb serve` child process. */
 export interface ServerProcess {
@@ -18,9 +64,17 @@ export interface ServerProcess {
   baseUrl: string;
 }
 
-/** Starts the real `ccb` CLI (TypeScript source) as a child process from the repository root. */
+/**
+ * Starts the real `ccb` CLI as a child process from the repository root: from the build when it is
+ * current (see buildIsCurrent), else from the TypeScript source.
+ */
 export function spawnCcb(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ['--conditions=ccb-source', '--import', 'tsx', CLI, ...args], {
+  if (fastTier) {
+    throw new Error(
+      'a child process in the fast tier: mark the file `// test tier: full` or the test with childProcessTest (test/tiers.ts)',
+    );
+  }
+  return spawn(process.execPath, [...ccbCommand(), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import Fastify from 'fastify';
 import { MAX_BATCH_SIZE, runSimulation, SimulationError } from '../src/cli/simulate.js';
-import { runCcb } from './server-process.js';
+import { childProcessTest, runCcb } from './server-process.js';
 
 interface PublishedMessage {
   accountName: string;
@@ -166,7 +166,7 @@ describe('runSimulation', () => {
   });
 });
 
-describe('ccb simulate', () => {
+describe('ccb simulate', childProcessTest, () => {
   it('publishes and prints a JSON summary', async () => {
     const api = await startAdminApi();
     const result = await runCcb(['simulate', '--account', '0000123456-00001', '--count', '20', '--json'], {

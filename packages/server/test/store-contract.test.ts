@@ -707,6 +707,26 @@ for (const backend of backends) {
         assert.equal((await store.messages.claim(T0 + 2 * LEASE, 10, LEASE)).length, 2);
       });
 
+      it('removes a registration and cancels its open messages together, and cancels nothing without one', async () => {
+        await store.registrations.insert({ ...fields('CarrierService', 'https://a/'), signingSecretEnc: 's' });
+        const pending = row();
+        const otherService = row({ serviceName: 'DeviceUsage' });
+        await store.messages.insert([pending, otherService], T0);
+        assert.equal(
+          await store.registrations.removeAndCancelOpen(A, 'DeviceUsage', 'registration_removed', T0),
+          false,
+        );
+        assert.equal((await store.messages.get(otherService.id))?.message.status, 'pending');
+        assert.equal(
+          await store.registrations.removeAndCancelOpen(A, 'CarrierService', 'registration_removed', T0),
+          true,
+        );
+        assert.equal(await store.registrations.get(A, 'CarrierService'), null);
+        const cancelled = (await store.messages.get(pending.id))?.message;
+        assert.deepEqual([cancelled?.status, cancelled?.reason], ['cancelled', 'registration_removed']);
+        assert.equal((await store.messages.get(otherService.id))?.message.status, 'pending');
+      });
+
       it('lists newest first in pages with opaque cursors, filtered, and refuses a foreign cursor', async () => {
         const rows = Array.from({ length: 5 }, (_, i) =>
           row({ accountName: 'L-1', status: 'failed', nextAttemptAt: null, reason: `r${i}` }),

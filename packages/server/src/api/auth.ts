@@ -7,6 +7,7 @@ import { AttemptThrottle } from '../security/throttle.js';
 import { hashToken, newAccessToken, newSessionToken, secretMatcher } from '../security/tokens.js';
 import type { AuthStore, User } from '../store/types.js';
 import { ErrorCodes, HttpError } from './errors.js';
+import { textProblem } from './request-text.js';
 import { ACCOUNT_NAME } from './schemas.js';
 
 export const ACCESS_TOKEN_TTL_MS = 60 * 60 * 1000;
@@ -131,6 +132,12 @@ export class Authenticator {
       throw new HttpError(ErrorCodes.clientCredentials, 'missing client credentials: send Authorization: Basic');
     }
     const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+    const problem = textProblem(decoded);
+    if (problem) {
+      throw new HttpError(ErrorCodes.requestEncoding, `the Basic credentials ${problem}`, {
+        oauthError: 'invalid_request',
+      });
+    }
     const colon = decoded.indexOf(':');
     const clientId = colon >= 0 ? decoded.slice(0, colon) : decoded;
     const secret = colon >= 0 ? decoded.slice(colon + 1) : '';

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, HttpError } from './errors.js';
+import { markForTextCheck } from './request-text.js';
 
 /** Deeper JSON is refused: no payload of the platform nests this far, and deep values cost every reader. */
 export const MAX_JSON_DEPTH = 64;
@@ -114,7 +115,16 @@ export function installBodyParsers(app: FastifyInstance): void {
       done(problem, undefined);
       return;
     }
-    parseJson(request, text, done);
+    // Valid UTF-8 has no lone surrogate, and JSON text no raw NUL: only a \u escape can bring either,
+    // so only such bodies are walked (request-text.ts).
+    if (!text.includes('\\u')) {
+      parseJson(request, text, done);
+      return;
+    }
+    parseJson(request, text, (error, value) => {
+      if (!error) markForTextCheck(value);
+      done(error, value);
+    });
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
     if ((body as Buffer).length === 0) done(null, undefined);

@@ -130,9 +130,15 @@ export const ListQuery = Type.Object(
 /** A registration of the catalogue: account and service name. */
 export const RegistrationParams = Type.Object({ aname: AccountName, sname: ServiceName });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
-export const EpochOrIso = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })], {
-  description: 'ISO 8601 date-time or epoch milliseconds',
-});
+/**
+ * The latest time a filter takes: the largest a JavaScript Date holds (year 275760), within both
+ * databases' integers; a later one is refused when the request is made, not when the job runs.
+ */
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
+export const EpochOrIso = Type.Union(
+  [Type.Integer({ minimum: 0, maximum: MAX_EPOCH_MS }), Type.String({ minLength: 1, maxLength: 64 })],
+  { description: `ISO 8601 date-time or epoch milliseconds (0 to ${MAX_EPOCH_MS})` },
+);
 export const ReplayRequest = Type.Object(
   {
     filter: Type.Optional(

@@ -16,6 +16,7 @@ import {
   iso,
   isoOrNull,
   ListQuery,
+  MAX_EPOCH_MS,
   MessagePageBody,
   type MessageQuery,
   MessageWithAttempts,
@@ -42,7 +43,9 @@ const errors = { 400: errorBodySchema, 401: errorBodySchema };
 
 function toEpochMs(value: number | string, field: string, code: ErrorCode = ErrorCodes.requestBody): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new HttpError(code, `${field} must be an ISO 8601 date-time or epoch milliseconds`);
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_EPOCH_MS) {
+    throw new HttpError(code, `${field} must be an ISO 8601 date-time or epoch milliseconds from 0 to ${MAX_EPOCH_MS}`);
+  }
   return ms;
 }
 

@@ -8,8 +8,8 @@ import type {} from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
-import { USER_AGENT } from '../delivery/index.js';
 import { DEV_CREDENTIALS } from '../dev.js';
+import { USER_AGENT } from '../version.js';
 import { ErrorCodes, HttpError } from './errors.js';
 
 /** Where `npm run build` puts the dashboard (web/build.mjs); the same folder from src/ and dist/. */

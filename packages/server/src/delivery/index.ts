@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
-import { VERSION } from '../version.js';
+import { USER_AGENT } from '../version.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -34,10 +34,8 @@ export interface DeliveryContext {
   messages: MessageService;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void };
+  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
 }
-
-export const USER_AGENT = `ccb/${VERSION}`;
 
 /** Starts the dispatcher and the retention purge. */
 export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {}): Delivery {
@@ -63,7 +61,9 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     userAgent: USER_AGENT,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger);
+  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
+    ctx.metrics.recordPurge(purged, seconds),
+  );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);

@@ -3,7 +3,15 @@
  * (`scheme://host:port`) may have in flight, when a claimed message may wait locally for its origin,
  * and when it goes back to the store instead, spread over the rounds the origin needs.
  *
- * It holds no timers and reads no clock: every call gets `now`, so tests drive it step by step.
+ * Its verdicts rest on what the origin itself did, not on how busy this process is: an attempt's
+ * latency is the origin's time to first byte from the request's write (the sender measures it),
+ * less the event loop's own delay; a silence counts without that delay too; failures count as they
+ * took. A process that is late reading answers (a saturated event loop, a GC pause) makes every
+ * origin look slower at once, and must not make the one busy origin look slow: its surplus would go
+ * back to the store and come back, round after round, with nothing gained (issue #23).
+ *
+ * It holds no timers and reads no clock: every call gets `now`, and the loop's delay comes from the
+ * `loopLag` option, so tests drive it step by step.
  */
 
 /**
@@ -55,6 +63,11 @@ export interface OriginSchedulerOptions {
   /** Attempts in flight at once to one origin. */
   originConcurrency: number;
   attemptTimeoutMs: number;
+  /**
+   * How late the event loop runs now, in ms (what this process adds to any time it measures): taken
+   * off latency samples and silences. None by default.
+   */
+  loopLag?: () => number;
 }
 
 /** A started attempt's ticket: give it back to `finished` when the attempt ends. */
@@ -70,7 +83,11 @@ export class OriginScheduler<T> {
   /** Messages waiting in all local queues. */
   private waitingTotal = 0;
 
-  constructor(private readonly options: OriginSchedulerOptions) {}
+  private readonly loopLag: () => number;
+
+  constructor(private readonly options: OriginSchedulerOptions) {
+    this.loopLag = options.loopLag ?? (() => 0);
+  }
 
   get waiting(): number {
     return this.waitingTotal;
@@ -79,11 +96,19 @@ export class OriginScheduler<T> {
   /**
    * Where a claimed message goes: started at once when its origin has a slot (and `globalRoom` says
    * the global limit allows it), queued locally while its origin answers quickly, or handed back.
+   * `engineRoom` is the room the engine has left besides this message (global limit less attempts in
+   * flight and messages waiting): while some is left, the only busy origin keeps its surplus, as long
+   * as it answers and is not slow by its own measure. Handing it back would free room for nobody.
    */
-  place(origin: string, item: T, now: number, globalRoom: boolean): Placement {
+  place(origin: string, item: T, now: number, globalRoom: boolean, engineRoom = 0): Placement {
     const state = this.state(origin, now);
     if (state.active < this.options.originConcurrency && globalRoom) return { action: 'start' };
-    if (!this.isStuck(state, now) && this.expectedWaitMs(state, now) <= MAX_LOCAL_WAIT_MS) {
+    const stuck = this.isStuck(state, now);
+    if (
+      !stuck &&
+      (this.expectedWaitMs(state, now) <= MAX_LOCAL_WAIT_MS ||
+        (engineRoom > 0 && this.answersInTime(state) && this.onlyBusy(origin)))
+    ) {
       state.waiting.push(item);
       this.waitingTotal++;
       return { action: 'queue' };
@@ -98,16 +123,21 @@ export class OriginScheduler<T> {
     return { origin, startedAt: now, usualMs: state.latencyMs };
   }
 
-  /** An attempt ended: frees its slot and learns the origin's latency from it. */
-  finished(ticket: AttemptTicket, now: number): void {
+  /**
+   * An attempt ended: frees its slot and learns the origin's latency from it. `originMs` is what the
+   * origin took by the sender's measure (time to first byte from the request's write); without it
+   * (a failure before any answer, a fake sender), the attempt's whole duration counts. Either way the
+   * event loop's current delay is taken off: it is this process's, not the origin's.
+   */
+  finished(ticket: AttemptTicket, now: number, originMs?: number | null): void {
     const state = this.origins.get(ticket.origin);
     if (!state) return;
     state.active--;
     state.lastFinishedAt = now;
-    // A sample counts at most about twice the average its attempt started with: a pause of the whole
-    // process (GC, a loaded machine) stretches every attempt in flight at once and would otherwise make
-    // a fast origin look slow. A really slower origin still doubles per generation of attempts.
-    const took = now - ticket.startedAt;
+    // A sample also counts at most about twice the average its attempt started with: a pause of the
+    // whole process (GC, a loaded machine) stretches every attempt in flight at once. A really slower
+    // origin still doubles per generation of attempts.
+    const took = Math.max(0, (originMs ?? now - ticket.startedAt) - this.loopLag());
     const sample = ticket.usualMs === null ? took : Math.min(took, 2 * ticket.usualMs + MIN_ROUND_MS);
     state.latencyMs =
       state.latencyMs === null ? sample : state.latencyMs * (1 - LATENCY_WEIGHT) + sample * LATENCY_WEIGHT;
@@ -169,19 +199,42 @@ export class OriginScheduler<T> {
   nextShedAt(): number | null {
     if (this.waitingTotal === 0) return null;
     let first: number | null = null;
+    const lag = this.loopLag();
     for (const state of this.origins.values()) {
       if (state.waiting.length === 0 || state.active < this.options.originConcurrency) continue;
-      // isStuck asks for strictly more than stuckAfter.
-      const at = state.lastFinishedAt + this.stuckAfterMs(state) + 1;
+      // isStuck asks for strictly more than stuckAfter, not counting the loop's delay.
+      const at = state.lastFinishedAt + this.stuckAfterMs(state) + lag + 1;
       if (first === null || at < first) first = at;
     }
     return first;
   }
 
-  /** A saturated origin that has not finished an attempt lately: its messages would only wait for timeouts. */
+  /**
+   * A saturated origin that has not finished an attempt lately: its messages would only wait for
+   * timeouts. The silence is counted without the event loop's current delay: after a pause of this
+   * process, answers that arrived meanwhile are still unread.
+   */
   private isStuck(state: OriginState<T>, now: number): boolean {
     if (state.active < this.options.originConcurrency) return false;
-    return now - state.lastFinishedAt > this.stuckAfterMs(state);
+    return this.silenceMs(state, now) > this.stuckAfterMs(state);
+  }
+
+  private silenceMs(state: OriginState<T>, now: number): number {
+    return Math.max(0, now - state.lastFinishedAt - this.loopLag());
+  }
+
+  /** Known to answer, and within a local wait's length by its own latency (not slow). */
+  private answersInTime(state: OriginState<T>): boolean {
+    return state.latencyMs !== null && state.latencyMs <= MAX_LOCAL_WAIT_MS;
+  }
+
+  /** No other origin is busy (saturated, or with messages waiting). */
+  private onlyBusy(origin: string): boolean {
+    for (const [other, state] of this.origins) {
+      if (other === origin) continue;
+      if (state.waiting.length > 0 || state.active >= this.options.originConcurrency) return false;
+    }
+    return true;
   }
 
   private stuckAfterMs(state: OriginState<T>): number {
@@ -238,7 +291,7 @@ export class OriginScheduler<T> {
    */
   private roundMs(state: OriginState<T>, now: number): number {
     if (state.latencyMs !== null) return state.latencyMs;
-    return state.active >= this.options.originConcurrency ? now - state.lastFinishedAt : 0;
+    return state.active >= this.options.originConcurrency ? this.silenceMs(state, now) : 0;
   }
 
   /**

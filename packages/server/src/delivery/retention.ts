@@ -19,14 +19,25 @@ export async function purgeExpiredMessages(
   });
 }
 
-/** Runs the purge at start and then every `purgeIntervalMs`; returns a function that stops it. */
-export function startRetention(store: MessageStore, retention: RetentionConfig, logger: StructuredLogger): () => void {
+/**
+ * Runs the purge at start and then every `purgeIntervalMs`; `onPurged` hears of each run that
+ * succeeded (messages removed, seconds taken). Returns a function that stops it.
+ */
+export function startRetention(
+  store: MessageStore,
+  retention: RetentionConfig,
+  logger: StructuredLogger,
+  onPurged?: (purged: number, seconds: number) => void,
+): () => void {
   let running: Promise<void> | null = null;
   const run = () => {
     if (running) return;
+    const started = performance.now();
     running = purgeExpiredMessages(store, retention)
       .then((purged) => {
-        if (purged > 0) logger.info({ purged }, 'purged messages past retention');
+        const seconds = (performance.now() - started) / 1000;
+        onPurged?.(purged, seconds);
+        if (purged > 0) logger.info({ purged, ms: Math.round(seconds * 1000) }, 'purged messages past retention');
       })
       .catch((error) => logger.error({ err: error }, 'purging messages past retention failed'))
       .finally(() => {

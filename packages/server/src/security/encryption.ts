@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 
 const VERSION = 'v1';
 const IV_LENGTH = 12;
@@ -11,6 +11,14 @@ const TAG_LENGTH = 16;
 export class FieldCipher {
   constructor(private readonly key: Buffer) {
     if (key.length !== 32) throw new Error('FieldCipher needs a 32-byte key');
+  }
+
+  /**
+   * Tells keys apart without revealing them: an HMAC-SHA256 of a fixed label under the key. Stored
+   * in the database, so an instance with another key can refuse to start.
+   */
+  checkValue(): string {
+    return `${VERSION}:${createHmac('sha256', this.key).update('ccb encryption key check').digest('base64')}`;
   }
 
   encrypt(plain: string): string {

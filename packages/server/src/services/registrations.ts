@@ -80,19 +80,28 @@ export class RegistrationService {
   }
 
   /**
-   * Refuses a key that cannot read what is stored: otherwise every delivery of every registration
-   * would fail on decryption, over and over, long after start-up.
+   * Refuses a key other than the database's: otherwise every delivery of every registration would
+   * fail on decryption, over and over, long after start-up. The database keeps the key check value
+   * of the first instance that started on it (a database from before the check gets the value of
+   * the first instance whose key reads its secrets); an instance whose key gives another value
+   * refuses, whichever started first, also when they start together on an empty database.
    */
   async checkEncryptionKey(): Promise<void> {
-    const stored = await this.store.registrations.sampleSecret();
-    if (stored === null) return;
-    try {
-      this.cipher.decrypt(stored);
-    } catch {
-      throw new ConfigError(
-        'CCB_ENCRYPTION_KEY does not match the key this database was written with: start with the original key',
+    const mismatch = () =>
+      new ConfigError(
+        'CCB_ENCRYPTION_KEY does not match the key this database was written with: every instance on one ' +
+          'database needs the same key; start with the original key',
       );
+    const sample = await this.store.registrations.sampleSecret();
+    if (sample !== null) {
+      try {
+        this.cipher.decrypt(sample);
+      } catch {
+        throw mismatch();
+      }
     }
+    const mine = this.cipher.checkValue();
+    if ((await this.store.keyCheck(mine, this.clock())) !== mine) throw mismatch();
   }
 
   async list(accountName: string): Promise<Registration[]> {
@@ -186,12 +195,16 @@ export class RegistrationService {
   /** Removes the registration and cancels its pending and delivering messages (SPEC §5). */
   async remove(accountName: string, serviceName: string): Promise<boolean> {
     this.writes++;
-    const removed = await this.store.registrations.remove(accountName, serviceName);
-    this.cache.delete(accountName);
-    if (removed) {
-      await this.store.messages.cancelOpen(accountName, serviceName, MessageReasons.registrationRemoved, this.clock());
+    try {
+      return await this.store.registrations.removeAndCancelOpen(
+        accountName,
+        serviceName,
+        MessageReasons.registrationRemoved,
+        this.clock(),
+      );
+    } finally {
+      this.cache.delete(accountName);
     }
-    return removed;
   }
 
   /** Replaces the signing secret; the old one stays valid for ROTATION_GRACE_MS. */

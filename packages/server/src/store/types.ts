@@ -66,6 +66,12 @@ export interface RegistrationStore {
   insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord>;
   /** Deletes the row; false when there was none. Touches no other table. */
   remove(accountName: string, serviceName: string): Promise<boolean>;
+  /**
+   * Deletes the row and sets its pending and delivering messages to `cancelled` with `reason` (as
+   * `MessageStore.cancelOpen`), in one transaction: both are written or neither. False, and nothing
+   * cancelled, when there was no row.
+   */
+  removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean>;
   /** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
   rotateSecret(
     accountName: string,
@@ -403,6 +409,11 @@ export interface Store {
   statsSamples: StatsSampleStore;
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;
+  /**
+   * Stores `checkValue` as the database's encryption key check when none is stored yet, and returns
+   * the stored one: the first writer's, also among instances starting together on an empty database.
+   */
+  keyCheck(checkValue: string, now: number): Promise<string>;
   /**
    * Resolves when the store can serve reads and writes; rejects with `StoreUnavailableError`
    * (store/errors.ts) when it cannot (disk full, I/O failure, unreachable). Every store method that

@@ -23,7 +23,7 @@ function isUnavailable(error: unknown): boolean {
   }
   const message = String((error as Error).message ?? '');
   // pg's own wording for a pool that could not hand out a connection, or a connection that died.
-  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error/i.test(
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Query read timeout/i.test(
     message,
   );
 }
@@ -42,9 +42,52 @@ export function classify(error: unknown): unknown {
 export interface DatabaseOptions {
   /** Connections in the pool. */
   poolSize: number;
-  /** How long a query may wait for a free connection before the store reports itself unavailable. */
+  /**
+   * How long a query may wait for a connection (a free one of the pool, or a new one being made)
+   * before the store reports itself unavailable.
+   */
   connectionTimeoutMs?: number;
+  /**
+   * The longest a statement may run: the server cancels it (statement_timeout), and when the server
+   * does not answer at all (frozen, partitioned) the client gives up a little later (QUERY_TIMEOUT_MARGIN_MS).
+   */
+  statementTimeoutMs?: number;
+  /** The server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
+  idleInTransactionTimeoutMs?: number;
+  /** TCP keepalive probes start after this long without traffic, so a dead peer is found on an idle connection. */
+  keepAliveDelayMs?: number;
 }
+
+export const DATABASE_DEFAULTS = {
+  connectionTimeoutMs: 5_000,
+  statementTimeoutMs: 10_000,
+  idleInTransactionTimeoutMs: 30_000,
+  keepAliveDelayMs: 10_000,
+} as const;
+
+/**
+ * The client's own timeout is the statement timeout plus this: a server that answers cancels the
+ * statement first (a clean error, the connection stays usable); one that does not answer at all is
+ * given up on by the client, and that connection is closed.
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 2_000;
+
+/** The settings of one node-postgres connection: timeouts and keepalive (see DatabaseOptions). */
+export function connectionSettings(connectionString: string, options: Omit<DatabaseOptions, 'poolSize'>) {
+  const settings = { ...DATABASE_DEFAULTS, ...options };
+  return {
+    connectionString,
+    connectionTimeoutMillis: settings.connectionTimeoutMs,
+    statement_timeout: settings.statementTimeoutMs,
+    query_timeout: settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+    idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: settings.keepAliveDelayMs,
+  };
+}
+
+/** For a statement that may run long by design (a migration): the client waits up to a day. */
+export const UNBOUNDED = { query_timeout: 24 * 3600 * 1000 } as const;
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -61,22 +104,26 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 export class Database {
   readonly pool: pg.Pool;
   readonly relaxed: pg.Pool;
+  /** Clients whose connection failed: released with `destroy`, never handed out again. */
+  private readonly broken = new WeakSet<pg.PoolClient>();
 
   constructor(
     readonly connectionString: string,
     options: DatabaseOptions,
   ) {
-    const config = {
-      connectionString,
-      max: options.poolSize,
-      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-      types,
-    };
+    const config = { ...connectionSettings(connectionString, options), max: options.poolSize, types };
     this.pool = new pg.Pool(config);
     this.relaxed = new pg.Pool({ ...config, options: '-c synchronous_commit=off' });
-    // An idle client that loses its connection must not crash the process; the pool replaces it.
-    this.pool.on('error', () => {});
-    this.relaxed.on('error', () => {});
+    for (const pool of [this.pool, this.relaxed]) {
+      // An idle client that loses its connection: the pool drops it and makes a new one when needed.
+      pool.on('error', () => {});
+      // A checked-out client has no listener of the pool's: without this one, a connection that the
+      // server ends between two statements (a terminated backend, a restart, a network reset) would
+      // end the process. The statement in flight fails on its own; the client is not reused.
+      pool.on('connect', (client) => {
+        client.on('error', () => this.broken.add(client));
+      });
+    }
   }
 
   query<R extends pg.QueryResultRow = Record<string, unknown>>(
@@ -109,7 +156,7 @@ export class Database {
         if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
         throw classify(error);
       } finally {
-        client.release(broken);
+        client.release(broken || this.broken.has(client));
       }
     }
   }
@@ -125,15 +172,20 @@ export class Database {
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
+        // A connection that failed or did not answer is closed instead (the server then rolls back):
+        // a ROLLBACK sent to a server that does not answer would wait out another timeout.
+        broken = isUnavailable(error) || this.broken.has(client);
+        if (!broken) {
+          try {
+            await client.query('ROLLBACK');
+          } catch {
+            broken = true;
+          }
         }
         if (RETRYABLE.has((error as { code?: string }).code ?? '') && tries < TRANSACTION_TRIES) continue;
         throw classify(error);
       } finally {
-        client.release(broken);
+        client.release(broken || this.broken.has(client));
       }
     }
   }

@@ -1,6 +1,6 @@
 import type { Store } from '../types.js';
 import { PostgresAuthStore } from './auth.js';
-import { Database, type DatabaseOptions } from './database.js';
+import { connectionSettings, Database, type DatabaseOptions, UNBOUNDED } from './database.js';
 import { PostgresMessageStore, PUBLISHED_CHANNEL } from './messages.js';
 import { migrations } from './migrations.js';
 import { Notifier } from './notifier.js';
@@ -35,14 +35,20 @@ export class PostgresStore implements Store {
     this.messages = new PostgresMessageStore(this.db);
     this.replayJobs = new PostgresReplayJobStore(this.db);
     this.statsSamples = new PostgresStatsSampleStore(this.db);
-    this.notifier = new Notifier(connectionString, [PUBLISHED_CHANNEL, REGISTRATIONS_CHANNEL]);
+    this.notifier = new Notifier(connectionSettings(connectionString, options), [
+      PUBLISHED_CHANNEL,
+      REGISTRATIONS_CHANNEL,
+    ]);
   }
 
   /** Applies the migrations not yet recorded, in one transaction that holds the advisory lock. */
   async migrate(): Promise<void> {
     await this.db.transaction(async (client) => {
+      // A migration may rewrite a large table, and another instance may hold the lock meanwhile:
+      // neither the server's statement timeout nor the client's applies here.
+      await client.query('SET LOCAL statement_timeout = 0');
       // Transaction-scoped: released at commit, also when this process dies meanwhile.
-      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query({ text: 'SELECT pg_advisory_xact_lock($1)', values: [MIGRATION_LOCK], ...UNBOUNDED });
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
       const applied = new Set(
@@ -50,7 +56,7 @@ export class PostgresStore implements Store {
       );
       for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
         if (applied.has(migration.version)) continue;
-        await client.query(migration.sql);
+        await client.query({ text: migration.sql, ...UNBOUNDED });
         await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
           migration.version,
           migration.name,
@@ -58,6 +64,17 @@ export class PostgresStore implements Store {
         ]);
       }
     });
+  }
+
+  async keyCheck(checkValue: string, now: number): Promise<string> {
+    // Two statements: the SELECT sees a row that an instance starting at the same moment committed
+    // while the INSERT waited for it.
+    await this.db.query(
+      'INSERT INTO encryption_key_check (id, check_value, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING',
+      [checkValue, now],
+    );
+    const stored = await this.db.query<{ check_value: string }>('SELECT check_value FROM encryption_key_check');
+    return stored.rows[0].check_value;
   }
 
   /** The database answers a query (through the pool, as every request does). */

@@ -460,12 +460,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    const result = await this.db.query(
-      `UPDATE messages SET status = 'cancelled', reason = $3, updated_at = $4, next_attempt_at = NULL, locked_until = NULL
-       WHERE account_name = $1 AND service_name = $2 AND status IN ('pending', 'delivering')`,
-      [accountName, serviceName, reason, now],
-    );
-    return result.rowCount ?? 0;
+    return cancelOpenMessages(this.db, accountName, serviceName, reason, now);
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
@@ -521,4 +516,23 @@ export class PostgresMessageStore implements MessageStore {
 
 async function notify(client: Queryable): Promise<void> {
   await client.query(`SELECT pg_notify('${PUBLISHED_CHANNEL}', '')`);
+}
+
+/**
+ * `MessageStore.cancelOpen` on any connection: the store's own, or the transaction of a
+ * deregistration (`PostgresRegistrationStore.removeAndCancelOpen`).
+ */
+export async function cancelOpenMessages(
+  db: Pick<Database, 'query'>,
+  accountName: string,
+  serviceName: string,
+  reason: string,
+  now: number,
+): Promise<number> {
+  const result = await db.query(
+    `UPDATE messages SET status = 'cancelled', reason = $3, updated_at = $4, next_attempt_at = NULL, locked_until = NULL
+     WHERE account_name = $1 AND service_name = $2 AND status IN ('pending', 'delivering')`,
+    [accountName, serviceName, reason, now],
+  );
+  return result.rowCount ?? 0;
 }

@@ -16,7 +16,8 @@ export class Notifier {
   private stopped = false;
 
   constructor(
-    private readonly connectionString: string,
+    /** How to connect (timeouts and keepalive as the pool's: database.ts `connectionSettings`). */
+    private readonly settings: pg.ClientConfig,
     private readonly channels: readonly string[],
   ) {
     for (const channel of channels) this.listeners.set(channel, new Set());
@@ -46,7 +47,7 @@ export class Notifier {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.connectionString });
+    const client = new pg.Client(this.settings);
     this.client = client;
     let lost = false;
     const onLost = () => {

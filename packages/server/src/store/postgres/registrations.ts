@@ -1,5 +1,6 @@
 import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
 import type { Database } from './database.js';
+import { cancelOpenMessages } from './messages.js';
 import { TurnGroups } from './turn-groups.js';
 
 /** Registration lookups of publishes in flight at once; more wait for the next group. */
@@ -125,6 +126,19 @@ export class PostgresRegistrationStore implements RegistrationStore {
       values: [accountName, serviceName],
     });
     return (result.rowCount ?? 0) > 0;
+  }
+
+  async removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean> {
+    return this.db.transaction(async (client) => {
+      const removed = await client.query({
+        name: 'registrations_remove',
+        text: 'DELETE FROM registrations WHERE account_name = $1 AND service_name = $2',
+        values: [accountName, serviceName],
+      });
+      if ((removed.rowCount ?? 0) === 0) return false;
+      await cancelOpenMessages(client, accountName, serviceName, reason, now);
+      return true;
+    });
   }
 
   async rotateSecret(

@@ -40,9 +40,14 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     // Statements are prepared in the constructors below, so the schema must exist first.
     this.applyMigrations();
-    this.registrations = this.availability.guard(new SqliteRegistrationStore(this.db));
+    const messages = new SqliteMessageStore(this.db);
+    this.registrations = this.availability.guard(
+      new SqliteRegistrationStore(this.db, (account, service, reason, now) =>
+        messages.cancelOpenNow(account, service, reason, now),
+      ),
+    );
     this.auth = this.availability.guard(new SqliteAuthStore(this.db));
-    this.messages = this.availability.guard(new SqliteMessageStore(this.db));
+    this.messages = this.availability.guard(messages);
     this.replayJobs = this.availability.guard(new SqliteReplayJobStore(this.db));
     this.statsSamples = this.availability.guard(new SqliteStatsSampleStore(this.db));
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -53,6 +58,17 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.applyMigrations();
+  }
+
+  async keyCheck(checkValue: string, now: number): Promise<string> {
+    return this.availability.run(() => {
+      this.db
+        .prepare(
+          'INSERT INTO encryption_key_check (id, check_value, created_at) VALUES (1, ?, ?) ON CONFLICT DO NOTHING',
+        )
+        .run(checkValue, now);
+      return this.db.prepare('SELECT check_value FROM encryption_key_check WHERE id = 1').pluck().get() as string;
+    });
   }
 
   /**

@@ -596,6 +596,11 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
+    return this.cancelOpenNow(accountName, serviceName, reason, now);
+  }
+
+  /** `cancelOpen` without a promise, for a transaction of another store (a deregistration). */
+  cancelOpenNow(accountName: string, serviceName: string, reason: string, now: number): number {
     return this.cancelOpenRows.run({ accountName, serviceName, reason, now }).changes;
   }
 

@@ -177,6 +177,19 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: 'encryption key check',
+    sql: `
+      -- An HMAC of a fixed label under the encryption key (never the key): the first instance to start
+      -- writes it, every later one compares, so instances with different keys cannot share the database.
+      CREATE TABLE encryption_key_check (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        check_value TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+    `,
+  },
+  {
     version: 12,
     name: 'stats samples',
     sql: `

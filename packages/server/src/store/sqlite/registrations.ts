@@ -1,5 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
+import { writeTransaction } from './transaction.js';
+
+/** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
+export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
 
 interface RegistrationRow {
   account_name: string;
@@ -49,7 +53,10 @@ function toFieldsRow(fields: RegistrationFields): FieldsRow {
   };
 }
 
-/** Registration rows on SQLite. Each method is one statement, so none needs a transaction. */
+/**
+ * Registration rows on SQLite. Each method is one statement, except a deregistration, which cancels
+ * the registration's messages in the same transaction.
+ */
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly statements: {
     list: Statement<[string], RegistrationRow>;
@@ -63,8 +70,14 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
+  private readonly removeCancellingOpen: (
+    accountName: string,
+    serviceName: string,
+    reason: string,
+    now: number,
+  ) => boolean;
 
-  constructor(db: Database) {
+  constructor(db: Database, cancelOpen: CancelOpenMessages) {
     this.statements = {
       list: db.prepare('SELECT * FROM registrations WHERE account_name = ? ORDER BY service_name'),
       listAll: db.prepare('SELECT * FROM registrations ORDER BY account_name, service_name'),
@@ -94,6 +107,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
+    this.removeCancellingOpen = writeTransaction(db, (accountName, serviceName, reason, now) => {
+      if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
+      cancelOpen(accountName, serviceName, reason, now);
+      return true;
+    });
   }
 
   async list(accountName: string): Promise<RegistrationRecord[]> {
@@ -125,6 +143,10 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async remove(accountName: string, serviceName: string): Promise<boolean> {
     return this.statements.remove.run(accountName, serviceName).changes > 0;
+  }
+
+  async removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean> {
+    return this.removeCancellingOpen(accountName, serviceName, reason, now);
   }
 
   async rotateSecret(

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { childProcessTest } from './server-process.js';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const BIOME = join(ROOT, 'node_modules/.bin/biome');
+
+/**
+ * The layer table of CONTRIBUTING.md is Biome's noRestrictedImports, per folder (biome.json). Each
+ * case lints one probe file, placed where the import would be, under a copy of the repository's
+ * biome.json in a temporary folder: what breaks the table fails `npm run lint`, what it allows passes.
+ */
+const CASES: { file: string; imports: string; allowed: boolean }[] = [
+  { file: 'packages/server/src/services/probe.ts', imports: '../delivery/attempt-stage.js', allowed: false },
+  { file: 'packages/server/src/services/probe.ts', imports: '../store/sqlite/messages.js', allowed: false },
+  { file: 'packages/server/src/services/probe.ts', imports: '../domain/statuses.js', allowed: true },
+  { file: 'packages/server/src/delivery/probe.ts', imports: '../context.js', allowed: false },
+  { file: 'packages/server/src/delivery/probe.ts', imports: '../services/messages.js', allowed: true },
+  { file: 'packages/server/src/domain/probe.ts', imports: '../store/types.js', allowed: false },
+  { file: 'packages/server/src/store/probe.ts', imports: '../services/messages.js', allowed: false },
+  { file: 'packages/server/src/store/sqlite/probe.ts', imports: '../postgres/messages.js', allowed: false },
+  { file: 'packages/server/src/store/sqlite/probe.ts', imports: '../../domain/statuses.js', allowed: true },
+  { file: 'packages/server/src/api/probe.ts', imports: '../delivery/index.js', allowed: false },
+  { file: 'packages/server/src/cli/probe.ts', imports: '../store/types.js', allowed: false },
+  { file: 'packages/server/src/security/probe.ts', imports: '../config.js', allowed: false },
+  { file: 'packages/server/web/src/probe.ts', imports: '../../src/store/types', allowed: false },
+  { file: 'packages/server/web/src/probe.ts', imports: '../../src/domain/statuses', allowed: true },
+  { file: 'packages/sdk/src/auth/probe.ts', imports: '../http/request-core.js', allowed: false },
+];
+
+describe('layer rules (biome.json noRestrictedImports)', childProcessTest, () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ccb-layers-'));
+    const config = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8'));
+    delete config.$schema;
+    writeFileSync(join(dir, 'biome.json'), JSON.stringify(config));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const { file, imports, allowed } of CASES) {
+    it(`${allowed ? 'allows' : 'refuses'} ${imports} in ${dirname(file)}/`, () => {
+      const path = join(dir, file);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `import { probe } from '${imports}';\n\nexport const used = probe;\n`);
+      try {
+        const lint = spawnSync(BIOME, ['lint', '--colors=off', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+        const output = lint.stdout + lint.stderr;
+        if (allowed) {
+          assert.equal(lint.status, 0, output);
+        } else {
+          assert.equal(lint.status, 1, output);
+          assert.match(output, /lint\/style\/noRestrictedImports/);
+          assert.match(output, /Layer rule \(CONTRIBUTING\.md, Layout\)/);
+        }
+      } finally {
+        rmSync(path);
+      }
+    });
+  }
+});
