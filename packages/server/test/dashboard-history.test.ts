@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { HistoryPointView as HistoryPoint } from '../src/api/stats-history.js';
+import type { HistoryPointView as HistoryPoint } from '../src/api/views.js';
 import { chartSeries } from '../web/src/history.js';
 
 const point = (atMs: number, delivered: number, intervalMs: number, live = false): HistoryPoint => ({

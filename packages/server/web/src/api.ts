@@ -1,19 +1,21 @@
 /** The admin API as the dashboard uses it: the token from sessionStorage as a Bearer header, errors as ApiError. */
 import type {
   AttemptView,
+  HistoryPointView,
+  HistoryView,
   MessagePageView,
   MessageQuery,
   MessageView,
   MessageWithAttemptsView,
+  ProfileView,
   PublishResponseView,
+  RegistrationChange,
+  RegistrationView,
   ReplayJobView,
   ReplayRequestBody,
+  SecretView,
   StatsView,
-} from '../../src/api/message-schemas';
-import type { RegistrationChange, RegistrationView } from '../../src/api/registrations';
-import type { SecretView } from '../../src/api/secrets';
-import type { HistoryPointView, HistoryView } from '../../src/api/stats-history';
-import type { ProfileView } from '../../src/api/ui';
+} from '../../src/api/views';
 import { query, requester, seg } from './http';
 
 // The server's own lists (the domain's modules import nothing else, so the page bundles just these names).

@@ -1,5 +1,5 @@
 /** The overview charts' figures from the stats history (no DOM here: tested in Node too). */
-import type { HistoryPointView as HistoryPoint } from '../../src/api/stats-history.js';
+import type { HistoryPointView as HistoryPoint } from '../../src/api/views.js';
 
 const perSecond = (count: number, intervalMs: number) => (intervalMs > 0 ? (count * 1000) / intervalMs : 0);
 
