@@ -17,6 +17,11 @@ export interface RegistrationCalls {
   rotate(accountName: string, serviceName: string): Promise<Secret>;
   /** Where a message's page is. */
   messageHref(id: string): string;
+  /**
+   * Whether `put` keeps the credentials it is not given (the admin API) or replaces them with none
+   * (the portal, as the platform's register call does).
+   */
+  keepsCredentials: boolean;
 }
 
 /** Runs one call at a time, keeping its error. */
@@ -74,7 +79,10 @@ export function RegistrationForm({
         const accountName = existing?.accountName ?? text('accountName');
         const serviceName = existing?.serviceName ?? text('serviceName');
         const change: RegistrationChange = { url: text('url') };
-        if (data.get('clear') === 'on') {
+        if (!calls.keepsCredentials) {
+          change.username = text('username') || null;
+          change.password = String(data.get('password') ?? '') || null;
+        } else if (data.get('clear') === 'on') {
           change.username = null;
           change.password = null;
         } else {
@@ -132,11 +140,15 @@ export function RegistrationForm({
         />
       </div>
       <div class="field">
-        <label for={`${id}-username`}>Username{existing?.credentialsSet ? ' (new)' : ''}</label>
+        <label for={`${id}-username`}>
+          Username{existing?.credentialsSet && calls.keepsCredentials ? ' (new)' : ''}
+        </label>
         <input id={`${id}-username`} name="username" maxLength={40} autoComplete="off" title={CREDENTIAL_RULE} />
       </div>
       <div class="field">
-        <label for={`${id}-password`}>Password{existing?.credentialsSet ? ' (new)' : ''}</label>
+        <label for={`${id}-password`}>
+          Password{existing?.credentialsSet && calls.keepsCredentials ? ' (new)' : ''}
+        </label>
         <input
           id={`${id}-password`}
           name="password"
@@ -146,7 +158,12 @@ export function RegistrationForm({
           title={CREDENTIAL_RULE}
         />
       </div>
-      {existing?.credentialsSet ? (
+      {existing?.credentialsSet && !calls.keepsCredentials ? (
+        <p class="muted small">
+          Saving replaces the credentials: type them again to keep them, or leave both empty for none.
+        </p>
+      ) : null}
+      {existing?.credentialsSet && calls.keepsCredentials ? (
         <div class="field checkbox">
           <label>
             <input type="checkbox" name="clear" /> Remove the credentials

@@ -16,6 +16,7 @@ const adminCalls: RegistrationCalls = {
   secret: api.secret,
   rotate: api.rotate,
   messageHref: (id) => href(`messages/${id}`),
+  keepsCredentials: true,
 };
 
 export function AccountsPage({ services }: { services: string[] }) {

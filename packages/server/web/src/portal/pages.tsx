@@ -30,6 +30,7 @@ function callsFor(account: string): RegistrationCalls {
     secret: portalApi.secret,
     rotate: portalApi.rotate,
     messageHref: (id) => portalHref(account, `/messages/${encodeURIComponent(id)}`),
+    keepsCredentials: false,
   };
 }
 
