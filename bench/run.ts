@@ -67,8 +67,9 @@ Measures our performance targets against peers, in one run, and writes bench/res
   --rate N          soak publish rate, messages/s (default 2000)
   --every N         seconds between soak readings (default 30)
   --retention D     soak retention of delivered and failed messages (default: CCB_RETENTION_DELIVERED and
-                    CCB_RETENTION_FAILED from the environment, else 2m); the purge runs every 30 s unless
-                    CCB_PURGE_INTERVAL says otherwise; every other CCB_* variable reaches the server as given
+                    CCB_RETENTION_FAILED from the environment, else 2m); the purge runs every 30 s and history
+                    partitions are 1 minute wide unless CCB_PURGE_INTERVAL / CCB_PARTITION_INTERVAL say
+                    otherwise; every other CCB_* variable reaches the server as given
 BENCH_PROFILE=1 in front also writes V8 CPU profiles of our server (bench/results/profiles/).
 BENCH_DELIVERY_COUNT, BENCH_DRAIN_COUNT, BENCH_ISOLATION_COUNT, BENCH_POSTGRES_COUNT=N shorten that section's
 rounds (the drain: its long backlog) for smoke runs; figures are taken at the defaults.`,

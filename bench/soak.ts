@@ -57,6 +57,8 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void 
   Object.assign(process.env, serverEnv);
   const retentionS = parseDuration(serverEnv.CCB_RETENTION_DELIVERED) / 1000;
   const purgeS = parseDuration(serverEnv.CCB_PURGE_INTERVAL) / 1000;
+  // A message stays up to one partition longer than its retention: its partition is dropped whole.
+  const partitionS = parseDuration(serverEnv.CCB_PARTITION_INTERVAL) / 1000;
   const listener = await startListener();
   const db = await postgres.createDatabase('ccb_soak');
   const server = await startCcb('soak', {}, { dir: mkdtempSync(join(tmpdir(), 'ccb-bench-soak-')), db });
@@ -141,8 +143,8 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void 
       );
     }
     await publisher;
-    // Size and dead tuples are judged from the first reading after retention and one purge have passed.
-    const reachedS = retentionS + purgeS;
+    // Size and dead tuples are judged from the first reading after retention, a partition and a purge.
+    const reachedS = retentionS + partitionS + purgeS;
     const growth = growthAfter(
       readings.map((r) => ({ atS: r.atS, bytes: r.database_bytes })),
       reachedS,

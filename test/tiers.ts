@@ -29,7 +29,12 @@ export function testFiles(root: string): string[] {
   );
 }
 
-/** The test files of the fast tier: those without a `// test tier: full` line. */
+/**
+ * The test files of the fast tier: those without a `// test tier: full` line. The reliability suite
+ * (`reliability-*.test.ts`: faults, load, hostile clients) is full tier by its name.
+ */
 export function fastTestFiles(root: string): string[] {
-  return testFiles(root).filter((file) => !FULL_TIER.test(readFileSync(join(root, file), 'utf8')));
+  return testFiles(root).filter(
+    (file) => !/(^|\/)reliability-[^/]*$/.test(file) && !FULL_TIER.test(readFileSync(join(root, file), 'utf8')),
+  );
 }

@@ -13,8 +13,11 @@ export interface SoakOptions {
   retention?: string;
 }
 
-/** The soak's retention when neither --retention nor the environment gives one, and its purge interval. */
-export const SOAK_DEFAULTS = { retention: '2m', purgeInterval: '30s' } as const;
+/**
+ * The soak's retention when neither --retention nor the environment gives one, its purge interval and
+ * its history partitions on PostgreSQL (CCB_PARTITION_INTERVAL: a server without partitions ignores it).
+ */
+export const SOAK_DEFAULTS = { retention: '2m', purgeInterval: '30s', partitionInterval: '1m' } as const;
 
 /**
  * The retention settings the soak gives the server (its process inherits the environment, so every
@@ -25,6 +28,7 @@ export function soakServerEnv(options: SoakOptions, env: NodeJS.ProcessEnv = pro
     CCB_RETENTION_DELIVERED: options.retention ?? env.CCB_RETENTION_DELIVERED ?? SOAK_DEFAULTS.retention,
     CCB_RETENTION_FAILED: options.retention ?? env.CCB_RETENTION_FAILED ?? SOAK_DEFAULTS.retention,
     CCB_PURGE_INTERVAL: env.CCB_PURGE_INTERVAL ?? SOAK_DEFAULTS.purgeInterval,
+    CCB_PARTITION_INTERVAL: env.CCB_PARTITION_INTERVAL ?? SOAK_DEFAULTS.partitionInterval,
   };
 }
 

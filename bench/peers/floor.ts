@@ -159,7 +159,7 @@ async function pump(): Promise<void> {
 function start(row: Row): void {
   inFlight++;
   const item = claimed(row.id, row.payload);
-  const request = callbackRequest(item, 1, Date.now(), signer, 'ccb/bench-floor');
+  const request = callbackRequest(item, { attemptNumber: 1, now: Date.now(), signer, userAgent: 'ccb/bench-floor' });
   void sender.send(item.registration.url, request.headers, request.body).then((result) => {
     if (result.error !== null) failed++;
     inFlight--;

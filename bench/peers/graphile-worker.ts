@@ -36,13 +36,12 @@ const runner: Runner = await run({
   taskList: {
     async deliver(payload, helpers) {
       const { id, body } = payload as { id: string; body: string };
-      const request = callbackRequest(
-        claimed(id, body),
-        helpers.job.attempts,
-        Date.now(),
+      const request = callbackRequest(claimed(id, body), {
+        attemptNumber: helpers.job.attempts,
+        now: Date.now(),
         signer,
-        'ccb/bench-graphile',
-      );
+        userAgent: 'ccb/bench-graphile',
+      });
       const result = await sender.send(registration.url, request.headers, request.body);
       if (result.error !== null) throw new Error(`delivery failed: ${result.statusCode ?? 'no status'}`);
     },

@@ -38,7 +38,12 @@ async function deliver(): Promise<number> {
   const lane = async () => {
     while (next < prepared.length) {
       const item = prepared[next++];
-      const request = callbackRequest(item, 1, Date.now(), signer, 'ccb/bench-sender');
+      const request = callbackRequest(item, {
+        attemptNumber: 1,
+        now: Date.now(),
+        signer,
+        userAgent: 'ccb/bench-sender',
+      });
       const result = await sender.send(item.registration.url, request.headers, request.body);
       if (result.error === null) delivered++;
     }

@@ -8,8 +8,10 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { AccessService } from './access/service.js';
+import { accessRoutes } from './api/access.js';
+import { adminAuthorization, declareAdminScope, installAuditHooks } from './api/access-hooks.js';
 import { adminRoutes } from './api/admin.js';
-import { Authenticator } from './api/auth.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
@@ -17,6 +19,7 @@ import { healthRoutes } from './api/health.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
+import { portalRoutes } from './api/portal.js';
 import { portalUiRoutes } from './api/portal-ui.js';
 import { registrationsRoutes } from './api/registrations.js';
 import { installRequestGuards } from './api/request-guards.js';
@@ -71,7 +74,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     bodyLimit: ctx.config.bodyLimitBytes,
     logController: new RequestLog(),
     childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options),
-    trustProxy: false,
+    // The caller's address (throttle, audit log) from X-Forwarded-For only behind the proxies it names.
+    trustProxy: ctx.config.access.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
     // Slow or stalled clients are cut (408) instead of holding a connection for ever (SPEC §3 limits).
     requestTimeout: http.requestTimeoutMs,
@@ -106,7 +110,12 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
           basicAuth: { type: 'http', scheme: 'basic', description: 'OAuth client id and secret' },
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'Access token from /api/ts/v1/oauth2/token' },
           sessionToken: { type: 'apiKey', in: 'header', name: 'VZ-M2M-Token', description: 'From session/login' },
-          adminToken: { type: 'http', scheme: 'bearer', description: 'CCB_ADMIN_TOKEN' },
+          adminToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'CCB_ADMIN_TOKEN (the root key) or an API key (ccbk_…) with the scope the operation names',
+          },
+          portalSession: { type: 'http', scheme: 'bearer', description: 'A portal session token (ccbp_…)' },
         },
       },
     },
@@ -135,7 +144,9 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   // The front door for a person: the dashboard.
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui'));
 
-  const authenticator = new Authenticator(ctx, options.clock);
+  const access = new AccessService(ctx, options.clock);
+  const authenticator = access.platform;
+  installAuditHooks(app, access);
   await app.register(
     async (api) => {
       await api.register(oauthRoutes, { authenticator });
@@ -146,8 +157,11 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   );
   await app.register(
     async (admin) => {
-      admin.addHook('onRequest', authenticator.requireAdmin);
-      await admin.register(adminRoutes, { ctx, authenticator });
+      // Each route's declared scope, shown in OpenAPI and checked by the authorization hook.
+      admin.addHook('onRoute', declareAdminScope);
+      admin.addHook('onRequest', adminAuthorization(access));
+      await admin.register(adminRoutes, { access });
+      await admin.register(accessRoutes, { ctx, access });
       await admin.register(messagesRoutes, { ctx });
       await admin.register(secretsRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
@@ -155,7 +169,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     },
     { prefix: '/admin/v1' },
   );
+  await app.register(portalRoutes, { ctx, access, prefix: '/portal/api' });
   await app.register(uiRoutes, { ctx, version: VERSION });
-  await app.register(portalUiRoutes, { headers: pageSecurityHeaders("'none'") });
+  await app.register(portalUiRoutes, { headers: pageSecurityHeaders(ctx.config.access.portalFrameAncestors) });
   return app;
 }

@@ -30,6 +30,13 @@ export interface Config {
   databaseUrl: string;
   /** PostgreSQL connections per instance (CCB_DB_POOL_SIZE). */
   databasePoolSize: number;
+  /** PostgreSQL: the bounds of every wait on the database, in milliseconds (CCB_DB_*). */
+  databaseTimeouts: {
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+    keepAliveDelayMs: number;
+  };
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;
@@ -44,6 +51,7 @@ export interface Config {
   delivery: DeliveryConfig;
   retention: RetentionConfig;
   statsHistory: StatsHistoryConfig;
+  access: AccessConfig;
   logLevel: string;
   bodyLimitBytes: number;
   http: HttpServerConfig;
@@ -77,6 +85,21 @@ export interface DeliveryConfig {
   batchSize: number;
   /** Longest sleep of an idle worker between polls (a publish wakes it at once). */
   pollIntervalMs: number;
+}
+
+/** Who may call, from where, and what is recorded (docs/access.md, docs/portal.md). */
+export interface AccessConfig {
+  /** Audit entries older than this are purged (CCB_AUDIT_RETENTION). */
+  auditRetentionMs: number;
+  /**
+   * Which proxies' X-Forwarded-For is believed for the caller's address (CCB_TRUST_PROXY): false for none,
+   * true for any, or a list of addresses and CIDR ranges (Fastify's trustProxy).
+   */
+  trustProxy: boolean | string[];
+  /** The CSP frame-ancestors sources of the portal's pages (CCB_PORTAL_FRAME_ANCESTORS). */
+  portalFrameAncestors: string;
+  /** The server's public base URL for portal links (CCB_PUBLIC_URL); null: from the request. */
+  publicUrl: string | null;
 }
 
 export interface RetentionConfig {
@@ -136,6 +159,41 @@ function allowedPorts(value: string): Set<number> | null {
     for (let p = low; p <= high; p++) ports.add(p);
   }
   return ports;
+}
+
+function trustProxy(value: string): boolean | string[] {
+  const given = value.trim().toLowerCase();
+  if (['0', 'off', 'false', 'no', ''].includes(given)) return false;
+  if (['1', 'on', 'true', 'yes'].includes(given)) return true;
+  const entries = value.split(',').map((part) => part.trim());
+  for (const entry of entries) {
+    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry)) {
+      throw new Error(`"${entry}" is not off, on, an address or a CIDR range`);
+    }
+  }
+  return entries;
+}
+
+function frameAncestors(value: string): string {
+  const sources = value.trim().split(/\s+/);
+  for (const source of sources) {
+    if (!/^(?:'none'|'self'|https?:\/\/[A-Za-z0-9.*-]+(?::\d+)?|https?:)$/.test(source)) {
+      throw new Error(`"${source}" is not a frame-ancestors source such as 'self' or https://app.example.com`);
+    }
+  }
+  if (sources.includes("'none'") && sources.length > 1) throw new Error("'none' cannot be combined with other sources");
+  return sources.join(' ');
+}
+
+function publicUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute http(s) URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" is not an http(s) URL`);
+  return value.replace(/\/+$/, '');
 }
 
 /** Parses `80,443,9001-9006` (or `any`) into a set of ports; null = any. */
@@ -220,7 +278,7 @@ export const SERVE_SETTINGS = {
     env: ['CCB_ADMIN_TOKEN'],
     devDefault: DEV_CREDENTIALS.adminToken,
     defaultText: `required; ${DEV_CREDENTIALS.adminToken} with --dev`,
-    description: 'bearer token of /admin/v1',
+    description: 'bearer token of /admin/v1: the root key (API keys with scopes come from POST /admin/v1/keys)',
     parse: text,
   }),
   encryptionKey: setting({
@@ -259,6 +317,34 @@ export const SERVE_SETTINGS = {
     default: '10',
     description: 'PostgreSQL connections per instance',
     parse: positiveInteger,
+  }),
+  databaseConnectTimeout: setting({
+    env: ['CCB_DB_CONNECT_TIMEOUT'],
+    default: '5s',
+    description:
+      'PostgreSQL: how long a request waits for a connection (a free one of the pool, or a new one) before it is answered 503 with Retry-After',
+    parse: positiveDuration,
+  }),
+  databaseStatementTimeout: setting({
+    env: ['CCB_DB_STATEMENT_TIMEOUT'],
+    default: '10s',
+    description:
+      'PostgreSQL: the longest a statement runs (statement_timeout); a database that does not answer at all (frozen, cut off) is given up 2s later; either way the request is answered 503 with Retry-After',
+    parse: positiveDuration,
+  }),
+  databaseIdleInTransactionTimeout: setting({
+    env: ['CCB_DB_IDLE_IN_TRANSACTION_TIMEOUT'],
+    default: '30s',
+    description:
+      'PostgreSQL: the server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout), so a stalled instance cannot hold locks',
+    parse: positiveDuration,
+  }),
+  databaseKeepAlive: setting({
+    env: ['CCB_DB_KEEPALIVE'],
+    default: '10s',
+    description:
+      'PostgreSQL: TCP keepalive probes start after a connection is idle this long, so a peer that vanished (failover, partition) is noticed',
+    parse: positiveDuration,
   }),
   batchSize: setting({
     env: ['CCB_BATCH_SIZE'],
@@ -301,6 +387,31 @@ export const SERVE_SETTINGS = {
     default: '1h',
     description: 'how often the retention purge runs',
     parse: positiveDuration,
+  }),
+  auditRetention: setting({
+    env: ['CCB_AUDIT_RETENTION'],
+    default: '90d',
+    description: 'how long audit log entries are kept',
+    parse: positiveDuration,
+  }),
+  trustProxy: setting({
+    env: ['CCB_TRUST_PROXY'],
+    default: 'off',
+    description:
+      "whose X-Forwarded-For gives the caller address (throttle, audit log): off, on (any proxy), or the proxies' addresses/CIDRs",
+    parse: trustProxy,
+  }),
+  portalFrameAncestors: setting({
+    env: ['CCB_PORTAL_FRAME_ANCESTORS'],
+    default: "'none'",
+    description: 'CSP frame-ancestors of /portal: the origins that may embed it in an iframe',
+    parse: frameAncestors,
+  }),
+  publicUrl: setting({
+    env: ['CCB_PUBLIC_URL'],
+    defaultText: 'the scheme and Host of the request',
+    description: 'public base URL of this server, for portal links (e.g. https://ccb.example.com)',
+    parse: publicUrl,
   }),
   headersTimeout: setting({
     env: ['CCB_HEADERS_TIMEOUT'],
@@ -380,6 +491,12 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     port: values.port,
     databaseUrl: values.databaseUrl,
     databasePoolSize: values.databasePoolSize,
+    databaseTimeouts: {
+      connectTimeoutMs: values.databaseConnectTimeout,
+      statementTimeoutMs: values.databaseStatementTimeout,
+      idleInTransactionTimeoutMs: values.databaseIdleInTransactionTimeout,
+      keepAliveDelayMs: values.databaseKeepAlive,
+    },
     role: values.role,
     adminToken,
     encryptionKey,
@@ -402,6 +519,12 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       purgeIntervalMs: values.purgeInterval,
     },
     statsHistory: { sampleIntervalMs: values.statsInterval, keepMs: values.statsRetention },
+    access: {
+      auditRetentionMs: values.auditRetention,
+      trustProxy: values.trustProxy,
+      portalFrameAncestors: values.portalFrameAncestors,
+      publicUrl: values.publicUrl ?? null,
+    },
     logLevel: values.logLevel,
     bodyLimitBytes: 1024 * 1024,
     http: {

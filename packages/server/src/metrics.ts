@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { SendResult } from './delivery/send-result.js';
 import type { AttemptError } from './domain/attempt-error.js';
+import { type HandBackReason, HandBackReasons } from './domain/hand-back.js';
 import type { MessageStats } from './store/types.js';
 
 /** Counting messages by status scans an index; scrapes closer together than this share one count. */
@@ -37,7 +38,7 @@ export class Metrics {
 
   readonly messagesHandedBack = new Counter({
     name: 'ccb_messages_handed_back_total',
-    help: 'Claimed messages the dispatcher gave back to the store undelivered, by reason: origin_slow (no room at a slow origin), origin_stuck (waiting for an origin that stopped answering), lease_short (the lease no longer covered an attempt), stopping (the worker is shutting down)',
+    help: `Claimed messages the dispatcher gave back to the store undelivered, by reason (${Object.values(HandBackReasons).join(', ')})`,
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -125,6 +126,11 @@ export class Metrics {
       this.attemptDuration.observe(result.latencyMs / 1000);
     }
     for (const [outcome, count] of byOutcome) this.attemptsTotal.inc({ outcome }, count);
+  }
+
+  /** Claimed messages a dispatcher gave back to the store undelivered. */
+  recordHandBack(count: number, reason: HandBackReason): void {
+    this.messagesHandedBack.inc({ reason }, count);
   }
 
   /** One run of the retention purge: how many messages it removed and how long it took. */

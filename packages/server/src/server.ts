@@ -38,7 +38,10 @@ export async function startServer(config: Config, options: StartServerOptions = 
   // Short lines for a person at a terminal in the dev profile; JSON lines for everything else.
   const format = config.dev && process.stdout.isTTY ? 'pretty' : 'json';
   const logger = options.logger ?? createLogger(config.logLevel, undefined, format);
-  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const store = await openStore(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    ...config.databaseTimeouts,
+  });
   let delivery: Delivery | null = null;
   let app: FastifyInstance | null = null;
   let replays: ReplayJobs | null = null;
@@ -46,6 +49,11 @@ export async function startServer(config: Config, options: StartServerOptions = 
   let statsHistory: StatsHistory | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
+    // Audit entries past CCB_AUDIT_RETENTION, used portal links, ended portal sessions, old attempt windows.
+    const now = Date.now();
+    store.access
+      .purge(now - config.access.auditRetentionMs, now)
+      .catch((error) => logger.warn({ err: error }, 'purging the audit log and portal sessions failed'));
   }, AUTH_PURGE_INTERVAL_MS);
   purgeTimer.unref();
   try {

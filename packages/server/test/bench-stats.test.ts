@@ -103,12 +103,14 @@ describe('bench soak readings', () => {
       CCB_RETENTION_DELIVERED: '2m',
       CCB_RETENTION_FAILED: '2m',
       CCB_PURGE_INTERVAL: '30s',
+      CCB_PARTITION_INTERVAL: '1m',
     });
-    const env = { CCB_RETENTION_DELIVERED: '5m', CCB_PURGE_INTERVAL: '10s' };
+    const env = { CCB_RETENTION_DELIVERED: '5m', CCB_PURGE_INTERVAL: '10s', CCB_PARTITION_INTERVAL: '2m' };
     assert.deepEqual(soakServerEnv(options, env), {
       CCB_RETENTION_DELIVERED: '5m',
       CCB_RETENTION_FAILED: '2m',
       CCB_PURGE_INTERVAL: '10s',
+      CCB_PARTITION_INTERVAL: '2m',
     });
     assert.equal(soakServerEnv({ ...options, retention: '1m' }, env).CCB_RETENTION_DELIVERED, '1m');
   });

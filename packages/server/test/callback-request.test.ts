@@ -133,7 +133,12 @@ describe('callbackRequest', () => {
         updatedAt: now,
       },
     };
-    const { headers, body } = callbackRequest(claimed, 2, now, new Signer(), 'ccb/test');
+    const { headers, body } = callbackRequest(claimed, {
+      attemptNumber: 2,
+      now,
+      signer: new Signer(),
+      userAgent: 'ccb/test',
+    });
     assert.deepEqual(JSON.parse(body), {
       requestId: 'r',
       username: '',

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { registerAccessCommands } from '../src/cli/access.js';
+import { registerKeysCommands } from '../src/cli/keys.js';
+import { registerMessagesCommand } from '../src/cli/messages.js';
 import { runCcbInProcess } from './ccb-in-process.js';
 import { accessToken, login, startTestServer, type TestServer } from './helpers.js';
 import { childProcessTest, runCcb } from './server-process.js';
@@ -70,5 +72,58 @@ describe('ccb clients and ccb users', () => {
 
     assert.equal((await ccb('users', 'delete', 'ops')).code, 0);
     await assert.rejects(login(server, 'ops', 'a-new-ops-password'));
+  });
+});
+
+describe('ccb keys', () => {
+  let server: TestServer;
+  const ccb = async (token: string, ...args: string[]) => {
+    const connection = ['--server', server.baseUrl, '--admin-token', token];
+    const run = await runCcbInProcess([registerKeysCommands, registerMessagesCommand], [...args, ...connection]);
+    return { ...run, json: () => JSON.parse(run.stdout) };
+  };
+
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  it('creates a key shown once, which the CLI then takes as its admin token, lists and revokes it', async () => {
+    const created = await ccb(
+      server.adminToken,
+      'keys',
+      'create',
+      'reader',
+      '--scopes',
+      'messages:read',
+      '--accounts',
+      '0000123456-00001',
+      '--json',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const key = created.json();
+    assert.match(key.key, /^ccbk_/);
+    assert.deepEqual([key.scopes, key.accounts], [['messages:read'], ['0000123456-00001']]);
+
+    const withKey = await ccb(key.key, 'messages', 'list');
+    assert.equal(withKey.code, 0, withKey.stderr);
+    const notAllowed = await ccb(key.key, 'keys', 'list');
+    assert.equal(notAllowed.code, 1);
+    assert.match(notAllowed.stderr, /does not have the admin scope \(REQUEST_FAILED\.Forbidden\)/);
+
+    const listed = await ccb(server.adminToken, 'keys', 'list');
+    assert.match(listed.stdout, new RegExp(`${key.id}\\s+reader\\s+messages:read\\s+0000123456-00001\\s+active`));
+    assert.ok(!listed.stdout.includes(key.key), 'the key is not listed');
+
+    const revoked = await ccb(server.adminToken, 'keys', 'revoke', key.id, '--json');
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.ok(revoked.json().revokedAt);
+    const refused = await ccb(key.key, 'messages', 'list');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /REQUEST_FAILED\.Unauthorized/);
+
+    const badScope = await ccb(server.adminToken, 'keys', 'create', 'x', '--scopes', 'everything');
+    assert.equal(badScope.code, 1);
+    assert.match(badScope.stderr, /unknown scope everything/);
   });
 });

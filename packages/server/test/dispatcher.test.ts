@@ -24,7 +24,11 @@ class FakeSender implements Sender {
   sent: { url: string; headers: Record<string, string>; body: string }[] = [];
   /** The origin of every answered request, in the order the answers came. */
   answered: string[] = [];
-  constructor(private readonly answer: (url: string) => { delayMs: number; status: number | null }) {}
+  constructor(
+    private readonly answer: (url: string) => { delayMs: number; status: number | null },
+    /** Runs at every send before the answer is awaited (a busy loop, a clock moved on). */
+    private readonly onSend?: () => void,
+  ) {}
   originOf(url: string) {
     return new URL(url).origin;
   }
@@ -38,6 +42,7 @@ class FakeSender implements Sender {
     );
     this.sent.push({ url, headers, body });
     const { delayMs, status } = this.answer(url);
+    this.onSend?.();
     await sleep(delayMs);
     this.inFlight.set(origin, this.inFlight.get(origin)! - 1);
     this.answered.push(origin);
@@ -47,6 +52,8 @@ class FakeSender implements Sender {
       error: status === null ? { kind: 'timeout', detail: 'no response' } : statusError(status),
       responseExcerpt: null,
       latencyMs: delayMs,
+      // The origin's own time, as the HTTP sender measures it from the request's write.
+      firstByteMs: status === null ? undefined : delayMs,
     };
   }
 }
@@ -56,9 +63,10 @@ function answersBeforeLast(answered: string[], origin: string, other: string): s
   return answered.slice(0, answered.lastIndexOf(origin)).filter((o) => o === other);
 }
 
-/** Counts calls to the store's claim and ack methods. */
+/** Counts calls to the store's claim and ack methods, and collects the ids handed back. */
 function counting(store: MessageService) {
   const calls = { claimDue: 0, complete: 0 };
+  const released = new Set<string>();
   const proxy = new Proxy(store, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
@@ -68,10 +76,16 @@ function counting(store: MessageService) {
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
+      if (key === 'release') {
+        return (ids: string[], at: number) => {
+          for (const id of ids) released.add(id);
+          return (value as (...a: unknown[]) => unknown).apply(target, [ids, at]);
+        };
+      }
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { proxy, calls };
+  return { proxy, calls, released };
 }
 
 describe('Dispatcher', () => {
@@ -105,7 +119,14 @@ describe('Dispatcher', () => {
   function start(
     sender: Sender,
     messages: MessageService,
-    overrides: Partial<{ concurrency: number; pollIntervalMs: number; attemptTimeoutMs: number }> = {},
+    overrides: Partial<{
+      concurrency: number;
+      pollIntervalMs: number;
+      attemptTimeoutMs: number;
+      leaseMs: number;
+      now: () => number;
+      onHandBack: (count: number, reason: string) => void;
+    }> = {},
   ) {
     dispatcher = new Dispatcher({
       store: messages,
@@ -115,10 +136,12 @@ describe('Dispatcher', () => {
       concurrency: overrides.concurrency ?? 16,
       originConcurrency: 4,
       batchSize: 32,
-      leaseMs: 10_000,
+      leaseMs: overrides.leaseMs ?? 10_000,
       attemptTimeoutMs: overrides.attemptTimeoutMs ?? 1_000,
       pollIntervalMs: overrides.pollIntervalMs ?? 100,
       userAgent: 'ccb/test',
+      now: overrides.now,
+      onHandBack: overrides.onHandBack,
     });
     dispatcher.start();
     return dispatcher;
@@ -274,5 +297,99 @@ describe('Dispatcher', () => {
     await eventually(async () => sender.sent.length === 1);
     await running.stop();
     assert.equal((await store.messages.get(published.id))?.message.status, 'delivered');
+  });
+
+  /**
+   * A saturated event loop, simulated: every send spins the CPU for 1 ms (the loop really is busy)
+   * and moves the dispatcher's clock on by `lateMs` (the time a loaded machine's loop would lose),
+   * while the origin itself answers within a few ms (its time to first byte).
+   */
+  function saturated(answer: (url: string) => { delayMs: number; status: number | null }, lateMs: number) {
+    let skew = 0;
+    const sender = new FakeSender(answer, () => {
+      const until = performance.now() + 1;
+      while (performance.now() < until) {
+        // busy: the loop runs late
+      }
+      skew += lateMs;
+    });
+    return { clock: () => Date.now() + skew, sender, late: () => skew };
+  }
+
+  it('hands nothing back for the one busy origin while this process, not the origin, is slow', async () => {
+    await store.registrations.upsert({
+      accountName: ACCOUNT,
+      serviceName: 'CarrierService',
+      url: 'http://busy.test/cb',
+    });
+    await publish('CarrierService', 200);
+    const { proxy, released } = counting(store.messages);
+    const { clock, sender, late } = saturated(() => ({ delayMs: 1, status: 200 }), 60);
+    start(sender, proxy, { concurrency: 16, now: clock, leaseMs: 600_000 });
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 200);
+    // The fault happened: by the dispatcher's clock the loop lost 60 ms per send, 12 s in all.
+    assert.equal(late(), 200 * 60);
+    assert.equal(released.size, 0, `${released.size} messages handed back`);
+    assert.equal(sender.sent.length, 200);
+  });
+
+  it('still sheds a hanging origin among ten while this process is slow', async () => {
+    const services = [
+      'CarrierService',
+      'DeviceUsage',
+      'StateService',
+      'NiddService',
+      'AlertService',
+      'PromoChanges',
+      'DeviceService',
+      'DiagnosticsService',
+      'SMSDeliveryConfirmation',
+      'IntelligenceService',
+    ];
+    for (const [i, serviceName] of services.entries()) {
+      await store.registrations.upsert({ accountName: ACCOUNT, serviceName, url: `http://origin-${i}.test/cb` });
+    }
+    const hanging = new Set<string>();
+    for (let round = 0; round < 20; round++) {
+      for (const serviceName of services) {
+        const [published] = await publish(serviceName, 1);
+        if (serviceName === 'CarrierService') hanging.add(published.id);
+      }
+    }
+    const { proxy, released } = counting(store.messages);
+    const { clock, sender, late } = saturated(
+      (url) => (url.includes('origin-0.') ? { delayMs: 4_000, status: null } : { delayMs: 1, status: 200 }),
+      30,
+    );
+    const reasons = new Map<string, number>();
+    // No poll within the test: only the dispatcher's shedding can free the hanging origin's room.
+    start(sender, proxy, {
+      onHandBack: (count, reason) => reasons.set(reason, (reasons.get(reason) ?? 0) + count),
+      concurrency: 40,
+      pollIntervalMs: 60_000,
+      attemptTimeoutMs: 4_000,
+      now: clock,
+      leaseMs: 600_000,
+    });
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 180, {
+      timeout: 12_000,
+    });
+    assert.ok(late() >= 180 * 30, `${late()} ms of loop delay simulated`);
+    assert.deepEqual(
+      answersBeforeLast(sender.answered, 'http://origin-1.test', 'http://origin-0.test'),
+      [],
+      'the healthy origins finished before the hanging one answered once',
+    );
+    assert.equal(sender.peak.get('http://origin-0.test'), 4);
+    // What went back to the store was the hanging origin's, and only that.
+    assert.ok(released.size > 0, 'the hanging origin was shed');
+    assert.deepEqual(
+      [...released].filter((id) => !hanging.has(id)),
+      [],
+      'no healthy message handed back',
+    );
+    // Counted for the metrics by reason: shed as stuck, none for a short lease.
+    assert.ok((reasons.get('origin_stuck') ?? 0) > 0, JSON.stringify([...reasons]));
+    assert.equal(reasons.get('lease_short'), undefined);
   });
 });

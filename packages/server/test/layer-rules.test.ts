@@ -22,6 +22,7 @@ const CASES: { file: string; imports: string; allowed: boolean }[] = [
   { file: 'packages/server/src/delivery/probe.ts', imports: '../context.js', allowed: false },
   { file: 'packages/server/src/delivery/probe.ts', imports: '../services/messages.js', allowed: true },
   { file: 'packages/server/src/domain/probe.ts', imports: '../store/types.js', allowed: false },
+  { file: 'packages/server/src/common/probe.ts', imports: '../delivery/index.js', allowed: false },
   { file: 'packages/server/src/store/probe.ts', imports: '../services/messages.js', allowed: false },
   { file: 'packages/server/src/store/sqlite/probe.ts', imports: '../postgres/messages.js', allowed: false },
   { file: 'packages/server/src/store/sqlite/probe.ts', imports: '../../domain/statuses.js', allowed: true },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { type ErrorCode, errorStatus } from '../src/api/errors.js';
 import { LOGO } from '../src/app.js';
 import { API_TAGS, API_TITLE } from '../src/openapi.js';
 import { send, startTestServer, type TestServer } from './helpers.js';
@@ -51,7 +52,7 @@ describe('the API reference (/openapi.json, /docs)', () => {
     }
   });
 
-  it('names every response and shows a body that matches its schema (add missing ones to OPERATIONS in src/openapi.ts)', () => {
+  it("names every response and shows a body that matches its schema (add them as 'x-examples' on the route's schema)", () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats.default(ajv);
     for (const { name, operation } of operations) {
@@ -73,6 +74,30 @@ describe('the API reference (/openapi.json, /docs)', () => {
         assert.ok(valid, `${name}: the request example matches the schema: ${ajv.errorsText(ajv.errors)}`);
       }
     }
+  });
+
+  it('answers each error example with the status its code is declared with (no 403 example of a 400 error)', () => {
+    for (const { name, operation } of operations) {
+      for (const [status, response] of Object.entries<Json>(operation.responses)) {
+        for (const entry of Object.values<Json>(response.content ?? {})) {
+          const code = entry.example?.errorCode;
+          if (typeof code !== 'string') continue;
+          assert.equal(errorStatus(code as ErrorCode), Number(status), `${name} ${status}: example ${code}`);
+        }
+      }
+    }
+  });
+
+  it('takes each operation’s id, tag, scope and examples from its route, and states limits as the server does', () => {
+    const publish = document.paths['/admin/v1/messages'].post;
+    assert.deepEqual(
+      [publish.operationId, publish.tags, publish['x-ccb-scope']],
+      ['publishMessage', ['Messages'], 'messages:publish'],
+    );
+    assert.equal(publish['x-examples'], undefined, 'the examples are moved into the responses');
+    const token = document.paths['/api/ts/v1/oauth2/token'].post.responses['413'].content['application/json'].example;
+    assert.match(token.errorMessage, /16 KiB/);
+    assert.ok(!JSON.stringify(document).includes('1048576 bytes'));
   });
 
   it('the page shows our name, without a framework top bar or logo', async () => {

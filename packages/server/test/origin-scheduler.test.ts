@@ -222,35 +222,38 @@ describe('OriginScheduler', () => {
   it('lets the only busy origin keep its surplus while the engine has room, if it answers in time', () => {
     const s = scheduler(2);
     const now = T0 + 1_000;
-    // 100 ms a round of 2: four waiting messages fit in a local wait (two rounds), a fifth does not.
-    answeringIn(s, A, 100, now);
-    for (const w of ['w1', 'w2', 'w3', 'w4']) assert.equal(s.place(A, w, now, true, 10).action, 'queue');
-    assert.equal(s.place(A, 'w5', now, true, 0).action, 'hand_back', 'no room left in the engine: back');
-    assert.equal(s.place(A, 'w5', now, true, 10).action, 'queue', 'room left and nobody else busy: it waits');
-    assert.equal(s.place(A, 'w6', now, true, 10).action, 'queue');
-    assert.equal(s.waiting, 6);
+    // 40 ms a round of 2: twelve waiting messages fit in a local wait (six rounds), a thirteenth does not.
+    answeringIn(s, A, 40, now);
+    for (let i = 1; i <= 12; i++) assert.equal(s.place(A, `w${i}`, now, true, 20).action, 'queue');
+    assert.equal(s.place(A, 'w13', now, true, 0).action, 'hand_back', 'no room left in the engine: back');
+    assert.equal(s.place(A, 'w13', now, true, 20).action, 'queue', 'room left and nobody else busy: it waits');
+    assert.equal(s.place(A, 'w14', now, true, 20).action, 'queue');
+    assert.equal(s.waiting, 14);
   });
 
   it('still hands back the surplus of a busy origin when another origin is busy too', () => {
     const s = scheduler(2);
     const now = T0 + 1_000;
-    answeringIn(s, A, 100, now);
+    answeringIn(s, A, 40, now);
     fill(s, B, 2, now);
-    for (const w of ['w1', 'w2', 'w3', 'w4']) assert.equal(s.place(A, w, now, true, 10).action, 'queue');
-    assert.equal(s.place(A, 'w5', now, true, 10).action, 'hand_back', 'B is saturated: A would hold its room');
+    for (let i = 1; i <= 12; i++) assert.equal(s.place(A, `w${i}`, now, true, 20).action, 'queue');
+    assert.equal(s.place(A, 'w13', now, true, 20).action, 'hand_back', 'B is saturated: A would hold its room');
   });
 
-  it('hands back the surplus of the only busy origin when it is slow by its own measure, or stuck', () => {
+  it('hands back the surplus of the only busy origin when it is slower than a round by its own measure, or stuck', () => {
     const slow = scheduler(2);
     const now = T0 + 1_000;
-    answeringIn(slow, A, MAX_LOCAL_WAIT_MS + 50, now);
-    assert.equal(slow.place(A, 'w1', now, true, 10).action, 'hand_back');
+    // 60 ms a round: eight waiting messages fit in a local wait (four rounds), a ninth goes back.
+    answeringIn(slow, A, MIN_ROUND_MS + 10, now);
+    for (let i = 1; i <= 8; i++) assert.equal(slow.place(A, `w${i}`, now, true, 20).action, 'queue');
+    const back = slow.place(A, 'w9', now, true, 20);
+    assert.deepEqual(back, { action: 'hand_back', at: now + MIN_ROUND_MS + 10, stuck: false });
 
     const stuck = scheduler(2, 10_000);
     answeringIn(stuck, A, 10, now);
-    assert.equal(stuck.place(A, 'w1', now, true, 10).action, 'queue');
+    assert.equal(stuck.place(A, 'w1', now, true, 20).action, 'queue');
     const later = now + STUCK_AFTER_MIN_MS + 1;
     assert.equal(stuck.originIsStuck(A, later), true);
-    assert.equal(stuck.place(A, 'w2', later, true, 10).action, 'hand_back');
+    assert.deepEqual(stuck.place(A, 'w2', later, true, 20), { action: 'hand_back', at: later + 10_000, stuck: true });
   });
 });

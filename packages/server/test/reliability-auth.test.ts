@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { MAX_FAILED_ATTEMPTS } from '../src/security/throttle.js';
+import { MAX_FAILED_ATTEMPTS } from '../src/access/throttle.js';
 import {
   accessToken,
   adminHeaders,
@@ -328,7 +328,7 @@ describe('reliability: failed credential attempts are limited', () => {
     }
   });
 
-  it('limits wrong secrets for one client id from many addresses', async () => {
+  it('does not lock a client out when strangers send wrong secrets for it from many addresses', async () => {
     const target = await createClient(server, 'targeted');
     const statuses: number[] = [];
     for (let i = 0; i < MAX_FAILED_ATTEMPTS + 3; i++) {
@@ -337,8 +337,27 @@ describe('reliability: failed credential attempts are limited', () => {
       statuses.push((await caller.post(url, headers, body)).status);
       await caller.close();
     }
-    assert.deepEqual(statuses.slice(0, MAX_FAILED_ATTEMPTS), Array(MAX_FAILED_ATTEMPTS).fill(401));
-    assert.deepEqual(statuses.slice(MAX_FAILED_ATTEMPTS), [429, 429, 429]);
+    assert.deepEqual(statuses, Array(MAX_FAILED_ATTEMPTS + 3).fill(401), 'each stranger is told the secret is wrong');
+    // The client itself, from its own address, still gets its token, and its users still log in.
+    const bearer = await accessToken(server, target.clientId, target.clientSecret);
+    await createUser(server, 'targeted-user', 'the-right-password', [ACCOUNT]);
+    assert.equal((await loginAs(server, bearer, 'targeted-user', 'the-right-password')).status, 200);
+  });
+
+  it("refuses one address's wrong secrets beyond the limit without refusing the client elsewhere", async () => {
+    const target = await createClient(server, 'flooded');
+    const stranger = fromAddress('127.0.3.1');
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < MAX_FAILED_ATTEMPTS + 2; i++) {
+        const { url, headers, body } = tokenRequest(server, target.clientId, `wrong-${i}`);
+        statuses.push((await stranger.post(url, headers, body)).status);
+      }
+      assert.deepEqual(statuses.slice(MAX_FAILED_ATTEMPTS), [429, 429]);
+    } finally {
+      await stranger.close();
+    }
+    assert.ok(await accessToken(server, target.clientId, target.clientSecret), 'the client gets its token');
   });
 
   it('limits failed logins per source address across usernames', async () => {

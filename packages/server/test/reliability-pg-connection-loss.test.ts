@@ -132,7 +132,7 @@ describe('reliability: PostgreSQL ends connections (pg_terminate_backend in a lo
     assert.ok(accepted.size > 0, 'some publishes were accepted meanwhile');
 
     await eventually(() => [...accepted].every((id) => listener?.received.has(id)), {
-      timeout: 60_000,
+      timeout: 120_000,
       what: () => `${[...accepted].filter((id) => !listener?.received.has(id)).length} accepted messages undelivered`,
     });
     for (const server of servers) {

@@ -118,6 +118,7 @@ describe('reliability: a frozen PostgreSQL (SIGSTOP), then resumed (SIGCONT)', {
     });
 
     frozen = clusterProcesses(cluster);
+    const stopped = frozen.length;
     for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     try {
       // The fault happened: every process of the cluster is stopped.
@@ -148,12 +149,12 @@ describe('reliability: a frozen PostgreSQL (SIGSTOP), then resumed (SIGCONT)', {
     });
     for (let i = 0; i < 10; i++) await publishAccepted(`after-${i}`);
     await eventually(() => [...accepted].every((id) => listener?.received.has(id)), {
-      timeout: 60_000,
+      timeout: 120_000,
       what: () => `${[...accepted].filter((id) => !listener?.received.has(id)).length} accepted messages undelivered`,
     });
     assert.equal(server.child.exitCode, null, 'the server is still running');
     t.diagnostic(
-      `${frozen.length} cluster processes stopped; 8 publishes answered 503 and /readyz 503 while frozen; ${accepted.size} accepted, all delivered`,
+      `${stopped} cluster processes stopped; 8 publishes answered 503 and /readyz 503 while frozen; ${accepted.size} accepted, all delivered`,
     );
   });
 });

@@ -22,10 +22,7 @@ describe('Signer', () => {
     const body = '{"requestId":"r-1","callbackCount":1}';
     const signature = new Signer().sign(
       { signingSecret: current, previousSecret: null, previousSecretExpiresAt: null },
-      'msg_1',
-      ts,
-      body,
-      NOW,
+      { id: 'msg_1', timestampSeconds: ts, body, now: NOW },
     );
     assert.match(signature, /^v1,[A-Za-z0-9+/]+=*$/);
     assert.deepEqual(verify(current, 'msg_1', signature, body), { requestId: 'r-1', callbackCount: 1 });
@@ -41,10 +38,7 @@ describe('Signer', () => {
     const signer = new Signer();
     const both = signer.sign(
       { signingSecret: current, previousSecret: previous, previousSecretExpiresAt: NOW + 1_000 },
-      'msg_1',
-      ts,
-      body,
-      NOW,
+      { id: 'msg_1', timestampSeconds: ts, body, now: NOW },
     );
     const [first, second] = both.split(' ');
     assert.ok(verify(current, 'msg_1', first, body));
@@ -53,10 +47,7 @@ describe('Signer', () => {
     assert.ok(verify(previous, 'msg_1', both, body));
     const expired = signer.sign(
       { signingSecret: current, previousSecret: previous, previousSecretExpiresAt: NOW - 1 },
-      'msg_1',
-      ts,
-      body,
-      NOW,
+      { id: 'msg_1', timestampSeconds: ts, body, now: NOW },
     );
     assert.equal(expired.split(' ').length, 1);
     assert.throws(() => verify(previous, 'msg_1', expired, body));

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { openStore } from '../src/store/index.js';
 import {
+  type ApiKeyRecord,
   type Attempt,
+  type AuditRecord,
   IdempotencyKeyTakenError,
   InvalidCursorError,
   type MessageInsert,
@@ -938,6 +940,176 @@ for (const backend of backends) {
         assert.deepEqual(taken[0], { ...abandoned, leasedUntil: T0 + 500 });
         assert.equal(await store.replayJobs.purge(T0), 0);
         assert.equal(await store.replayJobs.purge(T0 + 1), 1);
+      });
+    });
+
+    describe('access', () => {
+      const key = (id: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+        id,
+        name: `key ${id}`,
+        keyHash: `hash-${id}`,
+        scopes: ['messages:read'],
+        accounts: null,
+        expiresAt: null,
+        createdAt: T0,
+        revokedAt: null,
+        ...overrides,
+      });
+      const entry = (id: string, at: number, overrides: Partial<AuditRecord> = {}): AuditRecord => ({
+        id,
+        at,
+        actorKind: 'root',
+        actorName: 'admin',
+        address: '127.0.0.1',
+        action: 'replayMessage',
+        method: 'POST',
+        route: '/admin/v1/messages/:id/replay',
+        accountName: 'a1',
+        target: null,
+        summary: '',
+        statusCode: 202,
+        outcome: 'ok',
+        errorCode: null,
+        ...overrides,
+      });
+
+      it('keeps API keys by hash, lists them newest first and revokes once', async () => {
+        await store.access.insertKey(key('k1', { accounts: ['a1', 'a2'], expiresAt: T0 + 5 }));
+        await store.access.insertKey(key('k2', { createdAt: T0 + 1, scopes: ['admin', 'messages:publish'] }));
+        assert.deepEqual(
+          await store.access.getKeyByHash('hash-k1'),
+          key('k1', { accounts: ['a1', 'a2'], expiresAt: T0 + 5 }),
+        );
+        assert.equal(await store.access.getKeyByHash('nothing'), null);
+        assert.deepEqual(
+          (await store.access.listKeys()).map((k) => k.id),
+          ['k2', 'k1'],
+        );
+        assert.equal((await store.access.revokeKey('k1', T0 + 10))?.revokedAt, T0 + 10);
+        assert.equal((await store.access.revokeKey('k1', T0 + 20))?.revokedAt, T0 + 10, 'the first revocation stays');
+        assert.equal(await store.access.revokeKey('nothing', T0), null);
+        const other = await opened.second();
+        assert.equal((await other.access.getKeyByHash('hash-k1'))?.revokedAt, T0 + 10, 'another instance reads it');
+      });
+
+      it('lets a portal link be used once, by one of two instances at once, and not after it expires', async () => {
+        const link = {
+          tokenHash: 'l1',
+          accountName: 'a1',
+          createdBy: 'root:admin',
+          createdAt: T0,
+          expiresAt: T0 + 600,
+        };
+        await store.access.insertPortalLink(link);
+        await store.access.insertPortalLink({ ...link, tokenHash: 'l2' });
+        const other = await opened.second();
+        const uses = await Promise.all([
+          store.access.consumePortalLink('l1', T0 + 1),
+          other.access.consumePortalLink('l1', T0 + 1),
+        ]);
+        assert.deepEqual(
+          uses.filter((use) => use !== null),
+          [{ accountName: 'a1' }],
+        );
+        assert.equal(await store.access.consumePortalLink('l1', T0 + 2), null);
+        assert.equal(await store.access.consumePortalLink('l2', T0 + 600), null, 'expired');
+        assert.equal(await store.access.consumePortalLink('unknown', T0), null);
+      });
+
+      it('keeps portal sessions, moves their expiry only forward, and ends those of a user', async () => {
+        const session = {
+          tokenHash: 's1',
+          kind: 'portal-user' as const,
+          name: 'ops',
+          username: 'ops',
+          accounts: ['a1', 'a2'],
+          expiresAt: T0 + 100,
+          endsAt: T0 + 1000,
+        };
+        await store.access.savePortalSession(session);
+        await store.access.savePortalSession({ ...session, tokenHash: 's2', kind: 'portal-link', username: null });
+        assert.deepEqual(await store.access.getPortalSession('s1'), session);
+        await store.access.touchPortalSession('s1', T0 + 200);
+        await store.access.touchPortalSession('s1', T0 + 150);
+        assert.equal((await store.access.getPortalSession('s1'))?.expiresAt, T0 + 200);
+        assert.equal(await store.access.deleteUserPortalSessions('ops'), 1);
+        assert.equal(await store.access.getPortalSession('s1'), null);
+        assert.equal(await store.access.deletePortalSession('s2'), true);
+        assert.equal(await store.access.deletePortalSession('s2'), false);
+      });
+
+      it('counts attempts per key in fixed windows shared by instances, and gives them back', async () => {
+        const other = await opened.second();
+        assert.deepEqual(await store.access.countAttempt('address:x', T0, 60_000), {
+          attempts: 1,
+          windowEndsAt: T0 + 60_000,
+        });
+        assert.deepEqual(await other.access.countAttempt('address:x', T0 + 5, 60_000), {
+          attempts: 2,
+          windowEndsAt: T0 + 60_000,
+        });
+        await store.access.releaseAttempt('address:x', T0 + 6);
+        assert.equal((await other.access.countAttempt('address:x', T0 + 7, 60_000)).attempts, 2);
+        assert.equal((await store.access.countAttempt('address:y', T0, 60_000)).attempts, 1, 'keys apart');
+        assert.deepEqual(await store.access.countAttempt('address:x', T0 + 60_000, 60_000), {
+          attempts: 1,
+          windowEndsAt: T0 + 120_000,
+        });
+      });
+
+      it('lists audit entries newest first, filtered, in pages, and purges old ones with used links and old windows', async () => {
+        for (let i = 0; i < 5; i++) {
+          await store.access.appendAudit(
+            entry(`e${i}`, T0 + i, i === 3 ? { accountName: 'a2', actorName: 'support', target: 'msg_1' } : {}),
+          );
+        }
+        const first = await store.access.listAudit({}, 2, null);
+        assert.deepEqual(
+          first.items.map((e) => e.id),
+          ['e4', 'e3'],
+        );
+        const second = await store.access.listAudit({}, 2, first.nextCursor);
+        const third = await store.access.listAudit({}, 2, second.nextCursor);
+        assert.deepEqual(
+          [...second.items, ...third.items].map((e) => e.id),
+          ['e2', 'e1', 'e0'],
+        );
+        assert.equal(third.nextCursor, null);
+        assert.deepEqual(await store.access.listAudit({ actorName: 'support' }, 10, null), {
+          items: [entry('e3', T0 + 3, { accountName: 'a2', actorName: 'support', target: 'msg_1' })],
+          nextCursor: null,
+        });
+        const inWindow = await store.access.listAudit({ since: T0 + 1, until: T0 + 3, accountName: 'a1' }, 10, null);
+        assert.deepEqual(
+          inWindow.items.map((e) => e.id),
+          ['e2', 'e1'],
+        );
+        const limited = await store.access.listAudit({ accounts: ['a2'] }, 10, null);
+        assert.deepEqual(
+          limited.items.map((e) => e.id),
+          ['e3'],
+        );
+        assert.equal(
+          (await store.access.listAudit({ target: 'msg_1', action: 'replayMessage' }, 10, null)).items.length,
+          1,
+        );
+        await assert.rejects(store.access.listAudit({}, 10, 'made-up'), InvalidCursorError);
+
+        await store.access.insertPortalLink({
+          tokenHash: 'used',
+          accountName: 'a1',
+          createdBy: 'x',
+          createdAt: T0,
+          expiresAt: T0 + 10_000,
+        });
+        await store.access.consumePortalLink('used', T0 + 1);
+        await store.access.countAttempt('address:z', T0, 1_000);
+        const removed = await store.access.purge(T0 + 2, T0 + 5_000);
+        assert.equal(removed, 2 + 1 + 1, 'two old entries, the used link, the ended window');
+        assert.deepEqual(
+          (await store.access.listAudit({}, 10, null)).items.map((e) => e.id),
+          ['e4', 'e3', 'e2'],
+        );
       });
     });
   });

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError } from 'fastify';
 import Type, { type Static } from 'typebox';
-import type { AppContext } from '../context.js';
-import { hashPassword, SECRET_POLICY } from '../security/passwords.js';
+import type { AccessService } from '../access/service.js';
+import { DEV_CREDENTIALS } from '../dev.js';
+import { SECRET_POLICY } from '../security/passwords.js';
 import { newClientSecret } from '../security/tokens.js';
 import type { OAuthClient, User } from '../store/types.js';
-import type { Authenticator } from './auth.js';
 import { type FieldRules, validationError } from './error-handlers.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
@@ -55,8 +55,9 @@ const UserParams = Type.Object({ username: Username });
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema };
 const notFound = { 404: errorBodySchema };
-const security = [{ adminToken: [] }];
-const tags = ['Admin'];
+const config = { scope: 'admin' } as const;
+const ACCOUNT = DEV_CREDENTIALS.accountName;
+const CREATED_AT = '2026-12-01T09:00:00.000Z';
 
 /** Validation codes of these routes: `name` is a client's name here, not a service name. */
 const FIELDS: FieldRules = {
@@ -90,11 +91,7 @@ const userBody = (user: User, now: number) => ({
 });
 
 /** `/admin/v1/clients` and `/admin/v1/users`: who may call the platform API (SPEC §4), and their upkeep. */
-export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authenticator: Authenticator }> = async (
-  app,
-  { ctx, authenticator },
-) => {
-  const auth = ctx.store.auth;
+export const adminRoutes: FastifyPluginAsyncTypebox<{ access: AccessService }> = async (app, { access }) => {
   // Thrown on to the root handler, which answers in the envelope. A secret that breaks the policy in any
   // way (too short, too long, a control character) is told the whole policy.
   app.setErrorHandler((error: FastifyError) => {
@@ -113,10 +110,15 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
   app.post(
     '/clients',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Clients'],
+        operationId: 'createClient',
+        'x-examples': {
+          request: { name: 'integration team' },
+          responses: { 201: { clientId: 'client-4f2a9c1e', clientSecret: 'Qm9yZWFsLXNlY3JldC1zaG93bi1vbmNl' } },
+        },
         summary: 'Create an OAuth client; the secret is shown only in this response',
-        security,
         body: CreateClientRequest,
         response: { 201: ClientCredentials, ...errors, 409: errorBodySchema },
       },
@@ -125,13 +127,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
       const clientId = request.body.clientId ?? `client-${randomBytes(9).toString('base64url')}`;
       const clientSecret = request.body.clientSecret ?? newClientSecret();
       const conflict = () => new HttpError(ErrorCodes.conflict, `client ${clientId} already exists`);
-      if (await auth.getClient(clientId)) throw conflict();
-      const created = await auth.createClient({
-        clientId,
-        name: request.body.name,
-        secretHash: await hashPassword(clientSecret),
-        createdAt: Date.now(),
-      });
+      if (await access.getClient(clientId)) throw conflict();
+      const created = await access.createClient({ clientId, name: request.body.name, clientSecret });
       // Two requests for the same id: the one that lost the race is told so.
       if (!created) throw conflict();
       return reply.code(201).send({ clientId, clientSecret });
@@ -141,35 +138,46 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
   app.get(
     '/clients',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Clients'],
+        operationId: 'listClients',
+        'x-examples': {
+          responses: {
+            200: {
+              items: [{ clientId: DEV_CREDENTIALS.clientId, name: 'Demo client (dev profile)', createdAt: CREATED_AT }],
+            },
+          },
+        },
         summary: 'List OAuth clients (never their secrets)',
-        security,
         response: { 200: Type.Object({ items: Type.Array(ClientBody) }), ...errors },
       },
     },
-    async () => ({ items: (await auth.listClients()).map(clientBody) }),
+    async () => ({ items: (await access.listClients()).map(clientBody) }),
   );
 
   app.post(
     '/clients/:clientId/secret/rotate',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Clients'],
+        operationId: 'rotateClientSecret',
+        'x-examples': {
+          responses: { 200: { clientId: 'client-4f2a9c1e', clientSecret: 'TmV3LXNlY3JldC1zaG93bi1vbmNlLW9ubHk' } },
+        },
         summary: "Give a client a new secret; the old one and the client's access tokens stop working at once",
         description:
           'The new secret is shown only in this response. Sessions opened through the client stay; its ' +
           'callers get a new access token with the new secret.',
-        security,
         params: ClientParams,
         response: { 200: ClientCredentials, ...errors, ...notFound },
       },
     },
     async (request) => {
       const { clientId } = request.params;
-      const clientSecret = newClientSecret();
-      if (!(await auth.replaceClientSecret(clientId, await hashPassword(clientSecret)))) throw noClient(clientId);
-      authenticator.forgetClient(clientId);
+      const clientSecret = await access.rotateClientSecret(clientId);
+      if (clientSecret === null) throw noClient(clientId);
       request.log.info({ clientId }, 'client secret rotated');
       return { clientId, clientSecret };
     },
@@ -178,18 +186,19 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
   app.delete(
     '/clients/:clientId',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Clients'],
+        operationId: 'deleteClient',
+        'x-examples': { responses: { 200: { clientId: 'client-4f2a9c1e' } } },
         summary: 'Delete an OAuth client, its access tokens and the sessions opened through it',
-        security,
         params: ClientParams,
         response: { 200: Type.Object({ clientId: Type.String() }), ...errors, ...notFound },
       },
     },
     async (request) => {
       const { clientId } = request.params;
-      if (!(await auth.deleteClient(clientId))) throw noClient(clientId);
-      authenticator.forgetClient(clientId);
+      if (!(await access.deleteClient(clientId))) throw noClient(clientId);
       request.log.info({ clientId }, 'client deleted');
       return { clientId };
     },
@@ -198,58 +207,70 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
   app.post(
     '/users',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Users'],
+        operationId: 'putUser',
+        'x-examples': {
+          request: { username: 'ops', password: 'a long passphrase', accounts: [ACCOUNT] },
+          responses: { 200: { username: 'ops', accounts: [ACCOUNT] }, 201: { username: 'ops', accounts: [ACCOUNT] } },
+        },
         summary: 'Create or replace a user and the accounts it may manage',
         description:
           '201 when created, 200 when an existing user was replaced; a replacement clears a lockout and ends ' +
           "the user's sessions.",
-        security,
         body: CreateUserRequest,
         response: { 200: UserResponse, 201: UserResponse, ...errors },
       },
     },
     async (request, reply) => {
       const { username, password, accounts } = request.body;
-      const existing = await auth.getUser(username);
-      await auth.upsertUser({
-        username,
-        passwordHash: await hashPassword(password),
-        accounts,
-        createdAt: existing?.createdAt ?? Date.now(),
-      });
-      if (existing) await auth.deleteUserSessions(username);
-      authenticator.forgetUser(username);
-      return reply.code(existing ? 200 : 201).send({ username, accounts });
+      const created = await access.putUser({ username, password, accounts });
+      return reply.code(created ? 201 : 200).send({ username, accounts });
     },
   );
 
   app.get(
     '/users',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Users'],
+        operationId: 'listUsers',
+        'x-examples': {
+          responses: {
+            200: {
+              items: [
+                { username: DEV_CREDENTIALS.username, accounts: [ACCOUNT], lockedUntil: null, createdAt: CREATED_AT },
+              ],
+            },
+          },
+        },
         summary: 'List users with their accounts (never their passwords)',
-        security,
         response: { 200: Type.Object({ items: Type.Array(UserBody) }), ...errors },
       },
     },
     async () => {
       const now = Date.now();
-      return { items: (await auth.listUsers()).map((user) => userBody(user, now)) };
+      return { items: (await access.listUsers()).map((user) => userBody(user, now)) };
     },
   );
 
   app.patch(
     '/users/:username',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Users'],
+        operationId: 'updateUser',
+        'x-examples': {
+          request: { accounts: [ACCOUNT, '0000123456-00002'] },
+          responses: { 200: { username: 'ops', accounts: [ACCOUNT, '0000123456-00002'] } },
+        },
         summary: "Change a user's password or accounts",
         description:
           "A new password clears a lockout and ends the user's sessions; new accounts apply to its open " +
           'sessions at once.',
-        security,
         params: UserParams,
         body: UpdateUserRequest,
         response: { 200: UserResponse, ...errors, ...notFound },
@@ -258,11 +279,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
     async (request) => {
       const { username } = request.params;
       const { password, accounts } = request.body;
-      const passwordHash = password === undefined ? undefined : await hashPassword(password);
-      const user = await auth.updateUser(username, { passwordHash, accounts });
+      const user = await access.updateUser(username, { password, accounts });
       if (!user) throw noUser(username);
-      if (passwordHash !== undefined) await auth.deleteUserSessions(username);
-      authenticator.forgetUser(username);
       return { username: user.username, accounts: user.accounts };
     },
   );
@@ -270,18 +288,19 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authentic
   app.delete(
     '/users/:username',
     {
+      config,
       schema: {
-        tags,
+        tags: ['Users'],
+        operationId: 'deleteUser',
+        'x-examples': { responses: { 200: { username: 'ops' } } },
         summary: 'Delete a user and end its sessions',
-        security,
         params: UserParams,
         response: { 200: Type.Object({ username: Type.String() }), ...errors, ...notFound },
       },
     },
     async (request) => {
       const { username } = request.params;
-      if (!(await auth.deleteUser(username))) throw noUser(username);
-      authenticator.forgetUser(username);
+      if (!(await access.deleteUser(username))) throw noUser(username);
       return { username };
     },
   );

@@ -1,16 +1,17 @@
 import { SERVICES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
+import type { Authenticator } from '../access/platform.js';
 import type { AppContext } from '../context.js';
+import { DEV_CREDENTIALS } from '../dev.js';
 import type { Registration } from '../services/registrations.js';
-import type { Authenticator } from './auth.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 const SERVICE_NAMES: ReadonlySet<string> = new Set(SERVICES.map((s) => s.name));
 
 /** At most 40 printable characters (no control, format or unassigned code points); the admin API uses it too. */
-export const CallbackCredential = Type.Unsafe<string | null>({
+const CallbackCredential = Type.Unsafe<string | null>({
   type: ['string', 'null'],
   maxLength: 40,
   pattern: '^\\P{C}*$',
@@ -44,6 +45,9 @@ const CallbackActionResult = Type.Object({ accountName: Type.String(), serviceNa
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema };
 const security = [{ bearerAuth: [], sessionToken: [] }];
+const ACCOUNT = DEV_CREDENTIALS.accountName;
+const EXAMPLE = { name: 'CarrierService', url: 'http://127.0.0.1:9001/', username: 'acme', password: 's3cret' };
+const ACTION_RESULT = { accountName: ACCOUNT, serviceName: 'CarrierService' };
 
 /** The listing shape of the platform: credentials only when they were registered. */
 function toCallback(registration: Registration): Static<typeof ConnectivityManagementCallback> {
@@ -57,12 +61,33 @@ function toCallback(registration: Registration): Static<typeof ConnectivityManag
   return callback;
 }
 
+/**
+ * The platform's rules of a registration (a known service, an allowed URL), then the registration; the
+ * portal registers through here too. Errors are the platform's 400s.
+ */
+export async function registerListener(
+  ctx: AppContext,
+  input: { accountName: string; serviceName: string; url: string; username?: string | null; password?: string | null },
+): Promise<Registration> {
+  if (!SERVICE_NAMES.has(input.serviceName)) {
+    throw new HttpError(
+      ErrorCodes.serviceName,
+      `name "${input.serviceName}" is not a callback service; expected one of ${[...SERVICE_NAMES].join(', ')}`,
+    );
+  }
+  const problem = ctx.urlGuard.checkUrl(input.url);
+  if (problem) throw new HttpError(ErrorCodes.url, problem);
+  return ctx.registrations.upsert(input);
+}
+
+/** Listener credentials as the platform takes them: at most 40 printable characters, or null. */
+export { CallbackCredential };
+
 /** `/m2m/v1/callbacks/{aname}`: list, register and deregister listener URLs (SPEC §3). */
 export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authenticator: Authenticator }> = async (
   app,
   { ctx, authenticator },
 ) => {
-  const guard = ctx.urlGuard;
   const registrations = ctx.registrations;
 
   app.addHook('onRequest', authenticator.requireAccountAccess);
@@ -72,6 +97,20 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     {
       schema: {
         tags: ['Callbacks'],
+        operationId: 'listRegisteredCallbacks',
+        'x-examples': {
+          responses: {
+            200: [
+              {
+                accountName: ACCOUNT,
+                serviceName: 'CarrierService',
+                url: EXAMPLE.url,
+                username: 'acme',
+                password: 's3cret',
+              },
+            ],
+          },
+        },
         summary: 'List registered callbacks',
         security,
         params: AccountParams,
@@ -86,6 +125,14 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     {
       schema: {
         tags: ['Callbacks'],
+        operationId: 'registerCallback',
+        'x-examples': {
+          request: EXAMPLE,
+          responses: {
+            200: ACTION_RESULT,
+            400: { errorCode: ErrorCodes.url, errorMessage: 'url: port 8443 is not an allowed listener port' },
+          },
+        },
         summary: 'Register a callback listener (replaces the URL of a service already registered)',
         security,
         params: AccountParams,
@@ -96,15 +143,7 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     async (request) => {
       const { aname } = request.params;
       const { name, url, username, password } = request.body;
-      if (!SERVICE_NAMES.has(name)) {
-        throw new HttpError(
-          ErrorCodes.serviceName,
-          `name "${name}" is not a callback service; expected one of ${[...SERVICE_NAMES].join(', ')}`,
-        );
-      }
-      const problem = guard.checkUrl(url);
-      if (problem) throw new HttpError(ErrorCodes.url, problem);
-      await registrations.upsert({ accountName: aname, serviceName: name, url, username, password });
+      await registerListener(ctx, { accountName: aname, serviceName: name, url, username, password });
       return { accountName: aname, serviceName: name };
     },
   );
@@ -114,6 +153,13 @@ export const callbacksRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; authe
     {
       schema: {
         tags: ['Callbacks'],
+        operationId: 'deregisterCallback',
+        'x-examples': {
+          responses: {
+            200: ACTION_RESULT,
+            400: { errorCode: ErrorCodes.callbackNotFound, errorMessage: 'CarrierService is not registered' },
+          },
+        },
         summary: 'Deregister a callback (cancels its undelivered messages)',
         security,
         params: ServiceParams,

@@ -84,6 +84,12 @@ export const ERRORS = {
     text: 'the admin API needs Authorization: Bearer <CCB_ADMIN_TOKEN>',
   },
   forbidden: { code: 'REQUEST_FAILED.Forbidden', status: 403, text: 'this may not be served' },
+  /** An API key limited to accounts, or a portal session, naming another account (admin API, portal). */
+  accountNotAllowed: {
+    code: 'REQUEST_FAILED.AccountForbidden',
+    status: 403,
+    text: 'this key or portal session may not use this account',
+  },
   conflict: { code: 'REQUEST_FAILED.AlreadyExists', status: 409, text: 'it already exists' },
   messageDelivering: {
     code: 'REQUEST_FAILED.MessageDelivering',

@@ -43,7 +43,15 @@ function readyWithin(ctx: AppContext): Promise<void> {
 export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(
     '/healthz',
-    { schema: { tags: ['Operations'], summary: 'Liveness', response: { 200: Status } } },
+    {
+      schema: {
+        tags: ['Operations'],
+        operationId: 'getHealth',
+        summary: 'Liveness',
+        'x-examples': { responses: { 200: { status: 'ok' } } },
+        response: { 200: Status },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -52,7 +60,14 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     {
       schema: {
         tags: ['Operations'],
+        operationId: 'getReadiness',
         summary: 'Readiness: the store answers and can write',
+        'x-examples': {
+          responses: {
+            200: { status: 'ready' },
+            503: { errorCode: ErrorCodes.unavailable, errorMessage: 'the store does not answer' },
+          },
+        },
         response: { 200: Status, 503: errorBodySchema },
       },
     },

@@ -3,7 +3,7 @@ import Type, { type Static } from 'typebox';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../domain/attempt-error.js';
 import { REASON_KINDS } from '../domain/reason-kinds.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
-import type { Attempt, CallbackMessage } from '../store/types.js';
+import type { Attempt, CallbackMessage, ReplayJobRecord } from '../store/types.js';
 import { accountName } from './schemas.js';
 
 /**
@@ -193,6 +193,18 @@ export function messageBody(message: CallbackMessage) {
     updatedAt: iso(message.updatedAt),
     deliveredAt: isoOrNull(message.deliveredAt),
     payload: JSON.parse(message.payload) as Record<string, unknown>,
+  };
+}
+
+export function replayJobBody(job: ReplayJobRecord) {
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    matched: job.matched,
+    replayed: job.replayed,
+    startedAt: iso(job.startedAt),
+    finishedAt: isoOrNull(job.finishedAt),
+    error: job.error,
   };
 }
 

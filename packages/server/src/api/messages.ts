@@ -1,20 +1,22 @@
 import { type ServiceName as CatalogueServiceName, exampleMessage } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import { mayUseAccount } from '../access/principal.js';
 import type { AppContext } from '../context.js';
+import { DEV_CREDENTIALS } from '../dev.js';
 import { MessageReasons } from '../domain/reasons.js';
 import type { MessageStatus } from '../domain/statuses.js';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyConflictError } from '../services/messages.js';
 import { Publisher, type PublishRequest } from '../services/publisher.js';
 import { InvalidCursorError, type MessageFilter } from '../store/types.js';
+import { accountsOf, listAccount, requireAccount } from './access-hooks.js';
 import { describeBytes, type ErrorCode, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import {
   attemptBody,
   BatchRequest,
   BatchResponse,
   IdParams,
-  iso,
-  isoOrNull,
   ListQuery,
   MAX_EPOCH_MS,
   MessagePageBody,
@@ -26,6 +28,7 @@ import {
   RegistrationParams,
   ReplayJobBody,
   ReplayRequest,
+  replayJobBody,
   StatsBody,
 } from './message-schemas.js';
 
@@ -37,9 +40,57 @@ function hours(ms: number): string {
 /** A batch of 1,000 realistic messages is well over the 1 MiB limit of the other routes. */
 const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
-const security = [{ adminToken: [] }];
-const tags = ['Messages'];
 const errors = { 400: errorBodySchema, 401: errorBodySchema };
+
+const ACCOUNT = DEV_CREDENTIALS.accountName;
+const MESSAGE_ID = 'msg_01a21478d1c222deb8f583d448698944';
+const PAYLOAD = {
+  requestId: '595f5c44-c31c-4552-8670-020a1545a84d',
+  deviceIds: [{ id: '89148000000800139708', kind: 'iccid' }],
+  status: 'Success',
+};
+const MESSAGE = {
+  id: MESSAGE_ID,
+  accountName: ACCOUNT,
+  serviceName: 'CarrierService',
+  status: 'delivered',
+  attempts: 1,
+  maxAttempts: 4,
+  nextAttemptAt: null,
+  reason: null,
+  idempotencyKey: 'order-4711',
+  createdAt: '2026-12-01T09:30:05.120Z',
+  updatedAt: '2026-12-01T09:30:05.131Z',
+  deliveredAt: '2026-12-01T09:30:05.131Z',
+  payload: PAYLOAD,
+};
+const ATTEMPT = {
+  attemptNumber: 1,
+  startedAt: '2026-12-01T09:30:05.125Z',
+  url: 'http://127.0.0.1:9001/',
+  statusCode: 204,
+  latencyMs: 3,
+  error: null,
+  responseExcerpt: '',
+};
+const REPLAY_JOB = {
+  jobId: 'rpl_01a2b3c4d5e6f708',
+  status: 'done',
+  matched: 12,
+  replayed: 12,
+  startedAt: '2026-12-01T09:40:00.000Z',
+  finishedAt: '2026-12-01T09:40:00.210Z',
+  error: null,
+};
+/** Example counts by status (also the stats history's). */
+export const COUNTS = { pending: 3, delivering: 1, delivered: 1200, failed: 4, cancelled: 0 };
+
+/** Counts over every account are not for a caller limited to some (403). */
+export function refuseLimited(request: FastifyRequest, what: string): void {
+  if (accountsOf(request) !== null) {
+    throw new HttpError(ErrorCodes.forbidden, `${what} cover every account: not for a key limited to accounts`);
+  }
+}
 
 function toEpochMs(value: number | string, field: string, code: ErrorCode = ErrorCodes.requestBody): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
@@ -101,9 +152,14 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages',
     {
+      config: { scope: 'messages:publish', audit: false },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'publishMessage',
+        'x-examples': {
+          request: { accountName: ACCOUNT, serviceName: 'CarrierService', payload: PAYLOAD },
+          responses: { 202: { messageId: MESSAGE_ID, status: 'pending' } },
+        },
         summary: 'Publish a callback message',
         description:
           `Answers 202 once the message is committed. An Idempotency-Key is remembered for ${hours(IDEMPOTENCY_KEY_TTL_MS)} per account and ` +
@@ -116,6 +172,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { accountName, serviceName, payload } = request.body;
+      requireAccount(request, accountName);
       const [result] = await publish([
         {
           accountName,
@@ -132,10 +189,24 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages/batch',
     {
+      config: { scope: 'messages:publish', audit: false },
       bodyLimit: BATCH_BODY_LIMIT,
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'publishMessages',
+        'x-examples': {
+          request: {
+            messages: [
+              {
+                accountName: ACCOUNT,
+                serviceName: 'DeviceUsage',
+                payload: { requestId: 'r-1' },
+                idempotencyKey: 'usage-1',
+              },
+            ],
+          },
+          responses: { 202: { messageIds: ['msg_01a2147900000000000000000000002b'], statuses: ['failed'] } },
+        },
         summary: 'Publish up to 1,000 callback messages in one transaction',
         description:
           'Idempotency keys work as on single publishes, also between messages of one batch; a conflicting key ' +
@@ -148,6 +219,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     async (request, reply) => {
       // Each message keeps the limit of a single publish, whatever the batch's own limit.
       const messageLimit = ctx.config.bodyLimitBytes;
+      for (const m of request.body.messages) requireAccount(request, m.accountName);
       const messages = request.body.messages.map((m, i) => {
         const payload = JSON.stringify(m.payload);
         if (Buffer.byteLength(payload) > messageLimit) {
@@ -171,9 +243,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/messages',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'listMessages',
+        'x-examples': { responses: { 200: { items: [MESSAGE], nextCursor: null } } },
         summary: 'List messages, newest first',
         querystring: ListQuery,
         response: { 200: MessagePageBody, ...errors },
@@ -181,7 +255,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const { limit, cursor } = request.query;
-      const filter = listFilter(request.query);
+      const filter = { ...listFilter(request.query), accountName: listAccount(request, request.query.accountName) };
       let page: Awaited<ReturnType<typeof messageService.list>>;
       try {
         page = await messageService.list(filter, limit === undefined ? 50 : Number(limit), cursor ?? null);
@@ -196,9 +270,16 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/messages/:id',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'getMessage',
+        'x-examples': {
+          responses: {
+            200: { ...MESSAGE, deliveryAttempts: [ATTEMPT] },
+            404: { errorCode: ErrorCodes.notFound, errorMessage: `message ${MESSAGE_ID} does not exist` },
+          },
+        },
         summary: 'One message with every attempt',
         params: IdParams,
         response: { 200: MessageWithAttempts, ...errors, 404: errorBodySchema },
@@ -206,7 +287,10 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const found = await messageService.get(request.params.id);
-      if (!found) throw new HttpError(ErrorCodes.notFound, `message ${request.params.id} does not exist`);
+      // Another account's message is as unknown to a key limited to accounts as one that does not exist.
+      if (!found || !mayUseAccount(request.principal!, found.message.accountName)) {
+        throw new HttpError(ErrorCodes.notFound, `message ${request.params.id} does not exist`);
+      }
       return { ...messageBody(found.message), deliveryAttempts: found.attempts.map(attemptBody) };
     },
   );
@@ -214,9 +298,19 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages/:id/replay',
     {
+      config: { scope: 'messages:replay' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'replayMessage',
+        'x-examples': {
+          responses: {
+            202: { messageId: MESSAGE_ID, status: 'pending' },
+            409: {
+              errorCode: ErrorCodes.messageDelivering,
+              errorMessage: `message ${MESSAGE_ID} is being delivered right now; replay it once this attempt has ended`,
+            },
+          },
+        },
         summary: 'Deliver a message now: again once delivered, failed or cancelled, or without waiting when pending',
         description:
           'The replay is a new attempt of the same message id, due at once, with a fresh set of attempts on top of ' +
@@ -227,6 +321,13 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { id } = request.params;
+      if (accountsOf(request) !== null) {
+        const found = await messageService.get(id);
+        if (!found || !mayUseAccount(request.principal!, found.message.accountName)) {
+          throw new HttpError(ErrorCodes.notFound, `message ${id} does not exist`);
+        }
+        request.audit = { accountName: found.message.accountName };
+      }
       let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
       if (replayed.length === 0) {
         const found = await messageService.get(id);
@@ -249,9 +350,14 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.post(
     '/messages/replay',
     {
+      config: { scope: 'messages:replay' },
       schema: {
-        tags,
-        security,
+        tags: ['Replays'],
+        operationId: 'replayMessages',
+        'x-examples': {
+          request: { filter: { status: 'failed', serviceName: 'DeviceUsage', since: '2026-12-01T00:00:00Z' } },
+          responses: { 202: { jobId: REPLAY_JOB.jobId } },
+        },
         summary: 'Replay every message matching a filter, as a background job',
         body: ReplayRequest,
         response: { 202: Type.Object({ jobId: Type.String() }), ...errors },
@@ -268,7 +374,8 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
             : 'give either a filter or "all": true, not both',
         );
       }
-      const { status, accountName, serviceName, since, until, reason } = given;
+      const { status, serviceName, since, until, reason } = given;
+      const accountName = listAccount(request, given.accountName);
       const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
       if (since !== undefined) filter.since = toEpochMs(since, 'filter.since');
       if (until !== undefined) filter.until = toEpochMs(until, 'filter.until');
@@ -281,9 +388,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/replays/:jobId',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Replays'],
+        operationId: 'getReplayJob',
+        'x-examples': { responses: { 200: REPLAY_JOB } },
         summary: 'Progress of a bulk replay job',
         params: Type.Object({ jobId: Type.String() }),
         response: { 200: ReplayJobBody, ...errors, 404: errorBodySchema },
@@ -291,25 +400,31 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       const job = await replays.get(request.params.jobId);
-      if (!job) throw new HttpError(ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
-      return {
-        jobId: job.jobId,
-        status: job.status,
-        matched: job.matched,
-        replayed: job.replayed,
-        startedAt: iso(job.startedAt),
-        finishedAt: isoOrNull(job.finishedAt),
-        error: job.error,
-      };
+      const limited = accountsOf(request);
+      const jobAccount = job?.filter.accountName;
+      if (!job || (limited !== null && (jobAccount === undefined || !limited.has(jobAccount)))) {
+        throw new HttpError(ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
+      }
+      return replayJobBody(job);
     },
   );
 
   app.post(
     '/callbacks/:aname/:sname/test-message',
     {
+      config: { scope: 'messages:publish' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'sendTestMessage',
+        'x-examples': {
+          responses: {
+            202: { messageId: MESSAGE_ID, status: 'pending' },
+            404: {
+              errorCode: ErrorCodes.notFound,
+              errorMessage: `account ${ACCOUNT} has no registration for CarrierService`,
+            },
+          },
+        },
         summary: "Publish an example message of the registration's service (from the SDK's catalogue) to it",
         description:
           'The message is an ordinary one (exampleMessage(serviceName) of @ccb/sdk, with a fresh requestId): it is ' +
@@ -320,6 +435,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request, reply) => {
       const { aname, sname } = request.params;
+      requireAccount(request, aname);
       if (!(await ctx.registrations.get(aname, sname))) {
         throw new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
       }
@@ -335,13 +451,18 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   app.get(
     '/stats',
     {
+      config: { scope: 'messages:read' },
       schema: {
-        tags,
-        security,
+        tags: ['Messages'],
+        operationId: 'getStats',
+        'x-examples': { responses: { 200: { counts: COUNTS, queueDepth: 4, oldestDueAgeMs: 12 } } },
         summary: 'Message counts by status, queue depth and the age of the oldest due message',
         response: { 200: StatsBody, ...errors },
       },
     },
-    async () => messageService.stats(Date.now()),
+    async (request) => {
+      refuseLimited(request, 'stats');
+      return messageService.stats(Date.now());
+    },
   );
 };

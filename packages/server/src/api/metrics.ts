@@ -7,8 +7,19 @@ export const metricsRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
   const { metrics } = ctx;
   metrics.setQueueStatsSource(source);
   app.addHook('onClose', async () => metrics.clearQueueStatsSource(source));
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['Operations'] } }, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['Operations'],
+        operationId: 'getMetrics',
+        'x-examples': { responses: { 200: '# TYPE ccb_queue_depth gauge\nccb_queue_depth 0\n' } },
+      },
+    },
+    async (_request, reply) => {
+      const text = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(text);
+    },
+  );
 };

@@ -1,8 +1,8 @@
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Authenticator } from './auth.js';
-import { ErrorCodes, HttpError, oauthErrorBodySchema } from './errors.js';
+import type { Authenticator } from '../access/platform.js';
+import { describeBytes, ErrorCodes, HttpError, oauthErrorBodySchema } from './errors.js';
 
 const TokenRequest = Type.Object({
   grant_type: Type.Optional(Type.String({ description: 'Must be `client_credentials`.' })),
@@ -16,6 +16,11 @@ const TokenResponse = Type.Object({
 });
 
 const SCOPE = 'm2m';
+
+/** An error of the token route: our envelope plus the RFC 6749 fields. */
+function oauthError(errorCode: string, error: string, message: string) {
+  return { errorCode, errorMessage: message, error, error_description: message };
+}
 /** A token request is a short form; nothing near this is legitimate. */
 const TOKEN_BODY_LIMIT = 16 * 1024;
 
@@ -30,11 +35,30 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ authenticator: Authenticat
   app.post(
     '/ts/v1/oauth2/token',
     {
-      config: { oauthErrors: true },
+      config: { oauthErrors: true, audit: false },
       // On the route, not the form parser, so that a 413 names this limit whatever the body's type.
       bodyLimit: TOKEN_BODY_LIMIT,
       schema: {
         tags: ['OAuth'],
+        operationId: 'getAccessToken',
+        'x-examples': {
+          request: { grant_type: 'client_credentials' },
+          responses: {
+            200: { access_token: 'H5p0n7c0Rk2vQ1xJ9aLmZ8uY', token_type: 'bearer', expires_in: 3600, scope: SCOPE },
+            400: oauthError(ErrorCodes.grantType, 'unsupported_grant_type', 'grant_type must be client_credentials'),
+            401: oauthError(ErrorCodes.clientCredentials, 'invalid_client', 'invalid client id or secret'),
+            413: oauthError(
+              ErrorCodes.requestTooLarge,
+              'invalid_request',
+              `the body is larger than ${describeBytes(TOKEN_BODY_LIMIT)}`,
+            ),
+            415: oauthError(
+              ErrorCodes.contentType,
+              'invalid_request',
+              'the body must be application/x-www-form-urlencoded',
+            ),
+          },
+        },
         summary: 'Issue an access token (client credentials)',
         description:
           'Form body `grant_type=client_credentials` with `Authorization: Basic base64(clientId:clientSecret)`. The token lasts one hour. ' +

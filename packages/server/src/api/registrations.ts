@@ -2,7 +2,9 @@ import { SERVICE_NAMES } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
+import { DEV_CREDENTIALS } from '../dev.js';
 import type { Registration } from '../services/registrations.js';
+import { accountsOf, requireAccount } from './access-hooks.js';
 import { CallbackCredential } from './callbacks.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
@@ -58,11 +60,28 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.get(
     '/registrations',
     {
+      config: { scope: 'registrations:read' },
       schema: {
         tags: ['Registrations'],
+        operationId: 'listAllRegistrations',
+        'x-examples': {
+          responses: {
+            200: {
+              items: [
+                {
+                  accountName: DEV_CREDENTIALS.accountName,
+                  serviceName: 'CarrierService',
+                  url: 'http://127.0.0.1:9001/',
+                  credentialsSet: true,
+                  createdAt: '2026-12-01T09:29:50.000Z',
+                  updatedAt: '2026-12-01T09:29:50.000Z',
+                },
+              ],
+            },
+          },
+        },
         summary: 'List registrations of every account (or one), by account then service',
         description: 'Credentials and signing secrets are left out; the secret has its own route.',
-        security: [{ adminToken: [] }],
         querystring: ListQuery,
         response: {
           200: Type.Object({ items: Type.Array(RegistrationSummary) }),
@@ -72,9 +91,12 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       },
     },
     async (request) => {
+      const limited = accountsOf(request);
       const { accountName } = request.query;
-      const registrations =
-        accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName);
+      if (accountName !== undefined) requireAccount(request, accountName);
+      const registrations = (
+        accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName)
+      ).filter((r) => limited === null || limited.has(r.accountName));
       return { items: registrations.map(summary) };
     },
   );
@@ -82,13 +104,27 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.put(
     '/callbacks/:aname/:sname',
     {
+      config: { scope: 'registrations:write' },
       schema: {
         tags: ['Registrations'],
+        operationId: 'putRegistration',
+        'x-examples': {
+          request: { url: 'http://127.0.0.1:9001/', username: 'listener-user' },
+          responses: {
+            200: {
+              accountName: DEV_CREDENTIALS.accountName,
+              serviceName: 'CarrierService',
+              url: 'http://127.0.0.1:9001/',
+              credentialsSet: true,
+              createdAt: '2026-12-01T09:29:50.000Z',
+              updatedAt: '2026-12-01T09:31:02.000Z',
+            },
+          },
+        },
         summary: 'Register a listener for an account, or change its URL or credentials',
         description:
           'The URL is checked as on the platform route. Unlike the platform call, credentials left out are kept ' +
           '(none for a new registration) and null removes them; the signing secret of an existing registration is kept.',
-        security: [{ adminToken: [] }],
         params: RegistrationParams,
         body: ChangeRequest,
         response: { 200: RegistrationSummary, 400: errorBodySchema, 401: errorBodySchema },
@@ -96,6 +132,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     },
     async (request) => {
       const { aname, sname } = request.params;
+      requireAccount(request, aname);
       const { url, username, password } = request.body;
       const problem = ctx.urlGuard.checkUrl(url);
       if (problem) throw new HttpError(ErrorCodes.url, problem);
@@ -108,10 +145,20 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
   app.delete(
     '/callbacks/:aname/:sname',
     {
+      config: { scope: 'registrations:write' },
       schema: {
         tags: ['Registrations'],
+        operationId: 'removeRegistration',
+        'x-examples': {
+          responses: {
+            200: { accountName: DEV_CREDENTIALS.accountName, serviceName: 'CarrierService' },
+            404: {
+              errorCode: ErrorCodes.notFound,
+              errorMessage: `account ${DEV_CREDENTIALS.accountName} has no registration for CarrierService`,
+            },
+          },
+        },
         summary: "Remove an account's listener (cancels its undelivered messages)",
-        security: [{ adminToken: [] }],
         params: RegistrationParams,
         response: {
           200: Type.Object({ accountName: Type.String(), serviceName: Type.String() }),
@@ -123,6 +170,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
     },
     async (request) => {
       const { aname, sname } = request.params;
+      requireAccount(request, aname);
       if (!(await ctx.registrations.remove(aname, sname))) {
         throw new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
       }

@@ -3,6 +3,7 @@ import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { COUNTS, refuseLimited } from './messages.js';
 
 const Point = Type.Object({
   at: Type.String({ format: 'date-time' }),
@@ -44,19 +45,48 @@ export const statsHistoryRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> 
   app.get(
     '/stats/history',
     {
+      config: { scope: 'messages:read' },
       schema: {
         tags: ['Messages'],
+        operationId: 'getStatsHistory',
+        'x-examples': {
+          responses: {
+            200: {
+              sampleIntervalMs: 10000,
+              points: [
+                {
+                  at: '2026-12-01T09:30:00.000Z',
+                  counts: COUNTS,
+                  queueDepth: 4,
+                  oldestDueAgeMs: 12,
+                  intervalMs: 10000,
+                  attempts: { success: 480, http_5xx: 2 },
+                  live: false,
+                },
+                {
+                  at: '2026-12-01T09:30:06.120Z',
+                  counts: { ...COUNTS, delivered: COUNTS.delivered + 290 },
+                  queueDepth: 3,
+                  oldestDueAgeMs: 0,
+                  intervalMs: 6120,
+                  attempts: { success: 290 },
+                  live: true,
+                },
+              ],
+            },
+          },
+        },
         summary: 'The stats over the last hours, with the attempts made in between (the dashboard charts)',
         description:
           'Every server process stores a sample every CCB_STATS_INTERVAL (default 10 s), kept for CCB_STATS_RETENTION ' +
           '(default 24 h), so the history covers the time before anyone read it. One point per interval, then a live ' +
           'point for now; an interval without a point is a time when no process ran.',
-        security: [{ adminToken: [] }],
         querystring: HistoryQuery,
         response: { 200: HistoryBody, 400: errorBodySchema, 401: errorBodySchema },
       },
     },
     async (request) => {
+      refuseLimited(request, 'stats');
       const now = Date.now();
       const { since } = request.query;
       let from = now - DEFAULT_WINDOW_MS;

@@ -52,6 +52,17 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
     {
       schema: {
         tags: ['Dashboard'],
+        operationId: 'getDashboardProfile',
+        'x-examples': {
+          responses: {
+            200: {
+              version: '0.1.0',
+              userAgent: 'ccb/0.1.0',
+              services: ['CarrierService', 'DeviceService', 'DeviceUsage'],
+              devAdminToken: DEV_CREDENTIALS.adminToken,
+            },
+          },
+        },
         summary: 'What the dashboard needs before sign-in: version, service names and, in dev, the dev admin token',
         description:
           'The dev profile signs the page in by itself with the publicly documented dev token; any other token is never sent.',

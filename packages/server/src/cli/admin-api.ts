@@ -1,6 +1,7 @@
 /** How long one admin API request may take before the CLI gives up on it. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+import type { ApiKeyView, CreatedApiKeyView } from '../api/access.js';
 import type { ClientCredentialsView as ClientCredentials, ClientView, UserView } from '../api/admin.js';
 import type {
   BatchResponseView,
@@ -14,6 +15,7 @@ import type {
 } from '../api/message-schemas.js';
 
 // The views are the API's own schemas (api/message-schemas.ts, api/admin.ts), so the CLI cannot drift from them.
+export type { ApiKeyView, CreatedApiKeyView } from '../api/access.js';
 export type {
   ClientCredentialsView as ClientCredentials,
   ClientView,
@@ -152,6 +154,23 @@ export class AdminApi {
 
   async deleteUser(username: string): Promise<void> {
     await this.request('DELETE', `/users/${encodeURIComponent(username)}`);
+  }
+
+  async listKeys(): Promise<ApiKeyView[]> {
+    return ((await this.request('GET', '/keys')).body as { items: ApiKeyView[] }).items;
+  }
+
+  async createKey(key: {
+    name: string;
+    scopes: string[];
+    accounts?: string[];
+    expiresAt?: string;
+  }): Promise<CreatedApiKeyView> {
+    return (await this.request('POST', '/keys', key)).body as CreatedApiKeyView;
+  }
+
+  async revokeKey(id: string): Promise<ApiKeyView> {
+    return (await this.request('DELETE', `/keys/${encodeURIComponent(id)}`)).body as ApiKeyView;
   }
 
   private async request(method: string, path: string, body?: unknown, idempotencyKey?: string) {

@@ -7,6 +7,7 @@ import { type Setting, settingNotes } from '../settings.js';
 import { VERSION } from '../version.js';
 import { registerAccessCommands } from './access.js';
 import { registerCallbacksCommand } from './callbacks.js';
+import { registerKeysCommands } from './keys.js';
 import { registerListenCommand } from './listen.js';
 import { registerMessagesCommand } from './messages.js';
 import { addSettingOptions, applyCliConventions } from './options.js';
@@ -77,5 +78,6 @@ export function buildProgram(): Command {
   registerListenCommand(program);
   registerSimulateCommand(program);
   registerAccessCommands(program);
+  registerKeysCommands(program);
   return program;
 }

@@ -42,7 +42,7 @@ export const CONNECTION_SETTINGS = {
     flag: '--admin-token <token>',
     env: ['CCB_ADMIN_TOKEN'],
     default: DEV_CREDENTIALS.adminToken,
-    description: 'admin API bearer token',
+    description: 'admin API bearer token: CCB_ADMIN_TOKEN of the server, or an API key (ccbk_…, from ccb keys create)',
     parse: text,
   }),
 };

@@ -60,7 +60,7 @@ export class AttemptStage {
   private async send(item: ClaimedMessage, attemptNumber: number, startedAt: number): Promise<SendResult> {
     try {
       const { signer, userAgent, sender } = this.options;
-      const request = callbackRequest(item, attemptNumber, startedAt, signer, userAgent);
+      const request = callbackRequest(item, { attemptNumber, now: startedAt, signer, userAgent });
       return await sender.send(item.registration.url, request.headers, request.body);
     } catch (error) {
       return {

@@ -12,16 +12,22 @@ export interface CallbackRequest {
   body: string;
 }
 
+/** What makes one attempt's request besides the message: its number, its time and who signs it. */
+export interface AttemptContext {
+  attemptNumber: number;
+  /** The attempt's start (epoch ms): the signature's timestamp. */
+  now: number;
+  signer: Signer;
+  userAgent: string;
+}
+
 /**
  * The request of attempt `attemptNumber` of a claimed message (SPEC §5): the body with credentials
  * and counters, and the headers, signed over that exact body.
  */
 export function callbackRequest(
   { message, registration }: ClaimedMessage,
-  attemptNumber: number,
-  now: number,
-  signer: Signer,
-  userAgent: string,
+  { attemptNumber, now, signer, userAgent }: AttemptContext,
 ): CallbackRequest {
   const body = callbackBody(message.payload, registration, attemptNumber, message.maxAttempts);
   const timestamp = Math.floor(now / 1000);
@@ -31,7 +37,7 @@ export function callbackRequest(
       'user-agent': userAgent,
       'webhook-id': message.id,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': signer.sign(registration, message.id, timestamp, body, now),
+      'webhook-signature': signer.sign(registration, { id: message.id, timestampSeconds: timestamp, body, now }),
       'ccb-account': message.accountName,
       'ccb-service': message.serviceName,
     },

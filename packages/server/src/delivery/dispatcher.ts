@@ -1,6 +1,8 @@
+import { type HandBackReason, HandBackReasons } from '../domain/hand-back.js';
 import type { StructuredLogger } from '../logger.js';
 import type { ClaimedMessage, DeliveryQueue } from '../services/messages.js';
 import { AttemptStage, type Sender } from './attempt-stage.js';
+import { LoopLag } from './loop-lag.js';
 import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import type { RetrySchedule } from './retry-schedule.js';
@@ -27,6 +29,8 @@ export interface DispatcherOptions {
   now?: () => number;
   /** Called with the attempts of each recorded batch (metrics), once per batch rather than per attempt. */
   onAttempts?: (results: readonly SendResult[]) => void;
+  /** Called with every group of claimed messages given back to the store undelivered (metrics). */
+  onHandBack?: (count: number, reason: HandBackReason) => void;
 }
 
 /**
@@ -67,6 +71,8 @@ export class Dispatcher {
   private readonly stage: AttemptStage;
   private readonly writer: OutcomeWriter;
   private readonly scheduler: OriginScheduler<ClaimedMessage>;
+  /** How late the event loop runs: the scheduler takes it off what it measures of origins. */
+  private readonly loopLag: LoopLag;
   private loop: LoopState = 'stopped';
   /** A wake-up is queued for the next turn of the event loop (setImmediate). */
   private wakeQueued = false;
@@ -104,9 +110,11 @@ export class Dispatcher {
       onAttempts: options.onAttempts,
       onRetries: () => this.wake(),
     });
+    this.loopLag = new LoopLag(this.now);
     this.scheduler = new OriginScheduler({
       originConcurrency: options.originConcurrency,
       attemptTimeoutMs: options.attemptTimeoutMs,
+      loopLag: this.loopLag.current,
     });
     this.lowWater = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 4));
   }
@@ -123,6 +131,7 @@ export class Dispatcher {
 
   start(): void {
     if (!this.enter('idle', 'stopped')) return;
+    this.loopLag.start();
     this.wake();
   }
 
@@ -174,6 +183,7 @@ export class Dispatcher {
       void this.release(
         claimed.map((c) => c.message.id),
         this.now(),
+        HandBackReasons.stopping,
       );
       return;
     }
@@ -187,13 +197,14 @@ export class Dispatcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const queued = this.scheduler.takeAllWaiting().map((claimed) => claimed.message.id);
-    if (queued.length > 0) await this.release(queued, this.now());
+    if (queued.length > 0) await this.release(queued, this.now(), HandBackReasons.stopping);
     if (this.inFlight > 0) {
       // Attempts end by their own timeout; the extra second covers reading the last response.
       const limit = new Promise<void>((resolve) => setTimeout(resolve, this.options.attemptTimeoutMs + 1_000).unref());
       await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), limit]);
     }
     await this.writer.flush();
+    this.loopLag.stop();
     this.enter('stopped', 'draining');
   }
 
@@ -227,6 +238,7 @@ export class Dispatcher {
           await this.release(
             claimed.map((c) => c.message.id),
             now,
+            HandBackReasons.stopping,
           );
           return;
         }
@@ -254,31 +266,38 @@ export class Dispatcher {
 
   /** Starts, queues or hands back each claimed message as the origin policy says; returns how many went back. */
   private place(claimed: ClaimedMessage[], now: number): number {
-    const handBack: [at: number, id: string][] = [];
+    const slow: [at: number, id: string][] = [];
+    const stuck: [at: number, id: string][] = [];
     for (const item of claimed) {
       const origin = this.originOf(item);
-      const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency);
+      // The room the engine has for claimed messages, this one included.
+      const room = this.options.concurrency - this.inFlight - this.scheduler.waiting;
+      const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency, room);
       if (placement.action === 'start') this.startAttempt(origin, item, now);
-      else if (placement.action === 'hand_back') handBack.push([placement.at, item.message.id]);
+      else if (placement.action === 'hand_back') (placement.stuck ? stuck : slow).push([placement.at, item.message.id]);
     }
-    this.releaseAt(handBack);
-    return handBack.length;
+    this.releaseAt(slow, HandBackReasons.originSlow);
+    this.releaseAt(stuck, HandBackReasons.originStuck);
+    return slow.length + stuck.length;
   }
 
   /** Hands back what waits for stuck origins, freeing the room it holds for origins that answer. */
   private shedStuckOrigins(): void {
-    this.releaseAt(this.scheduler.shedStuck(this.now()).map(({ item, at }) => [at, item.message.id]));
+    this.releaseAt(
+      this.scheduler.shedStuck(this.now()).map(({ item, at }) => [at, item.message.id]),
+      HandBackReasons.originStuck,
+    );
   }
 
   /** Hands messages back to the store, one call per due time. */
-  private releaseAt(entries: [at: number, id: string][]): void {
+  private releaseAt(entries: [at: number, id: string][], reason: HandBackReason): void {
     const byTime = new Map<number, string[]>();
     for (const [at, id] of entries) {
       const ids = byTime.get(at);
       if (ids) ids.push(id);
       else byTime.set(at, [id]);
     }
-    for (const [at, ids] of byTime) void this.release(ids, at);
+    for (const [at, ids] of byTime) void this.release(ids, at, reason);
   }
 
   private originOf(item: ClaimedMessage): string {
@@ -297,20 +316,24 @@ export class Dispatcher {
 
   /** The attempt stage, then its outcome joins the next batched write; then the slot is given back. */
   private async attempt(item: ClaimedMessage, ticket: AttemptTicket): Promise<void> {
+    // What the origin itself took (time to first byte from the request's write), when the sender knows.
+    let originMs: number | null = null;
     try {
-      this.writer.add(await this.stage.run(item, ticket.startedAt));
+      const record = await this.stage.run(item, ticket.startedAt);
+      originMs = record.result.firstByteMs ?? null;
+      this.writer.add(record);
     } catch (error) {
       // Not recorded: the message stays claimed until its lease ends, then it is delivered again.
       this.options.logger.error({ err: error, messageId: item.message.id }, 'recording an attempt failed');
     } finally {
-      this.afterAttempt(ticket);
+      this.afterAttempt(ticket, originMs);
     }
   }
 
-  private afterAttempt(ticket: AttemptTicket): void {
+  private afterAttempt(ticket: AttemptTicket, originMs: number | null): void {
     this.inFlight--;
     const now = this.now();
-    this.scheduler.finished(ticket, now);
+    this.scheduler.finished(ticket, now, originMs);
     const tooLate: string[] = [];
     this.startWaiting(ticket.origin, now, tooLate);
     // A global slot came free: other origins may have messages waiting only for that.
@@ -320,7 +343,7 @@ export class Dispatcher {
         if (other !== ticket.origin) this.startWaiting(other, now, tooLate);
       }
     }
-    if (tooLate.length > 0) void this.release(tooLate, now);
+    if (tooLate.length > 0) void this.release(tooLate, now, HandBackReasons.leaseShort);
     if (this.inFlight === 0 && this.idleWaiters.length > 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
@@ -345,8 +368,9 @@ export class Dispatcher {
     }
   }
 
-  private async release(ids: string[], nextAttemptAt: number): Promise<void> {
+  private async release(ids: string[], nextAttemptAt: number, reason: HandBackReason): Promise<void> {
     this.backlog = true;
+    this.options.onHandBack?.(ids.length, reason);
     try {
       await this.options.store.release(ids, nextAttemptAt);
     } catch (error) {

@@ -71,13 +71,13 @@ export class HttpSender {
     if (target.literalRefusal) {
       return Promise.resolve(failure({ kind: 'url_guard', detail: target.literalRefusal }, elapsedSince(started)));
     }
-    const { origin, path } = target;
-    if (this.node.has(origin)) return this.node.send(origin, path, headers, body, started);
-    return this.undici.send(origin, path, headers, body, started).then((result) => {
+    const request = { origin: target.origin, path: target.path, headers, body, started };
+    if (this.node.has(request.origin)) return this.node.send(request);
+    return this.undici.send(request).then((result) => {
       if (!result.interimRefused) return result;
-      this.node.adopt(origin);
-      this.undici.drop(origin);
-      return this.node.send(origin, path, headers, body, started);
+      this.node.adopt(request.origin);
+      this.undici.drop(request.origin);
+      return this.node.send(request);
     });
   }
 

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
+import type { HandBackReason } from '../domain/hand-back.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
 import { USER_AGENT } from '../version.js';
@@ -34,7 +35,11 @@ export interface DeliveryContext {
   messages: MessageService;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
-  metrics: { recordAttempts(results: readonly SendResult[]): void; recordPurge(purged: number, seconds: number): void };
+  metrics: {
+    recordAttempts(results: readonly SendResult[]): void;
+    recordHandBack(count: number, reason: HandBackReason): void;
+    recordPurge(purged: number, seconds: number): void;
+  };
 }
 
 /** Starts the dispatcher and the retention purge. */
@@ -60,6 +65,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
+    onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
   const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
     ctx.metrics.recordPurge(purged, seconds),

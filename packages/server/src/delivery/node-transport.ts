@@ -3,7 +3,15 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type AttemptError, statusError } from '../domain/attempt-error.js';
-import { classify, closedError, Excerpt, elapsedSince, failure, type SendResult } from './send-result.js';
+import {
+  classify,
+  closedError,
+  Excerpt,
+  elapsedSince,
+  failure,
+  type SendResult,
+  type TransportRequest,
+} from './send-result.js';
 
 export interface NodeTransportOptions {
   timeoutMs: number;
@@ -37,13 +45,7 @@ export class NodeTransport {
   }
 
   /** One attempt through node:http, in the attempt's time left. */
-  send(
-    origin: string,
-    path: string,
-    headers: Record<string, string>,
-    body: string,
-    started: number,
-  ): Promise<SendResult> {
+  send({ origin, path, headers, body, started }: TransportRequest): Promise<SendResult> {
     const agent = this.agents.get(origin);
     const left = this.options.timeoutMs - (performance.now() - started);
     if (!agent || left <= 0)

@@ -41,8 +41,8 @@ export type Placement =
   | { action: 'start' }
   /** Keep it in the origin's local queue; `next` hands it out when a slot frees. */
   | { action: 'queue' }
-  /** Give it back to the store, due again at `at`. */
-  | { action: 'hand_back'; at: number };
+  /** Give it back to the store, due again at `at`; `stuck` when its origin stopped answering (else slow). */
+  | { action: 'hand_back'; at: number; stuck: boolean };
 
 /** One origin as the policy sees it. */
 interface OriginState<T> {
@@ -96,9 +96,10 @@ export class OriginScheduler<T> {
   /**
    * Where a claimed message goes: started at once when its origin has a slot (and `globalRoom` says
    * the global limit allows it), queued locally while its origin answers quickly, or handed back.
-   * `engineRoom` is the room the engine has left besides this message (global limit less attempts in
-   * flight and messages waiting): while some is left, the only busy origin keeps its surplus, as long
-   * as it answers and is not slow by its own measure. Handing it back would free room for nobody.
+   * `engineRoom` is the room the engine has for claimed messages, this one included (global limit less
+   * attempts in flight and messages waiting): while there is some, the only busy origin keeps its
+   * surplus, as long as it answers and is not slow by its own measure. Handing it back would free
+   * room for nobody.
    */
   place(origin: string, item: T, now: number, globalRoom: boolean, engineRoom = 0): Placement {
     const state = this.state(origin, now);
@@ -113,7 +114,7 @@ export class OriginScheduler<T> {
       this.waitingTotal++;
       return { action: 'queue' };
     }
-    return { action: 'hand_back', at: this.deferralSlot(state, now) };
+    return { action: 'hand_back', at: this.deferralSlot(state, now), stuck };
   }
 
   /** Takes a slot of `origin` for an attempt starting now. */
@@ -223,9 +224,14 @@ export class OriginScheduler<T> {
     return Math.max(0, now - state.lastFinishedAt - this.loopLag());
   }
 
-  /** Known to answer, and within a local wait's length by its own latency (not slow). */
+  /**
+   * Known to answer, within a shortest round by its own latency: its local queue then starts each
+   * message no later than a hand-back would bring it back (due one round of at least MIN_ROUND_MS per
+   * slot batch), so handing back gains nothing. A slower origin's surplus still goes back beyond the
+   * local wait, also when it is alone: its backlog would hold the room newcomers need for long.
+   */
   private answersInTime(state: OriginState<T>): boolean {
-    return state.latencyMs !== null && state.latencyMs <= MAX_LOCAL_WAIT_MS;
+    return state.latencyMs !== null && state.latencyMs <= MIN_ROUND_MS;
   }
 
   /** No other origin is busy (saturated, or with messages waiting). */

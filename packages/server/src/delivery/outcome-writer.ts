@@ -1,5 +1,6 @@
+import { TurnGroups, type Waiting } from '../common/turn-groups.js';
 import type { StructuredLogger } from '../logger.js';
-import type { AttemptOutcome, DeliveryQueue } from '../services/messages.js';
+import type { DeliveryQueue } from '../services/messages.js';
 import type { AttemptRecord } from './attempt-stage.js';
 import type { SendResult } from './send-result.js';
 
@@ -16,51 +17,33 @@ export interface OutcomeWriterOptions {
 /**
  * Records attempt outcomes in batches: everything that finished in the same turn of the event loop
  * goes to the store in one transaction (`complete`), at most one write at a time; what finishes
- * during a write goes in the next.
+ * during a write goes in the next (the TurnGroups helper).
  */
 export class OutcomeWriter {
-  private outcomes: AttemptOutcome[] = [];
-  private results: SendResult[] = [];
-  /** The batched write in progress (at most one at a time). */
-  private flushing: Promise<void> | null = null;
+  private readonly groups = new TurnGroups<AttemptRecord, void>((group) => this.write(group), 1);
 
   constructor(private readonly options: OutcomeWriterOptions) {}
 
   /** Queues an attempt's outcome for the next batched write. */
   add(record: AttemptRecord): void {
-    this.outcomes.push(record.outcome);
-    this.results.push(record.result);
-    if (this.flushing) return;
-    this.flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.write());
+    this.groups.push(record);
   }
 
-  /** Waits for the write in progress and writes what is still queued. */
-  async flush(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    if (this.outcomes.length > 0) await this.write();
+  /** Resolves once every queued outcome is written. */
+  flush(): Promise<void> {
+    return this.groups.idle();
   }
 
-  /** Records every collected outcome, one store transaction per batch. */
-  private async write(): Promise<void> {
-    let retries = false;
+  /** Records one turn's outcomes in one store transaction. */
+  private async write(group: Waiting<AttemptRecord, void>[]): Promise<void> {
+    const outcomes = group.map((entry) => entry.input.outcome);
     try {
-      while (this.outcomes.length > 0) {
-        const batch = this.outcomes;
-        const results = this.results;
-        this.outcomes = [];
-        this.results = [];
-        retries ||= batch.some((outcome) => outcome.kind === 'retry');
-        try {
-          await this.options.store.complete(batch, this.options.now());
-        } catch (error) {
-          // The messages stay claimed; their leases lapse and they are delivered again (at least once).
-          this.options.logger.error({ err: error, count: batch.length }, 'recording attempt outcomes failed');
-        }
-        this.options.onAttempts?.(results);
-      }
-    } finally {
-      this.flushing = null;
+      await this.options.store.complete(outcomes, this.options.now());
+    } catch (error) {
+      // The messages stay claimed; their leases lapse and they are delivered again (at least once).
+      this.options.logger.error({ err: error, count: outcomes.length }, 'recording attempt outcomes failed');
     }
-    if (retries) this.options.onRetries?.();
+    this.options.onAttempts?.(group.map((entry) => entry.input.result));
+    if (outcomes.some((outcome) => outcome.kind === 'retry')) this.options.onRetries?.();
   }
 }

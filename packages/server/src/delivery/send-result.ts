@@ -12,6 +12,21 @@ export interface SendResult {
   /** The first 1 KiB of the response body (null when empty or no response). */
   responseExcerpt: string | null;
   latencyMs: number;
+  /**
+   * The origin's own time: from the request's write to its response headers, in ms. Absent when no
+   * answer came or the transport cannot tell (the origin scheduler then counts `latencyMs`).
+   */
+  firstByteMs?: number;
+}
+
+/** One attempt as a transport sends it: the origin and path of the URL, the request, and when it began. */
+export interface TransportRequest {
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** performance.now() at the attempt's start: the attempt's time limit counts from it. */
+  started: number;
 }
 
 const EXCERPT_BYTES = 1024;

@@ -19,11 +19,19 @@ export interface SigningSecrets {
  * Standard Webhooks signatures: `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`, one per valid
  * secret, space-separated. Decoded keys are cached so each delivery costs one HMAC per secret.
  */
+/** What a signature covers (`id.timestamp.body`) and when it is made (for the previous secret's grace). */
+export interface SignedContent {
+  id: string;
+  timestampSeconds: number;
+  body: string;
+  now: number;
+}
+
 export class Signer {
   /** Rotations add keys over the life of a process; a bounded cache keeps that from growing forever. */
   private readonly keys = new LRUCache<string, Buffer>({ max: 10_000 });
 
-  sign(secrets: SigningSecrets, id: string, timestampSeconds: number, body: string, now: number): string {
+  sign(secrets: SigningSecrets, { id, timestampSeconds, body, now }: SignedContent): string {
     const current = this.signWith(secrets.signingSecret, id, timestampSeconds, body);
     const previous = secrets.previousSecret;
     if (previous && secrets.previousSecretExpiresAt !== null && secrets.previousSecretExpiresAt > now) {

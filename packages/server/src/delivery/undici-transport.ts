@@ -3,7 +3,7 @@ import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher as UndiciDispatcher } from 'undici';
 import { type AttemptError, statusError } from '../domain/attempt-error.js';
-import { classify, Excerpt, elapsedSince, failure, type SendResult } from './send-result.js';
+import { classify, Excerpt, elapsedSince, failure, type SendResult, type TransportRequest } from './send-result.js';
 
 /** Pools unused this long are closed, so departed listeners do not keep sockets and memory. */
 const IDLE_POOL_MS = 5 * 60 * 1000;
@@ -36,7 +36,7 @@ export class UndiciTransport {
     this.sweeper = setInterval(() => this.closeIdlePools(), IDLE_POOL_MS).unref();
   }
 
-  send(origin: string, path: string, headers: Record<string, string>, body: string, started: number) {
+  send({ origin, path, headers, body, started }: TransportRequest) {
     // A dispatch handler rather than `request`: no response stream, async resource or promise chain
     // per attempt, which cost more than the rest of the send.
     return new Promise<UndiciResult>((resolve) => {
@@ -108,6 +108,9 @@ class AttemptHandler implements UndiciDispatcher.DispatchHandler {
   private timer: NodeJS.Timeout | null = null;
   private controller: UndiciDispatcher.DispatchController | null = null;
   private done = false;
+  /** When undici began writing the request (it writes a string body at once, in the same turn). */
+  private wroteAt: number | null = null;
+  private firstByteMs: number | undefined;
 
   constructor(
     private readonly started: number,
@@ -116,8 +119,13 @@ class AttemptHandler implements UndiciDispatcher.DispatchHandler {
     private readonly resolve: (result: UndiciResult) => void,
   ) {}
 
-  /** Present so undici drives this handler through the current (controller-based) handler API. */
-  onRequestStart(): void {}
+  /**
+   * Also makes undici drive this handler through the current (controller-based) handler API. Called
+   * on a connection, right before the request is written: where the origin's own time starts.
+   */
+  onRequestStart(): void {
+    this.wroteAt = performance.now();
+  }
 
   onResponseStart(
     controller: UndiciDispatcher.DispatchController,
@@ -128,6 +136,7 @@ class AttemptHandler implements UndiciDispatcher.DispatchHandler {
     if (statusCode < 200 || this.done) return;
     this.statusCode = statusCode;
     this.controller = controller;
+    if (this.wroteAt !== null) this.firstByteMs = Math.round((performance.now() - this.wroteAt) * 100) / 100;
     const retryAfter = headers['retry-after'];
     this.retryAfter = typeof retryAfter === 'string' ? retryAfter : null;
     // The pool's timeouts bound connecting and the headers; the body read gets what is left.
@@ -177,6 +186,7 @@ class AttemptHandler implements UndiciDispatcher.DispatchHandler {
       error: statusError(statusCode),
       responseExcerpt: this.excerpt.text(),
       latencyMs: elapsedSince(this.started),
+      firstByteMs: this.firstByteMs,
     });
   }
 }

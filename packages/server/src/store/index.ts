@@ -1,9 +1,10 @@
 import { ConfigError } from '../settings.js';
+import type { DatabaseTimeouts } from './postgres/database.js';
 import { PostgresStore } from './postgres/index.js';
 import { SqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
 
-export interface StoreOptions {
+export interface StoreOptions extends DatabaseTimeouts {
   /** PostgreSQL: connections in the pool (CCB_DB_POOL_SIZE). */
   poolSize?: number;
 }
@@ -19,7 +20,7 @@ export async function openStore(databaseUrl: string, options: StoreOptions = {})
     return new SqliteStore(path);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    return new PostgresStore(databaseUrl, { poolSize: options.poolSize ?? 10 });
+    return new PostgresStore(databaseUrl, { ...options, poolSize: options.poolSize ?? 10 });
   }
   throw new ConfigError(
     `DATABASE_URL: "${databaseUrl}" must start with sqlite: (e.g. sqlite:./data/ccb.sqlite) or postgres://`,

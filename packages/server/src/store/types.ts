@@ -400,6 +400,112 @@ export interface StatsSampleStore {
   purge(before: number): Promise<number>;
 }
 
+/** A scoped API key of the admin API; the key itself is never stored, only its SHA-256 hash. */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  keyHash: string;
+  scopes: string[];
+  /** The accounts the key is limited to; null for every account. */
+  accounts: string[] | null;
+  expiresAt: number | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** A portal session: opened by a portal link (one account) or a portal user's sign-in (its accounts). */
+export interface PortalSessionRecord {
+  tokenHash: string;
+  kind: 'portal-link' | 'portal-user';
+  /** The user's name, or a description of the link. */
+  name: string;
+  /** Set for a user's session, so that a change of the user ends it. */
+  username: string | null;
+  accounts: string[];
+  /** Idle expiry, moved forward as the session is used. */
+  expiresAt: number;
+  /** The session ends then whatever its use. */
+  endsAt: number;
+}
+
+/** One recorded state-changing call. */
+export interface AuditRecord {
+  id: string;
+  at: number;
+  actorKind: string;
+  actorName: string;
+  address: string;
+  action: string;
+  method: string;
+  route: string;
+  accountName: string | null;
+  target: string | null;
+  summary: string;
+  statusCode: number;
+  outcome: 'ok' | 'refused' | 'failed';
+  errorCode: string | null;
+}
+
+export interface AuditFilter {
+  actorName?: string;
+  action?: string;
+  accountName?: string;
+  target?: string;
+  /** at >= since */
+  since?: number;
+  /** at < until */
+  until?: number;
+  /** Only entries of these accounts (a key limited to accounts); null for every entry. */
+  accounts?: readonly string[] | null;
+}
+
+export interface AccessStore {
+  insertKey(key: ApiKeyRecord): Promise<void>;
+  /** Every key, newest first, revoked ones included. */
+  listKeys(): Promise<ApiKeyRecord[]>;
+  /** The key with this hash, as stored now (a real read: revocations take effect at once everywhere). */
+  getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  /** Marks the key revoked (once); the key as it is afterwards, or null when there is no such key. */
+  revokeKey(id: string, now: number): Promise<ApiKeyRecord | null>;
+  insertPortalLink(link: {
+    tokenHash: string;
+    accountName: string;
+    createdBy: string;
+    createdAt: number;
+    expiresAt: number;
+  }): Promise<void>;
+  /**
+   * Uses a portal link: in one atomic step, across processes, marks it used when it is unused and
+   * unexpired and returns its account; null otherwise (unknown, used or expired), changing nothing.
+   */
+  consumePortalLink(tokenHash: string, now: number): Promise<{ accountName: string } | null>;
+  savePortalSession(session: PortalSessionRecord): Promise<void>;
+  getPortalSession(tokenHash: string): Promise<PortalSessionRecord | null>;
+  touchPortalSession(tokenHash: string, expiresAt: number): Promise<void>;
+  deletePortalSession(tokenHash: string): Promise<boolean>;
+  /** Ends every portal session of a user; returns how many there were. */
+  deleteUserPortalSessions(username: string): Promise<number>;
+  /**
+   * Counts one failed-credential attempt under `key` in a fixed window of `windowMs`, atomically across
+   * processes; returns the attempts counted in the current window (this one included) and its end.
+   */
+  countAttempt(key: string, now: number, windowMs: number): Promise<{ attempts: number; windowEndsAt: number }>;
+  /** Gives one attempt back (it succeeded, or was never checked). */
+  releaseAttempt(key: string, now: number): Promise<void>;
+  appendAudit(entry: AuditRecord): Promise<void>;
+  /** Newest first; throws InvalidCursorError for a cursor it did not make. */
+  listAudit(
+    filter: AuditFilter,
+    limit: number,
+    cursor: string | null,
+  ): Promise<{ items: AuditRecord[]; nextCursor: string | null }>;
+  /**
+   * Deletes audit entries older than `auditBefore`, used or expired portal links and ended portal
+   * sessions (before `now`), and attempt windows that are over; returns how many rows went.
+   */
+  purge(auditBefore: number, now: number): Promise<number>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   registrations: RegistrationStore;
@@ -407,6 +513,7 @@ export interface Store {
   messages: MessageStore;
   replayJobs: ReplayJobStore;
   statsSamples: StatsSampleStore;
+  access: AccessStore;
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;
   /**

@@ -39,31 +39,29 @@ export function classify(error: unknown): unknown {
   return error;
 }
 
-export interface DatabaseOptions {
-  /** Connections in the pool. */
-  poolSize: number;
+/**
+ * The bounds of every wait on the database, in milliseconds: the CCB_DB_* settings (config.ts, where
+ * their defaults are). One left out is not bounded (a store opened by a test or a benchmark).
+ */
+export interface DatabaseTimeouts {
+  /** How long a query waits for a connection (a free one of the pool, or a new one being made). */
+  connectTimeoutMs?: number;
   /**
-   * How long a query may wait for a connection (a free one of the pool, or a new one being made)
-   * before the store reports itself unavailable.
-   */
-  connectionTimeoutMs?: number;
-  /**
-   * The longest a statement may run: the server cancels it (statement_timeout), and when the server
-   * does not answer at all (frozen, partitioned) the client gives up a little later (QUERY_TIMEOUT_MARGIN_MS).
+   * The longest a statement runs: the server cancels it (statement_timeout), and when the server does
+   * not answer at all (frozen, partitioned) the client gives up QUERY_TIMEOUT_MARGIN_MS later.
    */
   statementTimeoutMs?: number;
   /** The server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
   idleInTransactionTimeoutMs?: number;
-  /** TCP keepalive probes start after this long without traffic, so a dead peer is found on an idle connection. */
+  /** TCP keepalive probes start after this long without traffic, so a vanished peer is noticed. */
   keepAliveDelayMs?: number;
 }
 
-export const DATABASE_DEFAULTS = {
-  connectionTimeoutMs: 5_000,
-  statementTimeoutMs: 10_000,
-  idleInTransactionTimeoutMs: 30_000,
-  keepAliveDelayMs: 10_000,
-} as const;
+/** The pool's size and the bounds of every wait. */
+export interface DatabaseOptions extends DatabaseTimeouts {
+  /** Connections in the pool. */
+  poolSize: number;
+}
 
 /**
  * The client's own timeout is the statement timeout plus this: a server that answers cancels the
@@ -73,16 +71,16 @@ export const DATABASE_DEFAULTS = {
 const QUERY_TIMEOUT_MARGIN_MS = 2_000;
 
 /** The settings of one node-postgres connection: timeouts and keepalive (see DatabaseOptions). */
-export function connectionSettings(connectionString: string, options: Omit<DatabaseOptions, 'poolSize'>) {
-  const settings = { ...DATABASE_DEFAULTS, ...options };
+export function connectionSettings(connectionString: string, settings: DatabaseTimeouts): pg.ClientConfig {
+  const { connectTimeoutMs, statementTimeoutMs, idleInTransactionTimeoutMs, keepAliveDelayMs } = settings;
   return {
     connectionString,
-    connectionTimeoutMillis: settings.connectionTimeoutMs,
-    statement_timeout: settings.statementTimeoutMs,
-    query_timeout: settings.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
-    idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: settings.keepAliveDelayMs,
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs === undefined ? undefined : statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    keepAlive: keepAliveDelayMs !== undefined,
+    keepAliveInitialDelayMillis: keepAliveDelayMs,
   };
 }
 

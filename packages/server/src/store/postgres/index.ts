@@ -1,4 +1,5 @@
 import type { Store } from '../types.js';
+import { PostgresAccessStore } from './access.js';
 import { PostgresAuthStore } from './auth.js';
 import { connectionSettings, Database, type DatabaseOptions, UNBOUNDED } from './database.js';
 import { PostgresMessageStore, PUBLISHED_CHANNEL } from './messages.js';
@@ -25,6 +26,7 @@ export class PostgresStore implements Store {
   readonly auth: PostgresAuthStore;
   readonly messages: PostgresMessageStore;
   readonly replayJobs: PostgresReplayJobStore;
+  readonly access: PostgresAccessStore;
   readonly statsSamples: PostgresStatsSampleStore;
   private readonly notifier: Notifier;
 
@@ -34,6 +36,7 @@ export class PostgresStore implements Store {
     this.auth = new PostgresAuthStore(this.db);
     this.messages = new PostgresMessageStore(this.db);
     this.replayJobs = new PostgresReplayJobStore(this.db);
+    this.access = new PostgresAccessStore(this.db);
     this.statsSamples = new PostgresStatsSampleStore(this.db);
     this.notifier = new Notifier(connectionSettings(connectionString, options), [
       PUBLISHED_CHANNEL,

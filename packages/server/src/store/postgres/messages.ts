@@ -1,3 +1,4 @@
+import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -16,7 +17,6 @@ import {
   type PurgeCutoffs,
 } from '../types.js';
 import type { Database, Queryable } from './database.js';
-import { TurnGroups, type Waiting } from './turn-groups.js';
 
 /** The channel that tells idle workers of every instance that messages became due. */
 export const PUBLISHED_CHANNEL = 'ccb_published';

@@ -169,6 +169,71 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 10,
+    name: 'api keys, portal links and sessions, shared attempt counters',
+    sql: `
+      -- Scoped keys of the admin API (access/keys.ts); only the key's SHA-256 hash is kept.
+      CREATE TABLE api_keys (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        key_hash   TEXT NOT NULL UNIQUE,
+        scopes     JSONB NOT NULL,
+        accounts   JSONB,         -- NULL for every account
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      );
+      CREATE TABLE portal_links (
+        token_hash   TEXT PRIMARY KEY,
+        account_name TEXT NOT NULL,
+        created_by   TEXT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        expires_at   BIGINT NOT NULL,
+        used_at      BIGINT
+      );
+      CREATE TABLE portal_sessions (
+        token_hash TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        username   TEXT,
+        accounts   JSONB NOT NULL,
+        expires_at BIGINT NOT NULL,
+        ends_at    BIGINT NOT NULL
+      );
+      CREATE INDEX portal_sessions_username ON portal_sessions (username) WHERE username IS NOT NULL;
+      -- Failed credential attempts per key and fixed window, shared by every process (security/throttle.ts).
+      CREATE TABLE attempt_counters (
+        key            TEXT PRIMARY KEY,
+        window_ends_at BIGINT NOT NULL,
+        attempts       BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 11,
+    name: 'audit log',
+    sql: `
+      CREATE TABLE audit_log (
+        seq          BIGSERIAL PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        at           BIGINT NOT NULL,
+        actor_kind   TEXT NOT NULL,
+        actor_name   TEXT NOT NULL,
+        address      TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        method       TEXT NOT NULL,
+        route        TEXT NOT NULL,
+        account_name TEXT,
+        target       TEXT,
+        summary      TEXT NOT NULL,
+        status_code  INTEGER NOT NULL,
+        outcome      TEXT NOT NULL,
+        error_code   TEXT
+      );
+      CREATE INDEX audit_log_at ON audit_log (at);
+    `,
+  },
+  {
     version: 12,
     name: 'stats samples',
     sql: `

@@ -1,7 +1,7 @@
+import { TurnGroups } from '../../common/turn-groups.js';
 import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
 import type { Database } from './database.js';
 import { cancelOpenMessages } from './messages.js';
-import { TurnGroups } from './turn-groups.js';
 
 /** Registration lookups of publishes in flight at once; more wait for the next group. */
 const EXISTS_QUERIES_IN_FLIGHT = 2;

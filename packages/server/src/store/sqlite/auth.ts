@@ -1,22 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { type ClientRow, toClient, toUser, type UserRow } from '../rows.js';
 import type { AccessToken, AuthStore, OAuthClient, Session, User } from '../types.js';
 import { writeTransaction } from './transaction.js';
-
-interface ClientRow {
-  client_id: string;
-  name: string;
-  secret_hash: string;
-  created_at: number;
-}
-
-interface UserRow {
-  username: string;
-  password_hash: string;
-  accounts: string;
-  failed_logins: number;
-  locked_until: number | null;
-  created_at: number;
-}
 
 interface TokenRow {
   token_hash: string;
@@ -26,21 +11,6 @@ interface TokenRow {
 
 interface SessionRow extends TokenRow {
   username: string;
-}
-
-function toUser(row: UserRow): User {
-  return {
-    username: row.username,
-    passwordHash: row.password_hash,
-    accounts: JSON.parse(row.accounts) as string[],
-    failedLogins: row.failed_logins,
-    lockedUntil: row.locked_until,
-    createdAt: row.created_at,
-  };
-}
-
-function toClient(row: ClientRow): OAuthClient {
-  return { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at };
 }
 
 /** OAuth clients, users, access tokens and sessions on SQLite. Tokens are stored only as hashes. */

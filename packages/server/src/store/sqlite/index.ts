@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
 import type { Store } from '../types.js';
+import { SqliteAccessStore } from './access.js';
 import { SqliteAuthStore } from './auth.js';
 import { BUSY_TIMEOUT_MS, SqliteAvailability } from './availability.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './checkpointer.js';
@@ -25,6 +26,7 @@ export class SqliteStore implements Store {
   readonly messages: SqliteMessageStore;
   readonly replayJobs: SqliteReplayJobStore;
   readonly statsSamples: SqliteStatsSampleStore;
+  readonly access: SqliteAccessStore;
   private readonly checkpointer: WalCheckpointer | null;
   private readonly availability = new SqliteAvailability();
 
@@ -50,6 +52,7 @@ export class SqliteStore implements Store {
     this.messages = this.availability.guard(messages);
     this.replayJobs = this.availability.guard(new SqliteReplayJobStore(this.db));
     this.statsSamples = this.availability.guard(new SqliteStatsSampleStore(this.db));
+    this.access = this.availability.guard(new SqliteAccessStore(this.db));
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).
     this.checkpointer = path !== ':memory:' ? new WalCheckpointer(path) : null;

@@ -1,22 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { type RegistrationRow, toRegistration } from '../rows.js';
 import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
 import { writeTransaction } from './transaction.js';
 
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
 export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
-
-interface RegistrationRow {
-  account_name: string;
-  service_name: string;
-  url: string;
-  username: string | null;
-  password_enc: string | null;
-  signing_secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_secret_expires_at: number | null;
-  created_at: number;
-  updated_at: number;
-}
 
 interface FieldsRow {
   account_name: string;
@@ -25,21 +13,6 @@ interface FieldsRow {
   username: string | null;
   password_enc: string | null;
   updated_at: number;
-}
-
-function toRecord(row: RegistrationRow): RegistrationRecord {
-  return {
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    url: row.url,
-    username: row.username,
-    passwordEnc: row.password_enc,
-    signingSecretEnc: row.signing_secret_enc,
-    previousSecretEnc: row.previous_secret_enc,
-    previousSecretExpiresAt: row.previous_secret_expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 function toFieldsRow(fields: RegistrationFields): FieldsRow {
@@ -115,16 +88,16 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async list(accountName: string): Promise<RegistrationRecord[]> {
-    return this.statements.list.all(accountName).map(toRecord);
+    return this.statements.list.all(accountName).map(toRegistration);
   }
 
   async listAll(): Promise<RegistrationRecord[]> {
-    return this.statements.listAll.all().map(toRecord);
+    return this.statements.listAll.all().map(toRegistration);
   }
 
   async get(accountName: string, serviceName: string): Promise<RegistrationRecord | null> {
     const row = this.statements.get.get(accountName, serviceName);
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async exists(keys: RegistrationKey[]): Promise<boolean[]> {
@@ -136,7 +109,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord> {
-    return toRecord(
+    return toRegistration(
       this.statements.insert.get({ ...toFieldsRow(fields), signing_secret_enc: fields.signingSecretEnc })!,
     );
   }
@@ -157,7 +130,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     now: number,
   ): Promise<RegistrationRecord | null> {
     const row = this.statements.rotate.get(signingSecretEnc, previousExpiresAt, now, accountName, serviceName);
-    return row ? toRecord(row) : null;
+    return row ? toRegistration(row) : null;
   }
 
   async changeMark(): Promise<string> {

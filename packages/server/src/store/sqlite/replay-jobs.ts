@@ -1,48 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { MessageFilter, ReplayJobRecord, ReplayJobStatus, ReplayJobStore } from '../types.js';
-
-interface ReplayJobRow {
-  job_id: string;
-  status: ReplayJobStatus;
-  filter: string;
-  matched: number;
-  replayed: number;
-  after_id: string | null;
-  leased_until: number | null;
-  started_at: number;
-  finished_at: number | null;
-  error: string | null;
-}
-
-function toRow(job: ReplayJobRecord): ReplayJobRow {
-  return {
-    job_id: job.jobId,
-    status: job.status,
-    filter: JSON.stringify(job.filter),
-    matched: job.matched,
-    replayed: job.replayed,
-    after_id: job.afterId,
-    leased_until: job.leasedUntil,
-    started_at: job.startedAt,
-    finished_at: job.finishedAt,
-    error: job.error,
-  };
-}
-
-function toRecord(row: ReplayJobRow): ReplayJobRecord {
-  return {
-    jobId: row.job_id,
-    status: row.status,
-    filter: JSON.parse(row.filter) as MessageFilter,
-    matched: row.matched,
-    replayed: row.replayed,
-    afterId: row.after_id,
-    leasedUntil: row.leased_until,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    error: row.error,
-  };
-}
+import { type ReplayJobRow, replayJobRow, toReplayJob } from '../rows.js';
+import type { ReplayJobRecord, ReplayJobStore } from '../types.js';
 
 /** Bulk replay jobs on SQLite. */
 export class SqliteReplayJobStore implements ReplayJobStore {
@@ -79,21 +37,21 @@ export class SqliteReplayJobStore implements ReplayJobStore {
   }
 
   async create(job: ReplayJobRecord): Promise<void> {
-    this.statements.insert.run(toRow(job));
+    this.statements.insert.run(replayJobRow(job));
   }
 
   async get(jobId: string): Promise<ReplayJobRecord | null> {
     const row = this.statements.get.get(jobId);
-    return row ? toRecord(row) : null;
+    return row ? toReplayJob(row) : null;
   }
 
   async claimAbandoned(now: number, leasedUntil: number): Promise<ReplayJobRecord | null> {
     const row = this.statements.claim.get({ now, leasedUntil });
-    return row ? toRecord(row) : null;
+    return row ? toReplayJob(row) : null;
   }
 
   async save(job: ReplayJobRecord): Promise<void> {
-    this.statements.save.run(toRow(job));
+    this.statements.save.run(replayJobRow(job));
   }
 
   async purge(finishedBefore: number): Promise<number> {

@@ -5,7 +5,13 @@ export interface Waiting<T, R> {
   reject(error: unknown): void;
 }
 
+const ignore = (): void => {};
+
 /**
+ * The one batching helper: collect what this turn of the event loop brings, write it once. Used by
+ * SQLite's group commit of publishes, the PostgreSQL store's grouped statements and the dispatcher's
+ * outcome writer.
+ *
  * Calls made in the same turn of the event loop go to the database together: `run` gets the whole
  * group once the turn ends and settles every caller in it (one round trip for many concurrent
  * requests instead of one each). At most `maxInFlight` groups run at once; calls made meanwhile
@@ -17,6 +23,7 @@ export class TurnGroups<T, R> {
   private queue: Waiting<T, R>[] = [];
   private inFlight = 0;
   private queued = false;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly run: (group: Waiting<T, R>[]) => Promise<void>,
@@ -30,6 +37,18 @@ export class TurnGroups<T, R> {
       this.queue.push({ input, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Like `add`, for a caller that does not wait for the result (no promise is made). */
+  push(input: T): void {
+    this.queue.push({ input, resolve: ignore, reject: ignore });
+    this.schedule();
+  }
+
+  /** Resolves once nothing is queued and no group is running. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private schedule(): void {
@@ -59,6 +78,7 @@ export class TurnGroups<T, R> {
       .finally(() => {
         this.inFlight--;
         this.schedule();
+        if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
   };
 }

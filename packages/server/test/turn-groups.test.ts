@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TurnGroups, type Waiting } from '../src/store/postgres/turn-groups.js';
+import { TurnGroups, type Waiting } from '../src/common/turn-groups.js';
 
 /** A run that records each group and waits until the test lets it finish. */
 function recorder() {
@@ -21,7 +21,7 @@ async function turnsUntil(done: () => boolean): Promise<void> {
   assert.ok(done(), 'the expected group did not run');
 }
 
-describe('TurnGroups (the PostgreSQL store groups calls of one event-loop turn)', () => {
+describe('TurnGroups (calls of one event-loop turn written together)', () => {
   it('runs the calls of one turn as one group and answers each caller with its own result', async () => {
     const { groups, finish, run } = recorder();
     const batches = new TurnGroups(run, 2);
@@ -74,5 +74,26 @@ describe('TurnGroups (the PostgreSQL store groups calls of one event-loop turn)'
     assert.equal(settled[1].status, 'rejected');
     assert.match(String((settled[1] as PromiseRejectedResult).reason), /database gone/);
     assert.equal(await batches.add(7), 7);
+  });
+
+  it('takes pushed calls without a promise each, and tells when everything queued is written', async () => {
+    const { groups, finish, run } = recorder();
+    const batches = new TurnGroups(run, 1);
+    let idle = false;
+    batches.push(1);
+    batches.push(2);
+    const drained = batches.idle().then(() => {
+      idle = true;
+    });
+    await turn();
+    assert.deepEqual(groups, [[1, 2]]);
+    batches.push(3);
+    finish[0]();
+    await turnsUntil(() => groups.length === 2);
+    assert.equal(idle, false, 'a group is still running');
+    finish[1]();
+    await drained;
+    assert.deepEqual(groups, [[1, 2], [3]]);
+    await batches.idle();
   });
 });

@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
+import { ErrorCodes, HttpError } from '../api/errors.js';
+import { textProblem } from '../api/request-text.js';
+import { ACCOUNT_NAME } from '../api/schemas.js';
 import type { AppContext } from '../context.js';
 import { HashQueueFullError, hashPassword, PasswordVerifier } from '../security/passwords.js';
-import { AttemptThrottle } from '../security/throttle.js';
-import { hashToken, newAccessToken, newSessionToken, secretMatcher } from '../security/tokens.js';
+import { hashToken, newAccessToken, newSessionToken } from '../security/tokens.js';
 import type { AuthStore, User } from '../store/types.js';
-import { ErrorCodes, HttpError } from './errors.js';
-import { textProblem } from './request-text.js';
-import { ACCOUNT_NAME } from './schemas.js';
+import type { Principal, Scope } from './principal.js';
+import { AttemptThrottle, type CountedAttempt, TooManyAttemptsError } from './throttle.js';
 
 export const ACCESS_TOKEN_TTL_MS = 60 * 60 * 1000;
 export const SESSION_IDLE_MS = 20 * 60 * 1000;
@@ -35,6 +36,9 @@ const CACHE_MAX_ENTRIES = 10_000;
 const CLIENT_VERIFICATION_TTL_MS = 5 * 60 * 1000;
 /** A session's idle expiry is written back at most this often, so busy sessions do not write per request. */
 const TOUCH_INTERVAL_MS = 30_000;
+
+/** What a platform session may do, on the accounts its user manages: the callback routes. */
+const M2M_SCOPES: ReadonlySet<Scope> = new Set<Scope>(['registrations:read', 'registrations:write']);
 
 /** RFC 6750 §3: a Bearer token that was sent but is not (or no longer) valid. */
 const INVALID_TOKEN = { headers: { 'www-authenticate': 'Bearer realm="ccb", error="invalid_token"' } };
@@ -70,6 +74,8 @@ interface VerifiedClient {
 
 interface CachedSession {
   principal: SessionPrincipal;
+  /** The same session as the access service's principal (audit log). */
+  who: Principal;
   expiresAt: number;
   persistedExpiresAt: number;
   cachedAt: number;
@@ -95,7 +101,7 @@ function forgetWhere<V extends object>(cache: LRUCache<string, V>, matches: (ent
   for (const key of keys) cache.delete(key);
 }
 
-function bearerToken(header: string | undefined): string | null {
+export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1] : null;
@@ -112,16 +118,17 @@ export class Authenticator {
   /** Recently verified client credentials by SHA-256 of id and secret, to skip scrypt on repeats. */
   private readonly verifiedClients = boundedCache<VerifiedClient>();
   private readonly verifier = new PasswordVerifier();
-  /** Credential attempts per source address and per OAuth client (security/throttle.ts). */
-  private readonly throttle = new AttemptThrottle();
+  /** Credential attempts per caller address and per OAuth client, shared by every instance (throttle.ts). */
+  private readonly throttle: AttemptThrottle;
   /** Verifying against this when the user is unknown keeps the response time the same. */
   private readonly decoyHash: Promise<string>;
 
   constructor(
-    private readonly ctx: AppContext,
+    ctx: AppContext,
     private readonly clock: () => number = Date.now,
   ) {
     this.auth = ctx.store.auth;
+    this.throttle = new AttemptThrottle(ctx.store.access, clock);
     this.decoyHash = hashPassword('decoy password for unknown users');
   }
 
@@ -141,16 +148,20 @@ export class Authenticator {
     const colon = decoded.indexOf(':');
     const clientId = colon >= 0 ? decoded.slice(0, colon) : decoded;
     const secret = colon >= 0 ? decoded.slice(colon + 1) : '';
+    return this.checkClient(clientId, secret, source);
+  }
+
+  /** A client id and secret → the client id, or 401 (throttled as every credential check). */
+  async checkClient(clientId: string, secret: string, source: string): Promise<string> {
     const now = this.clock();
     const fingerprint = hashToken(`${clientId}\u0000${secret}`);
     const verified = this.verifiedClients.get(fingerprint);
     const client = clientId ? await this.auth.getClient(clientId) : null;
     if (verified && verified.until > now && client?.secretHash === verified.secretHash) return client.clientId;
-    const keys = throttleKeys(source, clientId);
-    this.admitAttempt(keys);
-    const valid = await this.checkCredential(keys, secret, client?.secretHash ?? (await this.decoyHash));
+    const attempt = await this.admitAttempt(source, clientId);
+    const valid = await this.checkCredential(attempt, secret, client?.secretHash ?? (await this.decoyHash));
     if (!client || !valid) throw new HttpError(ErrorCodes.clientCredentials, 'invalid client id or secret');
-    this.throttle.release(keys);
+    await this.throttle.release(attempt);
     this.verifiedClients.set(fingerprint, {
       clientId: client.clientId,
       secretHash: client.secretHash,
@@ -159,12 +170,19 @@ export class Authenticator {
     return client.clientId;
   }
 
-  /** Counts a credential attempt for the throttle before anything else; 429 when over the limit. */
-  private admitAttempt(keys: readonly string[]): void {
-    const waitSeconds = this.throttle.reserve(keys, this.clock());
-    if (waitSeconds !== null) {
-      throw new HttpError(ErrorCodes.tooManyAttempts, `too many failed attempts; try again in ${waitSeconds} s`, {
-        headers: { 'retry-after': String(waitSeconds) },
+  /**
+   * Counts a credential attempt for the throttle before anything else; 429 when the caller's address is
+   * over its limit. Keyed on what a stranger cannot spend for someone else: the address, and (for a
+   * client secret) a per-client ceiling that only delays. Logins count per address only: a user's own
+   * lockout needs an access token of a client first.
+   */
+  private async admitAttempt(source: string, clientId: string | null): Promise<CountedAttempt> {
+    try {
+      return await this.throttle.admit(source, clientId);
+    } catch (error) {
+      if (!(error instanceof TooManyAttemptsError)) throw error;
+      throw new HttpError(ErrorCodes.tooManyAttempts, error.message, {
+        headers: { 'retry-after': String(error.retryAfterSeconds) },
       });
     }
   }
@@ -173,11 +191,11 @@ export class Authenticator {
    * One slow-hash check of an admitted attempt; 503 when every hashing slot is taken (the attempt is
    * then given back, since nothing was checked).
    */
-  private async checkCredential(keys: readonly string[], secret: string, hash: string): Promise<boolean> {
+  private async checkCredential(attempt: CountedAttempt, secret: string, hash: string): Promise<boolean> {
     try {
       return await this.verifier.verify(secret, hash);
     } catch (error) {
-      this.throttle.release(keys);
+      await this.throttle.release(attempt);
       if (error instanceof HashQueueFullError) {
         throw new HttpError(ErrorCodes.unavailable, 'too many credential checks at once; try again', {
           headers: { 'retry-after': '1' },
@@ -206,21 +224,7 @@ export class Authenticator {
     clientId: string,
     source: string,
   ): Promise<{ token: string; expiresIn: number }> {
-    const keys = throttleKeys(source, clientId);
-    this.admitAttempt(keys);
-    const user = await this.takeLoginSlot(username).catch((error: unknown) => {
-      // Refused without a check: not a failed attempt of this address or client.
-      this.throttle.release(keys);
-      throw error;
-    });
-    const hash = user?.passwordHash ?? (await this.decoyHash);
-    if (!(await this.checkCredential(keys, password, hash)) || !user) {
-      const after = user && (await this.auth.lockFailedLogins(username, MAX_FAILED_LOGINS, this.clock() + LOCKOUT_MS));
-      if (after && isLocked(after, this.clock())) throw lockedError(after);
-      throw new HttpError(ErrorCodes.loginFailed, 'invalid username or password');
-    }
-    this.throttle.release(keys);
-    await this.auth.resetFailedLogins(username);
+    await this.checkLogin(username, password, source);
     const token = newSessionToken();
     await this.auth.saveSession({
       tokenHash: hashToken(token),
@@ -229,6 +233,28 @@ export class Authenticator {
       expiresAt: this.clock() + SESSION_IDLE_MS,
     });
     return { token, expiresIn: SESSION_IDLE_MS / 1000 };
+  }
+
+  /**
+   * The password check of a login, with the lockout and the throttle (see `login`); the user, or the
+   * platform's 400 errors. The portal's sign-in uses it too.
+   */
+  async checkLogin(username: string, password: string, source: string): Promise<User> {
+    const attempt = await this.admitAttempt(source, null);
+    const user = await this.takeLoginSlot(username).catch(async (error: unknown) => {
+      // Refused without a check: not a failed attempt of this address.
+      await this.throttle.release(attempt);
+      throw error;
+    });
+    const hash = user?.passwordHash ?? (await this.decoyHash);
+    if (!(await this.checkCredential(attempt, password, hash)) || !user) {
+      const after = user && (await this.auth.lockFailedLogins(username, MAX_FAILED_LOGINS, this.clock() + LOCKOUT_MS));
+      if (after && isLocked(after, this.clock())) throw lockedError(after);
+      throw new HttpError(ErrorCodes.loginFailed, 'invalid username or password');
+    }
+    await this.throttle.release(attempt);
+    await this.auth.resetFailedLogins(username);
+    return user;
   }
 
   /**
@@ -332,6 +358,7 @@ export class Authenticator {
       await this.auth.touchSession(tokenHash, entry.expiresAt);
     }
     request.session = entry.principal;
+    request.principal = entry.who;
   };
 
   /**
@@ -351,26 +378,6 @@ export class Authenticator {
     }
   };
 
-  /**
-   * onRequest hook for /admin/v1: the configured admin token, compared in constant time. It runs on
-   * every publish, so it is synchronous (no promise per request) and the token's digest is made once.
-   */
-  requireAdmin = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
-    const token = bearerToken(request.headers.authorization);
-    if (!token || !this.isAdminToken(token)) {
-      throw new HttpError(ErrorCodes.unauthorized, 'the admin API needs Authorization: Bearer <CCB_ADMIN_TOKEN>');
-    }
-    done();
-  };
-
-  private adminMatcher: { token: string; matches: (candidate: string) => boolean } | null = null;
-
-  private isAdminToken(candidate: string): boolean {
-    const token = this.ctx.config.adminToken;
-    if (this.adminMatcher?.token !== token) this.adminMatcher = { token, matches: secretMatcher(token) };
-    return this.adminMatcher.matches(candidate);
-  }
-
   private async loadSession(tokenHash: string, now: number, previous?: CachedSession): Promise<CachedSession> {
     const stored = await this.auth.getSession(tokenHash);
     if (!stored) {
@@ -384,8 +391,10 @@ export class Authenticator {
     }
     // An expiry moved forward in memory but not yet written back still counts.
     const expiresAt = Math.max(stored.expiresAt, previous?.expiresAt ?? 0);
+    const accounts = new Set(user.accounts);
     const entry: CachedSession = {
-      principal: { tokenHash, username: user.username, accounts: new Set(user.accounts), clientId: stored.clientId },
+      principal: { tokenHash, username: user.username, accounts, clientId: stored.clientId },
+      who: { kind: 'm2m-user', name: user.username, id: tokenHash, scopes: M2M_SCOPES, accounts },
       expiresAt,
       persistedExpiresAt: stored.expiresAt,
       cachedAt: now,
@@ -393,11 +402,6 @@ export class Authenticator {
     this.sessions.set(tokenHash, entry);
     return entry;
   }
-}
-
-/** The throttle's keys of one credential attempt: its source address and its OAuth client. */
-function throttleKeys(source: string, clientId: string): string[] {
-  return [`address:${source}`, `client:${clientId}`];
 }
 
 function isLocked(user: User, now: number): boolean {

@@ -1,0 +1,216 @@
+/**
+ * The rows both backends store, and how they become the contract's records (types.ts): one row type,
+ * one mapper, one column list and one set of filter terms per table, used by store/sqlite/ and
+ * store/postgres/ alike. A column the backends store differently (JSON text in SQLite, jsonb in
+ * PostgreSQL) is typed as either and read by the mapper either way. Schema DDL stays in each
+ * backend's migrations.
+ */
+import { FINAL_STATUSES } from '../domain/statuses.js';
+import type {
+  Attempt,
+  CallbackMessage,
+  MessageFilter,
+  MessageStatus,
+  OAuthClient,
+  RegistrationRecord,
+  ReplayJobRecord,
+  ReplayJobStatus,
+  User,
+} from './types.js';
+
+/** The final statuses as an SQL list (`'delivered', 'failed', 'cancelled'`), written as the partial indexes are. */
+export const FINAL_STATUSES_SQL = FINAL_STATUSES.map((status) => `'${status}'`).join(', ');
+
+export interface MessageRow {
+  seq: number;
+  id: string;
+  account_name: string;
+  service_name: string;
+  payload: string;
+  status: MessageStatus;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number | null;
+  locked_until: number | null;
+  reason: string | null;
+  idempotency_key: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
+}
+
+/** The columns of MessageRow, in its order. */
+export const MESSAGE_COLUMNS =
+  'seq, id, account_name, service_name, payload, status, attempts, max_attempts, next_attempt_at, locked_until, reason, idempotency_key, created_at, updated_at, delivered_at';
+
+export function toMessage(row: MessageRow): CallbackMessage {
+  return {
+    id: row.id,
+    accountName: row.account_name,
+    serviceName: row.service_name,
+    payload: row.payload,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lockedUntil: row.locked_until,
+    reason: row.reason,
+    idempotencyKey: row.idempotency_key,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deliveredAt: row.delivered_at,
+  };
+}
+
+export interface AttemptRow {
+  message_id: string;
+  attempt_number: number;
+  started_at: number;
+  url: string;
+  status_code: number | null;
+  latency_ms: number;
+  error_kind: string | null;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+export function toAttempt(row: AttemptRow): Attempt {
+  return {
+    messageId: row.message_id,
+    attemptNumber: row.attempt_number,
+    startedAt: row.started_at,
+    url: row.url,
+    statusCode: row.status_code,
+    latencyMs: row.latency_ms,
+    errorKind: row.error_kind,
+    error: row.error,
+    responseExcerpt: row.response_excerpt,
+  };
+}
+
+/**
+ * The WHERE terms of a MessageFilter. `bind(name, value)` binds one value and returns its placeholder
+ * (`@accountName` in SQLite, `$3` in PostgreSQL); column names are fixed, values are always bound.
+ */
+export function messageFilterTerms(filter: MessageFilter, bind: (name: string, value: unknown) => string): string[] {
+  const where: string[] = [];
+  if (filter.accountName !== undefined) where.push(`account_name = ${bind('accountName', filter.accountName)}`);
+  if (filter.serviceName !== undefined) where.push(`service_name = ${bind('serviceName', filter.serviceName)}`);
+  if (filter.status !== undefined) where.push(`status = ${bind('status', filter.status)}`);
+  if (filter.since !== undefined) where.push(`created_at >= ${bind('since', filter.since)}`);
+  if (filter.until !== undefined) where.push(`created_at < ${bind('until', filter.until)}`);
+  if (filter.id !== undefined) where.push(`id = ${bind('id', filter.id)}`);
+  if (filter.reasonKind !== undefined) {
+    // No LIKE: `_` in a kind would match any character.
+    const prefix = bind('reasonPrefix', `${filter.reasonKind}: `);
+    where.push(
+      `(reason = ${bind('reasonKind', filter.reasonKind)} OR substr(reason, 1, length(${prefix})) = ${prefix})`,
+    );
+  }
+  return where;
+}
+
+export interface RegistrationRow {
+  account_name: string;
+  service_name: string;
+  url: string;
+  username: string | null;
+  password_enc: string | null;
+  signing_secret_enc: string;
+  previous_secret_enc: string | null;
+  previous_secret_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toRegistration(row: RegistrationRow): RegistrationRecord {
+  return {
+    accountName: row.account_name,
+    serviceName: row.service_name,
+    url: row.url,
+    username: row.username,
+    passwordEnc: row.password_enc,
+    signingSecretEnc: row.signing_secret_enc,
+    previousSecretEnc: row.previous_secret_enc,
+    previousSecretExpiresAt: row.previous_secret_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface ClientRow {
+  client_id: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+}
+
+export function toClient(row: ClientRow): OAuthClient {
+  return { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at };
+}
+
+export interface UserRow {
+  username: string;
+  password_hash: string;
+  /** JSON text (SQLite) or the parsed array (PostgreSQL jsonb). */
+  accounts: string | string[];
+  failed_logins: number;
+  locked_until: number | null;
+  created_at: number;
+}
+
+export function toUser(row: UserRow): User {
+  return {
+    username: row.username,
+    passwordHash: row.password_hash,
+    accounts: typeof row.accounts === 'string' ? (JSON.parse(row.accounts) as string[]) : row.accounts,
+    failedLogins: row.failed_logins,
+    lockedUntil: row.locked_until,
+    createdAt: row.created_at,
+  };
+}
+
+export interface ReplayJobRow {
+  job_id: string;
+  status: ReplayJobStatus;
+  /** JSON text (SQLite) or the parsed filter (PostgreSQL jsonb). */
+  filter: string | MessageFilter;
+  matched: number;
+  replayed: number;
+  after_id: string | null;
+  leased_until: number | null;
+  started_at: number;
+  finished_at: number | null;
+  error: string | null;
+}
+
+export function toReplayJob(row: ReplayJobRow): ReplayJobRecord {
+  return {
+    jobId: row.job_id,
+    status: row.status,
+    filter: typeof row.filter === 'string' ? (JSON.parse(row.filter) as MessageFilter) : row.filter,
+    matched: row.matched,
+    replayed: row.replayed,
+    afterId: row.after_id,
+    leasedUntil: row.leased_until,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error,
+  };
+}
+
+/** A replay job as a row to write (the filter as JSON text, which both backends accept). */
+export function replayJobRow(job: ReplayJobRecord): ReplayJobRow & { filter: string } {
+  return {
+    job_id: job.jobId,
+    status: job.status,
+    filter: JSON.stringify(job.filter),
+    matched: job.matched,
+    replayed: job.replayed,
+    after_id: job.afterId,
+    leased_until: job.leasedUntil,
+    started_at: job.startedAt,
+    finished_at: job.finishedAt,
+    error: job.error,
+  };
+}

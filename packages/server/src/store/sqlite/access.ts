@@ -1,0 +1,297 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
+import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
+
+interface KeyRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  scopes: string;
+  accounts: string | null;
+  expires_at: number | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+interface PortalSessionRow {
+  token_hash: string;
+  kind: 'portal-link' | 'portal-user';
+  name: string;
+  username: string | null;
+  accounts: string;
+  expires_at: number;
+  ends_at: number;
+}
+
+interface AuditRow {
+  seq: number;
+  id: string;
+  at: number;
+  actor_kind: string;
+  actor_name: string;
+  address: string;
+  action: string;
+  method: string;
+  route: string;
+  account_name: string | null;
+  target: string | null;
+  summary: string;
+  status_code: number;
+  outcome: AuditRecord['outcome'];
+  error_code: string | null;
+}
+
+function toKey(row: KeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    keyHash: row.key_hash,
+    scopes: JSON.parse(row.scopes) as string[],
+    accounts: row.accounts === null ? null : (JSON.parse(row.accounts) as string[]),
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function toSession(row: PortalSessionRow): PortalSessionRecord {
+  return {
+    tokenHash: row.token_hash,
+    kind: row.kind,
+    name: row.name,
+    username: row.username,
+    accounts: JSON.parse(row.accounts) as string[],
+    expiresAt: row.expires_at,
+    endsAt: row.ends_at,
+  };
+}
+
+function toAudit(row: AuditRow): AuditRecord {
+  return {
+    id: row.id,
+    at: row.at,
+    actorKind: row.actor_kind,
+    actorName: row.actor_name,
+    address: row.address,
+    action: row.action,
+    method: row.method,
+    route: row.route,
+    accountName: row.account_name,
+    target: row.target,
+    summary: row.summary,
+    statusCode: row.status_code,
+    outcome: row.outcome,
+    errorCode: row.error_code,
+  };
+}
+
+/** API keys, portal links and sessions, shared attempt counters and the audit log on SQLite. */
+export class SqliteAccessStore implements AccessStore {
+  private readonly statements: {
+    insertKey: Statement<[KeyRow]>;
+    listKeys: Statement<[], KeyRow>;
+    keyByHash: Statement<[string], KeyRow>;
+    revokeKey: Statement<[{ id: string; now: number }], KeyRow>;
+    insertLink: Statement<[Record<string, unknown>]>;
+    consumeLink: Statement<[{ hash: string; now: number }], { account_name: string }>;
+    saveSession: Statement<[PortalSessionRow]>;
+    getSession: Statement<[string], PortalSessionRow>;
+    touchSession: Statement<[{ hash: string; expires: number }]>;
+    deleteSession: Statement<[string]>;
+    deleteUserSessions: Statement<[string]>;
+    countAttempt: Statement<[{ key: string; now: number; ends: number }], { attempts: number; window_ends_at: number }>;
+    releaseAttempt: Statement<[{ key: string; now: number }]>;
+    appendAudit: Statement<[Omit<AuditRow, 'seq'>]>;
+  };
+
+  constructor(private readonly db: Database) {
+    this.statements = {
+      insertKey: db.prepare(
+        `INSERT INTO api_keys (id, name, key_hash, scopes, accounts, expires_at, created_at, revoked_at)
+         VALUES (@id, @name, @key_hash, @scopes, @accounts, @expires_at, @created_at, @revoked_at)`,
+      ),
+      listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at DESC, id DESC'),
+      keyByHash: db.prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = coalesce(revoked_at, @now) WHERE id = @id RETURNING *'),
+      insertLink: db.prepare(
+        `INSERT INTO portal_links (token_hash, account_name, created_by, created_at, expires_at)
+         VALUES (@tokenHash, @accountName, @createdBy, @createdAt, @expiresAt)`,
+      ),
+      consumeLink: db.prepare(
+        `UPDATE portal_links SET used_at = @now
+         WHERE token_hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING account_name`,
+      ),
+      saveSession: db.prepare(
+        `INSERT INTO portal_sessions (token_hash, kind, name, username, accounts, expires_at, ends_at)
+         VALUES (@token_hash, @kind, @name, @username, @accounts, @expires_at, @ends_at)`,
+      ),
+      getSession: db.prepare('SELECT * FROM portal_sessions WHERE token_hash = ?'),
+      touchSession: db.prepare(
+        'UPDATE portal_sessions SET expires_at = max(expires_at, @expires) WHERE token_hash = @hash',
+      ),
+      deleteSession: db.prepare('DELETE FROM portal_sessions WHERE token_hash = ?'),
+      deleteUserSessions: db.prepare('DELETE FROM portal_sessions WHERE username = ?'),
+      countAttempt: db.prepare(
+        `INSERT INTO attempt_counters (key, window_ends_at, attempts) VALUES (@key, @ends, 1)
+         ON CONFLICT (key) DO UPDATE SET
+           attempts = CASE WHEN window_ends_at <= @now THEN 1 ELSE attempts + 1 END,
+           window_ends_at = CASE WHEN window_ends_at <= @now THEN @ends ELSE window_ends_at END
+         RETURNING attempts, window_ends_at`,
+      ),
+      releaseAttempt: db.prepare(
+        'UPDATE attempt_counters SET attempts = attempts - 1 WHERE key = @key AND window_ends_at > @now AND attempts > 0',
+      ),
+      appendAudit: db.prepare(
+        `INSERT INTO audit_log (id, at, actor_kind, actor_name, address, action, method, route, account_name, target,
+           summary, status_code, outcome, error_code)
+         VALUES (@id, @at, @actor_kind, @actor_name, @address, @action, @method, @route, @account_name, @target,
+           @summary, @status_code, @outcome, @error_code)`,
+      ),
+    };
+  }
+
+  async insertKey(key: ApiKeyRecord): Promise<void> {
+    this.statements.insertKey.run({
+      id: key.id,
+      name: key.name,
+      key_hash: key.keyHash,
+      scopes: JSON.stringify(key.scopes),
+      accounts: key.accounts === null ? null : JSON.stringify(key.accounts),
+      expires_at: key.expiresAt,
+      created_at: key.createdAt,
+      revoked_at: key.revokedAt,
+    });
+  }
+
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    return this.statements.listKeys.all().map(toKey);
+  }
+
+  async getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const row = this.statements.keyByHash.get(keyHash);
+    return row ? toKey(row) : null;
+  }
+
+  async revokeKey(id: string, now: number): Promise<ApiKeyRecord | null> {
+    const row = this.statements.revokeKey.get({ id, now });
+    return row ? toKey(row) : null;
+  }
+
+  async insertPortalLink(link: {
+    tokenHash: string;
+    accountName: string;
+    createdBy: string;
+    createdAt: number;
+    expiresAt: number;
+  }): Promise<void> {
+    this.statements.insertLink.run(link);
+  }
+
+  async consumePortalLink(tokenHash: string, now: number): Promise<{ accountName: string } | null> {
+    const row = this.statements.consumeLink.get({ hash: tokenHash, now });
+    return row ? { accountName: row.account_name } : null;
+  }
+
+  async savePortalSession(session: PortalSessionRecord): Promise<void> {
+    this.statements.saveSession.run({
+      token_hash: session.tokenHash,
+      kind: session.kind,
+      name: session.name,
+      username: session.username,
+      accounts: JSON.stringify(session.accounts),
+      expires_at: session.expiresAt,
+      ends_at: session.endsAt,
+    });
+  }
+
+  async getPortalSession(tokenHash: string): Promise<PortalSessionRecord | null> {
+    const row = this.statements.getSession.get(tokenHash);
+    return row ? toSession(row) : null;
+  }
+
+  async touchPortalSession(tokenHash: string, expiresAt: number): Promise<void> {
+    this.statements.touchSession.run({ hash: tokenHash, expires: expiresAt });
+  }
+
+  async deletePortalSession(tokenHash: string): Promise<boolean> {
+    return this.statements.deleteSession.run(tokenHash).changes > 0;
+  }
+
+  async deleteUserPortalSessions(username: string): Promise<number> {
+    return this.statements.deleteUserSessions.run(username).changes;
+  }
+
+  async countAttempt(key: string, now: number, windowMs: number): Promise<{ attempts: number; windowEndsAt: number }> {
+    const row = this.statements.countAttempt.get({ key, now, ends: now + windowMs });
+    if (!row) throw new Error('the attempt counter returned no row');
+    return { attempts: row.attempts, windowEndsAt: row.window_ends_at };
+  }
+
+  async releaseAttempt(key: string, now: number): Promise<void> {
+    this.statements.releaseAttempt.run({ key, now });
+  }
+
+  async appendAudit(entry: AuditRecord): Promise<void> {
+    this.statements.appendAudit.run({
+      id: entry.id,
+      at: entry.at,
+      actor_kind: entry.actorKind,
+      actor_name: entry.actorName,
+      address: entry.address,
+      action: entry.action,
+      method: entry.method,
+      route: entry.route,
+      account_name: entry.accountName,
+      target: entry.target,
+      summary: entry.summary,
+      status_code: entry.statusCode,
+      outcome: entry.outcome,
+      error_code: entry.errorCode,
+    });
+  }
+
+  async listAudit(
+    filter: AuditFilter,
+    limit: number,
+    cursor: string | null,
+  ): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
+    const terms: string[] = [];
+    const values: unknown[] = [];
+    const term = (sql: string, value: unknown) => {
+      terms.push(sql);
+      values.push(value);
+    };
+    if (cursor !== null) term('seq < ?', Number(decodeSeqCursor(cursor)));
+    if (filter.actorName !== undefined) term('actor_name = ?', filter.actorName);
+    if (filter.action !== undefined) term('action = ?', filter.action);
+    if (filter.accountName !== undefined) term('account_name = ?', filter.accountName);
+    if (filter.target !== undefined) term('target = ?', filter.target);
+    if (filter.since !== undefined) term('at >= ?', filter.since);
+    if (filter.until !== undefined) term('at < ?', filter.until);
+    if (filter.accounts) {
+      terms.push(`account_name IN (SELECT value FROM json_each(?))`);
+      values.push(JSON.stringify(filter.accounts));
+    }
+    const where = terms.length > 0 ? `WHERE ${terms.join(' AND ')}` : '';
+    const rows = this.db
+      .prepare(`SELECT * FROM audit_log ${where} ORDER BY seq DESC LIMIT ?`)
+      .all(...values, limit + 1) as AuditRow[];
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    return { items: page.map(toAudit), nextCursor: more ? encodeSeqCursor(page[page.length - 1].seq) : null };
+  }
+
+  async purge(auditBefore: number, now: number): Promise<number> {
+    return this.db.transaction(() => {
+      let removed = this.db.prepare('DELETE FROM audit_log WHERE at < ?').run(auditBefore).changes;
+      removed += this.db
+        .prepare('DELETE FROM portal_links WHERE used_at IS NOT NULL OR expires_at <= ?')
+        .run(now).changes;
+      removed += this.db
+        .prepare('DELETE FROM portal_sessions WHERE expires_at <= ? OR ends_at <= ?')
+        .run(now, now).changes;
+      removed += this.db.prepare('DELETE FROM attempt_counters WHERE window_ends_at <= ?').run(now).changes;
+      return removed;
+    })();
+  }
+}
