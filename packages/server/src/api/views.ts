@@ -3,6 +3,7 @@
  * for the dashboard and the portal (web/src). Types only: the web layer may import this file and
  * nothing else of src/ but domain/ (biome.json), and nothing of it is bundled.
  */
+export type { AuditEntryView, AuditPageView } from './access.js';
 export type {
   AttemptView,
   MessagePageView,
@@ -14,6 +15,7 @@ export type {
   ReplayRequestBody,
   StatsView,
 } from './message-schemas.js';
+export type { PortalLoginRequest, PortalRegistrationView, PortalSessionView } from './portal.js';
 export type { RegistrationChange, RegistrationView } from './registrations.js';
 export type { SecretView } from './secrets.js';
 export type { HistoryPointView, HistoryView } from './stats-history.js';

@@ -2,29 +2,13 @@
  * The portal API (/portal/api, docs/portal.md) as the portal page uses it: the portal session token
  * (`ccbp_…`) from sessionStorage as a Bearer header. The page holds no other credential.
  */
-import type {
-  Message,
-  MessageDetail,
-  MessagePage,
-  Published,
-  Registration,
-  RegistrationChange,
-  ReplayJob,
-  Secret,
-} from '../api';
+import type { PortalLoginRequest, PortalRegistrationView, PortalSessionView } from '../../../src/api/views';
+import type { Message, MessageDetail, MessagePage, Published, RegistrationChange, ReplayJob, Secret } from '../api';
 import { query, requester, seg } from '../http';
 
-export interface PortalSession {
-  sessionToken?: string;
-  kind: 'portal-link' | 'portal-user';
-  name: string;
-  accounts: string[];
-  expiresAt: string;
-  services: string[];
-}
-
-/** A registration as the portal lists it: the admin API's, with the endpoint's health when known. */
-export type PortalRegistration = Registration & { health?: unknown };
+/** The portal API's shapes, from its route schemas (src/api/portal.ts). */
+export type PortalSession = PortalSessionView;
+export type PortalRegistration = PortalRegistrationView;
 
 const TOKEN_KEY = 'ccb.portalSession';
 
@@ -54,7 +38,7 @@ export interface PortalMessageFilter {
 
 export const portalApi = {
   exchangeLink: (token: string) => request<PortalSession>('POST', '/portal/api/session/link', { token }, null),
-  login: (credentials: { clientId: string; clientSecret: string; username: string; password: string }) =>
+  login: (credentials: PortalLoginRequest) =>
     request<PortalSession>('POST', '/portal/api/session/login', credentials, null),
   session: () => request<PortalSession>('GET', '/portal/api/session'),
   logout: () => request<{ ended: boolean }>('POST', '/portal/api/session/logout'),
