@@ -220,6 +220,11 @@ describe('dashboard at /ui', { skip }, () => {
       await page.getByRole('button', { name: 'Replay this message' }).click();
       await page.locator('[data-testid="message-status"]').getByText('delivered').waitFor(WAIT);
       assert.equal(await page.locator('tr[data-attempt]').count(), 5);
+      // When and by whom, from the audit log: the dashboard signs in with the admin token.
+      const replayed = page.getByTestId('replay-history');
+      await replayed.getByRole('listitem').first().waitFor(WAIT);
+      assert.equal(await replayed.getByRole('listitem').count(), 1);
+      assert.match(await textOf(replayed), /Replayed[\s\S]*ago[\s\S]*by root/);
     });
 
     it('replays failed messages in bulk by filter and shows the job progress', async () => {

@@ -1,6 +1,8 @@
 /** The admin API as the dashboard uses it: the token from sessionStorage as a Bearer header, errors as ApiError. */
 import type {
   AttemptView,
+  AuditEntryView,
+  AuditPageView,
   HistoryPointView,
   HistoryView,
   MessagePageView,
@@ -72,13 +74,7 @@ const request = requester(session.token, () => onUnauthorized());
 const registrationPath = (accountName: string, serviceName: string) =>
   `/admin/v1/callbacks/${seg(accountName)}/${seg(serviceName)}`;
 
-/** An audit entry as far as the message page reads it (the audit log's route, docs/access.md). */
-export interface AuditEntry {
-  at: string;
-  actor: { kind: string; name: string };
-  action: string;
-  outcome: string;
-}
+export type AuditEntry = AuditEntryView;
 
 export const api = {
   profile: () => request<Profile>('GET', '/ui/profile.json', undefined, null),
@@ -104,6 +100,5 @@ export const api = {
   bulkReplay: (filter: ReplayFilter) => request<{ jobId: string }>('POST', '/admin/v1/messages/replay', { filter }),
   replayJob: (jobId: string) => request<ReplayJob>('GET', `/admin/v1/replays/${seg(jobId)}`),
   /** Who changed what on a target (a message id): the audit log's entries, newest first. */
-  auditOf: (target: string) =>
-    request<{ items: AuditEntry[] }>('GET', `/admin/v1/audit${query({ target, limit: 20 })}`),
+  auditOf: (target: string) => request<AuditPageView>('GET', `/admin/v1/audit${query({ target, limit: 20 })}`),
 };

@@ -13,6 +13,7 @@ import {
   Time,
   usePoll,
 } from '../ui';
+import { ReplayHistory } from './replay-history';
 
 /** The request of every attempt, as the delivery engine builds it (SPEC §5). */
 function SentRequest({ message, userAgent }: { message: MessageDetail; userAgent: string }) {
@@ -180,6 +181,7 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
               </div>
             ) : null}
             {replayError ? <ErrorNotice error={replayError} /> : null}
+            <ReplayHistory id={id} />
           </section>
           <section class="card" aria-labelledby="attempts-title">
             <h2 id="attempts-title">Attempts</h2>
