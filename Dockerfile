@@ -21,6 +21,7 @@ RUN mkdir -p /var/lib/ccb && chown node:node /var/lib/ccb
 USER node
 VOLUME /var/lib/ccb
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:8080/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+# The port the server reads (PORT, else CCB_PORT, else 8080), so a different PORT at run time is checked too.
+HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:' + (process.env.PORT || process.env.CCB_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 # CCB_ADMIN_TOKEN and CCB_ENCRYPTION_KEY must be given at run time; the server refuses to start without them.
 CMD ["node", "packages/server/bin/ccb.js", "serve"]

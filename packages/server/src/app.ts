@@ -16,6 +16,7 @@ import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
 import { healthRoutes } from './api/health.js';
+import { installHostCheck } from './api/host-check.js';
 import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
@@ -98,6 +99,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
 
   installErrorHandlers(app);
   installRequestGuards(app);
+  installHostCheck(app, ctx.config.allowedHosts);
   installBodyParsers(app);
   installRequestTextRule(app);
 

@@ -22,6 +22,23 @@ import {
 
 export type Role = 'api' | 'worker' | 'all';
 
+/** OpenTelemetry tracing (the standard OTEL_* variables); null in Config when tracing is off. */
+export interface TracingConfig {
+  exporter: 'otlp' | 'console';
+  /** The OTLP/HTTP traces URL; null = the exporter's default (http://localhost:4318/v1/traces). */
+  endpoint: string | null;
+  serviceName: string;
+}
+
+/** An egress proxy every delivery goes through with CONNECT (CCB_EGRESS_PROXY). */
+export interface EgressProxyConfig {
+  /** `host:port` of the proxy. */
+  host: string;
+  port: number;
+  /** `Proxy-Authorization` value when the URL carries credentials. */
+  authorization: string | null;
+}
+
 export interface Config {
   dev: boolean;
   host: string;
@@ -40,10 +57,14 @@ export interface Config {
   role: Role;
   /** Bearer token for /admin/v1 (CCB_ADMIN_TOKEN; the dev profile uses `dev-admin-token`). */
   adminToken: string;
+  /** Bearer token GET /metrics requires; null = /metrics is open (CCB_METRICS_TOKEN). */
+  metricsToken: string | null;
   /** 32-byte key for AES-256-GCM of callback passwords and signing secrets (CCB_ENCRYPTION_KEY). */
   encryptionKey: Buffer;
   /** Allowed listener ports; null = any (CCB_ALLOWED_PORTS=any). */
   allowedPorts: Set<number> | null;
+  /** Host names the server answers to (Host header); null = any (CCB_ALLOWED_HOSTS). */
+  allowedHosts: string[] | null;
   /** Loopback listener URLs allowed (dev profile). */
   allowLoopback: boolean;
   /** Private ranges allowed (CCB_ALLOW_PRIVATE_TARGETS=1). */
@@ -53,6 +74,10 @@ export interface Config {
   statsHistory: StatsHistoryConfig;
   access: AccessConfig;
   logLevel: string;
+  /** OpenTelemetry traces; null = off (the default). */
+  tracing: TracingConfig | null;
+  /** Deliveries go through this HTTP CONNECT proxy; null = directly (the default). */
+  egressProxy: EgressProxyConfig | null;
   bodyLimitBytes: number;
   http: HttpServerConfig;
 }
@@ -146,6 +171,72 @@ function retrySchedule(value: string): number[] {
   return parts.map(duration);
 }
 
+const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
+
+function absoluteHttpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute URL such as http://collector:4318`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" is not an http(s) URL`);
+  return value;
+}
+
+function egressProxy(value: string): EgressProxyConfig {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not a proxy URL such as http://127.0.0.1:4750`);
+  }
+  if (url.protocol !== 'http:') throw new Error(`"${value}" must be an http:// proxy URL (CONNECT over plain HTTP)`);
+  if (url.pathname !== '/' || url.search || url.hash) throw new Error(`"${value}" must be only http://host:port`);
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  return {
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: Number(url.port) || 80,
+    authorization: user || password ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : null,
+  };
+}
+
+/** The tracing settings: on when an exporter is named, or an OTLP endpoint is given, unless disabled. */
+function tracingFrom(values: {
+  otelTracesExporter?: (typeof TRACES_EXPORTERS)[number];
+  otelTracesEndpoint?: string;
+  otelEndpoint?: string;
+  otelServiceName: string;
+  otelSdkDisabled: boolean;
+}): TracingConfig | null {
+  const endpoint =
+    values.otelTracesEndpoint ?? (values.otelEndpoint ? `${values.otelEndpoint.replace(/\/+$/, '')}/v1/traces` : null);
+  const exporter = values.otelTracesExporter ?? (endpoint ? 'otlp' : 'none');
+  if (values.otelSdkDisabled || exporter === 'none') return null;
+  return { exporter, endpoint, serviceName: values.otelServiceName };
+}
+
+/** The dev profile answers only to these (no DNS-rebinding page can reach it under its own name). */
+export const LOOPBACK_HOST_NAMES = 'localhost,127.0.0.1,[::1]';
+
+function allowedHosts(value: string): string[] | null {
+  if (value.trim().toLowerCase() === 'any') return null;
+  const names = value
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0) throw new Error('give host names such as ccb.example.com,localhost (or "any")');
+  for (const name of names) {
+    if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$/.test(name)) {
+      throw new Error(
+        `"${name}" is not a host name such as ccb.example.com, *.example.com, 10.0.0.5 or [::1] (no port)`,
+      );
+    }
+  }
+  return names;
+}
+
 function allowedPorts(value: string): Set<number> | null {
   if (value.trim().toLowerCase() === 'any') return null;
   const ports = new Set<number>();
@@ -228,6 +319,14 @@ export const SERVE_SETTINGS = {
     description: 'address to listen on (0.0.0.0 to expose)',
     parse: text,
   }),
+  allowedHosts: setting({
+    env: ['CCB_ALLOWED_HOSTS'],
+    default: 'any',
+    devDefault: LOOPBACK_HOST_NAMES,
+    description:
+      'host names the server answers to in the Host header, comma-separated, *.example.com for subdomains ("any" answers all); others get 400',
+    parse: allowedHosts,
+  }),
   databaseUrl: setting({
     flag: '--db <url>',
     env: ['DATABASE_URL'],
@@ -279,6 +378,12 @@ export const SERVE_SETTINGS = {
     devDefault: DEV_CREDENTIALS.adminToken,
     defaultText: `required; ${DEV_CREDENTIALS.adminToken} with --dev`,
     description: 'bearer token of /admin/v1: the root key (API keys with scopes come from POST /admin/v1/keys)',
+    parse: text,
+  }),
+  metricsToken: setting({
+    env: ['CCB_METRICS_TOKEN'],
+    defaultText: 'none: /metrics answers anyone who reaches the port',
+    description: 'bearer token GET /metrics requires (Prometheus: authorization.credentials)',
     parse: text,
   }),
   encryptionKey: setting({
@@ -443,6 +548,44 @@ export const SERVE_SETTINGS = {
     description: 'on SIGTERM or SIGINT, connections still open after this long are cut',
     parse: duration,
   }),
+  egressProxy: setting({
+    env: ['CCB_EGRESS_PROXY'],
+    defaultText: 'none: deliveries connect directly',
+    description:
+      'http://[user:password@]host:port of an HTTP CONNECT proxy (e.g. smokescreen) every delivery goes through; the URL guard still checks each target first',
+    parse: egressProxy,
+  }),
+  otelTracesExporter: setting({
+    env: ['OTEL_TRACES_EXPORTER'],
+    defaultText: 'none: tracing off (otlp when an OTLP endpoint is set)',
+    choices: TRACES_EXPORTERS,
+    description: 'OpenTelemetry traces of publishes and attempts: otlp (OTLP/HTTP), console, or none',
+    parse: oneOf(TRACES_EXPORTERS),
+  }),
+  otelTracesEndpoint: setting({
+    env: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+    defaultText: 'from OTEL_EXPORTER_OTLP_ENDPOINT',
+    description: 'OTLP/HTTP URL traces are sent to, as is (e.g. http://collector:4318/v1/traces)',
+    parse: absoluteHttpUrl,
+  }),
+  otelEndpoint: setting({
+    env: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+    defaultText: 'http://localhost:4318 when tracing is on',
+    description: 'OTLP/HTTP base URL; traces go to <url>/v1/traces',
+    parse: absoluteHttpUrl,
+  }),
+  otelServiceName: setting({
+    env: ['OTEL_SERVICE_NAME'],
+    default: 'ccb',
+    description: 'service.name of the spans',
+    parse: text,
+  }),
+  otelSdkDisabled: setting({
+    env: ['OTEL_SDK_DISABLED'],
+    default: 'false',
+    description: 'true turns tracing off whatever the other OTEL_* variables say',
+    parse: flag,
+  }),
   logLevel: setting({
     env: ['CCB_LOG_LEVEL', 'LOG_LEVEL'],
     default: 'info',
@@ -499,8 +642,10 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     },
     role: values.role,
     adminToken,
+    metricsToken: values.metricsToken || null,
     encryptionKey,
     allowedPorts: values.allowedPorts,
+    allowedHosts: values.allowedHosts,
     allowLoopback: dev || values.allowLoopbackTargets,
     allowPrivateTargets: values.allowPrivateTargets,
     delivery: {
@@ -526,6 +671,8 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       publicUrl: values.publicUrl ?? null,
     },
     logLevel: values.logLevel,
+    tracing: tracingFrom(values),
+    egressProxy: values.egressProxy ?? null,
     bodyLimitBytes: 1024 * 1024,
     http: {
       headersTimeoutMs,

@@ -7,6 +7,7 @@ import type { MessageService } from './services/messages.js';
 import type { RegistrationService } from './services/registrations.js';
 import type { StatsHistory } from './stats-history.js';
 import type { Store } from './store/types.js';
+import type { Tracer } from './tracing.js';
 
 /**
  * What every part of the server is given: configuration, the services (the product's rules over
@@ -26,6 +27,8 @@ export interface AppContext {
   metrics: Metrics;
   /** The dashboard charts' samples: taken by every process, read by the stats history route. */
   statsHistory: StatsHistory;
+  /** OpenTelemetry spans of publishes and attempts; null when tracing is off (the default). */
+  tracer: Tracer | null;
   /** Tells the delivery side that new messages are due now (wakes an idle dispatcher). */
   notifyPublished(): void;
 }

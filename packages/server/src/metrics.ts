@@ -2,9 +2,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { SendResult } from './delivery/send-result.js';
 import type { AttemptError } from './domain/attempt-error.js';
 import { type HandBackReason, HandBackReasons } from './domain/hand-back.js';
-import type { MessageStats } from './store/types.js';
+import type { OpenMessageStats } from './store/types.js';
 
-/** Counting messages by status scans an index; scrapes closer together than this share one count. */
+/** Scrapes closer together than this share one reading of the open messages. */
 const STATS_CACHE_MS = 1_000;
 
 /**
@@ -57,13 +57,16 @@ export class Metrics {
   });
 
   /** Where the queue gauges read from; set by the metrics route of the running server. */
-  private statsSource: (() => Promise<MessageStats>) | null = null;
-  private cached: { at: number; stats: MessageStats } | null = null;
+  private statsSource: (() => Promise<OpenMessageStats>) | null = null;
+  /** The last reading, shared by the scrapes of the next STATS_CACHE_MS. */
+  private cached: { at: number; stats: OpenMessageStats } | null = null;
+  /** The reading under way: scrapes that arrive meanwhile wait for it instead of starting their own. */
+  private reading: Promise<OpenMessageStats> | null = null;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const queueStats = () => this.queueStats();
-    const queueGauge = (name: string, help: string, value: (stats: MessageStats | null) => number) =>
+    const queueGauge = (name: string, help: string, value: (stats: OpenMessageStats | null) => number) =>
       new Gauge({
         name,
         help,
@@ -72,10 +75,8 @@ export class Metrics {
           this.set(value(await queueStats()));
         },
       });
-    queueGauge(
-      'ccb_queue_depth',
-      'Messages waiting for delivery (pending + delivering)',
-      (stats) => stats?.queueDepth ?? 0,
+    queueGauge('ccb_queue_depth', 'Messages waiting for delivery (pending + delivering)', (stats) =>
+      stats ? stats.pending + stats.delivering : 0,
     );
     queueGauge(
       'ccb_oldest_due_message_age_seconds',
@@ -84,37 +85,55 @@ export class Metrics {
     );
     new Gauge({
       name: 'ccb_messages',
-      help: 'Stored messages by status',
+      // Finished messages are not counted here: that would read the whole retained history on every scrape.
+      help: 'Open messages by status (pending, delivering); finished ones are counted by GET /admin/v1/stats',
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
         const stats = await queueStats();
         if (!stats) return;
-        for (const [status, count] of Object.entries(stats.counts)) this.set({ status }, count);
+        this.set({ status: 'pending' }, stats.pending);
+        this.set({ status: 'delivering' }, stats.delivering);
       },
     });
   }
 
-  setQueueStatsSource(source: () => Promise<MessageStats>): void {
+  setQueueStatsSource(source: () => Promise<OpenMessageStats>): void {
     this.statsSource = source;
     this.cached = null;
   }
 
   /** Forgets `source` if it is still the current one (a closed server's store must not be read). */
-  clearQueueStatsSource(source: () => Promise<MessageStats>): void {
+  clearQueueStatsSource(source: () => Promise<OpenMessageStats>): void {
     if (this.statsSource === source) {
       this.statsSource = null;
       this.cached = null;
+      this.reading = null;
     }
   }
 
-  private async queueStats(): Promise<MessageStats | null> {
-    if (!this.statsSource) return null;
-    const now = Date.now();
-    if (!this.cached || now - this.cached.at > STATS_CACHE_MS) {
-      this.cached = { at: now, stats: await this.statsSource() };
+  /**
+   * The open messages' counts for one scrape: the cached reading while it is fresh, else one reading
+   * shared by every scrape that asks before it ends (single flight), so concurrent scrapers never
+   * run more than one query at a time.
+   */
+  private async queueStats(): Promise<OpenMessageStats | null> {
+    const source = this.statsSource;
+    if (!source) return null;
+    if (this.cached && Date.now() - this.cached.at <= STATS_CACHE_MS) return this.cached.stats;
+    if (!this.reading) {
+      const reading = source().then((stats) => {
+        if (this.statsSource === source) this.cached = { at: Date.now(), stats };
+        return stats;
+      });
+      this.reading = reading;
+      void reading
+        .finally(() => {
+          if (this.reading === reading) this.reading = null;
+        })
+        .catch(() => {});
     }
-    return this.cached.stats;
+    return this.reading;
   }
 
   /** Counts a batch of attempts: one counter update per outcome label, not one per attempt. */

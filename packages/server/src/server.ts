@@ -1,3 +1,4 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
@@ -11,6 +12,7 @@ import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
 import { StatsHistory } from './stats-history.js';
 import { openStore } from './store/index.js';
+import { startTracing, type Tracer } from './tracing.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -26,6 +28,8 @@ export interface StartServerOptions {
   logger?: FastifyBaseLogger;
   /** Clock for token and session expiry (tests). */
   clock?: () => number;
+  /** Where spans go when tracing is on, instead of the configured exporter (tests). */
+  spanExporter?: SpanExporter;
 }
 
 const AUTH_PURGE_INTERVAL_MS = 10 * 60 * 1000;
@@ -47,6 +51,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
   let replays: ReplayJobs | null = null;
   let stopListening: (() => void) | null = null;
   let statsHistory: StatsHistory | null = null;
+  let tracer: Tracer | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
     // Audit entries past CCB_AUDIT_RETENTION, used portal links, ended portal sessions, old attempt windows.
@@ -60,6 +65,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await store.migrate();
     if (config.dev) await seedDevData(store);
     const { registrations, messages } = await createServices(store, config.encryptionKey);
+    // OpenTelemetry is loaded only when tracing is on.
+    if (config.tracing) tracer = await startTracing(config.tracing, logger, { exporter: options.spanExporter });
     replays = new ReplayJobs(
       store.replayJobs,
       messages,
@@ -85,6 +92,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       logger,
       metrics,
       statsHistory,
+      tracer,
       notifyPublished() {},
     };
     app = await buildApp(ctx, { routes: config.role === 'worker' ? 'worker' : 'all', clock: options.clock });
@@ -125,6 +133,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
             clearTimeout(cut);
           }
           await store.close();
+          await tracer?.shutdown().catch((error) => logger.warn({ err: error }, 'exporting the last spans failed'));
         })();
         return closing;
       },
@@ -137,6 +146,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await delivery?.stop().catch(() => {});
     await app?.close().catch(() => {});
     await store.close();
+    await tracer?.shutdown().catch(() => {});
     throw error;
   }
 }

@@ -73,6 +73,37 @@ describe('ccb clients and ccb users', () => {
     assert.equal((await ccb('users', 'delete', 'ops')).code, 0);
     await assert.rejects(login(server, 'ops', 'a-new-ops-password'));
   });
+
+  it('prints JSON for users create, update and delete and clients delete with --json', async () => {
+    const generated = await ccb('users', 'create', 'scripted', '--accounts', '0000123456-00001', '--json');
+    assert.equal(generated.code, 0, generated.stderr);
+    const { password, ...created } = generated.json();
+    assert.deepEqual(created, { username: 'scripted', accounts: ['0000123456-00001'], replaced: false });
+    await login(server, 'scripted', password);
+
+    const replaced = await ccb(
+      'users',
+      'create',
+      'scripted',
+      '--accounts',
+      '',
+      '--password',
+      'chosen-password-1',
+      '--json',
+    );
+    assert.deepEqual(
+      replaced.json(),
+      { username: 'scripted', accounts: [], replaced: true },
+      'a chosen password is not echoed',
+    );
+
+    const updated = await ccb('users', 'update', 'scripted', '--accounts', '0000123456-00002', '--json');
+    assert.deepEqual(updated.json(), { username: 'scripted', accounts: ['0000123456-00002'] });
+    assert.deepEqual((await ccb('users', 'delete', 'scripted', '--json')).json(), { username: 'scripted' });
+
+    await ccb('clients', 'create', 'scripted client', '--id', 'scripted-app');
+    assert.deepEqual((await ccb('clients', 'delete', 'scripted-app', '--json')).json(), { clientId: 'scripted-app' });
+  });
 });
 
 describe('ccb keys', () => {

@@ -192,6 +192,30 @@ describe('ccb publish and ccb messages', () => {
     assert.match(again.stdout, /Idempotency-Key was used before/);
   });
 
+  it('sends the payload as written: a number a float cannot keep reaches the server unrounded and is refused', async () => {
+    const big = '{"iccid": 89148000000000000001234, "ratio": 1.50, "nested": {"n": -0.000000000000000000001}}';
+    const counting = await startCountingServer();
+    await ccb(['publish', ACCOUNT, 'CarrierService', '--data', big], counting.url);
+    const file = join(server.dataDir, 'big.json');
+    writeFileSync(file, `\n  ${big}\n`);
+    await ccb(['publish', ACCOUNT, 'CarrierService', '--file', file], counting.url);
+    assert.equal(counting.requests.length, 2);
+    for (const request of counting.requests) {
+      assert.equal(
+        request.body,
+        `{"accountName":"${ACCOUNT}","serviceName":"CarrierService","payload":${big}}`,
+        'the JSON text as given, not re-serialised',
+      );
+    }
+
+    const refused = await ccb(['publish', ACCOUNT, 'CarrierService', '--data', big]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /the number 89148000000000000001234 cannot be kept exactly.*INPUT_INVALID\.Request\.Number/,
+    );
+  });
+
   it('refuses bad --data, an unreadable --file or no payload before any request', async () => {
     const counting = await startCountingServer();
     const cases: Array<[string[], RegExp]> = [
@@ -209,10 +233,18 @@ describe('ccb publish and ccb messages', () => {
     assert.equal(counting.requests.length, 0);
   });
 
-  it('replays one message, and refuses a message that does not exist', async () => {
+  it('replays one message once it has a listener, and refuses a message that does not exist', async () => {
     const { messageId } = JSON.parse(
       (await ccb(['publish', ACCOUNT, 'NiddService', '--data', '{"n":1}', '--json'])).stdout,
     );
+    const unheard = await ccb(['messages', 'replay', messageId]);
+    assert.equal(unheard.code, 1);
+    assert.match(
+      unheard.stderr,
+      /^Error: no listener is registered for NiddService of account 0000123456-00001, .*register one, then replay it \(REQUEST_FAILED\.CallbackNotFound\)\n$/,
+    );
+    const listener = await startCountingServer();
+    await ccb(['callbacks', 'register', ACCOUNT, 'NiddService', `${listener.url}/nidd`]);
     const replayed = await ccb(['messages', 'replay', messageId]);
     assert.equal(replayed.code, 0, replayed.stderr);
     assert.match(replayed.stdout, new RegExp(`Queued ${messageId} for delivery again \\(pending\\)`));
@@ -256,6 +288,16 @@ describe('ccb publish and ccb messages', () => {
     assert.equal(none.code, 0, none.stderr);
     assert.match(none.stdout, /No messages matched; nothing replayed \(job rpl_\w+\)\./);
     await ccb(['callbacks', 'deregister', account, 'DiagnosticsService']);
+  });
+
+  it('says how many messages a bulk replay skipped because no listener is registered for them', async () => {
+    for (let i = 0; i < 2; i++) await ccb(['publish', ACCOUNT, 'IntelligenceService', '--data', `{"n":${i}}`]);
+    const run = await ccb(['messages', 'replay', '--status', 'failed', '--service', 'IntelligenceService']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stdout,
+      /^0 of 2 matching messages replayed; 2 skipped: no listener is registered for their account and service \(register one, then replay again\) \(job rpl_\w+\)\.$/m,
+    );
   });
 
   it('asks for an id or --status, and not both', async () => {

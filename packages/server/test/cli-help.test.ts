@@ -19,6 +19,13 @@ describe('ccb --help', () => {
     }
   });
 
+  it('gives every command but serve --json, as docs/cli.md says', () => {
+    const without = commands
+      .filter(({ name, command }) => name !== 'serve' && !command.options.some((option) => option.long === '--json'))
+      .map(({ name }) => name);
+    assert.deepEqual(without, []);
+  });
+
   for (const { name, command } of commands) {
     it(`${name}: an example, required options marked, defaults and variables in one format`, () => {
       const help = command.helpInformation() + helpAfter(command);

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -132,6 +134,27 @@ describe('ccb serve', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /CCB_ADMIN_TOKEN is not set/);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
+  });
+
+  it('says what to do when the port is taken, in one line', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'ccb-cli-'));
+      dirs.push(dir);
+      const result = await runCcb(
+        ['serve', '--dev', '--port', String(port), '--db', `sqlite:${join(dir, 'x.sqlite')}`],
+        cleanEnv(),
+      );
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `Error: port ${port} on 127.0.0.1 is already in use by another program: stop it, or start on another port with --port 8080 (or PORT=…; --port 0 picks a free one)\n`,
+      );
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 
   it('refuses to start without CCB_ENCRYPTION_KEY outside the dev profile', async () => {

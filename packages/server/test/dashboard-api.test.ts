@@ -281,6 +281,21 @@ describe('dashboard files at /ui', () => {
     const own = await (await fetch(`${devOwnToken.baseUrl}/ui/profile.json`)).json();
     assert.equal(own.devAdminToken, undefined, 'a token of one’s own is never offered, even in dev');
   });
+
+  it('suggests a listener port the server accepts, from CCB_ALLOWED_PORTS', async () => {
+    const suggested = async (ports?: string) => {
+      const server = await startTestServer(ports ? { env: { CCB_ALLOWED_PORTS: ports } } : {});
+      servers.push(server);
+      const { listenerPort } = await (await fetch(`${server.baseUrl}/ui/profile.json`)).json();
+      // The registration API's own rule takes the URL the page suggests.
+      assert.equal(server.ctx.urlGuard.checkUrl(`http://127.0.0.1:${listenerPort}/callbacks`), null);
+      return { listenerPort };
+    };
+    assert.equal((await suggested()).listenerPort, 9001);
+    assert.equal((await suggested('80,443,18080-18090')).listenerPort, 18080);
+    assert.equal((await suggested('443')).listenerPort, 443);
+    assert.equal((await suggested('any')).listenerPort, 9001);
+  });
 });
 
 describe('when the dashboard cannot be shown', () => {

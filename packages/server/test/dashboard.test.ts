@@ -253,6 +253,28 @@ describe('dashboard at /ui', { skip }, () => {
       assert.equal(untouched.body.status, 'failed');
     });
 
+    it('says how many messages a bulk replay left alone because they have no listener', async () => {
+      const unheard = await Promise.all(
+        [1, 2].map((n) => publish(server, { requestId: `unheard-${n}` }, 'PromoChanges')),
+      );
+      await page.goto(`${server.baseUrl}/ui#/failed`);
+      await page.getByLabel('Service').selectOption('PromoChanges');
+      await page.locator(`tr[data-message-id="${unheard[0]}"]`).waitFor(WAIT);
+      page.once('dialog', (dialog) => dialog.accept());
+      await page.getByRole('button', { name: 'Replay all failed of service PromoChanges' }).click();
+      await page.locator('[data-testid="replay-job"][data-job-status="done"]').waitFor(WAIT);
+      const note = await textOf(page.getByTestId('replay-no-listener'));
+      assert.match(
+        note.replace(/\s+/g, ' '),
+        /^2 messages were left alone: no listener is registered for their account/,
+      );
+      assert.match(await textOf(page.getByTestId('replay-job')), /0 of 2 matched messages queued again/);
+      for (const id of unheard) {
+        const { body } = await admin<{ status: string; attempts: number }>(server, 'GET', `/messages/${id}`);
+        assert.deepEqual([body.status, body.attempts], ['failed', 0], 'not attempted again');
+      }
+    });
+
     it('filters messages by failure reason and time range, and finds one by id or payload field', async () => {
       const account = 'filter-account';
       const gone = await listen(() => ({ status: 410 }));
@@ -475,6 +497,36 @@ describe('dashboard at /ui', { skip }, () => {
       }
       assert.deepEqual(phone.problems, []);
       await phone.context.close();
+    });
+  });
+
+  describe("with the platform's listener ports", () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer();
+    });
+    after(() => server.close());
+
+    it('suggests, on an empty accounts page, a listener URL that the server then accepts', async () => {
+      const { context, problems } = await openContext(browser, server);
+      const page = await context.newPage();
+      await page.goto(`${server.baseUrl}/ui#/accounts`);
+      await page.getByText('No registration yet.').waitFor(WAIT);
+      const example = (await textOf(page.getByTestId('register-example'))).replace(/\s+/g, ' ').trim();
+      const [, account, service, url] =
+        /^ccb callbacks register (\S+) (\S+) (http:\/\/127\.0\.0\.1:\d+\/\S*)$/.exec(example) ?? [];
+      assert.ok(url, example);
+      const { port } = new URL(url);
+      assert.match(
+        await textOf(page.locator('p', { hasText: 'start a listener' })),
+        new RegExp(`ccb listen --port ${port}`),
+      );
+      await registerThroughApi(server, service, url);
+      assert.equal(account, ACCOUNT);
+      await page.reload();
+      await page.locator(`tr[data-service="${service}"]`).waitFor(WAIT);
+      assert.deepEqual(problems, []);
+      await context.close();
     });
   });
 

@@ -237,6 +237,53 @@ describe('error statuses as the platform answers them (SPEC §3)', () => {
       assertEnvelope(await send(`${server.baseUrl}/nowhere`), 404, 'REQUEST_FAILED.ResourceNotFound');
     });
 
+    it('answers a route it does not serve with 404, or 405 and Allow, whatever the body and its type', async () => {
+      const { headers } = await login(server);
+      const bodies: [string, string][] = [
+        ['text/plain', 'hello'],
+        [form, 'name=CarrierService'],
+        ['application/json', '{not json'],
+        ['application/json; charset=latin1', '{}'],
+        ['application/xml', '<a/>'],
+      ];
+      for (const [contentType, body] of bodies) {
+        const label = `${contentType} ${body}`;
+        const nowhere = await send(`${server.baseUrl}/admin/v1/nowhere`, {
+          method: 'POST',
+          headers: { ...adminHeaders(server), 'content-type': contentType },
+          body,
+        });
+        assertEnvelope(nowhere, 404, 'REQUEST_FAILED.ResourceNotFound', label);
+        const wrongMethod = await send(callbacks(), {
+          method: 'PUT',
+          headers: { ...headers, 'content-type': contentType },
+          body,
+        });
+        assertEnvelope(wrongMethod, 405, 'REQUEST_FAILED.MethodNotAllowed', label);
+        assert.deepEqual(wrongMethod.headers.get('allow')?.split(', ').sort(), ['GET', 'HEAD', 'POST'], label);
+      }
+    });
+
+    it('reads a JSON body sent as Content-Type */* (generated SDKs), and accepts */* on a bodiless call', async () => {
+      const { headers } = await login(server);
+      const anyType = { ...headers, 'content-type': '*/*' };
+      const registered = await send(callbacks(), {
+        method: 'POST',
+        headers: anyType,
+        body: { name: 'DeviceUsage', url: 'https://any-type.example/hook' },
+      });
+      assert.equal(registered.status, 200, registered.text);
+      const listed = await send(callbacks(), { headers: anyType });
+      assert.equal(listed.status, 200, listed.text);
+      const removed = await send(`${callbacks()}/name/DeviceUsage`, { method: 'DELETE', headers: anyType });
+      assert.equal(removed.status, 200, removed.text);
+      assertEnvelope(
+        await send(callbacks(), { method: 'POST', headers: anyType, body: 'name=DeviceUsage' }),
+        400,
+        'INPUT_INVALID.Request.Json',
+      );
+    });
+
     it('answers headers over the limit with 431', async () => {
       const response = await send(`${server.baseUrl}/healthz`, { headers: { 'x-padding': 'a'.repeat(20_000) } });
       assertEnvelope(response, 431, 'INPUT_INVALID.Request.HeadersTooLarge');
@@ -302,7 +349,7 @@ describe('a request that does not arrive in time', () => {
     const started = Date.now();
     const text = await rawExchange(
       server.baseUrl,
-      `POST /admin/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.adminToken}\r\n` +
+      `POST /admin/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${server.adminToken}\r\n` +
         'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"acc',
     );
     const response = parseRaw(text);

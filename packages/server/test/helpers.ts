@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServeFlags } from '../src/config.js';
 import type { AppContext } from '../src/context.js';
@@ -32,6 +33,8 @@ export interface TestServerOptions {
   /** Receives the server's log (JSON lines, redacted); by default the log is silent unless CCB_TEST_LOG=1. */
   logger?: FastifyBaseLogger;
   clock?: () => number;
+  /** Where spans go when tracing is on (OTEL_TRACES_EXPORTER in `env`), e.g. an InMemorySpanExporter. */
+  spanExporter?: SpanExporter;
 }
 
 /** A real server on a random 127.0.0.1 port with its own temporary database. */
@@ -60,7 +63,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const logger = options.logger ?? (createLogger(config.logLevel) as FastifyBaseLogger);
   let running: RunningServer;
   try {
-    running = await startServer(config, { logger, clock: options.clock });
+    running = await startServer(config, { logger, clock: options.clock, spanExporter: options.spanExporter });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;

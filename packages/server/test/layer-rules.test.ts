@@ -29,6 +29,7 @@ const CASES: { file: string; imports: string; allowed: boolean }[] = [
   { file: 'packages/server/src/api/probe.ts', imports: '../delivery/index.js', allowed: false },
   { file: 'packages/server/src/cli/probe.ts', imports: '../store/types.js', allowed: false },
   { file: 'packages/server/src/security/probe.ts', imports: '../config.js', allowed: false },
+  { file: 'packages/server/src/access/probe.ts', imports: '../delivery/index.js', allowed: false },
   { file: 'packages/server/web/src/probe.ts', imports: '../../src/store/types', allowed: false },
   { file: 'packages/server/web/src/probe.ts', imports: '../../src/domain/statuses', allowed: true },
   { file: 'packages/server/web/src/probe.ts', imports: '../../src/api/views', allowed: true },

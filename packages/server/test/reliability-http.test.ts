@@ -175,8 +175,9 @@ describe('reliability: the HTTP surface refuses what it cannot keep exactly', ()
     });
   });
 
-  it('answers a static path it may not serve with 403 REQUEST_FAILED.Forbidden (defect 11)', async () => {
-    assertRefused(await send(`${server.baseUrl}/ui/a%00b`), 403, 'REQUEST_FAILED.Forbidden');
+  it('answers a static path it may not serve in the envelope, not with a 5xx (defect 11)', async () => {
+    // A NUL in any part of a request is refused by the one text rule (api/request-text.ts), here too.
+    assertRefused(await send(`${server.baseUrl}/ui/a%00b`), 400, 'INPUT_INVALID.Request.Encoding');
   });
 
   it('refuses a publish that is not UTF-8, or declares another charset, and stores nothing (defect 12)', async () => {

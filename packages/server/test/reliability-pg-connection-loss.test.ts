@@ -23,9 +23,9 @@ const ROUNDS = 40;
 const ROUND_PAUSE_MS = 150;
 
 /**
- * PostgreSQL ends connections under two `ccb serve` processes (an immediate stop, a failover, a pooler
- * or a network reset all look like this to node-postgres): no process may exit, and every publish
- * answered 202 is delivered.
+ * PostgreSQL ends connections under two `ccb serve` processes, an `api` and a `worker` (an immediate
+ * stop, a failover, a pooler or a network reset all look like this to node-postgres): no process may
+ * exit, and every publish answered 202 is delivered.
  */
 describe('reliability: PostgreSQL ends connections (pg_terminate_backend in a loop)', { skip: setup.skip }, () => {
   let database = { url: '', drop: async () => {} };
@@ -39,7 +39,11 @@ describe('reliability: PostgreSQL ends connections (pg_terminate_backend in a lo
     const env = { CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex'), CCB_POLL_INTERVAL: '300ms', CCB_LEASE: '2s' };
     const flags = ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms,200ms,200ms'];
     servers.push(
-      ...(await Promise.all([spawnServer(database.url, flags, env), spawnServer(database.url, flags, env)])),
+      // One process of each role that does work: the API (publishes) and a worker (deliveries).
+      ...(await Promise.all([
+        spawnServer(database.url, [...flags, '--role', 'api'], env),
+        spawnServer(database.url, [...flags, '--role', 'worker'], env),
+      ])),
     );
     for (const [index, server] of servers.entries()) {
       let output = '';
@@ -103,7 +107,7 @@ describe('reliability: PostgreSQL ends connections (pg_terminate_backend in a lo
         }
       }
     };
-    const producers = servers.flatMap((server, s) => [0, 1, 2].map((i) => producer(server, s * 10 + i)));
+    const producers = Array.from({ length: 6 }, (_, i) => producer(servers[0], i));
 
     const name = new URL(database.url).pathname.slice(1);
     const maintenance = new URL(database.url);

@@ -817,6 +817,41 @@ for (const backend of backends) {
         assert.equal((await store.messages.stats(T0 - 1)).oldestDueAgeMs, 0);
       });
 
+      it('tells whom each existing message is for', async () => {
+        const a = row();
+        const b = row({ accountName: 'B-2', serviceName: 'DeviceUsage', status: 'failed', nextAttemptAt: null });
+        await store.messages.insert([a, b], T0);
+        const targets = await store.messages.targetsOf([b.id, 'msg_missing', a.id]);
+        assert.deepEqual(
+          targets.sort((x, y) => x.id.localeCompare(y.id)),
+          [
+            { id: a.id, accountName: A, serviceName: 'CarrierService' },
+            { id: b.id, accountName: 'B-2', serviceName: 'DeviceUsage' },
+          ],
+        );
+        assert.deepEqual(await store.messages.targetsOf([]), []);
+      });
+
+      it('counts the open messages alone for /metrics, with the same figures as the full stats', async () => {
+        await store.messages.insert(
+          [
+            row(),
+            row({ nextAttemptAt: T0 + 500 }),
+            row(),
+            row({ status: 'failed', nextAttemptAt: null, reason: 'x' }),
+            row({ status: 'delivered', nextAttemptAt: null }),
+          ],
+          T0,
+        );
+        await store.messages.claim(T0, 1, LEASE);
+        assert.deepEqual(await store.messages.openStats(T0 + 2_000), {
+          pending: 2,
+          delivering: 1,
+          oldestDueAgeMs: 2_000,
+        });
+        assert.equal((await store.messages.openStats(T0 - 1)).oldestDueAgeMs, 0);
+      });
+
       it('purges finished messages past their cutoffs with their attempts and keys, and expired keys', async () => {
         const delivered = row({ idempotency: { key: 'kd', fingerprint: 'f', expiresAt: T0 + 100_000 } });
         const failed = row();
@@ -910,6 +945,7 @@ for (const backend of backends) {
         filter: { status: 'failed', accountName: A, since: T0 },
         matched: 0,
         replayed: 0,
+        noListener: 0,
         afterId: null,
         leasedUntil: T0 + 100,
         startedAt: T0,
@@ -921,7 +957,14 @@ for (const backend of backends) {
       it('stores jobs and their progress, readable from another connection', async () => {
         const j = job();
         await store.replayJobs.create(j);
-        const progressed = { ...j, matched: 500, replayed: 480, afterId: 'msg_x', leasedUntil: T0 + 200 };
+        const progressed = {
+          ...j,
+          matched: 500,
+          replayed: 480,
+          noListener: 7,
+          afterId: 'msg_x',
+          leasedUntil: T0 + 200,
+        };
         await store.replayJobs.save(progressed);
         const other = await opened.second();
         assert.deepEqual(await other.replayJobs.get(j.jobId), progressed);

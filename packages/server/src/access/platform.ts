@@ -101,6 +101,7 @@ function forgetWhere<V extends object>(cache: LRUCache<string, V>, matches: (ent
   for (const key of keys) cache.delete(key);
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or null. */
 export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

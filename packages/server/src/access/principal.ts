@@ -3,30 +3,9 @@
  * get from the access service (access/service.ts).
  */
 
-/** The scopes of API keys (docs/access.md); each admin route declares the one it needs. */
-export const SCOPES = [
-  'messages:publish',
-  'messages:read',
-  'messages:replay',
-  'registrations:read',
-  'registrations:write',
-  'secrets:read',
-  'portal:links',
-  'admin',
-] as const;
+import { SCOPES as ALL_SCOPES, type Scope } from '../domain/scopes.js';
 
-export type Scope = (typeof SCOPES)[number];
-
-export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
-  'messages:publish': 'publish messages',
-  'messages:read': 'list and read messages, replay jobs and stats',
-  'messages:replay': 'replay messages, one or in bulk',
-  'registrations:read': 'read registrations and their settings (not their secrets)',
-  'registrations:write': "change registrations' settings",
-  'secrets:read': 'read and rotate signing secrets',
-  'portal:links': 'make portal links for accounts',
-  admin: 'OAuth clients, users, API keys and the audit log',
-};
+export { SCOPE_DESCRIPTIONS, SCOPES, type Scope } from '../domain/scopes.js';
 
 export type PrincipalKind = 'root' | 'key' | 'portal-user' | 'portal-link' | 'm2m-user';
 
@@ -45,7 +24,7 @@ export const ROOT_PRINCIPAL: Principal = {
   kind: 'root',
   name: 'admin',
   id: 'root',
-  scopes: new Set(SCOPES),
+  scopes: new Set(ALL_SCOPES),
   accounts: null,
 };
 

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorCodes, HttpError } from './errors.js';
 import { markForTextCheck } from './request-text.js';
 
@@ -81,15 +81,25 @@ export function inspectJson(text: string): HttpError | null {
   return null;
 }
 
+/** The any-type Content-Type (star slash star), which some generated SDKs send with a JSON body. */
+function isAnyType(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^\s*\*\/\*\s*(;|$)/.test(contentType);
+}
+
 /**
  * The API's body parsers: JSON only, read as strict UTF-8, with no other charset; an empty body is "no
  * body" whatever its Content-Type (the platform's docs send `Content-Type: application/json` on GET and
- * DELETE, and axios adds a form type to every bare POST); any other non-empty body is 415.
+ * DELETE, and axios adds a form type to every bare POST); the any-type is read as JSON; any other non-empty
+ * body is 415. A request that no route serves is not read at all: it gets its 404 or 405 whatever
+ * its body (Fastify runs the parser before the not-found handler).
  */
 export function installBodyParsers(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+  const readJson = (request: FastifyRequest, bytes: Buffer, done: (error: Error | null, body?: unknown) => void) => {
+    if (request.is404) {
+      done(null, undefined);
+      return;
+    }
     const charset = charsetOf(request.headers['content-type']);
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       done(
@@ -98,7 +108,6 @@ export function installBodyParsers(app: FastifyInstance): void {
       );
       return;
     }
-    const bytes = body as Buffer;
     if (bytes.length === 0) {
       done(null, undefined);
       return;
@@ -125,9 +134,15 @@ export function installBodyParsers(app: FastifyInstance): void {
       if (!error) markForTextCheck(value);
       done(error, value);
     });
-  });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
-    if ((body as Buffer).length === 0) done(null, undefined);
+  };
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) =>
+    readJson(request, body as Buffer, done),
+  );
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer;
+    if (request.is404 || bytes.length === 0) done(null, undefined);
+    else if (isAnyType(request.headers['content-type'])) readJson(request, bytes, done);
     else done(new HttpError(ErrorCodes.contentType, 'the request body must be sent as application/json'), undefined);
   });
 }

@@ -4,6 +4,7 @@ import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../domain/attempt-error
 import { REASON_KINDS } from '../domain/reason-kinds.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import type { Attempt, CallbackMessage, ReplayJobRecord } from '../store/types.js';
+import { ErrorCodes, HttpError } from './errors.js';
 import { accountName } from './schemas.js';
 
 /**
@@ -163,8 +164,12 @@ export const ReplayRequest = Type.Object(
 export const ReplayJobBody = Type.Object({
   jobId: Type.String(),
   status: Type.Enum(['running', 'done', 'failed']),
-  matched: Type.Integer(),
-  replayed: Type.Integer(),
+  matched: Type.Integer({ description: 'Messages the filter found so far' }),
+  replayed: Type.Integer({ description: 'Of those, the messages queued again' }),
+  noListener: Type.Integer({
+    description:
+      'Of those, the messages left alone because no listener is registered for their account and service (they would fail again at once); replayable once one is',
+  }),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Timestamp,
   error: NullableString,
@@ -196,12 +201,25 @@ export function messageBody(message: CallbackMessage) {
   };
 }
 
+/** A replay refused because nobody listens for the message's account and service (see MessageService.replay). */
+export function noListenerError(
+  id: string,
+  message: { accountName: string; serviceName: string } | undefined,
+): HttpError {
+  const whom = message ? `${message.serviceName} of account ${message.accountName}` : 'its account and service';
+  return new HttpError(
+    ErrorCodes.callbackNotFound,
+    `no listener is registered for ${whom}, so message ${id} would fail again at once; register one, then replay it`,
+  );
+}
+
 export function replayJobBody(job: ReplayJobRecord) {
   return {
     jobId: job.jobId,
     status: job.status,
     matched: job.matched,
     replayed: job.replayed,
+    noListener: job.noListener,
     startedAt: iso(job.startedAt),
     finishedAt: isoOrNull(job.finishedAt),
     error: job.error,

@@ -23,6 +23,7 @@ import {
   type MessageQuery,
   MessageWithAttempts,
   messageBody,
+  noListenerError,
   PublishRequest as PublishBody,
   PublishResponse,
   RegistrationParams,
@@ -78,6 +79,7 @@ const REPLAY_JOB = {
   status: 'done',
   matched: 12,
   replayed: 12,
+  noListener: 0,
   startedAt: '2026-12-01T09:40:00.000Z',
   finishedAt: '2026-12-01T09:40:00.210Z',
   error: null,
@@ -137,9 +139,18 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   });
 
   /** Publishes through the service; a conflicting Idempotency-Key is a 422 naming the message. */
-  async function publish(messages: PublishRequest[]) {
+  async function publish(messages: PublishRequest[], traceparent: string | string[] | undefined) {
+    const startedAt = Date.now();
     try {
-      return await publisher.publish(messages, Date.now());
+      const results = await publisher.publish(messages, startedAt);
+      // A publish span per message newly stored (a repeated Idempotency-Key stored nothing).
+      if (ctx.tracer !== null) {
+        const stored = results.flatMap((result, i) =>
+          result.duplicate ? [] : [{ ...messages[i], id: result.id, status: result.status }],
+        );
+        ctx.tracer.published(stored, startedAt, typeof traceparent === 'string' ? traceparent : undefined);
+      }
+      return results;
     } catch (error) {
       if (error instanceof IdempotencyConflictError) {
         const where = messages.length > 1 ? ` (messages[${error.index}])` : '';
@@ -173,14 +184,17 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     async (request, reply) => {
       const { accountName, serviceName, payload } = request.body;
       requireAccount(request, accountName);
-      const [result] = await publish([
-        {
-          accountName,
-          serviceName,
-          payload: JSON.stringify(payload),
-          idempotencyKey: request.headers['idempotency-key'] ?? null,
-        },
-      ]);
+      const [result] = await publish(
+        [
+          {
+            accountName,
+            serviceName,
+            payload: JSON.stringify(payload),
+            idempotencyKey: request.headers['idempotency-key'] ?? null,
+          },
+        ],
+        request.headers.traceparent,
+      );
       if (result.duplicate) reply.header('idempotent-replayed', 'true');
       return reply.code(202).send({ messageId: result.id, status: result.status });
     },
@@ -235,7 +249,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
           idempotencyKey: m.idempotencyKey ?? null,
         };
       });
-      const published = await publish(messages);
+      const published = await publish(messages, request.headers.traceparent);
       return reply.code(202).send({ messageIds: published.map((p) => p.id), statuses: published.map((p) => p.status) });
     },
   );
@@ -314,7 +328,8 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         summary: 'Deliver a message now: again once delivered, failed or cancelled, or without waiting when pending',
         description:
           'The replay is a new attempt of the same message id, due at once, with a fresh set of attempts on top of ' +
-          'those made; callbackCount continues. A message being delivered right now answers 409.',
+          'those made; callbackCount continues. A message being delivered right now answers 409; one whose account ' +
+          'and service have no registration answers 400 REQUEST_FAILED.CallbackNotFound (it would fail again at once).',
         params: IdParams,
         response: { 202: PublishResponse, ...errors, 404: errorBodySchema, 409: errorBodySchema },
       },
@@ -328,14 +343,17 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         }
         request.audit = { accountName: found.message.accountName };
       }
-      let replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-      if (replayed.length === 0) {
+      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+      const noListener = async () => noListenerError(id, (await messageService.get(id))?.message);
+      let outcome = await replay();
+      if (outcome.noListener.length > 0) throw await noListener();
+      if (outcome.replayed.length === 0) {
         const found = await messageService.get(id);
         if (!found) throw new HttpError(ErrorCodes.notFound, `message ${id} does not exist`);
         // Delivering is the only status a replay leaves alone; an attempt that ended in between is replayed now.
-        if (found.message.status !== 'delivering')
-          replayed = await messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-        if (replayed.length === 0) {
+        if (found.message.status !== 'delivering') outcome = await replay();
+        if (outcome.noListener.length > 0) throw await noListener();
+        if (outcome.replayed.length === 0) {
           throw new HttpError(
             ErrorCodes.messageDelivering,
             `message ${id} is being delivered right now; replay it once this attempt has ended`,
@@ -343,6 +361,8 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         }
       }
       ctx.notifyPublished();
+      // The audit entry names the message's account (a key limited to accounts has looked it up already).
+      request.audit ??= { accountName: (await messageService.get(id))?.message.accountName ?? null };
       return reply.code(202).send({ messageId: id, status: 'pending' });
     },
   );
@@ -440,9 +460,10 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         throw new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
       }
       const payload = exampleMessage(sname as CatalogueServiceName, { accountName: aname });
-      const [result] = await publish([
-        { accountName: aname, serviceName: sname, payload: JSON.stringify(payload), idempotencyKey: null },
-      ]);
+      const [result] = await publish(
+        [{ accountName: aname, serviceName: sname, payload: JSON.stringify(payload), idempotencyKey: null }],
+        request.headers.traceparent,
+      );
       request.log.info({ account: aname, service: sname, messageId: result.id }, 'test message published');
       return reply.code(202).send({ messageId: result.id, status: result.status });
     },

@@ -17,6 +17,7 @@ import {
   MessagePageBody,
   MessageWithAttempts,
   messageBody,
+  noListenerError,
   PublishResponse,
   ReplayJobBody,
   replayJobBody,
@@ -134,6 +135,7 @@ const JOB_EXAMPLE = {
   status: 'done',
   matched: 3,
   replayed: 3,
+  noListener: 0,
   startedAt: '2026-12-01T09:40:00.000Z',
   finishedAt: '2026-12-01T09:40:00.210Z',
   error: null,
@@ -554,7 +556,8 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
         const { aname, id } = request.params;
         const found = await ctx.messages.get(id);
         if (!found || found.message.accountName !== aname) throw noMessage(id);
-        const replayed = await ctx.messages.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+        const { replayed, noListener } = await ctx.messages.replay([id], ctx.config.delivery.maxAttempts, Date.now());
+        if (noListener.length > 0) throw noListenerError(id, found.message);
         if (replayed.length === 0) {
           throw new HttpError(
             ErrorCodes.messageDelivering,

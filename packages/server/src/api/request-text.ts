@@ -52,7 +52,9 @@ export function findTextProblem(value: unknown, path = ''): TextProblem | null {
 
 /** The 400 for text that breaks the rule; `part` is the part of the request it was found in. */
 export function textError(found: TextProblem, part: 'body' | 'path' | 'query' | 'credentials'): HttpError {
-  const where = found.path ? `${part === 'body' ? '' : `${part} `}${found.path}` : `the ${part}`;
+  // A wildcard route's whole path is its parameter `*`.
+  const named = found.path && !(part === 'path' && found.path === '*');
+  const where = named ? `${part === 'body' ? '' : `${part} `}${found.path}` : `the ${part}`;
   return new HttpError(ErrorCodes.requestEncoding, `${found.key ? `a key in ${where}` : where} ${found.problem}`);
 }
 

@@ -19,10 +19,21 @@ const Profile = Type.Object({
   version: Type.String(),
   userAgent: Type.String({ description: 'The user-agent header of deliveries' }),
   services: Type.Array(Type.String()),
+  listenerPort: Type.Integer({
+    description: 'A port this server accepts in listener URLs (CCB_ALLOWED_PORTS), for the examples the page shows',
+  }),
   devAdminToken: Type.Optional(
     Type.String({ description: 'Only in the dev profile, and only while the admin token is the documented dev one' }),
   ),
 });
+
+/** `ccb listen`'s habit (9001, the first of the platform's listener ports) when allowed, else an allowed port. */
+export function examplePort(allowed: ReadonlySet<number> | null): number {
+  if (allowed === null || allowed.has(9001)) return 9001;
+  const ports = [...allowed].sort((a, b) => a - b);
+  // An unprivileged port, so that `ccb listen` can bind it without root.
+  return ports.find((port) => port >= 1024) ?? ports[0];
+}
 
 /**
  * The headers of a page of ours: it loads only its own script and style and talks only to this server;
@@ -59,6 +70,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
               version: '0.1.0',
               userAgent: 'ccb/0.1.0',
               services: ['CarrierService', 'DeviceService', 'DeviceUsage'],
+              listenerPort: 9001,
               devAdminToken: DEV_CREDENTIALS.adminToken,
             },
           },
@@ -76,6 +88,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
         version,
         userAgent: USER_AGENT,
         services: [...SERVICE_NAMES],
+        listenerPort: examplePort(ctx.config.allowedPorts),
         ...(devSignIn ? { devAdminToken: DEV_CREDENTIALS.adminToken } : {}),
       };
     },

@@ -8,7 +8,6 @@ import {
   adminApi,
   fail,
   type JsonFlag,
-  print,
   request,
   settingsOf,
   show,
@@ -99,12 +98,13 @@ export function registerAccessCommands(program: Command): void {
     clients
       .command('delete')
       .description('Delete an OAuth client, its access tokens and the sessions opened through it')
-      .argument('<clientId>', 'the client id'),
+      .argument('<clientId>', 'the client id')
+      .option('--json', 'print JSON'),
   )
     .addHelpText('after', '\nExample:\n  npx ccb clients delete client-AbC123')
-    .action(async (clientId: string, _flags: unknown, command: Command) => {
-      await request(command, (connection) => adminApi(connection).deleteClient(clientId));
-      print(command, `Deleted client ${clientId}`);
+    .action(async (clientId: string, flags: JsonFlag, command: Command) => {
+      const deleted = await request(command, (connection) => adminApi(connection).deleteClient(clientId));
+      show(command, flags.json, deleted, `Deleted client ${clientId}`);
     });
 
   const users = program.command('users').description('List, create, change and delete users (admin API)');
@@ -129,19 +129,21 @@ export function registerAccessCommands(program: Command): void {
       .command('create')
       .description('Create a user (or replace one, which ends its sessions)')
       .argument('<username>', 'the user name to log in with')
-      .requiredOption('--accounts <list>', 'comma-separated accounts the user may manage', accountList),
+      .requiredOption('--accounts <list>', 'comma-separated accounts the user may manage', accountList)
+      .option('--json', 'print JSON: {username, accounts, replaced}, and password when it was generated'),
     'npx ccb users create ops --accounts 0000123456-00001,0000123456-00002',
-  ).action(async (username: string, flags: { accounts: string[] }, command: Command) => {
+  ).action(async (username: string, flags: JsonFlag & { accounts: string[] }, command: Command) => {
     const given = settingsOf(command, USER_SETTINGS).password;
     const password = given ?? newClientSecret();
-    const { replaced } = await request(command, (connection) =>
+    const saved = await request(command, (connection) =>
       adminApi(connection).putUser({ username, password, accounts: flags.accounts }),
     );
-    print(
-      command,
-      `${replaced ? 'Replaced' : 'Created'} user ${username} (accounts: ${flags.accounts.join(', ') || 'none'})`,
-    );
-    if (given === undefined) print(command, `Password: ${password} (shown only now)`);
+    const generated = given === undefined ? { password } : {};
+    const lines = [
+      `${saved.replaced ? 'Replaced' : 'Created'} user ${username} (accounts: ${flags.accounts.join(', ') || 'none'})`,
+      ...(given === undefined ? [`Password: ${password} (shown only now)`] : []),
+    ];
+    show(command, flags.json, { ...saved, ...generated }, lines.join('\n'));
   });
 
   withPassword(
@@ -149,9 +151,10 @@ export function registerAccessCommands(program: Command): void {
       .command('update')
       .description("Change a user's password (ends its sessions) or accounts")
       .argument('<username>', 'the user')
-      .option('--accounts <list>', 'the new comma-separated accounts', accountList),
+      .option('--accounts <list>', 'the new comma-separated accounts', accountList)
+      .option('--json', 'print JSON'),
     'npx ccb users update ops --accounts 0000123456-00001',
-  ).action(async (username: string, flags: { accounts?: string[] }, command: Command) => {
+  ).action(async (username: string, flags: JsonFlag & { accounts?: string[] }, command: Command) => {
     const { password } = settingsOf(command, USER_SETTINGS);
     if (flags.accounts === undefined && password === undefined) {
       fail(command, 'give --accounts, --password or both');
@@ -160,13 +163,24 @@ export function registerAccessCommands(program: Command): void {
       adminApi(connection).updateUser(username, { accounts: flags.accounts, password }),
     );
     const ended = password !== undefined ? '; its sessions ended' : '';
-    print(command, `Updated user ${updated.username} (accounts: ${updated.accounts.join(', ') || 'none'})${ended}`);
+    show(
+      command,
+      flags.json,
+      updated,
+      `Updated user ${updated.username} (accounts: ${updated.accounts.join(', ') || 'none'})${ended}`,
+    );
   });
 
-  admin(users.command('delete').description('Delete a user and end its sessions').argument('<username>', 'the user'))
+  admin(
+    users
+      .command('delete')
+      .description('Delete a user and end its sessions')
+      .argument('<username>', 'the user')
+      .option('--json', 'print JSON'),
+  )
     .addHelpText('after', '\nExample:\n  npx ccb users delete ops')
-    .action(async (username: string, _flags: unknown, command: Command) => {
-      await request(command, (connection) => adminApi(connection).deleteUser(username));
-      print(command, `Deleted user ${username}; its sessions ended`);
+    .action(async (username: string, flags: JsonFlag, command: Command) => {
+      const deleted = await request(command, (connection) => adminApi(connection).deleteUser(username));
+      show(command, flags.json, deleted, `Deleted user ${username}; its sessions ended`);
     });
 }

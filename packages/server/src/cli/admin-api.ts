@@ -60,6 +60,11 @@ interface AdminResponse {
   body: unknown;
 }
 
+/** A request body that is already JSON text, sent as it is. */
+class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /** The admin API (`/admin/v1`, SPEC §4) as the CLI uses it. */
 export class AdminApi {
   readonly server: string;
@@ -72,8 +77,25 @@ export class AdminApi {
   }
 
   async publish(message: NewMessageRequest, idempotencyKey?: string): Promise<PublishResult> {
-    const response = await this.request('POST', '/messages', message, idempotencyKey);
-    const body = response.body as PublishResponseView;
+    return this.published(await this.request('POST', '/messages', message, idempotencyKey));
+  }
+
+  /** Publishes a payload given as JSON text (a checked JSON object), sent as it is written. */
+  async publishText(
+    accountName: string,
+    serviceName: string,
+    payloadJson: string,
+    idempotencyKey?: string,
+  ): Promise<PublishResult> {
+    const text = `{"accountName":${JSON.stringify(accountName)},"serviceName":${JSON.stringify(serviceName)},"payload":${payloadJson}}`;
+    return this.published(await this.request('POST', '/messages', new JsonText(text), idempotencyKey));
+  }
+
+  private published(response: AdminResponse): PublishResult {
+    const body = response.body as PublishResponseView | undefined;
+    if (typeof body?.messageId !== 'string') {
+      throw new AdminApiError(`the server answered ${response.status} without a message id: is it a ccb server?`);
+    }
     return {
       messageId: body.messageId,
       status: body.status,
@@ -129,8 +151,8 @@ export class AdminApi {
       .body as ClientCredentials;
   }
 
-  async deleteClient(clientId: string): Promise<void> {
-    await this.request('DELETE', `/clients/${encodeURIComponent(clientId)}`);
+  async deleteClient(clientId: string): Promise<{ clientId: string }> {
+    return (await this.request('DELETE', `/clients/${encodeURIComponent(clientId)}`)).body as { clientId: string };
   }
 
   async listUsers(): Promise<UserView[]> {
@@ -138,8 +160,14 @@ export class AdminApi {
   }
 
   /** Creates or replaces a user; `replaced` when it existed (its sessions ended). */
-  async putUser(user: { username: string; password: string; accounts: string[] }): Promise<{ replaced: boolean }> {
-    return { replaced: (await this.request('POST', '/users', user)).status === 200 };
+  async putUser(user: {
+    username: string;
+    password: string;
+    accounts: string[];
+  }): Promise<{ username: string; accounts: string[]; replaced: boolean }> {
+    const response = await this.request('POST', '/users', user);
+    const body = response.body as { username: string; accounts: string[] };
+    return { username: body.username, accounts: body.accounts, replaced: response.status === 200 };
   }
 
   async updateUser(
@@ -152,8 +180,8 @@ export class AdminApi {
     };
   }
 
-  async deleteUser(username: string): Promise<void> {
-    await this.request('DELETE', `/users/${encodeURIComponent(username)}`);
+  async deleteUser(username: string): Promise<{ username: string }> {
+    return (await this.request('DELETE', `/users/${encodeURIComponent(username)}`)).body as { username: string };
   }
 
   async listKeys(): Promise<ApiKeyView[]> {
@@ -182,7 +210,7 @@ export class AdminApi {
       response = await fetch(`${this.server}/admin/v1${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : body instanceof JsonText ? body.text : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (error) {

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { SCOPES } from '../access/principal.js';
+import { SCOPES } from '../domain/scopes.js';
 import { addConnectionOptions, adminApi, type JsonFlag, request, show, table } from './options.js';
 
 /** `a,b` → distinct, non-empty items. */

@@ -186,7 +186,11 @@ async function replayMany(command: Command, flags: ReplayFlags): Promise<void> {
   }
   bar?.stop();
   if (flags.json) printJson(command, job);
-  const counts = `${job.replayed} of ${plural(job.matched, 'matching message')} replayed`;
+  const skipped =
+    job.noListener > 0
+      ? `; ${job.noListener} skipped: no listener is registered for their account and service (register one, then replay again)`
+      : '';
+  const counts = `${job.replayed} of ${plural(job.matched, 'matching message')} replayed${skipped}`;
   if (job.status === 'failed') {
     fail(command, `replay job ${job.jobId} failed: ${job.error ?? 'unknown error'} (${counts})`);
   }

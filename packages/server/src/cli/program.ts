@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { banner } from '../banner.js';
 import { SERVE_SETTINGS } from '../config.js';
 import { resolveConfig } from '../dev.js';
-import { type Setting, settingNotes } from '../settings.js';
+import { ConfigError, type Setting, settingNotes } from '../settings.js';
 import { VERSION } from '../version.js';
 import { registerAccessCommands } from './access.js';
 import { registerCallbacksCommand } from './callbacks.js';
@@ -52,7 +52,12 @@ export function buildProgram(): Command {
       const config = resolveConfig(flags);
       // Loaded here, not at the top: the client commands start without the server's modules.
       const { startServer } = await import('../server.js');
-      const server = await startServer(config);
+      const server = await startServer(config).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EADDRINUSE') throw error;
+        throw new ConfigError(
+          `port ${config.port} on ${config.host} is already in use by another program: stop it, or start on another port with --port ${config.port === 8080 ? 8081 : 8080} (or PORT=…; --port 0 picks a free one)`,
+        );
+      });
       process.stdout.write(banner(server, VERSION));
 
       let stopping = false;

@@ -6,14 +6,19 @@ import type { PublishResult } from './admin-api.js';
 import { addConnectionOptions, adminApi, fail, request, serviceName, show } from './options.js';
 
 interface PublishFlags {
-  data?: Record<string, unknown>;
+  data?: string;
   file?: string;
   idempotencyKey?: string;
   json?: boolean;
 }
 
-/** A message payload: a JSON object, as the admin API requires. Throws with what is wrong. */
-export function parsePayload(text: string): Record<string, unknown> {
+/**
+ * A message payload: the JSON text as given, once it is known to be a JSON object (as the admin API
+ * requires). The text itself is sent, not a re-serialised copy: parsing and writing again would round
+ * a number a 64-bit float cannot keep (a 23-digit integer) where the server refuses it instead.
+ * Throws with what is wrong.
+ */
+export function parsePayload(text: string): string {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -23,11 +28,11 @@ export function parsePayload(text: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidArgumentError('expected a JSON object, e.g. {"requestId": "…"}.');
   }
-  return value as Record<string, unknown>;
+  return text.trim();
 }
 
 /** The payload from --data or --file (`-` reads standard input), checked before any request. */
-function payloadFrom(command: Command, flags: PublishFlags): Record<string, unknown> {
+function payloadFrom(command: Command, flags: PublishFlags): string {
   if (flags.data !== undefined && flags.file !== undefined) fail(command, 'give either --data or --file, not both');
   if (flags.data !== undefined) return flags.data;
   if (flags.file === undefined) fail(command, 'give the payload with --data <json> or --file <path>');
@@ -83,7 +88,7 @@ Examples:
     .action(async (aname: string, service: ServiceName, flags: PublishFlags, command: Command) => {
       const payload = payloadFrom(command, flags);
       const result = await request(command, (connection) =>
-        adminApi(connection).publish({ accountName: aname, serviceName: service, payload }, flags.idempotencyKey),
+        adminApi(connection).publishText(aname, service, payload, flags.idempotencyKey),
       );
       show(
         command,

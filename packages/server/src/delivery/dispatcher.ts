@@ -1,7 +1,7 @@
 import { type HandBackReason, HandBackReasons } from '../domain/hand-back.js';
 import type { StructuredLogger } from '../logger.js';
 import type { ClaimedMessage, DeliveryQueue } from '../services/messages.js';
-import { AttemptStage, type Sender } from './attempt-stage.js';
+import { AttemptStage, type AttemptTracer, type Sender } from './attempt-stage.js';
 import { LoopLag } from './loop-lag.js';
 import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';
 import { OutcomeWriter } from './outcome-writer.js';
@@ -25,6 +25,8 @@ export interface DispatcherOptions {
   /** Longest idle sleep between looks at the store. */
   pollIntervalMs: number;
   userAgent: string;
+  /** OpenTelemetry spans of attempts; null or absent when tracing is off (nothing is done per attempt). */
+  tracer?: AttemptTracer | null;
   signer?: Signer;
   now?: () => number;
   /** Called with the attempts of each recorded batch (metrics), once per batch rather than per attempt. */
@@ -101,6 +103,7 @@ export class Dispatcher {
       signer: options.signer ?? new Signer(),
       logger: options.logger,
       userAgent: options.userAgent,
+      tracer: options.tracer ?? null,
       now: this.now,
     });
     this.writer = new OutcomeWriter({

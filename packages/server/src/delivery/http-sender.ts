@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
+import type { EgressProxyConfig } from '../config.js';
 import type { AttemptError } from '../domain/attempt-error.js';
+import { proxyConnector } from './egress-proxy.js';
 import { guardedLookup, type Resolver, systemResolver } from './guarded-lookup.js';
 import { NodeTransport } from './node-transport.js';
 import { elapsedSince, failure, type SendResult } from './send-result.js';
@@ -16,6 +18,8 @@ export interface HttpSenderOptions {
   connectionsPerOrigin: number;
   resolve?: Resolver;
   userAgent?: string;
+  /** Every connection goes through this HTTP CONNECT proxy (after the URL guard's check); null = direct. */
+  egressProxy?: EgressProxyConfig | null;
 }
 
 /** Parsed URLs kept; a registration's URL is parsed once, not per attempt. */
@@ -45,10 +49,12 @@ export class HttpSender {
 
   constructor(private readonly options: HttpSenderOptions) {
     const timeout: AttemptError = { kind: 'timeout', detail: `no response within ${options.timeoutMs} ms` };
+    const lookup = guardedLookup(options.guard, options.resolve ?? systemResolver);
     const transport = {
       timeoutMs: options.timeoutMs,
       connectionsPerOrigin: options.connectionsPerOrigin,
-      lookup: guardedLookup(options.guard, options.resolve ?? systemResolver),
+      lookup,
+      connector: options.egressProxy ? proxyConnector(options.egressProxy, lookup, options.timeoutMs) : undefined,
       timeout,
     };
     this.undici = new UndiciTransport(transport);

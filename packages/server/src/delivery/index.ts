@@ -4,6 +4,7 @@ import type { HandBackReason } from '../domain/hand-back.js';
 import type { MessageService } from '../services/messages.js';
 import type { MessageStore } from '../store/types.js';
 import { USER_AGENT } from '../version.js';
+import type { AttemptTracer } from './attempt-stage.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Resolver } from './guarded-lookup.js';
 import { HttpSender } from './http-sender.js';
@@ -30,7 +31,7 @@ export interface DeliveryOptions {
  * retention settings, the message service, the URL guard, the logger and where attempts are counted.
  */
 export interface DeliveryContext {
-  config: Pick<Config, 'delivery' | 'retention'>;
+  config: Pick<Config, 'delivery' | 'retention'> & Partial<Pick<Config, 'egressProxy'>>;
   store: { messages: MessageStore };
   messages: MessageService;
   urlGuard: UrlGuard;
@@ -40,6 +41,8 @@ export interface DeliveryContext {
     recordHandBack(count: number, reason: HandBackReason): void;
     recordPurge(purged: number, seconds: number): void;
   };
+  /** Attempt spans; null when tracing is off. */
+  tracer?: AttemptTracer | null;
 }
 
 /** Starts the dispatcher and the retention purge. */
@@ -51,6 +54,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     timeoutMs: delivery.attemptTimeoutMs,
     connectionsPerOrigin: delivery.originConcurrency,
     resolve: options.resolve,
+    egressProxy: config.egressProxy ?? null,
   });
   const dispatcher = new Dispatcher({
     store: ctx.messages,
@@ -64,6 +68,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     attemptTimeoutMs: delivery.attemptTimeoutMs,
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
+    tracer: ctx.tracer ?? null,
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
     onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });

@@ -1,8 +1,9 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import type { LookupFunction, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type AttemptError, statusError } from '../domain/attempt-error.js';
+import type { Connector } from './egress-proxy.js';
 import {
   classify,
   closedError,
@@ -17,6 +18,8 @@ export interface NodeTransportOptions {
   timeoutMs: number;
   connectionsPerOrigin: number;
   lookup: LookupFunction;
+  /** Connects through the egress proxy instead (it does the guarded lookup itself). */
+  connector?: Connector;
   /** The result of an attempt that ran out of time. */
   timeout: AttemptError;
 }
@@ -41,7 +44,25 @@ export class NodeTransport {
   adopt(origin: string): void {
     if (this.agents.has(origin) || this.closed) return;
     const agentOptions = { keepAlive: true, maxSockets: this.options.connectionsPerOrigin };
-    this.agents.set(origin, origin.startsWith('https:') ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions));
+    const https = origin.startsWith('https:');
+    const agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    const { connector } = this.options;
+    if (connector) {
+      // Node's agents take a connection made asynchronously through the callback.
+      agent.createConnection = ((options: { host?: string; port?: number; servername?: string }, done) => {
+        connector(
+          {
+            hostname: options.host ?? '',
+            port: String(options.port ?? ''),
+            protocol: https ? 'https:' : 'http:',
+            servername: options.servername,
+          },
+          (error, socket) => done?.(error, socket as Socket),
+        );
+        return undefined;
+      }) as HttpAgent['createConnection'];
+    }
+    this.agents.set(origin, agent);
   }
 
   /** One attempt through node:http, in the attempt's time left. */

@@ -45,6 +45,7 @@ export class ReplayJobs {
       filter,
       matched: 0,
       replayed: 0,
+      noListener: 0,
       afterId: null,
       leasedUntil: now + REPLAY_JOB_LEASE_MS,
       startedAt: now,
@@ -100,9 +101,10 @@ export class ReplayJobs {
         if (this.stopped) return;
         const ids = await this.messages.findIds(job.filter, PAGE_SIZE, job.afterId);
         if (ids.length > 0) {
-          const replayed = await this.messages.replay(ids, this.maxAttempts, Date.now());
+          const { replayed, noListener } = await this.messages.replay(ids, this.maxAttempts, Date.now());
           job.matched += ids.length;
           job.replayed += replayed.length;
+          job.noListener += noListener.length;
           job.afterId = ids[ids.length - 1];
           if (replayed.length > 0) this.onQueued();
         }

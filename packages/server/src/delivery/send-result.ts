@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { AttemptError, AttemptErrorKind } from '../domain/attempt-error.js';
+import { PROXY_REFUSED } from './egress-proxy.js';
 import { GUARD_ERROR } from './guarded-lookup.js';
 
 /** What one delivery attempt's HTTP call came to, whichever transport made it. */
@@ -71,6 +72,7 @@ const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|EPROT
 
 const KIND_BY_CODE: Record<string, AttemptErrorKind> = {
   [GUARD_ERROR]: 'url_guard',
+  [PROXY_REFUSED]: 'connection_refused',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',
   UND_ERR_CONNECT_TIMEOUT: 'timeout',

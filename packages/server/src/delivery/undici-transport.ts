@@ -3,6 +3,7 @@ import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher as UndiciDispatcher } from 'undici';
 import { type AttemptError, statusError } from '../domain/attempt-error.js';
+import type { Connector } from './egress-proxy.js';
 import { classify, Excerpt, elapsedSince, failure, type SendResult, type TransportRequest } from './send-result.js';
 
 /** Pools unused this long are closed, so departed listeners do not keep sockets and memory. */
@@ -12,6 +13,8 @@ export interface UndiciTransportOptions {
   timeoutMs: number;
   connectionsPerOrigin: number;
   lookup: LookupFunction;
+  /** Connects through the egress proxy instead (it does the guarded lookup itself). */
+  connector?: Connector;
   /** The result of an attempt that ran out of time. */
   timeout: AttemptError;
 }
@@ -74,7 +77,7 @@ export class UndiciTransport {
           connections: this.options.connectionsPerOrigin,
           headersTimeout: timeout,
           bodyTimeout: timeout,
-          connect: { timeout, lookup: this.options.lookup },
+          connect: this.options.connector ?? { timeout, lookup: this.options.lookup },
         }),
         lastUsed: 0,
       };

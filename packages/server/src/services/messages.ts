@@ -12,6 +12,7 @@ import {
   type MessagePage,
   type MessageStats,
   type MessageStatus,
+  type RegistrationKey,
   type Store,
 } from '../store/types.js';
 import type { Registration, RegistrationService } from './registrations.js';
@@ -20,6 +21,12 @@ import type { Registration, RegistrationService } from './registrations.js';
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
 /** A publish that lost a race for an idempotency key is tried again this many times (it then finds the key). */
 const KEY_RACE_RETRIES = 2;
+
+/** What a replay did: the ids queued again, and those left alone because nobody listens for them. */
+export interface ReplayOutcome {
+  replayed: string[];
+  noListener: string[];
+}
 
 export interface NewMessage {
   id: string;
@@ -362,10 +369,21 @@ export class MessageService implements DeliveryQueue {
 
   /**
    * Queues pending, delivered, failed and cancelled messages again (pending, due now, `maxAttempts`
-   * more attempts on top of those made); delivering ones are left alone. Returns the ids queued.
+   * more attempts on top of those made); delivering ones are left alone. A message whose account and
+   * service have no registration is left alone too, and reported in `noListener`: queued, it would
+   * only fail again at once with `no_registration`. It stays replayable once a listener is registered.
    */
-  replay(ids: string[], maxAttempts: number, now: number): Promise<string[]> {
-    return this.store.messages.requeue(ids, REPLAYABLE_STATUSES, maxAttempts, now);
+  async replay(ids: string[], maxAttempts: number, now: number): Promise<ReplayOutcome> {
+    const targets = await this.store.messages.targetsOf(ids);
+    const pairs = new Map<string, RegistrationKey>();
+    for (const target of targets) pairs.set(pairKey(target), target);
+    const keys = [...pairs.values()];
+    const registered = await this.store.registrations.exists(keys);
+    const listening = new Set(keys.filter((_, i) => registered[i]).map(pairKey));
+    const noListener = new Set(targets.filter((t) => !listening.has(pairKey(t))).map((t) => t.id));
+    const candidates = ids.filter((id) => !noListener.has(id));
+    const replayed = await this.store.messages.requeue(candidates, REPLAYABLE_STATUSES, maxAttempts, now);
+    return { replayed, noListener: ids.filter((id) => noListener.has(id)) };
   }
 
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null> {

@@ -177,6 +177,7 @@ export interface ReplayJobRow {
   filter: string | MessageFilter;
   matched: number;
   replayed: number;
+  no_listener: number;
   after_id: string | null;
   leased_until: number | null;
   started_at: number;
@@ -191,6 +192,7 @@ export function toReplayJob(row: ReplayJobRow): ReplayJobRecord {
     filter: typeof row.filter === 'string' ? (JSON.parse(row.filter) as MessageFilter) : row.filter,
     matched: row.matched,
     replayed: row.replayed,
+    noListener: row.no_listener,
     afterId: row.after_id,
     leasedUntil: row.leased_until,
     startedAt: row.started_at,
@@ -207,6 +209,7 @@ export function replayJobRow(job: ReplayJobRecord): ReplayJobRow & { filter: str
     filter: JSON.stringify(job.filter),
     matched: job.matched,
     replayed: job.replayed,
+    no_listener: job.noListener,
     after_id: job.afterId,
     leased_until: job.leasedUntil,
     started_at: job.startedAt,

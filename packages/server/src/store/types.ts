@@ -295,6 +295,21 @@ export interface MessageStats {
   oldestDueAgeMs: number;
 }
 
+/** Whom a message is for. */
+export interface MessageTarget {
+  id: string;
+  accountName: string;
+  serviceName: string;
+}
+
+/** The open messages only (what /metrics reads): never counts the history of finished messages. */
+export interface OpenMessageStats {
+  pending: number;
+  delivering: number;
+  /** Age in ms of the oldest message that is due now (pending with nextAttemptAt <= now), 0 when none. */
+  oldestDueAgeMs: number;
+}
+
 export interface PurgeCutoffs {
   /** Delivered messages last updated before this go. */
   deliveredBefore: number;
@@ -332,12 +347,19 @@ export interface MessageStore {
   list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage>;
   stats(now: number): Promise<MessageStats>;
   /**
+   * Counts of pending and delivering messages and the oldest due age, read from the open messages
+   * alone: its cost follows the queue, not the retained history (an unauthenticated scrape runs it).
+   */
+  openStats(now: number): Promise<OpenMessageStats>;
+  /**
    * Messages among `ids` whose status is one of `from` become pending, due now, reason cleared, with
    * `extraAttempts` more attempts allowed on top of those made. Returns their ids.
    */
   requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]>;
   /** Sets every pending or delivering message of (account, service) to `cancelled` with `reason`. */
   cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
+  /** The account and service of each message among `ids` that exists (in no particular order). */
+  targetsOf(ids: string[]): Promise<MessageTarget[]>;
   /** Ids matching a filter, oldest first, after `afterId`, for bulk work in pages. */
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]>;
   /** Deletes finished messages (with their attempts and keys) and expired keys, in chunks. */
@@ -355,6 +377,8 @@ export interface ReplayJobRecord {
   matched: number;
   /** Of those, how many were queued again. */
   replayed: number;
+  /** Of those, how many were left alone because no listener is registered for their account and service. */
+  noListener: number;
   /** Last id walked (the job resumes after it). */
   afterId: string | null;
   /** While running: the instance working on it holds it until then. */

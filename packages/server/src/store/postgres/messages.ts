@@ -14,6 +14,8 @@ import {
   type MessageStats,
   type MessageStatus,
   type MessageStore,
+  type MessageTarget,
+  type OpenMessageStats,
   type PurgeCutoffs,
 } from '../types.js';
 import type { Database, Queryable } from './database.js';
@@ -442,6 +444,23 @@ export class PostgresMessageStore implements MessageStore {
     };
   }
 
+  async openStats(now: number): Promise<OpenMessageStats> {
+    // The partial indexes of pending and delivering messages only: no finished row is read.
+    const result = await this.db.query<{ pending: string; delivering: string; oldest: string | null }>({
+      name: 'messages_open_stats',
+      text: `SELECT (SELECT count(*) FROM messages WHERE status = 'pending') AS pending,
+                    (SELECT count(*) FROM messages WHERE status = 'delivering') AS delivering,
+                    (SELECT min(next_attempt_at) FROM messages WHERE status = 'pending') AS oldest`,
+    });
+    const row = result.rows[0];
+    const oldest = row.oldest === null ? null : Number(row.oldest);
+    return {
+      pending: Number(row.pending),
+      delivering: Number(row.delivering),
+      oldestDueAgeMs: oldest !== null && oldest <= now ? now - oldest : 0,
+    };
+  }
+
   async requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]> {
     if (ids.length === 0) return [];
     const result = await this.db.transaction(async (client) => {
@@ -461,6 +480,15 @@ export class PostgresMessageStore implements MessageStore {
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
     return cancelOpenMessages(this.db, accountName, serviceName, reason, now);
+  }
+
+  async targetsOf(ids: string[]): Promise<MessageTarget[]> {
+    if (ids.length === 0) return [];
+    const result = await this.db.query<MessageTarget>(
+      `SELECT id, account_name AS "accountName", service_name AS "serviceName" FROM messages WHERE id = ANY($1::text[])`,
+      [ids],
+    );
+    return result.rows;
   }
 
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {

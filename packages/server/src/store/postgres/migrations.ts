@@ -251,4 +251,12 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 13,
+    name: 'replay jobs count messages without a listener',
+    sql: `
+      -- Messages a bulk replay left alone because nobody listens for their account and service.
+      ALTER TABLE replay_jobs ADD COLUMN no_listener INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

@@ -7,6 +7,7 @@ interface ReplayJobRow {
   filter: MessageFilter;
   matched: number;
   replayed: number;
+  no_listener: number;
   after_id: string | null;
   leased_until: number | null;
   started_at: number;
@@ -21,6 +22,7 @@ function toRecord(row: ReplayJobRow): ReplayJobRecord {
     filter: row.filter,
     matched: row.matched,
     replayed: row.replayed,
+    noListener: row.no_listener,
     afterId: row.after_id,
     leasedUntil: row.leased_until,
     startedAt: row.started_at,
@@ -36,8 +38,8 @@ export class PostgresReplayJobStore implements ReplayJobStore {
   async create(job: ReplayJobRecord): Promise<void> {
     await this.db.query(
       `INSERT INTO replay_jobs (job_id, status, filter, matched, replayed, after_id, leased_until, started_at,
-         finished_at, error)
-       VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10)`,
+         finished_at, error, no_listener)
+       VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         job.jobId,
         job.status,
@@ -49,6 +51,7 @@ export class PostgresReplayJobStore implements ReplayJobStore {
         job.startedAt,
         job.finishedAt,
         job.error,
+        job.noListener,
       ],
     );
   }
@@ -72,9 +75,19 @@ export class PostgresReplayJobStore implements ReplayJobStore {
   async save(job: ReplayJobRecord): Promise<void> {
     await this.db.query(
       `UPDATE replay_jobs SET status = $2, matched = $3, replayed = $4, after_id = $5, leased_until = $6,
-         finished_at = $7, error = $8
+         finished_at = $7, error = $8, no_listener = $9
        WHERE job_id = $1`,
-      [job.jobId, job.status, job.matched, job.replayed, job.afterId, job.leasedUntil, job.finishedAt, job.error],
+      [
+        job.jobId,
+        job.status,
+        job.matched,
+        job.replayed,
+        job.afterId,
+        job.leasedUntil,
+        job.finishedAt,
+        job.error,
+        job.noListener,
+      ],
     );
   }
 

@@ -10,7 +10,16 @@ import {
   toAttempt,
   toMessage,
 } from '../rows.js';
-import type { Attempt, CallbackMessage, MessageFilter, MessagePage, MessageStats, MessageStatus } from '../types.js';
+import type {
+  Attempt,
+  CallbackMessage,
+  MessageFilter,
+  MessagePage,
+  MessageStats,
+  MessageStatus,
+  MessageTarget,
+  OpenMessageStats,
+} from '../types.js';
 
 /** The first attempt as its message's row holds it (migration 6); first_started_at is null when none is. */
 interface FirstAttemptColumns {
@@ -65,6 +74,8 @@ export class SqliteMessageReads {
   private readonly selectAttempts: Statement<[string]>;
   private readonly countByStatus: Statement<[]>;
   private readonly nextPending: Statement<[]>;
+  private readonly countOpen: Statement<[]>;
+  private readonly selectTargets: Statement<[string]>;
 
   constructor(private readonly db: Database) {
     this.selectMessage = db.prepare(
@@ -76,6 +87,16 @@ export class SqliteMessageReads {
     this.nextPending = db.prepare(
       "SELECT MIN(next_attempt_at) AS at FROM messages WHERE status = 'pending'",
     ) as Statement<[]>;
+    // The partial indexes of pending and delivering messages only: no finished row is read.
+    this.countOpen = db.prepare(
+      `SELECT (SELECT COUNT(*) FROM messages WHERE status = 'pending') AS pending,
+              (SELECT COUNT(*) FROM messages WHERE status = 'delivering') AS delivering,
+              (SELECT MIN(next_attempt_at) FROM messages WHERE status = 'pending') AS oldest`,
+    ) as Statement<[]>;
+    this.selectTargets = db.prepare(
+      `SELECT id, account_name AS accountName, service_name AS serviceName FROM messages
+       WHERE id IN (SELECT value FROM json_each(?))`,
+    ) as Statement<[string]>;
     // Each part reads one partial index instead of scanning the table.
     this.countByStatus = db.prepare(
       `SELECT 'pending' AS status, COUNT(*) AS n FROM messages WHERE status = 'pending'
@@ -118,6 +139,18 @@ export class SqliteMessageReads {
       queueDepth: counts.pending + counts.delivering,
       oldestDueAgeMs: oldestDue !== null && oldestDue <= now ? now - oldestDue : 0,
     };
+  }
+  async openStats(now: number): Promise<OpenMessageStats> {
+    const row = this.countOpen.get() as { pending: number; delivering: number; oldest: number | null };
+    return {
+      pending: row.pending,
+      delivering: row.delivering,
+      oldestDueAgeMs: row.oldest !== null && row.oldest <= now ? now - row.oldest : 0,
+    };
+  }
+  async targetsOf(ids: string[]): Promise<MessageTarget[]> {
+    if (ids.length === 0) return [];
+    return this.selectTargets.all(JSON.stringify(ids)) as MessageTarget[];
   }
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
     const params: Record<string, unknown> = {};

@@ -10,6 +10,8 @@ import type {
   MessageStats,
   MessageStatus,
   MessageStore,
+  MessageTarget,
+  OpenMessageStats,
   PurgeCutoffs,
 } from '../types.js';
 import { SqliteMessageClaims } from './message-claims.js';
@@ -97,6 +99,14 @@ export class SqliteMessageStore implements MessageStore {
 
   stats(now: number): Promise<MessageStats> {
     return this.reads.stats(now);
+  }
+
+  openStats(now: number): Promise<OpenMessageStats> {
+    return this.reads.openStats(now);
+  }
+
+  targetsOf(ids: string[]): Promise<MessageTarget[]> {
+    return this.reads.targetsOf(ids);
   }
 
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {

@@ -15,10 +15,10 @@ export class SqliteReplayJobStore implements ReplayJobStore {
   constructor(db: Database) {
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO replay_jobs (job_id, status, filter, matched, replayed, after_id, leased_until, started_at,
-           finished_at, error)
-         VALUES (@job_id, @status, @filter, @matched, @replayed, @after_id, @leased_until, @started_at, @finished_at,
-           @error)`,
+        `INSERT INTO replay_jobs (job_id, status, filter, matched, replayed, no_listener, after_id, leased_until,
+           started_at, finished_at, error)
+         VALUES (@job_id, @status, @filter, @matched, @replayed, @no_listener, @after_id, @leased_until, @started_at,
+           @finished_at, @error)`,
       ),
       get: db.prepare('SELECT * FROM replay_jobs WHERE job_id = ?'),
       claim: db.prepare(
@@ -28,7 +28,8 @@ export class SqliteReplayJobStore implements ReplayJobStore {
          RETURNING *`,
       ),
       save: db.prepare(
-        `UPDATE replay_jobs SET status = @status, matched = @matched, replayed = @replayed, after_id = @after_id,
+        `UPDATE replay_jobs SET status = @status, matched = @matched, replayed = @replayed,
+           no_listener = @no_listener, after_id = @after_id,
            leased_until = @leased_until, finished_at = @finished_at, error = @error
          WHERE job_id = @job_id`,
       ),

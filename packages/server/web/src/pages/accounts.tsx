@@ -19,7 +19,7 @@ const adminCalls: RegistrationCalls = {
   keepsCredentials: true,
 };
 
-export function AccountsPage({ services }: { services: string[] }) {
+export function AccountsPage({ services, listenerPort }: { services: string[]; listenerPort: number }) {
   const { data, error, loading, refresh } = usePoll(() => api.registrations(), [], 10_000);
   const accounts = new Map<string, Registration[]>();
   for (const r of data?.items ?? []) {
@@ -50,8 +50,10 @@ export function AccountsPage({ services }: { services: string[] }) {
         <EmptyState title="No registration yet.">
           <p>
             Register a listener URL with{' '}
-            <code>ccb callbacks register 0000123456-00001 CarrierService http://127.0.0.1:9000/callbacks</code> (start a
-            listener with <code>ccb listen --port 9000</code>), or through the API:{' '}
+            <code data-testid="register-example">
+              ccb callbacks register 0000123456-00001 CarrierService http://127.0.0.1:{listenerPort}/callbacks
+            </code>{' '}
+            (start a listener with <code>ccb listen --port {listenerPort}</code>), or through the API:{' '}
             <code>POST /api/m2m/v1/callbacks/&#123;aname&#125;</code>.
           </p>
         </EmptyState>

@@ -88,6 +88,13 @@ export function JobProgress({
           </>
         ) : null}
       </p>
+      {job && job.noListener > 0 ? (
+        <p data-testid="replay-no-listener">
+          {job.noListener} {job.noListener === 1 ? 'message was' : 'messages were'} left alone: no listener is
+          registered for {job.noListener === 1 ? 'its' : 'their'} account and service, so{' '}
+          {job.noListener === 1 ? 'it' : 'they'} would fail again at once. Register a listener, then replay again.
+        </p>
+      ) : null}
       {job ? (
         <progress max={Math.max(job.matched, 1)} value={job.status === 'done' && job.matched === 0 ? 1 : job.replayed}>
           {job.replayed} of {job.matched}
