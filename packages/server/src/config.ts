@@ -47,6 +47,8 @@ export interface Config {
   databaseUrl: string;
   /** PostgreSQL connections per instance (CCB_DB_POOL_SIZE). */
   databasePoolSize: number;
+  /** PostgreSQL: width of the history's time partitions (CCB_PARTITION_INTERVAL). */
+  partitionIntervalMs: number;
   /** PostgreSQL: the bounds of every wait on the database, in milliseconds (CCB_DB_*). */
   databaseTimeouts: {
     connectTimeoutMs: number;
@@ -423,6 +425,13 @@ export const SERVE_SETTINGS = {
     description: 'PostgreSQL connections per instance',
     parse: positiveInteger,
   }),
+  partitionInterval: setting({
+    env: ['CCB_PARTITION_INTERVAL'],
+    default: '1d',
+    description:
+      'PostgreSQL: width of the time partitions of the message history; retention drops whole partitions, so messages stay up to this much longer than their retention',
+    parse: positiveDuration,
+  }),
   databaseConnectTimeout: setting({
     env: ['CCB_DB_CONNECT_TIMEOUT'],
     default: '5s',
@@ -634,6 +643,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     port: values.port,
     databaseUrl: values.databaseUrl,
     databasePoolSize: values.databasePoolSize,
+    partitionIntervalMs: values.partitionInterval,
     databaseTimeouts: {
       connectTimeoutMs: values.databaseConnectTimeout,
       statementTimeoutMs: values.databaseStatementTimeout,

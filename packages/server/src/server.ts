@@ -44,6 +44,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
   const logger = options.logger ?? createLogger(config.logLevel, undefined, format);
   const store = await openStore(config.databaseUrl, {
     poolSize: config.databasePoolSize,
+    partitionIntervalMs: config.partitionIntervalMs,
     ...config.databaseTimeouts,
   });
   let delivery: Delivery | null = null;

@@ -13,7 +13,7 @@ import {
 } from '../src/services/messages.js';
 import { RegistrationService } from '../src/services/registrations.js';
 import { openStore } from '../src/store/index.js';
-import type { Attempt, Store } from '../src/store/types.js';
+import type { Attempt, RegistrationKey, Store } from '../src/store/types.js';
 import { testDatabaseBackends } from './postgres.js';
 
 const ACCOUNT = '0000123456-00001';
@@ -29,7 +29,9 @@ for (const backend of await testDatabaseBackends()) {
     beforeEach(async () => {
       const database = await backend.create();
       drop = database.drop;
-      backendStore = await openStore(database.url, { poolSize: 4 });
+      // PostgreSQL retention drops whole time partitions: a millisecond wide, it works to the
+      // millisecond, as SQLite's does, for the retention tests below.
+      backendStore = await openStore(database.url, { poolSize: 4, partitionIntervalMs: 1 });
       await backendStore.migrate();
       key = randomBytes(32);
       store = await createServices(backendStore, key);
@@ -203,6 +205,31 @@ for (const backend of await testDatabaseBackends()) {
         published.map((p) => p.id),
       );
       assert.deepEqual(await store.messages.findIds({ status: 'failed', until: T0 }, 10, null), []);
+    });
+
+    it('stores a message failed, not pending, when its registration is removed between the check and the insert', async () => {
+      let checked: boolean[] = [];
+      // The store as the message service sees it, but the removal commits right after the check found
+      // the registration, before the message's row is written.
+      const racingStore = new Proxy(backendStore, {
+        get(target, property) {
+          if (property !== 'registrations') return Reflect.get(target, property, target);
+          return {
+            async exists(keys: RegistrationKey[]) {
+              checked = await target.registrations.exists(keys);
+              assert.equal(await store.registrations.remove(ACCOUNT, 'CarrierService'), true);
+              return checked;
+            },
+          };
+        },
+      });
+      const racing = new MessageService(racingStore, store.registrations);
+      const [published] = await racing.publish([message()], T0);
+      assert.deepEqual(checked, [true], 'the check found the registration');
+      assert.equal(published.status, 'failed');
+      const stored = await store.messages.get(published.id);
+      assert.deepEqual([stored?.message.status, stored?.message.reason], ['failed', 'no_registration']);
+      assert.deepEqual(await store.messages.claimDue(T0 + 1, 10, LEASE), [], 'nothing is left queued for nobody');
     });
 
     it('purges delivered and failed messages past their retention, with their attempts', async () => {

@@ -62,6 +62,8 @@ export const childProcessTest: { skip?: string } = fastTier
 export interface ServerProcess {
   child: ChildProcess;
   baseUrl: string;
+  /** What the process printed so far (stdout and stderr), when spawned by spawnServer. */
+  output?(): string;
 }
 
 /**
@@ -152,7 +154,7 @@ export async function spawnServer(
       reject(new Error(`the server exited with ${code}:\n${output}`));
     });
   });
-  return { child, baseUrl };
+  return { child, baseUrl, output: () => output };
 }
 
 const asDatabaseUrl = (db: string) => (/^(sqlite:|postgres(ql)?:\/\/)/.test(db) ? db : `sqlite:${db}`);

@@ -142,7 +142,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
   async function publish(messages: PublishRequest[], traceparent: string | string[] | undefined) {
     const startedAt = Date.now();
     try {
-      const results = await publisher.publish(messages, startedAt);
+      const results = await publisher.publish(messages, messageService.now());
       // A publish span per message newly stored (a repeated Idempotency-Key stored nothing).
       if (ctx.tracer !== null) {
         const stored = results.flatMap((result, i) =>
@@ -343,8 +343,13 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         }
         request.audit = { accountName: found.message.accountName };
       }
-      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, Date.now());
-      const noListener = async () => noListenerError(id, (await messageService.get(id))?.message);
+      const replay = () => messageService.replay([id], ctx.config.delivery.maxAttempts, messageService.now());
+      const noListener = async () => {
+        const message = (await messageService.get(id))?.message;
+        // The refusal's audit entry names the message's account, as a replay's does.
+        request.audit ??= { accountName: message?.accountName ?? null };
+        return noListenerError(id, message);
+      };
       let outcome = await replay();
       if (outcome.noListener.length > 0) throw await noListener();
       if (outcome.replayed.length === 0) {
@@ -483,7 +488,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
     },
     async (request) => {
       refuseLimited(request, 'stats');
-      return messageService.stats(Date.now());
+      return messageService.stats(messageService.now());
     },
   );
 };

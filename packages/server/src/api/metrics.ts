@@ -10,7 +10,7 @@ import { ErrorCodes, HttpError } from './errors.js';
  * CCB_METRICS_TOKEN set, a scrape needs `Authorization: Bearer <token>`.
  */
 export const metricsRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const source = () => ctx.store.messages.openStats(Date.now());
+  const source = () => ctx.store.messages.openStats(ctx.store.now());
   const { metrics } = ctx;
   metrics.setQueueStatsSource(source);
   app.addHook('onClose', async () => metrics.clearQueueStatsSource(source));

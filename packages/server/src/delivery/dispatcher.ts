@@ -1,6 +1,7 @@
 import { type HandBackReason, HandBackReasons } from '../domain/hand-back.js';
 import type { StructuredLogger } from '../logger.js';
 import type { ClaimedMessage, DeliveryQueue } from '../services/messages.js';
+import type { CallbackMessage } from '../store/types.js';
 import { AttemptStage, type AttemptTracer, type Sender } from './attempt-stage.js';
 import { LoopLag } from './loop-lag.js';
 import { type AttemptTicket, OriginScheduler } from './origin-scheduler.js';
@@ -93,7 +94,21 @@ export class Dispatcher {
   private inFlight = 0;
   /** Claim only once this much room is free while busy, so completions do not each cause a tiny claim. */
   private readonly lowWater: number;
+  /**
+   * Lease kept beyond a whole attempt when one starts: a second, or half of what the lease has beyond
+   * the attempt timeout when that is less (a lease just renewed must still be enough to start).
+   */
+  private readonly leaseMargin: number;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * Claimed messages this dispatcher holds (waiting, in flight, or with an outcome not yet written),
+   * whose leases it renews; and those whose lease another claim took meanwhile (never handed back
+   * by this one).
+   */
+  private readonly held = new Map<string, CallbackMessage>();
+  private readonly lost = new Set<string>();
+  private renewTimer: NodeJS.Timeout | null = null;
+  private renewing = false;
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -112,6 +127,7 @@ export class Dispatcher {
       now: this.now,
       onAttempts: options.onAttempts,
       onRetries: () => this.wake(),
+      onWritten: (ids) => this.forget(ids),
     });
     this.loopLag = new LoopLag(this.now);
     this.scheduler = new OriginScheduler({
@@ -120,6 +136,7 @@ export class Dispatcher {
       loopLag: this.loopLag.current,
     });
     this.lowWater = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 4));
+    this.leaseMargin = Math.min(LEASE_MARGIN_MS, (options.leaseMs - options.attemptTimeoutMs) / 2);
   }
 
   /** The loop's state, with `delivering` for an idle loop whose attempts are in flight. */
@@ -135,6 +152,10 @@ export class Dispatcher {
   start(): void {
     if (!this.enter('idle', 'stopped')) return;
     this.loopLag.start();
+    // A third of the lease apart, so a lease is renewed while two thirds of it are left, even when
+    // the machine is so starved that attempts and their writes take longer than the lease.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(1, Math.floor(this.options.leaseMs / 3)));
+    this.renewTimer.unref();
     this.wake();
   }
 
@@ -208,6 +229,8 @@ export class Dispatcher {
     }
     await this.writer.flush();
     this.loopLag.stop();
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
     this.enter('stopped', 'draining');
   }
 
@@ -271,17 +294,78 @@ export class Dispatcher {
   private place(claimed: ClaimedMessage[], now: number): number {
     const slow: [at: number, id: string][] = [];
     const stuck: [at: number, id: string][] = [];
+    // The claim may have taken long on a busy database or machine: what is left of each lease is
+    // measured now, not from when the claim was asked for.
+    const current = this.now();
+    const short: ClaimedMessage[] = [];
     for (const item of claimed) {
+      if (!this.leaseCoversAttempt(item, current)) {
+        short.push(item);
+        continue;
+      }
       const origin = this.originOf(item);
       // The room the engine has for claimed messages, this one included.
       const room = this.options.concurrency - this.inFlight - this.scheduler.waiting;
       const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency, room);
-      if (placement.action === 'start') this.startAttempt(origin, item, now);
-      else if (placement.action === 'hand_back') (placement.stuck ? stuck : slow).push([placement.at, item.message.id]);
+      if (placement.action === 'hand_back') (placement.stuck ? stuck : slow).push([placement.at, item.message.id]);
+      else {
+        this.held.set(item.message.id, item.message);
+        if (placement.action === 'start') this.startAttempt(origin, item, now);
+      }
     }
     this.releaseAt(slow, HandBackReasons.originSlow);
     this.releaseAt(stuck, HandBackReasons.originStuck);
+    if (short.length > 0) void this.renewThenPlace(short);
     return slow.length + stuck.length;
+  }
+
+  /** Whether what is left of the message's lease covers a whole attempt, with a margin. */
+  private leaseCoversAttempt(item: ClaimedMessage, now: number): boolean {
+    return (item.message.lockedUntil ?? 0) - now >= this.options.attemptTimeoutMs + this.leaseMargin;
+  }
+
+  /**
+   * Claimed messages whose lease no longer covers a whole attempt (a slow claim, a wait for their
+   * origin): their leases are renewed first, then they are placed again; those whose lease another
+   * claim took are that claim's, and those still short after the renewal go back to the store.
+   */
+  private async renewThenPlace(items: ClaimedMessage[]): Promise<void> {
+    for (const item of items) this.held.set(item.message.id, item.message);
+    const now = this.now();
+    const lockedUntil = now + this.options.leaseMs;
+    let renewed: Set<string>;
+    try {
+      renewed = new Set(
+        await this.options.store.renew(
+          items.map((c) => ({ id: c.message.id, lockedUntil: c.message.lockedUntil ?? 0 })),
+          lockedUntil,
+          now,
+        ),
+      );
+    } catch (error) {
+      this.options.logger.error({ err: error, count: items.length }, 'renewing leases failed');
+      await this.release(
+        items.map((c) => c.message.id),
+        this.now(),
+        HandBackReasons.leaseShort,
+      );
+      return;
+    }
+    const again: ClaimedMessage[] = [];
+    const back: string[] = [];
+    const current = this.now();
+    for (const item of items) {
+      if (!renewed.has(item.message.id)) {
+        this.forget([item.message.id]);
+        continue;
+      }
+      item.message.lockedUntil = lockedUntil;
+      if (this.leaseCoversAttempt(item, current) && (this.loop === 'idle' || this.loop === 'claiming'))
+        again.push(item);
+      else back.push(item.message.id);
+    }
+    if (back.length > 0) await this.release(back, current, HandBackReasons.leaseShort);
+    if (again.length > 0) this.place(again, current);
   }
 
   /** Hands back what waits for stuck origins, freeing the room it holds for origins that answer. */
@@ -327,6 +411,7 @@ export class Dispatcher {
       this.writer.add(record);
     } catch (error) {
       // Not recorded: the message stays claimed until its lease ends, then it is delivered again.
+      this.forget([item.message.id]);
       this.options.logger.error({ err: error, messageId: item.message.id }, 'recording an attempt failed');
     } finally {
       this.afterAttempt(ticket, originMs);
@@ -337,7 +422,7 @@ export class Dispatcher {
     this.inFlight--;
     const now = this.now();
     this.scheduler.finished(ticket, now, originMs);
-    const tooLate: string[] = [];
+    const tooLate: ClaimedMessage[] = [];
     this.startWaiting(ticket.origin, now, tooLate);
     // A global slot came free: other origins may have messages waiting only for that.
     if (this.scheduler.waiting > 0 && this.inFlight < this.options.concurrency) {
@@ -346,7 +431,7 @@ export class Dispatcher {
         if (other !== ticket.origin) this.startWaiting(other, now, tooLate);
       }
     }
-    if (tooLate.length > 0) void this.release(tooLate, now, HandBackReasons.leaseShort);
+    if (tooLate.length > 0) void this.renewThenPlace(tooLate);
     if (this.inFlight === 0 && this.idleWaiters.length > 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
@@ -360,24 +445,72 @@ export class Dispatcher {
   }
 
   /** Starts an origin's waiting messages while the limits allow. */
-  private startWaiting(origin: string, now: number, tooLate: string[]): void {
+  private startWaiting(origin: string, now: number, tooLate: ClaimedMessage[]): void {
     while (this.loop !== 'draining' && this.loop !== 'stopped' && this.inFlight < this.options.concurrency) {
       const next = this.scheduler.next(origin);
       if (!next) return;
       // Starting after the lease could end would let another claim deliver it concurrently.
       const leaseLeft = (next.message.lockedUntil ?? 0) - now;
-      if (leaseLeft < this.options.attemptTimeoutMs + LEASE_MARGIN_MS) tooLate.push(next.message.id);
+      if (leaseLeft < this.options.attemptTimeoutMs + this.leaseMargin) tooLate.push(next);
       else this.startAttempt(origin, next, now);
     }
   }
 
   private async release(ids: string[], nextAttemptAt: number, reason: HandBackReason): Promise<void> {
     this.backlog = true;
+    // A message whose lease another claim took is that claim's now: not handed back from here.
+    if (this.lost.size > 0) ids = ids.filter((id) => !this.lost.has(id));
+    this.forget(ids);
+    if (ids.length === 0) return;
     this.options.onHandBack?.(ids.length, reason);
     try {
       await this.options.store.release(ids, nextAttemptAt);
     } catch (error) {
       this.options.logger.error({ err: error, count: ids.length }, 'handing back claimed messages failed');
+    }
+  }
+
+  /** No longer held: its lease is not renewed any more. */
+  private forget(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.held.delete(id);
+      this.lost.delete(id);
+    }
+  }
+
+  /**
+   * Renews, in one store call, the leases of held messages with less than two thirds of a lease left,
+   * so a lease never ends under an attempt that is waiting, running or being recorded, however long
+   * that takes. A lease found taken or ended (the process was stopped longer than it) is lost: the
+   * message is another claim's; this dispatcher starts no attempt on it and never hands it back.
+   */
+  private async renewLeases(): Promise<void> {
+    if (this.renewing || this.held.size === 0) return;
+    const now = this.now();
+    const threshold = now + (this.options.leaseMs * 2) / 3;
+    const due: CallbackMessage[] = [];
+    for (const message of this.held.values()) {
+      if (!this.lost.has(message.id) && (message.lockedUntil ?? 0) <= threshold) due.push(message);
+    }
+    if (due.length === 0) return;
+    this.renewing = true;
+    const lockedUntil = now + this.options.leaseMs;
+    try {
+      const renewed = new Set(
+        await this.options.store.renew(
+          due.map((m) => ({ id: m.id, lockedUntil: m.lockedUntil ?? 0 })),
+          lockedUntil,
+          now,
+        ),
+      );
+      for (const message of due) {
+        if (renewed.has(message.id)) message.lockedUntil = lockedUntil;
+        else if (this.held.has(message.id)) this.lost.add(message.id);
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error, count: due.length }, 'renewing leases failed');
+    } finally {
+      this.renewing = false;
     }
   }
 

@@ -69,11 +69,17 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     pollIntervalMs: delivery.pollIntervalMs,
     userAgent: USER_AGENT,
     tracer: ctx.tracer ?? null,
+    // Leases and due times in the store's clock (the database's on PostgreSQL), not this process's.
+    now: () => ctx.messages.now(),
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
     onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
-  const stopRetention = startRetention(store.messages, ctx.config.retention, logger, (purged, seconds) =>
-    ctx.metrics.recordPurge(purged, seconds),
+  const stopRetention = startRetention(
+    store.messages,
+    ctx.config.retention,
+    logger,
+    (purged, seconds) => ctx.metrics.recordPurge(purged, seconds),
+    () => ctx.messages.now(),
   );
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).

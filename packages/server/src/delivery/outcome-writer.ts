@@ -12,6 +12,8 @@ export interface OutcomeWriterOptions {
   onAttempts?: (results: readonly SendResult[]) => void;
   /** A written batch held a retry: one may be due before the dispatcher's current sleep ends. */
   onRetries?: () => void;
+  /** The messages of a batch whose write ended (written, or failed: their leases then lapse). */
+  onWritten?: (ids: string[]) => void;
 }
 
 /**
@@ -43,6 +45,7 @@ export class OutcomeWriter {
       // The messages stay claimed; their leases lapse and they are delivered again (at least once).
       this.options.logger.error({ err: error, count: outcomes.length }, 'recording attempt outcomes failed');
     }
+    this.options.onWritten?.(outcomes.map((outcome) => outcome.attempt.messageId));
     this.options.onAttempts?.(group.map((entry) => entry.input.result));
     if (outcomes.some((outcome) => outcome.kind === 'retry')) this.options.onRetries?.();
   }

@@ -38,7 +38,7 @@ export class ReplayJobs {
   ) {}
 
   async start(filter: MessageFilter): Promise<ReplayJob> {
-    const now = Date.now();
+    const now = this.messages.now();
     const job: ReplayJob = {
       jobId: `rpl_${randomUUID().replaceAll('-', '')}`,
       status: 'running',
@@ -67,13 +67,13 @@ export class ReplayJobs {
       try {
         for (;;) {
           if (this.stopped) return;
-          const now = Date.now();
+          const now = this.messages.now();
           const job = await this.jobs.claimAbandoned(now, now + REPLAY_JOB_LEASE_MS);
           if (!job) break;
           this.logger.info({ jobId: job.jobId, matched: job.matched }, 'resuming a bulk replay');
           this.track(this.run(job));
         }
-        await this.jobs.purge(Date.now() - KEPT_FINISHED_MS);
+        await this.jobs.purge(this.messages.now() - KEPT_FINISHED_MS);
       } catch (error) {
         this.logger.warn({ err: error }, 'looking for abandoned bulk replays failed');
       }
@@ -101,7 +101,7 @@ export class ReplayJobs {
         if (this.stopped) return;
         const ids = await this.messages.findIds(job.filter, PAGE_SIZE, job.afterId);
         if (ids.length > 0) {
-          const { replayed, noListener } = await this.messages.replay(ids, this.maxAttempts, Date.now());
+          const { replayed, noListener } = await this.messages.replay(ids, this.maxAttempts, this.messages.now());
           job.matched += ids.length;
           job.replayed += replayed.length;
           job.noListener += noListener.length;
@@ -109,7 +109,7 @@ export class ReplayJobs {
           if (replayed.length > 0) this.onQueued();
         }
         if (ids.length < PAGE_SIZE) break;
-        job.leasedUntil = Date.now() + REPLAY_JOB_LEASE_MS;
+        job.leasedUntil = this.messages.now() + REPLAY_JOB_LEASE_MS;
         await this.jobs.save(job);
         // Give publishes and deliveries a turn between pages.
         await new Promise((resolve) => setImmediate(resolve));
@@ -120,7 +120,7 @@ export class ReplayJobs {
       job.error = (error as Error).message;
       this.logger.error({ err: error, jobId: job.jobId }, 'bulk replay failed');
     }
-    job.finishedAt = Date.now();
+    job.finishedAt = this.messages.now();
     job.leasedUntil = null;
     try {
       await this.jobs.save(job);

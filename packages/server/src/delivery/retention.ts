@@ -4,17 +4,22 @@ import type { MessageStore } from '../store/types.js';
 
 /**
  * Deletes messages (and their attempts) past retention: delivered after 7 days, failed/cancelled
- * after 30 by default; and expired idempotency keys (services/messages.ts). Each backend deletes in
- * chunks that concurrent instances do not share, so every instance may run it.
+ * after 30 by default; and expired idempotency keys (services/messages.ts). SQLite deletes in chunks;
+ * PostgreSQL drops whole time partitions (see PostgresMessageStore.purge). Every instance may run it.
  */
 export async function purgeExpiredMessages(
   store: MessageStore,
   retention: RetentionConfig,
   now: number = Date.now(),
 ): Promise<number> {
+  // On a partitioned store, a cutoff between two partition boundaries would delete the older part of
+  // a partition row by row; rounded down, it drops whole partitions only (rows stay at most one step
+  // longer than their retention).
+  const step = store.retentionStepMs;
+  const floor = (cutoff: number) => (step ? cutoff - (((cutoff % step) + step) % step) : cutoff);
   return store.purge({
-    deliveredBefore: now - retention.deliveredMs,
-    failedBefore: now - retention.failedMs,
+    deliveredBefore: floor(now - retention.deliveredMs),
+    failedBefore: floor(now - retention.failedMs),
     keysExpiredBy: now,
   });
 }
@@ -28,12 +33,13 @@ export function startRetention(
   retention: RetentionConfig,
   logger: StructuredLogger,
   onPurged?: (purged: number, seconds: number) => void,
+  clock: () => number = Date.now,
 ): () => void {
   let running: Promise<void> | null = null;
   const run = () => {
     if (running) return;
     const started = performance.now();
-    running = purgeExpiredMessages(store, retention)
+    running = purgeExpiredMessages(store, retention, clock())
       .then((purged) => {
         const seconds = (performance.now() - started) / 1000;
         onPurged?.(purged, seconds);

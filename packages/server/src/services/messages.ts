@@ -83,6 +83,8 @@ export interface DeliveryQueue {
   complete(outcomes: AttemptOutcome[], now: number): Promise<void>;
   /** Hands claimed messages back unattempted: pending again at `nextAttemptAt`. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
+  /** Extends the leases still held (see MessageStore.renew); returns the ids extended. */
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]>;
   nextDueAt(): Promise<number | null>;
 }
 
@@ -115,6 +117,14 @@ export class MessageService implements DeliveryQueue {
     private readonly store: Store,
     private readonly registrations: RegistrationService,
   ) {}
+
+  /**
+   * The time publish times, due times and leases are given in: the store's clock (the database
+   * server's on PostgreSQL, so instances with skewed clocks agree).
+   */
+  now(): number {
+    return this.store.now();
+  }
 
   /** Set by this process's delivery engine while it runs (null when it stops, or in an `api` process). */
   setHandoff(handoff: Handoff | null): void {
@@ -183,6 +193,9 @@ export class MessageService implements DeliveryQueue {
         nextAttemptAt: isRegistered ? now : null,
         lockedUntil: handOver ? lockedUntil : null,
         reason: isRegistered ? null : MessageReasons.noRegistration,
+        // Queued only while the registration still exists when the row is written (a removal in
+        // between would otherwise leave it pending for nobody); see below.
+        requireRegistration: isRegistered,
         idempotency:
           m.idempotencyKey && keyed
             ? {
@@ -195,8 +208,30 @@ export class MessageService implements DeliveryQueue {
       if (handOver) handed.push(insert);
       return insert;
     });
-    if (inserts.length > 0) await this.store.messages.insert(inserts, now);
-    if (handoff && handed.length > 0) await this.handOver(handoff, handed, now);
+    const refused = new Set(inserts.length > 0 ? await this.store.messages.insert(inserts, now) : []);
+    if (refused.size > 0) {
+      // Removed between the check and the insert: stored failed, as a publish after the removal is.
+      const unregistered = inserts
+        .filter((m) => refused.has(m.id))
+        .map(
+          (m): MessageInsert => ({
+            ...m,
+            status: 'failed',
+            nextAttemptAt: null,
+            lockedUntil: null,
+            reason: MessageReasons.noRegistration,
+            requireRegistration: false,
+          }),
+        );
+      await this.store.messages.insert(unregistered, now);
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i];
+        if (result && !result.duplicate && refused.has(result.id))
+          results[i] = { id: result.id, status: 'failed', duplicate: false };
+      }
+    }
+    const toHand = refused.size > 0 ? handed.filter((m) => !refused.has(m.id)) : handed;
+    if (handoff && toHand.length > 0) await this.handOver(handoff, toHand, now);
     for (const [i, first] of keyed?.repeats ?? []) {
       const earlier = results[first] as PublishedMessage;
       results[i] = { id: earlier.id, status: earlier.status, duplicate: true };
@@ -361,6 +396,10 @@ export class MessageService implements DeliveryQueue {
 
   release(ids: string[], nextAttemptAt: number): Promise<void> {
     return this.store.messages.release(ids, nextAttemptAt);
+  }
+
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    return this.store.messages.renew(leases, lockedUntil, now);
   }
 
   nextDueAt(): Promise<number | null> {

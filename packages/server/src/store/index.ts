@@ -7,6 +7,8 @@ import type { Store } from './types.js';
 export interface StoreOptions extends DatabaseTimeouts {
   /** PostgreSQL: connections in the pool (CCB_DB_POOL_SIZE). */
   poolSize?: number;
+  /** PostgreSQL: width of the history's time partitions (CCB_PARTITION_INTERVAL). */
+  partitionIntervalMs?: number;
 }
 
 /**

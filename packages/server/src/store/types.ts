@@ -232,6 +232,12 @@ export interface MessageInsert {
   reason: string | null;
   /** With a key, the key row is written too, in the same transaction. */
   idempotency: { key: string; fingerprint: string; expiresAt: number } | null;
+  /**
+   * Stored only while a registration of its account and service exists, checked in the insert's own
+   * transaction (on PostgreSQL the registration row is locked until the commit, so a removal waits
+   * for it and then cancels the message); otherwise left out, and its id returned by `insert`.
+   */
+  requireRegistration?: boolean;
 }
 
 /** The message an unexpired idempotency key points at. */
@@ -323,8 +329,9 @@ export interface MessageStore {
   /**
    * Inserts messages (and their idempotency keys) in one transaction. A key already held by an
    * unexpired message fails the whole call with IdempotencyKeyTakenError; an expired one is taken over.
+   * Returns the ids left out because their registration was gone (see `requireRegistration`).
    */
-  insert(messages: MessageInsert[], now: number): Promise<void>;
+  insert(messages: MessageInsert[], now: number): Promise<string[]>;
   /** For each key, in order, the unexpired key's message, or null. */
   findIdempotencyKeys(
     keys: { accountName: string; serviceName: string; key: string }[],
@@ -340,6 +347,12 @@ export interface MessageStore {
   update(changes: MessageChange[], now: number): Promise<void>;
   /** `delivering` → `pending`, due at `nextAttemptAt`, without an attempt. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
+  /**
+   * Extends to `lockedUntil` the leases of claimed messages that still hold the lease given (its
+   * `lockedUntil`), unexpired at `now`; a lease that ran out or was taken by another claim is left.
+   * Returns the ids extended.
+   */
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]>;
   /** The earliest time something becomes due (pending nextAttemptAt or delivering lease end). */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<{ message: CallbackMessage; attempts: Attempt[] } | null>;
@@ -364,6 +377,11 @@ export interface MessageStore {
   findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]>;
   /** Deletes finished messages (with their attempts and keys) and expired keys, in chunks. */
   purge(cutoffs: PurgeCutoffs): Promise<number>;
+  /**
+   * When set, retention works in steps of this width (PostgreSQL: the history's partition width): the
+   * retention task rounds its cutoffs down to a multiple of it, so whole partitions go at once.
+   */
+  readonly retentionStepMs?: number;
 }
 
 export type ReplayJobStatus = 'running' | 'done' | 'failed';
@@ -537,6 +555,12 @@ export interface Store {
   messages: MessageStore;
   replayJobs: ReplayJobStore;
   statsSamples: StatsSampleStore;
+  /**
+   * The time (epoch ms) that messages' due times, leases and publish times are given in. SQLite (one
+   * process): the process clock. PostgreSQL: the database server's clock, so instances whose clocks
+   * disagree still agree on when a lease ends (see PostgresStore.now).
+   */
+  now(): number;
   access: AccessStore;
   /** Applies pending migrations; safe to call at every start and from several instances at once. */
   migrate(): Promise<void>;

@@ -169,6 +169,155 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 6,
+    name: 'hot queue apart from a partitioned history',
+    sql: `
+      -- The previous layout (one messages table for queue and history) moves aside; its rows are
+      -- copied into the new tables below and it is dropped at the end of this migration.
+      ALTER TABLE messages RENAME TO messages_v5;
+      ALTER TABLE attempts RENAME TO attempts_v5;
+      DROP INDEX IF EXISTS messages_due, messages_lease, messages_open, messages_finished, messages_account;
+
+      -- Partitions of a history table are made by the service (store/postgres/partitions.ts) and by
+      -- this function, never by hand: the one for a time is cut from the grid of width_ms (epoch
+      -- aligned) and clipped to the gap between its existing neighbours, so partitions made with
+      -- another width never overlap. CREATE TABLE then ATTACH: the live parent is only ever locked
+      -- SHARE UPDATE EXCLUSIVE (publishes and claims go on), never ACCESS EXCLUSIVE.
+      CREATE FUNCTION ccb_ensure_partition(parent TEXT, at_ms BIGINT, width_ms BIGINT, fill INTEGER)
+      RETURNS TEXT LANGUAGE plpgsql AS $$
+        DECLARE
+          lo BIGINT := at_ms - (((at_ms % width_ms) + width_ms) % width_ms);
+          hi BIGINT := lo + width_ms;
+          b RECORD;
+          child TEXT;
+        BEGIN
+          PERFORM pg_advisory_xact_lock(hashtext('ccb_partitions'));
+          FOR b IN SELECT m[1]::BIGINT AS f, m[2]::BIGINT AS t
+            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,
+              LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''?(-?[0-9]+)''?\\) TO \\(''?(-?[0-9]+)''?\\)') m
+            WHERE i.inhparent = parent::regclass
+          LOOP
+            IF b.f <= at_ms AND at_ms < b.t THEN RETURN NULL; END IF;
+            IF b.t <= at_ms AND b.t > lo THEN lo := b.t; END IF;
+            IF b.f > at_ms AND b.f < hi THEN hi := b.f; END IF;
+          END LOOP;
+          child := parent || '_p' || replace(lo::TEXT, '-', 'm') || '_' || replace(hi::TEXT, '-', 'm');
+          -- A table of that name detached by a retention run that has not dropped it yet.
+          IF to_regclass(quote_ident(child)) IS NOT NULL THEN
+            child := child || '_' || (floor(random() * 1e9))::BIGINT;
+          END IF;
+          EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS) WITH (fillfactor = %s)', child, parent, fill);
+          EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)', parent, child, lo, hi);
+          RETURN child;
+        END $$;
+
+      -- History: one row per message, written at publish and updated once when the message ends
+      -- (delivered, failed, cancelled) or is replayed. Partitioned by part_at, the creation time, or
+      -- the time the row was moved to a newer partition to outlive the drop of its own. The columns
+      -- that change at the end come last, so the update's WAL record carries little more than them.
+      CREATE SEQUENCE message_seq;
+      CREATE TABLE messages (
+        part_at         BIGINT NOT NULL,
+        seq             BIGINT NOT NULL DEFAULT nextval('message_seq'), -- insertion order, list cursor
+        id              TEXT NOT NULL,
+        account_name    TEXT NOT NULL,
+        service_name    TEXT NOT NULL,
+        idempotency_key TEXT,
+        created_at      BIGINT NOT NULL,
+        payload         TEXT NOT NULL,
+        max_attempts    INTEGER NOT NULL,
+        -- 'pending' while the message is in the queue table (which holds its live state), then final.
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        reason          TEXT,
+        updated_at      BIGINT NOT NULL,
+        delivered_at    BIGINT
+      ) PARTITION BY RANGE (part_at);
+      -- No index reads a column the final update changes, so that update is HOT (no index writes).
+      CREATE INDEX messages_id ON messages (id);
+      CREATE INDEX messages_seq ON messages (seq);
+      CREATE INDEX messages_account ON messages (account_name, seq);
+
+      CREATE TABLE attempts (
+        part_at          BIGINT NOT NULL, -- the message's
+        message_id       TEXT NOT NULL,
+        attempt_number   INTEGER NOT NULL,
+        started_at       BIGINT NOT NULL,
+        url              TEXT NOT NULL,
+        status_code      INTEGER,
+        latency_ms       DOUBLE PRECISION NOT NULL,
+        error            TEXT,
+        response_excerpt TEXT,
+        error_kind       TEXT,
+        PRIMARY KEY (message_id, attempt_number, part_at)
+      ) PARTITION BY RANGE (part_at);
+
+      -- The hot queue: one narrow row per open message (no payload, no history), inserted at
+      -- publish, updated by claims, hand-backs and retries, deleted when the message ends.
+      -- due_at is the next attempt while pending and the lease's end while leased, so one index
+      -- finds both what is due and what a dead worker left.
+      CREATE TABLE queue (
+        message_id   TEXT PRIMARY KEY,
+        part_at      BIGINT NOT NULL, -- where the message's history row is
+        account_name TEXT NOT NULL,
+        service_name TEXT NOT NULL,
+        due_at       BIGINT NOT NULL,
+        leased       BOOLEAN NOT NULL,
+        attempts     INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        reason       TEXT,
+        updated_at   BIGINT NOT NULL
+      );
+      CREATE INDEX queue_due ON queue (due_at);
+      -- Every row is inserted, updated and deleted within seconds: vacuum after a fixed number of
+      -- dead rows (not a share of a table whose size swings), without cost pauses, so the due index
+      -- that claims walk never fills with dead entries.
+      ALTER TABLE queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000, autovacuum_vacuum_cost_delay = 0);
+
+      -- The rows of the previous layout, each in the partition of its creation day.
+      DO $$ DECLARE d BIGINT; BEGIN
+        FOR d IN SELECT DISTINCT created_at - created_at % 86400000 FROM messages_v5 LOOP
+          PERFORM ccb_ensure_partition('messages', d, 86400000, 50);
+          PERFORM ccb_ensure_partition('attempts', d, 86400000, 100);
+        END LOOP;
+      END $$;
+      INSERT INTO messages (part_at, seq, id, account_name, service_name, idempotency_key, created_at, payload,
+          max_attempts, status, attempts, reason, updated_at, delivered_at)
+        SELECT created_at, seq, id, account_name, service_name, idempotency_key, created_at, payload, max_attempts,
+          CASE WHEN status IN ('pending', 'delivering') THEN 'pending' ELSE status END, attempts, reason, updated_at,
+          delivered_at
+        FROM messages_v5 ORDER BY seq;
+      INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, attempts, max_attempts,
+          reason, updated_at)
+        SELECT id, created_at, account_name, service_name,
+          CASE WHEN status = 'delivering' THEN COALESCE(locked_until, next_attempt_at, updated_at)
+            ELSE COALESCE(next_attempt_at, updated_at) END,
+          status = 'delivering', attempts, max_attempts, reason, updated_at
+        FROM messages_v5 WHERE status IN ('pending', 'delivering');
+      INSERT INTO attempts (part_at, message_id, attempt_number, started_at, url, status_code, latency_ms, error,
+          response_excerpt, error_kind)
+        SELECT m.created_at, a.message_id, a.attempt_number, a.started_at, a.url, a.status_code, a.latency_ms, a.error,
+          a.response_excerpt, a.error_kind
+        FROM attempts_v5 a JOIN messages_v5 m ON m.id = a.message_id;
+      SELECT setval('message_seq', GREATEST((SELECT max(seq) FROM messages_v5), 0) + 1, false);
+      DROP TABLE attempts_v5;
+      DROP TABLE messages_v5;
+    `,
+  },
+  {
+    version: 7,
+    name: 'sessions and access tokens by user and by client',
+    sql: `
+      -- Ending a user's sessions, and removing a client or replacing its secret (its tokens and the
+      -- sessions logged in through it), find the rows by these instead of reading every row.
+      CREATE INDEX sessions_user ON sessions (username);
+      CREATE INDEX sessions_client ON sessions (client_id);
+      CREATE INDEX access_tokens_client ON access_tokens (client_id);
+    `,
+  },
+  {
     version: 10,
     name: 'api keys, portal links and sessions, shared attempt counters',
     sql: `

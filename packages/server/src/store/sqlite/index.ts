@@ -30,6 +30,11 @@ export class SqliteStore implements Store {
   private readonly checkpointer: WalCheckpointer | null;
   private readonly availability = new SqliteAvailability();
 
+  /** One process owns the file: its own clock is the only one. */
+  now(): number {
+    return Date.now();
+  }
+
   /** `path` is a file path or `:memory:`; its folder is created when missing. */
   constructor(private readonly path: string) {
     if (path !== ':memory:') createPrivately(path);

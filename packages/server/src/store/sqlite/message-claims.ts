@@ -48,6 +48,12 @@ export class SqliteMessageClaims {
   private readonly claimDueRows: Statement;
   private readonly claimOne: Statement;
   private readonly releaseOne: Statement;
+  private readonly renewOne: Statement;
+  private readonly renewTx: (
+    leases: { id: string; lockedUntil: number }[],
+    lockedUntil: number,
+    now: number,
+  ) => string[];
   private readonly nextPending: Statement<[]>;
   private readonly nextLease: Statement<[]>;
   private readonly claimTx: (now: number, limit: number, leaseMs: number) => MessageColumns[];
@@ -107,6 +113,21 @@ export class SqliteMessageClaims {
       }
       return rows;
     });
+    this.renewOne = db.prepare(
+      `UPDATE messages SET locked_until = @lockedUntil
+       WHERE id = @id AND status = 'delivering' AND locked_until = @held AND locked_until > @now
+       RETURNING id`,
+    );
+    this.renewTx = writeTransaction(
+      db,
+      (leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number) => {
+        const renewed: string[] = [];
+        for (const lease of leases) {
+          if (this.renewOne.get({ id: lease.id, held: lease.lockedUntil, lockedUntil, now })) renewed.push(lease.id);
+        }
+        return renewed;
+      },
+    );
     this.releaseTx = writeTransaction(db, (ids: string[], nextAttemptAt: number) => {
       for (const id of ids) this.releaseOne.run({ id, nextAttemptAt });
     });
@@ -116,6 +137,11 @@ export class SqliteMessageClaims {
     if (limit <= 0) return [];
     return this.claimTx(now, limit, leaseMs).map(columnsToMessage);
   }
+  /** Extends leases still held (see MessageStore.renew). */
+  async renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    return leases.length > 0 ? this.renewTx(leases, lockedUntil, now) : [];
+  }
+
   async release(ids: string[], nextAttemptAt: number): Promise<void> {
     if (ids.length > 0) this.releaseTx(ids, nextAttemptAt);
   }

@@ -16,9 +16,10 @@ export class SqliteMessageInserts {
   private readonly insertMessage: Statement;
   private readonly claimKey: Statement;
   private readonly findKey: Statement;
-  private readonly insertTx: (messages: MessageInsert[], now: number) => void;
-  private readonly insertGroupTx: (group: Waiting<InsertRequest, void>[]) => void;
-  private readonly inserts = new TurnGroups<InsertRequest, void>(async (group) => this.commitInserts(group), 1);
+  private readonly registrationExists: Statement;
+  private readonly insertTx: (messages: MessageInsert[], now: number) => string[];
+  private readonly insertGroupTx: (group: Waiting<InsertRequest, string[]>[]) => string[][];
+  private readonly inserts = new TurnGroups<InsertRequest, string[]>(async (group) => this.commitInserts(group), 1);
 
   constructor(db: Database) {
     this.insertMessage = db.prepare(
@@ -39,8 +40,15 @@ export class SqliteMessageInserts {
       `SELECT k.message_id, k.fingerprint, m.status FROM idempotency_keys k JOIN messages m ON m.id = k.message_id
        WHERE k.account_name = ? AND k.service_name = ? AND k.idempotency_key = ? AND k.expires_at > ?`,
     );
+    this.registrationExists = db.prepare('SELECT 1 FROM registrations WHERE account_name = ? AND service_name = ?');
     this.insertTx = writeTransaction(db, (messages: MessageInsert[], now: number) => {
+      const refused: string[] = [];
       for (const m of messages) {
+        // Checked in this write transaction: no removal can come between the check and the row.
+        if (m.requireRegistration && !this.registrationExists.get(m.accountName, m.serviceName)) {
+          refused.push(m.id);
+          continue;
+        }
         this.insertMessage.run({
           id: m.id,
           accountName: m.accountName,
@@ -69,10 +77,11 @@ export class SqliteMessageInserts {
           }
         }
       }
+      return refused;
     });
-    this.insertGroupTx = writeTransaction(db, (group: Waiting<InsertRequest, void>[]) => {
-      for (const { input } of group) this.insertTx(input.messages, input.now);
-    });
+    this.insertGroupTx = writeTransaction(db, (group: Waiting<InsertRequest, string[]>[]) =>
+      group.map(({ input }) => this.insertTx(input.messages, input.now)),
+    );
   }
 
   /**
@@ -80,13 +89,13 @@ export class SqliteMessageInserts {
    * thousand single publishes a second, one transaction per turn instead of one per request. Each
    * caller still hears back only after the commit that holds its messages.
    */
-  insert(messages: MessageInsert[], now: number): Promise<void> {
+  insert(messages: MessageInsert[], now: number): Promise<string[]> {
     return this.inserts.add({ messages, now });
   }
-  private commitInserts(group: Waiting<InsertRequest, void>[]): void {
+  private commitInserts(group: Waiting<InsertRequest, string[]>[]): void {
     try {
-      this.insertGroupTx(group);
-      for (const entry of group) entry.resolve();
+      const refused = this.insertGroupTx(group);
+      for (const [i, entry] of group.entries()) entry.resolve(refused[i]);
     } catch (error) {
       // A lock held elsewhere or a full disk fails every one of them alike: no point trying each.
       if (unavailableReason(error) !== null) {
@@ -96,8 +105,7 @@ export class SqliteMessageInserts {
       // One bad insert must not fail the others: commit them one by one to find out which.
       for (const entry of group) {
         try {
-          this.insertTx(entry.input.messages, entry.input.now);
-          entry.resolve();
+          entry.resolve(this.insertTx(entry.input.messages, entry.input.now));
         } catch (error) {
           entry.reject(error);
         }

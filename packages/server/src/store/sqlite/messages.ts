@@ -49,7 +49,7 @@ export class SqliteMessageStore implements MessageStore {
     this.purges = new SqliteMessagePurge(db);
   }
 
-  insert(messages: MessageInsert[], now: number): Promise<void> {
+  insert(messages: MessageInsert[], now: number): Promise<string[]> {
     return this.inserts.insert(messages, now);
   }
 
@@ -66,6 +66,10 @@ export class SqliteMessageStore implements MessageStore {
 
   release(ids: string[], nextAttemptAt: number): Promise<void> {
     return this.claims.release(ids, nextAttemptAt);
+  }
+
+  renew(leases: { id: string; lockedUntil: number }[], lockedUntil: number, now: number): Promise<string[]> {
+    return this.claims.renew(leases, lockedUntil, now);
   }
 
   nextDueAt(): Promise<number | null> {
