@@ -22,13 +22,14 @@ import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { portalRoutes } from './api/portal.js';
+import { portalUiRoutes } from './api/portal-ui.js';
 import { registrationsRoutes } from './api/registrations.js';
 import { installRequestGuards } from './api/request-guards.js';
 import { installRequestTextRule } from './api/request-text.js';
 import { secretsRoutes } from './api/secrets.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
-import { uiRoutes } from './api/ui.js';
+import { pageSecurityHeaders, uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
 import { API_DESCRIPTION, API_TITLE, describeOperations } from './openapi.js';
@@ -174,5 +175,6 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   );
   await app.register(portalRoutes, { ctx, access, prefix: '/portal/api' });
   await app.register(uiRoutes, { ctx, version: VERSION });
+  await app.register(portalUiRoutes, { headers: pageSecurityHeaders(ctx.config.access.portalFrameAncestors) });
   return app;
 }

@@ -73,6 +73,7 @@ export interface Config {
   allowPrivateTargets: boolean;
   delivery: DeliveryConfig;
   retention: RetentionConfig;
+  statsHistory: StatsHistoryConfig;
   access: AccessConfig;
   logLevel: string;
   /** OpenTelemetry traces; null = off (the default). */
@@ -134,6 +135,12 @@ export interface RetentionConfig {
   deliveredMs: number;
   failedMs: number;
   purgeIntervalMs: number;
+}
+
+/** The dashboard's chart history (stats-history.ts). */
+export interface StatsHistoryConfig {
+  sampleIntervalMs: number;
+  keepMs: number;
 }
 
 /** What the dev profile seeds and prints (SPEC §9). Well known on purpose: never use them in production. */
@@ -498,6 +505,18 @@ export const SERVE_SETTINGS = {
     description: 'how long failed messages are kept',
     parse: duration,
   }),
+  statsInterval: setting({
+    env: ['CCB_STATS_INTERVAL'],
+    default: '10s',
+    description: "how often each process stores a sample of the message stats for the dashboard's charts",
+    parse: positiveDuration,
+  }),
+  statsRetention: setting({
+    env: ['CCB_STATS_RETENTION'],
+    default: '24h',
+    description: "how long the dashboard's chart samples are kept",
+    parse: positiveDuration,
+  }),
   purgeInterval: setting({
     env: ['CCB_PURGE_INTERVAL'],
     default: '1h',
@@ -687,6 +706,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       failedMs: values.retentionFailed,
       purgeIntervalMs: values.purgeInterval,
     },
+    statsHistory: { sampleIntervalMs: values.statsInterval, keepMs: values.statsRetention },
     access: {
       auditRetentionMs: values.auditRetention,
       trustProxy: values.trustProxy,

@@ -758,6 +758,37 @@ for (const backend of backends) {
         }
       });
 
+      it('lists by id, by reason kind and by a payload field, alone and with the other terms', async () => {
+        const failed = (reason: string, payload: string) =>
+          row({ accountName: 'F-1', status: 'failed', nextAttemptAt: null, reason, payload });
+        const noRegistration = failed('no_registration', '{"requestId":"r-1","n":1}');
+        const timeout = failed('timeout: no answer within 10 s', '{"requestId":"r-2","n":2,"ok":true}');
+        const http = failed('http_status: the listener answered 500', '{"requestId":"r-1","n":"2","ok":false}');
+        // `_` would match any character in a LIKE pattern: the kind must match as written.
+        const lookalike = failed('no-registration', '{"requestId":"r-3","nested":{"requestId":"r-1"}}');
+        const timeouts = failed('timeouts: not a kind', '{"requestId":"r-4"}');
+        for (const r of [noRegistration, timeout, http, lookalike, timeouts]) await store.messages.insert([r], T0);
+        const ids = async (filter: Parameters<Store['messages']['list']>[0]) =>
+          (await store.messages.list(filter, 10, null)).items.map((m) => m.id);
+
+        assert.deepEqual(await ids({ id: http.id }), [http.id]);
+        assert.deepEqual(await ids({ id: 'msg_none' }), []);
+        assert.deepEqual(await ids({ reasonKind: 'no_registration' }), [noRegistration.id]);
+        assert.deepEqual(await ids({ reasonKind: 'timeout' }), [timeout.id]);
+        assert.deepEqual(await ids({ reasonKind: 'http_status', accountName: 'F-1' }), [http.id]);
+        assert.deepEqual(await ids({ reasonKind: 'http_status', accountName: 'F-2' }), []);
+        const field = (name: string, value: string) => ids({ payloadField: { name, value } });
+        assert.deepEqual(await field('requestId', 'r-1'), [http.id, noRegistration.id], 'top-level fields only');
+        assert.deepEqual(await field('n', '2'), [http.id, timeout.id], 'a number as JSON writes it, or a string');
+        assert.deepEqual(await field('ok', 'true'), [timeout.id]);
+        assert.deepEqual(await field('ok', 'false'), [http.id]);
+        assert.deepEqual(await field('missing', 'r-1'), []);
+        assert.deepEqual(await ids({ payloadField: { name: 'requestId', value: 'r-1' }, reasonKind: 'http_status' }), [
+          http.id,
+        ]);
+        assert.deepEqual(await store.messages.findIds({ reasonKind: 'timeout' }, 10, null), [timeout.id]);
+      });
+
       it('pages through ids oldest first with a filter', async () => {
         const rows = Array.from({ length: 7 }, () => row({ serviceName: 'DeviceUsage' }));
         await store.messages.insert(rows, T0);
@@ -1012,6 +1043,44 @@ for (const backend of backends) {
         assert.deepEqual(await claimIds(T0 + 10), [], 'replayed messages wait for their turn');
         assert.equal(await store.messages.admitHeld(T0 + 10, 1_000), 1);
         assert.deepEqual(await claimIds(T0 + 10), [messages[0].id]);
+      });
+    });
+
+    describe('stats samples', () => {
+      const sample = (at: number, instance: string, delivered: number, attempts: Record<string, number> = {}) => ({
+        at,
+        instance,
+        counts: { pending: 1, delivering: 0, delivered, failed: 2, cancelled: 0 },
+        queueDepth: 1,
+        oldestDueAgeMs: 1500,
+        attempts,
+      });
+
+      it('keeps one sample per bucket and process, lists them oldest first from any connection, and purges old ones', async () => {
+        await store.statsSamples.record(sample(T0 + 20_000, 'b', 7, { success: 3 }));
+        await store.statsSamples.record(sample(T0, 'a', 5, { success: 1, timeout: 2 }));
+        await store.statsSamples.record(sample(T0 + 10_000, 'a', 6));
+        await store.statsSamples.record(sample(T0 + 20_000, 'a', 7, { http_5xx: 1 }));
+        // The same bucket and process again: the first sample stays.
+        await store.statsSamples.record(sample(T0 + 20_000, 'a', 99, { success: 50 }));
+        const other = await opened.second();
+        const all = await other.statsSamples.list(T0);
+        assert.deepEqual(
+          all.map((s) => [s.at - T0, s.instance, s.counts.delivered, s.attempts]),
+          [
+            [0, 'a', 5, { success: 1, timeout: 2 }],
+            [10_000, 'a', 6, {}],
+            [20_000, 'a', 7, { http_5xx: 1 }],
+            [20_000, 'b', 7, { success: 3 }],
+          ],
+        );
+        assert.deepEqual(all[0], sample(T0, 'a', 5, { success: 1, timeout: 2 }));
+        assert.equal((await store.statsSamples.list(T0 + 10_000)).length, 3);
+        assert.equal(await store.statsSamples.purge(T0 + 20_000), 2);
+        assert.deepEqual(
+          (await store.statsSamples.list(0)).map((s) => s.at - T0),
+          [20_000, 20_000],
+        );
       });
     });
 

@@ -1,7 +1,7 @@
 import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { bearerToken } from '../access/platform.js';
 import type { AccessService, PortalSession } from '../access/service.js';
 import type { AppContext } from '../context.js';
@@ -621,3 +621,8 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
     );
   });
 };
+
+/** The portal API's answers, for the portal page (through views.ts). */
+export type PortalSessionView = Static<typeof SessionBody>;
+export type PortalRegistrationView = Static<typeof RegistrationBody>;
+export type PortalLoginRequest = Static<typeof LoginRequest>;

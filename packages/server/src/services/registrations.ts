@@ -280,6 +280,22 @@ export class RegistrationService {
     return this.held;
   }
 
+  /**
+   * Registers or changes a listener where credentials left out (`undefined`) keep what is registered
+   * (none for a new registration); `null` removes them. The platform's register call replaces both.
+   */
+  async change(input: RegistrationInput): Promise<Registration> {
+    const current =
+      input.username === undefined || input.password === undefined
+        ? await this.get(input.accountName, input.serviceName)
+        : null;
+    return this.upsert({
+      ...input,
+      username: input.username === undefined ? (current?.username ?? null) : input.username,
+      password: input.password === undefined ? (current?.password ?? null) : input.password,
+    });
+  }
+
   /** Removes the registration and cancels its pending and delivering messages (SPEC §5). */
   async remove(accountName: string, serviceName: string): Promise<boolean> {
     this.writes++;

@@ -99,6 +99,14 @@ export function messageFilterTerms(filter: MessageFilter, bind: (name: string, v
   if (filter.status !== undefined) where.push(`status = ${bind('status', filter.status)}`);
   if (filter.since !== undefined) where.push(`created_at >= ${bind('since', filter.since)}`);
   if (filter.until !== undefined) where.push(`created_at < ${bind('until', filter.until)}`);
+  if (filter.id !== undefined) where.push(`id = ${bind('id', filter.id)}`);
+  if (filter.reasonKind !== undefined) {
+    // No LIKE: `_` in a kind would match any character.
+    const prefix = bind('reasonPrefix', `${filter.reasonKind}: `);
+    where.push(
+      `(reason = ${bind('reasonKind', filter.reasonKind)} OR substr(reason, 1, length(${prefix})) = ${prefix})`,
+    );
+  }
   return where;
 }
 

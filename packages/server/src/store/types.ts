@@ -355,6 +355,18 @@ export interface MessageFilter {
   since?: number;
   /** createdAt < until */
   until?: number;
+  /** This message only. */
+  id?: string;
+  /**
+   * The reason's kind: the reason equals it, or starts with it followed by `: ` (an attempt error's
+   * `kind: detail`, delivery/attempt-error.ts).
+   */
+  reasonKind?: string;
+  /**
+   * A top-level field of the payload whose value, as text, equals `value` (a string as is; a number,
+   * `true` or `false` as JSON writes it). The store reads every row the other terms leave.
+   */
+  payloadField?: { name: string; value: string };
 }
 
 export interface MessagePage {
@@ -508,6 +520,31 @@ export interface ReplayJobStore {
   purge(finishedBefore: number): Promise<number>;
 }
 
+/**
+ * One process's sample of the message stats at a time bucket (the dashboard's charts): the store's
+ * figures then, and the attempts that process made since its previous sample.
+ */
+export interface StatsSampleRecord {
+  /** Start of the bucket (epoch ms, a multiple of the sample interval). */
+  at: number;
+  /** The process that took it (random per start), so that processes sharing a store never collide. */
+  instance: string;
+  counts: Record<MessageStatus, number>;
+  queueDepth: number;
+  oldestDueAgeMs: number;
+  /** Attempts by outcome label since the process's previous sample. */
+  attempts: Record<string, number>;
+}
+
+export interface StatsSampleStore {
+  /** Keeps a sample; a second one of the same bucket and instance is ignored. */
+  record(sample: StatsSampleRecord): Promise<void>;
+  /** Samples of buckets at or after `since`, oldest first (instances of one bucket together). */
+  list(since: number): Promise<StatsSampleRecord[]>;
+  /** Deletes samples of buckets before `before`; returns how many went. */
+  purge(before: number): Promise<number>;
+}
+
 /** A scoped API key of the admin API; the key itself is never stored, only its SHA-256 hash. */
 export interface ApiKeyRecord {
   id: string;
@@ -620,6 +657,7 @@ export interface Store {
   auth: AuthStore;
   messages: MessageStore;
   replayJobs: ReplayJobStore;
+  statsSamples: StatsSampleStore;
   /**
    * The time (epoch ms) that messages' due times, leases and publish times are given in. SQLite (one
    * process): the process clock. PostgreSQL: the database server's clock, so instances whose clocks

@@ -118,6 +118,14 @@ function filterClause(filter: MessageFilter, values: unknown[]): string[] {
   else if (filter.status !== undefined) where.push(`h.status = ${bind(filter.status)}`);
   if (filter.since !== undefined) where.push(`h.created_at >= ${bind(filter.since)}`);
   if (filter.until !== undefined) where.push(`h.created_at < ${bind(filter.until)}`);
+  if (filter.id !== undefined) where.push(`h.id = ${bind(filter.id)}`);
+  if (filter.reasonKind !== undefined) {
+    where.push(`(h.reason = ${bind(filter.reasonKind)} OR starts_with(h.reason, ${bind(`${filter.reasonKind}: `)}))`);
+  }
+  if (filter.payloadField !== undefined) {
+    const { name, value } = filter.payloadField;
+    where.push(`(h.payload::jsonb ->> ${bind(name)}) = ${bind(value)}`);
+  }
   return where;
 }
 

@@ -442,6 +442,24 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 12,
+    name: 'stats samples',
+    sql: `
+      -- The dashboard's charts: each process's sample of the message stats per time bucket, kept
+      -- for hours, so the charts show the time before the page was opened (and gaps where no
+      -- process ran).
+      CREATE TABLE stats_samples (
+        at                BIGINT NOT NULL,
+        instance          TEXT NOT NULL,
+        counts            JSONB NOT NULL,
+        queue_depth       INTEGER NOT NULL,
+        oldest_due_age_ms BIGINT NOT NULL,
+        attempts          JSONB NOT NULL,
+        PRIMARY KEY (at, instance)
+      );
+    `,
+  },
+  {
     version: 13,
     name: 'replay jobs count messages without a listener',
     sql: `

@@ -299,6 +299,24 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 12,
+    name: 'stats samples',
+    sql: `
+      -- The dashboard's charts: each process's sample of the message stats per time bucket, kept
+      -- for hours, so the charts show the time before the page was opened (and gaps where no
+      -- process ran).
+      CREATE TABLE stats_samples (
+        at                INTEGER NOT NULL,
+        instance          TEXT NOT NULL,
+        counts            TEXT NOT NULL,
+        queue_depth       INTEGER NOT NULL,
+        oldest_due_age_ms INTEGER NOT NULL,
+        attempts          TEXT NOT NULL,
+        PRIMARY KEY (at, instance)
+      );
+    `,
+  },
+  {
     version: 13,
     name: 'replay jobs count messages without a listener',
     sql: `
