@@ -1,36 +1,6 @@
+import { type ClientRow, toClient, toUser, type UserRow } from '../rows.js';
 import type { AccessToken, AuthStore, OAuthClient, Session, User } from '../types.js';
 import type { Database } from './database.js';
-
-interface ClientRow {
-  client_id: string;
-  name: string;
-  secret_hash: string;
-  created_at: number;
-}
-
-function toClient(row: ClientRow): OAuthClient {
-  return { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at };
-}
-
-interface UserRow {
-  username: string;
-  password_hash: string;
-  accounts: string[];
-  failed_logins: number;
-  locked_until: number | null;
-  created_at: number;
-}
-
-function toUser(row: UserRow): User {
-  return {
-    username: row.username,
-    passwordHash: row.password_hash,
-    accounts: row.accounts,
-    failedLogins: row.failed_logins,
-    lockedUntil: row.locked_until,
-    createdAt: row.created_at,
-  };
-}
 
 type NewUser = Omit<User, 'failedLogins' | 'lockedUntil'>;
 const userValues = (u: NewUser) => [u.username, u.passwordHash, JSON.stringify(u.accounts), u.createdAt];
