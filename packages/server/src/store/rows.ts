@@ -15,6 +15,7 @@ import type {
   RegistrationRecord,
   ReplayJobRecord,
   ReplayJobStatus,
+  StatsSampleRecord,
   User,
 } from './types.js';
 
@@ -212,6 +213,40 @@ export function toUser(row: UserRow): User {
     failedLogins: row.failed_logins,
     lockedUntil: row.locked_until,
     createdAt: row.created_at,
+  };
+}
+
+export interface StatsSampleRow {
+  at: number;
+  instance: string;
+  /** JSON text (SQLite) or the parsed object (PostgreSQL jsonb). */
+  counts: string | Record<MessageStatus, number>;
+  queue_depth: number;
+  oldest_due_age_ms: number;
+  /** JSON text (SQLite) or the parsed object (PostgreSQL jsonb). */
+  attempts: string | Record<string, number>;
+}
+
+export function toStatsSample(row: StatsSampleRow): StatsSampleRecord {
+  return {
+    at: row.at,
+    instance: row.instance,
+    counts: typeof row.counts === 'string' ? (JSON.parse(row.counts) as Record<MessageStatus, number>) : row.counts,
+    queueDepth: row.queue_depth,
+    oldestDueAgeMs: row.oldest_due_age_ms,
+    attempts: typeof row.attempts === 'string' ? (JSON.parse(row.attempts) as Record<string, number>) : row.attempts,
+  };
+}
+
+/** A stats sample as a row to write (its objects as JSON text, which both backends accept). */
+export function statsSampleRow(sample: StatsSampleRecord): StatsSampleRow & { counts: string; attempts: string } {
+  return {
+    at: sample.at,
+    instance: sample.instance,
+    counts: JSON.stringify(sample.counts),
+    queue_depth: sample.queueDepth,
+    oldest_due_age_ms: sample.oldestDueAgeMs,
+    attempts: JSON.stringify(sample.attempts),
   };
 }
 

@@ -1,32 +1,18 @@
-import type { MessageStatus, StatsSampleRecord, StatsSampleStore } from '../types.js';
+import { type StatsSampleRow, statsSampleRow, toStatsSample } from '../rows.js';
+import type { StatsSampleRecord, StatsSampleStore } from '../types.js';
 import type { Database } from './database.js';
-
-interface StatsSampleRow {
-  at: number;
-  instance: string;
-  counts: Record<MessageStatus, number>;
-  queue_depth: number;
-  oldest_due_age_ms: number;
-  attempts: Record<string, number>;
-}
 
 /** The dashboard's stats samples on PostgreSQL. */
 export class PostgresStatsSampleStore implements StatsSampleStore {
   constructor(private readonly db: Database) {}
 
   async record(sample: StatsSampleRecord): Promise<void> {
+    const row = statsSampleRow(sample);
     await this.db.query(
       `INSERT INTO stats_samples (at, instance, counts, queue_depth, oldest_due_age_ms, attempts)
        VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb)
        ON CONFLICT (at, instance) DO NOTHING`,
-      [
-        sample.at,
-        sample.instance,
-        JSON.stringify(sample.counts),
-        sample.queueDepth,
-        sample.oldestDueAgeMs,
-        JSON.stringify(sample.attempts),
-      ],
+      [row.at, row.instance, row.counts, row.queue_depth, row.oldest_due_age_ms, row.attempts],
     );
   }
 
@@ -35,14 +21,7 @@ export class PostgresStatsSampleStore implements StatsSampleStore {
       'SELECT * FROM stats_samples WHERE at >= $1 ORDER BY at, instance',
       [since],
     );
-    return result.rows.map((row) => ({
-      at: row.at,
-      instance: row.instance,
-      counts: row.counts,
-      queueDepth: row.queue_depth,
-      oldestDueAgeMs: row.oldest_due_age_ms,
-      attempts: row.attempts,
-    }));
+    return result.rows.map(toStatsSample);
   }
 
   async purge(before: number): Promise<number> {

@@ -1,18 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { MessageStatus, StatsSampleRecord, StatsSampleStore } from '../types.js';
-
-interface StatsSampleRow {
-  at: number;
-  instance: string;
-  counts: string;
-  queue_depth: number;
-  oldest_due_age_ms: number;
-  attempts: string;
-}
+import { type StatsSampleRow, statsSampleRow, toStatsSample } from '../rows.js';
+import type { StatsSampleRecord, StatsSampleStore } from '../types.js';
 
 /** The dashboard's stats samples on SQLite. */
 export class SqliteStatsSampleStore implements StatsSampleStore {
-  private readonly insert: Statement<[StatsSampleRow]>;
+  private readonly insert: Statement<[ReturnType<typeof statsSampleRow>]>;
   private readonly since: Statement<[number], StatsSampleRow>;
   private readonly purgeBefore: Statement<[number]>;
 
@@ -27,25 +19,11 @@ export class SqliteStatsSampleStore implements StatsSampleStore {
   }
 
   async record(sample: StatsSampleRecord): Promise<void> {
-    this.insert.run({
-      at: sample.at,
-      instance: sample.instance,
-      counts: JSON.stringify(sample.counts),
-      queue_depth: sample.queueDepth,
-      oldest_due_age_ms: sample.oldestDueAgeMs,
-      attempts: JSON.stringify(sample.attempts),
-    });
+    this.insert.run(statsSampleRow(sample));
   }
 
   async list(since: number): Promise<StatsSampleRecord[]> {
-    return this.since.all(since).map((row) => ({
-      at: row.at,
-      instance: row.instance,
-      counts: JSON.parse(row.counts) as Record<MessageStatus, number>,
-      queueDepth: row.queue_depth,
-      oldestDueAgeMs: row.oldest_due_age_ms,
-      attempts: JSON.parse(row.attempts) as Record<string, number>,
-    }));
+    return this.since.all(since).map(toStatsSample);
   }
 
   async purge(before: number): Promise<number> {
