@@ -89,24 +89,49 @@ export function toAttempt(row: AttemptRow): Attempt {
   };
 }
 
+/** What the filter terms need from a backend's SQL dialect. */
+export interface FilterDialect {
+  /**
+   * Binds one value and returns its placeholder (`@accountName` in SQLite, `$3` in PostgreSQL); each
+   * name is bound once per filter.
+   */
+  bind(name: string, value: unknown): string;
+  /** The alias the message columns are read from (`h` for PostgreSQL's history table); none when unset. */
+  table?: string;
+  /**
+   * The term for a status the backend does not keep in the status column alone (PostgreSQL: pending
+   * and delivering from the queue row); undefined: `status = <bound status>`.
+   */
+  statusTerm?(status: MessageStatus): string | undefined;
+  /** The test that `column` starts with the text at placeholder `prefix` (no LIKE: `_` would match any character). */
+  startsWith(column: string, prefix: string): string;
+}
+
 /**
- * The WHERE terms of a MessageFilter. `bind(name, value)` binds one value and returns its placeholder
- * (`@accountName` in SQLite, `$3` in PostgreSQL); column names are fixed, values are always bound.
+ * The WHERE terms of a MessageFilter, all but the payload field (its JSON functions are each
+ * backend's own). Column names are fixed, values are always bound.
  */
-export function messageFilterTerms(filter: MessageFilter, bind: (name: string, value: unknown) => string): string[] {
+export function messageFilterTerms(filter: MessageFilter, dialect: FilterDialect): string[] {
+  const { bind } = dialect;
+  const column = (name: string) => (dialect.table === undefined ? name : `${dialect.table}.${name}`);
   const where: string[] = [];
-  if (filter.accountName !== undefined) where.push(`account_name = ${bind('accountName', filter.accountName)}`);
-  if (filter.serviceName !== undefined) where.push(`service_name = ${bind('serviceName', filter.serviceName)}`);
-  if (filter.status !== undefined) where.push(`status = ${bind('status', filter.status)}`);
-  if (filter.since !== undefined) where.push(`created_at >= ${bind('since', filter.since)}`);
-  if (filter.until !== undefined) where.push(`created_at < ${bind('until', filter.until)}`);
-  if (filter.id !== undefined) where.push(`id = ${bind('id', filter.id)}`);
+  if (filter.accountName !== undefined) {
+    where.push(`${column('account_name')} = ${bind('accountName', filter.accountName)}`);
+  }
+  if (filter.serviceName !== undefined) {
+    where.push(`${column('service_name')} = ${bind('serviceName', filter.serviceName)}`);
+  }
+  if (filter.status !== undefined) {
+    where.push(dialect.statusTerm?.(filter.status) ?? `${column('status')} = ${bind('status', filter.status)}`);
+  }
+  if (filter.since !== undefined) where.push(`${column('created_at')} >= ${bind('since', filter.since)}`);
+  if (filter.until !== undefined) where.push(`${column('created_at')} < ${bind('until', filter.until)}`);
+  if (filter.id !== undefined) where.push(`${column('id')} = ${bind('id', filter.id)}`);
   if (filter.reasonKind !== undefined) {
-    // No LIKE: `_` in a kind would match any character.
+    const reason = column('reason');
+    const kind = bind('reasonKind', filter.reasonKind);
     const prefix = bind('reasonPrefix', `${filter.reasonKind}: `);
-    where.push(
-      `(reason = ${bind('reasonKind', filter.reasonKind)} OR substr(reason, 1, length(${prefix})) = ${prefix})`,
-    );
+    where.push(`(${reason} = ${kind} OR ${dialect.startsWith(reason, prefix)})`);
   }
   return where;
 }

@@ -3,6 +3,7 @@ import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { HELD_DUE_BASE } from '../admission.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
+import { type AttemptRow, type MessageRow, messageFilterTerms, toAttempt, toMessage } from '../rows.js';
 import {
   type Attempt,
   type CallbackMessage,
@@ -26,37 +27,6 @@ import { type HistoryPartitions, isMissingPartition, listPartitions, type Partit
 /** The channel that tells idle workers of every instance that messages became due. */
 export const PUBLISHED_CHANNEL = 'ccb_published';
 
-/** A message as read: its history row joined with its queue row (the live state) while it has one. */
-interface MessageRow {
-  seq: number;
-  id: string;
-  account_name: string;
-  service_name: string;
-  payload: string;
-  status: MessageStatus;
-  attempts: number;
-  max_attempts: number;
-  next_attempt_at: number | null;
-  locked_until: number | null;
-  reason: string | null;
-  idempotency_key: string | null;
-  created_at: number;
-  updated_at: number;
-  delivered_at: number | null;
-}
-
-interface AttemptRow {
-  message_id: string;
-  attempt_number: number;
-  started_at: number;
-  url: string;
-  status_code: number | null;
-  latency_ms: number;
-  error_kind: string | null;
-  error: string | null;
-  response_excerpt: string | null;
-}
-
 /**
  * The columns of MessageRow from the history row `h` and the queue row `q` (LEFT JOINed: null once
  * the message has ended). While queued, the queue row holds the status (leased: delivering), the
@@ -71,60 +41,30 @@ const MESSAGE_SELECT = `h.seq, h.id, h.account_name, h.service_name, h.payload,
 /** Rows deleted per purge statement, so a large purge never holds many locks for long. */
 const PURGE_CHUNK = 2_000;
 
-function toMessage(row: MessageRow): CallbackMessage {
-  return {
-    id: row.id,
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    payload: row.payload,
-    status: row.status,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    nextAttemptAt: row.next_attempt_at,
-    lockedUntil: row.locked_until,
-    reason: row.reason,
-    idempotencyKey: row.idempotency_key,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deliveredAt: row.delivered_at,
-  };
-}
-
-function toAttempt(row: AttemptRow): Attempt {
-  return {
-    messageId: row.message_id,
-    attemptNumber: row.attempt_number,
-    startedAt: row.started_at,
-    url: row.url,
-    statusCode: row.status_code,
-    latencyMs: row.latency_ms,
-    errorKind: row.error_kind,
-    error: row.error,
-    responseExcerpt: row.response_excerpt,
-  };
-}
-
-/** WHERE terms for a MessageFilter over `h` LEFT JOIN `q`; values are appended to `values` and bound by position. */
+/**
+ * The filter's WHERE terms (rows.ts) over `h` LEFT JOIN `q`, and PostgreSQL's own for a payload field;
+ * values are appended to `values` and bound by position. A queued message's history row says pending:
+ * pending and delivering are told apart by its queue row's lease.
+ */
 function filterClause(filter: MessageFilter, values: unknown[]): string[] {
-  const where: string[] = [];
-  const bind = (value: unknown) => {
+  const bind = (_name: string, value: unknown) => {
     values.push(value);
     return `$${values.length}`;
   };
-  if (filter.accountName !== undefined) where.push(`h.account_name = ${bind(filter.accountName)}`);
-  if (filter.serviceName !== undefined) where.push(`h.service_name = ${bind(filter.serviceName)}`);
-  if (filter.status === 'pending') where.push(`h.status = 'pending' AND q.leased IS FALSE`);
-  else if (filter.status === 'delivering') where.push(`h.status = 'pending' AND q.leased IS TRUE`);
-  else if (filter.status !== undefined) where.push(`h.status = ${bind(filter.status)}`);
-  if (filter.since !== undefined) where.push(`h.created_at >= ${bind(filter.since)}`);
-  if (filter.until !== undefined) where.push(`h.created_at < ${bind(filter.until)}`);
-  if (filter.id !== undefined) where.push(`h.id = ${bind(filter.id)}`);
-  if (filter.reasonKind !== undefined) {
-    where.push(`(h.reason = ${bind(filter.reasonKind)} OR starts_with(h.reason, ${bind(`${filter.reasonKind}: `)}))`);
-  }
+  const where = messageFilterTerms(filter, {
+    bind,
+    table: 'h',
+    statusTerm: (status) =>
+      status === 'pending'
+        ? `h.status = 'pending' AND q.leased IS FALSE`
+        : status === 'delivering'
+          ? `h.status = 'pending' AND q.leased IS TRUE`
+          : undefined,
+    startsWith: (column, prefix) => `starts_with(${column}, ${prefix})`,
+  });
   if (filter.payloadField !== undefined) {
     const { name, value } = filter.payloadField;
-    where.push(`(h.payload::jsonb ->> ${bind(name)}) = ${bind(value)}`);
+    where.push(`(h.payload::jsonb ->> ${bind('payloadName', name)}) = ${bind('payloadValue', value)}`);
   }
   return where;
 }

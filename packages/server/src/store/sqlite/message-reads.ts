@@ -52,9 +52,12 @@ function firstAttempt(id: string, row: FirstAttemptColumns): Attempt | null {
 
 /** The filter's WHERE terms (rows.ts) and SQLite's own for a payload field; values go into `params`. */
 function filterTerms(filter: MessageFilter, params: Record<string, unknown>): string[] {
-  const where = messageFilterTerms(filter, (name, value) => {
-    params[name] = value;
-    return `@${name}`;
+  const where = messageFilterTerms(filter, {
+    bind: (name, value) => {
+      params[name] = value;
+      return `@${name}`;
+    },
+    startsWith: (column, prefix) => `substr(${column}, 1, length(${prefix})) = ${prefix}`,
   });
   if (filter.payloadField !== undefined) {
     // json_extract gives 1/0 for booleans: the JSON type names them as PostgreSQL's ->> does.
