@@ -5,7 +5,7 @@
  * PostgreSQL) is typed as either and read by the mapper either way. Schema DDL stays in each
  * backend's migrations.
  */
-import { FINAL_STATUSES } from '../domain/statuses.js';
+import { FINAL_STATUSES, OPEN_STATUSES } from '../domain/statuses.js';
 import type {
   Attempt,
   CallbackMessage,
@@ -19,8 +19,19 @@ import type {
   User,
 } from './types.js';
 
-/** The final statuses as an SQL list (`'delivered', 'failed', 'cancelled'`), written as the partial indexes are. */
-export const FINAL_STATUSES_SQL = FINAL_STATUSES.map((status) => `'${status}'`).join(', ');
+/** Statuses as an SQL list of literals, for `status IN (...)` (the names are fixed words, never input). */
+function sqlList(statuses: readonly MessageStatus[]): string {
+  return statuses.map((status) => `'${status}'`).join(', ');
+}
+
+/** The final statuses as an SQL list, written as the partial indexes are. */
+export const FINAL_STATUSES_SQL = sqlList(FINAL_STATUSES);
+
+/** The open statuses (not final) as an SQL list. */
+export const OPEN_STATUSES_SQL = sqlList(OPEN_STATUSES);
+
+/** The final statuses retention counts from `PurgeCutoffs.failedBefore` (all but delivered) as an SQL list. */
+export const FAILED_CUTOFF_STATUSES_SQL = sqlList(FINAL_STATUSES.filter((status) => status !== 'delivered'));
 
 export interface MessageRow {
   seq: number;

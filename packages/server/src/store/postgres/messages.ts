@@ -3,7 +3,15 @@ import { MESSAGE_STATUSES } from '../../domain/statuses.js';
 import { HELD_DUE_BASE } from '../admission.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
-import { type AttemptRow, type MessageRow, messageFilterTerms, toAttempt, toMessage } from '../rows.js';
+import {
+  type AttemptRow,
+  FAILED_CUTOFF_STATUSES_SQL,
+  type MessageRow,
+  messageFilterTerms,
+  OPEN_STATUSES_SQL,
+  toAttempt,
+  toMessage,
+} from '../rows.js';
 import {
   type Attempt,
   type CallbackMessage,
@@ -90,7 +98,7 @@ const INSERT_MESSAGES = `m AS (
     INSERT INTO messages (part_at, id, account_name, service_name, idempotency_key, created_at, payload, max_attempts,
       status, attempts, reason, updated_at)
     SELECT now, id, account_name, service_name, idempotency_key, now, payload, max_attempts,
-      CASE WHEN status IN ('pending', 'delivering') THEN 'pending' ELSE status END, 0, reason, now
+      CASE WHEN status IN (${OPEN_STATUSES_SQL}) THEN 'pending' ELSE status END, 0, reason, now
     FROM ok ORDER BY n
   ), queued AS (
     INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, attempts, max_attempts, reason,
@@ -98,7 +106,7 @@ const INSERT_MESSAGES = `m AS (
     SELECT id, now, account_name, service_name,
       CASE WHEN status = 'delivering' THEN locked_until ELSE COALESCE(next_attempt_at, now) END,
       status = 'delivering', 0, max_attempts, reason, now
-    FROM ok WHERE status IN ('pending', 'delivering')
+    FROM ok WHERE status IN (${OPEN_STATUSES_SQL})
   )`;
 
 /** The ids of INSERT_MESSAGES left out: their registration was gone. */
@@ -633,7 +641,7 @@ export class PostgresMessageStore implements MessageStore {
         name: 'messages_purge',
         text: `WITH doomed AS (
                  SELECT part_at, id FROM messages WHERE part_at < $4 AND status <> 'pending'
-                   AND ((status = 'delivered' AND updated_at < $1) OR (status IN ('failed', 'cancelled') AND updated_at < $2))
+                   AND ((status = 'delivered' AND updated_at < $1) OR (status IN (${FAILED_CUTOFF_STATUSES_SQL}) AND updated_at < $2))
                  LIMIT $3 FOR UPDATE SKIP LOCKED
                ), attempts_gone AS (
                  DELETE FROM attempts a USING doomed WHERE a.message_id = doomed.id AND a.part_at = doomed.part_at
@@ -723,7 +731,7 @@ export class PostgresMessageStore implements MessageStore {
     // An open message goes to the partition of now, which is never one that expires here.
     const now = Math.max(this.clock(), newest);
     const survivor = `(h.status = 'pending' OR (h.status = 'delivered' AND h.updated_at >= $2)
-      OR (h.status IN ('failed', 'cancelled') AND h.updated_at >= $3))`;
+      OR (h.status IN (${FAILED_CUTOFF_STATUSES_SQL}) AND h.updated_at >= $3))`;
     const target = `CASE WHEN h.status = 'pending' THEN $4::bigint
       WHEN h.status = 'delivered' THEN h.updated_at + ($1::bigint - $2::bigint)
       ELSE h.updated_at + ($1::bigint - $3::bigint) END`;
