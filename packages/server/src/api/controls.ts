@@ -55,7 +55,7 @@ const SettingsPatch = Type.Object(
   { ...closed, description: 'The settings to change; keys left out keep their value' },
 );
 
-const HealthBody = Type.Object({
+export const HealthBody = Type.Object({
   consecutiveFailures: Type.Integer({ description: 'Failed attempts since the last success' }),
   failingSince: Type.Union([Timestamp], { description: 'First failed attempt of the current streak' }),
   lastSuccessAt: Timestamp,

@@ -11,6 +11,7 @@ import type { Registration } from '../services/registrations.js';
 import { InvalidCursorError, type MessageStatus } from '../store/types.js';
 import { requireAccount } from './access-hooks.js';
 import { CallbackCredential, registerListener } from './callbacks.js';
+import { HealthBody, healthView } from './controls.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import {
   attemptBody,
@@ -64,8 +65,8 @@ const RegistrationBody = Type.Object({
   serviceName: Type.String(),
   url: Type.String(),
   credentialsSet: Type.Boolean({ description: 'Whether a username or password was registered (never shown)' }),
-  health: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
-    description: 'The endpoint health when the server keeps it, else null',
+  health: Type.Union([HealthBody, Type.Null()], {
+    description: 'The endpoint health (docs/delivery-controls.md), null when the registration is gone meanwhile',
   }),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -158,13 +159,15 @@ function sessionBody(session: PortalSession, token?: string) {
   };
 }
 
-function registrationBody(registration: Registration) {
+/** A registration as the portal shows it, with its endpoint health read from the store. */
+async function registrationBody(ctx: AppContext, registration: Registration) {
+  const stored = await ctx.registrations.getWithHealth(registration.accountName, registration.serviceName);
   return {
     accountName: registration.accountName,
     serviceName: registration.serviceName,
     url: registration.url,
     credentialsSet: registration.username !== null || registration.password !== null,
-    health: null,
+    health: stored ? healthView(stored.health) : null,
     createdAt: new Date(registration.createdAt).toISOString(),
     updatedAt: new Date(registration.updatedAt).toISOString(),
   };
@@ -328,7 +331,11 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
           response: { 200: Type.Object({ items: Type.Array(RegistrationBody) }), ...errors },
         },
       },
-      async (request) => ({ items: (await ctx.registrations.list(request.params.aname)).map(registrationBody) }),
+      async (request) => ({
+        items: await Promise.all(
+          (await ctx.registrations.list(request.params.aname)).map((r) => registrationBody(ctx, r)),
+        ),
+      }),
     );
 
     portal.put(
@@ -358,7 +365,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
           username,
           password,
         });
-        return registrationBody(registration);
+        return registrationBody(ctx, registration);
       },
     );
 

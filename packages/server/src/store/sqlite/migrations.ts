@@ -190,17 +190,6 @@ export const migrations: Migration[] = [
     `,
   },
   {
-    version: 14,
-    name: 'sessions and access tokens by user and by client',
-    sql: `
-      -- Ending a user's sessions, and removing a client or replacing its secret (its tokens and the
-      -- sessions logged in through it), find the rows by these instead of reading every row.
-      CREATE INDEX sessions_user ON sessions (username);
-      CREATE INDEX sessions_client ON sessions (client_id);
-      CREATE INDEX access_tokens_client ON access_tokens (client_id);
-    `,
-  },
-  {
     version: 9,
     name: 'delivery controls and endpoint health',
     sql: `
@@ -322,6 +311,17 @@ export const migrations: Migration[] = [
     sql: `
       -- Messages a bulk replay left alone because nobody listens for their account and service.
       ALTER TABLE replay_jobs ADD COLUMN no_listener INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 14,
+    name: 'sessions and access tokens by user and by client',
+    sql: `
+      -- Ending a user's sessions, and removing a client or replacing its secret (its tokens and the
+      -- sessions logged in through it), find the rows by these instead of reading every row.
+      CREATE INDEX sessions_user ON sessions (username);
+      CREATE INDEX sessions_client ON sessions (client_id);
+      CREATE INDEX access_tokens_client ON access_tokens (client_id);
     `,
   },
 ];
