@@ -9,9 +9,13 @@ import { FINAL_STATUSES, OPEN_STATUSES } from '../domain/statuses.js';
 import type {
   Attempt,
   CallbackMessage,
+  DeliveryControls,
   MessageFilter,
   MessageStatus,
   OAuthClient,
+  RegistrationFields,
+  RegistrationHealth,
+  RegistrationKey,
   RegistrationRecord,
   ReplayJobRecord,
   ReplayJobStatus,
@@ -217,6 +221,69 @@ export function toRegistration(row: RegistrationRow): RegistrationRecord {
       recoveryDue: row.recovery_due === true || row.recovery_due === 1,
       version: row.health_version ?? 0,
     },
+  };
+}
+
+/** How a backend stores a flag: 0/1 in SQLite, a boolean in PostgreSQL. */
+export type StoredFlag = (value: boolean) => number | boolean;
+
+/** A registration's own fields as a row to write. */
+export interface RegistrationFieldsRow {
+  account_name: string;
+  service_name: string;
+  url: string;
+  username: string | null;
+  password_enc: string | null;
+  updated_at: number;
+}
+
+export function registrationFieldsRow(fields: RegistrationFields): RegistrationFieldsRow {
+  return {
+    account_name: fields.accountName,
+    service_name: fields.serviceName,
+    url: fields.url,
+    username: fields.username,
+    password_enc: fields.passwordEnc,
+    updated_at: fields.updatedAt,
+  };
+}
+
+/** A registration's delivery controls as a row to write. */
+export function controlsRow(key: RegistrationKey, controls: DeliveryControls, now: number, flag: StoredFlag) {
+  return {
+    account_name: key.accountName,
+    service_name: key.serviceName,
+    ordering: controls.ordering,
+    rate_limit: controls.rateLimit?.count ?? null,
+    rate_window_ms: controls.rateLimit?.windowMs ?? null,
+    auto_disable_after_ms: controls.autoDisable?.afterMs ?? null,
+    auto_disable_warn_ms: controls.autoDisable?.warnAfterMs ?? null,
+    enabled: flag(controls.enabled),
+    updated_at: now,
+  };
+}
+
+/** A registration's health as a row to write, with the enabled flag to set with it (null: left as it is). */
+export function healthRow(
+  key: RegistrationKey,
+  health: RegistrationHealth,
+  enabled: boolean | undefined,
+  flag: StoredFlag,
+) {
+  return {
+    account_name: key.accountName,
+    service_name: key.serviceName,
+    consecutive_failures: health.consecutiveFailures,
+    failing_since: health.failingSince,
+    last_success_at: health.lastSuccessAt,
+    last_failure_at: health.lastFailureAt,
+    recent_bits: health.recentBits,
+    recent_count: health.recentCount,
+    warned_at: health.warnedAt,
+    disabled_at: health.disabledAt,
+    recovery_due: flag(health.recoveryDue),
+    health_version: health.version,
+    enabled: enabled === undefined ? null : flag(enabled),
   };
 }
 

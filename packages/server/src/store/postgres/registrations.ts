@@ -1,5 +1,11 @@
 import { TurnGroups } from '../../common/turn-groups.js';
-import { type RegistrationRow, toRegistration as toRecord } from '../rows.js';
+import {
+  controlsRow,
+  healthRow,
+  type RegistrationRow,
+  registrationFieldsRow,
+  toRegistration as toRecord,
+} from '../rows.js';
 import type {
   DeliveryControls,
   RegistrationFields,
@@ -24,14 +30,14 @@ const SELECT_WITH_STATE = `SELECT r.*, s.consecutive_failures, s.failing_since, 
   FROM registrations r LEFT JOIN registration_state s
     ON s.account_name = r.account_name AND s.service_name = r.service_name`;
 
-const fieldValues = (f: RegistrationFields) => [
-  f.accountName,
-  f.serviceName,
-  f.url,
-  f.username,
-  f.passwordEnc,
-  f.updatedAt,
-];
+/** PostgreSQL stores a flag as a boolean. */
+const flag = (value: boolean) => value;
+
+/** The update's and insert's first six parameters. */
+const fieldValues = (fields: RegistrationFields) => {
+  const row = registrationFieldsRow(fields);
+  return [row.account_name, row.service_name, row.url, row.username, row.password_enc, row.updated_at];
+};
 
 /** Registration rows on PostgreSQL; every write moves `registration_changes` (a trigger, see migrations). */
 export class PostgresRegistrationStore implements RegistrationStore {
@@ -100,6 +106,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
 
   async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
     // A FIFO turned off forgets its head; a rate limit changed starts from a free slot.
+    const row = controlsRow(key, controls, now, flag);
     await this.db.query({
       name: 'registrations_set_controls',
       text: `WITH old AS (
@@ -115,15 +122,15 @@ export class PostgresRegistrationStore implements RegistrationStore {
                  AND old.rate_window_ms IS NOT DISTINCT FROM $5::int THEN s.rate_next_at END
              FROM old WHERE s.account_name = $1 AND s.service_name = $2 AND EXISTS (SELECT 1 FROM changed)`,
       values: [
-        key.accountName,
-        key.serviceName,
-        controls.ordering,
-        controls.rateLimit?.count ?? null,
-        controls.rateLimit?.windowMs ?? null,
-        controls.autoDisable?.afterMs ?? null,
-        controls.autoDisable?.warnAfterMs ?? null,
-        controls.enabled,
-        now,
+        row.account_name,
+        row.service_name,
+        row.ordering,
+        row.rate_limit,
+        row.rate_window_ms,
+        row.auto_disable_after_ms,
+        row.auto_disable_warn_ms,
+        row.enabled,
+        row.updated_at,
       ],
     });
     return this.get(key.accountName, key.serviceName);
@@ -131,6 +138,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
 
   async writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean> {
     // The row appears at the first write; a later one replaces only the version it was computed from.
+    const row = healthRow(key, health, enabled, flag);
     return this.db.transaction(async (client) => {
       const written = await client.query({
         name: 'registration_state_write_health',
@@ -146,26 +154,26 @@ export class PostgresRegistrationStore implements RegistrationStore {
                  health_version = excluded.health_version
                WHERE registration_state.health_version = excluded.health_version - 1`,
         values: [
-          key.accountName,
-          key.serviceName,
-          health.consecutiveFailures,
-          health.failingSince,
-          health.lastSuccessAt,
-          health.lastFailureAt,
-          health.recentBits,
-          health.recentCount,
-          health.warnedAt,
-          health.disabledAt,
-          health.recoveryDue,
-          health.version,
+          row.account_name,
+          row.service_name,
+          row.consecutive_failures,
+          row.failing_since,
+          row.last_success_at,
+          row.last_failure_at,
+          row.recent_bits,
+          row.recent_count,
+          row.warned_at,
+          row.disabled_at,
+          row.recovery_due,
+          row.health_version,
         ],
       });
       const ok = (written.rowCount ?? 0) > 0;
-      if (ok && enabled !== undefined) {
+      if (ok && row.enabled !== null) {
         await client.query({
           name: 'registrations_set_enabled',
           text: 'UPDATE registrations SET enabled = $3 WHERE account_name = $1 AND service_name = $2 AND enabled <> $3',
-          values: [key.accountName, key.serviceName, enabled],
+          values: [row.account_name, row.service_name, row.enabled],
         });
       }
       return ok;

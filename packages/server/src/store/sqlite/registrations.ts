@@ -1,5 +1,12 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { type RegistrationRow, toRegistration } from '../rows.js';
+import {
+  controlsRow,
+  healthRow,
+  type RegistrationFieldsRow,
+  type RegistrationRow,
+  registrationFieldsRow,
+  toRegistration,
+} from '../rows.js';
 import type {
   DeliveryControls,
   RegistrationFields,
@@ -14,57 +21,8 @@ import { writeTransaction } from './transaction.js';
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
 export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
 
-interface FieldsRow {
-  account_name: string;
-  service_name: string;
-  url: string;
-  username: string | null;
-  password_enc: string | null;
-  updated_at: number;
-}
-
-function controlsRow(key: RegistrationKey, controls: DeliveryControls, now: number) {
-  return {
-    account_name: key.accountName,
-    service_name: key.serviceName,
-    ordering: controls.ordering,
-    rate_limit: controls.rateLimit?.count ?? null,
-    rate_window_ms: controls.rateLimit?.windowMs ?? null,
-    auto_disable_after_ms: controls.autoDisable?.afterMs ?? null,
-    auto_disable_warn_ms: controls.autoDisable?.warnAfterMs ?? null,
-    enabled: controls.enabled ? 1 : 0,
-    updated_at: now,
-  };
-}
-
-function healthRow(key: RegistrationKey, health: RegistrationHealth, enabled: boolean | undefined) {
-  return {
-    account_name: key.accountName,
-    service_name: key.serviceName,
-    consecutive_failures: health.consecutiveFailures,
-    failing_since: health.failingSince,
-    last_success_at: health.lastSuccessAt,
-    last_failure_at: health.lastFailureAt,
-    recent_bits: health.recentBits,
-    recent_count: health.recentCount,
-    warned_at: health.warnedAt,
-    disabled_at: health.disabledAt,
-    recovery_due: health.recoveryDue ? 1 : 0,
-    health_version: health.version,
-    enabled: enabled === undefined ? null : enabled ? 1 : 0,
-  };
-}
-
-function toFieldsRow(fields: RegistrationFields): FieldsRow {
-  return {
-    account_name: fields.accountName,
-    service_name: fields.serviceName,
-    url: fields.url,
-    username: fields.username,
-    password_enc: fields.passwordEnc,
-    updated_at: fields.updatedAt,
-  };
-}
+/** SQLite stores a flag as 0/1. */
+const flag = (value: boolean) => (value ? 1 : 0);
 
 /**
  * Registering again (the platform's call) keeps the settings and enables a disabled registration,
@@ -90,8 +48,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
     setControls: Statement<[ReturnType<typeof controlsRow>], RegistrationRow>;
     writeHealth: Statement<[ReturnType<typeof healthRow>]>;
     anyHeld: Statement<[], number>;
-    update: Statement<[FieldsRow]>;
-    insert: Statement<[FieldsRow & { signing_secret_enc: string }], RegistrationRow>;
+    update: Statement<[RegistrationFieldsRow]>;
+    insert: Statement<[RegistrationFieldsRow & { signing_secret_enc: string }], RegistrationRow>;
     remove: Statement<[string, string]>;
     rotate: Statement<[string, number, number, string, string], RegistrationRow>;
     dataVersion: Statement<[], number>;
@@ -192,12 +150,12 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
-    const row = this.statements.setControls.get(controlsRow(key, controls, now));
+    const row = this.statements.setControls.get(controlsRow(key, controls, now, flag));
     return row ? toRegistration(row) : null;
   }
 
   async writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean> {
-    return this.statements.writeHealth.run(healthRow(key, health, enabled)).changes > 0;
+    return this.statements.writeHealth.run(healthRow(key, health, enabled, flag)).changes > 0;
   }
 
   async anyHeld(): Promise<boolean> {
@@ -205,12 +163,12 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async update(fields: RegistrationFields): Promise<boolean> {
-    return this.statements.update.run(toFieldsRow(fields)).changes > 0;
+    return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
   }
 
   async insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord> {
     return toRegistration(
-      this.statements.insert.get({ ...toFieldsRow(fields), signing_secret_enc: fields.signingSecretEnc })!,
+      this.statements.insert.get({ ...registrationFieldsRow(fields), signing_secret_enc: fields.signingSecretEnc })!,
     );
   }
 
