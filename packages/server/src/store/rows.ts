@@ -218,6 +218,15 @@ export function replayJobRow(job: ReplayJobRecord): ReplayJobRow & { filter: str
 // Access rows: API keys, portal sessions and the audit log (store/sqlite/access.ts, store/postgres/access.ts).
 // ---------------------------------------------------------------------------------------------------------
 
+/** `INSERT INTO table (columns) VALUES (…)`, each value's placeholder given by the backend (`@name`, `$1`). */
+export function insertSql(
+  table: string,
+  columns: readonly string[],
+  placeholder: (column: string, index: number) => string,
+): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(placeholder).join(', ')})`;
+}
+
 /** A list column: JSON text (SQLite) or the parsed array (PostgreSQL jsonb). */
 function listColumn(value: string | string[]): string[] {
   return typeof value === 'string' ? (JSON.parse(value) as string[]) : value;

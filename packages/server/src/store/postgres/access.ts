@@ -4,6 +4,7 @@ import {
   type AuditRow,
   auditFilterTerms,
   auditRow,
+  insertSql,
   KEY_COLUMNS,
   type KeyRow,
   keyRow,
@@ -17,10 +18,8 @@ import {
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
 import type { Database } from './database.js';
 
-/** `INSERT INTO table (columns) VALUES ($1, …)` for these columns. */
-function insertSql(table: string, columns: readonly string[]): string {
-  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`;
-}
+/** `$1`, `$2`, … */
+const pgPlaceholder = (_column: string, index: number) => `$${index + 1}`;
 
 /** API keys, portal links and sessions, shared attempt counters and the audit log on PostgreSQL. */
 export class PostgresAccessStore implements AccessStore {
@@ -29,7 +28,7 @@ export class PostgresAccessStore implements AccessStore {
   async insertKey(key: ApiKeyRecord): Promise<void> {
     const row = keyRow(key);
     await this.db.query(
-      insertSql('api_keys', KEY_COLUMNS),
+      insertSql('api_keys', KEY_COLUMNS, pgPlaceholder),
       KEY_COLUMNS.map((column) => row[column]),
     );
   }
@@ -82,7 +81,7 @@ export class PostgresAccessStore implements AccessStore {
   async savePortalSession(session: PortalSessionRecord): Promise<void> {
     const row = sessionRow(session);
     await this.db.query(
-      insertSql('portal_sessions', SESSION_COLUMNS),
+      insertSql('portal_sessions', SESSION_COLUMNS, pgPlaceholder),
       SESSION_COLUMNS.map((column) => row[column]),
     );
   }
@@ -138,7 +137,7 @@ export class PostgresAccessStore implements AccessStore {
     const row = auditRow(entry);
     await this.db.query({
       name: 'access_append_audit',
-      text: insertSql('audit_log', AUDIT_COLUMNS),
+      text: insertSql('audit_log', AUDIT_COLUMNS, pgPlaceholder),
       values: AUDIT_COLUMNS.map((column) => row[column]),
     });
   }

@@ -5,6 +5,7 @@ import {
   type AuditRow,
   auditFilterTerms,
   auditRow,
+  insertSql,
   KEY_COLUMNS,
   type KeyRow,
   keyRow,
@@ -17,10 +18,8 @@ import {
 } from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
 
-/** `INSERT INTO table (columns) VALUES (@column, …)` for these columns. */
-function insertSql(table: string, columns: readonly string[]): string {
-  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`;
-}
+/** `@column`, bound from the row object. */
+const namedPlaceholder = (column: string) => `@${column}`;
 
 /** API keys, portal links and sessions, shared attempt counters and the audit log on SQLite. */
 export class SqliteAccessStore implements AccessStore {
@@ -43,7 +42,7 @@ export class SqliteAccessStore implements AccessStore {
 
   constructor(private readonly db: Database) {
     this.statements = {
-      insertKey: db.prepare(insertSql('api_keys', KEY_COLUMNS)),
+      insertKey: db.prepare(insertSql('api_keys', KEY_COLUMNS, namedPlaceholder)),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at DESC, id DESC'),
       keyByHash: db.prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = coalesce(revoked_at, @now) WHERE id = @id RETURNING *'),
@@ -55,7 +54,7 @@ export class SqliteAccessStore implements AccessStore {
         `UPDATE portal_links SET used_at = @now
          WHERE token_hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING account_name`,
       ),
-      saveSession: db.prepare(insertSql('portal_sessions', SESSION_COLUMNS)),
+      saveSession: db.prepare(insertSql('portal_sessions', SESSION_COLUMNS, namedPlaceholder)),
       getSession: db.prepare('SELECT * FROM portal_sessions WHERE token_hash = ?'),
       touchSession: db.prepare(
         'UPDATE portal_sessions SET expires_at = max(expires_at, @expires) WHERE token_hash = @hash',
@@ -72,7 +71,7 @@ export class SqliteAccessStore implements AccessStore {
       releaseAttempt: db.prepare(
         'UPDATE attempt_counters SET attempts = attempts - 1 WHERE key = @key AND window_ends_at > @now AND attempts > 0',
       ),
-      appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS)),
+      appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
   }
 
