@@ -3,6 +3,7 @@ import { HttpSender } from '../../packages/server/src/delivery/http-sender.js';
 import { Signer } from '../../packages/server/src/delivery/signer.js';
 import { UrlGuard } from '../../packages/server/src/delivery/url-guard.js';
 import type { ClaimedMessage } from '../../packages/server/src/services/messages.js';
+import { DEFAULT_CONTROLS } from '../../packages/server/src/store/types.js';
 
 /**
  * What a peer needs to send the very webhooks our engine sends: our HttpSender (loopback allowed),
@@ -27,6 +28,7 @@ export function peerDelivery(options: { listener: string; connections: number; t
     previousSecretExpiresAt: null,
     createdAt: now,
     updatedAt: now,
+    controls: DEFAULT_CONTROLS,
   };
   /** A first-attempt message with the stored payload text `payload`. */
   const claimed = (id: string, payload: string): ClaimedMessage => ({

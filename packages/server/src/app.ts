@@ -14,6 +14,7 @@ import { adminAuthorization, declareAdminScope, installAuditHooks } from './api/
 import { adminRoutes } from './api/admin.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { callbacksRoutes } from './api/callbacks.js';
+import { controlsRoutes } from './api/controls.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './api/error-handlers.js';
 import { healthRoutes } from './api/health.js';
 import { installHostCheck } from './api/host-check.js';
@@ -21,13 +22,14 @@ import { messagesRoutes } from './api/messages.js';
 import { metricsRoutes } from './api/metrics.js';
 import { oauthRoutes } from './api/oauth.js';
 import { portalRoutes } from './api/portal.js';
+import { portalUiRoutes } from './api/portal-ui.js';
 import { registrationsRoutes } from './api/registrations.js';
 import { installRequestGuards } from './api/request-guards.js';
 import { installRequestTextRule } from './api/request-text.js';
 import { secretsRoutes } from './api/secrets.js';
 import { sessionRoutes } from './api/session.js';
 import { statsHistoryRoutes } from './api/stats-history.js';
-import { uiRoutes } from './api/ui.js';
+import { pageSecurityHeaders, uiRoutes } from './api/ui.js';
 import type { AppContext } from './context.js';
 import { LazyChildLogger } from './logger.js';
 import { API_DESCRIPTION, API_TITLE, describeOperations } from './openapi.js';
@@ -166,11 +168,13 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       await admin.register(messagesRoutes, { ctx });
       await admin.register(secretsRoutes, { ctx });
       await admin.register(registrationsRoutes, { ctx });
+      await admin.register(controlsRoutes, { ctx });
       await admin.register(statsHistoryRoutes, { ctx });
     },
     { prefix: '/admin/v1' },
   );
   await app.register(portalRoutes, { ctx, access, prefix: '/portal/api' });
   await app.register(uiRoutes, { ctx, version: VERSION });
+  await app.register(portalUiRoutes, { headers: pageSecurityHeaders(ctx.config.access.portalFrameAncestors) });
   return app;
 }

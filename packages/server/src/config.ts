@@ -73,6 +73,7 @@ export interface Config {
   allowPrivateTargets: boolean;
   delivery: DeliveryConfig;
   retention: RetentionConfig;
+  statsHistory: StatsHistoryConfig;
   access: AccessConfig;
   logLevel: string;
   /** OpenTelemetry traces; null = off (the default). */
@@ -81,6 +82,8 @@ export interface Config {
   egressProxy: EgressProxyConfig | null;
   bodyLimitBytes: number;
   http: HttpServerConfig;
+  /** Operator events (SPEC §11); url null = off (CCB_OPERATOR_WEBHOOK_URL, CCB_OPERATOR_WEBHOOK_SECRET). */
+  operatorWebhook: { url: string | null; secret: string | null };
 }
 
 /** How long the HTTP server waits for clients, and how many it holds at once. */
@@ -134,6 +137,12 @@ export interface RetentionConfig {
   purgeIntervalMs: number;
 }
 
+/** The dashboard's chart history (stats-history.ts). */
+export interface StatsHistoryConfig {
+  sampleIntervalMs: number;
+  keepMs: number;
+}
+
 /** What the dev profile seeds and prints (SPEC §9). Well known on purpose: never use them in production. */
 export const DEV_CREDENTIALS = {
   clientId: 'demo-client',
@@ -158,6 +167,25 @@ function encryptionKey(value: string): Buffer {
   const key = Buffer.from(value, /^[0-9a-f]{64}$/i.test(value) ? 'hex' : 'base64');
   if (key.length !== 32) throw new Error('must be 32 bytes, as 64 hex characters or base64');
   return key;
+}
+
+function operatorWebhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`"${value}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${value}" must be an http or https URL`);
+  return value;
+}
+
+function signingSecret(value: string): string {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value);
+  if (!match || Buffer.from(match[1], 'base64').length < 24) {
+    throw new Error('must be whsec_ followed by the base64 of at least 24 random bytes');
+  }
+  return value;
 }
 
 function retrySchedule(value: string): number[] {
@@ -477,11 +505,35 @@ export const SERVE_SETTINGS = {
     description: 'how long failed messages are kept',
     parse: duration,
   }),
+  statsInterval: setting({
+    env: ['CCB_STATS_INTERVAL'],
+    default: '10s',
+    description: "how often each process stores a sample of the message stats for the dashboard's charts",
+    parse: positiveDuration,
+  }),
+  statsRetention: setting({
+    env: ['CCB_STATS_RETENTION'],
+    default: '24h',
+    description: "how long the dashboard's chart samples are kept",
+    parse: positiveDuration,
+  }),
   purgeInterval: setting({
     env: ['CCB_PURGE_INTERVAL'],
     default: '1h',
     description: 'how often the retention purge runs',
     parse: positiveDuration,
+  }),
+  operatorWebhookUrl: setting({
+    env: ['CCB_OPERATOR_WEBHOOK_URL'],
+    description:
+      'where operator events go (registration.failing, registration.disabled, registration.recovered, message.exhausted); off when unset',
+    parse: operatorWebhookUrl,
+  }),
+  operatorWebhookSecret: setting({
+    env: ['CCB_OPERATOR_WEBHOOK_SECRET'],
+    defaultText: 'default: generated once and kept (GET /admin/v1/operator/webhook shows it)',
+    description: 'the signing secret of operator events, whsec_ + base64 of at least 24 bytes',
+    parse: signingSecret,
   }),
   auditRetention: setting({
     env: ['CCB_AUDIT_RETENTION'],
@@ -654,6 +706,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       failedMs: values.retentionFailed,
       purgeIntervalMs: values.purgeInterval,
     },
+    statsHistory: { sampleIntervalMs: values.statsInterval, keepMs: values.statsRetention },
     access: {
       auditRetentionMs: values.auditRetention,
       trustProxy: values.trustProxy,
@@ -661,6 +714,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       publicUrl: values.publicUrl ?? null,
     },
     logLevel: values.logLevel,
+    operatorWebhook: { url: values.operatorWebhookUrl ?? null, secret: values.operatorWebhookSecret ?? null },
     tracing: tracingFrom(values),
     egressProxy: values.egressProxy ?? null,
     bodyLimitBytes: 1024 * 1024,

@@ -5,6 +5,7 @@ import type { UrlGuard } from './delivery/url-guard.js';
 import type { Metrics } from './metrics.js';
 import type { MessageService } from './services/messages.js';
 import type { RegistrationService } from './services/registrations.js';
+import type { StatsHistory } from './stats-history.js';
 import type { Store } from './store/types.js';
 import type { Tracer } from './tracing.js';
 
@@ -24,6 +25,8 @@ export interface AppContext {
   logger: FastifyBaseLogger;
   /** This server's Prometheus metrics (its own registry). */
   metrics: Metrics;
+  /** The dashboard charts' samples: taken by every process, read by the stats history route. */
+  statsHistory: StatsHistory;
   /** OpenTelemetry spans of publishes and attempts; null when tracing is off (the default). */
   tracer: Tracer | null;
   /** Tells the delivery side that new messages are due now (wakes an idle dispatcher). */

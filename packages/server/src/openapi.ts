@@ -43,6 +43,11 @@ export const API_TAGS = [
   { name: 'Messages', description: 'Publishing, listing, inspecting and replaying callback messages (admin).' },
   { name: 'Replays', description: 'Bulk replay jobs (admin).' },
   { name: 'Signing secrets', description: "Each registration's Standard Webhooks secret (admin)." },
+  {
+    name: 'Delivery controls',
+    description:
+      "Each registration's ordering, rate limit, auto-disable and health; operator events (admin, docs/delivery-controls.md).",
+  },
   { name: 'Keys', description: 'Scoped API keys of the admin API (admin).' },
   { name: 'Audit', description: 'Who changed what, when and from where (admin).' },
   { name: 'Portal', description: "One account's portal: links, sessions and the account's own data (docs/portal.md)." },

@@ -10,6 +10,8 @@ import { seedDevData } from './dev.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { createServices } from './services/index.js';
+import { setUpOperatorWebhook } from './services/operator-events.js';
+import { StatsHistory } from './stats-history.js';
 import { openStore } from './store/index.js';
 import { startTracing, type Tracer } from './tracing.js';
 
@@ -50,6 +52,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
   let app: FastifyInstance | null = null;
   let replays: ReplayJobs | null = null;
   let stopListening: (() => void) | null = null;
+  let statsHistory: StatsHistory | null = null;
   let tracer: Tracer | null = null;
   const purgeTimer = setInterval(() => {
     store.auth.purgeExpired(Date.now()).catch((error) => logger.warn({ err: error }, 'purging expired tokens failed'));
@@ -66,6 +69,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     const { registrations, messages } = await createServices(store, config.encryptionKey);
     // OpenTelemetry is loaded only when tracing is on.
     if (config.tracing) tracer = await startTracing(config.tracing, logger, { exporter: options.spanExporter });
+    if (config.role !== 'api') await setUpOperatorWebhook(registrations, config.operatorWebhook);
     replays = new ReplayJobs(
       store.replayJobs,
       messages,
@@ -73,6 +77,14 @@ export async function startServer(config: Config, options: StartServerOptions = 
       () => ctx.notifyPublished(),
       logger,
     );
+    const metrics = new Metrics();
+    statsHistory = new StatsHistory({
+      samples: store.statsSamples,
+      readStats: (now) => messages.stats(now),
+      attemptTotals: () => metrics.attemptTotals(),
+      ...config.statsHistory,
+      logger,
+    });
     const ctx: AppContext = {
       config,
       store,
@@ -81,7 +93,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
       replays,
       urlGuard: UrlGuard.fromConfig(config),
       logger,
-      metrics: new Metrics(),
+      metrics,
+      statsHistory,
       tracer,
       notifyPublished() {},
     };
@@ -94,6 +107,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       stopListening = store.onPublished?.(() => started.wake()) ?? null;
     }
     await app.listen({ port: config.port, host: config.host });
+    statsHistory.start();
     if (config.role !== 'worker') replays.startResuming();
     const bound = app.server.address();
     const port = typeof bound === 'object' && bound ? bound.port : config.port;
@@ -114,6 +128,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
           cut.unref();
           try {
             stopListening?.();
+            await statsHistory?.stop();
             await replays?.stop();
             await delivery?.stop();
             await app?.close();
@@ -129,6 +144,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     return running;
   } catch (error) {
     clearInterval(purgeTimer);
+    await statsHistory?.stop().catch(() => {});
     await replays?.stop().catch(() => {});
     await delivery?.stop().catch(() => {});
     await app?.close().catch(() => {});

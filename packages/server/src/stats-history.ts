@@ -1,70 +1,149 @@
-import type { MessageStats } from './store/types.js';
+import { randomBytes } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { MessageStats, StatsSampleStore } from './store/types.js';
 
-/** One sample of the recent history: the store's stats then, and the attempts made since the sample before. */
-export interface StatsSample {
+/** One point of the history: the store's stats then, and the attempts made since the point before. */
+export interface StatsPoint {
   at: number;
   stats: MessageStats;
-  /** Attempts by outcome label (`success`, `http_5xx`, `timeout`, …) since the previous sample. */
+  /** Attempts by outcome label (`success`, `http_5xx`, `timeout`, …) since the previous point, every process. */
   attempts: Record<string, number>;
-  /** Length of the interval those attempts fall into; 0 for the first sample. */
+  /** Time since the previous point; 0 for the first. */
   intervalMs: number;
+  /** True for the last point of a read: taken for that read, not stored. */
+  live: boolean;
 }
 
 export interface StatsHistoryOptions {
-  /** Reads closer together than this share one sample. */
-  minIntervalMs?: number;
-  /** Samples older than this are dropped. */
-  windowMs?: number;
+  samples: StatsSampleStore;
+  /** The store's stats (MessageService.stats). */
+  readStats(now: number): Promise<MessageStats>;
+  /** Totals of this process's attempt counter by outcome (Metrics.attemptTotals). */
+  attemptTotals(): Promise<Map<string, number>>;
+  sampleIntervalMs: number;
+  /** Samples older than this are deleted. */
+  keepMs: number;
+  logger: FastifyBaseLogger;
+  clock?: () => number;
 }
 
+/** The purge runs on every this many samples. */
+const PURGE_EVERY = 30;
+
 /**
- * The short time series behind the dashboard's charts (GET /admin/v1/stats/history). It is sampled
- * when read, not on a timer, so a server nobody watches does no extra counting; with the page open,
- * it gains one sample per poll. Attempts come from this process's counter (the role that delivers).
+ * The history behind the dashboard's charts (GET /admin/v1/stats/history), kept in the store so the
+ * charts show the hours before the page was opened. Every process (api, worker or both) stores one
+ * sample per interval: the store's stats, which are the same for every process, and the attempts it
+ * made itself, which are summed over processes when read. A time without samples (no process
+ * running) stays a gap.
+ *
+ * State kept here: `previousTotals`, this process's attempt totals at its last stored sample (the
+ * next sample stores the difference), and `lastBucket`, so one bucket gets one sample per process.
  */
 export class StatsHistory {
-  private readonly samples: StatsSample[] = [];
+  /** Random per start: processes sharing a store never write over each other's samples. */
+  readonly instance = randomBytes(6).toString('hex');
   private previousTotals: Map<string, number> | null = null;
-  private inFlight: Promise<void> | null = null;
-  private readonly minIntervalMs: number;
-  private readonly windowMs: number;
+  private lastBucket = -1;
+  private sampled = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly clock: () => number;
 
-  constructor(
-    private readonly readStats: (now: number) => Promise<MessageStats>,
-    /** Totals of the server's attempt counter by outcome (Metrics.attemptTotals). */
-    private readonly attemptTotals: () => Promise<Map<string, number>>,
-    options: StatsHistoryOptions = {},
-  ) {
-    this.minIntervalMs = options.minIntervalMs ?? 1_000;
-    this.windowMs = options.windowMs ?? 10 * 60_000;
+  constructor(private readonly options: StatsHistoryOptions) {
+    this.clock = options.clock ?? Date.now;
   }
 
-  /** Takes a sample unless the last one is recent, then returns the window, oldest first. */
-  async read(now: number = Date.now()): Promise<StatsSample[]> {
-    const last = this.samples.at(-1);
-    if (!last || now - last.at >= this.minIntervalMs) {
-      // Concurrent readers wait for one sample instead of each counting.
-      this.inFlight ??= this.take(now).finally(() => {
-        this.inFlight = null;
+  get sampleIntervalMs(): number {
+    return this.options.sampleIntervalMs;
+  }
+
+  /** Samples now and then every interval, until `stop()`. */
+  start(): void {
+    if (this.timer) return;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.options.sampleIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  private tick(): void {
+    // A sample still being written (a slow database) is not doubled up.
+    this.running ??= this.sample()
+      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'storing a stats sample failed'))
+      .finally(() => {
+        this.running = null;
       });
-      await this.inFlight;
-    }
-    return [...this.samples];
   }
 
-  private async take(now: number): Promise<void> {
-    const [stats, totals] = await Promise.all([this.readStats(now), this.attemptTotals()]);
-    const previous = this.samples.at(-1);
-    const attempts: Record<string, number> = {};
-    if (this.previousTotals) {
-      for (const [outcome, total] of totals) {
-        // A counter reset (a test's registry reset) counts from zero rather than negative.
-        const delta = total - (this.previousTotals.get(outcome) ?? 0);
-        if (delta > 0) attempts[outcome] = delta;
-      }
-    }
+  /** Stores this process's sample of the current bucket, unless it has one. */
+  async sample(now: number = this.clock()): Promise<void> {
+    const interval = this.options.sampleIntervalMs;
+    const bucket = Math.floor(now / interval) * interval;
+    if (bucket === this.lastBucket) return;
+    const [stats, totals] = await Promise.all([this.options.readStats(now), this.options.attemptTotals()]);
+    await this.options.samples.record({
+      at: bucket,
+      instance: this.instance,
+      counts: stats.counts,
+      queueDepth: stats.queueDepth,
+      oldestDueAgeMs: stats.oldestDueAgeMs,
+      attempts: this.previousTotals ? difference(totals, this.previousTotals) : {},
+    });
     this.previousTotals = totals;
-    this.samples.push({ at: now, stats, attempts, intervalMs: previous ? now - previous.at : 0 });
-    while (this.samples.length > 0 && this.samples[0].at < now - this.windowMs) this.samples.shift();
+    this.lastBucket = bucket;
+    if (this.sampled++ % PURGE_EVERY === 0) await this.options.samples.purge(now - this.options.keepMs);
   }
+
+  /**
+   * The points since `since` (at most as far back as samples are kept), oldest first, one per
+   * bucket with the attempts of every process summed, then a live point for now.
+   */
+  async read(since: number, now: number = this.clock()): Promise<StatsPoint[]> {
+    const [rows, stats, totals] = await Promise.all([
+      this.options.samples.list(Math.max(since, now - this.options.keepMs)),
+      this.options.readStats(now),
+      this.options.attemptTotals(),
+    ]);
+    const points: StatsPoint[] = [];
+    for (const row of rows) {
+      const last = points.at(-1);
+      if (last && last.at === row.at) {
+        for (const [outcome, n] of Object.entries(row.attempts))
+          last.attempts[outcome] = (last.attempts[outcome] ?? 0) + n;
+        continue;
+      }
+      points.push({
+        at: row.at,
+        stats: { counts: row.counts, queueDepth: row.queueDepth, oldestDueAgeMs: row.oldestDueAgeMs },
+        attempts: { ...row.attempts },
+        intervalMs: last ? row.at - last.at : 0,
+        live: false,
+      });
+    }
+    const last = points.at(-1);
+    points.push({
+      at: now,
+      stats,
+      attempts: this.previousTotals ? difference(totals, this.previousTotals) : {},
+      intervalMs: last ? now - last.at : 0,
+      live: true,
+    });
+    return points;
+  }
+}
+
+/** What each outcome's total rose by; a counter reset (a test's registry reset) counts from zero. */
+function difference(totals: Map<string, number>, previous: Map<string, number>): Record<string, number> {
+  const attempts: Record<string, number> = {};
+  for (const [outcome, total] of totals) {
+    const delta = total - (previous.get(outcome) ?? 0);
+    if (delta > 0) attempts[outcome] = delta;
+  }
+  return attempts;
 }

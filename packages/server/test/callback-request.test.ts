@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { callbackBody, callbackRequest } from '../src/delivery/callback-request.js';
 import { Signer } from '../src/delivery/signer.js';
 import type { ClaimedMessage } from '../src/services/messages.js';
+import { DEFAULT_CONTROLS } from '../src/store/types.js';
 
 const ENGINE_KEYS = ['username', 'password', 'callbackCount', 'maxCallbackThreshold'];
 const registration = { username: 'user "quoted"', password: 'p\\w' };
@@ -131,6 +132,7 @@ describe('callbackRequest', () => {
         previousSecretExpiresAt: null,
         createdAt: now,
         updatedAt: now,
+        controls: DEFAULT_CONTROLS,
       },
     };
     const { headers, body } = callbackRequest(claimed, {

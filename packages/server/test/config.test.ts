@@ -32,6 +32,30 @@ describe('configuration', () => {
     }
   });
 
+  it('takes an operator webhook URL and its signing secret, off by default, and refuses malformed ones', () => {
+    assert.deepEqual(loadConfig({}, PRODUCTION).operatorWebhook, { url: null, secret: null });
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    assert.deepEqual(
+      loadConfig(
+        {},
+        { ...PRODUCTION, CCB_OPERATOR_WEBHOOK_URL: 'https://ops.test/hook', CCB_OPERATOR_WEBHOOK_SECRET: secret },
+      ).operatorWebhook,
+      { url: 'https://ops.test/hook', secret },
+    );
+    assert.throws(
+      () => loadConfig({}, { ...PRODUCTION, CCB_OPERATOR_WEBHOOK_URL: 'ops.test/hook' }),
+      /CCB_OPERATOR_WEBHOOK_URL/,
+    );
+    assert.throws(
+      () => loadConfig({}, { ...PRODUCTION, CCB_OPERATOR_WEBHOOK_URL: 'ftp://ops.test/' }),
+      /http or https/,
+    );
+    assert.throws(
+      () => loadConfig({}, { ...PRODUCTION, CCB_OPERATOR_WEBHOOK_SECRET: 'whsec_c2hvcnQ=' }),
+      /CCB_OPERATOR_WEBHOOK_SECRET: must be whsec_/,
+    );
+  });
+
   it('allows one attempt more than the retry schedule has delays', () => {
     assert.equal(loadConfig({}, PRODUCTION).delivery.maxAttempts, 4);
     assert.equal(loadConfig({ retrySchedule: '1s' }, PRODUCTION).delivery.maxAttempts, 2);

@@ -12,6 +12,7 @@ import { eventually, startTestServer, type TestServer } from './helpers.js';
 
 interface Point {
   at: string;
+  live: boolean;
   queueDepth: number;
   intervalMs: number;
   attempts: Record<string, number>;
@@ -22,7 +23,10 @@ describe('admin API routes for the dashboard', () => {
   let server: TestServer;
   let listener: TestListener;
   before(async () => {
-    server = await startTestServer({ env: { CCB_ALLOWED_PORTS: 'any' }, flags: { retrySchedule: '50ms' } });
+    server = await startTestServer({
+      env: { CCB_ALLOWED_PORTS: 'any', CCB_STATS_INTERVAL: '200ms' },
+      flags: { retrySchedule: '50ms' },
+    });
     listener = await startListener((_request, index) => (index === 0 ? { status: 500 } : { status: 200 }));
   });
   after(async () => {
@@ -59,40 +63,175 @@ describe('admin API routes for the dashboard', () => {
     assert.equal(anonymous.status, 401);
   });
 
-  it('keeps a short history of the stats, sampled when read, with the attempts made in between', async () => {
-    const first = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
-    assert.equal(first.status, 200);
-    assert.ok(first.body.points.length >= 1);
-    const again = await admin<{ points: Point[] }>(server, 'GET', '/stats/history');
-    assert.equal(again.body.points.length, first.body.points.length, 'reads within a second share one sample');
-
+  it('keeps the stats history in the store with the attempts made in between, and a live point last', async () => {
     await register(server, listener.url);
     const id = await publish(server);
     await waitForMessage(server, id, (m) => m.status === 'delivered');
-    // A new sample is taken once the last is a second old; poll until it has the two attempts.
-    const points = await eventually(
+    // Samples are stored every 200 ms here: wait until the stored ones hold both attempts.
+    const body = await eventually(
       async () => {
-        const sampled = (await admin<{ points: Point[] }>(server, 'GET', '/stats/history')).body.points;
-        const attempts = sampled.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
-        return attempts >= 2 ? sampled : null;
+        const read = (await admin<{ sampleIntervalMs: number; points: Point[] }>(server, 'GET', '/stats/history')).body;
+        const stored = read.points.filter((p) => !p.live);
+        const attempts = stored.reduce((sum, p) => sum + Object.values(p.attempts).reduce((a, b) => a + b, 0), 0);
+        return attempts >= 2 && stored.at(-1)?.counts.delivered === 1 ? read : null;
       },
-      { what: 'the history holds both attempts', timeout: 5_000, interval: 100 },
+      { what: 'the stored history holds both attempts', timeout: 10_000, interval: 100 },
     );
-    const latest = points.at(-1)!;
-    const totals = points.reduce<Record<string, number>>((sum, p) => {
+    assert.equal(body.sampleIntervalMs, 200);
+    const stored = body.points.filter((p) => !p.live);
+    const totals = stored.reduce<Record<string, number>>((sum, p) => {
       for (const [k, v] of Object.entries(p.attempts)) sum[k] = (sum[k] ?? 0) + v;
       return sum;
     }, {});
     assert.deepEqual(totals, { http_5xx: 1, success: 1 });
-    assert.ok(latest.intervalMs >= 1000);
-    assert.equal(latest.counts.delivered, 1);
-    assert.ok(points.every((p, i) => i === 0 || Date.parse(p.at) > Date.parse(points[i - 1].at)));
+    assert.ok(
+      stored.every((p) => Date.parse(p.at) % 200 === 0),
+      'one point per bucket',
+    );
+    assert.ok(body.points.every((p, i) => i === 0 || Date.parse(p.at) > Date.parse(body.points[i - 1].at)));
+    assert.deepEqual(
+      body.points.map((p) => p.live),
+      [...stored.map(() => false), true],
+      'the live point comes last',
+    );
+    assert.ok(stored.length >= 2 && stored.slice(1).every((p) => p.intervalMs >= 200));
+    const later = await admin<{ points: Point[] }>(server, 'GET', `/stats/history?since=${Date.now() + 60_000}`);
+    assert.deepEqual(
+      later.body.points.map((p) => p.live),
+      [true],
+    );
+    const bad = await admin<{ errorCode: string }>(server, 'GET', '/stats/history?since=last-week');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errorCode, 'INPUT_INVALID.Request.Query');
   });
 
   it('documents the new routes in the OpenAPI description', async () => {
     const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     for (const path of ['/admin/v1/registrations', '/admin/v1/stats/history', '/ui/profile.json']) {
       assert.ok(spec.paths[path], `${path} is in /openapi.json`);
+    }
+  });
+});
+
+describe('stats history across restarts', () => {
+  it('shows the samples of a server that stopped, with the time it was down as a gap', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ccb-history-'));
+    const env = {
+      DATABASE_URL: `sqlite:${join(dir, 'ccb.sqlite')}`,
+      CCB_ADMIN_TOKEN: 'history-admin-token',
+      CCB_ENCRYPTION_KEY: 'ab'.repeat(32),
+      CCB_STATS_INTERVAL: '100ms',
+    };
+    try {
+      const first = await startTestServer({ dev: false, env });
+      const firstInstance = first.ctx.statsHistory.instance;
+      await eventually(async () => (await first.ctx.store.statsSamples.list(0)).length >= 3, {
+        what: 'the first server stored samples',
+      });
+      await first.close();
+      const stoppedAt = Date.now();
+      // Down for at least four intervals.
+      await eventually(() => Date.now() >= stoppedAt + 400, { what: 'time passes while no server runs', interval: 50 });
+      const second = await startTestServer({ dev: false, env });
+      try {
+        const secondInstance = second.ctx.statsHistory.instance;
+        await eventually(
+          async () => (await second.ctx.store.statsSamples.list(0)).some((r) => r.instance === secondInstance),
+          {
+            what: 'the second server stored a sample',
+          },
+        );
+        const { body } = await admin<{ sampleIntervalMs: number; points: Point[] }>(second, 'GET', '/stats/history');
+        const rows = await second.ctx.store.statsSamples.list(0);
+        assert.ok(
+          rows.some((r) => r.instance === firstInstance),
+          'the first server’s samples are still there',
+        );
+        assert.notEqual(second.ctx.statsHistory.instance, firstInstance);
+        const stored = body.points.filter((p) => !p.live);
+        const firstAt = rows.filter((r) => r.instance === firstInstance).map((r) => new Date(r.at).toISOString());
+        assert.deepEqual(
+          stored.slice(0, firstAt.length).map((p) => p.at),
+          firstAt,
+        );
+        const gap = stored.find((p, i) => i > 0 && p.intervalMs > 2.5 * body.sampleIntervalMs);
+        assert.ok(gap, `a point after the gap: ${JSON.stringify(stored.map((p) => p.intervalMs))}`);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('admin routes for the accounts page', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ env: { CCB_ALLOWED_PORTS: 'any' } });
+  });
+  after(() => server.close());
+
+  it('registers, changes (keeping or clearing credentials) and removes a listener, and refuses bad input', async () => {
+    const path = '/callbacks/acct-c/CarrierService';
+    const created = await admin<Record<string, unknown>>(server, 'PUT', path, {
+      url: 'https://c.example.net/hook',
+      username: 'cu',
+      password: 'cp',
+    });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.deepEqual([created.body.url, created.body.credentialsSet], ['https://c.example.net/hook', true]);
+    const secret = (await server.ctx.registrations.get('acct-c', 'CarrierService'))!.signingSecret;
+
+    const moved = await admin<Record<string, unknown>>(server, 'PUT', path, { url: 'https://c.example.net/v2' });
+    assert.equal(moved.status, 200);
+    const kept = await server.ctx.registrations.get('acct-c', 'CarrierService');
+    assert.deepEqual(
+      [kept?.url, kept?.username, kept?.password, kept?.signingSecret],
+      ['https://c.example.net/v2', 'cu', 'cp', secret],
+    );
+    await admin(server, 'PUT', path, { url: 'https://c.example.net/v2', username: null, password: null });
+    const cleared = await server.ctx.registrations.get('acct-c', 'CarrierService');
+    assert.deepEqual([cleared?.username, cleared?.password], [null, null]);
+
+    for (const [target, body] of [
+      [path, { url: 'ftp://c.example.net/' }],
+      [path, { url: 'https://c.example.net/', extra: 1 }],
+      ['/callbacks/acct-c/NoSuchService', { url: 'https://c.example.net/' }],
+      ['/callbacks/bad%20name/CarrierService', { url: 'https://c.example.net/' }],
+    ] as const) {
+      const refused = await admin<{ errorCode: string }>(server, 'PUT', target, body);
+      assert.equal(refused.status, 400, `${target} ${JSON.stringify(body)}`);
+      assert.match(refused.body.errorCode, /^INPUT_INVALID/);
+    }
+    assert.equal((await server.ctx.registrations.get('acct-c', 'CarrierService'))?.url, 'https://c.example.net/v2');
+
+    const removed = await admin(server, 'DELETE', path);
+    assert.equal(removed.status, 200);
+    assert.equal(await server.ctx.registrations.get('acct-c', 'CarrierService'), null);
+    const again = await admin<{ errorCode: string }>(server, 'DELETE', path);
+    assert.equal(again.status, 404);
+    assert.equal(again.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
+  });
+
+  it('sends a test message from the catalogue to a registration, and refuses one without registration', async () => {
+    const received = await startListener();
+    try {
+      await register(server, received.url, 'DeviceUsage', { accountName: 'acct-t' });
+      const sent = await admin<{ messageId: string; status: string }>(
+        server,
+        'POST',
+        '/callbacks/acct-t/DeviceUsage/test-message',
+      );
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      const [delivery] = await received.waitFor(1);
+      assert.equal(delivery.headers['webhook-id'], sent.body.messageId);
+      assert.equal(typeof delivery.body.requestId, 'string', 'an example of the catalogue, with a request id');
+      const missing = await admin<{ errorCode: string }>(server, 'POST', '/callbacks/acct-t/AlertService/test-message');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.errorCode, 'REQUEST_FAILED.ResourceNotFound');
+    } finally {
+      await received.close();
     }
   });
 });

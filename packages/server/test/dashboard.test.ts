@@ -13,6 +13,31 @@ const skip = browserMissing() ?? false;
 const WAIT = { timeout: 15_000 };
 const textOf = async (locator: Locator) => (await locator.textContent()) ?? '';
 const SCREENSHOT = new URL('../../../docs/dashboard.png', import.meta.url);
+/** A read of the charts' history (whatever its window). */
+const isHistory = (url: string) => new URL(url).pathname === '/admin/v1/stats/history';
+
+/**
+ * Stores an hour of chart samples before now, one per `intervalMs`, with no sample for the ten
+ * minutes from `gapFrom` minutes ago (no server ran then): a burst of deliveries before the gap.
+ */
+async function seedHistory(server: TestServer, intervalMs: number, gapFrom = 40) {
+  const now = Date.now();
+  let delivered = 0;
+  for (let at = Math.floor((now - 3_600_000) / intervalMs) * intervalMs; at < now - intervalMs; at += intervalMs) {
+    const minutesAgo = (now - at) / 60_000;
+    if (minutesAgo <= gapFrom && minutesAgo > gapFrom - 10) continue;
+    const wave = Math.round(40 + 35 * Math.sin(at / 300_000));
+    delivered += wave * (intervalMs / 1000);
+    await server.ctx.store.statsSamples.record({
+      at,
+      instance: 'earlier',
+      counts: { pending: wave, delivering: 2, delivered, failed: 3, cancelled: 0 },
+      queueDepth: wave + 2,
+      oldestDueAgeMs: wave * 40,
+      attempts: { success: wave * (intervalMs / 1000), http_5xx: Math.round(wave / 10) },
+    });
+  }
+}
 
 /**
  * A browser context whose every request must go to the test server (no CDN, nothing outside
@@ -195,6 +220,11 @@ describe('dashboard at /ui', { skip }, () => {
       await page.getByRole('button', { name: 'Replay this message' }).click();
       await page.locator('[data-testid="message-status"]').getByText('delivered').waitFor(WAIT);
       assert.equal(await page.locator('tr[data-attempt]').count(), 5);
+      // When and by whom, from the audit log: the dashboard signs in with the admin token.
+      const replayed = page.getByTestId('replay-history');
+      await replayed.getByRole('listitem').first().waitFor(WAIT);
+      assert.equal(await replayed.getByRole('listitem').count(), 1);
+      assert.match(await textOf(replayed), /Replayed[\s\S]*ago[\s\S]*by root/);
     });
 
     it('replays failed messages in bulk by filter and shows the job progress', async () => {
@@ -243,6 +273,146 @@ describe('dashboard at /ui', { skip }, () => {
         const { body } = await admin<{ status: string; attempts: number }>(server, 'GET', `/messages/${id}`);
         assert.deepEqual([body.status, body.attempts], ['failed', 0], 'not attempted again');
       }
+    });
+
+    it('filters messages by failure reason and time range, and finds one by id or payload field', async () => {
+      const account = 'filter-account';
+      const gone = await listen(() => ({ status: 410 }));
+      await admin(server, 'PUT', `/callbacks/${account}/CarrierService`, { url: gone.url });
+      // No registration for AlertService: failed at once (no_registration); the 410 fails with reason gone.
+      const lost = await admin<{ messageIds: string[] }>(server, 'POST', '/messages/batch', {
+        messages: ['lost-1', 'lost-2', 'find-me'].map((requestId) => ({
+          accountName: account,
+          serviceName: 'AlertService',
+          payload: { requestId },
+        })),
+      });
+      const [lost1, lost2, findMe] = lost.body.messageIds;
+      const goneId = (
+        await admin<{ messageId: string }>(server, 'POST', '/messages', {
+          accountName: account,
+          serviceName: 'CarrierService',
+          payload: { requestId: 'gone-1' },
+        })
+      ).body.messageId;
+      await waitForMessage(server, goneId, (m) => m.status === 'failed' && m.reason?.startsWith('gone') === true);
+      // Waits until the page lists exactly these messages, in this order (or times out).
+      const shows = async (expected: string[]) => {
+        await page.waitForFunction(
+          (want) =>
+            JSON.stringify(
+              [...document.querySelectorAll('tr[data-message-id]')].map((r) => r.getAttribute('data-message-id')),
+            ) === JSON.stringify(want),
+          expected,
+          WAIT,
+        );
+      };
+
+      await page.goto(`${server.baseUrl}/ui#/messages?accountName=${account}`);
+      await shows([goneId, findMe, lost2, lost1]);
+      await page.getByLabel('Reason').selectOption('no_registration');
+      await shows([findMe, lost2, lost1]);
+      assert.match(page.url(), /reason=no_registration/, 'the filter is in the address');
+      await page.getByLabel('Reason').selectOption('gone');
+      await shows([goneId]);
+      await page.getByLabel('Reason').selectOption('');
+      await page.getByLabel('Created').selectOption('15m');
+      await shows([goneId, findMe, lost2, lost1]);
+      await page.getByLabel('Created').selectOption('custom');
+      await page.getByLabel('From').waitFor(WAIT);
+      const tomorrow = new Date(Date.now() + 86_400_000);
+      const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+      await page.getByLabel('From').fill(local);
+      await page.getByRole('button', { name: 'Apply' }).click();
+      await page.getByText('No message matches this filter.').waitFor(WAIT);
+
+      await page.goto(`${server.baseUrl}/ui#/messages`);
+      await page.getByLabel('Find').fill('requestId=find-me');
+      await page.getByRole('button', { name: 'Apply' }).click();
+      await shows([findMe]);
+      await page.getByLabel('Find').fill(lost1);
+      await page.getByLabel('Find').press('Enter');
+      await shows([lost1]);
+      const before = problems.length;
+      await page.getByLabel('Find').fill('find-me');
+      await page.getByLabel('Find').press('Enter');
+      await page.getByText(/q must be a message id/).waitFor(WAIT);
+      // The refused search is the one expected error (the browser logs the 400).
+      const logged = problems.splice(before);
+      assert.ok(
+        logged.every((p) => /400/.test(p)),
+        logged.join('; '),
+      );
+
+      // The failed page's reason filter is also its bulk replay's.
+      await page.goto(`${server.baseUrl}/ui#/failed?accountName=${account}&reason=gone`);
+      await shows([goneId]);
+      gone.reply = () => ({ status: 200 });
+      page.once('dialog', (dialog) => dialog.accept());
+      await page.getByRole('button', { name: `Replay all failed of account ${account}, reason gone` }).click();
+      await page.locator('[data-testid="replay-job"][data-job-status="done"]').waitFor(WAIT);
+      await waitForMessage(server, goneId, (m) => m.status === 'delivered');
+      const untouched = await admin<{ status: string }>(server, 'GET', `/messages/${lost1}`);
+      assert.equal(untouched.body.status, 'failed', 'a message of another reason stays failed');
+      assert.deepEqual(problems, []);
+    });
+
+    it('registers, changes, sends a test message to and removes a listener from the accounts page', async () => {
+      const account = 'ui-made-account';
+      const listener = await listen();
+      await page.goto(`${server.baseUrl}/ui#/accounts`);
+      await page.getByRole('button', { name: 'Register a listener' }).click();
+      const form = page.getByRole('form', { name: 'Register a listener' });
+      await form.getByLabel('Account').fill(account);
+      await form.getByLabel('Service').selectOption('DeviceUsage');
+      await form.getByLabel('Listener URL').fill(`${listener.url}/first`);
+      await form.getByLabel('Username').fill('ui-user');
+      await form.getByLabel('Password').fill('ui-pass');
+      await form.getByRole('button', { name: 'Register' }).click();
+      const row = page.locator(`section[aria-labelledby="account-${account}"] tr[data-service="DeviceUsage"]`);
+      await row.waitFor(WAIT);
+      assert.match(await textOf(row.locator('td[data-label="Credentials"]')), /^set$/);
+      const made = await server.ctx.registrations.get(account, 'DeviceUsage');
+      assert.deepEqual([made?.url, made?.username, made?.password], [`${listener.url}/first`, 'ui-user', 'ui-pass']);
+
+      await row.getByRole('button', { name: `Change ${account} DeviceUsage` }).click();
+      const edit = page.getByRole('form', { name: `Change DeviceUsage of ${account}` });
+      await edit.getByLabel('Listener URL').fill(`${listener.url}/second`);
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await row.getByText(`${listener.url}/second`).waitFor(WAIT);
+      const changed = await server.ctx.registrations.get(account, 'DeviceUsage');
+      assert.deepEqual([changed?.username, changed?.password], ['ui-user', 'ui-pass'], 'credentials kept');
+
+      await row.getByRole('button', { name: `Send a test message to ${account} DeviceUsage` }).click();
+      const note = row.getByTestId('test-message');
+      await note.waitFor(WAIT);
+      const [delivery] = await listener.waitFor(1);
+      assert.equal(delivery.headers['webhook-id'], await note.getByRole('link').textContent());
+      assert.equal(delivery.body.username, 'ui-user', 'delivered with the kept credentials');
+      await note.getByRole('link').click();
+      await page.locator('[data-testid="message-status"]').getByText('delivered').waitFor(WAIT);
+
+      await page.goto(`${server.baseUrl}/ui#/accounts`);
+      page.once('dialog', (dialog) => dialog.accept());
+      await row.getByRole('button', { name: `Remove ${account} DeviceUsage` }).click();
+      await row.waitFor({ state: 'detached', ...WAIT });
+      assert.equal(await server.ctx.registrations.get(account, 'DeviceUsage'), null);
+
+      // A bad URL is refused with the server's message, and nothing is registered.
+      const before = problems.length;
+      await page.getByRole('button', { name: 'Register a listener' }).click();
+      await form.getByLabel('Account').fill(account);
+      await form.getByLabel('Listener URL').fill('http://169.254.169.254/latest');
+      await form.getByRole('button', { name: 'Register' }).click();
+      await form.getByRole('alert').waitFor(WAIT);
+      assert.match(await textOf(form.getByRole('alert')), /169\.254\.169\.254|address/);
+      const logged = problems.splice(before);
+      assert.ok(
+        logged.every((p) => /400/.test(p)),
+        logged.join('; '),
+      );
+      assert.equal((await server.ctx.registrations.list(account)).length, 0);
+      assert.deepEqual(problems, []);
     });
 
     it('pages through the stream with the API cursors, newest first', async () => {
@@ -294,7 +464,7 @@ describe('dashboard at /ui', { skip }, () => {
           payload: { requestId: `burst-${poll}-${n}` },
         }));
         assert.equal((await admin(server, 'POST', '/messages/batch', { messages })).status, 202);
-        await Promise.race([page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT), rateShown]);
+        await Promise.race([page.waitForResponse((r) => isHistory(r.url()), WAIT), rateShown]);
       }
       await rateShown;
       const shown = await textOf(rate);
@@ -384,10 +554,14 @@ describe('dashboard at /ui', { skip }, () => {
       await registerThroughApi(server, 'DeviceUsage', flaky.url, { username: 'acme', password: 'pw' });
       await registerThroughApi(server, 'SMSDeliveryConfirmation', ok.url);
 
+      // The hour before: samples kept by the server (as if it had run), with ten minutes when none ran.
+      await seedHistory(server, server.ctx.statsHistory.sampleIntervalMs);
       const { context } = await openContext(browser, server, { width: 1280, height: 1000 });
       const page = await context.newPage();
       await page.goto(`${server.baseUrl}/ui#/overview`);
       await page.getByTestId('delivery-rate').waitFor(WAIT);
+      // Drawn from before the page was opened, and the time without samples as a gap in both charts.
+      await page.locator('[role="img"][data-gaps="1"]').nth(1).waitFor(WAIT);
       // A few rounds of traffic across services, a message without registration, and the chart filling up.
       const sizes = [30, 55, 40, 90, 70, 35, 60];
       for (const [round, size] of sizes.entries()) {
@@ -399,11 +573,11 @@ describe('dashboard at /ui', { skip }, () => {
           })),
         );
         assert.equal((await admin(server, 'POST', '/messages/batch', { messages })).status, 202);
-        await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+        await page.waitForResponse((r) => isHistory(r.url()), WAIT);
       }
       await publish(server, { requestId: 'lost' }, 'AlertService');
-      await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
-      await page.waitForResponse((r) => r.url().endsWith('/admin/v1/stats/history'), WAIT);
+      await page.waitForResponse((r) => isHistory(r.url()), WAIT);
+      await page.waitForResponse((r) => isHistory(r.url()), WAIT);
 
       const target = process.env.CCB_WRITE_SCREENSHOT === '1' ? SCREENSHOT : null;
       const dir = mkdtempSync(join(tmpdir(), 'ccb-shot-'));

@@ -32,6 +32,8 @@ const CASES: { file: string; imports: string; allowed: boolean }[] = [
   { file: 'packages/server/src/access/probe.ts', imports: '../delivery/index.js', allowed: false },
   { file: 'packages/server/web/src/probe.ts', imports: '../../src/store/types', allowed: false },
   { file: 'packages/server/web/src/probe.ts', imports: '../../src/domain/statuses', allowed: true },
+  { file: 'packages/server/web/src/probe.ts', imports: '../../src/api/views', allowed: true },
+  { file: 'packages/server/web/src/probe.ts', imports: '../../src/api/message-schemas', allowed: false },
   { file: 'packages/sdk/src/auth/probe.ts', imports: '../http/request-core.js', allowed: false },
 ];
 

@@ -147,9 +147,9 @@ for (const backend of await testDatabaseBackends()) {
       assert.equal((await store.messages.claimDue(T0 + LEASE * 2, 10, LEASE)).length, 0);
     });
 
-    it('fails a replayed message again when its registration is still missing', async () => {
+    it('leaves a message failed, counted as without a listener, when its registration is still missing', async () => {
       const [orphan] = await store.messages.publish([message({ serviceName: 'DeviceUsage' })], T0);
-      assert.deepEqual(await store.messages.replay([orphan.id], 4, T0), [orphan.id]);
+      assert.deepEqual(await store.messages.replay([orphan.id], 4, T0), { replayed: [], noListener: [orphan.id] });
       assert.equal((await store.messages.claimDue(T0, 10, LEASE)).length, 0);
       const found = await store.messages.get(orphan.id);
       assert.equal(found?.message.status, 'failed');
@@ -165,7 +165,10 @@ for (const backend of await testDatabaseBackends()) {
         [inFlight.id],
       );
       const ids = [done.id, inFlight.id, waiting.id, 'msg_missing'];
-      assert.deepEqual(await store.messages.replay(ids, 4, T0 + 1), [done.id, waiting.id]);
+      assert.deepEqual(await store.messages.replay(ids, 4, T0 + 1), {
+        replayed: [done.id, waiting.id],
+        noListener: [],
+      });
       const replayed = await store.messages.get(done.id);
       assert.equal(replayed?.message.status, 'pending');
       assert.equal(replayed?.message.maxAttempts, 5);

@@ -281,6 +281,43 @@ describe('admin messages API', () => {
     await listener.waitFor(3);
   });
 
+  it('lists by time range, reason kind, message id and payload field, and refuses a bad search', async () => {
+    const account = '0000888888-00077';
+    const start = Date.now();
+    // No registration: both fail at once with reason no_registration.
+    const published = await admin<{ messageIds: string[] }>(server, 'POST', '/messages/batch', {
+      messages: ['find-1', 'find-2'].map((requestId, n) => ({
+        accountName: account,
+        serviceName: 'AlertService',
+        payload: { requestId, n },
+      })),
+    });
+    const [first, second] = published.body.messageIds;
+    const list = async (query: string) => {
+      const response = await admin<{ items: { id: string }[] }>(
+        server,
+        'GET',
+        `/messages?accountName=${account}&${query}`,
+      );
+      assert.equal(response.status, 200, `${query}: ${JSON.stringify(response.body)}`);
+      return response.body.items.map((m) => m.id);
+    };
+    assert.deepEqual(await list('reason=no_registration'), [second, first]);
+    assert.deepEqual(await list('reason=timeout'), []);
+    assert.deepEqual(await list(`q=${first}`), [first]);
+    assert.deepEqual(await list(`q=${encodeURIComponent('requestId=find-2')}`), [second]);
+    assert.deepEqual(await list(`q=${encodeURIComponent('n=0')}`), [first]);
+    assert.deepEqual(await list(`since=${start - 1000}`), [second, first]);
+    assert.deepEqual(await list(`since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`), []);
+    assert.deepEqual(await list(`until=${start - 60_000}`), []);
+
+    for (const query of ['q=find-1', 'q=%20', 'since=yesterday-ish', 'reason=no_such_reason', 'until=']) {
+      const refused = await admin<ErrorBody>(server, 'GET', `/messages?${query}`);
+      assert.equal(refused.status, 400, query);
+      assert.equal(refused.body.errorCode, 'INPUT_INVALID.Request.Query', query);
+    }
+  });
+
   it('rotates a signing secret and signs with both secrets during the grace period', async () => {
     const listener = await listen();
     await register(server, listener.url, 'EnhancedConnectivityService');

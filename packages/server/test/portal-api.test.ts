@@ -150,7 +150,12 @@ describe('the account portal API', () => {
       body: { url: 'http://127.0.0.1:9003/usage', username: 'acme', password: 's3cret' },
     });
     assert.equal(put.status, 200, put.text);
-    assert.deepEqual([put.body.serviceName, put.body.credentialsSet, put.body.health], ['DeviceUsage', true, null]);
+    assert.deepEqual([put.body.serviceName, put.body.credentialsSet], ['DeviceUsage', true]);
+    // A new registration's endpoint health: no attempt yet.
+    assert.deepEqual(
+      [put.body.health?.consecutiveFailures, put.body.health?.recentAttempts, put.body.health?.lastSuccessAt],
+      [0, 0, null],
+    );
     const badPort = await inject(server, `/portal/api/accounts/${ACCOUNT}/registrations/DeviceUsage`, {
       method: 'PUT',
       headers: as,

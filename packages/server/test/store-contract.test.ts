@@ -8,6 +8,8 @@ import {
   type ApiKeyRecord,
   type Attempt,
   type AuditRecord,
+  DEFAULT_CONTROLS,
+  EMPTY_HEALTH,
   IdempotencyKeyTakenError,
   InvalidCursorError,
   type MessageInsert,
@@ -157,6 +159,8 @@ for (const backend of backends) {
           previousSecretExpiresAt: null,
           createdAt: T0,
           updatedAt: T0,
+          controls: DEFAULT_CONTROLS,
+          health: EMPTY_HEALTH,
         });
         await store.registrations.insert({ ...fields('CarrierService', 'https://c/'), signingSecretEnc: 'sec-2' });
         assert.deepEqual(await store.registrations.get(A, 'StateService'), inserted);
@@ -754,6 +758,37 @@ for (const backend of backends) {
         }
       });
 
+      it('lists by id, by reason kind and by a payload field, alone and with the other terms', async () => {
+        const failed = (reason: string, payload: string) =>
+          row({ accountName: 'F-1', status: 'failed', nextAttemptAt: null, reason, payload });
+        const noRegistration = failed('no_registration', '{"requestId":"r-1","n":1}');
+        const timeout = failed('timeout: no answer within 10 s', '{"requestId":"r-2","n":2,"ok":true}');
+        const http = failed('http_status: the listener answered 500', '{"requestId":"r-1","n":"2","ok":false}');
+        // `_` would match any character in a LIKE pattern: the kind must match as written.
+        const lookalike = failed('no-registration', '{"requestId":"r-3","nested":{"requestId":"r-1"}}');
+        const timeouts = failed('timeouts: not a kind', '{"requestId":"r-4"}');
+        for (const r of [noRegistration, timeout, http, lookalike, timeouts]) await store.messages.insert([r], T0);
+        const ids = async (filter: Parameters<Store['messages']['list']>[0]) =>
+          (await store.messages.list(filter, 10, null)).items.map((m) => m.id);
+
+        assert.deepEqual(await ids({ id: http.id }), [http.id]);
+        assert.deepEqual(await ids({ id: 'msg_none' }), []);
+        assert.deepEqual(await ids({ reasonKind: 'no_registration' }), [noRegistration.id]);
+        assert.deepEqual(await ids({ reasonKind: 'timeout' }), [timeout.id]);
+        assert.deepEqual(await ids({ reasonKind: 'http_status', accountName: 'F-1' }), [http.id]);
+        assert.deepEqual(await ids({ reasonKind: 'http_status', accountName: 'F-2' }), []);
+        const field = (name: string, value: string) => ids({ payloadField: { name, value } });
+        assert.deepEqual(await field('requestId', 'r-1'), [http.id, noRegistration.id], 'top-level fields only');
+        assert.deepEqual(await field('n', '2'), [http.id, timeout.id], 'a number as JSON writes it, or a string');
+        assert.deepEqual(await field('ok', 'true'), [timeout.id]);
+        assert.deepEqual(await field('ok', 'false'), [http.id]);
+        assert.deepEqual(await field('missing', 'r-1'), []);
+        assert.deepEqual(await ids({ payloadField: { name: 'requestId', value: 'r-1' }, reasonKind: 'http_status' }), [
+          http.id,
+        ]);
+        assert.deepEqual(await store.messages.findIds({ reasonKind: 'timeout' }, 10, null), [timeout.id]);
+      });
+
       it('pages through ids oldest first with a filter', async () => {
         const rows = Array.from({ length: 7 }, () => row({ serviceName: 'DeviceUsage' }));
         await store.messages.insert(rows, T0);
@@ -866,6 +901,186 @@ for (const backend of backends) {
         assert.equal(await store.messages.get(failed.id), null);
         assert.ok(await store.messages.get(pending.id), 'open messages are never purged');
         assert.ok(await store.messages.get(keyOnly.id));
+      });
+    });
+
+    describe('delivery controls', () => {
+      const key = (serviceName: string) => ({ accountName: A, serviceName });
+      const registerWith = async (serviceName: string, controls: Partial<typeof DEFAULT_CONTROLS>) => {
+        await store.registrations.insert({ ...fields(serviceName, 'https://c/'), signingSecretEnc: 's' });
+        return store.registrations.setControls(key(serviceName), { ...DEFAULT_CONTROLS, ...controls }, T0);
+      };
+      const held = (serviceName: string, n: number) =>
+        Array.from({ length: n }, () => row({ serviceName, nextAttemptAt: null }));
+      const claimIds = async (now: number) => (await store.messages.claim(now, 100, LEASE)).map((m) => m.id);
+      const deliver = (id: string, now: number) =>
+        store.messages.update(
+          [{ id, attempt: null, status: 'delivered', nextAttemptAt: null, reason: null, deliveredAt: now }],
+          now,
+        );
+
+      it('keeps controls, tells gates and whether any registration holds its messages', async () => {
+        await store.registrations.insert({ ...fields('DeviceUsage', 'https://d/'), signingSecretEnc: 's' });
+        assert.equal(await store.registrations.anyHeld(), false);
+        const controls = {
+          ordering: 'fifo' as const,
+          rateLimit: { count: 5, windowMs: 1_000 },
+          autoDisable: { afterMs: 5_000, warnAfterMs: 1_000 },
+          enabled: false,
+        };
+        const stored = await store.registrations.setControls(key('CarrierService'), controls, T0);
+        assert.equal(stored, null);
+        const set = await registerWith('CarrierService', controls);
+        assert.deepEqual(set?.controls, controls);
+        assert.equal(await store.registrations.anyHeld(), true);
+        assert.deepEqual(
+          await store.registrations.gates([key('CarrierService'), key('DeviceUsage'), key('NiddService')]),
+          [{ held: true, enabled: false }, { held: false, enabled: true }, null],
+        );
+        // Registering again keeps the controls and enables.
+        await store.registrations.update(fields('CarrierService', 'https://new/'));
+        assert.deepEqual((await store.registrations.get(A, 'CarrierService'))?.controls, {
+          ...controls,
+          enabled: true,
+        });
+      });
+
+      it('writes health only over the version it was read at', async () => {
+        await registerWith('CarrierService', {});
+        const health = { ...EMPTY_HEALTH, consecutiveFailures: 2, failingSince: T0, lastFailureAt: T0 + 5, version: 1 };
+        assert.equal(await store.registrations.writeHealth(key('CarrierService'), health, false), true);
+        assert.equal(await store.registrations.writeHealth(key('CarrierService'), { ...health, version: 1 }), false);
+        const read = await store.registrations.get(A, 'CarrierService');
+        assert.deepEqual(read?.health, health);
+        assert.equal(read?.controls.enabled, false);
+        // Enabled again by registering: the streak starts over.
+        await store.registrations.update(fields('CarrierService', 'https://new/'));
+        const after = await store.registrations.get(A, 'CarrierService');
+        assert.equal(after?.health.consecutiveFailures, 0);
+        assert.equal(after?.health.failingSince, null);
+        assert.equal(after?.controls.enabled, true);
+      });
+
+      it('admits a FIFO registration its oldest held message, the next only once it ended, a held retry first', async () => {
+        await registerWith('CarrierService', { ordering: 'fifo' });
+        const messages = held('CarrierService', 3);
+        await store.messages.insert(messages, T0);
+        assert.deepEqual(await claimIds(T0 + 10), [], 'held messages are not claimed');
+        assert.equal(await store.messages.admitHeld(T0 + 10, 1_000), 1);
+        assert.equal(await store.messages.admitHeld(T0 + 11, 1_000), 0, 'one at a time');
+        assert.deepEqual(await claimIds(T0 + 20), [messages[0].id]);
+        // Its retry is held again: nothing else goes before it, and it goes once ready.
+        await store.messages.update(
+          [
+            {
+              id: messages[0].id,
+              attempt: attempt(messages[0].id, 1),
+              status: 'pending',
+              nextAttemptAt: T0 + 500,
+              reason: 'x',
+              deliveredAt: null,
+              heldUntil: T0 + 500,
+            },
+          ],
+          T0 + 30,
+        );
+        assert.equal(await store.messages.admitHeld(T0 + 100, 1_000), 0);
+        assert.equal(await store.messages.admitHeld(T0 + 500, 1_000), 1);
+        assert.deepEqual(await claimIds(T0 + 500), [messages[0].id]);
+        await deliver(messages[0].id, T0 + 600);
+        assert.equal(await store.messages.admitHeld(T0 + 700, 1_000), 1);
+        assert.deepEqual(await claimIds(T0 + 700), [messages[1].id]);
+      });
+
+      it('admits a rate-limited registration at slots window/count apart, within the horizon', async () => {
+        await registerWith('CarrierService', { rateLimit: { count: 5, windowMs: 1_000 } });
+        const messages = held('CarrierService', 12);
+        await store.messages.insert(messages, T0);
+        assert.equal(await store.messages.admitHeld(T0, 1_000), 5);
+        // Slots T0, +200, …, +800: due one by one.
+        assert.deepEqual(await claimIds(T0), [messages[0].id]);
+        assert.deepEqual(await claimIds(T0 + 450), [messages[1].id, messages[2].id]);
+        // The next pass goes on from the next free slot (T0 + 1000), not from now.
+        assert.equal(await store.messages.admitHeld(T0 + 450, 1_000), 3);
+        assert.deepEqual(await claimIds(T0 + 1_200), [messages[3].id, messages[4].id, messages[5].id, messages[6].id]);
+      });
+
+      it('releases the held messages of a registration that no longer holds them, a held retry at its time', async () => {
+        await registerWith('CarrierService', { ordering: 'fifo' });
+        const messages = held('CarrierService', 3);
+        await store.messages.insert(messages, T0);
+        assert.equal(await store.messages.admitHeld(T0, 1_000), 1);
+        assert.deepEqual(await claimIds(T0), [messages[0].id]);
+        await store.messages.update(
+          [
+            {
+              id: messages[0].id,
+              attempt: attempt(messages[0].id, 1),
+              status: 'pending',
+              nextAttemptAt: T0 + 900,
+              reason: 'x',
+              deliveredAt: null,
+              heldUntil: T0 + 900,
+            },
+          ],
+          T0 + 10,
+        );
+        await store.registrations.setControls(key('CarrierService'), DEFAULT_CONTROLS, T0 + 20);
+        assert.equal(await store.messages.releaseHeld(A, 'CarrierService', T0 + 20), 3);
+        assert.deepEqual((await claimIds(T0 + 20)).sort(), [messages[1].id, messages[2].id].sort());
+        assert.deepEqual(await claimIds(T0 + 900), [messages[0].id], 'the retry keeps its time');
+      });
+
+      it('fails pending messages, held ones too, and holds replayed messages of a held registration', async () => {
+        await registerWith('CarrierService', { ordering: 'fifo' });
+        const messages = held('CarrierService', 2);
+        await store.messages.insert(messages, T0);
+        assert.equal(await store.messages.failPending(A, 'CarrierService', 'registration_disabled', T0 + 1), 2);
+        const failed = await store.messages.get(messages[0].id);
+        assert.equal(failed?.message.status, 'failed');
+        assert.equal(failed?.message.reason, 'registration_disabled');
+        await store.messages.requeue([messages[1].id, messages[0].id], ['failed'], 1, T0 + 2);
+        assert.deepEqual(await claimIds(T0 + 10), [], 'replayed messages wait for their turn');
+        assert.equal(await store.messages.admitHeld(T0 + 10, 1_000), 1);
+        assert.deepEqual(await claimIds(T0 + 10), [messages[0].id]);
+      });
+    });
+
+    describe('stats samples', () => {
+      const sample = (at: number, instance: string, delivered: number, attempts: Record<string, number> = {}) => ({
+        at,
+        instance,
+        counts: { pending: 1, delivering: 0, delivered, failed: 2, cancelled: 0 },
+        queueDepth: 1,
+        oldestDueAgeMs: 1500,
+        attempts,
+      });
+
+      it('keeps one sample per bucket and process, lists them oldest first from any connection, and purges old ones', async () => {
+        await store.statsSamples.record(sample(T0 + 20_000, 'b', 7, { success: 3 }));
+        await store.statsSamples.record(sample(T0, 'a', 5, { success: 1, timeout: 2 }));
+        await store.statsSamples.record(sample(T0 + 10_000, 'a', 6));
+        await store.statsSamples.record(sample(T0 + 20_000, 'a', 7, { http_5xx: 1 }));
+        // The same bucket and process again: the first sample stays.
+        await store.statsSamples.record(sample(T0 + 20_000, 'a', 99, { success: 50 }));
+        const other = await opened.second();
+        const all = await other.statsSamples.list(T0);
+        assert.deepEqual(
+          all.map((s) => [s.at - T0, s.instance, s.counts.delivered, s.attempts]),
+          [
+            [0, 'a', 5, { success: 1, timeout: 2 }],
+            [10_000, 'a', 6, {}],
+            [20_000, 'a', 7, { http_5xx: 1 }],
+            [20_000, 'b', 7, { success: 3 }],
+          ],
+        );
+        assert.deepEqual(all[0], sample(T0, 'a', 5, { success: 1, timeout: 2 }));
+        assert.equal((await store.statsSamples.list(T0 + 10_000)).length, 3);
+        assert.equal(await store.statsSamples.purge(T0 + 20_000), 2);
+        assert.deepEqual(
+          (await store.statsSamples.list(0)).map((s) => s.at - T0),
+          [20_000, 20_000],
+        );
       });
     });
 

@@ -1,5 +1,6 @@
-// Bundles the dashboard (Preact + uPlot) into dist/web: one script, one stylesheet and index.html,
-// served by the server at /ui. Runs as part of `npm run build` (and so of `npm install`).
+// Bundles the dashboard (Preact + uPlot) and the account portal (Preact, the dashboard's components)
+// into dist/web: a script and a stylesheet each, index.html (served at /ui) and portal.html (at
+// /portal). Runs as part of `npm run build` (and so of `npm install`).
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -8,7 +9,10 @@ const out = new URL('../dist/web/', here);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: { app: new URL('src/main.tsx', here).pathname },
+  entryPoints: {
+    app: new URL('src/main.tsx', here).pathname,
+    portal: new URL('src/portal/main.tsx', here).pathname,
+  },
   outdir: out.pathname,
   bundle: true,
   format: 'esm',
@@ -20,3 +24,4 @@ await build({
   logLevel: 'warning',
 });
 copyFileSync(new URL('index.html', here), new URL('index.html', out));
+copyFileSync(new URL('portal.html', here), new URL('portal.html', out));

@@ -10,7 +10,7 @@ import { accountName } from './schemas.js';
 
 const SERVICE_NAMES: ReadonlySet<string> = new Set(SERVICES.map((s) => s.name));
 
-/** At most 40 printable characters (no control, format or unassigned code points). */
+/** At most 40 printable characters (no control, format or unassigned code points); the admin API uses it too. */
 const CallbackCredential = Type.Unsafe<string | null>({
   type: ['string', 'null'],
   maxLength: 40,

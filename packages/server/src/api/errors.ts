@@ -50,6 +50,7 @@ export const ERRORS = {
     status: 422,
     text: 'the Idempotency-Key was used with another request',
   },
+  settings: { code: 'INPUT_INVALID.Settings', status: 400, text: 'the delivery settings are not valid' },
   clientCredentials: { code: 'REQUEST_FAILED.ClientCredentials', status: 401, text: 'invalid client id or secret' },
   accessTokenMissing: {
     code: 'REQUEST_FAILED.AccessToken.Missing',

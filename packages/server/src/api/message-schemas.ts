@@ -1,6 +1,7 @@
 import { SERVICE_NAMES } from '@ccb/sdk';
 import Type, { type Static } from 'typebox';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../domain/attempt-error.js';
+import { REASON_KINDS } from '../domain/reason-kinds.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import type { Attempt, CallbackMessage, ReplayJobRecord } from '../store/types.js';
 import { ErrorCodes, HttpError } from './errors.js';
@@ -94,11 +95,29 @@ export const MessageWithAttempts = Type.Object({
   deliveryAttempts: Type.Array(AttemptBody),
 });
 export const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nextCursor: NullableString });
+const TimeBound = (description: string) =>
+  Type.String({ minLength: 1, maxLength: 40, description: `${description}: ISO 8601 date-time or epoch milliseconds` });
+export const ReasonKind = Type.Enum([...REASON_KINDS], {
+  description:
+    'The kind of the reason: no_registration, registration_removed, gone, or the kind of the last attempt error (timeout, http_status, …)',
+});
 export const ListQuery = Type.Object(
   {
     accountName: Type.Optional(AccountName),
     serviceName: Type.Optional(ServiceName),
     status: Type.Optional(Status),
+    since: Type.Optional(TimeBound('Created at or after')),
+    until: Type.Optional(TimeBound('Created before')),
+    reason: Type.Optional(ReasonKind),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 330,
+        description:
+          'A message id (msg_…), or field=value to match a top-level payload field, e.g. requestId=r-42 (a number or true/false as JSON writes it). ' +
+          'A payload search reads every message the other filters leave: narrow it by account or time on a large store.',
+      }),
+    ),
     // Digits as sent, read by the route: query values are text and are never coerced.
     limit: Type.Optional(
       Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Items per page: 1 to 1000 (default 50)' }),
@@ -109,6 +128,8 @@ export const ListQuery = Type.Object(
   },
   closed,
 );
+/** A registration of the catalogue: account and service name. */
+export const RegistrationParams = Type.Object({ aname: AccountName, sname: ServiceName });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 /**
  * The latest time a filter takes: the largest a JavaScript Date holds (year 275760), within both
@@ -129,6 +150,7 @@ export const ReplayRequest = Type.Object(
           serviceName: Type.Optional(ServiceName),
           since: Type.Optional(EpochOrIso),
           until: Type.Optional(EpochOrIso),
+          reason: Type.Optional(ReasonKind),
         },
         closed,
       ),
@@ -227,3 +249,5 @@ export type PublishResponseView = Static<typeof PublishResponse>;
 export type BatchResponseView = Static<typeof BatchResponse>;
 export type ReplayFilter = Static<typeof ReplayRequest>['filter'];
 export type ReplayJobView = Static<typeof ReplayJobBody>;
+export type StatsView = Static<typeof StatsBody>;
+export type ReplayRequestBody = Static<typeof ReplayRequest>;

@@ -1,3 +1,4 @@
+import { type ServiceName as CatalogueServiceName, exampleMessage } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
@@ -10,7 +11,7 @@ import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyConflictError } from '../services/me
 import { Publisher, type PublishRequest } from '../services/publisher.js';
 import { InvalidCursorError, type MessageFilter } from '../store/types.js';
 import { accountsOf, listAccount, requireAccount } from './access-hooks.js';
-import { describeBytes, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { describeBytes, type ErrorCode, ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import {
   attemptBody,
   BatchRequest,
@@ -19,11 +20,13 @@ import {
   ListQuery,
   MAX_EPOCH_MS,
   MessagePageBody,
+  type MessageQuery,
   MessageWithAttempts,
   messageBody,
   noListenerError,
   PublishRequest as PublishBody,
   PublishResponse,
+  RegistrationParams,
   ReplayJobBody,
   ReplayRequest,
   replayJobBody,
@@ -91,15 +94,37 @@ export function refuseLimited(request: FastifyRequest, what: string): void {
   }
 }
 
-function toEpochMs(value: number | string, field: string): number {
+function toEpochMs(value: number | string, field: string, code: ErrorCode = ErrorCodes.requestBody): number {
   const ms = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms) || ms < 0 || ms > MAX_EPOCH_MS) {
-    throw new HttpError(
-      ErrorCodes.requestBody,
-      `filter.${field} must be an ISO 8601 date-time or epoch milliseconds from 0 to ${MAX_EPOCH_MS}`,
-    );
+    throw new HttpError(code, `${field} must be an ISO 8601 date-time or epoch milliseconds from 0 to ${MAX_EPOCH_MS}`);
   }
   return ms;
+}
+
+/** A message id, or `field=value` for a top-level payload field (`requestId=r-42`). */
+const SEARCH_FIELD = /^([A-Za-z0-9_$-]{1,64})=(.{0,256})$/s;
+
+/** The list route's query as a store filter; a bad time or search is a 400 naming the parameter. */
+function listFilter(query: MessageQuery): MessageFilter {
+  const { accountName, serviceName, status, since, until, reason, q } = query;
+  const filter: MessageFilter = { accountName, serviceName, status: status as MessageStatus | undefined };
+  if (since !== undefined) filter.since = toEpochMs(since, 'since', ErrorCodes.requestQuery);
+  if (until !== undefined) filter.until = toEpochMs(until, 'until', ErrorCodes.requestQuery);
+  if (reason !== undefined) filter.reasonKind = reason;
+  if (q !== undefined) {
+    const search = q.trim();
+    const field = SEARCH_FIELD.exec(search);
+    if (/^msg_[0-9a-f]{1,64}$/.test(search)) filter.id = search;
+    else if (field) filter.payloadField = { name: field[1], value: field[2] };
+    else {
+      throw new HttpError(
+        ErrorCodes.requestQuery,
+        'q must be a message id (msg_…) or field=value for a top-level payload field, e.g. requestId=r-42',
+      );
+    }
+  }
+  return filter;
 }
 
 /** Admin messages API (SPEC §4): publish, list, show, replay, stats. */
@@ -243,15 +268,11 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
       },
     },
     async (request) => {
-      const { serviceName, status, limit, cursor } = request.query;
-      const accountName = listAccount(request, request.query.accountName);
+      const { limit, cursor } = request.query;
+      const filter = { ...listFilter(request.query), accountName: listAccount(request, request.query.accountName) };
       let page: Awaited<ReturnType<typeof messageService.list>>;
       try {
-        page = await messageService.list(
-          { accountName, serviceName, status: status as MessageStatus | undefined },
-          limit === undefined ? 50 : Number(limit),
-          cursor ?? null,
-        );
+        page = await messageService.list(filter, limit === undefined ? 50 : Number(limit), cursor ?? null);
       } catch (error) {
         if (error instanceof InvalidCursorError) throw new HttpError(ErrorCodes.requestQuery, error.message);
         throw error;
@@ -378,11 +399,12 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
             : 'give either a filter or "all": true, not both',
         );
       }
-      const { status, serviceName, since, until } = given;
+      const { status, serviceName, since, until, reason } = given;
       const accountName = listAccount(request, given.accountName);
       const filter: MessageFilter = { status: status as MessageStatus | undefined, accountName, serviceName };
-      if (since !== undefined) filter.since = toEpochMs(since, 'since');
-      if (until !== undefined) filter.until = toEpochMs(until, 'until');
+      if (since !== undefined) filter.since = toEpochMs(since, 'filter.since');
+      if (until !== undefined) filter.until = toEpochMs(until, 'filter.until');
+      if (reason !== undefined) filter.reasonKind = reason;
       const job = await replays.start(filter);
       return reply.code(202).send({ jobId: job.jobId });
     },
@@ -409,6 +431,46 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = as
         throw new HttpError(ErrorCodes.notFound, `replay job ${request.params.jobId} does not exist`);
       }
       return replayJobBody(job);
+    },
+  );
+
+  app.post(
+    '/callbacks/:aname/:sname/test-message',
+    {
+      config: { scope: 'messages:publish' },
+      schema: {
+        tags: ['Messages'],
+        operationId: 'sendTestMessage',
+        'x-examples': {
+          responses: {
+            202: { messageId: MESSAGE_ID, status: 'pending' },
+            404: {
+              errorCode: ErrorCodes.notFound,
+              errorMessage: `account ${ACCOUNT} has no registration for CarrierService`,
+            },
+          },
+        },
+        summary: "Publish an example message of the registration's service (from the SDK's catalogue) to it",
+        description:
+          'The message is an ordinary one (exampleMessage(serviceName) of @ccb/sdk, with a fresh requestId): it is ' +
+          'delivered, retried and listed like any other.',
+        params: RegistrationParams,
+        response: { 202: PublishResponse, ...errors, 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { aname, sname } = request.params;
+      requireAccount(request, aname);
+      if (!(await ctx.registrations.get(aname, sname))) {
+        throw new HttpError(ErrorCodes.notFound, `account ${aname} has no registration for ${sname}`);
+      }
+      const payload = exampleMessage(sname as CatalogueServiceName, { accountName: aname });
+      const [result] = await publish(
+        [{ accountName: aname, serviceName: sname, payload: JSON.stringify(payload), idempotencyKey: null }],
+        request.headers.traceparent,
+      );
+      request.log.info({ account: aname, service: sname, messageId: result.id }, 'test message published');
+      return reply.code(202).send({ messageId: result.id, status: result.status });
     },
   );
 

@@ -1,7 +1,7 @@
 import { examplePayload, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { bearerToken } from '../access/platform.js';
 import type { AccessService, PortalSession } from '../access/service.js';
 import type { AppContext } from '../context.js';
@@ -11,6 +11,7 @@ import type { Registration } from '../services/registrations.js';
 import { InvalidCursorError, type MessageStatus } from '../store/types.js';
 import { requireAccount } from './access-hooks.js';
 import { CallbackCredential, registerListener } from './callbacks.js';
+import { HealthBody, healthView } from './controls.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
 import {
   attemptBody,
@@ -64,8 +65,8 @@ const RegistrationBody = Type.Object({
   serviceName: Type.String(),
   url: Type.String(),
   credentialsSet: Type.Boolean({ description: 'Whether a username or password was registered (never shown)' }),
-  health: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
-    description: 'The endpoint health when the server keeps it, else null',
+  health: Type.Union([HealthBody, Type.Null()], {
+    description: 'The endpoint health (docs/delivery-controls.md), null when the registration is gone meanwhile',
   }),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -158,13 +159,15 @@ function sessionBody(session: PortalSession, token?: string) {
   };
 }
 
-function registrationBody(registration: Registration) {
+/** A registration as the portal shows it, with its endpoint health read from the store. */
+async function registrationBody(ctx: AppContext, registration: Registration) {
+  const stored = await ctx.registrations.getWithHealth(registration.accountName, registration.serviceName);
   return {
     accountName: registration.accountName,
     serviceName: registration.serviceName,
     url: registration.url,
     credentialsSet: registration.username !== null || registration.password !== null,
-    health: null,
+    health: stored ? healthView(stored.health) : null,
     createdAt: new Date(registration.createdAt).toISOString(),
     updatedAt: new Date(registration.updatedAt).toISOString(),
   };
@@ -316,7 +319,11 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
           response: { 200: Type.Object({ items: Type.Array(RegistrationBody) }), ...errors },
         },
       },
-      async (request) => ({ items: (await ctx.registrations.list(request.params.aname)).map(registrationBody) }),
+      async (request) => ({
+        items: await Promise.all(
+          (await ctx.registrations.list(request.params.aname)).map((r) => registrationBody(ctx, r)),
+        ),
+      }),
     );
 
     portal.put(
@@ -346,7 +353,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
           username,
           password,
         });
-        return registrationBody(registration);
+        return registrationBody(ctx, registration);
       },
     );
 
@@ -609,3 +616,8 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
     );
   });
 };
+
+/** The portal API's answers, for the portal page (through views.ts). */
+export type PortalSessionView = Static<typeof SessionBody>;
+export type PortalRegistrationView = Static<typeof RegistrationBody>;
+export type PortalLoginRequest = Static<typeof LoginRequest>;

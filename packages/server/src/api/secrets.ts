@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { ROTATION_GRACE_MS } from '../services/registrations.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
@@ -95,3 +95,6 @@ export const secretsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     },
   );
 };
+
+/** A signing secret as answered, for the dashboard. */
+export type SecretView = Static<typeof SecretBody>;

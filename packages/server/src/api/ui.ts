@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVICE_NAMES } from '@ccb/sdk';
 import fastifyStatic from '@fastify/static';
+// The `hide` of the route schemas below is @fastify/swagger's (also when the dashboard reads these types).
+import type {} from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { AppContext } from '../context.js';
 import { DEV_CREDENTIALS } from '../dev.js';
 import { USER_AGENT } from '../version.js';
@@ -109,3 +111,6 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; version: str
     ui.get('/ui', { schema: { hide: true } }, (_request, reply) => reply.sendFile('index.html'));
   });
 };
+
+/** What /ui/profile.json answers, for the dashboard. */
+export type ProfileView = Static<typeof Profile>;

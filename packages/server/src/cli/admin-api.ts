@@ -3,6 +3,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 import type { ApiKeyView, CreatedApiKeyView } from '../api/access.js';
 import type { ClientCredentialsView as ClientCredentials, ClientView, UserView } from '../api/admin.js';
+import type { RegistrationHealthView, SettingsChange, SettingsView } from '../api/controls.js';
 import type {
   BatchResponseView,
   MessagePageView,
@@ -21,6 +22,7 @@ export type {
   ClientView,
   UserView,
 } from '../api/admin.js';
+export type { RegistrationHealthView, SettingsChange, SettingsView } from '../api/controls.js';
 export type {
   AttemptView,
   MessagePageView,
@@ -136,6 +138,18 @@ export class AdminApi {
 
   async getReplay(jobId: string): Promise<ReplayJobView> {
     return (await this.request('GET', `/replays/${encodeURIComponent(jobId)}`)).body as ReplayJobView;
+  }
+
+  /** A registration with its delivery settings and health. */
+  async getRegistration(accountName: string, serviceName: string): Promise<RegistrationHealthView> {
+    return (
+      await this.request('GET', `/callbacks/${encodeURIComponent(accountName)}/${encodeURIComponent(serviceName)}`)
+    ).body as RegistrationHealthView;
+  }
+
+  async changeSettings(accountName: string, serviceName: string, change: SettingsChange): Promise<SettingsView> {
+    const path = `/callbacks/${encodeURIComponent(accountName)}/${encodeURIComponent(serviceName)}/settings`;
+    return (await this.request('PATCH', path, change)).body as SettingsView;
   }
 
   async listClients(): Promise<ClientView[]> {

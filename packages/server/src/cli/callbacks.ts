@@ -1,5 +1,6 @@
 import type { ConnectivityManagementCallback, RegisterCallbackRequest } from '@ccb/sdk';
 import type { Command } from 'commander';
+import { registerSettingsCommand } from './callback-settings.js';
 import { addConnectionOptions, fail, type JsonFlag, request, sdkClient, serviceName, show, table } from './options.js';
 
 const ACCOUNT_ARGUMENT = 'account name, e.g. 0000123456-00001 (the dev profile manages that one)';
@@ -121,4 +122,6 @@ Examples:
         `Deregistered ${service} for account ${aname}; its pending messages are cancelled.`,
       );
     });
+
+  registerSettingsCommand(callbacks);
 }

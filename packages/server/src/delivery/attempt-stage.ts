@@ -84,7 +84,7 @@ export class AttemptStage {
     };
     const decision = this.options.schedule.decide(attemptNumber, message.maxAttempts, result, this.options.now());
     this.log(item, attemptNumber, result, decision);
-    return { outcome: { ...decision, attempt }, result };
+    return { outcome: { ...decision, attempt, registration }, result };
   }
 
   /** prepare → send; a request that cannot be built or sent is an `internal` failure, never a throw. */

@@ -1,7 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { HandBackReason } from '../domain/hand-back.js';
+import { EndpointHealth } from '../services/endpoint-health.js';
 import type { MessageService } from '../services/messages.js';
+import { OperatorEvents } from '../services/operator-events.js';
+import type { RegistrationService } from '../services/registrations.js';
 import type { MessageStore } from '../store/types.js';
 import { USER_AGENT } from '../version.js';
 import type { AttemptTracer } from './attempt-stage.js';
@@ -31,9 +34,13 @@ export interface DeliveryOptions {
  * retention settings, the message service, the URL guard, the logger and where attempts are counted.
  */
 export interface DeliveryContext {
-  config: Pick<Config, 'delivery' | 'retention'> & Partial<Pick<Config, 'egressProxy'>>;
+  config: Pick<Config, 'delivery' | 'retention' | 'operatorWebhook'> & Partial<Pick<Config, 'egressProxy'>>;
   store: { messages: MessageStore };
   messages: MessageService;
+  /** Endpoint health is written through it (and auto-disable decided). */
+  registrations: RegistrationService;
+  /** Operator events published by the engine wake the dispatchers like any publish. */
+  notifyPublished(): void;
   urlGuard: UrlGuard;
   logger: FastifyBaseLogger;
   metrics: {
@@ -74,6 +81,15 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
     onAttempts: (results) => ctx.metrics.recordAttempts(results),
     onHandBack: (count, reason) => ctx.metrics.recordHandBack(count, reason),
   });
+  const events = config.operatorWebhook.url
+    ? new OperatorEvents(async (messages, now) => {
+        const published = await ctx.messages.publish(messages, now);
+        if (published.some((p) => !p.handedOver && !p.duplicate)) ctx.notifyPublished();
+        return published;
+      }, delivery.maxAttempts)
+    : null;
+  const health = new EndpointHealth(store, ctx.registrations, events, logger);
+  ctx.messages.observe(health, events);
   const stopRetention = startRetention(
     store.messages,
     ctx.config.retention,
@@ -92,6 +108,8 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
         stopRetention();
         ctx.messages.setHandoff(null);
         await dispatcher.stop();
+        await health.stop();
+        ctx.messages.observe(null, null);
         await sender.close();
       })();
       return stopping;

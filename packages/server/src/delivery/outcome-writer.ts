@@ -10,7 +10,10 @@ export interface OutcomeWriterOptions {
   now: () => number;
   /** Called with the attempts of each recorded batch (metrics), once per batch rather than per attempt. */
   onAttempts?: (results: readonly SendResult[]) => void;
-  /** A written batch held a retry: one may be due before the dispatcher's current sleep ends. */
+  /**
+   * A written batch held a retry, or ended a turn of a held registration: something may be due
+   * before the dispatcher's current sleep ends.
+   */
   onRetries?: () => void;
   /** The messages of a batch whose write ended (written, or failed: their leases then lapse). */
   onWritten?: (ids: string[]) => void;
@@ -39,14 +42,16 @@ export class OutcomeWriter {
   /** Records one turn's outcomes in one store transaction. */
   private async write(group: Waiting<AttemptRecord, void>[]): Promise<void> {
     const outcomes = group.map((entry) => entry.input.outcome);
+    let admitMore = false;
     try {
-      await this.options.store.complete(outcomes, this.options.now());
+      // True when held messages may be admitted now (a FIFO turn ended): claim again, as after a retry.
+      admitMore = await this.options.store.complete(outcomes, this.options.now());
     } catch (error) {
       // The messages stay claimed; their leases lapse and they are delivered again (at least once).
       this.options.logger.error({ err: error, count: outcomes.length }, 'recording attempt outcomes failed');
     }
     this.options.onWritten?.(outcomes.map((outcome) => outcome.attempt.messageId));
     this.options.onAttempts?.(group.map((entry) => entry.input.result));
-    if (outcomes.some((outcome) => outcome.kind === 'retry')) this.options.onRetries?.();
+    if (admitMore || outcomes.some((outcome) => outcome.kind === 'retry')) this.options.onRetries?.();
   }
 }

@@ -7,6 +7,8 @@ export const MessageReasons = {
   noRegistration: 'no_registration',
   /** Its registration was removed before it was delivered. */
   registrationRemoved: 'registration_removed',
+  /** Its registration is disabled (by an operator or by auto-disable): stored failed, replayable. */
+  registrationDisabled: 'registration_disabled',
   /** The listener answered 410 Gone: no further attempt. */
   gone: 'gone: the listener answered 410 Gone',
 } as const;

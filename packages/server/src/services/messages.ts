@@ -12,9 +12,13 @@ import {
   type MessagePage,
   type MessageStats,
   type MessageStatus,
+  type RegistrationGate,
   type RegistrationKey,
   type Store,
 } from '../store/types.js';
+import { ADMISSION_HORIZON_MS, isHeld } from './delivery-controls.js';
+import type { EndpointHealth } from './endpoint-health.js';
+import { isOperatorRegistration, iso, type OperatorEvent, type OperatorEvents } from './operator-events.js';
 import type { Registration, RegistrationService } from './registrations.js';
 
 /** How long an Idempotency-Key is remembered for its account and service (as payment APIs do: a day). */
@@ -72,15 +76,21 @@ export type AttemptDecision =
   /** No more attempts: the message becomes `failed` with `reason`. */
   | { kind: 'failed'; reason: string };
 
-/** An attempt with its decision, as the service records it. */
-export type AttemptOutcome = AttemptDecision & { attempt: Attempt };
+/**
+ * An attempt with its decision, as the service records it, and the registration it went to (its
+ * health and delivery controls; absent only in tests of the recording itself).
+ */
+export type AttemptOutcome = AttemptDecision & { attempt: Attempt; registration?: Registration };
 
 /** What the dispatcher needs: due messages in, outcomes out. */
 export interface DeliveryQueue {
   /** Claims up to `limit` due messages with a lease of `leaseMs`, each with its registration. */
   claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]>;
-  /** Records attempts and moves their messages on, in one store transaction. */
-  complete(outcomes: AttemptOutcome[], now: number): Promise<void>;
+  /**
+   * Records attempts and moves their messages on, in one store transaction. True when held
+   * messages may be admitted now (a FIFO head ended or a held retry was stored): claim again.
+   */
+  complete(outcomes: AttemptOutcome[], now: number): Promise<boolean>;
   /** Hands claimed messages back unattempted: pending again at `nextAttemptAt`. */
   release(ids: string[], nextAttemptAt: number): Promise<void>;
   /** Extends the leases still held (see MessageStore.renew); returns the ids extended. */
@@ -112,11 +122,19 @@ const pairKey = (m: { accountName: string; serviceName: string }) => `${m.accoun
  */
 export class MessageService implements DeliveryQueue {
   private handoff: Handoff | null = null;
+  private health: EndpointHealth | null = null;
+  private events: OperatorEvents | null = null;
 
   constructor(
     private readonly store: Store,
     private readonly registrations: RegistrationService,
   ) {}
+
+  /** Endpoint health counts every recorded attempt; operator events hear of exhausted messages. */
+  observe(health: EndpointHealth | null, events: OperatorEvents | null): void {
+    this.health = health;
+    this.events = events;
+  }
 
   /**
    * The time publish times, due times and leases are given in: the store's clock (the database
@@ -155,21 +173,22 @@ export class MessageService implements DeliveryQueue {
       if (results[i] === null && !keyed?.repeated.has(i)) fresh.push(i);
     }
 
-    // Whether a registration exists is read from the store, not a cache: a message must not be
-    // queued for a registration another process just removed, nor failed for one it just made.
-    const registered = new Map<string, boolean>();
+    // Whether a registration exists (and holds its messages, or is disabled) is read from the store,
+    // not a cache: a message must not be queued for a registration another process just removed, nor
+    // failed for one it just made.
+    const registered = new Map<string, RegistrationGate | null>();
     const pairIndexes: number[] = [];
     for (const i of fresh) {
       const key = pairKey(messages[i]);
       if (!registered.has(key)) {
-        registered.set(key, false);
+        registered.set(key, null);
         pairIndexes.push(i);
       }
     }
-    const exists = await this.store.registrations.exists(
+    const gates = await this.store.registrations.gates(
       pairIndexes.map((i) => ({ accountName: messages[i].accountName, serviceName: messages[i].serviceName })),
     );
-    for (let n = 0; n < pairIndexes.length; n++) registered.set(pairKey(messages[pairIndexes[n]]), exists[n]);
+    for (let n = 0; n < pairIndexes.length; n++) registered.set(pairKey(messages[pairIndexes[n]]), gates[n]);
 
     const handoff = this.handoff;
     let room = handoff?.room ?? 0;
@@ -177,8 +196,11 @@ export class MessageService implements DeliveryQueue {
     const handed: MessageInsert[] = [];
     const inserts: MessageInsert[] = fresh.map((i) => {
       const m = messages[i];
-      const isRegistered = registered.get(pairKey(m)) === true;
-      const handOver = isRegistered && room > 0;
+      const gate = registered.get(pairKey(m)) ?? null;
+      const isRegistered = gate?.enabled === true;
+      // A held message waits for admission (FIFO, rate limit): never handed over.
+      const held = isRegistered && gate.held;
+      const handOver = isRegistered && !held && room > 0;
       if (handOver) room--;
       const result: PublishedMessage = { id: m.id, status: isRegistered ? 'pending' : 'failed', duplicate: false };
       if (handOver) result.handedOver = true;
@@ -190,9 +212,13 @@ export class MessageService implements DeliveryQueue {
         payload: m.payload,
         status: handOver ? 'delivering' : isRegistered ? 'pending' : 'failed',
         maxAttempts: m.maxAttempts,
-        nextAttemptAt: isRegistered ? now : null,
+        nextAttemptAt: isRegistered && !held ? now : null,
         lockedUntil: handOver ? lockedUntil : null,
-        reason: isRegistered ? null : MessageReasons.noRegistration,
+        reason: isRegistered
+          ? null
+          : gate === null
+            ? MessageReasons.noRegistration
+            : MessageReasons.registrationDisabled,
         // Queued only while the registration still exists when the row is written (a removal in
         // between would otherwise leave it pending for nobody); see below.
         requireRegistration: isRegistered,
@@ -340,6 +366,8 @@ export class MessageService implements DeliveryQueue {
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
     if (limit <= 0) return [];
+    // Held messages (FIFO, rate limits) are made due first; nothing is asked while no registration holds any.
+    if (await this.registrations.anyHeld()) await this.store.messages.admitHeld(now, ADMISSION_HORIZON_MS);
     const messages = await this.store.messages.claim(now, limit, leaseMs);
     if (messages.length === 0) return [];
     const lookup = this.batchLookup();
@@ -347,8 +375,18 @@ export class MessageService implements DeliveryQueue {
     const unregistered: MessageChange[] = [];
     for (const message of messages) {
       const registration = await lookup(message.accountName, message.serviceName);
-      if (registration) claimed.push({ message, registration });
-      else {
+      if (registration?.controls.enabled) claimed.push({ message, registration });
+      else if (registration) {
+        // Disabled since it was queued: no further attempts; failed, replayable.
+        unregistered.push({
+          id: message.id,
+          attempt: null,
+          status: 'failed',
+          nextAttemptAt: null,
+          reason: MessageReasons.registrationDisabled,
+          deliveredAt: null,
+        });
+      } else {
         // Its registration is gone (a replay, or a removal racing the publish): failed, still replayable.
         unregistered.push({
           id: message.id,
@@ -364,8 +402,24 @@ export class MessageService implements DeliveryQueue {
     return claimed;
   }
 
-  async complete(outcomes: AttemptOutcome[], now: number): Promise<void> {
-    if (outcomes.length === 0) return;
+  async complete(outcomes: AttemptOutcome[], now: number): Promise<boolean> {
+    if (outcomes.length === 0) return false;
+    let admitMore = false;
+    const health = this.health;
+    let exhausted: AttemptOutcome[] | null = null;
+    for (const outcome of outcomes) {
+      const registration = outcome.registration;
+      if (!registration) continue;
+      health?.record(registration, outcome.kind === 'delivered', outcome.attempt.startedAt);
+      if (outcome.kind === 'failed' && this.events && !isOperatorRegistration(registration)) {
+        exhausted ??= [];
+        exhausted.push(outcome);
+      }
+      if (isHeld(registration.controls)) admitMore = true;
+    }
+    // Stored before the outcome that decided it: a crash in between repeats the attempt and the event
+    // is stored once (its idempotency key), never lost.
+    if (exhausted) await this.events?.emit(exhausted.map(exhaustedEvent), now);
     await this.store.messages.update(
       outcomes.map((outcome): MessageChange => {
         const attempt = outcome.attempt;
@@ -381,6 +435,8 @@ export class MessageService implements DeliveryQueue {
         else if (outcome.kind === 'retry') {
           change.status = 'pending';
           change.nextAttemptAt = outcome.nextAttemptAt;
+          // A held registration's retry waits for admission again (its FIFO turn, a rate-limit slot).
+          if (outcome.registration && isHeld(outcome.registration.controls)) change.heldUntil = outcome.nextAttemptAt;
           // The last error as text, `kind: detail`, until the next attempt.
           const error = storedAttemptError(attempt);
           change.reason = error && formatAttemptError(error);
@@ -392,6 +448,7 @@ export class MessageService implements DeliveryQueue {
       }),
       now,
     );
+    return admitMore;
   }
 
   release(ids: string[], nextAttemptAt: number): Promise<void> {
@@ -441,4 +498,26 @@ export class MessageService implements DeliveryQueue {
   stats(now: number): Promise<MessageStats> {
     return this.store.messages.stats(now);
   }
+}
+
+/** `message.exhausted`: a message failed for good after an attempt (attempts used up, 410 Gone, …). */
+function exhaustedEvent(outcome: AttemptOutcome): { event: OperatorEvent; key: string } {
+  const a = outcome.attempt;
+  const error = storedAttemptError(a);
+  return {
+    event: {
+      type: 'message.exhausted',
+      timestamp: iso(a.startedAt) as string,
+      data: {
+        messageId: a.messageId,
+        accountName: outcome.registration?.accountName ?? null,
+        serviceName: outcome.registration?.serviceName ?? null,
+        attempts: a.attemptNumber,
+        reason: outcome.kind === 'failed' ? outcome.reason : null,
+        lastStatusCode: a.statusCode,
+        lastError: error && formatAttemptError(error),
+      },
+    },
+    key: `${a.messageId}:${a.attemptNumber}`,
+  };
 }

@@ -3,7 +3,14 @@ import { LRUCache } from 'lru-cache';
 import { MessageReasons } from '../domain/reasons.js';
 import type { FieldCipher } from '../security/encryption.js';
 import { ConfigError } from '../settings.js';
-import type { RegistrationFields, RegistrationRecord, Store } from '../store/types.js';
+import type {
+  DeliveryControls,
+  RegistrationFields,
+  RegistrationHealth,
+  RegistrationRecord,
+  Store,
+} from '../store/types.js';
+import { applySettings, type ControlSettings, isHeld } from './delivery-controls.js';
 
 /** A listener URL registered by an account for one callback service, secrets decrypted. */
 export interface Registration {
@@ -20,6 +27,13 @@ export interface Registration {
   previousSecretExpiresAt: number | null;
   createdAt: number;
   updatedAt: number;
+  /** Delivery controls (SPEC §11); all off by default. */
+  controls: DeliveryControls;
+}
+
+/** A registration with its health as stored now (the admin view; never cached). */
+export interface RegistrationWithHealth extends Registration {
+  health: RegistrationHealth;
 }
 
 export interface RegistrationInput {
@@ -64,6 +78,8 @@ export class RegistrationService {
   private markCheck: Promise<void> | null = null;
   /** Bumped by every write through this service: a read that started before one must not be cached. */
   private writes = 0;
+  /** Whether some registration holds its messages (FIFO or a rate limit); null = ask the store. */
+  private held: boolean | null = null;
 
   /** `clock` stamps the records and times the change-mark checks (tests pass a fake one). */
   constructor(
@@ -76,6 +92,7 @@ export class RegistrationService {
     store.onRegistrationsChanged?.(() => {
       this.writes++;
       this.cache.clear();
+      this.held = null;
     });
   }
 
@@ -139,8 +156,17 @@ export class RegistrationService {
     // make and encrypt than the write itself.
     let registration: Registration | null = null;
     if (await this.store.registrations.update(fields)) {
-      if (previous) registration = { ...previous, url: input.url, username, password, updatedAt: now };
-      else {
+      // Registering again keeps the settings and enables a disabled registration (the store's update).
+      if (previous) {
+        registration = {
+          ...previous,
+          url: input.url,
+          username,
+          password,
+          updatedAt: now,
+          controls: previous.controls.enabled ? previous.controls : { ...previous.controls, enabled: true },
+        };
+      } else {
         const row = await this.store.registrations.get(input.accountName, input.serviceName);
         if (row) registration = this.decode(row);
       }
@@ -162,6 +188,7 @@ export class RegistrationService {
               previousSecretExpiresAt: null,
               createdAt: row.createdAt,
               updatedAt: now,
+              controls: row.controls,
             }
           : this.decode(row);
     }
@@ -174,6 +201,99 @@ export class RegistrationService {
       this.cache.set(input.accountName, next);
     }
     return registration;
+  }
+
+  /** The registration with its settings and health, read from the store (not the cache). */
+  async getWithHealth(accountName: string, serviceName: string): Promise<RegistrationWithHealth | null> {
+    const row = await this.store.registrations.get(accountName, serviceName);
+    return row ? { ...this.decode(row), health: row.health } : null;
+  }
+
+  /**
+   * Changes delivery controls (keys left out keep their value; InvalidSettingsError for a bad
+   * value, nothing changed). Disabling fails the registration's pending messages with
+   * `registration_disabled`; enabling clears the failing streak (so auto-disable starts over) and
+   * replays nothing.
+   */
+  async updateSettings(
+    accountName: string,
+    serviceName: string,
+    change: Partial<ControlSettings>,
+  ): Promise<RegistrationWithHealth | null> {
+    const row = await this.store.registrations.get(accountName, serviceName);
+    if (!row) return null;
+    const controls = applySettings(row.controls, change);
+    const now = this.clock();
+    this.writes++;
+    const updated = await this.store.registrations.setControls({ accountName, serviceName }, controls, now);
+    this.cache.delete(accountName);
+    this.held = null;
+    if (!updated) return null;
+    const key = { accountName, serviceName };
+    // No longer held (FIFO and rate limit both off): what waited for admission goes now.
+    if (isHeld(row.controls) && !isHeld(controls)) await this.store.messages.releaseHeld(accountName, serviceName, now);
+    if (row.controls.enabled && !controls.enabled) {
+      await this.store.messages.failPending(accountName, serviceName, MessageReasons.registrationDisabled, now);
+    } else if (!row.controls.enabled && controls.enabled) {
+      await this.updateHealth(key, (health) => ({
+        ...health,
+        consecutiveFailures: 0,
+        failingSince: null,
+        warnedAt: null,
+        disabledAt: null,
+      }));
+    }
+    return this.getWithHealth(accountName, serviceName);
+  }
+
+  /**
+   * Writes health computed from the stored one, again from a fresh read when another instance wrote
+   * in between (optimistic, by the health version). `enabled`, when the change returns it, is written
+   * with it. Returns the health written, or null when the registration is gone.
+   */
+  async updateHealth(
+    key: { accountName: string; serviceName: string },
+    change: (health: RegistrationHealth, record: RegistrationRecord) => RegistrationHealth & { enabled?: boolean },
+    /** Runs after each computation, before its write (e.g. to store the events it decided). */
+    beforeWrite?: () => Promise<void>,
+  ): Promise<RegistrationHealth | null> {
+    for (;;) {
+      const row = await this.store.registrations.get(key.accountName, key.serviceName);
+      if (!row) return null;
+      const { enabled, ...next } = change(row.health, row);
+      const health = { ...next, version: row.health.version + 1 };
+      await beforeWrite?.();
+      if (await this.store.registrations.writeHealth(key, health, enabled)) {
+        if (enabled !== undefined && enabled !== row.controls.enabled) {
+          this.writes++;
+          this.cache.delete(key.accountName);
+        }
+        return health;
+      }
+    }
+  }
+
+  /** Whether some registration holds its messages (FIFO or a rate limit): asked of the store only after a change. */
+  async anyHeld(): Promise<boolean> {
+    await this.dropIfChangedElsewhere();
+    this.held ??= await this.store.registrations.anyHeld();
+    return this.held;
+  }
+
+  /**
+   * Registers or changes a listener where credentials left out (`undefined`) keep what is registered
+   * (none for a new registration); `null` removes them. The platform's register call replaces both.
+   */
+  async change(input: RegistrationInput): Promise<Registration> {
+    const current =
+      input.username === undefined || input.password === undefined
+        ? await this.get(input.accountName, input.serviceName)
+        : null;
+    return this.upsert({
+      ...input,
+      username: input.username === undefined ? (current?.username ?? null) : input.username,
+      password: input.password === undefined ? (current?.password ?? null) : input.password,
+    });
   }
 
   /** Removes the registration and cancels its pending and delivering messages (SPEC §5). */
@@ -189,6 +309,16 @@ export class RegistrationService {
     } finally {
       this.cache.delete(accountName);
     }
+  }
+
+  /** Makes `secret` the signing secret at once (no grace for the old one); a no-op when it already is. */
+  async useSigningSecret(accountName: string, serviceName: string, secret: string): Promise<void> {
+    const current = await this.store.registrations.get(accountName, serviceName);
+    if (!current || this.cipher.decrypt(current.signingSecretEnc) === secret) return;
+    const now = this.clock();
+    this.writes++;
+    await this.store.registrations.rotateSecret(accountName, serviceName, this.cipher.encrypt(secret), now, now);
+    this.cache.delete(accountName);
   }
 
   /** Replaces the signing secret; the old one stays valid for ROTATION_GRACE_MS. */
@@ -228,6 +358,7 @@ export class RegistrationService {
         const mark = await this.store.registrations.changeMark();
         if (mark !== this.changeMark) {
           this.cache.clear();
+          this.held = null;
           this.changeMark = mark;
         }
         this.markCheckedAt = this.clock();
@@ -250,6 +381,7 @@ export class RegistrationService {
       previousSecretExpiresAt: row.previousSecretExpiresAt,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
+      controls: row.controls,
     };
   }
 }

@@ -103,9 +103,22 @@ export function messageFilterTerms(filter: MessageFilter, bind: (name: string, v
   if (filter.status !== undefined) where.push(`status = ${bind('status', filter.status)}`);
   if (filter.since !== undefined) where.push(`created_at >= ${bind('since', filter.since)}`);
   if (filter.until !== undefined) where.push(`created_at < ${bind('until', filter.until)}`);
+  if (filter.id !== undefined) where.push(`id = ${bind('id', filter.id)}`);
+  if (filter.reasonKind !== undefined) {
+    // No LIKE: `_` in a kind would match any character.
+    const prefix = bind('reasonPrefix', `${filter.reasonKind}: `);
+    where.push(
+      `(reason = ${bind('reasonKind', filter.reasonKind)} OR substr(reason, 1, length(${prefix})) = ${prefix})`,
+    );
+  }
   return where;
 }
 
+/**
+ * A registration row with its delivery controls and health. Booleans are 0/1 in SQLite; in
+ * PostgreSQL the health comes from `registration_state`, which may have no row yet (nulls), and a
+ * write that answers RETURNING * has no health columns at all (read as none).
+ */
 export interface RegistrationRow {
   account_name: string;
   service_name: string;
@@ -117,6 +130,22 @@ export interface RegistrationRow {
   previous_secret_expires_at: number | null;
   created_at: number;
   updated_at: number;
+  ordering: 'none' | 'fifo';
+  rate_limit: number | null;
+  rate_window_ms: number | null;
+  auto_disable_after_ms: number | null;
+  auto_disable_warn_ms: number | null;
+  enabled: number | boolean;
+  consecutive_failures?: number | null;
+  failing_since?: number | null;
+  last_success_at?: number | null;
+  last_failure_at?: number | null;
+  recent_bits?: number | string | null;
+  recent_count?: number | null;
+  warned_at?: number | null;
+  disabled_at?: number | null;
+  recovery_due?: number | boolean | null;
+  health_version?: number | null;
 }
 
 export function toRegistration(row: RegistrationRow): RegistrationRecord {
@@ -131,6 +160,30 @@ export function toRegistration(row: RegistrationRow): RegistrationRecord {
     previousSecretExpiresAt: row.previous_secret_expires_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    controls: {
+      ordering: row.ordering,
+      rateLimit:
+        row.rate_limit != null && row.rate_window_ms != null
+          ? { count: row.rate_limit, windowMs: Number(row.rate_window_ms) }
+          : null,
+      autoDisable:
+        row.auto_disable_after_ms != null && row.auto_disable_warn_ms != null
+          ? { afterMs: Number(row.auto_disable_after_ms), warnAfterMs: Number(row.auto_disable_warn_ms) }
+          : null,
+      enabled: row.enabled === true || row.enabled === 1,
+    },
+    health: {
+      consecutiveFailures: row.consecutive_failures ?? 0,
+      failingSince: row.failing_since ?? null,
+      lastSuccessAt: row.last_success_at ?? null,
+      lastFailureAt: row.last_failure_at ?? null,
+      recentBits: Number(row.recent_bits ?? 0),
+      recentCount: row.recent_count ?? 0,
+      warnedAt: row.warned_at ?? null,
+      disabledAt: row.disabled_at ?? null,
+      recoveryDue: row.recovery_due === true || row.recovery_due === 1,
+      version: row.health_version ?? 0,
+    },
   };
 }
 

@@ -20,6 +20,70 @@ export class IdempotencyKeyTakenError extends Error {
   override name = 'IdempotencyKeyTakenError';
 }
 
+/** How a registration's messages are ordered: `fifo` delivers one at a time in publish order. */
+export type Ordering = 'none' | 'fifo';
+
+/**
+ * A registration's delivery controls (SPEC §11), all off by default. The rules they stand for live in
+ * services/delivery-controls.ts; the store keeps them and applies them when it admits held messages.
+ */
+export interface DeliveryControls {
+  ordering: Ordering;
+  /** At most `count` attempts per `windowMs` (1,000 or 60,000), evenly spaced. */
+  rateLimit: { count: number; windowMs: number } | null;
+  /** Warn after `warnAfterMs` of failed attempts only, disable after `afterMs`. */
+  autoDisable: { afterMs: number; warnAfterMs: number } | null;
+  enabled: boolean;
+}
+
+export const DEFAULT_CONTROLS: DeliveryControls = {
+  ordering: 'none',
+  rateLimit: null,
+  autoDisable: null,
+  enabled: true,
+};
+
+/** A registration's endpoint health, as the service last wrote it (services/endpoint-health.ts). */
+export interface RegistrationHealth {
+  /** Failed attempts since the last success. */
+  consecutiveFailures: number;
+  /** Start of the current failing streak (its first failed attempt), null when the last attempt succeeded. */
+  failingSince: number | null;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  /** The last attempts, newest in bit 0 (1 = success), `recentCount` of them (at most 32). */
+  recentBits: number;
+  recentCount: number;
+  /** When `registration.failing` was sent for the current streak. */
+  warnedAt: number | null;
+  /** When auto-disable turned the registration off (null while enabled or disabled by hand). */
+  disabledAt: number | null;
+  /** A failing or disabled event was sent: the next success sends `registration.recovered`. */
+  recoveryDue: boolean;
+  /** Bumped by every write: health is written only over the version it was read at. */
+  version: number;
+}
+
+export const EMPTY_HEALTH: RegistrationHealth = {
+  consecutiveFailures: 0,
+  failingSince: null,
+  lastSuccessAt: null,
+  lastFailureAt: null,
+  recentBits: 0,
+  recentCount: 0,
+  warnedAt: null,
+  disabledAt: null,
+  recoveryDue: false,
+  version: 0,
+};
+
+/** What a publish needs to know of a registration, read from the store (never a cache). */
+export interface RegistrationGate {
+  /** Its messages wait to be admitted (FIFO or a rate limit), see MessageStore.admitHeld. */
+  held: boolean;
+  enabled: boolean;
+}
+
 /** A registration row as stored: password and secrets encrypted (see services/registrations.ts). */
 export interface RegistrationRecord {
   accountName: string;
@@ -32,6 +96,8 @@ export interface RegistrationRecord {
   previousSecretExpiresAt: number | null;
   createdAt: number;
   updatedAt: number;
+  controls: DeliveryControls;
+  health: RegistrationHealth;
 }
 
 /** The fields a registration write sets; secrets are kept (update) or given (insert). */
@@ -57,6 +123,17 @@ export interface RegistrationStore {
   get(accountName: string, serviceName: string): Promise<RegistrationRecord | null>;
   /** For each key, in order, whether a registration exists (a real read, never a cache). */
   exists(keys: RegistrationKey[]): Promise<boolean[]>;
+  /** For each key, in order, the registration's gate, or null when there is none (a real read). */
+  gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]>;
+  /** Replaces the controls (null when there is no such registration). Health is left alone. */
+  setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null>;
+  /**
+   * Writes health (and, when given, `enabled`) only when the stored health version is still
+   * `health.version - 1`; false when another writer came first (read again and retry).
+   */
+  writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean>;
+  /** Whether any registration has ordering or a rate limit set (its messages are held). */
+  anyHeld(): Promise<boolean>;
   /** Sets URL and credentials of an existing row, keeping its secrets; false when there is none. */
   update(fields: RegistrationFields): Promise<boolean>;
   /**
@@ -263,6 +340,11 @@ export interface MessageChange {
   nextAttemptAt: number | null;
   reason: string | null;
   deliveredAt: number | null;
+  /**
+   * Set for a retry of a held registration's message: it becomes held again (pending,
+   * nextAttemptAt null) and may be admitted from this time on. `nextAttemptAt` is then ignored.
+   */
+  heldUntil?: number;
 }
 
 export interface MessageFilter {
@@ -273,6 +355,18 @@ export interface MessageFilter {
   since?: number;
   /** createdAt < until */
   until?: number;
+  /** This message only. */
+  id?: string;
+  /**
+   * The reason's kind: the reason equals it, or starts with it followed by `: ` (an attempt error's
+   * `kind: detail`, delivery/attempt-error.ts).
+   */
+  reasonKind?: string;
+  /**
+   * A top-level field of the payload whose value, as text, equals `value` (a string as is; a number,
+   * `true` or `false` as JSON writes it). The store reads every row the other terms leave.
+   */
+  payloadField?: { name: string; value: string };
 }
 
 export interface MessagePage {
@@ -357,6 +451,27 @@ export interface MessageStore {
    * `extraAttempts` more attempts allowed on top of those made. Returns their ids.
    */
   requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]>;
+  /**
+   * Makes held messages due (the claim rules of delivery controls, SPEC §11), for every registration
+   * with ordering `fifo` or a rate limit, in one transaction per registration, safe with several
+   * instances: a `fifo` registration gets its oldest held message (by insertion) admitted only when
+   * the message admitted before it is no longer pending or delivering, and a held retry of that
+   * message (ready at its `heldUntil`) before any other; a rate-limited one gets its held, ready
+   * messages admitted by insertion order, each at the registration's next free slot (slots
+   * `windowMs / count` apart, kept in the registration row), as long as that slot is before
+   * `now + horizonMs`. Returns how many messages were admitted.
+   */
+  admitHeld(now: number, horizonMs: number): Promise<number>;
+  /**
+   * Makes every held message of (account, service) due (a retry at its retry time, the others now):
+   * for a registration that no longer holds its messages. Returns how many changed.
+   */
+  releaseHeld(accountName: string, serviceName: string, now: number): Promise<number>;
+  /**
+   * Sets every pending message of (account, service), held ones included, to `failed` with
+   * `reason`; messages in flight keep their attempt. Returns how many changed.
+   */
+  failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
   /** Sets every pending or delivering message of (account, service) to `cancelled` with `reason`. */
   cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number>;
   /** The account and service of each message among `ids` that exists (in no particular order). */
@@ -403,6 +518,31 @@ export interface ReplayJobStore {
   save(job: ReplayJobRecord): Promise<void>;
   /** Deletes finished jobs older than `finishedBefore`. */
   purge(finishedBefore: number): Promise<number>;
+}
+
+/**
+ * One process's sample of the message stats at a time bucket (the dashboard's charts): the store's
+ * figures then, and the attempts that process made since its previous sample.
+ */
+export interface StatsSampleRecord {
+  /** Start of the bucket (epoch ms, a multiple of the sample interval). */
+  at: number;
+  /** The process that took it (random per start), so that processes sharing a store never collide. */
+  instance: string;
+  counts: Record<MessageStatus, number>;
+  queueDepth: number;
+  oldestDueAgeMs: number;
+  /** Attempts by outcome label since the process's previous sample. */
+  attempts: Record<string, number>;
+}
+
+export interface StatsSampleStore {
+  /** Keeps a sample; a second one of the same bucket and instance is ignored. */
+  record(sample: StatsSampleRecord): Promise<void>;
+  /** Samples of buckets at or after `since`, oldest first (instances of one bucket together). */
+  list(since: number): Promise<StatsSampleRecord[]>;
+  /** Deletes samples of buckets before `before`; returns how many went. */
+  purge(before: number): Promise<number>;
 }
 
 /** A scoped API key of the admin API; the key itself is never stored, only its SHA-256 hash. */
@@ -517,6 +657,7 @@ export interface Store {
   auth: AuthStore;
   messages: MessageStore;
   replayJobs: ReplayJobStore;
+  statsSamples: StatsSampleStore;
   /**
    * The time (epoch ms) that messages' due times, leases and publish times are given in. SQLite (one
    * process): the process clock. PostgreSQL: the database server's clock, so instances whose clocks

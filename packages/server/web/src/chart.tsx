@@ -18,8 +18,11 @@ export function Chart({
   x,
   ys,
   units,
+  gaps = 0,
 }: {
   title: string;
+  /** How many gaps (nulls) the series hold: told to assistive technology, and to tests. */
+  gaps?: number;
   series: Series[];
   x: number[];
   ys: (number | null)[][];
@@ -54,6 +57,8 @@ export function Chart({
           width: 2,
           scale: scales[s.scale ?? 0],
           points: { show: false },
+          // A null is a gap: no line is drawn across a time without samples.
+          spanGaps: false,
         })),
       ],
     };
@@ -71,5 +76,5 @@ export function Chart({
     plot.current?.setData([x, ...ys] as uPlot.AlignedData);
   }, [x, ys]);
 
-  return <div class="chart" ref={box} role="img" aria-label={title} />;
+  return <div class="chart" ref={box} role="img" aria-label={title} data-gaps={gaps} />;
 }

@@ -21,8 +21,8 @@ const NAV = [
 function Shell({ profile, onSignOut }: { profile: Profile; onSignOut: () => void }) {
   const route = useRoute();
   const [section = 'overview', id] = route.path;
-  let page = <OverviewPage />;
-  if (section === 'accounts') page = <AccountsPage listenerPort={profile.listenerPort} />;
+  let page = <OverviewPage params={route.params} />;
+  if (section === 'accounts') page = <AccountsPage services={profile.services} listenerPort={profile.listenerPort} />;
   else if (section === 'messages' && id) page = <MessagePage id={id} userAgent={profile.userAgent} />;
   else if (section === 'messages') page = <MessagesPage params={route.params} services={profile.services} />;
   else if (section === 'failed') page = <FailedPage params={route.params} services={profile.services} />;

@@ -8,6 +8,7 @@ import { Notifier } from './notifier.js';
 import { DEFAULT_PARTITION_INTERVAL_MS, HistoryPartitions } from './partitions.js';
 import { PostgresRegistrationStore } from './registrations.js';
 import { PostgresReplayJobStore } from './replay-jobs.js';
+import { PostgresStatsSampleStore } from './stats-samples.js';
 
 /** Notified by the registrations trigger (migration 3) at every commit that changed registrations. */
 const REGISTRATIONS_CHANNEL = 'ccb_registrations';
@@ -38,6 +39,7 @@ export class PostgresStore implements Store {
   readonly replayJobs: PostgresReplayJobStore;
   readonly partitions: HistoryPartitions;
   readonly access: PostgresAccessStore;
+  readonly statsSamples: PostgresStatsSampleStore;
   private readonly notifier: Notifier;
   private clockOffsetMs = 0;
   private clockTimer: NodeJS.Timeout | null = null;
@@ -51,6 +53,7 @@ export class PostgresStore implements Store {
     this.messages = new PostgresMessageStore(this.db, this.partitions, () => this.now());
     this.replayJobs = new PostgresReplayJobStore(this.db);
     this.access = new PostgresAccessStore(this.db);
+    this.statsSamples = new PostgresStatsSampleStore(this.db);
     this.notifier = new Notifier(connectionSettings(connectionString, options), [
       PUBLISHED_CHANNEL,
       REGISTRATIONS_CHANNEL,

@@ -1,5 +1,6 @@
 import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { MESSAGE_STATUSES } from '../../domain/statuses.js';
+import { HELD_DUE_BASE } from '../admission.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import { StoreUnavailableError } from '../errors.js';
 import {
@@ -19,6 +20,7 @@ import {
   type PurgeCutoffs,
 } from '../types.js';
 import { classify, type Database, type Queryable, UNBOUNDED } from './database.js';
+import { admitHeldMessages, failPendingMessages, releaseHeldMessages } from './message-admission.js';
 import { type HistoryPartitions, isMissingPartition, listPartitions, type PartitionRange } from './partitions.js';
 
 /** The channel that tells idle workers of every instance that messages became due. */
@@ -63,7 +65,7 @@ interface AttemptRow {
 const MESSAGE_SELECT = `h.seq, h.id, h.account_name, h.service_name, h.payload,
   CASE WHEN q.message_id IS NULL THEN h.status WHEN q.leased THEN 'delivering' ELSE 'pending' END AS status,
   COALESCE(q.attempts, h.attempts) AS attempts, COALESCE(q.max_attempts, h.max_attempts) AS max_attempts,
-  CASE WHEN NOT q.leased THEN q.due_at END AS next_attempt_at, CASE WHEN q.leased THEN q.due_at END AS locked_until,
+  CASE WHEN NOT q.leased AND q.due_at < ${HELD_DUE_BASE} THEN q.due_at END AS next_attempt_at, CASE WHEN q.leased THEN q.due_at END AS locked_until,
   CASE WHEN q.message_id IS NULL THEN h.reason ELSE q.reason END AS reason,
   h.idempotency_key, h.created_at, COALESCE(q.updated_at, h.updated_at) AS updated_at, h.delivered_at`;
 /** Rows deleted per purge statement, so a large purge never holds many locks for long. */
@@ -116,6 +118,14 @@ function filterClause(filter: MessageFilter, values: unknown[]): string[] {
   else if (filter.status !== undefined) where.push(`h.status = ${bind(filter.status)}`);
   if (filter.since !== undefined) where.push(`h.created_at >= ${bind(filter.since)}`);
   if (filter.until !== undefined) where.push(`h.created_at < ${bind(filter.until)}`);
+  if (filter.id !== undefined) where.push(`h.id = ${bind(filter.id)}`);
+  if (filter.reasonKind !== undefined) {
+    where.push(`(h.reason = ${bind(filter.reasonKind)} OR starts_with(h.reason, ${bind(`${filter.reasonKind}: `)}))`);
+  }
+  if (filter.payloadField !== undefined) {
+    const { name, value } = filter.payloadField;
+    where.push(`(h.payload::jsonb ->> ${bind(name)}) = ${bind(value)}`);
+  }
   return where;
 }
 
@@ -194,7 +204,8 @@ function insertValues(group: readonly InsertRequest[]): unknown[][] {
       columns[3].push(m.payload);
       columns[4].push(m.status);
       columns[5].push(m.maxAttempts);
-      columns[6].push(m.nextAttemptAt);
+      // A held message (pending, no due time) waits in the queue at HELD_DUE_BASE + its publish time.
+      columns[6].push(m.nextAttemptAt ?? (m.status === 'pending' ? HELD_DUE_BASE + now : null));
       columns[7].push(m.reason);
       columns[8].push(m.idempotency?.key ?? null);
       columns[9].push(now);
@@ -428,7 +439,8 @@ export class PostgresMessageStore implements MessageStore {
         changes.map((c) => c.id),
         changes.map((c) => c.attempt?.attemptNumber ?? 0),
         changes.map((c) => c.status),
-        changes.map((c) => c.nextAttemptAt),
+        // A held registration's retry is held again, from its retry time on.
+        changes.map((c) => (c.heldUntil === undefined ? c.nextAttemptAt : HELD_DUE_BASE + c.heldUntil)),
         changes.map((c) => c.reason),
         changes.map((c) => c.deliveredAt),
         now,
@@ -567,11 +579,11 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async openStats(now: number): Promise<OpenMessageStats> {
-    // The queue table holds exactly the open messages: no history row is read.
+    // The queue table only: no history row is read.
     const result = await this.db.query<{ pending: string; delivering: string; oldest: string | null }>({
       name: 'messages_open_stats',
       text: `SELECT count(*) FILTER (WHERE NOT leased) AS pending, count(*) FILTER (WHERE leased) AS delivering,
-                    min(due_at) FILTER (WHERE NOT leased) AS oldest
+               min(due_at) FILTER (WHERE NOT leased) AS oldest
              FROM queue`,
     });
     const row = result.rows[0];
@@ -596,9 +608,12 @@ export class PostgresMessageStore implements MessageStore {
          ), queued AS (
            INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, attempts, max_attempts,
              reason, updated_at)
-           SELECT id, part_at, account_name, service_name, $4, false, attempts, max_attempts, NULL, $4 FROM reopened
+           SELECT id, part_at, account_name, service_name,
+             CASE WHEN EXISTS (SELECT 1 FROM registrations r WHERE r.account_name = reopened.account_name AND r.service_name = reopened.service_name AND (r.ordering = 'fifo' OR r.rate_limit IS NOT NULL)) THEN ${HELD_DUE_BASE} + $4::bigint ELSE $4::bigint END,
+             false, attempts, max_attempts, NULL, $4 FROM reopened
          ), due AS (
-           UPDATE queue q SET due_at = $4, reason = NULL, max_attempts = q.attempts + $3, updated_at = $4
+           UPDATE queue q SET due_at = CASE WHEN EXISTS (SELECT 1 FROM registrations r WHERE r.account_name = q.account_name AND r.service_name = q.service_name AND (r.ordering = 'fifo' OR r.rate_limit IS NOT NULL)) THEN ${HELD_DUE_BASE} + $4::bigint ELSE $4::bigint END,
+             reason = NULL, max_attempts = q.attempts + $3, updated_at = $4
            WHERE q.message_id = ANY($1::text[]) AND NOT q.leased AND 'pending' = ANY($2::text[])
            RETURNING q.message_id
          )
@@ -610,6 +625,18 @@ export class PostgresMessageStore implements MessageStore {
     });
     const requeued = new Set(result.map((row) => row.id));
     return ids.filter((id) => requeued.has(id));
+  }
+
+  admitHeld(now: number, horizonMs: number): Promise<number> {
+    return admitHeldMessages(this.db, now, horizonMs);
+  }
+
+  failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
+    return failPendingMessages(this.db, accountName, serviceName, reason, now);
+  }
+
+  releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
+    return releaseHeldMessages(this.db, accountName, serviceName, now);
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {

@@ -318,6 +318,65 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: 'delivery controls and endpoint health',
+    sql: `
+      -- Delivery controls (SPEC §11), off by default. A change moves registration_changes (the
+      -- trigger of migration 1), so every instance sees it at once.
+      ALTER TABLE registrations ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none',
+        ADD COLUMN rate_limit INTEGER, ADD COLUMN rate_window_ms INTEGER,
+        ADD COLUMN auto_disable_after_ms BIGINT, ADD COLUMN auto_disable_warn_ms BIGINT,
+        ADD COLUMN enabled BOOLEAN NOT NULL DEFAULT true;
+      -- What changes with deliveries lives beside the registration, not in it: writing it must not
+      -- drop every instance's registration cache. A row appears at its registration's first write.
+      CREATE TABLE registration_state (
+        account_name         TEXT NOT NULL,
+        service_name         TEXT NOT NULL,
+        rate_next_at         BIGINT,   -- next free slot of the rate limit
+        fifo_head            TEXT,     -- the message a FIFO registration admitted last
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        failing_since        BIGINT,
+        last_success_at      BIGINT,
+        last_failure_at      BIGINT,
+        recent_bits          BIGINT NOT NULL DEFAULT 0,
+        recent_count         INTEGER NOT NULL DEFAULT 0,
+        warned_at            BIGINT,
+        disabled_at          BIGINT,
+        recovery_due         BOOLEAN NOT NULL DEFAULT false,
+        health_version       INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account_name, service_name)
+      );
+      CREATE FUNCTION registration_state_dropped() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM registration_state WHERE account_name = OLD.account_name AND service_name = OLD.service_name;
+          RETURN NULL;
+        END $$;
+      CREATE TRIGGER registrations_state_dropped AFTER DELETE ON registrations
+        FOR EACH ROW EXECUTE FUNCTION registration_state_dropped();
+      -- Enabled again (registering again, or by an operator): the failing streak starts over.
+      CREATE FUNCTION registration_reenabled() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE registration_state SET consecutive_failures = 0, failing_since = NULL, warned_at = NULL,
+            disabled_at = NULL, health_version = health_version + 1
+          WHERE account_name = NEW.account_name AND service_name = NEW.service_name;
+          RETURN NULL;
+        END $$;
+      CREATE TRIGGER registrations_reenabled AFTER UPDATE OF enabled ON registrations
+        FOR EACH ROW WHEN (OLD.enabled = false AND NEW.enabled = true)
+        EXECUTE FUNCTION registration_reenabled();
+    `,
+  },
+  {
+    version: 9,
+    name: 'held messages in the queue',
+    sql: `
+      -- A held message (of a FIFO or rate-limited registration) waits in the queue with a due time of
+      -- 2^52 + the time from which it may be admitted (store/admission.ts, HELD_DUE_BASE): no claim
+      -- reaches it. Only held rows are in this index, so claims and acknowledgements never write it.
+      CREATE INDEX queue_held ON queue (account_name, service_name) WHERE due_at >= 4503599627370496;
+    `,
+  },
+  {
     version: 10,
     name: 'api keys, portal links and sessions, shared attempt counters',
     sql: `
@@ -380,6 +439,24 @@ export const migrations: Migration[] = [
         error_code   TEXT
       );
       CREATE INDEX audit_log_at ON audit_log (at);
+    `,
+  },
+  {
+    version: 12,
+    name: 'stats samples',
+    sql: `
+      -- The dashboard's charts: each process's sample of the message stats per time bucket, kept
+      -- for hours, so the charts show the time before the page was opened (and gaps where no
+      -- process ran).
+      CREATE TABLE stats_samples (
+        at                BIGINT NOT NULL,
+        instance          TEXT NOT NULL,
+        counts            JSONB NOT NULL,
+        queue_depth       INTEGER NOT NULL,
+        oldest_due_age_ms BIGINT NOT NULL,
+        attempts          JSONB NOT NULL,
+        PRIMARY KEY (at, instance)
+      );
     `,
   },
   {

@@ -1,38 +1,28 @@
 import { TurnGroups } from '../../common/turn-groups.js';
-import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
+import { type RegistrationRow, toRegistration as toRecord } from '../rows.js';
+import type {
+  DeliveryControls,
+  RegistrationFields,
+  RegistrationGate,
+  RegistrationHealth,
+  RegistrationKey,
+  RegistrationRecord,
+  RegistrationStore,
+} from '../types.js';
 import type { Database } from './database.js';
 import { cancelOpenMessages } from './messages.js';
 
 /** Registration lookups of publishes in flight at once; more wait for the next group. */
 const EXISTS_QUERIES_IN_FLIGHT = 2;
 
-interface RegistrationRow {
-  account_name: string;
-  service_name: string;
-  url: string;
-  username: string | null;
-  password_enc: string | null;
-  signing_secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_secret_expires_at: number | null;
-  created_at: number;
-  updated_at: number;
-}
-
-function toRecord(row: RegistrationRow): RegistrationRecord {
-  return {
-    accountName: row.account_name,
-    serviceName: row.service_name,
-    url: row.url,
-    username: row.username,
-    passwordEnc: row.password_enc,
-    signingSecretEnc: row.signing_secret_enc,
-    previousSecretEnc: row.previous_secret_enc,
-    previousSecretExpiresAt: row.previous_secret_expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
+/**
+ * A registration row with its state (health), which may not exist yet. Writes that answer RETURNING *
+ * (insert, rotate) have no state columns: their health reads as none.
+ */
+const SELECT_WITH_STATE = `SELECT r.*, s.consecutive_failures, s.failing_since, s.last_success_at, s.last_failure_at,
+    s.recent_bits, s.recent_count, s.warned_at, s.disabled_at, s.recovery_due, s.health_version
+  FROM registrations r LEFT JOIN registration_state s
+    ON s.account_name = r.account_name AND s.service_name = r.service_name`;
 
 const fieldValues = (f: RegistrationFields) => [
   f.accountName,
@@ -50,7 +40,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
   async list(accountName: string): Promise<RegistrationRecord[]> {
     const result = await this.db.query<RegistrationRow>({
       name: 'registrations_list',
-      text: 'SELECT * FROM registrations WHERE account_name = $1 ORDER BY service_name COLLATE "C"',
+      text: `${SELECT_WITH_STATE} WHERE r.account_name = $1 ORDER BY r.service_name COLLATE "C"`,
       values: [accountName],
     });
     return result.rows.map(toRecord);
@@ -58,7 +48,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
 
   async listAll(): Promise<RegistrationRecord[]> {
     const result = await this.db.query<RegistrationRow>(
-      'SELECT * FROM registrations ORDER BY account_name COLLATE "C", service_name COLLATE "C"',
+      `${SELECT_WITH_STATE} ORDER BY r.account_name COLLATE "C", r.service_name COLLATE "C"`,
     );
     return result.rows.map(toRecord);
   }
@@ -66,7 +56,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
   async get(accountName: string, serviceName: string): Promise<RegistrationRecord | null> {
     const result = await this.db.query<RegistrationRow>({
       name: 'registrations_get',
-      text: 'SELECT * FROM registrations WHERE account_name = $1 AND service_name = $2',
+      text: `${SELECT_WITH_STATE} WHERE r.account_name = $1 AND r.service_name = $2`,
       values: [accountName, serviceName],
     });
     return result.rows[0] ? toRecord(result.rows[0]) : null;
@@ -95,10 +85,107 @@ export class PostgresRegistrationStore implements RegistrationStore {
     return this.existsGroups.add(keys);
   }
 
+  async gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
+    if (keys.length === 0) return [];
+    const result = await this.db.query<{ n: string; held: boolean; enabled: boolean }>({
+      name: 'registrations_gates',
+      text: `SELECT k.n, (r.ordering = 'fifo' OR r.rate_limit IS NOT NULL) AS held, r.enabled
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(account_name, service_name, n)
+             JOIN registrations r ON r.account_name = k.account_name AND r.service_name = k.service_name`,
+      values: [keys.map((k) => k.accountName), keys.map((k) => k.serviceName)],
+    });
+    const found = new Map(result.rows.map((row) => [Number(row.n), { held: row.held, enabled: row.enabled }]));
+    return keys.map((_, i) => found.get(i + 1) ?? null);
+  }
+
+  async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
+    // A FIFO turned off forgets its head; a rate limit changed starts from a free slot.
+    await this.db.query({
+      name: 'registrations_set_controls',
+      text: `WITH old AS (
+               SELECT rate_limit, rate_window_ms FROM registrations WHERE account_name = $1 AND service_name = $2
+             ), changed AS (
+               UPDATE registrations SET ordering = $3, rate_limit = $4, rate_window_ms = $5,
+                 auto_disable_after_ms = $6, auto_disable_warn_ms = $7, enabled = $8, updated_at = $9
+               WHERE account_name = $1 AND service_name = $2 RETURNING 1
+             )
+             UPDATE registration_state s SET
+               fifo_head = CASE WHEN $3 = 'fifo' THEN s.fifo_head END,
+               rate_next_at = CASE WHEN old.rate_limit IS NOT DISTINCT FROM $4::int
+                 AND old.rate_window_ms IS NOT DISTINCT FROM $5::int THEN s.rate_next_at END
+             FROM old WHERE s.account_name = $1 AND s.service_name = $2 AND EXISTS (SELECT 1 FROM changed)`,
+      values: [
+        key.accountName,
+        key.serviceName,
+        controls.ordering,
+        controls.rateLimit?.count ?? null,
+        controls.rateLimit?.windowMs ?? null,
+        controls.autoDisable?.afterMs ?? null,
+        controls.autoDisable?.warnAfterMs ?? null,
+        controls.enabled,
+        now,
+      ],
+    });
+    return this.get(key.accountName, key.serviceName);
+  }
+
+  async writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean> {
+    // The row appears at the first write; a later one replaces only the version it was computed from.
+    return this.db.transaction(async (client) => {
+      const written = await client.query({
+        name: 'registration_state_write_health',
+        text: `INSERT INTO registration_state (account_name, service_name, consecutive_failures, failing_since,
+                 last_success_at, last_failure_at, recent_bits, recent_count, warned_at, disabled_at, recovery_due,
+                 health_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               ON CONFLICT (account_name, service_name) DO UPDATE SET consecutive_failures = excluded.consecutive_failures,
+                 failing_since = excluded.failing_since, last_success_at = excluded.last_success_at,
+                 last_failure_at = excluded.last_failure_at, recent_bits = excluded.recent_bits,
+                 recent_count = excluded.recent_count, warned_at = excluded.warned_at,
+                 disabled_at = excluded.disabled_at, recovery_due = excluded.recovery_due,
+                 health_version = excluded.health_version
+               WHERE registration_state.health_version = excluded.health_version - 1`,
+        values: [
+          key.accountName,
+          key.serviceName,
+          health.consecutiveFailures,
+          health.failingSince,
+          health.lastSuccessAt,
+          health.lastFailureAt,
+          health.recentBits,
+          health.recentCount,
+          health.warnedAt,
+          health.disabledAt,
+          health.recoveryDue,
+          health.version,
+        ],
+      });
+      const ok = (written.rowCount ?? 0) > 0;
+      if (ok && enabled !== undefined) {
+        await client.query({
+          name: 'registrations_set_enabled',
+          text: 'UPDATE registrations SET enabled = $3 WHERE account_name = $1 AND service_name = $2 AND enabled <> $3',
+          values: [key.accountName, key.serviceName, enabled],
+        });
+      }
+      return ok;
+    });
+  }
+
+  async anyHeld(): Promise<boolean> {
+    const result = await this.db.query<{ held: boolean }>({
+      name: 'registrations_any_held',
+      text: "SELECT EXISTS (SELECT 1 FROM registrations WHERE ordering = 'fifo' OR rate_limit IS NOT NULL) AS held",
+    });
+    return result.rows[0].held;
+  }
+
   async update(fields: RegistrationFields): Promise<boolean> {
     const result = await this.db.query({
       name: 'registrations_update',
-      text: `UPDATE registrations SET url = $3, username = $4, password_enc = $5, updated_at = $6
+      // Registering again keeps the settings and enables a disabled registration (the trigger of
+      // migration 8 clears its failing streak); nothing is replayed.
+      text: `UPDATE registrations SET url = $3, username = $4, password_enc = $5, updated_at = $6, enabled = true
              WHERE account_name = $1 AND service_name = $2`,
       values: fieldValues(fields),
     });
@@ -112,7 +199,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
                previous_secret_enc, previous_secret_expires_at, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $7, NULL, NULL, $6, $6)
              ON CONFLICT (account_name, service_name) DO UPDATE SET url = excluded.url, username = excluded.username,
-               password_enc = excluded.password_enc, updated_at = excluded.updated_at
+               password_enc = excluded.password_enc, updated_at = excluded.updated_at, enabled = true
              RETURNING *`,
       values: [...fieldValues(fields), fields.signingSecretEnc],
     });

@@ -12,6 +12,7 @@ import { SqliteMessageStore } from './messages.js';
 import { migrations } from './migrations.js';
 import { SqliteRegistrationStore } from './registrations.js';
 import { SqliteReplayJobStore } from './replay-jobs.js';
+import { SqliteStatsSampleStore } from './stats-samples.js';
 
 /** Below this much free space on its disk the store reports itself not ready. */
 const MIN_FREE_BYTES = 1024 * 1024;
@@ -24,6 +25,7 @@ export class SqliteStore implements Store {
   readonly auth: SqliteAuthStore;
   readonly messages: SqliteMessageStore;
   readonly replayJobs: SqliteReplayJobStore;
+  readonly statsSamples: SqliteStatsSampleStore;
   readonly access: SqliteAccessStore;
   private readonly checkpointer: WalCheckpointer | null;
   private readonly availability = new SqliteAvailability();
@@ -54,6 +56,7 @@ export class SqliteStore implements Store {
     this.auth = this.availability.guard(new SqliteAuthStore(this.db));
     this.messages = this.availability.guard(messages);
     this.replayJobs = this.availability.guard(new SqliteReplayJobStore(this.db));
+    this.statsSamples = this.availability.guard(new SqliteStatsSampleStore(this.db));
     this.access = this.availability.guard(new SqliteAccessStore(this.db));
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Checkpoints run on a worker thread so they never stall the event loop (see checkpointer.ts).

@@ -7,6 +7,7 @@ export class SqliteMessageOutcomes {
   private readonly insertAttempt: Statement;
   private readonly applyChange: Statement;
   private readonly applyFirstAttempt: Statement;
+  private readonly holdAgain: Statement;
   private readonly updateTx: (changes: MessageChange[], now: number) => void;
 
   constructor(db: Database) {
@@ -35,6 +36,10 @@ export class SqliteMessageOutcomes {
          first_response_excerpt = @responseExcerpt
        WHERE id = @id`,
     );
+    // A held registration's retry is held again (pending, no due time) from `heldUntil` on.
+    this.holdAgain = db.prepare(
+      `UPDATE messages SET held_until = @heldUntil WHERE id = @id AND status = 'pending' AND next_attempt_at IS NULL`,
+    );
     this.updateTx = writeTransaction(db, (changes: MessageChange[], now: number) => {
       for (const change of changes) {
         const a = change.attempt;
@@ -44,7 +49,7 @@ export class SqliteMessageOutcomes {
             id: change.id,
             attemptNumber: 1,
             status: change.status,
-            nextAttemptAt: change.nextAttemptAt,
+            nextAttemptAt: change.heldUntil === undefined ? change.nextAttemptAt : null,
             reason: change.reason,
             deliveredAt: change.deliveredAt,
             now,
@@ -56,6 +61,7 @@ export class SqliteMessageOutcomes {
             error: a.error,
             responseExcerpt: a.responseExcerpt,
           });
+          if (change.heldUntil !== undefined) this.holdAgain.run({ id: change.id, heldUntil: change.heldUntil });
           continue;
         }
         if (a) this.insertAttempt.run(a);
@@ -63,11 +69,12 @@ export class SqliteMessageOutcomes {
           id: change.id,
           attemptNumber: a?.attemptNumber ?? 0,
           status: change.status,
-          nextAttemptAt: change.nextAttemptAt,
+          nextAttemptAt: change.heldUntil === undefined ? change.nextAttemptAt : null,
           reason: change.reason,
           deliveredAt: change.deliveredAt,
           now,
         });
+        if (change.heldUntil !== undefined) this.holdAgain.run({ id: change.id, heldUntil: change.heldUntil });
       }
     });
   }

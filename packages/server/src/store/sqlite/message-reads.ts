@@ -50,6 +50,24 @@ function firstAttempt(id: string, row: FirstAttemptColumns): Attempt | null {
   };
 }
 
+/** The filter's WHERE terms (rows.ts) and SQLite's own for a payload field; values go into `params`. */
+function filterTerms(filter: MessageFilter, params: Record<string, unknown>): string[] {
+  const where = messageFilterTerms(filter, (name, value) => {
+    params[name] = value;
+    return `@${name}`;
+  });
+  if (filter.payloadField !== undefined) {
+    // json_extract gives 1/0 for booleans: the JSON type names them as PostgreSQL's ->> does.
+    where.push(
+      `(CASE json_type(payload, @payloadPath) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+        ELSE CAST(json_extract(payload, @payloadPath) AS TEXT) END) = @payloadValue`,
+    );
+    params.payloadPath = `$.${JSON.stringify(filter.payloadField.name)}`;
+    params.payloadValue = filter.payloadField.value;
+  }
+  return where;
+}
+
 /** Reading messages on SQLite: one with its attempts, pages of a filter, ids for a bulk replay, counts. */
 export class SqliteMessageReads {
   private readonly selectMessage: Statement<[string]>;
@@ -99,10 +117,7 @@ export class SqliteMessageReads {
   }
   async list(filter: MessageFilter, limit: number, cursor: string | null): Promise<MessagePage> {
     const params: Record<string, unknown> = {};
-    const where = messageFilterTerms(filter, (name, value) => {
-      params[name] = value;
-      return `@${name}`;
-    });
+    const where = filterTerms(filter, params);
     if (cursor !== null) {
       where.push('seq < @cursor');
       params.cursor = Number(decodeSeqCursor(cursor));
@@ -139,10 +154,7 @@ export class SqliteMessageReads {
   }
   async findIds(filter: MessageFilter, limit: number, afterId: string | null): Promise<string[]> {
     const params: Record<string, unknown> = {};
-    const where = messageFilterTerms(filter, (name, value) => {
-      params[name] = value;
-      return `@${name}`;
-    });
+    const where = filterTerms(filter, params);
     if (afterId !== null) {
       where.push('seq > (SELECT seq FROM messages WHERE id = @afterId)');
       params.afterId = afterId;

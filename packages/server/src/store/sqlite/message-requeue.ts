@@ -10,7 +10,11 @@ export class SqliteMessageRequeue {
 
   constructor(db: Database) {
     this.requeueOne = db.prepare(
-      `UPDATE messages SET status = 'pending', next_attempt_at = @now, locked_until = NULL, reason = NULL,
+      // A message of a held registration (FIFO or rate limit) is held again rather than due at once.
+      `UPDATE messages SET status = 'pending', locked_until = NULL, reason = NULL, held_until = NULL,
+         next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM registrations r WHERE r.account_name = messages.account_name
+             AND r.service_name = messages.service_name AND (r.ordering = 'fifo' OR r.rate_limit IS NOT NULL))
+           THEN NULL ELSE @now END,
          max_attempts = attempts + @extraAttempts, updated_at = @now
        WHERE id = @id AND status IN (SELECT value FROM json_each(@from))
        RETURNING id`,

@@ -14,6 +14,7 @@ import type {
   OpenMessageStats,
   PurgeCutoffs,
 } from '../types.js';
+import { SqliteMessageAdmission } from './message-admission.js';
 import { SqliteMessageClaims } from './message-claims.js';
 import { SqliteMessageInserts } from './message-inserts.js';
 import { SqliteMessageOutcomes } from './message-outcomes.js';
@@ -30,6 +31,7 @@ import { SqliteMessageRequeue } from './message-requeue.js';
  * One file per operation, each statement beside the method that runs it: message-inserts.ts
  * (publishing and idempotency keys), message-claims.ts (claim, release, next due time),
  * message-outcomes.ts (attempt outcomes), message-requeue.ts (replay, cancellation),
+ * message-admission.ts (held messages of delivery controls),
  * message-reads.ts (get, list, stats, ids) and message-purge.ts (retention).
  */
 export class SqliteMessageStore implements MessageStore {
@@ -39,6 +41,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly requeues: SqliteMessageRequeue;
   private readonly reads: SqliteMessageReads;
   private readonly purges: SqliteMessagePurge;
+  private readonly admission: SqliteMessageAdmission;
 
   constructor(readonly db: Database) {
     this.inserts = new SqliteMessageInserts(db);
@@ -47,6 +50,7 @@ export class SqliteMessageStore implements MessageStore {
     this.requeues = new SqliteMessageRequeue(db);
     this.reads = new SqliteMessageReads(db);
     this.purges = new SqliteMessagePurge(db);
+    this.admission = new SqliteMessageAdmission(db);
   }
 
   insert(messages: MessageInsert[], now: number): Promise<string[]> {
@@ -82,6 +86,18 @@ export class SqliteMessageStore implements MessageStore {
 
   requeue(ids: string[], from: readonly MessageStatus[], extraAttempts: number, now: number): Promise<string[]> {
     return this.requeues.requeue(ids, from, extraAttempts, now);
+  }
+
+  admitHeld(now: number, horizonMs: number): Promise<number> {
+    return this.admission.admitHeld(now, horizonMs);
+  }
+
+  releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
+    return this.admission.releaseHeld(accountName, serviceName, now);
+  }
+
+  failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
+    return this.admission.failPending(accountName, serviceName, reason, now);
   }
 
   cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {

@@ -190,14 +190,36 @@ export const migrations: Migration[] = [
     `,
   },
   {
-    version: 14,
-    name: 'sessions and access tokens by user and by client',
+    version: 9,
+    name: 'delivery controls and endpoint health',
     sql: `
-      -- Ending a user's sessions, and removing a client or replacing its secret (its tokens and the
-      -- sessions logged in through it), find the rows by these instead of reading every row.
-      CREATE INDEX sessions_user ON sessions (username);
-      CREATE INDEX sessions_client ON sessions (client_id);
-      CREATE INDEX access_tokens_client ON access_tokens (client_id);
+      -- Delivery controls (SPEC §11), off by default: the platform's behaviour stays as it was.
+      ALTER TABLE registrations ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none';
+      ALTER TABLE registrations ADD COLUMN rate_limit INTEGER;
+      ALTER TABLE registrations ADD COLUMN rate_window_ms INTEGER;
+      ALTER TABLE registrations ADD COLUMN auto_disable_after_ms INTEGER;
+      ALTER TABLE registrations ADD COLUMN auto_disable_warn_ms INTEGER;
+      ALTER TABLE registrations ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+      -- Admission state: the next free slot of a rate limit, the message a FIFO registration admitted last.
+      ALTER TABLE registrations ADD COLUMN rate_next_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN fifo_head TEXT;
+      -- Endpoint health, written by the service (services/endpoint-health.ts).
+      ALTER TABLE registrations ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN failing_since INTEGER;
+      ALTER TABLE registrations ADD COLUMN last_success_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN last_failure_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN recent_bits INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN recent_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN warned_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN disabled_at INTEGER;
+      ALTER TABLE registrations ADD COLUMN recovery_due INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE registrations ADD COLUMN health_version INTEGER NOT NULL DEFAULT 0;
+      -- A held message (of a FIFO or rate-limited registration) is pending with no due time until it
+      -- is admitted; a held retry may be admitted from held_until on. Only held messages are in this
+      -- index, so the claim and acknowledgement of other messages never write an entry of it.
+      ALTER TABLE messages ADD COLUMN held_until INTEGER;
+      CREATE INDEX messages_held ON messages (account_name, service_name, seq)
+        WHERE status = 'pending' AND next_attempt_at IS NULL;
     `,
   },
   {
@@ -266,11 +288,40 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 12,
+    name: 'stats samples',
+    sql: `
+      -- The dashboard's charts: each process's sample of the message stats per time bucket, kept
+      -- for hours, so the charts show the time before the page was opened (and gaps where no
+      -- process ran).
+      CREATE TABLE stats_samples (
+        at                INTEGER NOT NULL,
+        instance          TEXT NOT NULL,
+        counts            TEXT NOT NULL,
+        queue_depth       INTEGER NOT NULL,
+        oldest_due_age_ms INTEGER NOT NULL,
+        attempts          TEXT NOT NULL,
+        PRIMARY KEY (at, instance)
+      );
+    `,
+  },
+  {
     version: 13,
     name: 'replay jobs count messages without a listener',
     sql: `
       -- Messages a bulk replay left alone because nobody listens for their account and service.
       ALTER TABLE replay_jobs ADD COLUMN no_listener INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 14,
+    name: 'sessions and access tokens by user and by client',
+    sql: `
+      -- Ending a user's sessions, and removing a client or replacing its secret (its tokens and the
+      -- sessions logged in through it), find the rows by these instead of reading every row.
+      CREATE INDEX sessions_user ON sessions (username);
+      CREATE INDEX sessions_client ON sessions (client_id);
+      CREATE INDEX access_tokens_client ON access_tokens (client_id);
     `,
   },
 ];

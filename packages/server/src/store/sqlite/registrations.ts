@@ -1,6 +1,14 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { type RegistrationRow, toRegistration } from '../rows.js';
-import type { RegistrationFields, RegistrationKey, RegistrationRecord, RegistrationStore } from '../types.js';
+import type {
+  DeliveryControls,
+  RegistrationFields,
+  RegistrationGate,
+  RegistrationHealth,
+  RegistrationKey,
+  RegistrationRecord,
+  RegistrationStore,
+} from '../types.js';
 import { writeTransaction } from './transaction.js';
 
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
@@ -15,6 +23,38 @@ interface FieldsRow {
   updated_at: number;
 }
 
+function controlsRow(key: RegistrationKey, controls: DeliveryControls, now: number) {
+  return {
+    account_name: key.accountName,
+    service_name: key.serviceName,
+    ordering: controls.ordering,
+    rate_limit: controls.rateLimit?.count ?? null,
+    rate_window_ms: controls.rateLimit?.windowMs ?? null,
+    auto_disable_after_ms: controls.autoDisable?.afterMs ?? null,
+    auto_disable_warn_ms: controls.autoDisable?.warnAfterMs ?? null,
+    enabled: controls.enabled ? 1 : 0,
+    updated_at: now,
+  };
+}
+
+function healthRow(key: RegistrationKey, health: RegistrationHealth, enabled: boolean | undefined) {
+  return {
+    account_name: key.accountName,
+    service_name: key.serviceName,
+    consecutive_failures: health.consecutiveFailures,
+    failing_since: health.failingSince,
+    last_success_at: health.lastSuccessAt,
+    last_failure_at: health.lastFailureAt,
+    recent_bits: health.recentBits,
+    recent_count: health.recentCount,
+    warned_at: health.warnedAt,
+    disabled_at: health.disabledAt,
+    recovery_due: health.recoveryDue ? 1 : 0,
+    health_version: health.version,
+    enabled: enabled === undefined ? null : enabled ? 1 : 0,
+  };
+}
+
 function toFieldsRow(fields: RegistrationFields): FieldsRow {
   return {
     account_name: fields.accountName,
@@ -27,6 +67,16 @@ function toFieldsRow(fields: RegistrationFields): FieldsRow {
 }
 
 /**
+ * Registering again (the platform's call) keeps the settings and enables a disabled registration,
+ * its failing streak cleared so that auto-disable starts over; nothing is replayed.
+ */
+const REENABLE = `enabled = 1, disabled_at = NULL,
+  consecutive_failures = CASE WHEN enabled = 0 THEN 0 ELSE consecutive_failures END,
+  failing_since = CASE WHEN enabled = 0 THEN NULL ELSE failing_since END,
+  warned_at = CASE WHEN enabled = 0 THEN NULL ELSE warned_at END,
+  health_version = health_version + 1 - enabled`;
+
+/**
  * Registration rows on SQLite. Each method is one statement, except a deregistration, which cancels
  * the registration's messages in the same transaction.
  */
@@ -36,6 +86,10 @@ export class SqliteRegistrationStore implements RegistrationStore {
     listAll: Statement<[], RegistrationRow>;
     get: Statement<[string, string], RegistrationRow>;
     exists: Statement<[string, string]>;
+    gate: Statement<[string, string], { held: number; enabled: number }>;
+    setControls: Statement<[ReturnType<typeof controlsRow>], RegistrationRow>;
+    writeHealth: Statement<[ReturnType<typeof healthRow>]>;
+    anyHeld: Statement<[], number>;
     update: Statement<[FieldsRow]>;
     insert: Statement<[FieldsRow & { signing_secret_enc: string }], RegistrationRow>;
     remove: Statement<[string, string]>;
@@ -56,9 +110,35 @@ export class SqliteRegistrationStore implements RegistrationStore {
       listAll: db.prepare('SELECT * FROM registrations ORDER BY account_name, service_name'),
       get: db.prepare('SELECT * FROM registrations WHERE account_name = ? AND service_name = ?'),
       exists: db.prepare('SELECT 1 FROM registrations WHERE account_name = ? AND service_name = ?').pluck(),
+      gate: db.prepare(
+        `SELECT (ordering = 'fifo' OR rate_limit IS NOT NULL) AS held, enabled FROM registrations
+         WHERE account_name = ? AND service_name = ?`,
+      ),
+      // A FIFO turned off forgets its head; a rate limit changed starts from a free slot.
+      setControls: db.prepare(
+        `UPDATE registrations SET ordering = @ordering, rate_limit = @rate_limit, rate_window_ms = @rate_window_ms,
+           auto_disable_after_ms = @auto_disable_after_ms, auto_disable_warn_ms = @auto_disable_warn_ms,
+           enabled = @enabled, updated_at = @updated_at,
+           fifo_head = CASE WHEN @ordering = 'fifo' THEN fifo_head ELSE NULL END,
+           rate_next_at = CASE WHEN rate_limit IS @rate_limit AND rate_window_ms IS @rate_window_ms
+             THEN rate_next_at ELSE NULL END
+         WHERE account_name = @account_name AND service_name = @service_name
+         RETURNING *`,
+      ),
+      writeHealth: db.prepare(
+        `UPDATE registrations SET consecutive_failures = @consecutive_failures, failing_since = @failing_since,
+           last_success_at = @last_success_at, last_failure_at = @last_failure_at, recent_bits = @recent_bits,
+           recent_count = @recent_count, warned_at = @warned_at, disabled_at = @disabled_at,
+           recovery_due = @recovery_due, health_version = @health_version, enabled = COALESCE(@enabled, enabled)
+         WHERE account_name = @account_name AND service_name = @service_name
+           AND health_version = @health_version - 1`,
+      ),
+      anyHeld: db
+        .prepare("SELECT EXISTS (SELECT 1 FROM registrations WHERE ordering = 'fifo' OR rate_limit IS NOT NULL)")
+        .pluck() as Statement<[], number>,
       update: db.prepare(
         `UPDATE registrations SET url = @url, username = @username, password_enc = @password_enc,
-           updated_at = @updated_at WHERE account_name = @account_name AND service_name = @service_name`,
+           updated_at = @updated_at, ${REENABLE} WHERE account_name = @account_name AND service_name = @service_name`,
       ),
       insert: db.prepare(
         `INSERT INTO registrations (account_name, service_name, url, username, password_enc, signing_secret_enc,
@@ -66,7 +146,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
          VALUES (@account_name, @service_name, @url, @username, @password_enc, @signing_secret_enc,
            NULL, NULL, @updated_at, @updated_at)
          ON CONFLICT(account_name, service_name) DO UPDATE SET url = excluded.url, username = excluded.username,
-           password_enc = excluded.password_enc, updated_at = excluded.updated_at
+           password_enc = excluded.password_enc, updated_at = excluded.updated_at, ${REENABLE}
          RETURNING *`,
       ),
       remove: db.prepare('DELETE FROM registrations WHERE account_name = ? AND service_name = ?'),
@@ -102,6 +182,26 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async exists(keys: RegistrationKey[]): Promise<boolean[]> {
     return keys.map((k) => this.statements.exists.get(k.accountName, k.serviceName) !== undefined);
+  }
+
+  async gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
+    return keys.map((k) => {
+      const row = this.statements.gate.get(k.accountName, k.serviceName);
+      return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
+    });
+  }
+
+  async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
+    const row = this.statements.setControls.get(controlsRow(key, controls, now));
+    return row ? toRegistration(row) : null;
+  }
+
+  async writeHealth(key: RegistrationKey, health: RegistrationHealth, enabled?: boolean): Promise<boolean> {
+    return this.statements.writeHealth.run(healthRow(key, health, enabled)).changes > 0;
+  }
+
+  async anyHeld(): Promise<boolean> {
+    return this.statements.anyHeld.get() === 1;
   }
 
   async update(fields: RegistrationFields): Promise<boolean> {

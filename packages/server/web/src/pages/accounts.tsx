@@ -1,80 +1,27 @@
-import { useState } from 'preact/hooks';
-import { ApiError, api, type Registration, type Secret } from '../api';
+import { api, type Registration } from '../api';
+import {
+  Disclosure,
+  RegistrationActions,
+  type RegistrationCalls,
+  RegistrationForm,
+  SecretCell,
+} from '../registrations';
 import { EmptyState, ErrorNotice, href, StackTable, Time, usePoll } from '../ui';
+import { DeliveryCell, OperatorEventsCard } from './delivery-settings';
 
-function SecretCell({ registration }: { registration: Registration }) {
-  const [secret, setSecret] = useState<Secret | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const label = `${registration.accountName} ${registration.serviceName}`;
+/** The admin API's registration calls, for the shared controls. */
+const adminCalls: RegistrationCalls = {
+  put: api.putRegistration,
+  remove: api.removeRegistration,
+  test: api.testMessage,
+  secret: api.secret,
+  rotate: api.rotate,
+  messageHref: (id) => href(`messages/${id}`),
+  keepsCredentials: true,
+};
 
-  async function run(action: () => Promise<Secret>) {
-    setBusy(true);
-    setError(null);
-    try {
-      setSecret(await action());
-    } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, 'unexpected', String(caught)));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <div class="secret">
-      {secret ? (
-        <>
-          <p class="secret-line">
-            <span class="visually-hidden">Signing secret of {label}: </span>
-            <code class="secret-value">{secret.secret}</code>
-          </p>
-          {secret.previousSecret ? (
-            <p class="muted small">
-              The previous secret still signs until <Time iso={secret.previousSecretExpiresAt ?? null} />.
-            </p>
-          ) : null}
-        </>
-      ) : null}
-      <div class="actions">
-        {secret ? (
-          <button type="button" class="secondary" onClick={() => setSecret(null)}>
-            Hide secret
-          </button>
-        ) : (
-          <button
-            type="button"
-            class="secondary"
-            disabled={busy}
-            aria-label={`Show signing secret of ${label}`}
-            onClick={() => run(() => api.secret(registration.accountName, registration.serviceName))}
-          >
-            Show secret
-          </button>
-        )}
-        <button
-          type="button"
-          class="secondary"
-          disabled={busy}
-          aria-label={`Rotate signing secret of ${label}`}
-          onClick={() => {
-            if (
-              confirm(
-                `Rotate the signing secret of ${label}? The old one keeps signing for 24 hours, so the listener can switch over.`,
-              )
-            )
-              run(() => api.rotate(registration.accountName, registration.serviceName));
-          }}
-        >
-          Rotate
-        </button>
-      </div>
-      {error ? <ErrorNotice error={error} /> : null}
-    </div>
-  );
-}
-
-export function AccountsPage({ listenerPort }: { listenerPort: number }) {
-  const { data, error, loading } = usePoll(() => api.registrations(), [], 10_000);
+export function AccountsPage({ services, listenerPort }: { services: string[]; listenerPort: number }) {
+  const { data, error, loading, refresh } = usePoll(() => api.registrations(), [], 10_000);
   const accounts = new Map<string, Registration[]>();
   for (const r of data?.items ?? []) {
     const list = accounts.get(r.accountName) ?? [];
@@ -86,6 +33,20 @@ export function AccountsPage({ listenerPort }: { listenerPort: number }) {
     <>
       <h1>Accounts and registrations</h1>
       {error ? <ErrorNotice error={error} /> : null}
+      <Disclosure label="Register a listener">
+        {(close) => (
+          <RegistrationForm
+            calls={adminCalls}
+            accounts={[]}
+            services={services}
+            onDone={() => {
+              close();
+              refresh();
+            }}
+            onCancel={close}
+          />
+        )}
+      </Disclosure>
       {!loading && data && accounts.size === 0 ? (
         <EmptyState title="No registration yet.">
           <p>
@@ -117,7 +78,14 @@ export function AccountsPage({ listenerPort }: { listenerPort: number }) {
               { label: 'URL', class: 'url', cell: (r) => r.url },
               { label: 'Credentials', cell: (r) => (r.credentialsSet ? 'set' : 'none') },
               { label: 'Updated', cell: (r) => <Time iso={r.updatedAt} /> },
-              { label: 'Signing secret', cell: (r) => <SecretCell registration={r} /> },
+              { label: 'Signing secret', cell: (r) => <SecretCell calls={adminCalls} registration={r} /> },
+              { label: 'Delivery', cell: (r) => <DeliveryCell registration={r} /> },
+              {
+                label: 'Actions',
+                cell: (r) => (
+                  <RegistrationActions calls={adminCalls} registration={r} services={services} onChanged={refresh} />
+                ),
+              },
             ]}
             rows={registrations}
             rowKey={(r) => r.serviceName}
@@ -125,6 +93,7 @@ export function AccountsPage({ listenerPort }: { listenerPort: number }) {
           />
         </section>
       ))}
+      <OperatorEventsCard />
     </>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, type Message, type ReplayJob } from '../api';
 import { EmptyState, ErrorNotice, Time } from '../ui';
-import { FilterForm, filterFrom } from './filters';
+import { describeFilter, FilterForm, filterFrom, toQuery } from './filters';
 import { MessageTable, Pager, usePagedMessages } from './messages';
 
 function ReplayOne({ message, onDone }: { message: Message; onDone: () => void }) {
@@ -40,8 +40,16 @@ function ReplayOne({ message, onDone }: { message: Message; onDone: () => void }
 
 const JOB_POLL_MS = 500;
 
-/** A bulk replay job started here, followed until it ends. */
-function JobProgress({ jobId, onFinished }: { jobId: string; onFinished: () => void }) {
+/** A bulk replay job started here, followed until it ends (`load` reads it: the admin API's by default). */
+export function JobProgress({
+  jobId,
+  onFinished,
+  load = api.replayJob,
+}: {
+  jobId: string;
+  onFinished: () => void;
+  load?: (jobId: string) => Promise<ReplayJob>;
+}) {
   const [job, setJob] = useState<ReplayJob | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   useEffect(() => {
@@ -49,7 +57,7 @@ function JobProgress({ jobId, onFinished }: { jobId: string; onFinished: () => v
     let timer: ReturnType<typeof setTimeout>;
     const poll = async () => {
       try {
-        const next = await api.replayJob(jobId);
+        const next = await load(jobId);
         if (stopped) return;
         setJob(next);
         if (next.status !== 'running') {
@@ -104,24 +112,21 @@ function JobProgress({ jobId, onFinished }: { jobId: string; onFinished: () => v
 }
 
 export function FailedPage({ params, services }: { params: URLSearchParams; services: string[] }) {
-  const filter = { ...filterFrom(params), status: 'failed' };
+  const { q: _ignored, ...given } = filterFrom(params);
+  const filter = { ...given, status: 'failed' };
   const paged = usePagedMessages(filter);
   const { data, error, loading, refresh } = paged;
   const [jobId, setJobId] = useState<string | null>(null);
   const [bulkError, setBulkError] = useState<ApiError | null>(null);
-  const scope = [
-    filter.accountName && `account ${filter.accountName}`,
-    filter.serviceName && `service ${filter.serviceName}`,
-  ]
-    .filter(Boolean)
-    .join(', ');
+  const scope = describeFilter(filter);
 
   async function bulkReplay() {
     setBulkError(null);
     const what = scope ? `every failed message of ${scope}` : 'every failed message';
     if (!confirm(`Replay ${what}? They are delivered again to the URLs registered now.`)) return;
     try {
-      const started = await api.bulkReplay(filter);
+      const { q: _none, ...replayFilter } = toQuery(filter);
+      const started = await api.bulkReplay(replayFilter);
       setJobId(started.jobId);
     } catch (caught) {
       setBulkError(caught instanceof ApiError ? caught : new ApiError(0, 'unexpected', String(caught)));
@@ -135,7 +140,7 @@ export function FailedPage({ params, services }: { params: URLSearchParams; serv
         Messages whose attempts ran out, or that had no registration. They are kept for the retention period (30 days by
         default) and can be delivered again.
       </p>
-      <FilterForm page="failed" filter={filter} services={services} withStatus={false} />
+      <FilterForm page="failed" filter={filter} services={services} withStatus={false} withSearch={false} />
       {error ? <ErrorNotice error={error} action="Check the filter values above." /> : null}
       <div class="actions">
         <button type="button" onClick={bulkReplay} disabled={!data || data.items.length === 0}>

@@ -1,35 +1,97 @@
 import { ACCOUNT_NAME_PATTERN, ACCOUNT_NAME_RULE } from '../../../src/domain/account-name';
-import { api, MESSAGE_STATUSES } from '../api';
+import { api, MESSAGE_STATUSES, type MessageFilter, REASON_KINDS } from '../api';
 import { href, usePoll } from '../ui';
 
+/**
+ * A filter as the location holds it (`#/messages?accountName=…&range=1h`): text, so a filtered view
+ * can be bookmarked. `range` is relative (the last hour, counted from each request); `since` and
+ * `until` are absolute (ISO 8601).
+ */
 export interface Filter {
   accountName?: string;
   serviceName?: string;
   status?: string;
+  reason?: string;
+  range?: string;
+  since?: string;
+  until?: string;
+  q?: string;
 }
+
+const KEYS = ['accountName', 'serviceName', 'status', 'reason', 'range', 'since', 'until', 'q'] as const;
+
+/** The time ranges offered, relative to now. */
+export const RANGES: { value: string; label: string; ms: number }[] = [
+  { value: '15m', label: 'last 15 minutes', ms: 15 * 60_000 },
+  { value: '1h', label: 'last hour', ms: 3_600_000 },
+  { value: '6h', label: 'last 6 hours', ms: 6 * 3_600_000 },
+  { value: '24h', label: 'last 24 hours', ms: 24 * 3_600_000 },
+  { value: '7d', label: 'last 7 days', ms: 7 * 24 * 3_600_000 },
+];
+const CUSTOM = 'custom';
 
 export function filterFrom(params: URLSearchParams): Filter {
-  return {
-    accountName: params.get('accountName') ?? undefined,
-    serviceName: params.get('serviceName') ?? undefined,
-    status: params.get('status') ?? undefined,
-  };
+  const filter: Filter = {};
+  for (const key of KEYS) {
+    const value = params.get(key);
+    if (value) filter[key] = value;
+  }
+  return filter;
 }
 
+/** The API's filter for this one request: a relative range becomes `since` from now. */
+export function toQuery(filter: Filter, now: number = Date.now()): MessageFilter {
+  const { range, ...rest } = filter;
+  const relative = RANGES.find((r) => r.value === range);
+  const since = relative ? new Date(now - relative.ms).toISOString() : range === CUSTOM ? rest.since : undefined;
+  const until = range === CUSTOM ? rest.until : undefined;
+  // The values come from the location; the server checks them and says what is wrong.
+  return { ...rest, since, until } as MessageFilter;
+}
+
+/** The filter in words, for headings and confirmations ("account A, reason timeout, last hour"). */
+export function describeFilter(filter: Filter): string {
+  const range = RANGES.find((r) => r.value === filter.range)?.label;
+  return [
+    filter.accountName && `account ${filter.accountName}`,
+    filter.serviceName && `service ${filter.serviceName}`,
+    filter.reason && `reason ${filter.reason}`,
+    range,
+    filter.range === CUSTOM && filter.since && `from ${filter.since}`,
+    filter.range === CUSTOM && filter.until && `until ${filter.until}`,
+    filter.q && `matching ${filter.q}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** `datetime-local` values are the browser's local time without a zone; the location keeps ISO 8601. */
+const toLocalInput = (iso?: string) => {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+const fromLocalInput = (value: string) => (value ? new Date(value).toISOString() : undefined);
+
 /**
- * The account, service (and status) filter. It lives in the location (`#/messages?accountName=…`),
- * so a filtered view can be bookmarked and shared.
+ * The filter form: account, service, status (on the messages page), failure reason, time range and
+ * search (a message id, or `field=value` in the payload). It lives in the location, so a filtered
+ * view can be bookmarked and shared.
  */
 export function FilterForm({
   page,
   filter,
   services,
   withStatus,
+  withSearch = withStatus,
 }: {
   page: string;
   filter: Filter;
   services: string[];
   withStatus: boolean;
+  /** The bulk replay takes no search, so the failed page offers none. */
+  withSearch?: boolean;
 }) {
   // Suggestions for the account field: the accounts with a registration, read once.
   const registrations = usePoll(() => api.registrations(), [], 0);
@@ -37,6 +99,7 @@ export function FilterForm({
   const go = (next: Filter) => {
     location.hash = href(page, { ...next });
   };
+  const text = (data: FormData, key: string) => String(data.get(key) ?? '').trim() || undefined;
   return (
     <form
       class="filters"
@@ -44,13 +107,36 @@ export function FilterForm({
       onSubmit={(e) => {
         e.preventDefault();
         const data = new FormData(e.currentTarget);
+        const range = text(data, 'range');
         go({
-          accountName: String(data.get('accountName') ?? '').trim() || undefined,
-          serviceName: String(data.get('serviceName') ?? '') || undefined,
-          status: withStatus ? String(data.get('status') ?? '') || undefined : undefined,
+          accountName: text(data, 'accountName'),
+          serviceName: text(data, 'serviceName'),
+          status: withStatus ? text(data, 'status') : undefined,
+          reason: text(data, 'reason'),
+          range,
+          since: range === CUSTOM ? fromLocalInput(String(data.get('since') ?? '')) : undefined,
+          until: range === CUSTOM ? fromLocalInput(String(data.get('until') ?? '')) : undefined,
+          q: withSearch ? text(data, 'q') : undefined,
         });
       }}
     >
+      {withSearch ? (
+        <div class="field field-wide">
+          <label for={`${page}-q`}>Find</label>
+          <input
+            id={`${page}-q`}
+            name="q"
+            type="search"
+            placeholder="msg_… or requestId=…"
+            autoComplete="off"
+            aria-describedby={`${page}-q-help`}
+            value={filter.q ?? ''}
+          />
+          <span id={`${page}-q-help`} class="muted small">
+            A message id, or <code>field=value</code> of the payload.
+          </span>
+        </div>
+      ) : null}
       <div class="field">
         <label for={`${page}-account`}>Account</label>
         <input
@@ -75,7 +161,7 @@ export function FilterForm({
         name="serviceName"
         value={filter.serviceName}
         any="any service"
-        choices={services}
+        choices={services.map((s) => [s, s])}
       />
       {withStatus ? (
         <Choice
@@ -84,8 +170,36 @@ export function FilterForm({
           name="status"
           value={filter.status}
           any="any status"
-          choices={MESSAGE_STATUSES}
+          choices={MESSAGE_STATUSES.map((s) => [s, s])}
         />
+      ) : null}
+      <Choice
+        id={`${page}-reason`}
+        label="Reason"
+        name="reason"
+        value={filter.reason}
+        any="any reason"
+        choices={REASON_KINDS.map((r) => [r, r])}
+      />
+      <Choice
+        id={`${page}-range`}
+        label="Created"
+        name="range"
+        value={filter.range}
+        any="any time"
+        choices={[...RANGES.map((r): [string, string] => [r.value, r.label]), [CUSTOM, 'between…']]}
+      />
+      {filter.range === CUSTOM ? (
+        <>
+          <div class="field">
+            <label for={`${page}-since`}>From</label>
+            <input id={`${page}-since`} name="since" type="datetime-local" value={toLocalInput(filter.since)} />
+          </div>
+          <div class="field">
+            <label for={`${page}-until`}>Until</label>
+            <input id={`${page}-until`} name="until" type="datetime-local" value={toLocalInput(filter.until)} />
+          </div>
+        </>
       ) : null}
       <div class="field field-actions">
         <button type="submit">Apply</button>
@@ -97,14 +211,14 @@ export function FilterForm({
   );
 }
 
-/** A filter drop-down; choosing applies the filter at once. */
+/** A filter drop-down of [value, label] choices; choosing applies the filter at once. */
 function Choice(props: {
   id: string;
   label: string;
   name: string;
   value?: string;
   any: string;
-  choices: readonly string[];
+  choices: readonly (readonly [string, string])[];
 }) {
   return (
     <div class="field">
@@ -116,9 +230,9 @@ function Choice(props: {
         onChange={(e) => e.currentTarget.form?.requestSubmit()}
       >
         <option value="">{props.any}</option>
-        {props.choices.map((choice) => (
-          <option key={choice} value={choice}>
-            {choice}
+        {props.choices.map(([value, label]) => (
+          <option key={value} value={value}>
+            {label}
           </option>
         ))}
       </select>

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { MessageReasons } from '../../../src/domain/reasons';
 import { isReplayable } from '../../../src/domain/statuses';
-import { ApiError, api, type MessageDetail } from '../api';
+import { ApiError, type Attempt, api, type MessageDetail } from '../api';
 import {
   AttemptError,
   EmptyState,
@@ -13,6 +13,7 @@ import {
   Time,
   usePoll,
 } from '../ui';
+import { ReplayHistory } from './replay-history';
 
 /** The request of every attempt, as the delivery engine builds it (SPEC §5). */
 function SentRequest({ message, userAgent }: { message: MessageDetail; userAgent: string }) {
@@ -48,6 +49,42 @@ function SentRequest({ message, userAgent }: { message: MessageDetail; userAgent
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** Every attempt: time, URL, status code, latency, error and the first part of the listener's answer. */
+export function AttemptsTable({ attempts }: { attempts: Attempt[] }) {
+  return (
+    <StackTable
+      class="attempts"
+      columns={[
+        { label: '#', num: true, cell: (a) => a.attemptNumber },
+        {
+          label: 'Time',
+          cell: (a) => (
+            <div>
+              <Time iso={a.startedAt} />
+              <div class="url small muted">{a.url}</div>
+            </div>
+          ),
+        },
+        {
+          label: 'Status code',
+          testId: 'attempt-status',
+          cell: (a) => a.statusCode ?? <span class="muted">no response</span>,
+        },
+        { label: 'Latency', num: true, cell: (a) => roughDuration(a.latencyMs) },
+        { label: 'Error', cell: (a) => <AttemptError error={a.error} /> },
+        {
+          label: 'Response excerpt',
+          cell: (a) =>
+            a.responseExcerpt ? <pre class="excerpt">{a.responseExcerpt}</pre> : <span class="muted">empty</span>,
+        },
+      ]}
+      rows={attempts}
+      rowKey={(a) => a.attemptNumber}
+      rowData={(a) => ({ 'data-attempt': a.attemptNumber })}
+    />
   );
 }
 
@@ -144,6 +181,7 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
               </div>
             ) : null}
             {replayError ? <ErrorNotice error={replayError} /> : null}
+            <ReplayHistory id={id} />
           </section>
           <section class="card" aria-labelledby="attempts-title">
             <h2 id="attempts-title">Attempts</h2>
@@ -154,40 +192,7 @@ export function MessagePage({ id, userAgent }: { id: string; userAgent: string }
                   : 'No attempt yet; this page updates by itself.'}
               </p>
             ) : (
-              <StackTable
-                class="attempts"
-                columns={[
-                  { label: '#', num: true, cell: (a) => a.attemptNumber },
-                  {
-                    label: 'Time',
-                    cell: (a) => (
-                      <div>
-                        <Time iso={a.startedAt} />
-                        <div class="url small muted">{a.url}</div>
-                      </div>
-                    ),
-                  },
-                  {
-                    label: 'Status code',
-                    testId: 'attempt-status',
-                    cell: (a) => a.statusCode ?? <span class="muted">no response</span>,
-                  },
-                  { label: 'Latency', num: true, cell: (a) => roughDuration(a.latencyMs) },
-                  { label: 'Error', cell: (a) => <AttemptError error={a.error} /> },
-                  {
-                    label: 'Response excerpt',
-                    cell: (a) =>
-                      a.responseExcerpt ? (
-                        <pre class="excerpt">{a.responseExcerpt}</pre>
-                      ) : (
-                        <span class="muted">empty</span>
-                      ),
-                  },
-                ]}
-                rows={data.deliveryAttempts}
-                rowKey={(a) => a.attemptNumber}
-                rowData={(a) => ({ 'data-attempt': a.attemptNumber })}
-              />
+              <AttemptsTable attempts={data.deliveryAttempts} />
             )}
           </section>
           <section class="card" aria-labelledby="payload-title">

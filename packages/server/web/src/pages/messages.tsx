@@ -1,25 +1,30 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Message } from '../api';
+import { api, type Message, type MessagePage as MessagePageBody } from '../api';
 import { type Column, EmptyState, ErrorNotice, href, LiveNote, StackTable, StatusBadge, Time, usePoll } from '../ui';
-import { type Filter, FilterForm, filterFrom } from './filters';
+import { describeFilter, type Filter, FilterForm, filterFrom, toQuery } from './filters';
 
 export function MessageTable({
   items,
   actions,
+  linkOf = (m) => href(`messages/${m.id}`),
+  withAccount = true,
 }: {
   items: Message[];
   actions?: (m: Message) => preact.ComponentChildren;
+  /** Where a message's page is (the portal has its own). */
+  linkOf?: (m: Message) => string;
+  withAccount?: boolean;
 }) {
   const columns: Column<Message>[] = [
     {
       label: 'Message',
       cell: (m) => (
-        <a href={href(`messages/${m.id}`)} class="mono">
+        <a href={linkOf(m)} class="mono">
           {m.id}
         </a>
       ),
     },
-    { label: 'Account', cell: (m) => m.accountName },
+    ...(withAccount ? [{ label: 'Account', cell: (m: Message) => m.accountName }] : []),
     { label: 'Service', cell: (m) => m.serviceName },
     {
       label: 'Status',
@@ -49,12 +54,18 @@ export function MessageTable({
  * Pages through the API's opaque cursors: `cursors` is the trail of pages visited, so "Newer" goes
  * back one step. Every page is asked again on each poll, so statuses change in place.
  */
-export function usePagedMessages(filter: Filter, pollMs?: number) {
+export function usePagedMessages(
+  filter: Filter,
+  pollMs?: number,
+  /** Reads one page: the admin API's by default (the portal reads its own). */
+  load: (filter: Filter, cursor: string | null) => Promise<MessagePageBody> = (f, cursor) =>
+    api.messages(toQuery(f), cursor),
+) {
   const key = JSON.stringify(filter);
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   useEffect(() => setCursors([null]), [key]);
   const cursor = cursors.at(-1) ?? null;
-  const result = usePoll(() => api.messages(filter, cursor), [key, cursor], pollMs);
+  const result = usePoll(() => load(filter, cursor), [key, cursor], pollMs);
   return {
     ...result,
     first: cursors.length === 1,
@@ -85,18 +96,21 @@ export function MessagesPage({ params, services }: { params: URLSearchParams; se
   const filter = filterFrom(params);
   const paged = usePagedMessages(filter);
   const { data, error, loading } = paged;
-  const filtered = Boolean(filter.accountName || filter.serviceName || filter.status);
+  const filtered = Object.keys(filter).length > 0;
 
   return (
     <>
       <h1>Messages</h1>
       <LiveNote updatedAt={paged.updatedAt} what="Newest first; this list" />
       <FilterForm page="messages" filter={filter} services={services} withStatus />
-      {error ? <ErrorNotice error={error} action="Check the filter values above." /> : null}
+      {error ? <ErrorNotice error={error} action="Check the filter and search values above." /> : null}
       {!loading && data && data.items.length === 0 ? (
         <EmptyState title={filtered ? 'No message matches this filter.' : 'No message yet.'}>
           {filtered ? (
-            <p>Clear the filter, or publish one that matches.</p>
+            <p>
+              Nothing matches {describeFilter(filter) || 'this filter'}
+              {filter.status ? ` with status ${filter.status}` : ''}. Clear the filter, or widen the time range.
+            </p>
           ) : (
             <p>
               Publish one with{' '}

@@ -1,48 +1,36 @@
 import { useMemo } from 'preact/hooks';
-import { api, type HistoryPoint, MESSAGE_STATUSES } from '../api';
+import { api, MESSAGE_STATUSES } from '../api';
 import { Chart } from '../chart';
+import { chartSeries, rates } from '../history';
 import { ErrorNotice, href, LiveNote, roughDuration, StatusBadge, usePoll } from '../ui';
 
-const perSecond = (count: number, intervalMs: number) => (intervalMs > 0 ? (count * 1000) / intervalMs : 0);
-
-/**
- * Deliveries per second come from the store's delivered count (every process on the store counts,
- * so it is right behind a split api/worker deployment too; a replay or a purge lowering the count
- * reads as 0). Failed attempts come from the attempts this server made.
- */
-function rates(point: HistoryPoint, previous: HistoryPoint) {
-  let failed = 0;
-  for (const [outcome, count] of Object.entries(point.attempts)) if (outcome !== 'success') failed += count;
-  return {
-    delivered: perSecond(Math.max(0, point.counts.delivered - previous.counts.delivered), point.intervalMs),
-    failed: perSecond(failed, point.intervalMs),
-  };
-}
+/** The chart windows offered (`#/overview?range=6h`). */
+const WINDOWS = [
+  { value: '15m', label: 'last 15 minutes', ms: 15 * 60_000 },
+  { value: '1h', label: 'last hour', ms: 3_600_000 },
+  { value: '6h', label: 'last 6 hours', ms: 6 * 3_600_000 },
+  { value: '24h', label: 'last 24 hours', ms: 24 * 3_600_000 },
+];
 
 const formatRate = (rate: number) => `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`;
 
-export function OverviewPage() {
-  const { data, error, updatedAt } = usePoll(() => api.history(), []);
+export function OverviewPage({ params }: { params: URLSearchParams }) {
+  const chartWindow = WINDOWS.find((w) => w.value === params.get('range')) ?? WINDOWS[1];
+  const { data, error, updatedAt } = usePoll(
+    () => api.history(new Date(Date.now() - chartWindow.ms).toISOString()),
+    [chartWindow.value],
+    // Hours of points are asked again less often than the last hour.
+    chartWindow.ms > 3_600_000 ? 10_000 : undefined,
+  );
   const points = data?.points ?? [];
   const latest = points.at(-1);
-  // The first point has nothing before it, so it carries no rate.
-  const rated = points.slice(1);
-  const r = rated.map((p, i) => rates(p, points[i]));
-  const series = useMemo(() => {
-    const x = rated.map((p) => Date.parse(p.at) / 1000);
-    return {
-      x,
-      rate: [r.map((v) => v.delivered), r.map((v) => v.failed)],
-      queue: [rated.map((p) => p.queueDepth), rated.map((p) => p.oldestDueAgeMs / 1000)],
-    };
-  }, [data]);
+  const series = useMemo(() => chartSeries(points, data?.sampleIntervalMs ?? 10_000), [data]);
   const outcomes = useMemo(() => {
     const totals = new Map<string, number>();
     for (const p of points) for (const [k, v] of Object.entries(p.attempts)) totals.set(k, (totals.get(k) ?? 0) + v);
     return [...totals].sort((a, b) => b[1] - a[1]);
   }, [data]);
-  const now = r.at(-1) ?? { delivered: 0, failed: 0 };
-  const windowMinutes = points.length > 1 ? (Date.parse(points.at(-1)!.at) - Date.parse(points[0].at)) / 60_000 : 0;
+  const now = points.length > 1 ? rates(points.at(-1)!, points.at(-2)!) : { delivered: 0, failed: 0 };
 
   return (
     <>
@@ -69,7 +57,10 @@ export function OverviewPage() {
           </div>
           <div class="card stat">
             <span class="stat-label">Oldest pending</span>
-            <span class="stat-value">{latest.oldestDueAgeMs > 0 ? roughDuration(latest.oldestDueAgeMs) : 'none'}</span>
+            <span class="stat-value" data-testid="oldest-pending">
+              {latest.oldestDueAgeMs > 0 ? roughDuration(latest.oldestDueAgeMs) : 'none'}
+            </span>
+            <span class="muted small">Longest wait past a due time; a retry counts once its delay is over.</span>
           </div>
         </section>
       ) : null}
@@ -90,10 +81,28 @@ export function OverviewPage() {
       <section aria-labelledby="rate-title" class="card">
         <h2 id="rate-title">Delivery rate</h2>
         <p class="muted">
-          Messages delivered per second (by every process on this database) and failed attempts per second (made by this
-          server), sampled every couple of seconds while this page is open (last{' '}
-          {Math.max(1, Math.round(windowMinutes))} min, up to 10).
+          Messages delivered per second (by every process on this database) and failed attempts per second, from the
+          samples the server keeps every {roughDuration(data?.sampleIntervalMs ?? 10_000)} whether or not this page is
+          open; the last point is now. A break in a line is a time when no server process ran.
         </p>
+        <div class="filters">
+          <div class="field">
+            <label for="chart-window">Charts show</label>
+            <select
+              id="chart-window"
+              value={chartWindow.value}
+              onChange={(e) => {
+                location.hash = href('overview', { range: e.currentTarget.value });
+              }}
+            >
+              {WINDOWS.map((w) => (
+                <option key={w.value} value={w.value}>
+                  {w.label}
+                </option>
+              ))}
+            </select>
+          </div>
+        </div>
         <Chart
           title={`Delivery rate: ${formatRate(now.delivered)} delivered, ${formatRate(now.failed)} failed attempts`}
           series={[
@@ -102,6 +111,7 @@ export function OverviewPage() {
           ]}
           x={series.x}
           ys={series.rate}
+          gaps={series.gaps}
           units={['per second']}
         />
       </section>
@@ -115,11 +125,12 @@ export function OverviewPage() {
           ]}
           x={series.x}
           ys={series.queue}
+          gaps={series.gaps}
           units={['messages', 'seconds']}
         />
       </section>
       <section aria-labelledby="outcomes-title" class="card">
-        <h2 id="outcomes-title">Attempt outcomes in this window</h2>
+        <h2 id="outcomes-title">Attempt outcomes, {chartWindow.label}</h2>
         {outcomes.length === 0 ? (
           <p class="muted">
             No attempts yet. Publish a message with{' '}
