@@ -4,6 +4,7 @@ import {
   type CallbackMessageByService,
   type DeviceId,
   exampleMessage,
+  examplePayload,
   isServiceName,
   SERVICE_NAMES,
   SERVICES,
@@ -194,6 +195,31 @@ describe('service catalogue', () => {
     for (const name of ['carrierservice', 'AlertsService', 'PromoChange', 'SMS', '', 42, null]) {
       assert.equal(isServiceName(name), false, String(name));
     }
+  });
+});
+
+describe('examplePayload', () => {
+  it('is an example without the four delivery keys, for every service', () => {
+    const deliveryKeys = ['username', 'password', 'callbackCount', 'maxCallbackThreshold'];
+    for (const name of SERVICE_NAMES) {
+      const payload = examplePayload(name, { accountName: '0000999999-00001' }) as Record<string, unknown>;
+      const message = exampleMessage(name) as unknown as Record<string, unknown>;
+      for (const key of deliveryKeys) assert.equal(key in payload, false, `${name} keeps ${key}`);
+      assert.deepEqual(
+        Object.keys(payload).sort(),
+        Object.keys(message)
+          .filter((key) => !deliveryKeys.includes(key))
+          .sort(),
+        name,
+      );
+    }
+    assert.ok(
+      JSON.stringify(examplePayload('NiddService', { accountName: '0000999999-00001' })).includes('0000999999-00001'),
+    );
+  });
+
+  it('throws RangeError for an unknown service', () => {
+    assert.throws(() => examplePayload('NoSuchService' as ServiceName), RangeError);
   });
 });
 

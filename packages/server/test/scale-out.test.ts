@@ -23,8 +23,11 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
   let databaseUrl = '';
   const servers: ServerProcess[] = [];
   const listeners: CountingListener[] = [];
-  // One key for all instances, as a deployment would configure it.
-  const env = { CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex'), CCB_POLL_INTERVAL: '500ms', CCB_LEASE: '2s' };
+  // One key for all instances, as a deployment would configure it. The lease is short so that a killed
+  // instance's claims come back soon, yet long enough that a loaded test machine's pauses (a process
+  // holds its leases while it stalls less than two thirds of one: docs/scaling-out.md) are not mistaken
+  // for a dead instance.
+  const env = { CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex'), CCB_POLL_INTERVAL: '500ms', CCB_LEASE: '5s' };
   const serve = (flags: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) =>
     spawnServer(databaseUrl, ['--attempt-timeout', '1s', '--retry-schedule', '200ms,200ms,200ms', ...flags], {
       ...env,

@@ -218,7 +218,7 @@ describe('ccb simulate', childProcessTest, () => {
     assert.match(help, /--server <url> [^(]*\(the SDK[^)]*\) \(default: http:\/\/127\.0\.0\.1:8080; env: CCB_SERVER\)/);
     assert.match(
       help,
-      /--admin-token <token> admin API bearer token \(default: dev-admin-token; env: CCB_ADMIN_TOKEN\)/,
+      /--admin-token <token> admin API bearer token: CCB_ADMIN_TOKEN of the server, or an API key \(ccbk_…, from ccb keys create\) \(default: dev-admin-token; env: CCB_ADMIN_TOKEN\)/,
     );
     assert.doesNotMatch(help, /--client-id|--username/);
     assert.match(result.stdout, /Examples:\n {2}ccb simulate /);

@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { isServiceName, SERVICE_NAMES, type ServiceName } from './catalogue.js';
 import type {
   CallbackMessageByService,
+  CallbackPayload,
   CarrierServiceMessage,
   DeliveryFields,
   DeviceId,
@@ -36,6 +37,27 @@ export function exampleMessage<S extends ServiceName>(
   }
   const build: ExampleBuilders[S] = builders[serviceName];
   return build(new ExampleDevice(), options.accountName ?? DEFAULT_ACCOUNT);
+}
+
+/**
+ * {@link exampleMessage} without the keys the delivery engine sets (`username`, `password`,
+ * `callbackCount`, `maxCallbackThreshold`): what a producer publishes, as `ccb simulate` and the
+ * portal's test message do.
+ *
+ * @throws RangeError when `serviceName` is not in {@link SERVICES}.
+ */
+export function examplePayload<S extends ServiceName>(
+  serviceName: S,
+  options: ExampleMessageOptions = {},
+): CallbackPayload<S> {
+  const {
+    username: _u,
+    password: _p,
+    callbackCount: _c,
+    maxCallbackThreshold: _m,
+    ...payload
+  } = exampleMessage(serviceName, options) as DeliveryFields & Record<string, unknown>;
+  return payload as CallbackPayload<S>;
 }
 
 type ExampleBuilders = {

@@ -7,5 +7,5 @@ export {
   type ServiceDescriptor,
   type ServiceName,
 } from './catalogue.js';
-export { type ExampleMessageOptions, exampleMessage } from './examples.js';
+export { type ExampleMessageOptions, exampleMessage, examplePayload } from './examples.js';
 export type * from './messages.js';

@@ -1,4 +1,4 @@
-import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
+import { examplePayload, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
@@ -171,18 +171,6 @@ async function registrationBody(ctx: AppContext, registration: Registration) {
     createdAt: new Date(registration.createdAt).toISOString(),
     updatedAt: new Date(registration.updatedAt).toISOString(),
   };
-}
-
-/** An example of the catalogue without the keys the delivery engine sets. */
-function testPayload(serviceName: ServiceName, accountName: string): Record<string, unknown> {
-  const {
-    username: _u,
-    password: _p,
-    callbackCount: _c,
-    maxCallbackThreshold: _m,
-    ...payload
-  } = exampleMessage(serviceName, { accountName }) as unknown as Record<string, unknown>;
-  return payload;
 }
 
 /**
@@ -468,7 +456,7 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; access: 
       async (request, reply) => {
         const { aname, sname } = request.params;
         if (!(await ctx.registrations.get(aname, sname))) throw noRegistration(aname, sname);
-        const payload = testPayload(sname as ServiceName, aname);
+        const payload = examplePayload(sname as ServiceName, { accountName: aname });
         const [result] = await publisher.publish(
           [{ accountName: aname, serviceName: sname, payload: JSON.stringify(payload), idempotencyKey: null }],
           Date.now(),

@@ -1,4 +1,4 @@
-import { exampleMessage, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
+import { examplePayload, SERVICE_NAMES, type ServiceName } from '@ccb/sdk';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import { MessageReasons } from '../domain/reasons.js';
@@ -93,7 +93,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     const size = Math.min(batchSize, options.count - published);
     const messages = Array.from({ length: size }, (_, i) => {
       const serviceName = options.service ?? SERVICE_NAMES[(published + i) % SERVICE_NAMES.length];
-      return { accountName: options.account, serviceName, payload: producerPayload(serviceName, options.account) };
+      return {
+        accountName: options.account,
+        serviceName,
+        payload: examplePayload(serviceName, { accountName: options.account }),
+      };
     });
     try {
       const { messageIds, statuses } = await api.publishBatch(messages);
@@ -105,18 +109,6 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     options.onProgress?.(published);
   }
   return summary();
-}
-
-/** An example without the keys the delivery engine sets. */
-function producerPayload(serviceName: ServiceName, accountName: string): Record<string, unknown> {
-  const {
-    username: _u,
-    password: _p,
-    callbackCount: _c,
-    maxCallbackThreshold: _m,
-    ...payload
-  } = exampleMessage(serviceName, { accountName }) as unknown as Record<string, unknown>;
-  return payload;
 }
 
 function positiveNumber(value: string): number {

@@ -7,12 +7,16 @@
  */
 import { FINAL_STATUSES, OPEN_STATUSES } from '../domain/statuses.js';
 import type {
+  ApiKeyRecord,
   Attempt,
+  AuditFilter,
+  AuditRecord,
   CallbackMessage,
   DeliveryControls,
   MessageFilter,
   MessageStatus,
   OAuthClient,
+  PortalSessionRecord,
   RegistrationFields,
   RegistrationHealth,
   RegistrationKey,
@@ -399,4 +403,218 @@ export function replayJobRow(job: ReplayJobRecord): ReplayJobRow & { filter: str
     finished_at: job.finishedAt,
     error: job.error,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Access rows: API keys, portal sessions and the audit log (store/sqlite/access.ts, store/postgres/access.ts).
+// ---------------------------------------------------------------------------------------------------------
+
+/** `INSERT INTO table (columns) VALUES (…)`, each value's placeholder given by the backend (`@name`, `$1`). */
+export function insertSql(
+  table: string,
+  columns: readonly string[],
+  placeholder: (column: string, index: number) => string,
+): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(placeholder).join(', ')})`;
+}
+
+/** A list column: JSON text (SQLite) or the parsed array (PostgreSQL jsonb). */
+function listColumn(value: string | string[]): string[] {
+  return typeof value === 'string' ? (JSON.parse(value) as string[]) : value;
+}
+
+export interface KeyRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  /** JSON text (SQLite) or the parsed array (PostgreSQL jsonb). */
+  scopes: string | string[];
+  accounts: string | string[] | null;
+  expires_at: number | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+/** The api_keys columns in the order the INSERT names them. */
+export const KEY_COLUMNS = [
+  'id',
+  'name',
+  'key_hash',
+  'scopes',
+  'accounts',
+  'expires_at',
+  'created_at',
+  'revoked_at',
+] as const satisfies readonly (keyof KeyRow)[];
+
+export function toKey(row: KeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    keyHash: row.key_hash,
+    scopes: listColumn(row.scopes),
+    accounts: row.accounts === null ? null : listColumn(row.accounts),
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** A key as a row to write (lists as JSON text, which both backends accept). */
+export function keyRow(key: ApiKeyRecord): KeyRow & { scopes: string; accounts: string | null } {
+  return {
+    id: key.id,
+    name: key.name,
+    key_hash: key.keyHash,
+    scopes: JSON.stringify(key.scopes),
+    accounts: key.accounts === null ? null : JSON.stringify(key.accounts),
+    expires_at: key.expiresAt,
+    created_at: key.createdAt,
+    revoked_at: key.revokedAt,
+  };
+}
+
+export interface PortalSessionRow {
+  token_hash: string;
+  kind: 'portal-link' | 'portal-user';
+  name: string;
+  username: string | null;
+  /** JSON text (SQLite) or the parsed array (PostgreSQL jsonb). */
+  accounts: string | string[];
+  expires_at: number;
+  ends_at: number;
+}
+
+/** The portal_sessions columns in the order the INSERT names them. */
+export const SESSION_COLUMNS = [
+  'token_hash',
+  'kind',
+  'name',
+  'username',
+  'accounts',
+  'expires_at',
+  'ends_at',
+] as const satisfies readonly (keyof PortalSessionRow)[];
+
+export function toSession(row: PortalSessionRow): PortalSessionRecord {
+  return {
+    tokenHash: row.token_hash,
+    kind: row.kind,
+    name: row.name,
+    username: row.username,
+    accounts: listColumn(row.accounts),
+    expiresAt: row.expires_at,
+    endsAt: row.ends_at,
+  };
+}
+
+/** A portal session as a row to write (accounts as JSON text). */
+export function sessionRow(session: PortalSessionRecord): PortalSessionRow & { accounts: string } {
+  return {
+    token_hash: session.tokenHash,
+    kind: session.kind,
+    name: session.name,
+    username: session.username,
+    accounts: JSON.stringify(session.accounts),
+    expires_at: session.expiresAt,
+    ends_at: session.endsAt,
+  };
+}
+
+export interface AuditRow {
+  seq: number;
+  id: string;
+  at: number;
+  actor_kind: string;
+  actor_name: string;
+  address: string;
+  action: string;
+  method: string;
+  route: string;
+  account_name: string | null;
+  target: string | null;
+  summary: string;
+  status_code: number;
+  outcome: AuditRecord['outcome'];
+  error_code: string | null;
+}
+
+/** The audit_log columns an entry writes (all but the seq), in INSERT order. */
+export const AUDIT_COLUMNS = [
+  'id',
+  'at',
+  'actor_kind',
+  'actor_name',
+  'address',
+  'action',
+  'method',
+  'route',
+  'account_name',
+  'target',
+  'summary',
+  'status_code',
+  'outcome',
+  'error_code',
+] as const satisfies readonly (keyof AuditRow)[];
+
+export function toAudit(row: AuditRow): AuditRecord {
+  return {
+    id: row.id,
+    at: row.at,
+    actorKind: row.actor_kind,
+    actorName: row.actor_name,
+    address: row.address,
+    action: row.action,
+    method: row.method,
+    route: row.route,
+    accountName: row.account_name,
+    target: row.target,
+    summary: row.summary,
+    statusCode: row.status_code,
+    outcome: row.outcome,
+    errorCode: row.error_code,
+  };
+}
+
+/** An audit entry as a row to write. */
+export function auditRow(entry: AuditRecord): Omit<AuditRow, 'seq'> {
+  return {
+    id: entry.id,
+    at: entry.at,
+    actor_kind: entry.actorKind,
+    actor_name: entry.actorName,
+    address: entry.address,
+    action: entry.action,
+    method: entry.method,
+    route: entry.route,
+    account_name: entry.accountName,
+    target: entry.target,
+    summary: entry.summary,
+    status_code: entry.statusCode,
+    outcome: entry.outcome,
+    error_code: entry.errorCode,
+  };
+}
+
+/**
+ * The WHERE terms of an audit page: the cursor (entries older than its seq) and the AuditFilter.
+ * `bind(value)` binds one value and returns its placeholder; `inList(column, values)` is the backend's
+ * "column is one of these" term (values bound by it).
+ */
+export function auditFilterTerms(
+  filter: AuditFilter,
+  cursorSeq: number | null,
+  bind: (value: unknown) => string,
+  inList: (column: string, values: readonly string[]) => string,
+): string[] {
+  const where: string[] = [];
+  if (cursorSeq !== null) where.push(`seq < ${bind(cursorSeq)}`);
+  if (filter.actorName !== undefined) where.push(`actor_name = ${bind(filter.actorName)}`);
+  if (filter.action !== undefined) where.push(`action = ${bind(filter.action)}`);
+  if (filter.accountName !== undefined) where.push(`account_name = ${bind(filter.accountName)}`);
+  if (filter.target !== undefined) where.push(`target = ${bind(filter.target)}`);
+  if (filter.since !== undefined) where.push(`at >= ${bind(filter.since)}`);
+  if (filter.until !== undefined) where.push(`at < ${bind(filter.until)}`);
+  if (filter.accounts) where.push(inList('account_name', filter.accounts));
+  return where;
 }

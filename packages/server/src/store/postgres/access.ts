@@ -1,108 +1,35 @@
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
+import {
+  AUDIT_COLUMNS,
+  type AuditRow,
+  auditFilterTerms,
+  auditRow,
+  insertSql,
+  KEY_COLUMNS,
+  type KeyRow,
+  keyRow,
+  type PortalSessionRow,
+  SESSION_COLUMNS,
+  sessionRow,
+  toAudit,
+  toKey,
+  toSession,
+} from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
 import type { Database } from './database.js';
 
-interface KeyRow {
-  id: string;
-  name: string;
-  key_hash: string;
-  scopes: string[];
-  accounts: string[] | null;
-  expires_at: number | null;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-interface PortalSessionRow {
-  token_hash: string;
-  kind: 'portal-link' | 'portal-user';
-  name: string;
-  username: string | null;
-  accounts: string[];
-  expires_at: number;
-  ends_at: number;
-}
-
-interface AuditRow {
-  seq: number;
-  id: string;
-  at: number;
-  actor_kind: string;
-  actor_name: string;
-  address: string;
-  action: string;
-  method: string;
-  route: string;
-  account_name: string | null;
-  target: string | null;
-  summary: string;
-  status_code: number;
-  outcome: AuditRecord['outcome'];
-  error_code: string | null;
-}
-
-function toKey(row: KeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    keyHash: row.key_hash,
-    scopes: row.scopes,
-    accounts: row.accounts,
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-  };
-}
-
-function toSession(row: PortalSessionRow): PortalSessionRecord {
-  return {
-    tokenHash: row.token_hash,
-    kind: row.kind,
-    name: row.name,
-    username: row.username,
-    accounts: row.accounts,
-    expiresAt: row.expires_at,
-    endsAt: row.ends_at,
-  };
-}
-
-function toAudit(row: AuditRow): AuditRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    actorKind: row.actor_kind,
-    actorName: row.actor_name,
-    address: row.address,
-    action: row.action,
-    method: row.method,
-    route: row.route,
-    accountName: row.account_name,
-    target: row.target,
-    summary: row.summary,
-    statusCode: row.status_code,
-    outcome: row.outcome,
-    errorCode: row.error_code,
-  };
-}
+/** `$1`, `$2`, … */
+const pgPlaceholder = (_column: string, index: number) => `$${index + 1}`;
 
 /** API keys, portal links and sessions, shared attempt counters and the audit log on PostgreSQL. */
 export class PostgresAccessStore implements AccessStore {
   constructor(private readonly db: Database) {}
 
   async insertKey(key: ApiKeyRecord): Promise<void> {
+    const row = keyRow(key);
     await this.db.query(
-      `INSERT INTO api_keys (id, name, key_hash, scopes, accounts, expires_at, created_at, revoked_at)
-       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8)`,
-      [
-        key.id,
-        key.name,
-        key.keyHash,
-        JSON.stringify(key.scopes),
-        key.accounts === null ? null : JSON.stringify(key.accounts),
-        key.expiresAt,
-        key.createdAt,
-        key.revokedAt,
-      ],
+      insertSql('api_keys', KEY_COLUMNS, pgPlaceholder),
+      KEY_COLUMNS.map((column) => row[column]),
     );
   }
 
@@ -152,18 +79,10 @@ export class PostgresAccessStore implements AccessStore {
   }
 
   async savePortalSession(session: PortalSessionRecord): Promise<void> {
+    const row = sessionRow(session);
     await this.db.query(
-      `INSERT INTO portal_sessions (token_hash, kind, name, username, accounts, expires_at, ends_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)`,
-      [
-        session.tokenHash,
-        session.kind,
-        session.name,
-        session.username,
-        JSON.stringify(session.accounts),
-        session.expiresAt,
-        session.endsAt,
-      ],
+      insertSql('portal_sessions', SESSION_COLUMNS, pgPlaceholder),
+      SESSION_COLUMNS.map((column) => row[column]),
     );
   }
 
@@ -215,27 +134,11 @@ export class PostgresAccessStore implements AccessStore {
   }
 
   async appendAudit(entry: AuditRecord): Promise<void> {
+    const row = auditRow(entry);
     await this.db.query({
       name: 'access_append_audit',
-      text: `INSERT INTO audit_log (id, at, actor_kind, actor_name, address, action, method, route, account_name, target,
-               summary, status_code, outcome, error_code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      values: [
-        entry.id,
-        entry.at,
-        entry.actorKind,
-        entry.actorName,
-        entry.address,
-        entry.action,
-        entry.method,
-        entry.route,
-        entry.accountName,
-        entry.target,
-        entry.summary,
-        entry.statusCode,
-        entry.outcome,
-        entry.errorCode,
-      ],
+      text: insertSql('audit_log', AUDIT_COLUMNS, pgPlaceholder),
+      values: AUDIT_COLUMNS.map((column) => row[column]),
     });
   }
 
@@ -244,20 +147,17 @@ export class PostgresAccessStore implements AccessStore {
     limit: number,
     cursor: string | null,
   ): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
-    const terms: string[] = [];
     const values: unknown[] = [];
-    const term = (sql: (n: string) => string, value: unknown) => {
+    const bind = (value: unknown) => {
       values.push(value);
-      terms.push(sql(`$${values.length}`));
+      return `$${values.length}`;
     };
-    if (cursor !== null) term((n) => `seq < ${n}::bigint`, decodeSeqCursor(cursor));
-    if (filter.actorName !== undefined) term((n) => `actor_name = ${n}`, filter.actorName);
-    if (filter.action !== undefined) term((n) => `action = ${n}`, filter.action);
-    if (filter.accountName !== undefined) term((n) => `account_name = ${n}`, filter.accountName);
-    if (filter.target !== undefined) term((n) => `target = ${n}`, filter.target);
-    if (filter.since !== undefined) term((n) => `at >= ${n}`, filter.since);
-    if (filter.until !== undefined) term((n) => `at < ${n}`, filter.until);
-    if (filter.accounts) term((n) => `account_name = ANY(${n}::text[])`, filter.accounts);
+    const terms = auditFilterTerms(
+      filter,
+      cursor === null ? null : Number(decodeSeqCursor(cursor)),
+      bind,
+      (column, list) => `${column} = ANY(${bind(list)}::text[])`,
+    );
     values.push(limit + 1);
     const where = terms.length > 0 ? `WHERE ${terms.join(' AND ')}` : '';
     const result = await this.db.query<AuditRow>(

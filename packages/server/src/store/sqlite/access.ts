@@ -1,89 +1,25 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
+import {
+  AUDIT_COLUMNS,
+  type AuditRow,
+  auditFilterTerms,
+  auditRow,
+  insertSql,
+  KEY_COLUMNS,
+  type KeyRow,
+  keyRow,
+  type PortalSessionRow,
+  SESSION_COLUMNS,
+  sessionRow,
+  toAudit,
+  toKey,
+  toSession,
+} from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
 
-interface KeyRow {
-  id: string;
-  name: string;
-  key_hash: string;
-  scopes: string;
-  accounts: string | null;
-  expires_at: number | null;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-interface PortalSessionRow {
-  token_hash: string;
-  kind: 'portal-link' | 'portal-user';
-  name: string;
-  username: string | null;
-  accounts: string;
-  expires_at: number;
-  ends_at: number;
-}
-
-interface AuditRow {
-  seq: number;
-  id: string;
-  at: number;
-  actor_kind: string;
-  actor_name: string;
-  address: string;
-  action: string;
-  method: string;
-  route: string;
-  account_name: string | null;
-  target: string | null;
-  summary: string;
-  status_code: number;
-  outcome: AuditRecord['outcome'];
-  error_code: string | null;
-}
-
-function toKey(row: KeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    keyHash: row.key_hash,
-    scopes: JSON.parse(row.scopes) as string[],
-    accounts: row.accounts === null ? null : (JSON.parse(row.accounts) as string[]),
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-  };
-}
-
-function toSession(row: PortalSessionRow): PortalSessionRecord {
-  return {
-    tokenHash: row.token_hash,
-    kind: row.kind,
-    name: row.name,
-    username: row.username,
-    accounts: JSON.parse(row.accounts) as string[],
-    expiresAt: row.expires_at,
-    endsAt: row.ends_at,
-  };
-}
-
-function toAudit(row: AuditRow): AuditRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    actorKind: row.actor_kind,
-    actorName: row.actor_name,
-    address: row.address,
-    action: row.action,
-    method: row.method,
-    route: row.route,
-    accountName: row.account_name,
-    target: row.target,
-    summary: row.summary,
-    statusCode: row.status_code,
-    outcome: row.outcome,
-    errorCode: row.error_code,
-  };
-}
+/** `@column`, bound from the row object. */
+const namedPlaceholder = (column: string) => `@${column}`;
 
 /** API keys, portal links and sessions, shared attempt counters and the audit log on SQLite. */
 export class SqliteAccessStore implements AccessStore {
@@ -106,10 +42,7 @@ export class SqliteAccessStore implements AccessStore {
 
   constructor(private readonly db: Database) {
     this.statements = {
-      insertKey: db.prepare(
-        `INSERT INTO api_keys (id, name, key_hash, scopes, accounts, expires_at, created_at, revoked_at)
-         VALUES (@id, @name, @key_hash, @scopes, @accounts, @expires_at, @created_at, @revoked_at)`,
-      ),
+      insertKey: db.prepare(insertSql('api_keys', KEY_COLUMNS, namedPlaceholder)),
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at DESC, id DESC'),
       keyByHash: db.prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = coalesce(revoked_at, @now) WHERE id = @id RETURNING *'),
@@ -121,10 +54,7 @@ export class SqliteAccessStore implements AccessStore {
         `UPDATE portal_links SET used_at = @now
          WHERE token_hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING account_name`,
       ),
-      saveSession: db.prepare(
-        `INSERT INTO portal_sessions (token_hash, kind, name, username, accounts, expires_at, ends_at)
-         VALUES (@token_hash, @kind, @name, @username, @accounts, @expires_at, @ends_at)`,
-      ),
+      saveSession: db.prepare(insertSql('portal_sessions', SESSION_COLUMNS, namedPlaceholder)),
       getSession: db.prepare('SELECT * FROM portal_sessions WHERE token_hash = ?'),
       touchSession: db.prepare(
         'UPDATE portal_sessions SET expires_at = max(expires_at, @expires) WHERE token_hash = @hash',
@@ -141,26 +71,12 @@ export class SqliteAccessStore implements AccessStore {
       releaseAttempt: db.prepare(
         'UPDATE attempt_counters SET attempts = attempts - 1 WHERE key = @key AND window_ends_at > @now AND attempts > 0',
       ),
-      appendAudit: db.prepare(
-        `INSERT INTO audit_log (id, at, actor_kind, actor_name, address, action, method, route, account_name, target,
-           summary, status_code, outcome, error_code)
-         VALUES (@id, @at, @actor_kind, @actor_name, @address, @action, @method, @route, @account_name, @target,
-           @summary, @status_code, @outcome, @error_code)`,
-      ),
+      appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
   }
 
   async insertKey(key: ApiKeyRecord): Promise<void> {
-    this.statements.insertKey.run({
-      id: key.id,
-      name: key.name,
-      key_hash: key.keyHash,
-      scopes: JSON.stringify(key.scopes),
-      accounts: key.accounts === null ? null : JSON.stringify(key.accounts),
-      expires_at: key.expiresAt,
-      created_at: key.createdAt,
-      revoked_at: key.revokedAt,
-    });
+    this.statements.insertKey.run(keyRow(key));
   }
 
   async listKeys(): Promise<ApiKeyRecord[]> {
@@ -193,15 +109,7 @@ export class SqliteAccessStore implements AccessStore {
   }
 
   async savePortalSession(session: PortalSessionRecord): Promise<void> {
-    this.statements.saveSession.run({
-      token_hash: session.tokenHash,
-      kind: session.kind,
-      name: session.name,
-      username: session.username,
-      accounts: JSON.stringify(session.accounts),
-      expires_at: session.expiresAt,
-      ends_at: session.endsAt,
-    });
+    this.statements.saveSession.run(sessionRow(session));
   }
 
   async getPortalSession(tokenHash: string): Promise<PortalSessionRecord | null> {
@@ -232,22 +140,7 @@ export class SqliteAccessStore implements AccessStore {
   }
 
   async appendAudit(entry: AuditRecord): Promise<void> {
-    this.statements.appendAudit.run({
-      id: entry.id,
-      at: entry.at,
-      actor_kind: entry.actorKind,
-      actor_name: entry.actorName,
-      address: entry.address,
-      action: entry.action,
-      method: entry.method,
-      route: entry.route,
-      account_name: entry.accountName,
-      target: entry.target,
-      summary: entry.summary,
-      status_code: entry.statusCode,
-      outcome: entry.outcome,
-      error_code: entry.errorCode,
-    });
+    this.statements.appendAudit.run(auditRow(entry));
   }
 
   async listAudit(
@@ -255,23 +148,17 @@ export class SqliteAccessStore implements AccessStore {
     limit: number,
     cursor: string | null,
   ): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
-    const terms: string[] = [];
     const values: unknown[] = [];
-    const term = (sql: string, value: unknown) => {
-      terms.push(sql);
+    const bind = (value: unknown) => {
       values.push(value);
+      return '?';
     };
-    if (cursor !== null) term('seq < ?', Number(decodeSeqCursor(cursor)));
-    if (filter.actorName !== undefined) term('actor_name = ?', filter.actorName);
-    if (filter.action !== undefined) term('action = ?', filter.action);
-    if (filter.accountName !== undefined) term('account_name = ?', filter.accountName);
-    if (filter.target !== undefined) term('target = ?', filter.target);
-    if (filter.since !== undefined) term('at >= ?', filter.since);
-    if (filter.until !== undefined) term('at < ?', filter.until);
-    if (filter.accounts) {
-      terms.push(`account_name IN (SELECT value FROM json_each(?))`);
-      values.push(JSON.stringify(filter.accounts));
-    }
+    const terms = auditFilterTerms(
+      filter,
+      cursor === null ? null : Number(decodeSeqCursor(cursor)),
+      bind,
+      (column, list) => `${column} IN (SELECT value FROM json_each(${bind(JSON.stringify(list))}))`,
+    );
     const where = terms.length > 0 ? `WHERE ${terms.join(' AND ')}` : '';
     const rows = this.db
       .prepare(`SELECT * FROM audit_log ${where} ORDER BY seq DESC LIMIT ?`)
