@@ -297,15 +297,26 @@ describe('dashboard at /ui', { skip }, () => {
       ).body.messageId;
       await waitForMessage(server, goneId, (m) => m.status === 'failed' && m.reason?.startsWith('gone') === true);
       // Waits until the page lists exactly these messages, in this order (or times out).
-      const shows = async (expected: string[]) => {
-        await page.waitForFunction(
-          (want) =>
-            JSON.stringify(
-              [...document.querySelectorAll('tr[data-message-id]')].map((r) => r.getAttribute('data-message-id')),
-            ) === JSON.stringify(want),
-          expected,
-          WAIT,
+      const listed = () =>
+        page.evaluate(() =>
+          [...document.querySelectorAll('tr[data-message-id]')].map((r) => r.getAttribute('data-message-id')),
         );
+      const shows = async (expected: string[]) => {
+        await page
+          .waitForFunction(
+            (want) =>
+              JSON.stringify(
+                [...document.querySelectorAll('tr[data-message-id]')].map((r) => r.getAttribute('data-message-id')),
+              ) === JSON.stringify(want),
+            expected,
+            WAIT,
+          )
+          .catch(async (error: unknown) => {
+            throw new Error(
+              `the page at ${page.url()} lists ${JSON.stringify(await listed())}, not ${JSON.stringify(expected)}`,
+              { cause: error },
+            );
+          });
       };
 
       await page.goto(`${server.baseUrl}/ui#/messages?accountName=${account}`);
@@ -326,7 +337,9 @@ describe('dashboard at /ui', { skip }, () => {
       await page.getByRole('button', { name: 'Apply' }).click();
       await page.getByText('No message matches this filter.').waitFor(WAIT);
 
-      await page.goto(`${server.baseUrl}/ui#/messages`);
+      // A new filter in the address builds the form anew: wait for its list before typing into it.
+      await page.goto(`${server.baseUrl}/ui#/messages?accountName=${account}`);
+      await shows([goneId, findMe, lost2, lost1]);
       await page.getByLabel('Find').fill('requestId=find-me');
       await page.getByRole('button', { name: 'Apply' }).click();
       await shows([findMe]);

@@ -102,6 +102,9 @@ export function FilterForm({
   const text = (data: FormData, key: string) => String(data.get(key) ?? '').trim() || undefined;
   return (
     <form
+      // Its fields are uncontrolled: a new filter in the address (a link, a bookmark, a plain
+      // #/messages) builds the form anew, so no field keeps a value from the filter before.
+      key={href(page, { ...filter })}
       class="filters"
       aria-label="Filter messages"
       onSubmit={(e) => {
