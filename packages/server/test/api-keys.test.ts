@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SCOPES, type Scope } from '../src/access/principal.js';
 import { hashToken } from '../src/security/tokens.js';
@@ -13,7 +12,7 @@ import {
   type TestServer,
 } from './helpers.js';
 import { postgresForTests } from './postgres.js';
-import { killHard, type ServerProcess, spawnServer } from './server-process.js';
+import { twoProcessesOnOneDatabase } from './server-process.js';
 
 const ACCOUNT = DEV_CREDENTIALS.accountName;
 const OTHER = '0000999999-00001';
@@ -233,20 +232,7 @@ describe('scoped API keys', () => {
 });
 
 describe('API keys on two processes sharing one PostgreSQL', { skip: pg.skip }, () => {
-  const servers: ServerProcess[] = [];
-  let drop: () => Promise<void> = async () => {};
-  before(async () => {
-    if (pg.skip !== false) return;
-    const database = await pg.postgres.createTestDatabase();
-    drop = database.drop;
-    const env = { CCB_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex') };
-    servers.push(await spawnServer(database.url, [], env));
-    servers.push(await spawnServer(database.url, [], env));
-  });
-  after(async () => {
-    for (const server of servers) await killHard(server);
-    await drop();
-  });
+  const servers = twoProcessesOnOneDatabase(pg);
 
   it('refuses a revoked key at once on the other process', async () => {
     const [a, b] = servers;

@@ -1,11 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fastTier } from '../../../test/tiers.js';
+import type { postgresForTests } from './postgres.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
@@ -238,4 +241,26 @@ export function processFixture(prefix: string) {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Two `ccb serve` processes on one new PostgreSQL database with one encryption key, started in a
+ * `before` hook and killed in an `after` hook of the calling suite: `servers` fills once started.
+ */
+export function twoProcessesOnOneDatabase(pg: Awaited<ReturnType<typeof postgresForTests>>): ServerProcess[] {
+  const servers: ServerProcess[] = [];
+  let drop: () => Promise<void> = async () => {};
+  before(async () => {
+    if (pg.skip !== false) return;
+    const database = await pg.postgres.createTestDatabase();
+    drop = database.drop;
+    const env = { CCB_ENCRYPTION_KEY: randomBytes(32).toString('hex') };
+    servers.push(await spawnServer(database.url, [], env));
+    servers.push(await spawnServer(database.url, [], env));
+  });
+  after(async () => {
+    for (const server of servers) await killHard(server);
+    await drop();
+  });
+  return servers;
 }

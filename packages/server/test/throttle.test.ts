@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { MAX_FAILED_ATTEMPTS } from '../src/access/throttle.js';
 import { DEV_CREDENTIALS, inject, send, startTestServer, type TestServer } from './helpers.js';
 import { postgresForTests } from './postgres.js';
-import { killHard, type ServerProcess, spawnServer } from './server-process.js';
+import { twoProcessesOnOneDatabase } from './server-process.js';
 
 const pg = await postgresForTests();
 
@@ -48,20 +47,7 @@ describe('the failed-attempt throttle behind a reverse proxy', () => {
 });
 
 describe('the failed-attempt throttle on two processes sharing one PostgreSQL', { skip: pg.skip }, () => {
-  const servers: ServerProcess[] = [];
-  let drop: () => Promise<void> = async () => {};
-  before(async () => {
-    if (pg.skip !== false) return;
-    const database = await pg.postgres.createTestDatabase();
-    drop = database.drop;
-    const env = { CCB_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex') };
-    servers.push(await spawnServer(database.url, [], env));
-    servers.push(await spawnServer(database.url, [], env));
-  });
-  after(async () => {
-    for (const server of servers) await killHard(server);
-    await drop();
-  });
+  const servers = twoProcessesOnOneDatabase(pg);
 
   it('allows the documented number of failed attempts per address in all, not per process', async () => {
     const statuses: number[] = [];
