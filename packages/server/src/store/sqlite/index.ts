@@ -109,16 +109,22 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  /** Applies each migration not yet recorded in `schema_migrations`, each in its own transaction. */
+  /**
+   * Applies each migration not yet recorded in `schema_migrations`, each in its own transaction. Two
+   * processes may start together on a new file: whether a migration is recorded is read again inside
+   * its write transaction (which holds SQLite's write lock), so only one of them applies it.
+   */
   private applyMigrations(): void {
     this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+    const isApplied = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').pluck();
     const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
     const record = this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(migration.version)) continue;
       this.db
         .transaction(() => {
+          if (isApplied.get(migration.version) !== undefined) return;
           this.db.exec(migration.sql);
           record.run(migration.version, migration.name, Date.now());
         })
