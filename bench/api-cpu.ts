@@ -56,6 +56,7 @@ export async function runApiCpu(options: { rounds: number; seconds: number; only
     const pid = server.child.pid;
     for (const op of operations.filter((o) => options.only.length === 0 || options.only.includes(o.name))) {
       const round = async (seconds: number) => {
+        const loopBefore = await server.eventLoop();
         const before = cpuSeconds(pid);
         const started = process.hrtime.bigint();
         const result = await load({
@@ -67,10 +68,13 @@ export async function runApiCpu(options: { rounds: number; seconds: number; only
         });
         const wall = Number(process.hrtime.bigint() - started) / 1e9;
         const cpu = cpuSeconds(pid) - before;
+        const loopAfter = await server.eventLoop();
+        const active = loopAfter.active - loopBefore.active;
+        const loop = active / (active + loopAfter.idle - loopBefore.idle);
         if (result.non2xx || result.errors)
           throw new Error(`${op.name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
         const n = result.requests;
-        return { usPerRequest: (cpu * 1e6) / n, perCpuSecond: n / cpu, rps: n / wall, busy: cpu / wall };
+        return { usPerRequest: (cpu * 1e6) / n, perCpuSecond: n / cpu, rps: n / wall, busy: cpu / wall, loop };
       };
       await round(1);
       const rounds = [];
@@ -78,13 +82,13 @@ export async function runApiCpu(options: { rounds: number; seconds: number; only
         const x = await round(options.seconds);
         rounds.push(x);
         console.log(
-          `${op.name} round ${r}: ${x.usPerRequest.toFixed(1)} µs CPU/request, ${Math.round(x.perCpuSecond)} requests per CPU-second, ${Math.round(x.rps)} req/s, server busy ${x.busy.toFixed(2)} (load average ${loadAverage()})`,
+          `${op.name} round ${r}: ${x.usPerRequest.toFixed(1)} µs CPU/request, ${Math.round(x.perCpuSecond)} requests per CPU-second, ${Math.round(x.rps)} req/s, server busy ${x.busy.toFixed(2)}, its event loop ${x.loop.toFixed(2)} (load average ${loadAverage()})`,
         );
       }
       const median = <T>(values: T[], key: (v: T) => number) =>
         values.map(key).sort((a, b) => a - b)[Math.floor(values.length / 2)];
       console.log(
-        `${op.name}: median ${median(rounds, (x) => x.usPerRequest).toFixed(1)} µs server CPU per request, ${Math.round(median(rounds, (x) => x.perCpuSecond))} per CPU-second, ${Math.round(median(rounds, (x) => x.rps))} req/s, busy ${median(rounds, (x) => x.busy).toFixed(2)}`,
+        `${op.name}: median ${median(rounds, (x) => x.usPerRequest).toFixed(1)} µs server CPU per request, ${Math.round(median(rounds, (x) => x.perCpuSecond))} per CPU-second, ${Math.round(median(rounds, (x) => x.rps))} req/s, busy ${median(rounds, (x) => x.busy).toFixed(2)}, event loop ${median(rounds, (x) => x.loop).toFixed(2)}`,
       );
     }
   } finally {
