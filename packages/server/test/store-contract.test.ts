@@ -1246,6 +1246,27 @@ for (const backend of backends) {
         });
       });
 
+      it('commits the audit entries appended in one turn together; a bad one fails only its own caller', async () => {
+        await store.access.appendAudit(entry('taken', T0));
+        const ids = Array.from({ length: 20 }, (_, i) => `g${String(i).padStart(2, '0')}`);
+        const results = await Promise.allSettled([
+          ...ids.slice(0, 10).map((id, i) => store.access.appendAudit(entry(id, T0 + 1 + i))),
+          // The same id again: the UNIQUE constraint refuses it, in the middle of the group.
+          store.access.appendAudit(entry('taken', T0 + 50)),
+          ...ids.slice(10).map((id, i) => store.access.appendAudit(entry(id, T0 + 11 + i))),
+        ]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          [...Array(10).fill('fulfilled'), 'rejected', ...Array(10).fill('fulfilled')],
+        );
+        const stored = (await store.access.listAudit({}, 100, null)).items;
+        assert.deepEqual(stored.map((e) => e.id).sort(), [...ids, 'taken']);
+        assert.deepEqual(
+          stored.find((e) => e.id === 'g07'),
+          entry('g07', T0 + 8),
+        );
+      });
+
       it('lists audit entries newest first, filtered, in pages, and purges old ones with used links and old windows', async () => {
         for (let i = 0; i < 5; i++) {
           await store.access.appendAudit(

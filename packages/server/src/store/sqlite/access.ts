@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
   AUDIT_COLUMNS,
@@ -17,6 +18,8 @@ import {
   toSession,
 } from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
+import { unavailableReason } from './availability.js';
+import { writeTransaction } from './transaction.js';
 
 /** `@column`, bound from the row object. */
 const namedPlaceholder = (column: string) => `@${column}`;
@@ -39,6 +42,9 @@ export class SqliteAccessStore implements AccessStore {
     releaseAttempt: Statement<[{ key: string; now: number }]>;
     appendAudit: Statement<[Omit<AuditRow, 'seq'>]>;
   };
+  private readonly appendAuditTx: (rows: Omit<AuditRow, 'seq'>[]) => void;
+  /** Audit entries of one event-loop turn, committed in one transaction. */
+  private readonly auditGroups = new TurnGroups<AuditRecord, void>(async (group) => this.commitAudit(group), 1);
 
   constructor(private readonly db: Database) {
     this.statements = {
@@ -73,6 +79,9 @@ export class SqliteAccessStore implements AccessStore {
       ),
       appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
+    this.appendAuditTx = writeTransaction(db, (rows: Omit<AuditRow, 'seq'>[]) => {
+      for (const row of rows) this.statements.appendAudit.run(row);
+    });
   }
 
   async insertKey(key: ApiKeyRecord): Promise<void> {
@@ -139,8 +148,29 @@ export class SqliteAccessStore implements AccessStore {
     this.statements.releaseAttempt.run({ key, now });
   }
 
-  async appendAudit(entry: AuditRecord): Promise<void> {
-    this.statements.appendAudit.run(auditRow(entry));
+  appendAudit(entry: AuditRecord): Promise<void> {
+    return this.auditGroups.add(entry);
+  }
+
+  private commitAudit(group: Waiting<AuditRecord, void>[]): void {
+    try {
+      this.appendAuditTx(group.map((entry) => auditRow(entry.input)));
+      for (const entry of group) entry.resolve();
+    } catch (error) {
+      // A lock held elsewhere or a full disk fails them all alike; anything else, each on its own.
+      if (unavailableReason(error) !== null || group.length === 1) {
+        for (const entry of group) entry.reject(error);
+        return;
+      }
+      for (const entry of group) {
+        try {
+          this.appendAuditTx([auditRow(entry.input)]);
+          entry.resolve();
+        } catch (single) {
+          entry.reject(single);
+        }
+      }
+    }
   }
 
   async listAudit(
