@@ -182,6 +182,29 @@ for (const backend of backends) {
         assert.ok(['sec-1', 'sec-2'].includes((await store.registrations.sampleSecret()) ?? ''));
       });
 
+      it('applies updates made at once, each whole and answered for its own row', async () => {
+        await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 's1' });
+        await store.registrations.insert({ ...fields('CarrierService', 'https://c/'), signingSecretEnc: 's2' });
+        const answers = await Promise.all([
+          ...Array.from({ length: 10 }, (_, i) =>
+            store.registrations.update({ ...fields('StateService', `https://a/${i}`), updatedAt: T0 + i }),
+          ),
+          store.registrations.update(fields('DeviceUsage', 'https://none/')),
+          store.registrations.update({ ...fields('CarrierService', 'https://c/2'), username: null }),
+        ]);
+        assert.deepEqual(answers, [...Array(10).fill(true), false, true]);
+        // Concurrent calls have no order (PostgreSQL runs them on several connections): one of them is last, whole.
+        const state = await store.registrations.get(A, 'StateService');
+        const last = Number(state?.url.slice('https://a/'.length));
+        assert.deepEqual(
+          [state?.url, state?.updatedAt, state?.signingSecretEnc],
+          [`https://a/${last}`, T0 + last, 's1'],
+        );
+        const carrier = await store.registrations.get(A, 'CarrierService');
+        assert.deepEqual([carrier?.url, carrier?.username], ['https://c/2', null]);
+        assert.equal(await store.registrations.get(A, 'DeviceUsage'), null);
+      });
+
       it('updates URL and credentials but keeps the secrets, also when an insert finds the row', async () => {
         assert.equal(await store.registrations.update(fields('StateService', 'https://none/')), false);
         await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 'first' });

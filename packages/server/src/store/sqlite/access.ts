@@ -1,5 +1,4 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
   AUDIT_COLUMNS,
@@ -18,8 +17,7 @@ import {
   toSession,
 } from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
-import { unavailableReason } from './availability.js';
-import { writeTransaction } from './transaction.js';
+import { turnCommit } from './turn-commit.js';
 
 /** `@column`, bound from the row object. */
 const namedPlaceholder = (column: string) => `@${column}`;
@@ -42,9 +40,8 @@ export class SqliteAccessStore implements AccessStore {
     releaseAttempt: Statement<[{ key: string; now: number }]>;
     appendAudit: Statement<[Omit<AuditRow, 'seq'>]>;
   };
-  private readonly appendAuditTx: (rows: Omit<AuditRow, 'seq'>[]) => void;
   /** Audit entries of one event-loop turn, committed in one transaction. */
-  private readonly auditGroups = new TurnGroups<AuditRecord, void>(async (group) => this.commitAudit(group), 1);
+  private readonly appendAuditInTurn: (entry: AuditRecord) => Promise<void>;
 
   constructor(private readonly db: Database) {
     this.statements = {
@@ -79,8 +76,8 @@ export class SqliteAccessStore implements AccessStore {
       ),
       appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
-    this.appendAuditTx = writeTransaction(db, (rows: Omit<AuditRow, 'seq'>[]) => {
-      for (const row of rows) this.statements.appendAudit.run(row);
+    this.appendAuditInTurn = turnCommit(db, (entry: AuditRecord) => {
+      this.statements.appendAudit.run(auditRow(entry));
     });
   }
 
@@ -149,28 +146,7 @@ export class SqliteAccessStore implements AccessStore {
   }
 
   appendAudit(entry: AuditRecord): Promise<void> {
-    return this.auditGroups.add(entry);
-  }
-
-  private commitAudit(group: Waiting<AuditRecord, void>[]): void {
-    try {
-      this.appendAuditTx(group.map((entry) => auditRow(entry.input)));
-      for (const entry of group) entry.resolve();
-    } catch (error) {
-      // A lock held elsewhere or a full disk fails them all alike; anything else, each on its own.
-      if (unavailableReason(error) !== null || group.length === 1) {
-        for (const entry of group) entry.reject(error);
-        return;
-      }
-      for (const entry of group) {
-        try {
-          this.appendAuditTx([auditRow(entry.input)]);
-          entry.resolve();
-        } catch (single) {
-          entry.reject(single);
-        }
-      }
-    }
+    return this.appendAuditInTurn(entry);
   }
 
   async listAudit(

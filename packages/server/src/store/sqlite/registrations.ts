@@ -17,6 +17,7 @@ import type {
   RegistrationStore,
 } from '../types.js';
 import { writeTransaction } from './transaction.js';
+import { turnCommit } from './turn-commit.js';
 
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
 export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
@@ -55,6 +56,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
+  /** Registrations replaced in one event-loop turn (concurrent register calls), committed together. */
+  private readonly updateInTurn: (fields: RegistrationFields) => Promise<boolean>;
   private readonly removeCancellingOpen: (
     accountName: string,
     serviceName: string,
@@ -118,6 +121,9 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
+    this.updateInTurn = turnCommit(db, (fields: RegistrationFields) => {
+      return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
+    });
     this.removeCancellingOpen = writeTransaction(db, (accountName, serviceName, reason, now) => {
       if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
       cancelOpen(accountName, serviceName, reason, now);
@@ -162,8 +168,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return this.statements.anyHeld.get() === 1;
   }
 
-  async update(fields: RegistrationFields): Promise<boolean> {
-    return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
+  update(fields: RegistrationFields): Promise<boolean> {
+    return this.updateInTurn(fields);
   }
 
   async insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord> {
