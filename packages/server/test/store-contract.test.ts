@@ -960,6 +960,15 @@ for (const backend of backends) {
           await store.registrations.gates([key('CarrierService'), key('DeviceUsage'), key('NiddService')]),
           [{ held: true, enabled: false }, { held: false, enabled: true }, null],
         );
+        // Asked at once (concurrent publishes, which SQLite reads in one transaction): each its own answer.
+        assert.deepEqual(
+          await Promise.all([
+            store.registrations.gates([key('NiddService'), key('CarrierService')]),
+            store.registrations.gates([]),
+            store.registrations.gates([key('DeviceUsage')]),
+          ]),
+          [[null, { held: true, enabled: false }], [], [{ held: false, enabled: true }]],
+        );
         // Registering again keeps the controls and enables.
         await store.registrations.update(fields('CarrierService', 'https://new/'));
         assert.deepEqual((await store.registrations.get(A, 'CarrierService'))?.controls, {

@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { TurnGroups } from '../../common/turn-groups.js';
 import {
   controlsRow,
   healthRow,
@@ -56,6 +57,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
+  /**
+   * The gate reads of one event-loop turn (concurrent publishes) in one read transaction: a statement
+   * of its own would take and give back SQLite's read lock for each publish.
+   */
+  private readonly gateGroups: TurnGroups<RegistrationKey[], (RegistrationGate | null)[]>;
   /** Registrations replaced in one event-loop turn (concurrent register calls), committed together. */
   private readonly updateInTurn: (fields: RegistrationFields) => Promise<boolean>;
   private readonly removeCancellingOpen: (
@@ -121,6 +127,18 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
+    const readGates = db.transaction((groups: RegistrationKey[][]) =>
+      groups.map((keys) =>
+        keys.map((k) => {
+          const row = this.statements.gate.get(k.accountName, k.serviceName);
+          return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
+        }),
+      ),
+    ).deferred;
+    this.gateGroups = new TurnGroups(async (group) => {
+      const results = readGates(group.map((entry) => entry.input));
+      for (const [i, entry] of group.entries()) entry.resolve(results[i]);
+    }, 1);
     this.updateInTurn = turnCommit(db, (fields: RegistrationFields) => {
       return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
     });
@@ -148,11 +166,9 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return keys.map((k) => this.statements.exists.get(k.accountName, k.serviceName) !== undefined);
   }
 
-  async gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
-    return keys.map((k) => {
-      const row = this.statements.gate.get(k.accountName, k.serviceName);
-      return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
-    });
+  gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.gateGroups.add(keys);
   }
 
   async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
