@@ -1202,11 +1202,26 @@ for (const backend of backends) {
           key('k1', { accounts: ['a1', 'a2'], expiresAt: T0 + 5 }),
         );
         assert.equal(await store.access.getKeyByHash('nothing'), null);
+        // Looked up at once (concurrent requests, read together): each caller gets its own key.
+        assert.deepEqual(
+          (
+            await Promise.all(
+              ['hash-k2', 'nothing', 'hash-k1', 'hash-k2'].map((hash) => store.access.getKeyByHash(hash)),
+            )
+          ).map((k) => k?.id ?? null),
+          ['k2', null, 'k1', 'k2'],
+        );
         assert.deepEqual(
           (await store.access.listKeys()).map((k) => k.id),
           ['k2', 'k1'],
         );
-        assert.equal((await store.access.revokeKey('k1', T0 + 10))?.revokedAt, T0 + 10);
+        const [, revoked, after] = await Promise.all([
+          store.access.getKeyByHash('hash-k1'),
+          store.access.revokeKey('k1', T0 + 10),
+          store.access.revokeKey('k1', T0 + 10).then(() => store.access.getKeyByHash('hash-k1')),
+        ]);
+        assert.equal(revoked?.revokedAt, T0 + 10);
+        assert.equal(after?.revokedAt, T0 + 10, 'a lookup made after the revocation sees it');
         assert.equal((await store.access.revokeKey('k1', T0 + 20))?.revokedAt, T0 + 10, 'the first revocation stays');
         assert.equal(await store.access.revokeKey('nothing', T0), null);
         const other = await opened.second();

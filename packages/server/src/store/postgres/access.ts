@@ -44,6 +44,9 @@ const AUDIT_ARRAY_TYPES: Record<(typeof AUDIT_COLUMNS)[number], string> = {
 const APPEND_AUDIT_SQL = `INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')})
   SELECT * FROM unnest(${AUDIT_COLUMNS.map((column, i) => `$${i + 1}::${AUDIT_ARRAY_TYPES[column]}`).join(', ')})`;
 
+/** Grouped key lookups in flight at once; lookups asked meanwhile wait for the next group. */
+const KEY_LOOKUPS_IN_FLIGHT = 2;
+
 /** Grouped audit inserts in flight at once; entries appended meanwhile wait for the next group. */
 const AUDIT_INSERTS_IN_FLIGHT = 2;
 
@@ -54,6 +57,20 @@ export class PostgresAccessStore implements AccessStore {
     async (group) => this.insertAudit(group),
     AUDIT_INSERTS_IN_FLIGHT,
   );
+
+  /** The key lookups of one event-loop turn (concurrent requests with API keys), answered by one query. */
+  private readonly keyLookups = new TurnGroups<string, ApiKeyRecord | null>(async (group) => {
+    const result = await this.db.query<KeyRow>({
+      name: 'access_keys_by_hash',
+      text: 'SELECT * FROM api_keys WHERE key_hash = ANY($1::text[])',
+      values: [[...new Set(group.map((entry) => entry.input))]],
+    });
+    const found = new Map(result.rows.map((row) => [row.key_hash, row]));
+    for (const entry of group) {
+      const row = found.get(entry.input);
+      entry.resolve(row ? toKey(row) : null);
+    }
+  }, KEY_LOOKUPS_IN_FLIGHT);
 
   constructor(private readonly db: Database) {}
 
@@ -70,13 +87,8 @@ export class PostgresAccessStore implements AccessStore {
     return result.rows.map(toKey);
   }
 
-  async getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const result = await this.db.query<KeyRow>({
-      name: 'access_key_by_hash',
-      text: 'SELECT * FROM api_keys WHERE key_hash = $1',
-      values: [keyHash],
-    });
-    return result.rows[0] ? toKey(result.rows[0]) : null;
+  getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    return this.keyLookups.add(keyHash);
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKeyRecord | null> {

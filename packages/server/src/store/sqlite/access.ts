@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { TurnGroups } from '../../common/turn-groups.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
   AUDIT_COLUMNS,
@@ -40,6 +41,11 @@ export class SqliteAccessStore implements AccessStore {
     releaseAttempt: Statement<[{ key: string; now: number }]>;
     appendAudit: Statement<[Omit<AuditRow, 'seq'>]>;
   };
+  /**
+   * The key lookups of one event-loop turn (concurrent requests with API keys) in one read transaction:
+   * a statement of its own would take and give back SQLite's read lock for each request.
+   */
+  private readonly keyLookups: TurnGroups<string, ApiKeyRecord | null>;
   /** Audit entries of one event-loop turn, committed in one transaction. */
   private readonly appendAuditInTurn: (entry: AuditRecord) => Promise<void>;
 
@@ -76,6 +82,16 @@ export class SqliteAccessStore implements AccessStore {
       ),
       appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
+    const readKeys = db.transaction((hashes: string[]) =>
+      hashes.map((hash) => {
+        const row = this.statements.keyByHash.get(hash);
+        return row ? toKey(row) : null;
+      }),
+    ).deferred;
+    this.keyLookups = new TurnGroups(async (group) => {
+      const keys = readKeys(group.map((entry) => entry.input));
+      for (const [i, entry] of group.entries()) entry.resolve(keys[i]);
+    }, 1);
     this.appendAuditInTurn = turnCommit(db, (entry: AuditRecord) => {
       this.statements.appendAudit.run(auditRow(entry));
     });
@@ -89,9 +105,8 @@ export class SqliteAccessStore implements AccessStore {
     return this.statements.listKeys.all().map(toKey);
   }
 
-  async getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const row = this.statements.keyByHash.get(keyHash);
-    return row ? toKey(row) : null;
+  getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    return this.keyLookups.add(keyHash);
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKeyRecord | null> {
