@@ -14,6 +14,7 @@ import type {
   RegistrationKey,
   RegistrationRecord,
   RegistrationStore,
+  SecretRotation,
 } from '../types.js';
 import type { Database } from './database.js';
 import { cancelOpenMessages } from './messages.js';
@@ -236,13 +237,13 @@ export class PostgresRegistrationStore implements RegistrationStore {
     });
   }
 
-  async rotateSecret(
-    accountName: string,
-    serviceName: string,
-    signingSecretEnc: string,
-    previousExpiresAt: number,
-    now: number,
-  ): Promise<RegistrationRecord | null> {
+  async rotateSecret({
+    accountName,
+    serviceName,
+    signingSecretEnc,
+    previousExpiresAt,
+    now,
+  }: SecretRotation): Promise<RegistrationRecord | null> {
     const result = await this.db.query<RegistrationRow>({
       name: 'registrations_rotate',
       text: `UPDATE registrations SET previous_secret_enc = signing_secret_enc, signing_secret_enc = $3,
