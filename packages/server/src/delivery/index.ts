@@ -88,7 +88,7 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
         return published;
       }, delivery.maxAttempts)
     : null;
-  const health = new EndpointHealth(store, ctx.registrations, events, logger);
+  const health = new EndpointHealth({ store, registrations: ctx.registrations, events, logger });
   ctx.messages.observe(health, events);
   const stopRetention = startRetention({
     store: store.messages,
