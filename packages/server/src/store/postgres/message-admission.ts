@@ -111,7 +111,7 @@ async function admitFor(
       ready = rows.rows.map((x) => x.id);
     }
   }
-  const plan = admissionPlan(r, now, horizonMs, fifo, ready);
+  const plan = admissionPlan({ registration: r, now, horizonMs, fifo, ready });
   let admitted = 0;
   if (plan.admit.length > 0) {
     const result = await client.query({
