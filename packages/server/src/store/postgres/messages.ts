@@ -687,10 +687,10 @@ export class PostgresMessageStore implements MessageStore {
       await client.query('SET statement_timeout = 0');
       try {
         for (const partition of expired) {
-          await this.moveSurvivors(client, partition.name, partition, cutoffs, newest);
+          await this.moveSurvivors(client, partition, cutoffs, newest);
           if (!(await detach(client, 'messages', partition.name))) continue;
           // Rows that became survivors between the move and the detach (a replay) go back in.
-          await this.moveSurvivors(client, partition.name, partition, cutoffs, newest);
+          await this.moveSurvivors(client, partition, cutoffs, newest);
           dropped += await rowEstimate(client, partition.name);
           await client.query(`DROP TABLE ${quoteIdent(partition.name)}`);
         }
@@ -716,18 +716,18 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   /**
-   * Moves the rows of `source` (a partition of messages, attached or just detached) that must outlive
+   * Moves the rows of the partition `range` (of messages, attached or just detached) that must outlive
    * it: an open message to the partition of now, an ended one to the partition that is dropped when
    * its own retention ends (its last change plus the difference between the newest cutoff and its
    * status's). Their attempts and queue rows follow. Partitions missing for those times are made.
    */
   private async moveSurvivors(
     client: Queryable,
-    source: string,
     range: PartitionRange,
     cutoffs: PurgeCutoffs,
     newest: number,
   ): Promise<number> {
+    const source = range.name;
     // An open message goes to the partition of now, which is never one that expires here.
     const now = Math.max(this.clock(), newest);
     const survivor = `(h.status = 'pending' OR (h.status = 'delivered' AND h.updated_at >= $2)
