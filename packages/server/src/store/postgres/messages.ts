@@ -27,6 +27,7 @@ import {
   type MessageTarget,
   type OpenMessageStats,
   type PurgeCutoffs,
+  type RegistrationKey,
 } from '../types.js';
 import { classify, type Database, type Queryable, UNBOUNDED } from './database.js';
 import { admitHeldMessages, failPendingMessages, releaseHeldMessages } from './message-admission.js';
@@ -580,7 +581,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    return failPendingMessages(this.db, accountName, serviceName, reason, now);
+    return failPendingMessages(this.db, { accountName, serviceName }, reason, now);
   }
 
   releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
@@ -588,7 +589,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    return cancelOpenMessages(this.db, accountName, serviceName, reason, now);
+    return cancelOpenMessages(this.db, { accountName, serviceName }, reason, now);
   }
 
   async targetsOf(ids: string[]): Promise<MessageTarget[]> {
@@ -833,8 +834,7 @@ async function notify(client: Queryable): Promise<void> {
  */
 export async function cancelOpenMessages(
   db: Pick<Database, 'query'>,
-  accountName: string,
-  serviceName: string,
+  { accountName, serviceName }: RegistrationKey,
   reason: string,
   now: number,
 ): Promise<number> {

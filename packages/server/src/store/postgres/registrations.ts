@@ -232,7 +232,7 @@ export class PostgresRegistrationStore implements RegistrationStore {
         values: [accountName, serviceName],
       });
       if ((removed.rowCount ?? 0) === 0) return false;
-      await cancelOpenMessages(client, accountName, serviceName, reason, now);
+      await cancelOpenMessages(client, { accountName, serviceName }, reason, now);
       return true;
     });
   }
