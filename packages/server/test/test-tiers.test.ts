@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { batchEntry, batchFiles } from '../../../test/fast.js';
+import { batchEntry, batchFiles, fileWeights } from '../../../test/fast.js';
 import { fastTestFiles, testFiles } from '../../../test/tiers.js';
 import { childProcessTest } from './server-process.js';
 
@@ -44,6 +44,15 @@ describe('test tiers', () => {
       batchFiles(['a.test.ts'], 3, () => 1),
       [['a.test.ts']],
     );
+  });
+
+  it("weighs a file by its time in the last run, or by its size at the timed files' seconds per byte", () => {
+    const sizes: Record<string, number> = { 'a.test.ts': 1_000, 'b.test.ts': 3_000, 'new.test.ts': 2_000 };
+    const weight = fileWeights(Object.keys(sizes), { 'a.test.ts': 4, 'b.test.ts': 4 }, (file) => sizes[file]);
+    assert.equal(weight('a.test.ts'), 4);
+    assert.equal(weight('b.test.ts'), 4);
+    assert.equal(weight('new.test.ts'), 2_000 * (8 / 4_000));
+    assert.equal(fileWeights(['a.test.ts'], {}, (file) => sizes[file])('a.test.ts'), 1_000);
   });
 
   it('runs each file of a batch in a suite of its own, so its top-level hooks stay its own', childProcessTest, () => {
