@@ -244,13 +244,14 @@ describe('Dispatcher', () => {
     await publish('CarrierService', 100);
     await publish('DeviceUsage', 100);
     const sender = new FakeSender((url) =>
-      url.includes('slow') ? { delayMs: 100 + Math.random() * 100, status: 200 } : { delayMs: 2, status: 200 },
+      url.includes('slow') ? { delayMs: 300 + Math.random() * 100, status: 200 } : { delayMs: 2, status: 200 },
     );
-    // Answers spread over 100–200 ms, so the slow origin never looks stuck, only slow.
+    // Answers spread over 300–400 ms, so the slow origin never looks stuck, only slow: at most about 12
+    // answers a second, so under 50 while the fast origin's 100 take up to 4 s on a loaded machine.
     start(sender, store.messages, { concurrency: 12 });
     const fastDone = async () =>
       (await store.messages.list({ serviceName: 'DeviceUsage', status: 'delivered' }, 200, null)).items.length === 100;
-    await eventually(fastDone, { timeout: 3_000 });
+    await eventually(fastDone, { timeout: 10_000, what: 'the fast origin delivered while the slow one answers' });
     const slow = await store.messages.list({ serviceName: 'CarrierService', status: 'delivered' }, 200, null);
     assert.ok(slow.items.length < 50, `the slow origin had ${slow.items.length} delivered meanwhile`);
     assert.equal(sender.peak.get('http://slow.test'), 4);
