@@ -224,12 +224,27 @@ for (const backend of backends) {
 
       it('removes a row and rotates a secret, keeping the previous one with its expiry', async () => {
         await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 'old' });
-        const rotated = await store.registrations.rotateSecret(A, 'StateService', 'new', T0 + 1_000, T0 + 1);
+        const rotated = await store.registrations.rotateSecret({
+          accountName: A,
+          serviceName: 'StateService',
+          signingSecretEnc: 'new',
+          previousExpiresAt: T0 + 1_000,
+          now: T0 + 1,
+        });
         assert.equal(rotated?.signingSecretEnc, 'new');
         assert.equal(rotated?.previousSecretEnc, 'old');
         assert.equal(rotated?.previousSecretExpiresAt, T0 + 1_000);
         assert.equal(rotated?.updatedAt, T0 + 1);
-        assert.equal(await store.registrations.rotateSecret(A, 'Nothing', 'x', 1, 1), null);
+        assert.equal(
+          await store.registrations.rotateSecret({
+            accountName: A,
+            serviceName: 'Nothing',
+            signingSecretEnc: 'x',
+            previousExpiresAt: 1,
+            now: 1,
+          }),
+          null,
+        );
         assert.equal(await store.registrations.remove(A, 'StateService'), true);
         assert.equal(await store.registrations.remove(A, 'StateService'), false);
         assert.equal(await store.registrations.get(A, 'StateService'), null);

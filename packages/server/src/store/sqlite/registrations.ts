@@ -16,6 +16,7 @@ import type {
   RegistrationKey,
   RegistrationRecord,
   RegistrationStore,
+  SecretRotation,
 } from '../types.js';
 import { writeTransaction } from './transaction.js';
 import { turnCommit } from './turn-commit.js';
@@ -202,13 +203,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return this.removeCancellingOpen(accountName, serviceName, reason, now);
   }
 
-  async rotateSecret(
-    accountName: string,
-    serviceName: string,
-    signingSecretEnc: string,
-    previousExpiresAt: number,
-    now: number,
-  ): Promise<RegistrationRecord | null> {
+  async rotateSecret({
+    accountName,
+    serviceName,
+    signingSecretEnc,
+    previousExpiresAt,
+    now,
+  }: SecretRotation): Promise<RegistrationRecord | null> {
     const row = this.statements.rotate.get(signingSecretEnc, previousExpiresAt, now, accountName, serviceName);
     return row ? toRegistration(row) : null;
   }
