@@ -643,6 +643,11 @@ export interface AccessStore {
   countAttempt(key: string, now: number, windowMs: number): Promise<{ attempts: number; windowEndsAt: number }>;
   /** Gives one attempt back (it succeeded, or was never checked). */
   releaseAttempt(key: string, now: number): Promise<void>;
+  /**
+   * Appends an audit entry; resolves once it is committed. The entries appended in one turn of the
+   * event loop are committed together (one transaction, one statement on PostgreSQL); an entry that
+   * fails alone (a constraint) fails only its own caller.
+   */
   appendAudit(entry: AuditRecord): Promise<void>;
   /** Newest first; throws InvalidCursorError for a cursor it did not make. */
   listAudit(
