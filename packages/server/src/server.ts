@@ -34,6 +34,12 @@ export interface StartServerOptions {
 }
 
 const AUTH_PURGE_INTERVAL_MS = 10 * 60 * 1000;
+/**
+ * Connections the kernel may hold for the server before it accepts them (it caps the figure at
+ * net.core.somaxconn). Node's default, 511, overflows in a burst of a few thousand new connections:
+ * Linux then answers with SYN cookies, and a client whose cookie no longer checks out is reset.
+ */
+const LISTEN_BACKLOG = 4096;
 
 /**
  * Opens the store, seeds the dev profile, serves the API (role api/all; a worker serves only health
@@ -106,7 +112,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       // Publishes through other instances (PostgreSQL) wake this worker too.
       stopListening = store.onPublished?.(() => started.wake()) ?? null;
     }
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
     statsHistory.start();
     if (config.role !== 'worker') replays.startResuming();
     const bound = app.server.address();
