@@ -341,6 +341,10 @@ describe('dashboard at /ui', { skip }, () => {
       await page.goto(`${server.baseUrl}/ui#/messages?accountName=${account}`);
       await shows([goneId, findMe, lost2, lost1]);
       await page.getByLabel('Find').fill('requestId=find-me');
+      // The page polls while someone types: its next poll re-renders the form, and what was typed stays.
+      await page.waitForResponse((r) => r.url().includes('/admin/v1/messages?'), WAIT);
+      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 50))));
+      assert.equal(await page.getByLabel('Find').inputValue(), 'requestId=find-me', 'a poll kept the typed search');
       await page.getByRole('button', { name: 'Apply' }).click();
       await shows([findMe]);
       await page.getByLabel('Find').fill(lost1);

@@ -102,8 +102,9 @@ export function FilterForm({
   const text = (data: FormData, key: string) => String(data.get(key) ?? '').trim() || undefined;
   return (
     <form
-      // Its fields are uncontrolled: a new filter in the address (a link, a bookmark, a plain
-      // #/messages) builds the form anew, so no field keeps a value from the filter before.
+      // Its fields are uncontrolled (defaultValue, so a re-render while the page polls never wipes what
+      // is being typed): a new filter in the address (a link, a bookmark, a plain #/messages) builds
+      // the form anew, so no field keeps a value from the filter before.
       key={href(page, { ...filter })}
       class="filters"
       aria-label="Filter messages"
@@ -133,7 +134,7 @@ export function FilterForm({
             placeholder="msg_… or requestId=…"
             autoComplete="off"
             aria-describedby={`${page}-q-help`}
-            value={filter.q ?? ''}
+            defaultValue={filter.q ?? ''}
           />
           <span id={`${page}-q-help`} class="muted small">
             A message id, or <code>field=value</code> of the payload.
@@ -150,7 +151,7 @@ export function FilterForm({
           autoComplete="off"
           pattern={ACCOUNT_NAME_PATTERN}
           title={ACCOUNT_NAME_RULE}
-          value={filter.accountName ?? ''}
+          defaultValue={filter.accountName ?? ''}
         />
         <datalist id={`${page}-accounts`}>
           {accounts.map((a) => (
@@ -196,11 +197,11 @@ export function FilterForm({
         <>
           <div class="field">
             <label for={`${page}-since`}>From</label>
-            <input id={`${page}-since`} name="since" type="datetime-local" value={toLocalInput(filter.since)} />
+            <input id={`${page}-since`} name="since" type="datetime-local" defaultValue={toLocalInput(filter.since)} />
           </div>
           <div class="field">
             <label for={`${page}-until`}>Until</label>
-            <input id={`${page}-until`} name="until" type="datetime-local" value={toLocalInput(filter.until)} />
+            <input id={`${page}-until`} name="until" type="datetime-local" defaultValue={toLocalInput(filter.until)} />
           </div>
         </>
       ) : null}
