@@ -1,0 +1,58 @@
+// test tier: full (PostgreSQL)
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { openStore } from '../src/store/index.js';
+import type { PostgresStore } from '../src/store/postgres/index.js';
+import type { MessageInsert } from '../src/store/types.js';
+import { postgresForTests } from './postgres.js';
+
+const setup = await postgresForTests();
+
+const ROWS = 600;
+
+describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
+  let drop: () => Promise<void>;
+  let store: PostgresStore;
+  beforeEach(async () => {
+    if (setup.skip !== false) return;
+    const database = await setup.postgres.createTestDatabase();
+    drop = database.drop;
+    store = (await openStore(database.url, { poolSize: 2 })) as PostgresStore;
+    await store.migrate();
+  });
+  afterEach(async () => {
+    await store.close();
+    await drop();
+  });
+
+  it('rewrites a claimed queue row on its own page (no row moved to another page, no extra lock record)', async () => {
+    const now = store.now();
+    const rows: MessageInsert[] = Array.from({ length: ROWS }, (_, i) => ({
+      id: `msg_page_${String(i).padStart(5, '0')}`,
+      accountName: 'A-1',
+      serviceName: 'CarrierService',
+      payload: '{}',
+      status: 'pending',
+      maxAttempts: 4,
+      nextAttemptAt: now,
+      reason: null,
+      idempotency: null,
+    }));
+    await store.messages.insert(rows, now);
+    const pages = async () =>
+      new Map(
+        (
+          await store.db.query<{ id: string; page: string }>(
+            `SELECT message_id AS id, (ctid::text::point)[0]::text AS page FROM queue`,
+          )
+        ).rows.map((r) => [r.id, r.page]),
+      );
+    const before = await pages();
+    assert.ok(new Set(before.values()).size > 2, `the rows span several pages (${new Set(before.values()).size})`);
+    const claimed = await store.messages.claim(now, ROWS, 30_000);
+    assert.equal(claimed.length, ROWS);
+    const after = await pages();
+    const moved = [...before].filter(([id, page]) => after.get(id) !== page).length;
+    assert.equal(moved, 0, `${moved} of ${ROWS} claimed rows went to another page`);
+  });
+});
