@@ -55,4 +55,52 @@ describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
     const moved = [...before].filter(([id, page]) => after.get(id) !== page).length;
     assert.equal(moved, 0, `${moved} of ${ROWS} claimed rows went to another page`);
   });
+
+  it('replaces an attempt whose outcome is written again (the plain insert conflicts, the upsert runs)', async () => {
+    const now = store.now();
+    const id = 'msg_twice';
+    await store.messages.insert(
+      [
+        {
+          id,
+          accountName: 'A-1',
+          serviceName: 'CarrierService',
+          payload: '{}',
+          status: 'pending',
+          maxAttempts: 4,
+          nextAttemptAt: now,
+          reason: null,
+          idempotency: null,
+        },
+      ],
+      now,
+    );
+    assert.equal((await store.messages.claim(now, 1, 30_000)).length, 1);
+    const outcome = (statusCode: number) => ({
+      id,
+      attempt: {
+        messageId: id,
+        attemptNumber: 1,
+        startedAt: now,
+        url: 'http://127.0.0.1:9/cb',
+        statusCode,
+        latencyMs: 1,
+        errorKind: 'http_status' as const,
+        error: `the listener answered ${statusCode}`,
+        responseExcerpt: null,
+      },
+      status: 'pending' as const,
+      nextAttemptAt: now + 60_000,
+      reason: null,
+      deliveredAt: null,
+    });
+    await store.messages.update([outcome(500)], now);
+    await store.messages.update([outcome(503)], now);
+    const found = await store.messages.get(id);
+    assert.deepEqual(
+      found?.attempts.map((a) => [a.attemptNumber, a.statusCode]),
+      [[1, 503]],
+    );
+    assert.equal(found?.message.status, 'pending');
+  });
 });

@@ -348,8 +348,8 @@ export class PostgresMessageStore implements MessageStore {
     // Messages still queued: a leased one that ends leaves the queue and its history row is written
     // once; a leased one retried is pending again; one no longer leased (re-queued meanwhile) only
     // counts the attempt. The attempts are recorded with the history row's partition.
-    const result = await this.db.queryRelaxed<{ orphans: string[] }>({
-      name: 'messages_update',
+    const statement = (upsert: boolean) => ({
+      name: upsert ? 'messages_update_upsert' : 'messages_update',
       text: `WITH c AS (
                SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
                  AS c(id, attempt_number, status, next_attempt_at, reason, delivered_at)
@@ -378,9 +378,7 @@ export class PostgresMessageStore implements MessageStore {
                  $13::float8[], $14::text[], $15::text[], $16::text[])
                  AS a(message_id, attempt_number, started_at, url, status_code, latency_ms, error, response_excerpt, error_kind)
                JOIN found ON found.message_id = a.message_id
-               ON CONFLICT (message_id, attempt_number, part_at) DO UPDATE SET started_at = excluded.started_at,
-                 url = excluded.url, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
-                 error = excluded.error, response_excerpt = excluded.response_excerpt, error_kind = excluded.error_kind
+               ${upsert ? ATTEMPT_UPSERT : ''}
              )
              SELECT ARRAY(SELECT id FROM c WHERE id NOT IN (SELECT message_id FROM found)) AS orphans`,
       values: [
@@ -395,6 +393,16 @@ export class PostgresMessageStore implements MessageStore {
         ...attemptValues,
       ],
     });
+    // A plain insert of the attempts: ON CONFLICT would make each a speculative insertion, which
+    // logs a confirmation record per row (48 WAL bytes). An attempt recorded before (its outcome
+    // written twice) fails the statement, which changed nothing: it runs again replacing that row.
+    let result: { rows: { orphans: string[] }[] };
+    try {
+      result = await this.db.queryRelaxed<{ orphans: string[] }>(statement(false));
+    } catch (error) {
+      if (!isAttemptRecorded(error)) throw error;
+      result = await this.db.queryRelaxed<{ orphans: string[] }>(statement(true));
+    }
     const orphans = new Set(result.rows[0].orphans);
     if (orphans.size === 0) return;
     // Messages that ended meanwhile (cancelled by a deregistration while their attempt was in
@@ -769,6 +777,17 @@ export class PostgresMessageStore implements MessageStore {
     });
     return result.rows[0].n;
   }
+}
+
+/** What an attempt recorded again replaces of the row recorded before. */
+const ATTEMPT_UPSERT = `ON CONFLICT (message_id, attempt_number, part_at) DO UPDATE SET started_at = excluded.started_at,
+  url = excluded.url, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
+  error = excluded.error, response_excerpt = excluded.response_excerpt, error_kind = excluded.error_kind`;
+
+/** A unique violation of an attempts partition's primary key: that attempt was recorded before. */
+function isAttemptRecorded(error: unknown): boolean {
+  const { code, table } = error as { code?: string; table?: string };
+  return code === '23505' && typeof table === 'string' && table.startsWith('attempts');
 }
 
 /** Held by the instance detaching and dropping partitions (any fixed number). */
