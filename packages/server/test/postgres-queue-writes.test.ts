@@ -25,7 +25,7 @@ describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
     await drop();
   });
 
-  it('rewrites a claimed queue row on its own page (no row moved to another page, no extra lock record)', async () => {
+  it('rewrites a claimed queue row on its own page with no new index entry (HOT)', async () => {
     const now = store.now();
     const rows: MessageInsert[] = Array.from({ length: ROWS }, (_, i) => ({
       id: `msg_page_${String(i).padStart(5, '0')}`,
@@ -47,13 +47,22 @@ describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
           )
         ).rows.map((r) => [r.id, r.page]),
       );
+    const indexPages = async () =>
+      (
+        await store.db.query<{ n: number }>(
+          `SELECT (pg_relation_size('queue_pkey') / current_setting('block_size')::int)::int AS n`,
+        )
+      ).rows[0].n;
     const before = await pages();
+    const indexBefore = await indexPages();
     assert.ok(new Set(before.values()).size > 2, `the rows span several pages (${new Set(before.values()).size})`);
     const claimed = await store.messages.claim(now, ROWS, 30_000);
     assert.equal(claimed.length, ROWS);
     const after = await pages();
     const moved = [...before].filter(([id, page]) => after.get(id) !== page).length;
     assert.equal(moved, 0, `${moved} of ${ROWS} claimed rows went to another page`);
+    // HOT: no index entry for the new versions (${ROWS} more entries would take more pages).
+    assert.equal(await indexPages(), indexBefore, 'the claim added no entries to queue_pkey');
   });
 
   it('replaces an attempt whose outcome is written again (the plain insert conflicts, the upsert runs)', async () => {

@@ -43,7 +43,7 @@ export const PUBLISHED_CHANNEL = 'ccb_published';
 const MESSAGE_SELECT = `h.seq, h.id, h.account_name, h.service_name, h.payload,
   CASE WHEN q.message_id IS NULL THEN h.status WHEN q.leased THEN 'delivering' ELSE 'pending' END AS status,
   COALESCE(q.attempts, h.attempts) AS attempts, COALESCE(q.max_attempts, h.max_attempts) AS max_attempts,
-  CASE WHEN NOT q.leased AND q.due_at < ${HELD_DUE_BASE} THEN q.due_at END AS next_attempt_at, CASE WHEN q.leased THEN q.due_at END AS locked_until,
+  CASE WHEN NOT q.leased AND q.due_at < ${HELD_DUE_BASE} THEN q.due_at END AS next_attempt_at, CASE WHEN q.leased THEN COALESCE(q.lease_until, q.due_at) END AS locked_until,
   CASE WHEN q.message_id IS NULL THEN h.reason ELSE q.reason END AS reason,
   h.idempotency_key, h.created_at, COALESCE(q.updated_at, h.updated_at) AS updated_at, h.delivered_at`;
 /** Rows deleted per purge statement, so a large purge never holds many locks for long. */
@@ -101,11 +101,10 @@ const INSERT_MESSAGES = `m AS (
       CASE WHEN status IN (${OPEN_STATUSES_SQL}) THEN 'pending' ELSE status END, 0, reason, now
     FROM ok ORDER BY n
   ), queued AS (
-    INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, attempts, max_attempts, reason,
-      updated_at)
-    SELECT id, now, account_name, service_name,
-      CASE WHEN status = 'delivering' THEN locked_until ELSE COALESCE(next_attempt_at, now) END,
-      status = 'delivering', 0, max_attempts, reason, now
+    INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, lease_until, attempts,
+      max_attempts, reason, updated_at)
+    SELECT id, now, account_name, service_name, CASE WHEN status = 'delivering' THEN now ELSE COALESCE(next_attempt_at, now) END,
+      status = 'delivering', CASE WHEN status = 'delivering' THEN locked_until END, 0, max_attempts, reason, now
     FROM ok WHERE status IN (${OPEN_STATUSES_SQL})
   )`;
 
@@ -307,15 +306,18 @@ export class PostgresMessageStore implements MessageStore {
 
   async claim(now: number, limit: number, leaseMs: number): Promise<CallbackMessage[]> {
     if (limit <= 0) return [];
-    // One index (due_at) holds what is due and the leases that ran out (a worker died); rows locked
-    // by another claim are skipped. Only the queue row is written; the payload is read from history.
+    // One index (due_at) holds what is due and, at its head, what is leased (a lease leaves due_at
+    // alone); a lease that ran out (a worker died) is taken again, rows locked by another claim are
+    // skipped. Only the queue row is written, and none of its indexed columns: the new version stays
+    // on its page with no index entry (HOT). The payload is read from history.
     const result = await this.db.queryRelaxed<MessageRow>({
       name: 'messages_claim',
       text: `WITH picked AS (
-               SELECT message_id, due_at FROM queue WHERE due_at <= $1
+               SELECT message_id, due_at FROM queue
+               WHERE due_at <= $1 AND (NOT leased OR COALESCE(lease_until, due_at) <= $1)
                ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED
              ), q AS (
-               UPDATE queue q SET due_at = $2, leased = true, updated_at = $1
+               UPDATE queue q SET leased = true, lease_until = $2, updated_at = $1
                FROM picked WHERE q.message_id = picked.message_id
                RETURNING q.*, picked.due_at AS was_due
              )
@@ -362,7 +364,7 @@ export class PostgresMessageStore implements MessageStore {
                UPDATE queue q SET attempts = GREATEST(q.attempts, c.attempt_number),
                  due_at = CASE WHEN q.leased THEN COALESCE(c.next_attempt_at, $7) ELSE q.due_at END,
                  reason = CASE WHEN q.leased THEN c.reason ELSE q.reason END,
-                 leased = false, updated_at = CASE WHEN q.leased THEN $7 ELSE q.updated_at END
+                 leased = false, lease_until = NULL, updated_at = CASE WHEN q.leased THEN $7 ELSE q.updated_at END
                FROM c WHERE q.message_id = c.id AND NOT (q.leased AND c.status <> 'pending')
                RETURNING q.message_id, q.part_at
              ), written AS (
@@ -446,7 +448,7 @@ export class PostgresMessageStore implements MessageStore {
     await this.db.queryRelaxed({
       name: 'messages_release',
       text: `WITH released AS (
-               UPDATE queue SET leased = false, due_at = $2
+               UPDATE queue SET leased = false, lease_until = NULL, due_at = $2
                WHERE message_id = ANY($1::text[]) AND leased RETURNING 1
              )
              SELECT pg_notify('${PUBLISHED_CHANNEL}', '') FROM (SELECT 1 FROM released LIMIT 1) r
@@ -459,19 +461,27 @@ export class PostgresMessageStore implements MessageStore {
     if (leases.length === 0) return [];
     const result = await this.db.queryRelaxed<{ message_id: string }>({
       name: 'messages_renew',
-      text: `UPDATE queue q SET due_at = $3
+      text: `UPDATE queue q SET lease_until = $3
              FROM unnest($1::text[], $2::bigint[]) AS l(id, held)
-             WHERE q.message_id = l.id AND q.leased AND q.due_at = l.held AND q.due_at > $4
+             WHERE q.message_id = l.id AND q.leased AND COALESCE(q.lease_until, q.due_at) = l.held
+               AND COALESCE(q.lease_until, q.due_at) > $4
              RETURNING q.message_id`,
       values: [leases.map((l) => l.id), leases.map((l) => l.lockedUntil), lockedUntil, now],
     });
     return result.rows.map((row) => row.message_id);
   }
 
+  /**
+   * The earliest pending due time (the head of queue_due past the leased rows there) or lease end,
+   * whichever comes first. Only the leased rows due before that pending head are read: a lease ends
+   * after its row's due time, so one due later cannot end earlier than the head.
+   */
   async nextDueAt(): Promise<number | null> {
     const result = await this.db.query<{ due: number | null }>({
       name: 'messages_next_due',
-      text: 'SELECT min(due_at) AS due FROM queue',
+      text: `WITH pending AS (SELECT due_at AS at FROM queue WHERE NOT leased ORDER BY due_at LIMIT 1)
+             SELECT LEAST((SELECT at FROM pending), (SELECT min(COALESCE(lease_until, due_at)) FROM queue
+               WHERE leased AND due_at < COALESCE((SELECT at FROM pending), ${Number.MAX_SAFE_INTEGER}))) AS due`,
     });
     return result.rows[0].due;
   }
