@@ -309,7 +309,9 @@ export class PostgresMessageStore implements MessageStore {
     // One index (due_at) holds what is due and, at its head, what is leased (a lease leaves due_at
     // alone); a lease that ran out (a worker died) is taken again, rows locked by another claim are
     // skipped. Only the queue row is written, and none of its indexed columns: the new version stays
-    // on its page with no index entry (HOT). The payload is read from history.
+    // on its page with no index entry (HOT). The payload is read from history, one index lookup per
+    // claimed row (LATERAL … LIMIT 1: as a plain join, the planner may hash the whole history
+    // partition, a read that grows with the history until statistics catch up).
     const result = await this.db.queryRelaxed<MessageRow>({
       name: 'messages_claim',
       text: `WITH picked AS (
@@ -322,7 +324,8 @@ export class PostgresMessageStore implements MessageStore {
                RETURNING q.*, picked.due_at AS was_due
              )
              SELECT ${MESSAGE_SELECT}
-             FROM q JOIN messages h ON h.id = q.message_id AND h.part_at = q.part_at
+             FROM q CROSS JOIN LATERAL (
+               SELECT * FROM messages h WHERE h.id = q.message_id AND h.part_at = q.part_at LIMIT 1) h
              ORDER BY q.was_due, h.seq`,
       values: [now, now + leaseMs, limit],
     });
