@@ -12,6 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { runApiCpu } from './api-cpu.js';
 import { awaitDeliveries, startListener, timelineShape } from './delivery.js';
 import { benchArgs } from './lib/args.js';
 import { ACCOUNT, ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
@@ -22,22 +23,41 @@ import { startCcb } from './targets/ccb.js';
 
 const flags = benchArgs(
   `node --import tsx bench/cpu.ts [--single] [--postgres] [--rounds N] [--count N]
+node --import tsx bench/cpu.ts --api [--only list,register,publish] [--rounds N] [--seconds N]
 
 Our server's CPU time per delivery, alone (no peers), publish included; the median round counts.
   --single    one message per request from 64 producers (default: batches of 1,000)
   --postgres  the server on a throwaway PostgreSQL cluster (its CPU printed too)
   --rounds N  rounds (default 3)
   --count N   messages per round (default 10000)
+  --api       instead: the request path (--role api, nothing delivered): CPU time per request,
+              requests per CPU-second and per second of the list, register and single-publish
+              routes over HTTP (autocannon, 50 connections), after a second of warm-up
+  --only      with --api: the operations to run, comma-separated (default all three)
+  --seconds N with --api: seconds per round (default 5)
 BENCH_PROFILE=1 in front also writes a V8 CPU profile of the server (bench/results/profiles/).`,
   {
     single: { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     count: { type: 'string', default: '10000' },
+    api: { type: 'boolean', default: false },
+    only: { type: 'string', default: '' },
+    seconds: { type: 'string', default: '5' },
   },
-  ['rounds', 'count'],
+  ['rounds', 'count', 'seconds'],
 );
 const COUNT = Number(flags.count);
+if (flags.api) {
+  const only = flags.only ? flags.only.split(',') : [];
+  const unknown = only.filter((name) => !['list', 'register', 'publish'].includes(name));
+  if (unknown.length) {
+    console.error(`--only takes list, register and publish, not "${unknown.join(',')}"`);
+    process.exit(2);
+  }
+  await runApiCpu({ rounds: Number(flags.rounds), seconds: Number(flags.seconds), only });
+  process.exit(0);
+}
 const ROUNDS = Number(flags.rounds);
 const MODE = flags.single ? 'single' : 'batch';
 const listener = await startListener();

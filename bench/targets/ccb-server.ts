@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../../packages/server/src/config.js';
 import { startServer } from '../../packages/server/src/server.js';
 import { serveRpc } from '../lib/ipc.js';
@@ -57,6 +58,10 @@ const rpc = serveRpc({
       count: pick('ccb_retention_purge_duration_seconds_count'),
       seconds: pick('ccb_retention_purge_duration_seconds_sum'),
     };
+  },
+  /** The main thread's event-loop utilisation since it started (performance.eventLoopUtilization). */
+  async eventLoop() {
+    return performance.eventLoopUtilization();
   },
   async stop() {
     await server.close();

@@ -19,6 +19,8 @@ export interface CcbServer {
   handedBack(): Promise<number>;
   /** Runs of the retention purge since it started, and their total seconds. */
   purges(): Promise<{ count: number; seconds: number }>;
+  /** Its main thread's event-loop time so far: idle and active milliseconds. */
+  eventLoop(): Promise<{ idle: number; active: number }>;
   /** Stops the process; the database stays until `dispose`. */
   stop(): Promise<void>;
   dispose(): Promise<void>;
@@ -48,6 +50,7 @@ export async function startCcb(
     db,
     handedBack: () => child.call<number>('handedBack'),
     purges: () => child.call<{ count: number; seconds: number }>('purges'),
+    eventLoop: () => child.call<{ idle: number; active: number }>('eventLoop'),
     stop: () => child.stop(),
     async dispose() {
       await child.stop();

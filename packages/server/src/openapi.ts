@@ -1,4 +1,4 @@
-import { describeBytes, ErrorCodes } from './api/errors.js';
+import { describeBytes, ErrorCodes, errorBody, errorStatus } from './api/errors.js';
 import { DEV_CREDENTIALS } from './dev.js';
 
 /**
@@ -88,22 +88,27 @@ const RESPONSE_NAMES: Record<string, string> = {
   503: 'Not ready: the store does not answer',
 };
 
-/** Generic error bodies for the statuses a route declares without an example of its own. */
-const ERROR_EXAMPLES: Record<string, { errorCode: string; errorMessage: string }> = {
-  400: { errorCode: ErrorCodes.requestBody, errorMessage: "body must have required property 'name'" },
-  401: { errorCode: ErrorCodes.accessTokenInvalid, errorMessage: 'the access token is not valid' },
-  403: { errorCode: ErrorCodes.forbidden, errorMessage: 'the key billing does not have the admin scope' },
-  404: { errorCode: ErrorCodes.notFound, errorMessage: 'not found' },
-  409: { errorCode: ErrorCodes.conflict, errorMessage: 'client client-4f2a9c1e already exists' },
-  413: { errorCode: ErrorCodes.requestTooLarge, errorMessage: `the body is larger than ${describeBytes(1024 * 1024)}` },
-  415: { errorCode: ErrorCodes.contentType, errorMessage: 'the body must be application/json' },
-  422: {
-    errorCode: ErrorCodes.idempotencyKey,
-    errorMessage: 'Idempotency-Key "order-4711" was already used with a different payload for this account and service',
-  },
-  429: { errorCode: ErrorCodes.tooManyAttempts, errorMessage: 'too many failed attempts: try again in 30 seconds' },
-  503: { errorCode: ErrorCodes.unavailable, errorMessage: 'the store does not answer' },
-};
+/**
+ * Generic error bodies for the statuses a route declares without an example of its own, keyed by the
+ * status each code is answered with (ERRORS).
+ */
+const ERROR_EXAMPLES: Record<string, { errorCode: string; errorMessage: string }> = Object.fromEntries(
+  [
+    errorBody(ErrorCodes.requestBody, "body must have required property 'name'"),
+    errorBody(ErrorCodes.accessTokenInvalid, 'the access token is not valid'),
+    errorBody(ErrorCodes.forbidden, 'the key billing does not have the admin scope'),
+    errorBody(ErrorCodes.notFound, 'not found'),
+    errorBody(ErrorCodes.conflict, 'client client-4f2a9c1e already exists'),
+    errorBody(ErrorCodes.requestTooLarge, `the body is larger than ${describeBytes(1024 * 1024)}`),
+    errorBody(ErrorCodes.contentType, 'the body must be application/json'),
+    errorBody(
+      ErrorCodes.idempotencyKey,
+      'Idempotency-Key "order-4711" was already used with a different payload for this account and service',
+    ),
+    errorBody(ErrorCodes.tooManyAttempts, 'too many failed attempts: try again in 30 seconds'),
+    errorBody(ErrorCodes.unavailable, 'the store does not answer'),
+  ].map((body) => [String(errorStatus(body.errorCode)), body]),
+);
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 

@@ -70,13 +70,13 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // OpenTelemetry is loaded only when tracing is on.
     if (config.tracing) tracer = await startTracing(config.tracing, logger, { exporter: options.spanExporter });
     if (config.role !== 'api') await setUpOperatorWebhook(registrations, config.operatorWebhook);
-    replays = new ReplayJobs(
-      store.replayJobs,
+    replays = new ReplayJobs({
+      jobs: store.replayJobs,
       messages,
-      config.delivery.maxAttempts,
-      () => ctx.notifyPublished(),
+      maxAttempts: config.delivery.maxAttempts,
+      onQueued: () => ctx.notifyPublished(),
       logger,
-    );
+    });
     const metrics = new Metrics();
     statsHistory = new StatsHistory({
       samples: store.statsSamples,

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   adminHeaders,
@@ -221,5 +223,100 @@ describe('the audit log', () => {
     assert.equal((await allEntries(server)).length, before, 'recent entries stay');
     await server.ctx.store.access.purge(Date.now() + 1, Date.now());
     assert.equal((await allEntries(server)).length, 0);
+  });
+});
+
+describe('when an audit entry is written', () => {
+  let server: TestServer;
+  /** Entries wait here before they reach the store, while `holdEntries` is set. */
+  let holdEntries: Promise<void> | null = null;
+  let entryArrived: () => void = () => {};
+  before(async () => {
+    server = await startTestServer();
+    // Before the first entry: the store's guard keeps the method it first finds.
+    const access = server.ctx.store.access;
+    const append = Object.getPrototypeOf(access).appendAudit as typeof access.appendAudit;
+    access.appendAudit = async function (this: typeof access, entry) {
+      entryArrived();
+      if (holdEntries) await holdEntries;
+      return append.call(this, entry);
+    };
+  });
+  after(() => server.close());
+
+  it('is committed before the answer is sent', async () => {
+    const session = await login(server);
+    let release: () => void = () => {};
+    holdEntries = new Promise((resolve) => {
+      release = resolve;
+    });
+    const arrived = new Promise<void>((resolve) => {
+      entryArrived = resolve;
+    });
+    let answered = false;
+    const answer = inject(server, `/api/m2m/v1/callbacks/${ACCOUNT}`, {
+      method: 'POST',
+      headers: session.headers,
+      body: { name: 'CarrierService', url: 'http://127.0.0.1:9001/before-answer' },
+    }).then((response) => {
+      answered = true;
+      return response;
+    });
+    await arrived;
+    // A whole request served after the entry arrived: an answer sent without waiting would be out by now.
+    assert.equal((await inject(server, '/healthz')).status, 200);
+    assert.equal(answered, false, 'the answer waits for the audit entry');
+    release();
+    holdEntries = null;
+    assert.equal((await answer).status, 200);
+    const entries = await allEntries(server, '&action=registerCallback');
+    assert.ok(entries.some((entry) => entry.summary.includes('before-answer')));
+  });
+
+  it('is written when the caller hangs up before its answer', async () => {
+    const session = await login(server);
+    const registrations = server.ctx.registrations;
+    const upsert = registrations.upsert.bind(registrations);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached: () => void = () => {};
+    const handling = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    registrations.upsert = async (input) => {
+      reached();
+      await gate;
+      return upsert(input);
+    };
+    try {
+      const serverSide = once(server.running.app.server, 'connection') as Promise<[Socket]>;
+      const url = new URL(server.baseUrl);
+      const client = connect(Number(url.port), url.hostname);
+      const body = JSON.stringify({ name: 'CarrierService', url: 'http://127.0.0.1:9001/hung-up' });
+      const headers = { ...session.headers, host: url.host, 'content-length': String(Buffer.byteLength(body)) };
+      client.write(
+        `POST /api/m2m/v1/callbacks/${ACCOUNT} HTTP/1.1\r\n${Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('')}\r\n${body}`,
+      );
+      const [socket] = await serverSide;
+      await handling;
+      client.destroy();
+      if (!socket.destroyed) await once(socket, 'close');
+      release();
+      await eventually(async () => (await registrations.get(ACCOUNT, 'CarrierService'))?.url.endsWith('/hung-up'), {
+        what: 'the registration of the caller that hung up',
+      });
+      const entry = await eventually(
+        async () => (await allEntries(server, '&action=registerCallback')).find((e) => e.summary.includes('hung-up')),
+        { what: 'the audit entry of the call whose caller hung up' },
+      );
+      assert.equal(entry.outcome, 'ok');
+      assert.ok(['127.0.0.1', 'unknown'].includes(entry.address), entry.address);
+    } finally {
+      registrations.upsert = upsert;
+    }
   });
 });

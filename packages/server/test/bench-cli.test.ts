@@ -21,6 +21,18 @@ describe('bench command lines', () => {
     assert.match(result.stdout, /--rounds N/);
   });
 
+  it('describes the request-path mode of cpu.ts and refuses an unknown operation or a zero --seconds', () => {
+    const help = bench('cpu.ts', '--help');
+    assert.match(help.stdout, /--api/);
+    assert.match(help.stdout, /--seconds N/);
+    const only = bench('cpu.ts', '--api', '--only', 'list,nope');
+    assert.equal(only.status, 2);
+    assert.match(only.stderr, /--only takes list, register and publish, not "nope"/);
+    const seconds = bench('cpu.ts', '--api', '--seconds', '0');
+    assert.equal(seconds.status, 2);
+    assert.match(seconds.stderr, /--seconds must be a positive whole number, not "0"/);
+  });
+
   it('refuses an unknown flag with exit 2 and the usage', () => {
     const result = bench('run.ts', '--nope');
     assert.equal(result.status, 2);

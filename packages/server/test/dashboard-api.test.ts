@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { installErrorHandlers } from '../src/api/error-handlers.js';
-import { uiRoutes } from '../src/api/ui.js';
+import { examplePort, uiRoutes } from '../src/api/ui.js';
+import { loadConfig } from '../src/config.js';
+import { UrlGuard } from '../src/delivery/url-guard.js';
 import { browserMissing, CHROMIUM } from './browser.js';
 import { admin, publish, register, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
 import { eventually, startTestServer, type TestServer } from './helpers.js';
@@ -283,18 +285,24 @@ describe('dashboard files at /ui', () => {
   });
 
   it('suggests a listener port the server accepts, from CCB_ALLOWED_PORTS', async () => {
-    const suggested = async (ports?: string) => {
-      const server = await startTestServer(ports ? { env: { CCB_ALLOWED_PORTS: ports } } : {});
-      servers.push(server);
-      const { listenerPort } = await (await fetch(`${server.baseUrl}/ui/profile.json`)).json();
-      // The registration API's own rule takes the URL the page suggests.
-      assert.equal(server.ctx.urlGuard.checkUrl(`http://127.0.0.1:${listenerPort}/callbacks`), null);
-      return { listenerPort };
+    const server = await startTestServer({ env: { CCB_ALLOWED_PORTS: '80,443,18080-18090' } });
+    servers.push(server);
+    const { listenerPort } = await (await fetch(`${server.baseUrl}/ui/profile.json`)).json();
+    assert.equal(listenerPort, 18080);
+    // The registration API's own rule takes the URL the page suggests.
+    assert.equal(server.ctx.urlGuard.checkUrl(`http://127.0.0.1:${listenerPort}/callbacks`), null);
+    // Other settings, as the server reads them (the page answers examplePort of its configuration).
+    const suggested = (ports?: string) => {
+      const env = { CCB_ENCRYPTION_KEY: '00'.repeat(32), ...(ports ? { CCB_ALLOWED_PORTS: ports } : {}) };
+      const config = loadConfig({ dev: true }, env);
+      const port = examplePort(config.allowedPorts);
+      assert.equal(UrlGuard.fromConfig(config).checkUrl(`http://127.0.0.1:${port}/callbacks`), null, `${ports}`);
+      return port;
     };
-    assert.equal((await suggested()).listenerPort, 9001);
-    assert.equal((await suggested('80,443,18080-18090')).listenerPort, 18080);
-    assert.equal((await suggested('443')).listenerPort, 443);
-    assert.equal((await suggested('any')).listenerPort, 9001);
+    assert.equal(suggested(), 9001);
+    assert.equal(suggested('80,443,18080-18090'), 18080);
+    assert.equal(suggested('443'), 443);
+    assert.equal(suggested('any'), 9001);
   });
 });
 

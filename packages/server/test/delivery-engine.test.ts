@@ -207,8 +207,9 @@ for (const backend of await testDatabaseBackends()) {
       await register(server, listener.url, 'AlertService');
       const id = await publish(server, { requestId: 'r' }, 'AlertService');
       // Scheduled one second after the 429 was read; the real gap between the requests can only be longer.
+      // Never sooner; later only by how late a loaded event loop makes the decision after reading the answer.
       const delay = await firstRetryDelay(server, id);
-      assert.ok(delay >= 995 && delay <= 1_100, `the retry was scheduled ${delay} ms after the 429`);
+      assert.ok(delay >= 995 && delay < 1_500, `the retry was scheduled ${delay} ms after the 429`);
       const [first, second] = await listener.waitFor(2, 4_000);
       const gap = second.at - first.at;
       assert.ok(gap >= 950, `the retry came ${gap} ms after the 429`);

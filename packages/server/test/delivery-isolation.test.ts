@@ -11,8 +11,9 @@ describe('per-origin isolation', () => {
   let server: TestServer;
   const listeners: TestListener[] = [];
   after(async () => {
-    await server?.close();
+    // Listeners first: closing the hanging one ends its attempts, so stopping the server waits for no timeout.
     await Promise.all(listeners.map((l) => l.close()));
+    await server?.close();
   });
 
   it('keeps delivering to a healthy listener while another origin hangs', async () => {

@@ -16,8 +16,20 @@ import { eventually } from './helpers.js';
 const ACCOUNT = '0000123456-00001';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** A sender that answers after `delayMs`, recording how many requests each origin had in flight at once. */
+/**
+ * A sender that answers after `delayMs`, recording how many requests each origin had in flight at
+ * once. `delayMs: HANG` never answers by itself: the request hangs until the test ends
+ * (`FakeSender.endHangs`, before the dispatcher stops), then ends as a timeout.
+ */
+const HANG = Number.POSITIVE_INFINITY;
 class FakeSender implements Sender {
+  private static readonly hanging = new Set<() => void>();
+  /** Ends every hanging request (as the attempt timeout would). */
+  static endHangs(): void {
+    for (const end of FakeSender.hanging) end();
+    FakeSender.hanging.clear();
+  }
+
   inFlight = new Map<string, number>();
   peak = new Map<string, number>();
   peakTotal = 0;
@@ -43,7 +55,9 @@ class FakeSender implements Sender {
     this.sent.push({ url, headers, body });
     const { delayMs, status } = this.answer(url);
     this.onSend?.();
-    await sleep(delayMs);
+    const started = performance.now();
+    if (delayMs === HANG) await new Promise<void>((resolve) => FakeSender.hanging.add(resolve));
+    else await sleep(delayMs);
     this.inFlight.set(origin, this.inFlight.get(origin)! - 1);
     this.answered.push(origin);
     return {
@@ -51,7 +65,7 @@ class FakeSender implements Sender {
       retryAfter: null,
       error: status === null ? { kind: 'timeout', detail: 'no response' } : statusError(status),
       responseExcerpt: null,
-      latencyMs: delayMs,
+      latencyMs: delayMs === HANG ? Math.round(performance.now() - started) : delayMs,
       // The origin's own time, as the HTTP sender measures it from the request's write.
       firstByteMs: status === null ? undefined : delayMs,
     };
@@ -97,6 +111,7 @@ describe('Dispatcher', () => {
     store = await createServices(sqlite, randomBytes(32));
   });
   afterEach(async () => {
+    FakeSender.endHangs();
     await dispatcher?.stop();
     dispatcher = null;
     await sqlite.close();
@@ -152,7 +167,8 @@ describe('Dispatcher', () => {
     await publish('CarrierService', 300);
     const { proxy, calls } = counting(store.messages);
     const sender = new FakeSender(() => ({ delayMs: 1, status: 200 }));
-    start(sender, proxy);
+    // No poll within the test: every claim counted is one the dispatcher made for more work.
+    start(sender, proxy, { pollIntervalMs: 60_000 });
     await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 300);
     assert.equal(sender.sent.length, 300);
     // Message by message would be 300 of each; a loaded machine spreads completions over more turns.
@@ -164,7 +180,8 @@ describe('Dispatcher', () => {
     await store.registrations.upsert({ accountName: ACCOUNT, serviceName: 'CarrierService', url: 'http://a.test/cb' });
     const { proxy, calls } = counting(store.messages);
     const sender = new FakeSender(() => ({ delayMs: 1, status: 200 }));
-    const running = start(sender, proxy, { concurrency: 16 });
+    // No poll within the test: a claim counted is one the publishes caused, however long the rounds take.
+    const running = start(sender, proxy, { concurrency: 16, pollIntervalMs: 60_000 });
     await eventually(async () => running.state === 'idle');
     const claimsBefore = calls.claimDue;
     store.messages.setHandoff(running);
@@ -228,13 +245,14 @@ describe('Dispatcher', () => {
     await publish('CarrierService', 100);
     await publish('DeviceUsage', 100);
     const sender = new FakeSender((url) =>
-      url.includes('slow') ? { delayMs: 100 + Math.random() * 100, status: 200 } : { delayMs: 2, status: 200 },
+      url.includes('slow') ? { delayMs: 300 + Math.random() * 100, status: 200 } : { delayMs: 2, status: 200 },
     );
-    // Answers spread over 100–200 ms, so the slow origin never looks stuck, only slow.
+    // Answers spread over 300–400 ms, so the slow origin never looks stuck, only slow: at most about 12
+    // answers a second, so under 50 while the fast origin's 100 take up to 4 s on a loaded machine.
     start(sender, store.messages, { concurrency: 12 });
     const fastDone = async () =>
       (await store.messages.list({ serviceName: 'DeviceUsage', status: 'delivered' }, 200, null)).items.length === 100;
-    await eventually(fastDone, { timeout: 3_000 });
+    await eventually(fastDone, { timeout: 10_000, what: 'the fast origin delivered while the slow one answers' });
     const slow = await store.messages.list({ serviceName: 'CarrierService', status: 'delivered' }, 200, null);
     assert.ok(slow.items.length < 50, `the slow origin had ${slow.items.length} delivered meanwhile`);
     assert.equal(sender.peak.get('http://slow.test'), 4);
@@ -275,12 +293,15 @@ describe('Dispatcher', () => {
       await publish('DeviceUsage', 1);
     }
     const sender = new FakeSender((url) =>
-      url.includes('hang') ? { delayMs: 8_000, status: null } : { delayMs: 2, status: 200 },
+      url.includes('hang') ? { delayMs: HANG, status: null } : { delayMs: 2, status: 200 },
     );
     // No poll and no attempt timeout within the test: only the dispatcher's own shedding can free the room.
     start(sender, store.messages, { concurrency: 8, pollIntervalMs: 60_000, attemptTimeoutMs: 8_000 });
-    // The ceiling lies past the hanging answers, so waiting for them shows as the order below, not a timeout.
-    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 40, { timeout: 12_000 });
+    // The hanging origin answers only when the test ends: waiting for it would time out here.
+    await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 40, {
+      timeout: 12_000,
+      what: 'the healthy origin delivered while the other one hangs',
+    });
     assert.deepEqual(
       answersBeforeLast(sender.answered, 'http://fine.test', 'http://hang.test'),
       [],
@@ -358,7 +379,7 @@ describe('Dispatcher', () => {
     }
     const { proxy, released } = counting(store.messages);
     const { clock, sender, late } = saturated(
-      (url) => (url.includes('origin-0.') ? { delayMs: 4_000, status: null } : { delayMs: 1, status: 200 }),
+      (url) => (url.includes('origin-0.') ? { delayMs: HANG, status: null } : { delayMs: 1, status: 200 }),
       30,
     );
     const reasons = new Map<string, number>();
@@ -373,6 +394,7 @@ describe('Dispatcher', () => {
     });
     await eventually(async () => (await store.messages.stats(Date.now())).counts.delivered === 180, {
       timeout: 12_000,
+      what: 'the healthy origins delivered while origin-0 hangs',
     });
     assert.ok(late() >= 180 * 30, `${late()} ms of loop delay simulated`);
     assert.deepEqual(

@@ -68,3 +68,47 @@ describe('layer rules (biome.json noRestrictedImports)', childProcessTest, () =>
     });
   }
 });
+
+/**
+ * Five or more positional parameters are refused in the products' sources (biome.json useMaxParams,
+ * CONTRIBUTING.md "Parameter objects"): such a function takes one object with named fields instead.
+ */
+const PARAMETER_CASES: { file: string; params: number; allowed: boolean }[] = [
+  { file: 'packages/server/src/delivery/probe.ts', params: 5, allowed: false },
+  { file: 'packages/sdk/src/probe.ts', params: 5, allowed: false },
+  { file: 'packages/server/src/delivery/probe.ts', params: 4, allowed: true },
+  { file: 'packages/server/test/probe.ts', params: 5, allowed: true },
+];
+
+describe('parameter objects (biome.json useMaxParams)', childProcessTest, () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ccb-params-'));
+    const config = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8'));
+    delete config.$schema;
+    writeFileSync(join(dir, 'biome.json'), JSON.stringify(config));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const { file, params, allowed } of PARAMETER_CASES) {
+    it(`${allowed ? 'allows' : 'refuses'} ${params} positional parameters in ${dirname(file)}/`, () => {
+      const path = join(dir, file);
+      mkdirSync(dirname(path), { recursive: true });
+      const names = Array.from({ length: params }, (_, i) => `p${i}: number`);
+      const sum = Array.from({ length: params }, (_, i) => `p${i}`).join(' + ');
+      writeFileSync(path, `export function probe(${names.join(', ')}): number {\n  return ${sum};\n}\n`);
+      try {
+        const lint = spawnSync(BIOME, ['lint', '--colors=off', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+        const output = lint.stdout + lint.stderr;
+        if (allowed) {
+          assert.equal(lint.status, 0, output);
+        } else {
+          assert.equal(lint.status, 1, output);
+          assert.match(output, /lint\/complexity\/useMaxParams/);
+        }
+      } finally {
+        rmSync(path);
+      }
+    });
+  }
+});

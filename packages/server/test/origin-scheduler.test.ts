@@ -26,7 +26,7 @@ function answeringIn(s: OriginScheduler<string>, origin: string, latencyMs: numb
 /** Starts `count` attempts to `origin` at `now` (placing each first, as the dispatcher does). */
 function fill(s: OriginScheduler<string>, origin: string, count: number, now: number) {
   return Array.from({ length: count }, (_, i) => {
-    assert.deepEqual(s.place(origin, `${origin}#${i}`, now, true), { action: 'start' });
+    assert.deepEqual(s.place({ origin, item: `${origin}#${i}`, now, globalRoom: true }), { action: 'start' });
     return s.begin(origin, now);
   });
 }
@@ -35,16 +35,16 @@ describe('OriginScheduler', () => {
   it('starts attempts while the origin has a free slot and the global limit allows', () => {
     const s = scheduler(2);
     fill(s, A, 2, T0);
-    assert.equal(s.place(B, 'b', T0, true).action, 'start');
+    assert.equal(s.place({ origin: B, item: 'b', now: T0, globalRoom: true }).action, 'start');
     // No global room: even an origin with free slots waits.
-    assert.equal(s.place(B, 'b2', T0, false).action, 'queue');
+    assert.equal(s.place({ origin: B, item: 'b2', now: T0, globalRoom: false }).action, 'queue');
   });
 
   it('queues locally for a saturated origin that answers quickly, and hands out in order as slots free', () => {
     const s = scheduler(2);
     const tickets = fill(s, A, 2, T0);
-    assert.equal(s.place(A, 'w1', T0, true).action, 'queue');
-    assert.equal(s.place(A, 'w2', T0, true).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w1', now: T0, globalRoom: true }).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w2', now: T0, globalRoom: true }).action, 'queue');
     assert.equal(s.waiting, 2);
     assert.equal(s.next(A), undefined, 'no slot free yet');
     s.finished(tickets[0], T0 + 5);
@@ -79,7 +79,7 @@ describe('OriginScheduler', () => {
     s.finished(first, now);
     fill(s, A, 1, now);
     assert.ok((s.latencyOf(A) ?? 0) > MAX_LOCAL_WAIT_MS);
-    const placed = ['x1', 'x2', 'x3', 'x4', 'x5'].map((x) => s.place(A, x, now, true));
+    const placed = ['x1', 'x2', 'x3', 'x4', 'x5'].map((x) => s.place({ origin: A, item: x, now, globalRoom: true }));
     assert.ok(placed.every((p) => p.action === 'hand_back'));
     // Two (the origin's slots) per round of 300 ms.
     assert.deepEqual(
@@ -95,7 +95,7 @@ describe('OriginScheduler', () => {
     s.finished(first, now);
     fill(s, A, 1, now);
     assert.ok(!Number.isInteger(s.latencyOf(A)));
-    const placed = ['z1', 'z2', 'z3'].map((z) => s.place(A, z, T0 + 301, true));
+    const placed = ['z1', 'z2', 'z3'].map((z) => s.place({ origin: A, item: z, now: T0 + 301, globalRoom: true }));
     assert.ok(placed.every((p) => p.action === 'hand_back'));
     for (const p of placed) assert.ok(Number.isInteger((p as { at: number }).at), `${(p as { at: number }).at}`);
   });
@@ -103,7 +103,7 @@ describe('OriginScheduler', () => {
   it('counts a saturated origin as stuck when nothing finished for a while, not during a short pause', () => {
     const s = scheduler(2, 10_000);
     fill(s, A, 2, T0);
-    assert.equal(s.place(A, 'w1', T0, true).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w1', now: T0, globalRoom: true }).action, 'queue');
     assert.equal(s.originIsStuck(A, T0 + STUCK_AFTER_MIN_MS - 1), false, 'a pause under 500 ms is not stuck');
     const later = T0 + STUCK_AFTER_MIN_MS + 1;
     assert.equal(s.originIsStuck(A, later), true);
@@ -111,7 +111,7 @@ describe('OriginScheduler', () => {
     assert.deepEqual(s.shedStuck(later), [{ item: 'w1', at: later + 10_000 }]);
     assert.equal(s.waiting, 0);
     // New messages for it go straight back too, spread round by round.
-    const next = ['y1', 'y2', 'y3'].map((y) => s.place(A, y, later, true));
+    const next = ['y1', 'y2', 'y3'].map((y) => s.place({ origin: A, item: y, now: later, globalRoom: true }));
     assert.deepEqual(
       next.map((p) => (p as { at: number }).at),
       [later + 10_000, later + 20_000, later + 20_000],
@@ -122,11 +122,11 @@ describe('OriginScheduler', () => {
     const s = scheduler(2);
     fill(s, A, 2, T0);
     // Just started: no answer could have come yet, so it queues as usual.
-    assert.equal(s.place(A, 'w1', T0, true).action, 'queue');
-    assert.equal(s.place(A, 'w2', T0, true).action, 'queue');
-    assert.equal(s.place(A, 'w3', T0 + MIN_ROUND_MS - 1, true).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w1', now: T0, globalRoom: true }).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w2', now: T0, globalRoom: true }).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w3', now: T0 + MIN_ROUND_MS - 1, globalRoom: true }).action, 'queue');
     // No answer after MIN_ROUND_MS: how long a round takes is unknown, so a further round goes back.
-    assert.equal(s.place(A, 'w4', T0 + MIN_ROUND_MS, true).action, 'hand_back');
+    assert.equal(s.place({ origin: A, item: 'w4', now: T0 + MIN_ROUND_MS, globalRoom: true }).action, 'hand_back');
     assert.equal(s.waiting, 3);
   });
 
@@ -134,11 +134,11 @@ describe('OriginScheduler', () => {
     const s = scheduler(2);
     fill(s, A, 2, T0);
     // 200 ms without an answer: one round would take at least that, still under the local wait.
-    assert.equal(s.place(A, 'w1', T0 + 200, true).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w1', now: T0 + 200, globalRoom: true }).action, 'queue');
     // Longer than MAX_LOCAL_WAIT_MS without one (not yet stuck): no more local waiting.
     const later = T0 + MAX_LOCAL_WAIT_MS + 10;
     assert.equal(s.originIsStuck(A, later), false);
-    const placed = s.place(A, 'w2', later, true);
+    const placed = s.place({ origin: A, item: 'w2', now: later, globalRoom: true });
     assert.equal(placed.action, 'hand_back');
     // Due again after a round as long as the silence.
     assert.equal((placed as { at: number }).at, later + MAX_LOCAL_WAIT_MS + 10);
@@ -150,16 +150,16 @@ describe('OriginScheduler', () => {
     s.finished(first, T0 + 5);
     s.begin(A, T0 + 5);
     // Nothing finished for 300 ms (a loaded machine): still a 5 ms origin, so it queues.
-    assert.equal(s.place(A, 'w1', T0 + 305, true).action, 'queue');
-    assert.equal(s.place(A, 'w2', T0 + 305, true).action, 'queue');
-    assert.equal(s.place(A, 'w3', T0 + 305, true).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w1', now: T0 + 305, globalRoom: true }).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w2', now: T0 + 305, globalRoom: true }).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w3', now: T0 + 305, globalRoom: true }).action, 'queue');
   });
 
   it('tells when messages waiting for a silent origin will be shed, and nothing when none wait', () => {
     const s = scheduler(2, 10_000);
     fill(s, A, 2, T0);
     assert.equal(s.nextShedAt(), null, 'nothing waits');
-    s.place(A, 'w1', T0, true);
+    s.place({ origin: A, item: 'w1', now: T0, globalRoom: true });
     const at = s.nextShedAt();
     assert.equal(at, T0 + STUCK_AFTER_MIN_MS + 1);
     assert.equal(s.originIsStuck(A, (at as number) - 1), false);
@@ -185,9 +185,9 @@ describe('OriginScheduler', () => {
     const s = scheduler(1);
     fill(s, A, 1, T0);
     fill(s, B, 1, T0);
-    s.place(A, 'a1', T0, true);
-    s.place(B, 'b1', T0, true);
-    s.place(B, 'b2', T0, true);
+    s.place({ origin: A, item: 'a1', now: T0, globalRoom: true });
+    s.place({ origin: B, item: 'b1', now: T0, globalRoom: true });
+    s.place({ origin: B, item: 'b2', now: T0, globalRoom: true });
     assert.deepEqual(s.takeAllWaiting().sort(), ['a1', 'b1', 'b2']);
     assert.equal(s.waiting, 0);
     assert.deepEqual([...s.waitingOrigins()], []);
@@ -209,7 +209,7 @@ describe('OriginScheduler', () => {
     s.finished(a, T0 + 100);
     assert.equal(s.latencyOf(A), 5, 'a failure or a sender without a first-byte time: the duration less the lag');
     s.begin(A, T0 + 100);
-    assert.equal(s.place(A, 'w1', T0 + 100, true).action, 'queue');
+    assert.equal(s.place({ origin: A, item: 'w1', now: T0 + 100, globalRoom: true }).action, 'queue');
     // 600 ms without an answer, 300 of them a pause of this process: not stuck...
     lag = 300;
     assert.equal(s.originIsStuck(A, T0 + 700), false);
@@ -224,10 +224,19 @@ describe('OriginScheduler', () => {
     const now = T0 + 1_000;
     // 40 ms a round of 2: twelve waiting messages fit in a local wait (six rounds), a thirteenth does not.
     answeringIn(s, A, 40, now);
-    for (let i = 1; i <= 12; i++) assert.equal(s.place(A, `w${i}`, now, true, 20).action, 'queue');
-    assert.equal(s.place(A, 'w13', now, true, 0).action, 'hand_back', 'no room left in the engine: back');
-    assert.equal(s.place(A, 'w13', now, true, 20).action, 'queue', 'room left and nobody else busy: it waits');
-    assert.equal(s.place(A, 'w14', now, true, 20).action, 'queue');
+    for (let i = 1; i <= 12; i++)
+      assert.equal(s.place({ origin: A, item: `w${i}`, now, globalRoom: true, engineRoom: 20 }).action, 'queue');
+    assert.equal(
+      s.place({ origin: A, item: 'w13', now, globalRoom: true, engineRoom: 0 }).action,
+      'hand_back',
+      'no room left in the engine: back',
+    );
+    assert.equal(
+      s.place({ origin: A, item: 'w13', now, globalRoom: true, engineRoom: 20 }).action,
+      'queue',
+      'room left and nobody else busy: it waits',
+    );
+    assert.equal(s.place({ origin: A, item: 'w14', now, globalRoom: true, engineRoom: 20 }).action, 'queue');
     assert.equal(s.waiting, 14);
   });
 
@@ -236,8 +245,13 @@ describe('OriginScheduler', () => {
     const now = T0 + 1_000;
     answeringIn(s, A, 40, now);
     fill(s, B, 2, now);
-    for (let i = 1; i <= 12; i++) assert.equal(s.place(A, `w${i}`, now, true, 20).action, 'queue');
-    assert.equal(s.place(A, 'w13', now, true, 20).action, 'hand_back', 'B is saturated: A would hold its room');
+    for (let i = 1; i <= 12; i++)
+      assert.equal(s.place({ origin: A, item: `w${i}`, now, globalRoom: true, engineRoom: 20 }).action, 'queue');
+    assert.equal(
+      s.place({ origin: A, item: 'w13', now, globalRoom: true, engineRoom: 20 }).action,
+      'hand_back',
+      'B is saturated: A would hold its room',
+    );
   });
 
   it('hands back the surplus of the only busy origin when it is slower than a round by its own measure, or stuck', () => {
@@ -245,15 +259,20 @@ describe('OriginScheduler', () => {
     const now = T0 + 1_000;
     // 60 ms a round: eight waiting messages fit in a local wait (four rounds), a ninth goes back.
     answeringIn(slow, A, MIN_ROUND_MS + 10, now);
-    for (let i = 1; i <= 8; i++) assert.equal(slow.place(A, `w${i}`, now, true, 20).action, 'queue');
-    const back = slow.place(A, 'w9', now, true, 20);
+    for (let i = 1; i <= 8; i++)
+      assert.equal(slow.place({ origin: A, item: `w${i}`, now, globalRoom: true, engineRoom: 20 }).action, 'queue');
+    const back = slow.place({ origin: A, item: 'w9', now, globalRoom: true, engineRoom: 20 });
     assert.deepEqual(back, { action: 'hand_back', at: now + MIN_ROUND_MS + 10, stuck: false });
 
     const stuck = scheduler(2, 10_000);
     answeringIn(stuck, A, 10, now);
-    assert.equal(stuck.place(A, 'w1', now, true, 20).action, 'queue');
+    assert.equal(stuck.place({ origin: A, item: 'w1', now, globalRoom: true, engineRoom: 20 }).action, 'queue');
     const later = now + STUCK_AFTER_MIN_MS + 1;
     assert.equal(stuck.originIsStuck(A, later), true);
-    assert.deepEqual(stuck.place(A, 'w2', later, true, 20), { action: 'hand_back', at: later + 10_000, stuck: true });
+    assert.deepEqual(stuck.place({ origin: A, item: 'w2', now: later, globalRoom: true, engineRoom: 20 }), {
+      action: 'hand_back',
+      at: later + 10_000,
+      stuck: true,
+    });
   });
 });

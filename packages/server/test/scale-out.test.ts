@@ -179,10 +179,10 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
     await waitUntil('every accepted message arrived', () => accepted.every((id) => listener.received.has(id)));
   });
 
-  it('delivers a single message published through an api process by a worker process in well under 100 ms', async (t) => {
+  it('delivers a single message published through an api process by a worker process on its wake-up, not its next poll', async (t) => {
     const listener = await listen();
     const api = await serve(['--role', 'api']);
-    // A minute between the worker's polls: a delivery in well under 100 ms can only be the wake-up.
+    // A minute between the worker's polls: a delivery within seconds can only be the wake-up.
     const worker = await serve(['--role', 'worker'], { CCB_POLL_INTERVAL: '60s' });
     servers.push(api, worker);
     // Only the worker process delivers: the others stop, so no instance of role all takes the message.
@@ -207,6 +207,8 @@ describe('scale-out: three ccb serve processes on one PostgreSQL', { skip: pg.sk
     t.diagnostic(
       `publish → listener through api and worker processes: ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`,
     );
-    assert.ok(latencies[2] < 100, `median ${latencies[2].toFixed(1)} ms`);
+    // How fast the wake-up is stays a figure (above, and in the benchmarks): a loaded machine stretches it.
+    assert.equal(latencies.length, 5);
+    assert.ok(latencies[4] < 10_000, `slowest ${latencies[4].toFixed(1)} ms, with the next poll a minute away`);
   });
 });

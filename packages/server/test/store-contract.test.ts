@@ -182,6 +182,29 @@ for (const backend of backends) {
         assert.ok(['sec-1', 'sec-2'].includes((await store.registrations.sampleSecret()) ?? ''));
       });
 
+      it('applies updates made at once, each whole and answered for its own row', async () => {
+        await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 's1' });
+        await store.registrations.insert({ ...fields('CarrierService', 'https://c/'), signingSecretEnc: 's2' });
+        const answers = await Promise.all([
+          ...Array.from({ length: 10 }, (_, i) =>
+            store.registrations.update({ ...fields('StateService', `https://a/${i}`), updatedAt: T0 + i }),
+          ),
+          store.registrations.update(fields('DeviceUsage', 'https://none/')),
+          store.registrations.update({ ...fields('CarrierService', 'https://c/2'), username: null }),
+        ]);
+        assert.deepEqual(answers, [...Array(10).fill(true), false, true]);
+        // Concurrent calls have no order (PostgreSQL runs them on several connections): one of them is last, whole.
+        const state = await store.registrations.get(A, 'StateService');
+        const last = Number(state?.url.slice('https://a/'.length));
+        assert.deepEqual(
+          [state?.url, state?.updatedAt, state?.signingSecretEnc],
+          [`https://a/${last}`, T0 + last, 's1'],
+        );
+        const carrier = await store.registrations.get(A, 'CarrierService');
+        assert.deepEqual([carrier?.url, carrier?.username], ['https://c/2', null]);
+        assert.equal(await store.registrations.get(A, 'DeviceUsage'), null);
+      });
+
       it('updates URL and credentials but keeps the secrets, also when an insert finds the row', async () => {
         assert.equal(await store.registrations.update(fields('StateService', 'https://none/')), false);
         await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 'first' });
@@ -201,12 +224,27 @@ for (const backend of backends) {
 
       it('removes a row and rotates a secret, keeping the previous one with its expiry', async () => {
         await store.registrations.insert({ ...fields('StateService', 'https://a/'), signingSecretEnc: 'old' });
-        const rotated = await store.registrations.rotateSecret(A, 'StateService', 'new', T0 + 1_000, T0 + 1);
+        const rotated = await store.registrations.rotateSecret({
+          accountName: A,
+          serviceName: 'StateService',
+          signingSecretEnc: 'new',
+          previousExpiresAt: T0 + 1_000,
+          now: T0 + 1,
+        });
         assert.equal(rotated?.signingSecretEnc, 'new');
         assert.equal(rotated?.previousSecretEnc, 'old');
         assert.equal(rotated?.previousSecretExpiresAt, T0 + 1_000);
         assert.equal(rotated?.updatedAt, T0 + 1);
-        assert.equal(await store.registrations.rotateSecret(A, 'Nothing', 'x', 1, 1), null);
+        assert.equal(
+          await store.registrations.rotateSecret({
+            accountName: A,
+            serviceName: 'Nothing',
+            signingSecretEnc: 'x',
+            previousExpiresAt: 1,
+            now: 1,
+          }),
+          null,
+        );
         assert.equal(await store.registrations.remove(A, 'StateService'), true);
         assert.equal(await store.registrations.remove(A, 'StateService'), false);
         assert.equal(await store.registrations.get(A, 'StateService'), null);
@@ -937,6 +975,15 @@ for (const backend of backends) {
           await store.registrations.gates([key('CarrierService'), key('DeviceUsage'), key('NiddService')]),
           [{ held: true, enabled: false }, { held: false, enabled: true }, null],
         );
+        // Asked at once (concurrent publishes, which SQLite reads in one transaction): each its own answer.
+        assert.deepEqual(
+          await Promise.all([
+            store.registrations.gates([key('NiddService'), key('CarrierService')]),
+            store.registrations.gates([]),
+            store.registrations.gates([key('DeviceUsage')]),
+          ]),
+          [[null, { held: true, enabled: false }], [], [{ held: false, enabled: true }]],
+        );
         // Registering again keeps the controls and enables.
         await store.registrations.update(fields('CarrierService', 'https://new/'));
         assert.deepEqual((await store.registrations.get(A, 'CarrierService'))?.controls, {
@@ -1170,11 +1217,26 @@ for (const backend of backends) {
           key('k1', { accounts: ['a1', 'a2'], expiresAt: T0 + 5 }),
         );
         assert.equal(await store.access.getKeyByHash('nothing'), null);
+        // Looked up at once (concurrent requests, read together): each caller gets its own key.
+        assert.deepEqual(
+          (
+            await Promise.all(
+              ['hash-k2', 'nothing', 'hash-k1', 'hash-k2'].map((hash) => store.access.getKeyByHash(hash)),
+            )
+          ).map((k) => k?.id ?? null),
+          ['k2', null, 'k1', 'k2'],
+        );
         assert.deepEqual(
           (await store.access.listKeys()).map((k) => k.id),
           ['k2', 'k1'],
         );
-        assert.equal((await store.access.revokeKey('k1', T0 + 10))?.revokedAt, T0 + 10);
+        const [, revoked, after] = await Promise.all([
+          store.access.getKeyByHash('hash-k1'),
+          store.access.revokeKey('k1', T0 + 10),
+          store.access.revokeKey('k1', T0 + 10).then(() => store.access.getKeyByHash('hash-k1')),
+        ]);
+        assert.equal(revoked?.revokedAt, T0 + 10);
+        assert.equal(after?.revokedAt, T0 + 10, 'a lookup made after the revocation sees it');
         assert.equal((await store.access.revokeKey('k1', T0 + 20))?.revokedAt, T0 + 10, 'the first revocation stays');
         assert.equal(await store.access.revokeKey('nothing', T0), null);
         const other = await opened.second();
@@ -1244,6 +1306,27 @@ for (const backend of backends) {
           attempts: 1,
           windowEndsAt: T0 + 120_000,
         });
+      });
+
+      it('commits the audit entries appended in one turn together; a bad one fails only its own caller', async () => {
+        await store.access.appendAudit(entry('taken', T0));
+        const ids = Array.from({ length: 20 }, (_, i) => `g${String(i).padStart(2, '0')}`);
+        const results = await Promise.allSettled([
+          ...ids.slice(0, 10).map((id, i) => store.access.appendAudit(entry(id, T0 + 1 + i))),
+          // The same id again: the UNIQUE constraint refuses it, in the middle of the group.
+          store.access.appendAudit(entry('taken', T0 + 50)),
+          ...ids.slice(10).map((id, i) => store.access.appendAudit(entry(id, T0 + 11 + i))),
+        ]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          [...Array(10).fill('fulfilled'), 'rejected', ...Array(10).fill('fulfilled')],
+        );
+        const stored = (await store.access.listAudit({}, 100, null)).items;
+        assert.deepEqual(stored.map((e) => e.id).sort(), [...ids, 'taken']);
+        assert.deepEqual(
+          stored.find((e) => e.id === 'g07'),
+          entry('g07', T0 + 8),
+        );
       });
 
       it('lists audit entries newest first, filtered, in pages, and purges old ones with used links and old windows', async () => {

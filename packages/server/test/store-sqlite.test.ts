@@ -14,6 +14,7 @@ import { StoreUnavailableError } from '../src/store/errors.js';
 import { openStore } from '../src/store/index.js';
 import { migrations } from '../src/store/sqlite/migrations.js';
 import type { Store } from '../src/store/types.js';
+import { childProcessTest } from './server-process.js';
 
 /** A store with the services over it, closed again when the key does not fit. */
 async function openAt(path: string, key: Buffer): Promise<{ store: Store; services: Services }> {
@@ -60,55 +61,59 @@ describe('SQLite store', () => {
     db.close();
   });
 
-  it('applies each migration once when several processes open a new database file together', async () => {
-    const storeModule = new URL('../src/store/index.ts', import.meta.url).href;
-    // Each process loads the code, says so, and opens the file when told: all of them at once.
-    const start = (file: string) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          '--input-type=module',
-          '-e',
-          `const { openStore } = await import(${JSON.stringify(storeModule)});
+  it(
+    'applies each migration once when several processes open a new database file together',
+    childProcessTest,
+    async () => {
+      const storeModule = new URL('../src/store/index.ts', import.meta.url).href;
+      // Each process loads the code, says so, and opens the file when told: all of them at once.
+      const start = (file: string) => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            '--input-type=module',
+            '-e',
+            `const { openStore } = await import(${JSON.stringify(storeModule)});
            process.stdout.write('ready');
            process.stdin.once('data', async () => {
              const store = await openStore(${JSON.stringify(`sqlite:${file}`)});
              await store.close();
              process.exit(0);
            });`,
-        ],
-        { stdio: ['pipe', 'pipe', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-      });
-      const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-      const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
-        child.on('exit', (code) => resolve({ code, stderr })),
-      );
-      return { child, ready, exited };
-    };
-    const open = async (file: string, count: number) => {
-      const children = Array.from({ length: count }, () => start(file));
-      await Promise.all(children.map((c) => c.ready));
-      for (const c of children) c.child.stdin.write('go\n');
-      return Promise.all(children.map((c) => c.exited));
-    };
-    for (let round = 0; round < 3; round++) {
-      const file = join(dir, `together-${round}.sqlite`);
-      const results = await open(file, 4);
-      for (const result of results) assert.equal(result.code, 0, `round ${round}: ${result.stderr}`);
-      const db = new BetterSqlite3(file, { readonly: true });
-      assert.deepEqual(
-        db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(),
-        migrations.map((m) => m.version),
-      );
-      db.close();
-    }
-  });
+          ],
+          { stdio: ['pipe', 'pipe', 'pipe'] },
+        );
+        let stderr = '';
+        child.stderr.on('data', (chunk) => {
+          stderr += chunk;
+        });
+        const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+        const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+          child.on('exit', (code) => resolve({ code, stderr })),
+        );
+        return { child, ready, exited };
+      };
+      const open = async (file: string, count: number) => {
+        const children = Array.from({ length: count }, () => start(file));
+        await Promise.all(children.map((c) => c.ready));
+        for (const c of children) c.child.stdin.write('go\n');
+        return Promise.all(children.map((c) => c.exited));
+      };
+      for (let round = 0; round < 3; round++) {
+        const file = join(dir, `together-${round}.sqlite`);
+        const results = await open(file, 4);
+        for (const result of results) assert.equal(result.code, 0, `round ${round}: ${result.stderr}`);
+        const db = new BetterSqlite3(file, { readonly: true });
+        assert.deepEqual(
+          db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(),
+          migrations.map((m) => m.version),
+        );
+        db.close();
+      }
+    },
+  );
 
   it('opens a database made by the schema before migration 6, delivers its messages and purges them, keeping their history', async () => {
     const older = join(dir, 'older.sqlite');

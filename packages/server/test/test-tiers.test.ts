@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { batchEntry, batchFiles, fileWeights } from '../../../test/fast.js';
 import { fastTestFiles, testFiles } from '../../../test/tiers.js';
 import { childProcessTest } from './server-process.js';
 
@@ -22,6 +23,69 @@ describe('test tiers', () => {
     }
     assert.ok(fast.has('packages/server/test/test-tiers.test.ts'));
     assert.ok(!fast.has('packages/server/test/cli-serve.test.ts'));
+  });
+
+  it("batches the fast tier: every file once, batches of about equal weight, each in the files' order", () => {
+    const files = ['a.test.ts', 'b.test.ts', 'c.test.ts', 'd.test.ts', 'e.test.ts', 'f.test.ts'];
+    const weights: Record<string, number> = {
+      'a.test.ts': 9,
+      'b.test.ts': 1,
+      'c.test.ts': 5,
+      'd.test.ts': 4,
+      'e.test.ts': 1,
+      'f.test.ts': 8,
+    };
+    const batches = batchFiles(files, 3, (file) => weights[file]);
+    assert.deepEqual(batches.flat().sort(), files);
+    const sums = batches.map((batch) => batch.reduce((sum, file) => sum + weights[file], 0));
+    assert.ok(Math.max(...sums) - Math.min(...sums) <= 1, JSON.stringify(batches));
+    for (const batch of batches) assert.deepEqual(batch, [...batch].sort());
+    assert.deepEqual(
+      batchFiles(['a.test.ts'], 3, () => 1),
+      [['a.test.ts']],
+    );
+  });
+
+  it("weighs a file by its time in the last run, or by its size at the timed files' seconds per byte", () => {
+    const sizes: Record<string, number> = { 'a.test.ts': 1_000, 'b.test.ts': 3_000, 'new.test.ts': 2_000 };
+    const weight = fileWeights(Object.keys(sizes), { 'a.test.ts': 4, 'b.test.ts': 4 }, (file) => sizes[file]);
+    assert.equal(weight('a.test.ts'), 4);
+    assert.equal(weight('b.test.ts'), 4);
+    assert.equal(weight('new.test.ts'), 2_000 * (8 / 4_000));
+    assert.equal(fileWeights(['a.test.ts'], {}, (file) => sizes[file])('a.test.ts'), 1_000);
+  });
+
+  it('runs each file of a batch in a suite of its own, so its top-level hooks stay its own', childProcessTest, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ccb-batch-'));
+    try {
+      for (const name of ['first', 'second']) {
+        writeFileSync(
+          join(dir, `${name}.test.mjs`),
+          [
+            "import assert from 'node:assert/strict';",
+            "import { before, it } from 'node:test';",
+            // One process: the last hook to run before a test is what it sees.
+            `before(() => { globalThis.seen = '${name}'; });`,
+            'await Promise.resolve();',
+            `it('sees its own before hook', () => assert.equal(globalThis.seen, '${name}'));`,
+          ].join('\n'),
+        );
+      }
+      const entry = join(dir, 'batch.test.mjs');
+      writeFileSync(entry, batchEntry(dir, ['first.test.mjs', 'second.test.mjs']));
+      const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+      const run = spawnSync(process.execPath, ['--test', '--test-reporter=tap', entry], {
+        encoding: 'utf8',
+        env,
+        timeout: 60_000,
+      });
+      assert.equal(run.status, 0, run.stdout);
+      assert.match(run.stdout, /ok \d+ - first\.test\.mjs/);
+      assert.match(run.stdout, /ok \d+ - second\.test\.mjs/);
+      assert.match(run.stdout, /# pass 2\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails a hung test with its name and runs the rest of its file', childProcessTest, () => {

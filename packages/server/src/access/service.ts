@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../context.js';
+import { timeOrderedId } from '../domain/message-id.js';
 import { hashPassword } from '../security/passwords.js';
 import { hashToken, newClientSecret, secretMatcher } from '../security/tokens.js';
 import type { ApiKeyRecord, AuditFilter, AuditRecord, OAuthClient, PortalSessionRecord, User } from '../store/types.js';
@@ -292,7 +293,7 @@ export class AccessService {
   async record(entry: Omit<AuditRecord, 'id' | 'at'>): Promise<void> {
     const at = this.clock();
     await this.store.access.appendAudit({
-      id: `aud_${at.toString(16).padStart(12, '0')}${randomBytes(6).toString('hex')}`,
+      id: timeOrderedId('aud_', at, 6),
       at,
       ...entry,
     });

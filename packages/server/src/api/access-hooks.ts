@@ -119,44 +119,49 @@ function describe(principal: Principal): string {
 }
 
 /**
- * Adds the audit hooks to every state-changing route registered after this call (docs/access.md#audit-log):
- * on the routes themselves, so that reads and publishing (which opt out) pay nothing for them.
+ * Adds the audit hook to every state-changing route registered after this call (docs/access.md#audit-log):
+ * on the routes themselves, so that reads and publishing (which opt out) pay nothing for it. The entry
+ * is written before the answer is sent (the answer waits for its commit, which it shares with the other
+ * entries of its event-loop turn), so no answered call goes unrecorded because the process stopped or
+ * the caller hung up. If the database refuses the entry itself, the change it records is already
+ * committed: the answer is sent anyway and the failure logged.
  */
 export function installAuditHooks(app: FastifyInstance, access: AccessService): void {
   const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (typeof payload !== 'string') return payload;
-    try {
-      const body = JSON.parse(payload) as Record<string, unknown>;
-      if (reply.statusCode >= 400) {
-        if (typeof body.errorCode === 'string') errorCodes.set(request, body.errorCode);
-      } else created.set(request, body);
-    } catch {
-      // Not JSON: nothing to take from it.
+    // An error answer made after this hook ran (another onSend hook failing) passes it again.
+    if (!request.principal || recorded.has(request)) return payload;
+    recorded.add(request);
+    let errorCode: string | null = null;
+    let answer: Record<string, unknown> | undefined;
+    if (typeof payload === 'string') {
+      try {
+        const body = JSON.parse(payload) as Record<string, unknown>;
+        if (reply.statusCode >= 400) {
+          if (typeof body.errorCode === 'string') errorCode = body.errorCode;
+        } else answer = body;
+      } catch {
+        // Not JSON: nothing to take from it.
+      }
     }
-    return payload;
-  };
-  const onResponse = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!request.principal) return;
-    const entry = auditEntry(request, reply.statusCode, errorCodes.get(request) ?? null, created.get(request));
+    const entry = auditEntry(request, reply.statusCode, errorCode, answer);
     await access.record(entry).catch((error: unknown) => {
       request.log.error({ err: error, action: entry.action }, 'the audit entry could not be written');
     });
+    return payload;
   };
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const config = route.config as { audit?: boolean } | undefined;
     if (methods.every((method) => READ_METHODS.has(method)) || config?.audit === false) return;
     route.onSend = [...hooksOf(route.onSend), onSend] as RouteOptions['onSend'];
-    route.onResponse = [...hooksOf(route.onResponse), onResponse] as RouteOptions['onResponse'];
   });
 }
+
+const recorded = new WeakSet<FastifyRequest>();
 
 function hooksOf(hooks: unknown): unknown[] {
   return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks];
 }
-
-const errorCodes = new WeakMap<FastifyRequest, string>();
-const created = new WeakMap<FastifyRequest, Record<string, unknown>>();
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -203,7 +208,8 @@ function auditEntry(
   return {
     actorKind: principal.kind,
     actorName: principal.name,
-    address: request.ip,
+    // A caller that hung up leaves no address on its socket; the entry is written all the same.
+    address: request.ip ?? 'unknown',
     action: schema?.operationId ?? `${request.method} ${request.routeOptions.url}`,
     method: request.method,
     route: request.routeOptions.url ?? request.url,

@@ -1,7 +1,8 @@
 import { SERVICE_NAMES } from '@ccb/sdk';
 import Type, { type Static } from 'typebox';
 import { ATTEMPT_ERROR_KINDS, storedAttemptError } from '../domain/attempt-error.js';
-import { REASON_KINDS } from '../domain/reason-kinds.js';
+import { REASON_KINDS, reasonKind } from '../domain/reason-kinds.js';
+import { MessageReasons } from '../domain/reasons.js';
 import { MESSAGE_STATUSES } from '../domain/statuses.js';
 import type { Attempt, CallbackMessage, ReplayJobRecord } from '../store/types.js';
 import { ErrorCodes, HttpError } from './errors.js';
@@ -98,8 +99,7 @@ export const MessagePageBody = Type.Object({ items: Type.Array(MessageBody), nex
 const TimeBound = (description: string) =>
   Type.String({ minLength: 1, maxLength: 40, description: `${description}: ISO 8601 date-time or epoch milliseconds` });
 export const ReasonKind = Type.Enum([...REASON_KINDS], {
-  description:
-    'The kind of the reason: no_registration, registration_removed, gone, or the kind of the last attempt error (timeout, http_status, …)',
+  description: `The kind of the reason: ${Object.values(MessageReasons).map(reasonKind).join(', ')}, or the kind of the last attempt error (${ATTEMPT_ERROR_KINDS.join(', ')})`,
 });
 export const ListQuery = Type.Object(
   {

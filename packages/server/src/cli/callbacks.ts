@@ -89,6 +89,7 @@ Examples:
   ccb callbacks register 0000123456-00001 CarrierService http://127.0.0.1:9001/
   ccb callbacks register 0000123456-00001 DeviceUsage https://example.com/hook --username hook --password s3cret`,
     )
+    // biome-ignore lint/complexity/useMaxParams: commander passes a command's three arguments, its options and itself positionally
     .action(async (aname: string, service: string, url: string, flags: RegisterFlags, command: Command) => {
       const body: RegisterCallbackRequest = { name: service, url };
       const username = callbackCredential(command, flags, 'username');

@@ -306,7 +306,13 @@ export class Dispatcher {
       const origin = this.originOf(item);
       // The room the engine has for claimed messages, this one included.
       const room = this.options.concurrency - this.inFlight - this.scheduler.waiting;
-      const placement = this.scheduler.place(origin, item, now, this.inFlight < this.options.concurrency, room);
+      const placement = this.scheduler.place({
+        origin,
+        item,
+        now,
+        globalRoom: this.inFlight < this.options.concurrency,
+        engineRoom: room,
+      });
       if (placement.action === 'hand_back') (placement.stuck ? stuck : slow).push([placement.at, item.message.id]);
       else {
         this.held.set(item.message.id, item.message);

@@ -88,15 +88,15 @@ export function startDelivery(ctx: DeliveryContext, options: DeliveryOptions = {
         return published;
       }, delivery.maxAttempts)
     : null;
-  const health = new EndpointHealth(store, ctx.registrations, events, logger);
+  const health = new EndpointHealth({ store, registrations: ctx.registrations, events, logger });
   ctx.messages.observe(health, events);
-  const stopRetention = startRetention(
-    store.messages,
-    ctx.config.retention,
+  const stopRetention = startRetention({
+    store: store.messages,
+    retention: ctx.config.retention,
     logger,
-    (purged, seconds) => ctx.metrics.recordPurge(purged, seconds),
-    () => ctx.messages.now(),
-  );
+    onPurged: (purged, seconds) => ctx.metrics.recordPurge(purged, seconds),
+    clock: () => ctx.messages.now(),
+  });
   dispatcher.start();
   // Fresh publishes of this process go straight to its dispatcher (the publish fast path).
   ctx.messages.setHandoff(dispatcher);

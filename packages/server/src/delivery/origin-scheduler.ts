@@ -44,6 +44,21 @@ export type Placement =
   /** Give it back to the store, due again at `at`; `stuck` when its origin stopped answering (else slow). */
   | { action: 'hand_back'; at: number; stuck: boolean };
 
+/** A claimed message to place, with what the dispatcher knows of its room (`OriginScheduler.place`). */
+export interface PlaceRequest<T> {
+  /** The message's origin (`scheme://host:port`). */
+  origin: string;
+  item: T;
+  now: number;
+  /** Whether the global concurrency limit allows one more attempt now. */
+  globalRoom: boolean;
+  /**
+   * The room the engine has for claimed messages, this one included (global limit less attempts in
+   * flight and messages waiting). None by default.
+   */
+  engineRoom?: number;
+}
+
 /** One origin as the policy sees it. */
 interface OriginState<T> {
   /** Attempts in flight. */
@@ -96,12 +111,10 @@ export class OriginScheduler<T> {
   /**
    * Where a claimed message goes: started at once when its origin has a slot (and `globalRoom` says
    * the global limit allows it), queued locally while its origin answers quickly, or handed back.
-   * `engineRoom` is the room the engine has for claimed messages, this one included (global limit less
-   * attempts in flight and messages waiting): while there is some, the only busy origin keeps its
-   * surplus, as long as it answers and is not slow by its own measure. Handing it back would free
-   * room for nobody.
+   * While the engine has room (`engineRoom`), the only busy origin keeps its surplus, as long as it
+   * answers and is not slow by its own measure. Handing it back would free room for nobody.
    */
-  place(origin: string, item: T, now: number, globalRoom: boolean, engineRoom = 0): Placement {
+  place({ origin, item, now, globalRoom, engineRoom = 0 }: PlaceRequest<T>): Placement {
     const state = this.state(origin, now);
     if (state.active < this.options.originConcurrency && globalRoom) return { action: 'start' };
     const stuck = this.isStuck(state, now);

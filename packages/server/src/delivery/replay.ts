@@ -18,6 +18,17 @@ const RESUME_INTERVAL_MS = 10_000;
 /** Finished jobs are kept this long for progress queries. */
 const KEPT_FINISHED_MS = 7 * 24 * 60 * 60 * 1000;
 
+/** What `ReplayJobs` works with. */
+export interface ReplayJobsOptions {
+  jobs: ReplayJobStore;
+  messages: MessageService;
+  /** Attempts granted to each replayed message (the retry schedule's). */
+  maxAttempts: number;
+  /** Called after each page queued again (wakes the dispatcher). */
+  onQueued: () => void;
+  logger: StructuredLogger;
+}
+
 /**
  * Bulk replay as background jobs: walks the messages matching a filter page by page (oldest first),
  * queues each page again and wakes the dispatcher, so deliveries start while the walk goes on. Jobs
@@ -27,15 +38,19 @@ export class ReplayJobs {
   private resumeTimer: NodeJS.Timeout | null = null;
   private readonly running = new Set<Promise<void>>();
   private stopped = false;
+  private readonly jobs: ReplayJobStore;
+  private readonly messages: MessageService;
+  private readonly maxAttempts: number;
+  private readonly onQueued: () => void;
+  private readonly logger: StructuredLogger;
 
-  constructor(
-    private readonly jobs: ReplayJobStore,
-    private readonly messages: MessageService,
-    /** Attempts granted to each replayed message (the retry schedule's). */
-    private readonly maxAttempts: number,
-    private readonly onQueued: () => void,
-    private readonly logger: StructuredLogger,
-  ) {}
+  constructor(options: ReplayJobsOptions) {
+    this.jobs = options.jobs;
+    this.messages = options.messages;
+    this.maxAttempts = options.maxAttempts;
+    this.onQueued = options.onQueued;
+    this.logger = options.logger;
+  }
 
   async start(filter: MessageFilter): Promise<ReplayJob> {
     const now = this.messages.now();

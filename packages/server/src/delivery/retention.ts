@@ -24,17 +24,22 @@ export async function purgeExpiredMessages(
   });
 }
 
+/** What `startRetention` runs with. */
+export interface RetentionOptions {
+  store: MessageStore;
+  retention: RetentionConfig;
+  logger: StructuredLogger;
+  /** Hears of each run that succeeded (messages removed, seconds taken). */
+  onPurged?: (purged: number, seconds: number) => void;
+  /** `Date.now` by default. */
+  clock?: () => number;
+}
+
 /**
  * Runs the purge at start and then every `purgeIntervalMs`; `onPurged` hears of each run that
- * succeeded (messages removed, seconds taken). Returns a function that stops it.
+ * succeeded. Returns a function that stops it.
  */
-export function startRetention(
-  store: MessageStore,
-  retention: RetentionConfig,
-  logger: StructuredLogger,
-  onPurged?: (purged: number, seconds: number) => void,
-  clock: () => number = Date.now,
-): () => void {
+export function startRetention({ store, retention, logger, onPurged, clock = Date.now }: RetentionOptions): () => void {
   let running: Promise<void> | null = null;
   const run = () => {
     if (running) return;

@@ -50,6 +50,17 @@ export function successRatio(health: RegistrationHealth): number | null {
   return Math.round((ones / health.recentCount) * 1000) / 1000;
 }
 
+/** What `EndpointHealth` works with. */
+export interface EndpointHealthOptions {
+  store: { messages: MessageStore };
+  registrations: RegistrationService;
+  /** Where `registration.failing`, `.disabled` and `.recovered` go; null when no operator webhook is set. */
+  events: OperatorEvents | null;
+  logger: StructuredLogger;
+  /** How often counted health is written; HEALTH_FLUSH_MS by default. */
+  flushMs?: number;
+}
+
 /**
  * Endpoint health (SPEC §11): every attempt's outcome is counted per registration in memory and
  * written every HEALTH_FLUSH_MS (one read and one write per registration that had attempts, never
@@ -67,13 +78,19 @@ export class EndpointHealth {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
 
-  constructor(
-    private readonly store: { messages: MessageStore },
-    private readonly registrations: RegistrationService,
-    private readonly events: OperatorEvents | null,
-    private readonly logger: StructuredLogger,
-    private readonly flushMs: number = HEALTH_FLUSH_MS,
-  ) {}
+  private readonly store: { messages: MessageStore };
+  private readonly registrations: RegistrationService;
+  private readonly events: OperatorEvents | null;
+  private readonly logger: StructuredLogger;
+  private readonly flushMs: number;
+
+  constructor(options: EndpointHealthOptions) {
+    this.store = options.store;
+    this.registrations = options.registrations;
+    this.events = options.events;
+    this.logger = options.logger;
+    this.flushMs = options.flushMs ?? HEALTH_FLUSH_MS;
+  }
 
   /** Counts one attempt (called for every attempt: no I/O, no allocation after the first of a registration). */
   record(registration: Registration, ok: boolean, at: number): void {

@@ -317,7 +317,13 @@ export class RegistrationService {
     if (!current || this.cipher.decrypt(current.signingSecretEnc) === secret) return;
     const now = this.clock();
     this.writes++;
-    await this.store.registrations.rotateSecret(accountName, serviceName, this.cipher.encrypt(secret), now, now);
+    await this.store.registrations.rotateSecret({
+      accountName,
+      serviceName,
+      signingSecretEnc: this.cipher.encrypt(secret),
+      previousExpiresAt: now,
+      now,
+    });
     this.cache.delete(accountName);
   }
 
@@ -325,13 +331,13 @@ export class RegistrationService {
   async rotateSecret(accountName: string, serviceName: string): Promise<Registration | null> {
     const now = this.clock();
     this.writes++;
-    const row = await this.store.registrations.rotateSecret(
+    const row = await this.store.registrations.rotateSecret({
       accountName,
       serviceName,
-      this.cipher.encrypt(newSigningSecret()),
-      now + ROTATION_GRACE_MS,
+      signingSecretEnc: this.cipher.encrypt(newSigningSecret()),
+      previousExpiresAt: now + ROTATION_GRACE_MS,
       now,
-    );
+    });
     this.cache.delete(accountName);
     return row ? this.decode(row) : null;
   }

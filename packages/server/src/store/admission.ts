@@ -68,18 +68,22 @@ export function headIsOpen(head: HeadState | undefined): boolean {
   return head !== undefined && (head.status === 'pending' || head.status === 'delivering');
 }
 
-/**
- * The plan for one registration. For FIFO, `head` is the state of `fifoHead` (undefined when there
- * is none) and `firstHeld` the oldest held message; otherwise `ready` lists held messages that are
- * ready, oldest first (at most slotsThatFit of them).
- */
-export function admissionPlan(
-  r: HeldRegistration,
-  now: number,
-  horizonMs: number,
-  fifo: { head: HeadState | undefined; firstHeld: HeldMessage | undefined } | null,
-  ready: readonly string[],
-): AdmissionPlan {
+/** What the backend read for one registration's plan (`admissionPlan`). */
+export interface AdmissionInput {
+  registration: HeldRegistration;
+  now: number;
+  horizonMs: number;
+  /**
+   * For FIFO: `head` is the state of `fifoHead` (undefined when there is none) and `firstHeld` the
+   * oldest held message. Null otherwise.
+   */
+  fifo: { head: HeadState | undefined; firstHeld: HeldMessage | undefined } | null;
+  /** Without FIFO: held messages that are ready, oldest first (at most slotsThatFit of them). */
+  ready: readonly string[];
+}
+
+/** The plan for one registration. */
+export function admissionPlan({ registration: r, now, horizonMs, fifo, ready }: AdmissionInput): AdmissionPlan {
   const spacing = spacingOf(r);
   let slot = Math.max(now, r.rateNextAt ?? now);
   const plan: AdmissionPlan = { admit: [], rateNextAt: r.rateNextAt, fifoHead: r.fifoHead };

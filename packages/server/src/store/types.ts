@@ -115,6 +115,18 @@ export interface RegistrationKey {
   serviceName: string;
 }
 
+/** A registration's new signing secret, as `RegistrationStore.rotateSecret` stores it. */
+export interface SecretRotation {
+  accountName: string;
+  serviceName: string;
+  /** The new secret, encrypted. */
+  signingSecretEnc: string;
+  /** Until when the current secret, now the previous one, stays valid. */
+  previousExpiresAt: number;
+  /** The row's `updatedAt`. */
+  now: number;
+}
+
 export interface RegistrationStore {
   /** An account's registrations, by service name. */
   list(accountName: string): Promise<RegistrationRecord[]>;
@@ -150,13 +162,7 @@ export interface RegistrationStore {
    */
   removeAndCancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<boolean>;
   /** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
-  rotateSecret(
-    accountName: string,
-    serviceName: string,
-    signingSecretEnc: string,
-    previousExpiresAt: number,
-    now: number,
-  ): Promise<RegistrationRecord | null>;
+  rotateSecret(rotation: SecretRotation): Promise<RegistrationRecord | null>;
   /**
    * A value that differs from the last one returned whenever another connection (another process)
    * may have changed registrations since. Caches compare it to decide when to drop what they hold.
@@ -637,6 +643,11 @@ export interface AccessStore {
   countAttempt(key: string, now: number, windowMs: number): Promise<{ attempts: number; windowEndsAt: number }>;
   /** Gives one attempt back (it succeeded, or was never checked). */
   releaseAttempt(key: string, now: number): Promise<void>;
+  /**
+   * Appends an audit entry; resolves once it is committed. The entries appended in one turn of the
+   * event loop are committed together (one transaction, one statement on PostgreSQL); an entry that
+   * fails alone (a constraint) fails only its own caller.
+   */
   appendAudit(entry: AuditRecord): Promise<void>;
   /** Newest first; throws InvalidCursorError for a cursor it did not make. */
   listAudit(

@@ -1,3 +1,4 @@
+import { TurnGroups, type Waiting } from '../../common/turn-groups.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
   AUDIT_COLUMNS,
@@ -21,8 +22,56 @@ import type { Database } from './database.js';
 /** `$1`, `$2`, … */
 const pgPlaceholder = (_column: string, index: number) => `$${index + 1}`;
 
+/** The array type each audit column is sent as, for the grouped insert. */
+const AUDIT_ARRAY_TYPES: Record<(typeof AUDIT_COLUMNS)[number], string> = {
+  id: 'text[]',
+  at: 'bigint[]',
+  actor_kind: 'text[]',
+  actor_name: 'text[]',
+  address: 'text[]',
+  action: 'text[]',
+  method: 'text[]',
+  route: 'text[]',
+  account_name: 'text[]',
+  target: 'text[]',
+  summary: 'text[]',
+  status_code: 'integer[]',
+  outcome: 'text[]',
+  error_code: 'text[]',
+};
+
+/** Every audit entry of a group in one statement: one array parameter per column. */
+const APPEND_AUDIT_SQL = `INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')})
+  SELECT * FROM unnest(${AUDIT_COLUMNS.map((column, i) => `$${i + 1}::${AUDIT_ARRAY_TYPES[column]}`).join(', ')})`;
+
+/** Grouped key lookups in flight at once; lookups asked meanwhile wait for the next group. */
+const KEY_LOOKUPS_IN_FLIGHT = 2;
+
+/** Grouped audit inserts in flight at once; entries appended meanwhile wait for the next group. */
+const AUDIT_INSERTS_IN_FLIGHT = 2;
+
 /** API keys, portal links and sessions, shared attempt counters and the audit log on PostgreSQL. */
 export class PostgresAccessStore implements AccessStore {
+  /** Audit entries of one event-loop turn, inserted by one statement. */
+  private readonly auditGroups = new TurnGroups<AuditRecord, void>(
+    async (group) => this.insertAudit(group),
+    AUDIT_INSERTS_IN_FLIGHT,
+  );
+
+  /** The key lookups of one event-loop turn (concurrent requests with API keys), answered by one query. */
+  private readonly keyLookups = new TurnGroups<string, ApiKeyRecord | null>(async (group) => {
+    const result = await this.db.query<KeyRow>({
+      name: 'access_keys_by_hash',
+      text: 'SELECT * FROM api_keys WHERE key_hash = ANY($1::text[])',
+      values: [[...new Set(group.map((entry) => entry.input))]],
+    });
+    const found = new Map(result.rows.map((row) => [row.key_hash, row]));
+    for (const entry of group) {
+      const row = found.get(entry.input);
+      entry.resolve(row ? toKey(row) : null);
+    }
+  }, KEY_LOOKUPS_IN_FLIGHT);
+
   constructor(private readonly db: Database) {}
 
   async insertKey(key: ApiKeyRecord): Promise<void> {
@@ -38,13 +87,8 @@ export class PostgresAccessStore implements AccessStore {
     return result.rows.map(toKey);
   }
 
-  async getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const result = await this.db.query<KeyRow>({
-      name: 'access_key_by_hash',
-      text: 'SELECT * FROM api_keys WHERE key_hash = $1',
-      values: [keyHash],
-    });
-    return result.rows[0] ? toKey(result.rows[0]) : null;
+  getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    return this.keyLookups.add(keyHash);
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKeyRecord | null> {
@@ -133,13 +177,23 @@ export class PostgresAccessStore implements AccessStore {
     );
   }
 
-  async appendAudit(entry: AuditRecord): Promise<void> {
-    const row = auditRow(entry);
-    await this.db.query({
-      name: 'access_append_audit',
-      text: insertSql('audit_log', AUDIT_COLUMNS, pgPlaceholder),
-      values: AUDIT_COLUMNS.map((column) => row[column]),
-    });
+  appendAudit(entry: AuditRecord): Promise<void> {
+    return this.auditGroups.add(entry);
+  }
+
+  private async insertAudit(group: Waiting<AuditRecord, void>[]): Promise<void> {
+    const rows = group.map((entry) => auditRow(entry.input));
+    const values = AUDIT_COLUMNS.map((column) => rows.map((row) => row[column]));
+    try {
+      await this.db.query({ name: 'access_append_audit', text: APPEND_AUDIT_SQL, values });
+      for (const entry of group) entry.resolve();
+    } catch (error) {
+      // A failing database fails them all alike; a bad entry (a data or constraint error, SQLSTATE
+      // class 22 or 23) must not fail the others: each again on its own.
+      const code = String((error as { code?: unknown }).code ?? '');
+      if (group.length === 1 || !(code.startsWith('22') || code.startsWith('23'))) throw error;
+      await Promise.all(group.map((entry) => this.insertAudit([entry]).catch((single) => entry.reject(single))));
+    }
   }
 
   async listAudit(

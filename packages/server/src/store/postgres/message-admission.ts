@@ -7,6 +7,7 @@ import {
   headIsOpen,
   slotsThatFit,
 } from '../admission.js';
+import type { RegistrationKey } from '../types.js';
 import type { Database, Queryable } from './database.js';
 
 /**
@@ -23,7 +24,9 @@ export async function admitHeldMessages(db: Database, now: number, horizonMs: nu
   });
   let admitted = 0;
   for (const { account_name, service_name } of held.rows) {
-    admitted += await db.transaction((client) => admitFor(client, account_name, service_name, now, horizonMs));
+    admitted += await db.transaction((client) =>
+      admitFor(client, { accountName: account_name, serviceName: service_name }, now, horizonMs),
+    );
   }
   return admitted;
 }
@@ -32,8 +35,7 @@ const num = (value: string | number | null) => (value === null ? null : Number(v
 
 async function admitFor(
   client: Queryable,
-  accountName: string,
-  serviceName: string,
+  { accountName, serviceName }: RegistrationKey,
   now: number,
   horizonMs: number,
 ): Promise<number> {
@@ -111,7 +113,7 @@ async function admitFor(
       ready = rows.rows.map((x) => x.id);
     }
   }
-  const plan = admissionPlan(r, now, horizonMs, fifo, ready);
+  const plan = admissionPlan({ registration: r, now, horizonMs, fifo, ready });
   let admitted = 0;
   if (plan.admit.length > 0) {
     const result = await client.query({
@@ -138,8 +140,7 @@ async function admitFor(
 /** A disabled registration's pending messages (held ones too) fail; those in flight keep their attempt. */
 export async function failPendingMessages(
   db: Pick<Database, 'query'>,
-  accountName: string,
-  serviceName: string,
+  { accountName, serviceName }: RegistrationKey,
   reason: string,
   now: number,
 ): Promise<number> {

@@ -27,6 +27,7 @@ import {
   type MessageTarget,
   type OpenMessageStats,
   type PurgeCutoffs,
+  type RegistrationKey,
 } from '../types.js';
 import { classify, type Database, type Queryable, UNBOUNDED } from './database.js';
 import { admitHeldMessages, failPendingMessages, releaseHeldMessages } from './message-admission.js';
@@ -601,7 +602,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   failPending(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    return failPendingMessages(this.db, accountName, serviceName, reason, now);
+    return failPendingMessages(this.db, { accountName, serviceName }, reason, now);
   }
 
   releaseHeld(accountName: string, serviceName: string, now: number): Promise<number> {
@@ -609,7 +610,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async cancelOpen(accountName: string, serviceName: string, reason: string, now: number): Promise<number> {
-    return cancelOpenMessages(this.db, accountName, serviceName, reason, now);
+    return cancelOpenMessages(this.db, { accountName, serviceName }, reason, now);
   }
 
   async targetsOf(ids: string[]): Promise<MessageTarget[]> {
@@ -708,10 +709,10 @@ export class PostgresMessageStore implements MessageStore {
       await client.query('SET statement_timeout = 0');
       try {
         for (const partition of expired) {
-          await this.moveSurvivors(client, partition.name, partition, cutoffs, newest);
+          await this.moveSurvivors(client, partition, cutoffs, newest);
           if (!(await detach(client, 'messages', partition.name))) continue;
           // Rows that became survivors between the move and the detach (a replay) go back in.
-          await this.moveSurvivors(client, partition.name, partition, cutoffs, newest);
+          await this.moveSurvivors(client, partition, cutoffs, newest);
           dropped += await rowEstimate(client, partition.name);
           await client.query(`DROP TABLE ${quoteIdent(partition.name)}`);
         }
@@ -737,18 +738,18 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   /**
-   * Moves the rows of `source` (a partition of messages, attached or just detached) that must outlive
+   * Moves the rows of the partition `range` (of messages, attached or just detached) that must outlive
    * it: an open message to the partition of now, an ended one to the partition that is dropped when
    * its own retention ends (its last change plus the difference between the newest cutoff and its
    * status's). Their attempts and queue rows follow. Partitions missing for those times are made.
    */
   private async moveSurvivors(
     client: Queryable,
-    source: string,
     range: PartitionRange,
     cutoffs: PurgeCutoffs,
     newest: number,
   ): Promise<number> {
+    const source = range.name;
     // An open message goes to the partition of now, which is never one that expires here.
     const now = Math.max(this.clock(), newest);
     const survivor = `(h.status = 'pending' OR (h.status = 'delivered' AND h.updated_at >= $2)
@@ -865,8 +866,7 @@ async function notify(client: Queryable): Promise<void> {
  */
 export async function cancelOpenMessages(
   db: Pick<Database, 'query'>,
-  accountName: string,
-  serviceName: string,
+  { accountName, serviceName }: RegistrationKey,
   reason: string,
   now: number,
 ): Promise<number> {

@@ -14,6 +14,7 @@ import type {
   RegistrationKey,
   RegistrationRecord,
   RegistrationStore,
+  SecretRotation,
 } from '../types.js';
 import type { Database } from './database.js';
 import { cancelOpenMessages } from './messages.js';
@@ -231,18 +232,18 @@ export class PostgresRegistrationStore implements RegistrationStore {
         values: [accountName, serviceName],
       });
       if ((removed.rowCount ?? 0) === 0) return false;
-      await cancelOpenMessages(client, accountName, serviceName, reason, now);
+      await cancelOpenMessages(client, { accountName, serviceName }, reason, now);
       return true;
     });
   }
 
-  async rotateSecret(
-    accountName: string,
-    serviceName: string,
-    signingSecretEnc: string,
-    previousExpiresAt: number,
-    now: number,
-  ): Promise<RegistrationRecord | null> {
+  async rotateSecret({
+    accountName,
+    serviceName,
+    signingSecretEnc,
+    previousExpiresAt,
+    now,
+  }: SecretRotation): Promise<RegistrationRecord | null> {
     const result = await this.db.query<RegistrationRow>({
       name: 'registrations_rotate',
       text: `UPDATE registrations SET previous_secret_enc = signing_secret_enc, signing_secret_enc = $3,

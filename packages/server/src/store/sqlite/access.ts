@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { TurnGroups } from '../../common/turn-groups.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
   AUDIT_COLUMNS,
@@ -17,6 +18,7 @@ import {
   toSession,
 } from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
+import { turnCommit } from './turn-commit.js';
 
 /** `@column`, bound from the row object. */
 const namedPlaceholder = (column: string) => `@${column}`;
@@ -39,6 +41,13 @@ export class SqliteAccessStore implements AccessStore {
     releaseAttempt: Statement<[{ key: string; now: number }]>;
     appendAudit: Statement<[Omit<AuditRow, 'seq'>]>;
   };
+  /**
+   * The key lookups of one event-loop turn (concurrent requests with API keys) in one read transaction:
+   * a statement of its own would take and give back SQLite's read lock for each request.
+   */
+  private readonly keyLookups: TurnGroups<string, ApiKeyRecord | null>;
+  /** Audit entries of one event-loop turn, committed in one transaction. */
+  private readonly appendAuditInTurn: (entry: AuditRecord) => Promise<void>;
 
   constructor(private readonly db: Database) {
     this.statements = {
@@ -73,6 +82,19 @@ export class SqliteAccessStore implements AccessStore {
       ),
       appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
+    const readKeys = db.transaction((hashes: string[]) =>
+      hashes.map((hash) => {
+        const row = this.statements.keyByHash.get(hash);
+        return row ? toKey(row) : null;
+      }),
+    ).deferred;
+    this.keyLookups = new TurnGroups(async (group) => {
+      const keys = readKeys(group.map((entry) => entry.input));
+      for (const [i, entry] of group.entries()) entry.resolve(keys[i]);
+    }, 1);
+    this.appendAuditInTurn = turnCommit(db, (entry: AuditRecord) => {
+      this.statements.appendAudit.run(auditRow(entry));
+    });
   }
 
   async insertKey(key: ApiKeyRecord): Promise<void> {
@@ -83,9 +105,8 @@ export class SqliteAccessStore implements AccessStore {
     return this.statements.listKeys.all().map(toKey);
   }
 
-  async getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const row = this.statements.keyByHash.get(keyHash);
-    return row ? toKey(row) : null;
+  getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    return this.keyLookups.add(keyHash);
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKeyRecord | null> {
@@ -139,8 +160,8 @@ export class SqliteAccessStore implements AccessStore {
     this.statements.releaseAttempt.run({ key, now });
   }
 
-  async appendAudit(entry: AuditRecord): Promise<void> {
-    this.statements.appendAudit.run(auditRow(entry));
+  appendAudit(entry: AuditRecord): Promise<void> {
+    return this.appendAuditInTurn(entry);
   }
 
   async listAudit(

@@ -112,7 +112,7 @@ export class SqliteMessageAdmission {
           const fit = slotsThatFit(r, now, horizonMs);
           if (fit > 0) ready = this.readyHeld.all(r.accountName, r.serviceName, now, fit) as string[];
         }
-        const plan = admissionPlan(r, now, horizonMs, fifo, ready);
+        const plan = admissionPlan({ registration: r, now, horizonMs, fifo, ready });
         for (const { id, at } of plan.admit) admitted += this.admitOne.run(at, id).changes;
         if (plan.rateNextAt !== r.rateNextAt || plan.fifoHead !== r.fifoHead) {
           this.saveAdmission.run(plan.rateNextAt, plan.fifoHead, r.accountName, r.serviceName);

@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { TurnGroups } from '../../common/turn-groups.js';
 import {
   controlsRow,
   healthRow,
@@ -15,8 +16,10 @@ import type {
   RegistrationKey,
   RegistrationRecord,
   RegistrationStore,
+  SecretRotation,
 } from '../types.js';
 import { writeTransaction } from './transaction.js';
+import { turnCommit } from './turn-commit.js';
 
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
 export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
@@ -55,6 +58,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
+  /**
+   * The gate reads of one event-loop turn (concurrent publishes) in one read transaction: a statement
+   * of its own would take and give back SQLite's read lock for each publish.
+   */
+  private readonly gateGroups: TurnGroups<RegistrationKey[], (RegistrationGate | null)[]>;
+  /** Registrations replaced in one event-loop turn (concurrent register calls), committed together. */
+  private readonly updateInTurn: (fields: RegistrationFields) => Promise<boolean>;
   private readonly removeCancellingOpen: (
     accountName: string,
     serviceName: string,
@@ -118,6 +128,21 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
+    const readGates = db.transaction((groups: RegistrationKey[][]) =>
+      groups.map((keys) =>
+        keys.map((k) => {
+          const row = this.statements.gate.get(k.accountName, k.serviceName);
+          return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
+        }),
+      ),
+    ).deferred;
+    this.gateGroups = new TurnGroups(async (group) => {
+      const results = readGates(group.map((entry) => entry.input));
+      for (const [i, entry] of group.entries()) entry.resolve(results[i]);
+    }, 1);
+    this.updateInTurn = turnCommit(db, (fields: RegistrationFields) => {
+      return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
+    });
     this.removeCancellingOpen = writeTransaction(db, (accountName, serviceName, reason, now) => {
       if (this.statements.remove.run(accountName, serviceName).changes === 0) return false;
       cancelOpen(accountName, serviceName, reason, now);
@@ -142,11 +167,9 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return keys.map((k) => this.statements.exists.get(k.accountName, k.serviceName) !== undefined);
   }
 
-  async gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
-    return keys.map((k) => {
-      const row = this.statements.gate.get(k.accountName, k.serviceName);
-      return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
-    });
+  gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.gateGroups.add(keys);
   }
 
   async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {
@@ -162,8 +185,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return this.statements.anyHeld.get() === 1;
   }
 
-  async update(fields: RegistrationFields): Promise<boolean> {
-    return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
+  update(fields: RegistrationFields): Promise<boolean> {
+    return this.updateInTurn(fields);
   }
 
   async insert(fields: RegistrationFields & { signingSecretEnc: string }): Promise<RegistrationRecord> {
@@ -180,13 +203,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return this.removeCancellingOpen(accountName, serviceName, reason, now);
   }
 
-  async rotateSecret(
-    accountName: string,
-    serviceName: string,
-    signingSecretEnc: string,
-    previousExpiresAt: number,
-    now: number,
-  ): Promise<RegistrationRecord | null> {
+  async rotateSecret({
+    accountName,
+    serviceName,
+    signingSecretEnc,
+    previousExpiresAt,
+    now,
+  }: SecretRotation): Promise<RegistrationRecord | null> {
     const row = this.statements.rotate.get(signingSecretEnc, previousExpiresAt, now, accountName, serviceName);
     return row ? toRegistration(row) : null;
   }
