@@ -220,8 +220,16 @@ async function measure(
   return { rate: delivered.rate, handedBack, idleSlices: shape.idleSlices };
 }
 
-/** Publish → listener of single messages through an api process, delivered by a worker process. */
-async function idleLatency(ctx: BenchContext, postgres: BenchPostgres, listener: Listener): Promise<number> {
+/**
+ * Publish → listener of single messages through an api process, delivered by a worker process
+ * (`samples` of them, idle between); returns the p50. bench/pg-idle.ts runs it alone.
+ */
+export async function idleLatency(
+  ctx: BenchContext,
+  postgres: BenchPostgres,
+  listener: Listener,
+  samples = ctx.quick ? 20 : 50,
+): Promise<number> {
   const db = await postgres.createDatabase('ccb_idle');
   const dir = folder();
   const api = await startCcb('pg-api', { role: 'api' }, { dir, db });
@@ -230,7 +238,6 @@ async function idleLatency(ctx: BenchContext, postgres: BenchPostgres, listener:
   try {
     await client.register(await client.login(), { name: 'CarrierService', url: listenerUrl(listener) });
     await listener.call('reset', { latency: true });
-    const samples = ctx.quick ? 20 : 50;
     for (let i = 0; i < samples; i++) {
       await client.publish({
         accountName: ACCOUNT,

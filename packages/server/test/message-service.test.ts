@@ -349,5 +349,75 @@ for (const backend of await testDatabaseBackends()) {
       );
       assert.equal((await store.messages.get(published.id))?.message.status, 'delivering');
     });
+
+    it('claims while the registrations change mark is read, not after it', async () => {
+      // A worker whose mark is stale (its clock moved past the staleness bound): the read of the mark
+      // is held until the claim starts, or 2 s at most; awaited before the claim, it would end first.
+      let clock = T0;
+      const events: string[] = [];
+      let claimStarted = () => {};
+      const started = new Promise<void>((resolve) => {
+        claimStarted = resolve;
+      });
+      const registrationsStore = Object.create(backendStore.registrations);
+      registrationsStore.changeMark = async () => {
+        events.push('mark read');
+        await Promise.race([started, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+        events.push('mark answered');
+        return backendStore.registrations.changeMark();
+      };
+      const messagesStore = Object.create(backendStore.messages);
+      messagesStore.claim = (...args: Parameters<Store['messages']['claim']>) => {
+        events.push('claim');
+        claimStarted();
+        return backendStore.messages.claim(...args);
+      };
+      const spied: Store = Object.create(backendStore);
+      Object.assign(spied, { registrations: registrationsStore, messages: messagesStore });
+      const registrations = new RegistrationService(spied, new FieldCipher(key), () => clock);
+      const worker = new MessageService(spied, registrations);
+      const [published] = await store.messages.publish([message()], T0);
+      clock += 60_000;
+      events.length = 0;
+      const claimed = await worker.claimDue(T0, 10, LEASE);
+      assert.deepEqual(
+        claimed.map((c) => c.message.id),
+        [published.id],
+      );
+      assert.deepEqual(events, ['mark read', 'claim', 'mark answered']);
+    });
+
+    it('claims held messages admitted in the same call, and hands the claim back when admission fails', async () => {
+      await store.registrations.updateSettings(ACCOUNT, 'CarrierService', { ordering: 'fifo' });
+      const [first] = await store.messages.publish([message()], T0);
+      const claimed = await store.messages.claimDue(T0, 10, LEASE);
+      assert.deepEqual(
+        claimed.map((c) => c.message.id),
+        [first.id],
+        'the FIFO head is admitted and claimed by one call',
+      );
+      // A message due to a plain claim beside a failing admission: claimed, then handed back at once.
+      await store.registrations.updateSettings(ACCOUNT, 'CarrierService', { ordering: 'none' });
+      const [plain] = await store.messages.publish([message()], T0 + 1);
+      await store.registrations.updateSettings(ACCOUNT, 'CarrierService', { ordering: 'fifo' });
+      // Through a view of the store whose admission fails (a store's own methods may be bound).
+      let failed = 0;
+      const failing = Object.create(backendStore.messages);
+      failing.admitHeld = async () => {
+        failed++;
+        throw new Error('admission failed');
+      };
+      const spied: Store = Object.create(backendStore);
+      Object.assign(spied, { messages: failing });
+      const worker = new MessageService(spied, store.registrations);
+      await assert.rejects(worker.claimDue(T0 + 2, 10, LEASE), /admission failed/);
+      assert.equal(failed, 1, 'admission ran (and failed) after the claim');
+      const again = await backendStore.messages.claim(T0 + 2, 10, LEASE);
+      assert.deepEqual(
+        again.map((m) => m.id),
+        [plain.id],
+        'the message claimed before the failure was handed back, not left leased',
+      );
+    });
   });
 }

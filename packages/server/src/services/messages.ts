@@ -366,9 +366,30 @@ export class MessageService implements DeliveryQueue {
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
     if (limit <= 0) return [];
-    // Held messages (FIFO, rate limits) are made due first; nothing is asked while no registration holds any.
-    if (await this.registrations.anyHeld()) await this.store.messages.admitHeld(now, ADMISSION_HORIZON_MS);
-    const messages = await this.store.messages.claim(now, limit, leaseMs);
+    // Whether some registration holds its messages (FIFO, rate limits) may first need the
+    // registrations' change mark read: that read runs beside the claim, not before it (an idle
+    // worker woken by a publish waits for one round trip, not two). A held message is never due to a
+    // claim until admitted, so what admission makes due is claimed right after it, in this call;
+    // nothing is asked while no registration holds any.
+    const held = this.registrations.anyHeld();
+    held.catch(() => {});
+    let messages = await this.store.messages.claim(now, limit, leaseMs);
+    try {
+      if ((await held) && (await this.store.messages.admitHeld(now, ADMISSION_HORIZON_MS)) > 0) {
+        if (messages.length < limit) {
+          messages = messages.concat(await this.store.messages.claim(now, limit - messages.length, leaseMs));
+        }
+      }
+    } catch (error) {
+      // What was claimed goes back at once rather than waiting out its lease; the caller hears of the failure.
+      await this.store.messages
+        .release(
+          messages.map((m) => m.id),
+          now,
+        )
+        .catch(() => {});
+      throw error;
+    }
     if (messages.length === 0) return [];
     const lookup = this.batchLookup();
     const claimed: ClaimedMessage[] = [];

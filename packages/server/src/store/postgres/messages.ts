@@ -44,7 +44,7 @@ export const PUBLISHED_CHANNEL = 'ccb_published';
 const MESSAGE_SELECT = `h.seq, h.id, h.account_name, h.service_name, h.payload,
   CASE WHEN q.message_id IS NULL THEN h.status WHEN q.leased THEN 'delivering' ELSE 'pending' END AS status,
   COALESCE(q.attempts, h.attempts) AS attempts, COALESCE(q.max_attempts, h.max_attempts) AS max_attempts,
-  CASE WHEN NOT q.leased AND q.due_at < ${HELD_DUE_BASE} THEN q.due_at END AS next_attempt_at, CASE WHEN q.leased THEN q.due_at END AS locked_until,
+  CASE WHEN NOT q.leased AND q.due_at < ${HELD_DUE_BASE} THEN q.due_at END AS next_attempt_at, CASE WHEN q.leased THEN COALESCE(q.lease_until, q.due_at) END AS locked_until,
   CASE WHEN q.message_id IS NULL THEN h.reason ELSE q.reason END AS reason,
   h.idempotency_key, h.created_at, COALESCE(q.updated_at, h.updated_at) AS updated_at, h.delivered_at`;
 /** Rows deleted per purge statement, so a large purge never holds many locks for long. */
@@ -102,11 +102,10 @@ const INSERT_MESSAGES = `m AS (
       CASE WHEN status IN (${OPEN_STATUSES_SQL}) THEN 'pending' ELSE status END, 0, reason, now
     FROM ok ORDER BY n
   ), queued AS (
-    INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, attempts, max_attempts, reason,
-      updated_at)
-    SELECT id, now, account_name, service_name,
-      CASE WHEN status = 'delivering' THEN locked_until ELSE COALESCE(next_attempt_at, now) END,
-      status = 'delivering', 0, max_attempts, reason, now
+    INSERT INTO queue (message_id, part_at, account_name, service_name, due_at, leased, lease_until, attempts,
+      max_attempts, reason, updated_at)
+    SELECT id, now, account_name, service_name, CASE WHEN status = 'delivering' THEN now ELSE COALESCE(next_attempt_at, now) END,
+      status = 'delivering', CASE WHEN status = 'delivering' THEN locked_until END, 0, max_attempts, reason, now
     FROM ok WHERE status IN (${OPEN_STATUSES_SQL})
   )`;
 
@@ -308,20 +307,26 @@ export class PostgresMessageStore implements MessageStore {
 
   async claim(now: number, limit: number, leaseMs: number): Promise<CallbackMessage[]> {
     if (limit <= 0) return [];
-    // One index (due_at) holds what is due and the leases that ran out (a worker died); rows locked
-    // by another claim are skipped. Only the queue row is written; the payload is read from history.
+    // One index (due_at) holds what is due and, at its head, what is leased (a lease leaves due_at
+    // alone); a lease that ran out (a worker died) is taken again, rows locked by another claim are
+    // skipped. Only the queue row is written, and none of its indexed columns: the new version stays
+    // on its page with no index entry (HOT). The payload is read from history, one index lookup per
+    // claimed row (LATERAL … LIMIT 1: as a plain join, the planner may hash the whole history
+    // partition, a read that grows with the history until statistics catch up).
     const result = await this.db.queryRelaxed<MessageRow>({
       name: 'messages_claim',
       text: `WITH picked AS (
-               SELECT message_id, due_at FROM queue WHERE due_at <= $1
+               SELECT message_id, due_at FROM queue
+               WHERE due_at <= $1 AND (NOT leased OR COALESCE(lease_until, due_at) <= $1)
                ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED
              ), q AS (
-               UPDATE queue q SET due_at = $2, leased = true, updated_at = $1
+               UPDATE queue q SET leased = true, lease_until = $2, updated_at = $1
                FROM picked WHERE q.message_id = picked.message_id
                RETURNING q.*, picked.due_at AS was_due
              )
              SELECT ${MESSAGE_SELECT}
-             FROM q JOIN messages h ON h.id = q.message_id AND h.part_at = q.part_at
+             FROM q CROSS JOIN LATERAL (
+               SELECT * FROM messages h WHERE h.id = q.message_id AND h.part_at = q.part_at LIMIT 1) h
              ORDER BY q.was_due, h.seq`,
       values: [now, now + leaseMs, limit],
     });
@@ -349,8 +354,8 @@ export class PostgresMessageStore implements MessageStore {
     // Messages still queued: a leased one that ends leaves the queue and its history row is written
     // once; a leased one retried is pending again; one no longer leased (re-queued meanwhile) only
     // counts the attempt. The attempts are recorded with the history row's partition.
-    const result = await this.db.queryRelaxed<{ orphans: string[] }>({
-      name: 'messages_update',
+    const statement = (upsert: boolean) => ({
+      name: upsert ? 'messages_update_upsert' : 'messages_update',
       text: `WITH c AS (
                SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
                  AS c(id, attempt_number, status, next_attempt_at, reason, delivered_at)
@@ -363,7 +368,7 @@ export class PostgresMessageStore implements MessageStore {
                UPDATE queue q SET attempts = GREATEST(q.attempts, c.attempt_number),
                  due_at = CASE WHEN q.leased THEN COALESCE(c.next_attempt_at, $7) ELSE q.due_at END,
                  reason = CASE WHEN q.leased THEN c.reason ELSE q.reason END,
-                 leased = false, updated_at = CASE WHEN q.leased THEN $7 ELSE q.updated_at END
+                 leased = false, lease_until = NULL, updated_at = CASE WHEN q.leased THEN $7 ELSE q.updated_at END
                FROM c WHERE q.message_id = c.id AND NOT (q.leased AND c.status <> 'pending')
                RETURNING q.message_id, q.part_at
              ), written AS (
@@ -379,9 +384,7 @@ export class PostgresMessageStore implements MessageStore {
                  $13::float8[], $14::text[], $15::text[], $16::text[])
                  AS a(message_id, attempt_number, started_at, url, status_code, latency_ms, error, response_excerpt, error_kind)
                JOIN found ON found.message_id = a.message_id
-               ON CONFLICT (message_id, attempt_number, part_at) DO UPDATE SET started_at = excluded.started_at,
-                 url = excluded.url, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
-                 error = excluded.error, response_excerpt = excluded.response_excerpt, error_kind = excluded.error_kind
+               ${upsert ? ATTEMPT_UPSERT : ''}
              )
              SELECT ARRAY(SELECT id FROM c WHERE id NOT IN (SELECT message_id FROM found)) AS orphans`,
       values: [
@@ -396,6 +399,16 @@ export class PostgresMessageStore implements MessageStore {
         ...attemptValues,
       ],
     });
+    // A plain insert of the attempts: ON CONFLICT would make each a speculative insertion, which
+    // logs a confirmation record per row (48 WAL bytes). An attempt recorded before (its outcome
+    // written twice) fails the statement, which changed nothing: it runs again replacing that row.
+    let result: { rows: { orphans: string[] }[] };
+    try {
+      result = await this.db.queryRelaxed<{ orphans: string[] }>(statement(false));
+    } catch (error) {
+      if (!isAttemptRecorded(error)) throw error;
+      result = await this.db.queryRelaxed<{ orphans: string[] }>(statement(true));
+    }
     const orphans = new Set(result.rows[0].orphans);
     if (orphans.size === 0) return;
     // Messages that ended meanwhile (cancelled by a deregistration while their attempt was in
@@ -439,7 +452,7 @@ export class PostgresMessageStore implements MessageStore {
     await this.db.queryRelaxed({
       name: 'messages_release',
       text: `WITH released AS (
-               UPDATE queue SET leased = false, due_at = $2
+               UPDATE queue SET leased = false, lease_until = NULL, due_at = $2
                WHERE message_id = ANY($1::text[]) AND leased RETURNING 1
              )
              SELECT pg_notify('${PUBLISHED_CHANNEL}', '') FROM (SELECT 1 FROM released LIMIT 1) r
@@ -452,19 +465,27 @@ export class PostgresMessageStore implements MessageStore {
     if (leases.length === 0) return [];
     const result = await this.db.queryRelaxed<{ message_id: string }>({
       name: 'messages_renew',
-      text: `UPDATE queue q SET due_at = $3
+      text: `UPDATE queue q SET lease_until = $3
              FROM unnest($1::text[], $2::bigint[]) AS l(id, held)
-             WHERE q.message_id = l.id AND q.leased AND q.due_at = l.held AND q.due_at > $4
+             WHERE q.message_id = l.id AND q.leased AND COALESCE(q.lease_until, q.due_at) = l.held
+               AND COALESCE(q.lease_until, q.due_at) > $4
              RETURNING q.message_id`,
       values: [leases.map((l) => l.id), leases.map((l) => l.lockedUntil), lockedUntil, now],
     });
     return result.rows.map((row) => row.message_id);
   }
 
+  /**
+   * The earliest pending due time (the head of queue_due past the leased rows there) or lease end,
+   * whichever comes first. Only the leased rows due before that pending head are read: a lease ends
+   * after its row's due time, so one due later cannot end earlier than the head.
+   */
   async nextDueAt(): Promise<number | null> {
     const result = await this.db.query<{ due: number | null }>({
       name: 'messages_next_due',
-      text: 'SELECT min(due_at) AS due FROM queue',
+      text: `WITH pending AS (SELECT due_at AS at FROM queue WHERE NOT leased ORDER BY due_at LIMIT 1)
+             SELECT LEAST((SELECT at FROM pending), (SELECT min(COALESCE(lease_until, due_at)) FROM queue
+               WHERE leased AND due_at < COALESCE((SELECT at FROM pending), ${Number.MAX_SAFE_INTEGER}))) AS due`,
     });
     return result.rows[0].due;
   }
@@ -770,6 +791,17 @@ export class PostgresMessageStore implements MessageStore {
     });
     return result.rows[0].n;
   }
+}
+
+/** What an attempt recorded again replaces of the row recorded before. */
+const ATTEMPT_UPSERT = `ON CONFLICT (message_id, attempt_number, part_at) DO UPDATE SET started_at = excluded.started_at,
+  url = excluded.url, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
+  error = excluded.error, response_excerpt = excluded.response_excerpt, error_kind = excluded.error_kind`;
+
+/** A unique violation of an attempts partition's primary key: that attempt was recorded before. */
+function isAttemptRecorded(error: unknown): boolean {
+  const { code, table } = error as { code?: string; table?: string };
+  return code === '23505' && typeof table === 'string' && table.startsWith('attempts');
 }
 
 /** Held by the instance detaching and dropping partitions (any fixed number). */
