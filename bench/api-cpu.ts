@@ -7,7 +7,7 @@
  * and how busy the server was (CPU seconds per wall second): well under 1 while the load generator
  * keeps 50 requests in flight means the request waits for something other than the CPU.
  */
-import { ACCOUNT, ADMIN_TOKEN, CcbClient } from './lib/ccb-client.js';
+import { ACCOUNT, ADMIN_TOKEN, CcbClient, registerApiListeners } from './lib/ccb-client.js';
 import { load } from './lib/load.js';
 import { carrierPayload } from './lib/payload.js';
 import { cpuSeconds, loadAverage } from './lib/proc.js';
@@ -27,13 +27,7 @@ export async function runApiCpu(options: { rounds: number; seconds: number; only
   try {
     const client = new CcbClient(server.address);
     const session = await client.login();
-    await client.register(session, { name: 'CarrierService', url: 'http://127.0.0.1:9001/x' });
-    await client.register(session, {
-      name: 'DeviceUsage',
-      url: 'http://127.0.0.1:9003/usage',
-      username: 'acme-prod',
-      password: 'k9Vd2mQ7tR4zX8pL1sN6',
-    });
+    await registerApiListeners(client, session);
     await client.close();
     const listPath = `/api/m2m/v1/callbacks/${ACCOUNT}`;
     const operations: Operation[] = [

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACCOUNT, CcbClient } from './lib/ccb-client.js';
+import { ACCOUNT, CcbClient, registerApiListeners } from './lib/ccb-client.js';
 import type { BenchContext } from './lib/context.js';
 import { startChild } from './lib/ipc.js';
 import { type LoadOptions, type LoadResult, load } from './lib/load.js';
@@ -34,13 +34,7 @@ export async function runApi(ctx: BenchContext): Promise<ApiResult> {
   try {
     const client = new CcbClient(ours.address);
     const session = await client.login();
-    await client.register(session, { name: 'CarrierService', url: 'http://127.0.0.1:9001/x' });
-    await client.register(session, {
-      name: 'DeviceUsage',
-      url: 'http://127.0.0.1:9003/usage',
-      username: 'acme-prod',
-      password: 'k9Vd2mQ7tR4zX8pL1sN6',
-    });
+    await registerApiListeners(client, session);
     const listJson = await client.list(session);
     await client.close();
     ctx.log(`  our server at ${ours.address}; the list response is ${JSON.stringify(listJson).length} bytes`);

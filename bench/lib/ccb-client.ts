@@ -98,6 +98,20 @@ function admin() {
 }
 
 /**
+ * The two registrations the API benchmarks list and replace: one plain, one with the platform's basic
+ * authentication (so a list answers both shapes).
+ */
+export async function registerApiListeners(client: CcbClient, session: Session): Promise<void> {
+  await client.register(session, { name: 'CarrierService', url: 'http://127.0.0.1:9001/x' });
+  await client.register(session, {
+    name: 'DeviceUsage',
+    url: 'http://127.0.0.1:9003/usage',
+    username: 'acme-prod',
+    password: 'k9Vd2mQ7tR4zX8pL1sN6',
+  });
+}
+
+/**
  * Publishes `count` messages in batches of up to 1,000 (`make(i)` builds message i), keeping
  * `parallel` batch requests in flight.
  */
