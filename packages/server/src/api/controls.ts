@@ -14,6 +14,7 @@ import { OPERATOR_ACCOUNT, OPERATOR_SERVICE } from '../services/operator-events.
 import type { RegistrationWithHealth } from '../services/registrations.js';
 import type { RegistrationHealth } from '../store/types.js';
 import { ErrorCodes, errorBodySchema, HttpError } from './errors.js';
+import { registrationSummary } from './registrations.js';
 import { accountName } from './schemas.js';
 
 /** Admin requests are refused, not trimmed, when they carry a field the route does not know. */
@@ -148,16 +149,7 @@ export function healthView(health: RegistrationHealth): HealthView {
 }
 
 function registrationView(r: RegistrationWithHealth): RegistrationHealthView {
-  return {
-    accountName: r.accountName,
-    serviceName: r.serviceName,
-    url: r.url,
-    credentialsSet: r.username !== null || r.password !== null,
-    createdAt: new Date(r.createdAt).toISOString(),
-    updatedAt: new Date(r.updatedAt).toISOString(),
-    settings: toSettings(r.controls),
-    health: healthView(r.health),
-  };
+  return { ...registrationSummary(r), settings: toSettings(r.controls), health: healthView(r.health) };
 }
 
 /**

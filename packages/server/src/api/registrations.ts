@@ -45,7 +45,7 @@ const ListQuery = Type.Object(
  * `GET /admin/v1/registrations`: every account's registrations without their secrets, for operators
  * (the dashboard's accounts page). The platform API lists one account at a time and only for its users.
  */
-function summary(r: Registration): Static<typeof RegistrationSummary> {
+export function registrationSummary(r: Registration): Static<typeof RegistrationSummary> {
   return {
     accountName: r.accountName,
     serviceName: r.serviceName,
@@ -97,7 +97,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       const registrations = (
         accountName === undefined ? await ctx.registrations.listAll() : await ctx.registrations.list(accountName)
       ).filter((r) => limited === null || limited.has(r.accountName));
-      return { items: registrations.map(summary) };
+      return { items: registrations.map(registrationSummary) };
     },
   );
 
@@ -136,7 +136,7 @@ export const registrationsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }>
       const { url, username, password } = request.body;
       const problem = ctx.urlGuard.checkUrl(url);
       if (problem) throw new HttpError(ErrorCodes.url, problem);
-      return summary(
+      return registrationSummary(
         await ctx.registrations.change({ accountName: aname, serviceName: sname, url, username, password }),
       );
     },
