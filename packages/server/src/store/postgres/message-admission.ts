@@ -137,27 +137,6 @@ async function admitFor(
   return admitted;
 }
 
-/** A disabled registration's pending messages (held ones too) fail; those in flight keep their attempt. */
-export async function failPendingMessages(
-  db: Pick<Database, 'query'>,
-  { accountName, serviceName }: RegistrationKey,
-  reason: string,
-  now: number,
-): Promise<number> {
-  const result = await db.query<{ n: number }>(
-    `WITH gone AS (
-       DELETE FROM queue WHERE account_name = $1 AND service_name = $2 AND NOT leased
-       RETURNING message_id, part_at, attempts
-     ), written AS (
-       UPDATE messages h SET status = 'failed', reason = $3, updated_at = $4, attempts = gone.attempts
-       FROM gone WHERE h.id = gone.message_id AND h.part_at = gone.part_at
-     )
-     SELECT count(*)::int AS n FROM gone`,
-    [accountName, serviceName, reason, now],
-  );
-  return result.rows[0].n;
-}
-
 /** A registration that no longer holds its messages: its held ones become due (a retry at its time). */
 export async function releaseHeldMessages(
   db: Pick<Database, 'query'>,

@@ -30,7 +30,7 @@ import {
   type RegistrationKey,
 } from '../types.js';
 import { classify, type Database, type Queryable, UNBOUNDED } from './database.js';
-import { admitHeldMessages, failPendingMessages, releaseHeldMessages } from './message-admission.js';
+import { admitHeldMessages, releaseHeldMessages } from './message-admission.js';
 import { type HistoryPartitions, isMissingPartition, listPartitions, type PartitionRange } from './partitions.js';
 
 /** The channel that tells idle workers of every instance that messages became due. */
@@ -861,26 +861,48 @@ async function notify(client: Queryable): Promise<void> {
 }
 
 /**
- * `MessageStore.cancelOpen` on any connection: the store's own, or the transaction of a
- * deregistration (`PostgresRegistrationStore.removeAndCancelOpen`).
+ * Ends a registration's queued messages: the queue rows go and each history row is written once, with
+ * `status` and `reason`. `leased` says whether messages in flight end too (a deregistration) or keep
+ * their attempt (a disabled registration).
  */
-export async function cancelOpenMessages(
+async function endQueuedMessages(
   db: Pick<Database, 'query'>,
   { accountName, serviceName }: RegistrationKey,
-  reason: string,
-  now: number,
+  end: { status: 'cancelled' | 'failed'; reason: string; now: number; leased: boolean },
 ): Promise<number> {
-  // The queue rows go; each history row is written once, cancelled.
   const result = await db.query<{ n: number }>(
     `WITH gone AS (
-       DELETE FROM queue WHERE account_name = $1 AND service_name = $2
+       DELETE FROM queue WHERE account_name = $1 AND service_name = $2${end.leased ? '' : ' AND NOT leased'}
        RETURNING message_id, part_at, attempts
      ), written AS (
-       UPDATE messages h SET status = 'cancelled', reason = $3, updated_at = $4, attempts = gone.attempts
+       UPDATE messages h SET status = $3, reason = $4, updated_at = $5, attempts = gone.attempts
        FROM gone WHERE h.id = gone.message_id AND h.part_at = gone.part_at
      )
      SELECT count(*)::int AS n FROM gone`,
-    [accountName, serviceName, reason, now],
+    [accountName, serviceName, end.status, end.reason, end.now],
   );
   return result.rows[0].n;
+}
+
+/**
+ * `MessageStore.cancelOpen` on any connection: the store's own, or the transaction of a
+ * deregistration (`PostgresRegistrationStore.removeAndCancelOpen`).
+ */
+export function cancelOpenMessages(
+  db: Pick<Database, 'query'>,
+  key: RegistrationKey,
+  reason: string,
+  now: number,
+): Promise<number> {
+  return endQueuedMessages(db, key, { status: 'cancelled', reason, now, leased: true });
+}
+
+/** A disabled registration's pending messages (held ones too) fail; those in flight keep their attempt. */
+function failPendingMessages(
+  db: Pick<Database, 'query'>,
+  key: RegistrationKey,
+  reason: string,
+  now: number,
+): Promise<number> {
+  return endQueuedMessages(db, key, { status: 'failed', reason, now, leased: false });
 }
