@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { browserMissing, launchChromium } from './browser.js';
-import { ACCOUNT, admin, publish, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
+import {
+  ACCOUNT,
+  admin,
+  listenerPool,
+  publish,
+  startListener,
+  type TestListener,
+  waitForMessage,
+} from './delivery-fixtures.js';
 import { login, send, startTestServer, type TestServer } from './helpers.js';
 
 const skip = browserMissing() ?? false;
@@ -131,7 +139,7 @@ describe('dashboard at /ui', { skip }, () => {
 
   describe('with the dev profile', () => {
     let server: TestServer;
-    const listeners: TestListener[] = [];
+    const { listen, closeAll: closeListeners } = listenerPool();
     let context: BrowserContext;
     let elsewhere: string[];
     let problems: string[];
@@ -148,13 +156,8 @@ describe('dashboard at /ui', { skip }, () => {
     after(async () => {
       await context.close();
       await server.close();
-      await Promise.all(listeners.map((l) => l.close()));
+      await closeListeners();
     });
-    const listen = async (reply?: TestListener['reply']) => {
-      const listener = await startListener(reply);
-      listeners.push(listener);
-      return listener;
-    };
 
     it('signs in by itself and lists a registration made through the API, secret shown on request', async () => {
       await page.goto(`${server.baseUrl}/ui#/accounts`);

@@ -9,6 +9,7 @@ import { runCcbInProcess } from './ccb-in-process.js';
 import {
   ACCOUNT,
   admin,
+  listenerPool,
   publish,
   register,
   startListener,
@@ -57,12 +58,7 @@ for (const backend of BACKENDS) {
     let server: TestServer;
     let drop: () => Promise<void> = async () => {};
     let operator: TestListener;
-    const listeners: TestListener[] = [];
-    const listen = async (reply?: TestListener['reply']) => {
-      const listener = await startListener(reply);
-      listeners.push(listener);
-      return listener;
-    };
+    const { listen, closeAll: closeListeners } = listenerPool();
 
     before(async () => {
       operator = await startListener();
@@ -80,7 +76,7 @@ for (const backend of BACKENDS) {
     });
     after(async () => {
       await server?.close();
-      await Promise.all([operator?.close(), ...listeners.map((l) => l.close())]);
+      await Promise.all([operator?.close(), closeListeners()]);
       await drop();
     });
 

@@ -8,9 +8,9 @@ import {
   ACCOUNT,
   admin,
   firstRetryDelay,
+  listenerPool,
   publish,
   register,
-  startListener,
   type TestListener,
   waitForMessage,
 } from './delivery-fixtures.js';
@@ -24,12 +24,7 @@ for (const backend of await testDatabaseBackends()) {
   describe(`delivery engine: ${backend.name}`, { skip: backend.skip }, () => {
     let server: TestServer;
     let drop = async () => {};
-    const listeners: TestListener[] = [];
-    const listen = async (reply?: TestListener['reply']) => {
-      const listener = await startListener(reply);
-      listeners.push(listener);
-      return listener;
-    };
+    const { listen, closeAll: closeListeners } = listenerPool();
     const attemptsOf = (listener: TestListener, id: string) =>
       listener.received.filter((r) => r.headers['webhook-id'] === id).length;
     /**
@@ -62,7 +57,7 @@ for (const backend of await testDatabaseBackends()) {
     });
     after(async () => {
       await server?.close();
-      await Promise.all(listeners.map((l) => l.close()));
+      await closeListeners();
       await drop();
     });
 

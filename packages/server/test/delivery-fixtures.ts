@@ -25,6 +25,21 @@ export interface TestListener {
   close(): Promise<void>;
 }
 
+/** Listeners started by a suite (`listen`), all closed at its end (`closeAll`). */
+export function listenerPool(): { listen: typeof startListener; closeAll: () => Promise<void> } {
+  const listeners: TestListener[] = [];
+  return {
+    async listen(reply) {
+      const listener = await startListener(reply);
+      listeners.push(listener);
+      return listener;
+    },
+    async closeAll() {
+      await Promise.all(listeners.map((l) => l.close()));
+    },
+  };
+}
+
 /** A listener on a random 127.0.0.1 port recording every request; answers 200 unless told otherwise. */
 export async function startListener(reply?: TestListener['reply']): Promise<TestListener> {
   const hanging = new Set<ServerResponse>();

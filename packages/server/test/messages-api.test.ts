@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import {
-  ACCOUNT,
-  admin,
-  publish,
-  register,
-  startListener,
-  type TestListener,
-  waitForMessage,
-} from './delivery-fixtures.js';
+import { ACCOUNT, admin, listenerPool, publish, register, waitForMessage } from './delivery-fixtures.js';
 import { eventually, inject, startTestServer, type TestServer } from './helpers.js';
 
 interface ErrorBody {
@@ -19,12 +11,7 @@ interface ErrorBody {
 
 describe('admin messages API', () => {
   let server: TestServer;
-  const listeners: TestListener[] = [];
-  const listen = async (reply?: TestListener['reply']) => {
-    const listener = await startListener(reply);
-    listeners.push(listener);
-    return listener;
-  };
+  const { listen, closeAll: closeListeners } = listenerPool();
 
   before(async () => {
     server = await startTestServer({
@@ -34,7 +21,7 @@ describe('admin messages API', () => {
   });
   after(async () => {
     await server.close();
-    await Promise.all(listeners.map((l) => l.close()));
+    await closeListeners();
   });
 
   it('refuses a publish without the admin token', async () => {

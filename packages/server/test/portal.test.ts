@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Frame, Locator, Page } from 'playwright-core';
 import { DEV_CREDENTIALS } from '../src/dev.js';
 import { browserMissing, launchChromium } from './browser.js';
-import { ACCOUNT, admin, startListener, type TestListener, waitForMessage } from './delivery-fixtures.js';
+import { ACCOUNT, admin, listenerPool, waitForMessage } from './delivery-fixtures.js';
 import { startTestServer, type TestServer } from './helpers.js';
 
 const skip = browserMissing() ?? false;
@@ -70,12 +70,7 @@ describe('account portal at /portal', { skip }, () => {
   let browser: Browser;
   let server: TestServer;
   let embedder: Awaited<ReturnType<typeof startEmbedder>>;
-  const listeners: TestListener[] = [];
-  const listen = async (reply?: TestListener['reply']) => {
-    const listener = await startListener(reply);
-    listeners.push(listener);
-    return listener;
-  };
+  const { listen, closeAll: closeListeners } = listenerPool();
 
   before(async () => {
     browser = await launchChromium();
@@ -89,7 +84,7 @@ describe('account portal at /portal', { skip }, () => {
     await browser?.close();
     await server?.close();
     await new Promise((resolve) => embedder?.server.close(resolve));
-    await Promise.all(listeners.map((l) => l.close()));
+    await closeListeners();
   });
 
   it('serves the page with a CSP that lets only the configured origins frame it', async () => {
