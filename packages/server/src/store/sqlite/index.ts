@@ -16,6 +16,10 @@ import { SqliteStatsSampleStore } from './stats-samples.js';
 
 /** Below this much free space on its disk the store reports itself not ready. */
 const MIN_FREE_BYTES = 1024 * 1024;
+/** How long start-up waits for another process that holds the file (a migration, a first open). */
+const STARTUP_BUSY_TIMEOUT_MS = 5_000;
+/** The pause between two tries of `journal_mode = WAL` (see useWal). */
+const WAL_RETRY_MS = 10;
 
 /** The embedded store: one better-sqlite3 connection (WAL) shared by every part of the process. */
 export class SqliteStore implements Store {
@@ -38,10 +42,9 @@ export class SqliteStore implements Store {
   /** `path` is a file path or `:memory:`; its folder is created when missing. */
   constructor(private readonly path: string) {
     if (path !== ':memory:') createPrivately(path);
-    this.db = new BetterSqlite3(path);
-    this.db.pragma('journal_mode = WAL');
     // Start-up may wait for another process's migration; once serving, waits are short (availability.ts).
-    this.db.pragma('busy_timeout = 5000');
+    this.db = new BetterSqlite3(path, { timeout: STARTUP_BUSY_TIMEOUT_MS });
+    useWal(this.db);
     // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose the last commits.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
@@ -138,6 +141,24 @@ export class SqliteStore implements Store {
  * only (0700) and the file is 0600 before SQLite opens it. SQLite gives its -wal and -shm files the
  * database file's mode; files from an older version are narrowed to the same.
  */
+/**
+ * Turns on WAL mode. On a new file that other processes open at the same moment, SQLite answers the
+ * mode change SQLITE_BUSY at once, without waiting on the busy timeout: it is tried again until the
+ * start-up wait runs out.
+ */
+function useWal(db: Database): void {
+  const deadline = Date.now() + STARTUP_BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, WAL_RETRY_MS);
+    }
+  }
+}
+
 function createPrivately(path: string): void {
   const folder = dirname(path);
   if (!existsSync(folder)) mkdirSync(folder, { recursive: true, mode: 0o700 });
