@@ -1,20 +1,42 @@
 /**
- * `npm run test:fast`: the in-process test files (see test/tiers.ts) with CCB_TEST_TIER=fast, each
- * test limited to 60 s (test/test-timeout.mjs) so a hung one fails with its name. Extra arguments go
- * to `node --test` (e.g. `--test-name-pattern=replay`). Exits with the runner's status.
+ * The test runner behind `npm test` (`test/run.ts all`, after the lint) and `npm run test:fast`
+ * (`test/run.ts fast`: the in-process files of test/tiers.ts, with CCB_TEST_TIER=fast). Each test
+ * without a timeout of its own gets one (test/test-timeout.mjs: 60 s in the fast tier, 300 s in the
+ * whole suite) so a hung test fails with its name, and a file whose hung test left a timer or socket
+ * behind still ends (`forceExit`). `--test-name-pattern=<regexp>` (repeatable) runs only the tests it
+ * names. Exits with 1 when a test failed.
  *
- * Unlike `npm test`, which gives every file a process of its own, this runs the files in a few
- * batches, three batches at a time: each batch is one process that imports its files one after the
- * other, each file inside a suite named by its path (so its top-level hooks stay its own). Loading
- * the server's modules through tsx costs a process about 2 s of CPU, which across 60-odd files was
- * most of the tier's time on two cores; a file still gets its own servers, ports and databases.
+ * The files run in a few batches, three processes at a time: each batch is one process that imports
+ * its files one after the other, each file inside a suite named by its path (so its top-level hooks
+ * stay its own). Loading the server's modules through tsx costs a process about 2 s of CPU, which
+ * across 90-odd files was a third of the suite's time on two cores; a file still gets its own
+ * servers, ports, databases, child processes and browser. No test file changes process-wide state
+ * (environment, global dispatcher, timers) for the files after it: that is what makes batches safe.
+ *
+ * Started with the node flags its test processes need, which they inherit:
+ * `node --conditions=ccb-source --import tsx --import ./test/test-timeout.mjs test/run.ts <tier>`.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fastTestFiles } from './tiers.js';
+// @ts-expect-error: a reporter module of plain JavaScript, without types
+import fileTimesReporter from './file-times-reporter.mjs';
+// @ts-expect-error: a reporter module of plain JavaScript, without types
+import summaryReporter from './summary-reporter.mjs';
+import { fastTestFiles, testFiles } from './tiers.js';
 
 const CONCURRENCY = 3;
 /** Batches per process slot: more even finishing times, at the cost of more process starts. */
@@ -60,59 +82,96 @@ export function batchEntry(root: string, files: string[]): string {
   return ["import { describe } from 'node:test';", '', ...suites, ''].join('\n');
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const files = fastTestFiles(root);
-  const dir = mkdtempSync(join(tmpdir(), 'ccb-test-fast-'));
-  // The times of the last full run even out the batches (node_modules/.cache, never committed).
-  const cache = join(root, 'node_modules/.cache/ccb-test-fast');
-  const timesFile = join(cache, 'file-times.json');
-  const lastTimes = existsSync(timesFile)
-    ? (JSON.parse(readFileSync(timesFile, 'utf8')) as Record<string, number>)
-    : {};
-  const weight = fileWeights(files, lastTimes, (file) => statSync(join(root, file)).size);
+/** What each tier runs with: which files, in which batches, with which reporters and per-test timeout. */
+const TIERS = {
+  fast: {
+    env: { CCB_TEST_TIER: 'fast' },
+    timeoutMs: 60_000,
+    reporter: 'spec',
+  },
+  all: {
+    env: {},
+    timeoutMs: 300_000,
+    reporter: 'tap',
+  },
+} as const;
+type Tier = keyof typeof TIERS;
+
+/**
+ * The batches the runner starts, heaviest first: `node --test` starts them in this order, so the
+ * light ones fill the gaps at the end.
+ */
+export function runPlan(files: string[], weight: (file: string) => number): string[][] {
   const batchWeight = (batch: string[]) => batch.reduce((sum, file) => sum + weight(file), 0);
-  // Heaviest first: the runner starts them in this order, so the light ones fill the gaps at the end.
-  const batches = batchFiles(files, CONCURRENCY * BATCHES_PER_SLOT, weight).sort(
-    (a, b) => batchWeight(b) - batchWeight(a),
-  );
-  // A filtered run (extra arguments) times only part of each file: it leaves the times as they were.
-  const filtered = process.argv.length > 2;
-  const newTimes = join(dir, 'file-times.json');
-  const entries = batches.map((batch, i) => {
+  return batchFiles(files, CONCURRENCY * BATCHES_PER_SLOT, weight).sort((a, b) => batchWeight(b) - batchWeight(a));
+}
+
+const NAME_PATTERN = /^--test-name-pattern=(.+)$/;
+const USAGE = 'usage: test/run.ts fast|all [--test-name-pattern=<regexp>]… [test file]…';
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const [tierName, ...extra] = process.argv.slice(2);
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const patterns = extra.flatMap((arg) => NAME_PATTERN.exec(arg)?.[1] ?? []);
+  const chosen = extra.filter((arg) => !NAME_PATTERN.test(arg));
+  if (tierName !== 'fast' && tierName !== 'all') {
+    console.error(USAGE);
+    process.exit(2);
+  }
+  for (const file of chosen) {
+    if (!existsSync(file) || !/\.test\.[cm]?[jt]s$/.test(file)) {
+      console.error(`not a test file: ${file}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  // Files named on the command line (relative to where it runs), as paths relative to the root.
+  const named = chosen.map((file) => relative(root, resolve(file)));
+  const tier = TIERS[tierName as Tier];
+  process.chdir(root);
+  const files = named.length > 0 ? named : tierName === 'all' ? testFiles(root) : fastTestFiles(root);
+  const dir = mkdtempSync(join(tmpdir(), 'ccb-test-run-'));
+  // The times of this tier's last run on this machine (node_modules/.cache, never committed), else
+  // those of a whole run on a two-core machine (test/file-times.json), even out the batches.
+  const cache = join(root, 'node_modules/.cache/ccb-test-run');
+  const timesFile = join(cache, `file-times-${tierName}.json`);
+  const lastTimes = JSON.parse(
+    readFileSync(existsSync(timesFile) ? timesFile : join(root, 'test/file-times.json'), 'utf8'),
+  ) as Record<string, number>;
+  const weight = fileWeights(files, lastTimes, (file) => statSync(join(root, file)).size);
+  const entries = runPlan(files, weight).map((batch, i) => {
     const entry = join(dir, `batch-${i + 1}.test.mjs`);
     writeFileSync(entry, batchEntry(root, batch));
     return entry;
   });
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=ccb-source',
-      '--import',
-      'tsx',
-      '--import',
-      './test/test-timeout.mjs',
-      '--test',
-      `--test-concurrency=${CONCURRENCY}`,
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
-      '--test-reporter=./test/summary-reporter.mjs',
-      '--test-reporter-destination=stdout',
-      ...(filtered
-        ? []
-        : ['--test-reporter=./test/file-times-reporter.mjs', `--test-reporter-destination=${newTimes}`]),
-      ...process.argv.slice(2),
-      ...entries,
-    ],
-    { cwd: root, stdio: 'inherit', env: { CCB_TEST_TIMEOUT_MS: '60000', ...process.env, CCB_TEST_TIER: 'fast' } },
-  );
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => {
-    if (!filtered && existsSync(newTimes)) {
-      mkdirSync(cache, { recursive: true });
-      writeFileSync(timesFile, readFileSync(newTimes));
-    }
-    rmSync(dir, { recursive: true, force: true });
-    process.exitCode = code ?? (signal ? 1 : 0);
+  // The processes of the test files inherit this environment, and this process's node flags.
+  process.env.CCB_TEST_TIMEOUT_MS ??= String(tier.timeoutMs);
+  Object.assign(process.env, tier.env);
+  const stream = run({
+    files: entries,
+    concurrency: CONCURRENCY,
+    // A test that failed by its timeout may leave a timer or socket behind: its file still ends.
+    forceExit: true,
+    ...(patterns.length > 0 ? { testNamePatterns: patterns } : {}),
   });
+  let failed = false;
+  stream.on('test:fail', (event) => {
+    if (!event.todo) failed = true;
+  });
+  const reporters = [
+    pipeline(stream.compose(tier.reporter === 'tap' ? tap : new spec()), process.stdout, { end: false }),
+    pipeline(stream.compose(summaryReporter), process.stdout, { end: false }),
+  ];
+  // A filtered run times only part of the suite: it leaves the times as they were.
+  if (patterns.length === 0 && chosen.length === 0) {
+    const newTimes = join(dir, 'file-times.json');
+    reporters.push(
+      pipeline(stream.compose(fileTimesReporter), createWriteStream(newTimes)).then(() => {
+        mkdirSync(cache, { recursive: true });
+        writeFileSync(timesFile, readFileSync(newTimes));
+      }),
+    );
+  }
+  await Promise.all(reporters);
+  rmSync(dir, { recursive: true, force: true });
+  process.exitCode = failed ? 1 : 0;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { batchEntry, batchFiles, fileWeights } from '../../../test/fast.js';
+import { batchEntry, batchFiles, fileWeights, runPlan } from '../../../test/run.js';
 import { fastTestFiles, testFiles } from '../../../test/tiers.js';
 import { childProcessTest } from './server-process.js';
 
@@ -43,6 +43,14 @@ describe('test tiers', () => {
     assert.deepEqual(
       batchFiles(['a.test.ts'], 3, () => 1),
       [['a.test.ts']],
+    );
+    const plan = runPlan(files, (file) => weights[file]);
+    assert.deepEqual(plan.flat().sort(), files);
+    const planSums = plan.map((batch) => batch.reduce((sum, file) => sum + weights[file], 0));
+    assert.deepEqual(
+      planSums,
+      [...planSums].sort((a, b) => b - a),
+      'heaviest batch first',
     );
   });
 
@@ -103,15 +111,27 @@ describe('test tiers', () => {
       );
       // The runner tells the processes of test files what they are by NODE_TEST_CONTEXT; this one is a runner.
       const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+      // The runner of npm test, on this one file: the hung test's timer would keep its process alive for 600 s.
       const run = spawnSync(
         process.execPath,
-        ['--import', join(ROOT, 'test/test-timeout.mjs'), '--test', '--test-reporter=tap', file],
-        { encoding: 'utf8', env: { ...env, CCB_TEST_TIMEOUT_MS: '1000' }, timeout: 60_000 },
+        [
+          '--conditions=ccb-source',
+          '--import',
+          'tsx',
+          '--import',
+          './test/test-timeout.mjs',
+          'test/run.ts',
+          'all',
+          file,
+        ],
+        { cwd: ROOT, encoding: 'utf8', env: { ...env, CCB_TEST_TIMEOUT_MS: '1000' }, timeout: 60_000 },
       );
-      assert.notEqual(run.status, 0);
+      assert.equal(run.signal, null, 'the run ended by itself, not by the 60 s limit');
+      assert.equal(run.status, 1, run.stdout);
       assert.match(run.stdout, /not ok \d+ - hangs forever\n[\s\S]*?test timed out after 1000ms/);
-      assert.match(run.stdout, /\nok \d+ - still runs after it/);
-      assert.match(run.stdout, /\nok \d+ - keeps its own timeout/);
+      assert.match(run.stdout, /\n\s*ok \d+ - still runs after it/);
+      assert.match(run.stdout, /\n\s*ok \d+ - keeps its own timeout/);
+      assert.match(run.stdout, /\n3 tests: 2 passed, 1 failed, 0 skipped/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
