@@ -14,12 +14,10 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/index.ts', import.meta.url));
 const BUILT_CLI = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
 const BUILT_SDK = join(ROOT, 'packages/sdk/dist/index.js');
-/** What the build is made from: when any of it is newer than the build, the build is stale. */
-const BUILD_INPUTS = [
-  'packages/server/src',
-  'packages/sdk/src',
-  'packages/server/package.json',
-  'packages/sdk/package.json',
+/** Each package's build, and what it is made from: when any of these is newer than it, it is stale. */
+const BUILDS = [
+  { built: BUILT_CLI, inputs: ['packages/server/src', 'packages/server/package.json'] },
+  { built: BUILT_SDK, inputs: ['packages/sdk/src', 'packages/sdk/package.json'] },
 ];
 
 function newestMtime(path: string): number {
@@ -34,8 +32,8 @@ let builtCache: boolean | undefined;
 
 /**
  * Whether child `ccb` processes can start from the build (about 1 s) rather than from the TypeScript
- * source through tsx (2–3 s): the built server and SDK exist and are newer than every file they are
- * built from. `CCB_TEST_FROM_SOURCE=1` forces the source.
+ * source through tsx (2–3 s): the built server and SDK exist, and each is newer than every file of
+ * its own package's source. `CCB_TEST_FROM_SOURCE=1` forces the source.
  */
 export function buildIsCurrent(): boolean {
   if (builtCache !== undefined) return builtCache;
@@ -43,8 +41,10 @@ export function buildIsCurrent(): boolean {
     builtCache = false;
     return builtCache;
   }
-  const built = Math.min(statSync(BUILT_CLI).mtimeMs, statSync(BUILT_SDK).mtimeMs);
-  builtCache = BUILD_INPUTS.every((input) => newestMtime(join(ROOT, input)) < built);
+  builtCache = BUILDS.every(({ built, inputs }) => {
+    const builtAt = statSync(built).mtimeMs;
+    return inputs.every((input) => newestMtime(join(ROOT, input)) < builtAt);
+  });
   return builtCache;
 }
 
