@@ -1,5 +1,5 @@
 /**
- * The two test tiers. `npm test` runs every test file; `npm run test:fast` (test/fast.ts) runs the
+ * The two test tiers. `npm test` runs every test file; `npm run test:fast` (test/run.ts fast) runs the
  * in-process ones: Fastify's `inject`, fake timers, SQLite, listeners on 127.0.0.1 — no child
  * process, no browser, no PostgreSQL. A test file that is about one of those says so in a line of
  * its own near the top:
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 export const TEST_DIRECTORIES = ['packages/sdk/test', 'packages/server/test'];
 const FULL_TIER = /^\/\/ test tier: full\b/m;
 
-/** Whether this process runs the fast tier (set by test/fast.ts for the test files it starts). */
+/** Whether this process runs the fast tier (set by test/run.ts for the test files it starts). */
 export const fastTier = process.env.CCB_TEST_TIER === 'fast';
 
 /** Every test file, relative to `root`, in a stable order. */
