@@ -153,6 +153,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     forceExit: true,
     ...(patterns.length > 0 ? { testNamePatterns: patterns } : {}),
   });
+  // Each reporter below listens to the stream's end through compose and pipeline: more than the default 10.
+  stream.setMaxListeners(32);
   let failed = false;
   stream.on('test:fail', (event) => {
     if (!event.todo) failed = true;
