@@ -4,7 +4,8 @@
  * without a timeout of its own gets one (test/test-timeout.mjs: 60 s in the fast tier, 300 s in the
  * whole suite) so a hung test fails with its name, and a file whose hung test left a timer or socket
  * behind still ends (`forceExit`). `--test-name-pattern=<regexp>` (repeatable) runs only the tests it
- * names. Exits with 1 when a test failed.
+ * names, and test files named after the tier run alone. Exits with 1 when a test failed, or when
+ * none ran (a file list or pattern that matches nothing).
  *
  * The files run in a few batches, three processes at a time: each batch is one process that imports
  * its files one after the other, each file inside a suite named by its path (so its top-level hooks
@@ -156,8 +157,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   // Each reporter below listens to the stream's end through compose and pipeline: more than the default 10.
   stream.setMaxListeners(32);
   let failed = false;
+  let passed = 0;
   stream.on('test:fail', (event) => {
     if (!event.todo) failed = true;
+  });
+  stream.on('test:pass', (event) => {
+    if (!event.skip && !event.todo && event.details.type !== 'suite') passed++;
   });
   const reporters = [
     pipeline(stream.compose(tier.reporter === 'tap' ? tap : new spec()), process.stdout, { end: false }),
@@ -175,5 +180,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   }
   await Promise.all(reporters);
   rmSync(dir, { recursive: true, force: true });
-  process.exitCode = failed ? 1 : 0;
+  // A file list or name pattern that matches no test is a mistake, not a pass.
+  if (passed === 0 && !failed) console.error('no test ran: check the test files and --test-name-pattern');
+  process.exitCode = failed || passed === 0 ? 1 : 0;
 }

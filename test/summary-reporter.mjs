@@ -22,5 +22,5 @@ export default async function* summaryReporter(source) {
   if (counts.tests === undefined) return;
   const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
   const seconds = ((counts.duration_ms ?? 0) / 1000).toFixed(1);
-  yield `\n${counts.tests} tests: ${counts.pass ?? 0} passed, ${failed} failed, ${counts.skipped ?? 0} skipped, in ${seconds} s\n`;
+  yield `\n${counts.tests} test${counts.tests === 1 ? '' : 's'}: ${counts.pass ?? 0} passed, ${failed} failed, ${counts.skipped ?? 0} skipped, in ${seconds} s\n`;
 }

@@ -11,6 +11,24 @@ import { childProcessTest } from './server-process.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
+/** `test/run.ts all` with these arguments, as `npm test` starts it. */
+function runTheRunner(args: string[], env: NodeJS.ProcessEnv) {
+  return spawnSync(
+    process.execPath,
+    [
+      '--conditions=ccb-source',
+      '--import',
+      'tsx',
+      '--import',
+      './test/test-timeout.mjs',
+      'test/run.ts',
+      'all',
+      ...args,
+    ],
+    { cwd: ROOT, encoding: 'utf8', env, timeout: 60_000 },
+  );
+}
+
 describe('test tiers', () => {
   it('runs every file without a `// test tier: full` line, outside the reliability suite, in the fast tier', () => {
     const all = testFiles(ROOT);
@@ -112,26 +130,30 @@ describe('test tiers', () => {
       // The runner tells the processes of test files what they are by NODE_TEST_CONTEXT; this one is a runner.
       const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
       // The runner of npm test, on this one file: the hung test's timer would keep its process alive for 600 s.
-      const run = spawnSync(
-        process.execPath,
-        [
-          '--conditions=ccb-source',
-          '--import',
-          'tsx',
-          '--import',
-          './test/test-timeout.mjs',
-          'test/run.ts',
-          'all',
-          file,
-        ],
-        { cwd: ROOT, encoding: 'utf8', env: { ...env, CCB_TEST_TIMEOUT_MS: '1000' }, timeout: 60_000 },
-      );
+      const run = runTheRunner([file], { ...env, CCB_TEST_TIMEOUT_MS: '1000' });
       assert.equal(run.signal, null, 'the run ended by itself, not by the 60 s limit');
       assert.equal(run.status, 1, run.stdout);
       assert.match(run.stdout, /not ok \d+ - hangs forever\n[\s\S]*?test timed out after 1000ms/);
       assert.match(run.stdout, /\n\s*ok \d+ - still runs after it/);
       assert.match(run.stdout, /\n\s*ok \d+ - keeps its own timeout/);
       assert.match(run.stdout, /\n3 tests: 2 passed, 1 failed, 0 skipped/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails a run in which no test ran (a name pattern that matches nothing)', childProcessTest, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ccb-none-'));
+    try {
+      const file = join(dir, 'one.test.mjs');
+      writeFileSync(file, "import { it } from 'node:test';\nit('passes', () => {});\n");
+      const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+      const none = runTheRunner(['--test-name-pattern=^nothing by this name$', file], env);
+      assert.equal(none.status, 1, none.stdout);
+      assert.match(none.stderr, /no test ran/);
+      const one = runTheRunner(['--test-name-pattern=^passes$', file], env);
+      assert.equal(one.status, 0, one.stdout + one.stderr);
+      assert.match(one.stdout, /\n1 test: 1 passed, 0 failed, 0 skipped/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
