@@ -5,6 +5,9 @@
  * whole, and a hung test is reported only as its file. The test runner passes this flag on to the
  * process of every test file, where the hook below hands them `node:test` with that default.
  */
-import { register } from 'node:module';
+import * as nodeModule from 'node:module';
+import { resolve } from './test-timeout-hooks.mjs';
 
-register('./test-timeout-hooks.mjs', import.meta.url);
+// Hooks in this thread where Node has them; `module.register` (deprecated from Node 26) on Node 20.
+if (typeof nodeModule.registerHooks === 'function') nodeModule.registerHooks({ resolve });
+else nodeModule.register('./test-timeout-hooks.mjs', import.meta.url);
