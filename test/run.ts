@@ -10,8 +10,8 @@
  * The files run in a few batches, three processes at a time: each batch is one process that imports
  * its files one after the other, each file inside a suite named by its path (so its top-level hooks
  * stay its own). Loading the server's modules through tsx costs a process about 2 s of CPU, which
- * across 90-odd files was a third of the suite's time on two cores; a file still gets its own
- * servers, ports, databases, child processes and browser. No test file changes process-wide state
+ * one process per file spent 93 times; a file still gets its own servers, ports, databases, child
+ * processes and browser. No test file changes process-wide state
  * (environment, global dispatcher, timers) for the files after it: that is what makes batches safe.
  *
  * Started with the node flags its test processes need, which they inherit:
