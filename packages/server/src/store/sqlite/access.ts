@@ -1,5 +1,4 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { TurnGroups } from '../../common/turn-groups.js';
 import { decodeSeqCursor, encodeSeqCursor } from '../cursor.js';
 import {
   AUDIT_COLUMNS,
@@ -18,7 +17,7 @@ import {
   toSession,
 } from '../rows.js';
 import type { AccessStore, ApiKeyRecord, AuditFilter, AuditRecord, PortalSessionRecord } from '../types.js';
-import { turnCommit } from './turn-commit.js';
+import { turnCommit, turnRead } from './turn-commit.js';
 
 /** `@column`, bound from the row object. */
 const namedPlaceholder = (column: string) => `@${column}`;
@@ -41,11 +40,8 @@ export class SqliteAccessStore implements AccessStore {
     releaseAttempt: Statement<[{ key: string; now: number }]>;
     appendAudit: Statement<[Omit<AuditRow, 'seq'>]>;
   };
-  /**
-   * The key lookups of one event-loop turn (concurrent requests with API keys) in one read transaction:
-   * a statement of its own would take and give back SQLite's read lock for each request.
-   */
-  private readonly keyLookups: TurnGroups<string, ApiKeyRecord | null>;
+  /** Key lookups (concurrent requests with API keys), a turn at a time in one read transaction. */
+  private readonly keyByHash: (keyHash: string) => Promise<ApiKeyRecord | null>;
   /** Audit entries of one event-loop turn, committed in one transaction. */
   private readonly appendAuditInTurn: (entry: AuditRecord) => Promise<void>;
 
@@ -82,16 +78,10 @@ export class SqliteAccessStore implements AccessStore {
       ),
       appendAudit: db.prepare(insertSql('audit_log', AUDIT_COLUMNS, namedPlaceholder)),
     };
-    const readKeys = db.transaction((hashes: string[]) =>
-      hashes.map((hash) => {
-        const row = this.statements.keyByHash.get(hash);
-        return row ? toKey(row) : null;
-      }),
-    ).deferred;
-    this.keyLookups = new TurnGroups(async (group) => {
-      const keys = readKeys(group.map((entry) => entry.input));
-      for (const [i, entry] of group.entries()) entry.resolve(keys[i]);
-    }, 1);
+    this.keyByHash = turnRead(db, (keyHash: string) => {
+      const row = this.statements.keyByHash.get(keyHash);
+      return row ? toKey(row) : null;
+    });
     this.appendAuditInTurn = turnCommit(db, (entry: AuditRecord) => {
       this.statements.appendAudit.run(auditRow(entry));
     });
@@ -106,7 +96,7 @@ export class SqliteAccessStore implements AccessStore {
   }
 
   getKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    return this.keyLookups.add(keyHash);
+    return this.keyByHash(keyHash);
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKeyRecord | null> {

@@ -1,5 +1,4 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { TurnGroups } from '../../common/turn-groups.js';
 import {
   controlsRow,
   healthRow,
@@ -19,7 +18,7 @@ import type {
   SecretRotation,
 } from '../types.js';
 import { writeTransaction } from './transaction.js';
-import { turnCommit } from './turn-commit.js';
+import { turnCommit, turnRead } from './turn-commit.js';
 
 /** `MessageStore.cancelOpen` run synchronously, so that it can join a transaction of this store. */
 export type CancelOpenMessages = (accountName: string, serviceName: string, reason: string, now: number) => number;
@@ -58,11 +57,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
     dataVersion: Statement<[], number>;
     sample: Statement<[], string>;
   };
-  /**
-   * The gate reads of one event-loop turn (concurrent publishes) in one read transaction: a statement
-   * of its own would take and give back SQLite's read lock for each publish.
-   */
-  private readonly gateGroups: TurnGroups<RegistrationKey[], (RegistrationGate | null)[]>;
+  /** Gate reads (concurrent publishes), a turn at a time in one read transaction. */
+  private readonly readGates: (keys: RegistrationKey[]) => Promise<(RegistrationGate | null)[]>;
   /** Registrations replaced in one event-loop turn (concurrent register calls), committed together. */
   private readonly updateInTurn: (fields: RegistrationFields) => Promise<boolean>;
   private readonly removeCancellingOpen: (
@@ -128,18 +124,12 @@ export class SqliteRegistrationStore implements RegistrationStore {
       dataVersion: db.prepare('PRAGMA data_version').pluck() as Statement<[], number>,
       sample: db.prepare('SELECT signing_secret_enc FROM registrations LIMIT 1').pluck() as Statement<[], string>,
     };
-    const readGates = db.transaction((groups: RegistrationKey[][]) =>
-      groups.map((keys) =>
-        keys.map((k) => {
-          const row = this.statements.gate.get(k.accountName, k.serviceName);
-          return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
-        }),
-      ),
-    ).deferred;
-    this.gateGroups = new TurnGroups(async (group) => {
-      const results = readGates(group.map((entry) => entry.input));
-      for (const [i, entry] of group.entries()) entry.resolve(results[i]);
-    }, 1);
+    this.readGates = turnRead(db, (keys: RegistrationKey[]) =>
+      keys.map((k) => {
+        const row = this.statements.gate.get(k.accountName, k.serviceName);
+        return row ? { held: row.held === 1, enabled: row.enabled === 1 } : null;
+      }),
+    );
     this.updateInTurn = turnCommit(db, (fields: RegistrationFields) => {
       return this.statements.update.run(registrationFieldsRow(fields)).changes > 0;
     });
@@ -169,7 +159,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   gates(keys: RegistrationKey[]): Promise<(RegistrationGate | null)[]> {
     if (keys.length === 0) return Promise.resolve([]);
-    return this.gateGroups.add(keys);
+    return this.readGates(keys);
   }
 
   async setControls(key: RegistrationKey, controls: DeliveryControls, now: number): Promise<RegistrationRecord | null> {

@@ -31,3 +31,17 @@ export function turnCommit<T, R>(db: Database, write: (input: T) => R): (input: 
   }, 1);
   return (input) => groups.add(input);
 }
+
+/**
+ * A read made a turn at a time: the calls of one event-loop turn run `read` in call order inside one
+ * read transaction, where a statement of its own would take and give back SQLite's read lock for each
+ * caller (concurrent requests reading a key or a registration's gate).
+ */
+export function turnRead<T, R>(db: Database, read: (input: T) => R): (input: T) => Promise<R> {
+  const readAll = db.transaction((inputs: T[]) => inputs.map(read)).deferred;
+  const groups = new TurnGroups<T, R>(async (group) => {
+    const results = readAll(group.map((entry) => entry.input));
+    for (const [i, entry] of group.entries()) entry.resolve(results[i]);
+  }, 1);
+  return (input) => groups.add(input);
+}
