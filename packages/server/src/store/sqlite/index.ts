@@ -137,11 +137,6 @@ export class SqliteStore implements Store {
 }
 
 /**
- * The database holds password hashes, token hashes and encrypted secrets: a new folder is the owner's
- * only (0700) and the file is 0600 before SQLite opens it. SQLite gives its -wal and -shm files the
- * database file's mode; files from an older version are narrowed to the same.
- */
-/**
  * Turns on WAL mode. On a new file that other processes open at the same moment, SQLite answers the
  * mode change SQLITE_BUSY at once, without waiting on the busy timeout: it is tried again until the
  * start-up wait runs out.
@@ -159,6 +154,11 @@ function useWal(db: Database): void {
   }
 }
 
+/**
+ * The database holds password hashes, token hashes and encrypted secrets: a new folder is the owner's
+ * only (0700) and the file is 0600 before SQLite opens it. SQLite gives its -wal and -shm files the
+ * database file's mode; files from an older version are narrowed to the same.
+ */
 function createPrivately(path: string): void {
   const folder = dirname(path);
   if (!existsSync(folder)) mkdirSync(folder, { recursive: true, mode: 0o700 });
