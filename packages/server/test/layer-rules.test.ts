@@ -11,6 +11,36 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const BIOME = join(ROOT, 'node_modules/.bin/biome');
 
 /**
+ * A temporary folder with a copy of the repository's biome.json (made before the suite's tests, removed
+ * after them), where `lint` writes one probe file, lints it alone and removes it.
+ */
+function biomeSandbox(prefix: string): {
+  lint(file: string, source: string): { status: number | null; output: string };
+} {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    const config = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8'));
+    delete config.$schema;
+    writeFileSync(join(dir, 'biome.json'), JSON.stringify(config));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    lint(file, source) {
+      const path = join(dir, file);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, source);
+      try {
+        const lint = spawnSync(BIOME, ['lint', '--colors=off', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+        return { status: lint.status, output: lint.stdout + lint.stderr };
+      } finally {
+        rmSync(path);
+      }
+    },
+  };
+}
+
+/**
  * The layer table of CONTRIBUTING.md is Biome's noRestrictedImports, per folder (biome.json). Each
  * case lints one probe file, placed where the import would be, under a copy of the repository's
  * biome.json in a temporary folder: what breaks the table fails `npm run lint`, what it allows passes.
@@ -38,32 +68,19 @@ const CASES: { file: string; imports: string; allowed: boolean }[] = [
 ];
 
 describe('layer rules (biome.json noRestrictedImports)', childProcessTest, () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ccb-layers-'));
-    const config = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8'));
-    delete config.$schema;
-    writeFileSync(join(dir, 'biome.json'), JSON.stringify(config));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
+  const sandbox = biomeSandbox('ccb-layers-');
   for (const { file, imports, allowed } of CASES) {
     it(`${allowed ? 'allows' : 'refuses'} ${imports} in ${dirname(file)}/`, () => {
-      const path = join(dir, file);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, `import { probe } from '${imports}';\n\nexport const used = probe;\n`);
-      try {
-        const lint = spawnSync(BIOME, ['lint', '--colors=off', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
-        const output = lint.stdout + lint.stderr;
-        if (allowed) {
-          assert.equal(lint.status, 0, output);
-        } else {
-          assert.equal(lint.status, 1, output);
-          assert.match(output, /lint\/style\/noRestrictedImports/);
-          assert.match(output, /Layer rule \(CONTRIBUTING\.md, Layout\)/);
-        }
-      } finally {
-        rmSync(path);
+      const { status, output } = sandbox.lint(
+        file,
+        `import { probe } from '${imports}';\n\nexport const used = probe;\n`,
+      );
+      if (allowed) {
+        assert.equal(status, 0, output);
+      } else {
+        assert.equal(status, 1, output);
+        assert.match(output, /lint\/style\/noRestrictedImports/);
+        assert.match(output, /Layer rule \(CONTRIBUTING\.md, Layout\)/);
       }
     });
   }
@@ -81,33 +98,20 @@ const PARAMETER_CASES: { file: string; params: number; allowed: boolean }[] = [
 ];
 
 describe('parameter objects (biome.json useMaxParams)', childProcessTest, () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ccb-params-'));
-    const config = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8'));
-    delete config.$schema;
-    writeFileSync(join(dir, 'biome.json'), JSON.stringify(config));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
+  const sandbox = biomeSandbox('ccb-params-');
   for (const { file, params, allowed } of PARAMETER_CASES) {
     it(`${allowed ? 'allows' : 'refuses'} ${params} positional parameters in ${dirname(file)}/`, () => {
-      const path = join(dir, file);
-      mkdirSync(dirname(path), { recursive: true });
       const names = Array.from({ length: params }, (_, i) => `p${i}: number`);
       const sum = Array.from({ length: params }, (_, i) => `p${i}`).join(' + ');
-      writeFileSync(path, `export function probe(${names.join(', ')}): number {\n  return ${sum};\n}\n`);
-      try {
-        const lint = spawnSync(BIOME, ['lint', '--colors=off', file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
-        const output = lint.stdout + lint.stderr;
-        if (allowed) {
-          assert.equal(lint.status, 0, output);
-        } else {
-          assert.equal(lint.status, 1, output);
-          assert.match(output, /lint\/complexity\/useMaxParams/);
-        }
-      } finally {
-        rmSync(path);
+      const { status, output } = sandbox.lint(
+        file,
+        `export function probe(${names.join(', ')}): number {\n  return ${sum};\n}\n`,
+      );
+      if (allowed) {
+        assert.equal(status, 0, output);
+      } else {
+        assert.equal(status, 1, output);
+        assert.match(output, /lint\/complexity\/useMaxParams/);
       }
     });
   }
