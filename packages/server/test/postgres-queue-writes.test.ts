@@ -10,6 +10,19 @@ const setup = await postgresForTests();
 
 const ROWS = 600;
 
+/** A pending message of A-1's CarrierService, due at `now`. */
+const pending = (id: string, now: number): MessageInsert => ({
+  id,
+  accountName: 'A-1',
+  serviceName: 'CarrierService',
+  payload: '{}',
+  status: 'pending',
+  maxAttempts: 4,
+  nextAttemptAt: now,
+  reason: null,
+  idempotency: null,
+});
+
 describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
   let drop: () => Promise<void>;
   let store: PostgresStore;
@@ -27,17 +40,7 @@ describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
 
   it('rewrites a claimed queue row on its own page with no new index entry (HOT)', async () => {
     const now = store.now();
-    const rows: MessageInsert[] = Array.from({ length: ROWS }, (_, i) => ({
-      id: `msg_page_${String(i).padStart(5, '0')}`,
-      accountName: 'A-1',
-      serviceName: 'CarrierService',
-      payload: '{}',
-      status: 'pending',
-      maxAttempts: 4,
-      nextAttemptAt: now,
-      reason: null,
-      idempotency: null,
-    }));
+    const rows = Array.from({ length: ROWS }, (_, i) => pending(`msg_page_${String(i).padStart(5, '0')}`, now));
     await store.messages.insert(rows, now);
     const pages = async () =>
       new Map(
@@ -68,22 +71,7 @@ describe('PostgreSQL queue writes', { skip: setup.skip }, () => {
   it('replaces an attempt whose outcome is written again (the plain insert conflicts, the upsert runs)', async () => {
     const now = store.now();
     const id = 'msg_twice';
-    await store.messages.insert(
-      [
-        {
-          id,
-          accountName: 'A-1',
-          serviceName: 'CarrierService',
-          payload: '{}',
-          status: 'pending',
-          maxAttempts: 4,
-          nextAttemptAt: now,
-          reason: null,
-          idempotency: null,
-        },
-      ],
-      now,
-    );
+    await store.messages.insert([pending(id, now)], now);
     assert.equal((await store.messages.claim(now, 1, 30_000)).length, 1);
     const outcome = (statusCode: number) => ({
       id,
