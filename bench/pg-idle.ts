@@ -5,12 +5,19 @@
  * the figures, but an idle message waiting for a poll interval or a timer shows as tens of ms.
  */
 import { startListener } from './delivery.js';
+import { benchArgs } from './lib/args.js';
 import { startPostgres } from './lib/postgres.js';
 import { idleLatency } from './postgres.js';
 
-const args = process.argv.slice(2);
-const i = args.indexOf('--samples');
-const samples = i >= 0 ? Number(args[i + 1]) : 40;
+const flags = benchArgs(
+  `node --import tsx bench/pg-idle.ts [--samples N]
+
+The idle publish → listener latency of the postgres section alone, on a throwaway durable cluster.
+  --samples N  messages published one at a time (default 40)`,
+  { samples: { type: 'string', default: '40' } },
+  ['samples'],
+);
+const samples = Number(flags.samples);
 
 const postgres = await startPostgres();
 if (!postgres) throw new Error('PostgreSQL is not installed');
