@@ -13,8 +13,11 @@ import { carrierPayload } from './lib/payload.js';
 import { cpuSeconds, loadAverage } from './lib/proc.js';
 import { startCcb } from './targets/ccb.js';
 
+/** The operations `--api` measures, in the order it runs them (`--only` names some of them). */
+export const API_OPERATIONS = ['list', 'register', 'publish'] as const;
+
 interface Operation {
-  name: 'list' | 'register' | 'publish';
+  name: (typeof API_OPERATIONS)[number];
   method: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;

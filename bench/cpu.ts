@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { runApiCpu } from './api-cpu.js';
+import { API_OPERATIONS, runApiCpu } from './api-cpu.js';
 import { awaitDeliveries, startListener, timelineShape } from './delivery.js';
 import { benchArgs } from './lib/args.js';
 import { ACCOUNT, ADMIN_TOKEN, CcbClient, publishMany } from './lib/ccb-client.js';
@@ -50,9 +50,11 @@ BENCH_PROFILE=1 in front also writes a V8 CPU profile of the server (bench/resul
 const COUNT = Number(flags.count);
 if (flags.api) {
   const only = flags.only ? flags.only.split(',') : [];
-  const unknown = only.filter((name) => !['list', 'register', 'publish'].includes(name));
+  const unknown = only.filter((name) => !(API_OPERATIONS as readonly string[]).includes(name));
   if (unknown.length) {
-    console.error(`--only takes list, register and publish, not "${unknown.join(',')}"`);
+    console.error(
+      `--only takes ${API_OPERATIONS.slice(0, -1).join(', ')} and ${API_OPERATIONS.at(-1)}, not "${unknown.join(',')}"`,
+    );
     process.exit(2);
   }
   await runApiCpu({ rounds: Number(flags.rounds), seconds: Number(flags.seconds), only });
